@@ -1,0 +1,222 @@
+"""XLSForm -> XForm with pyxform, with warnings and ODK Validate.
+
+Pure of the rest of the project: it takes bytes and returns a `CompiledForm` or raises
+`FormCompileError`. The async wrappers run the (CPU- and subprocess-bound) work in a thread
+so the event loop stays free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from io import BytesIO
+from xml.etree.ElementTree import Element
+
+from defusedxml import ElementTree as SafeET
+from pyxform.errors import PyXFormError
+from pyxform.validators.odk_validate import ODKValidateError, check_xform
+from pyxform.xls2xform import convert, get_xlsform
+
+XFORMS_NS = "http://www.w3.org/2002/xforms"
+_ROW_RE = re.compile(r"\[row\s*:\s*(\d+)\]", re.IGNORECASE)
+_SHEET_RE = re.compile(r"(?:On|on) the '([A-Za-z_ ]+)' sheet|sheet[: ]+'([A-Za-z_ ]+)'")
+
+
+@dataclass(frozen=True)
+class CompileProblem:
+    message: str
+    sheet: str | None = None
+    row: int | None = None
+
+    @classmethod
+    def from_message(cls, message: str) -> CompileProblem:
+        row_match = _ROW_RE.search(message)
+        sheet_match = _SHEET_RE.search(message)
+        sheet = None
+        if sheet_match:
+            sheet = (sheet_match.group(1) or sheet_match.group(2)).strip()
+        return cls(
+            message=message.strip(),
+            sheet=sheet,
+            row=int(row_match.group(1)) if row_match else None,
+        )
+
+
+class FormCompileError(Exception):
+    """The form cannot be accepted. `kind` is one of: xlsform-invalid, xlsform-has-warnings,
+    xform-invalid, form-id-missing, odk-validate-failed."""
+
+    def __init__(self, kind: str, problems: list[CompileProblem]):
+        self.kind = kind
+        self.problems = problems
+        super().__init__("; ".join(p.message for p in problems))
+
+
+@dataclass(frozen=True)
+class CompiledForm:
+    xml_form_id: str
+    version: str
+    title: str
+    xform: str
+    md5: str
+    warnings: list[str] = field(default_factory=list)
+    media: list[str] = field(default_factory=list)
+
+    @property
+    def xform_bytes(self) -> bytes:
+        return self.xform.encode("utf-8")
+
+
+def java_available() -> bool:
+    return shutil.which("java") is not None
+
+
+def _find_model(root: Element) -> Element | None:
+    head = root.find("{http://www.w3.org/1999/xhtml}head")
+    if head is None:
+        return None
+    return head.find(f"{{{XFORMS_NS}}}model")
+
+
+def read_xform_identity(xform: str | bytes) -> tuple[str, str, str, list[str]]:
+    """Return (form id, version, title, referenced media file names) of an XForm."""
+    try:
+        root = SafeET.fromstring(xform)
+    except SafeET.ParseError as exc:
+        raise FormCompileError("xform-invalid", [CompileProblem(f"XML is not well formed: {exc}")])
+    except Exception as exc:  # defusedxml raises DTDForbidden/EntitiesForbidden etc.
+        if exc.__class__.__module__.startswith("defusedxml"):
+            raise FormCompileError("xform-invalid", [CompileProblem(f"XML refused: {exc!r}")])
+        raise
+    model = _find_model(root)
+    if model is None:
+        raise FormCompileError("xform-invalid", [CompileProblem("The XForm has no h:head/model.")])
+    main_instance = model.find(f"{{{XFORMS_NS}}}instance")
+    if main_instance is None or len(main_instance) == 0:
+        raise FormCompileError("xform-invalid", [CompileProblem("The XForm has no main instance.")])
+    data = main_instance[0]
+    form_id = data.get("id")
+    if not form_id:
+        raise FormCompileError(
+            "form-id-missing",
+            [CompileProblem("The form has no form_id (the main instance's root has no id).")],
+        )
+    version = data.get("version") or ""
+    title_el = root.find("{http://www.w3.org/1999/xhtml}head/{http://www.w3.org/1999/xhtml}title")
+    title = (title_el.text or "").strip() if title_el is not None else form_id
+    media: set[str] = set()
+    for inst in model.findall(f"{{{XFORMS_NS}}}instance"):
+        src = inst.get("src") or ""
+        if src.startswith("jr://file-csv/") or src.startswith("jr://file/"):
+            media.add(src.rsplit("/", 1)[-1])
+    for el in root.iter():
+        text = el.text or ""
+        if el.tag.endswith("value") and text.startswith("jr://"):
+            media.add(text.rsplit("/", 1)[-1].strip())
+    return form_id, version, title or form_id, sorted(media)
+
+
+def validate_with_odk(xform: str) -> None:
+    """Run ODK Validate (JavaRosa) on the XForm. Raises FormCompileError on failure."""
+    fd, path = tempfile.mkstemp(suffix=".xml", prefix="fieldsurvey-validate-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(xform)
+        check_xform(path)
+    except ODKValidateError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        problems = [CompileProblem.from_message(ln) for ln in lines] or [
+            CompileProblem("ODK Validate rejected the form.")
+        ]
+        raise FormCompileError("odk-validate-failed", problems) from exc
+    finally:
+        os.unlink(path)
+
+
+def _has_explicit_form_id(workbook: dict) -> bool:
+    for row in workbook.get("settings") or []:
+        if isinstance(row, dict) and (row.get("form_id") or row.get("id_string")):
+            return True
+    return False
+
+
+def compile_xlsform(
+    xlsform: bytes,
+    *,
+    file_type: str = "xlsx",
+    ignore_warnings: bool = False,
+    validate: bool | None = None,
+) -> CompiledForm:
+    """Compile XLSForm bytes (xlsx, or md for tests) to an XForm.
+
+    validate: None means "when java is on PATH".
+    """
+    warnings: list[str] = []
+    try:
+        # Read the workbook once; check the settings, then convert the parsed sheets.
+        workbook = dataclasses.asdict(
+            get_xlsform(xlsform=BytesIO(xlsform), file_type=f".{file_type.lstrip('.')}")
+        )
+        if not _has_explicit_form_id(workbook):
+            raise FormCompileError(
+                "form-id-missing",
+                [
+                    CompileProblem(
+                        "The settings sheet must give a form_id.", sheet="settings", row=None
+                    )
+                ],
+            )
+        result = convert(workbook, warnings=warnings, pretty_print=False)
+    except FormCompileError:
+        raise
+    except PyXFormError as exc:
+        raise FormCompileError("xlsform-invalid", [CompileProblem.from_message(str(exc))]) from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        # pyxform raises these for unreadable workbooks (not a zip, wrong sheets).
+        raise FormCompileError(
+            "xlsform-invalid", [CompileProblem(f"The file could not be read as an XLSForm: {exc}")]
+        ) from exc
+    if warnings and not ignore_warnings:
+        raise FormCompileError(
+            "xlsform-has-warnings", [CompileProblem.from_message(w) for w in warnings]
+        )
+    xform = result.xform
+    if validate is None:
+        validate = java_available()
+    if validate:
+        validate_with_odk(xform)
+    return compiled_from_xform(xform, warnings=warnings)
+
+
+def compiled_from_xform(
+    xform: str | bytes, *, warnings: list[str] | None = None, validate: bool = False
+) -> CompiledForm:
+    text = xform.decode("utf-8") if isinstance(xform, bytes) else xform
+    form_id, version, title, media = read_xform_identity(text)
+    if validate:
+        validate_with_odk(text)
+    return CompiledForm(
+        xml_form_id=form_id,
+        version=version,
+        title=title,
+        xform=text,
+        md5=hashlib.md5(text.encode("utf-8")).hexdigest(),
+        warnings=list(warnings or []),
+        media=media,
+    )
+
+
+async def compile_xlsform_async(xlsform: bytes, **kwargs) -> CompiledForm:
+    return await asyncio.to_thread(compile_xlsform, xlsform, **kwargs)
+
+
+async def compile_xform_async(xform: bytes, *, validate: bool | None = None) -> CompiledForm:
+    if validate is None:
+        validate = java_available()
+    return await asyncio.to_thread(compiled_from_xform, xform, validate=validate)
