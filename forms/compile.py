@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from io import BytesIO
 from xml.etree.ElementTree import Element
 
+from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 from pyxform.errors import PyXFormError
 from pyxform.validators.odk_validate import ODKValidateError, check_xform
@@ -89,11 +90,11 @@ def read_xform_identity(xform: str | bytes) -> tuple[str, str, str, list[str]]:
     try:
         root = SafeET.fromstring(xform)
     except SafeET.ParseError as exc:
-        raise FormCompileError("xform-invalid", [CompileProblem(f"XML is not well formed: {exc}")])
-    except Exception as exc:  # defusedxml raises DTDForbidden/EntitiesForbidden etc.
-        if exc.__class__.__module__.startswith("defusedxml"):
-            raise FormCompileError("xform-invalid", [CompileProblem(f"XML refused: {exc!r}")])
-        raise
+        raise FormCompileError(
+            "xform-invalid", [CompileProblem(f"XML is not well formed: {exc}")]
+        ) from exc
+    except DefusedXmlException as exc:  # a DTD, entity or external reference
+        raise FormCompileError("xform-invalid", [CompileProblem(f"XML refused: {exc!r}")]) from exc
     model = _find_model(root)
     if model is None:
         raise FormCompileError("xform-invalid", [CompileProblem("The XForm has no h:head/model.")])
@@ -220,3 +221,32 @@ async def compile_xform_async(xform: bytes, *, validate: bool | None = None) -> 
     if validate is None:
         validate = java_available()
     return await asyncio.to_thread(compiled_from_xform, xform, validate=validate)
+
+
+_ROOT_VERSION_RE = r'(<{root}\b[^>]*?\bid="{form_id}"[^>]*?)(\s+version="[^"]*")?(\s*/?>)'
+
+
+def set_xform_version(xform: str, version: str) -> str:
+    """Return the XForm with the main instance root's version attribute set to `version`.
+
+    A targeted substitution so that the rest of the bytes (and so the served hash's basis)
+    stay exactly as compiled."""
+    form_id, _, _, _ = read_xform_identity(xform)
+    root = SafeET.fromstring(xform)
+    model = _find_model(root)
+    data = model.find(f"{{{XFORMS_NS}}}instance")[0]
+    local = data.tag.split("}", 1)[-1]
+    pattern = re.compile(
+        _ROOT_VERSION_RE.format(root=re.escape(local), form_id=re.escape(form_id)), re.DOTALL
+    )
+    match = pattern.search(xform)
+    if match is None:
+        raise FormCompileError(
+            "xform-invalid", [CompileProblem("Could not find the main instance root element.")]
+        )
+    head = match.group(1)
+    # A version attribute may also sit before id=; drop it there.
+    head = re.sub(r'\s+version="[^"]*"', "", head)
+    escaped = version.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+    replacement = f'{head} version="{escaped}"{match.group(3)}'
+    return xform[: match.start()] + replacement + xform[match.end() :]

@@ -1,0 +1,109 @@
+"""create_app(settings): the Litestar application, its lifespan, error handling and auth."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from litestar import Litestar, Request, Response
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, ValidationException
+
+from api.auth import Actor, resolve_actor
+from api.problems import Problem, slug_for_status
+from api.settings import Settings
+from db.embedded import start_embedded_postgres
+from db.migrate import apply_migrations
+from db.pool import open_pool
+
+log = logging.getLogger("fieldsurvey")
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+def problem_response(request: Request, problem: Problem) -> Response:
+    return Response(
+        problem.to_json(instance=request.url.path),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=problem.headers,
+    )
+
+
+def problem_from_http_exception(exc: HTTPException) -> Problem:
+    status = exc.status_code
+    slug = slug_for_status(status)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ValidationException) and exc.extra:
+        extra["errors"] = exc.extra
+        slug = "request-invalid"
+    problem = Problem(slug, exc.detail if exc.detail else None, extra=extra)
+    problem.status = status
+    problem.headers = dict(exc.headers or {})
+    return problem
+
+
+def handle_problem(request: Request, exc: Problem) -> Response:
+    return problem_response(request, exc)
+
+
+def handle_http_exception(request: Request, exc: HTTPException) -> Response:
+    return problem_response(request, problem_from_http_exception(exc))
+
+
+def handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(request, Problem("internal-error"))
+
+
+async def provide_conn(state: State) -> AsyncIterator[asyncpg.Connection]:
+    async with state.pool.acquire() as conn:
+        yield conn
+
+
+async def provide_actor(request: Request, conn: asyncpg.Connection) -> Actor | None:
+    return await resolve_actor(conn, request.headers, request.path_params)
+
+
+async def provide_settings(state: State) -> Settings:
+    return state.settings
+
+
+def create_app(settings: Settings) -> Litestar:
+    from api.bootstrap import bootstrap
+    from api.v1 import route_handlers as v1_handlers
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        dsn = settings.database_url or start_embedded_postgres(settings.data_dir)
+        pool = await open_pool(dsn)
+        try:
+            async with pool.acquire() as conn:
+                await apply_migrations(conn)
+                await bootstrap(conn, settings)
+            app.state.pool = pool
+            app.state.dsn = dsn
+            app.state.settings = settings
+            yield
+        finally:
+            await pool.close()
+
+    return Litestar(
+        route_handlers=[*v1_handlers],
+        lifespan=[lifespan],
+        dependencies={
+            "conn": Provide(provide_conn),
+            "actor": Provide(provide_actor),
+            "settings": Provide(provide_settings),
+        },
+        exception_handlers={
+            Problem: handle_problem,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+        request_max_body_size=settings.max_submission_bytes,
+        debug=False,
+    )

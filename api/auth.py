@@ -1,0 +1,220 @@
+"""Who is calling, and what they may do. Guards are plain functions over an `Actor`."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from api.problems import Problem
+
+# argon2id (the argon2-cffi default type), with its RFC 9106 "low memory" profile.
+_hasher = PasswordHasher()
+# A hash to verify against when the email is unknown, so timing does not tell which emails exist.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+ROLES = ("manager", "researcher", "ministry", "collector")
+
+# What each project role may do. `admin` (a user flag) may do everything everywhere.
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "manager": frozenset(
+        {
+            "project.read",
+            "form.list",
+            "form.read",
+            "form.create",
+            "form.update",
+            "form.download",
+            "submission.create",
+            "submission.read",
+            "submission.update",
+            "export",
+            "summary.read",
+            "app_user.manage",
+        }
+    ),
+    "researcher": frozenset(
+        {
+            "project.read",
+            "form.list",
+            "form.read",
+            "form.download",
+            "submission.read",
+            "export",
+            "summary.read",
+        }
+    ),
+    "ministry": frozenset({"project.read", "summary.read"}),
+    "collector": frozenset({"project.read", "form.list", "form.download", "submission.create"}),
+}
+# App users (phones) act as collectors in their own project.
+FIELD_KEY_PERMISSIONS = ROLE_PERMISSIONS["collector"]
+# Permissions that expose microdata (used by summaries' disclosure control and the audit log).
+MICRODATA_PERMISSIONS = frozenset({"submission.read", "export"})
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: int
+    type: str  # "user" | "field_key"
+    display_name: str
+    is_admin: bool = False
+    email: str | None = None
+    roles: dict[int, frozenset[str]] = field(default_factory=dict)
+    field_key_project: int | None = None
+
+    def permissions_in(self, project_id: int) -> frozenset[str]:
+        if self.type == "field_key":
+            return FIELD_KEY_PERMISSIONS if project_id == self.field_key_project else frozenset()
+        perms: set[str] = set()
+        for role in self.roles.get(project_id, ()):
+            perms |= ROLE_PERMISSIONS[role]
+        return frozenset(perms)
+
+    def can(self, permission: str, project_id: int | None = None) -> bool:
+        if self.is_admin:
+            return True
+        if project_id is None:
+            return False
+        return permission in self.permissions_in(project_id)
+
+    def sees_microdata(self, project_id: int) -> bool:
+        return self.is_admin or bool(MICRODATA_PERMISSIONS & self.permissions_in(project_id))
+
+
+def require_actor(actor: Actor | None) -> Actor:
+    if actor is None:
+        raise Problem("auth-required")
+    return actor
+
+
+def authorize(actor: Actor | None, permission: str, project_id: int | None = None) -> Actor:
+    """The guard: returns the actor when allowed, else raises a 401/403 problem."""
+    actor = require_actor(actor)
+    if not actor.can(permission, project_id):
+        raise Problem("forbidden", f"This action needs the permission {permission!r}.")
+    return actor
+
+
+def require_admin(actor: Actor | None) -> Actor:
+    actor = require_actor(actor)
+    if not actor.is_admin:
+        raise Problem("forbidden", "Only an administrator may do this.")
+    return actor
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(15)
+
+
+def parse_basic_auth(header: str) -> tuple[str, str] | None:
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if ":" not in decoded:
+        return None
+    email, password = decoded.split(":", 1)
+    return email, password
+
+
+async def actor_from_session(conn, token: str) -> Actor | None:
+    from db import users as users_db
+
+    row = await users_db.get_session_actor(conn, token_hash(token))
+    if row is None:
+        return None
+    return Actor(
+        id=row["actor_id"],
+        type=row["type"],
+        display_name=row["display_name"],
+        is_admin=row["is_admin"],
+        email=row["email"],
+        roles=await users_db.roles_of_actor(conn, row["actor_id"]),
+    )
+
+
+async def actor_from_user_row(conn, row) -> Actor:
+    from db import users as users_db
+
+    return Actor(
+        id=row["id"],
+        type="user",
+        display_name=row["display_name"],
+        is_admin=row["is_admin"],
+        email=row["email"],
+        roles=await users_db.roles_of_actor(conn, row["id"]),
+    )
+
+
+async def actor_from_password(conn, email: str, password: str) -> Actor | None:
+    from db import users as users_db
+
+    row = await users_db.get_user_by_email(conn, email)
+    if not verify_password(row["password_hash"] if row else None, password):
+        return None
+    return await actor_from_user_row(conn, row)
+
+
+async def actor_from_field_key(conn, token: str) -> Actor | None:
+    from db import users as users_db
+
+    row = await users_db.get_field_key_by_token(conn, token)
+    if row is None:
+        return None
+    return Actor(
+        id=row["id"],
+        type="field_key",
+        display_name=row["display_name"],
+        field_key_project=row["project_id"],
+    )
+
+
+async def resolve_actor(conn, headers, path_params) -> Actor | None:
+    """The actor of a REST request: an app-user token in the path, a Bearer session token,
+    or HTTP Basic email:password (as ODK Central accepts). None when anonymous; a problem
+    when credentials were given but are wrong."""
+    key = path_params.get("key_token")
+    if key is not None:
+        actor = await actor_from_field_key(conn, key)
+        if actor is None:
+            raise Problem("session-invalid", "The app user token is unknown or was revoked.")
+        return actor
+    header = headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        actor = await actor_from_session(conn, header[7:].strip())
+        if actor is None:
+            raise Problem("session-invalid")
+        return actor
+    basic = parse_basic_auth(header) if header else None
+    if basic is not None:
+        actor = await actor_from_password(conn, *basic)
+        if actor is None:
+            raise Problem("auth-failed")
+        return actor
+    return None

@@ -1,0 +1,248 @@
+"""The `fieldsurvey` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+
+from api.settings import Settings
+
+
+@asynccontextmanager
+async def cli_connection(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    from db.embedded import start_embedded_postgres
+    from db.migrate import apply_migrations
+    from db.pool import connect
+
+    dsn = settings.database_url or start_embedded_postgres(settings.data_dir)
+    conn = await connect(dsn)
+    try:
+        await apply_migrations(conn)
+        yield conn
+    finally:
+        await conn.close()
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    print(f"fieldsurvey: listening on http://{host}:{port}/", flush=True)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=True,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+    )
+    return 0
+
+
+async def _migrate(settings: Settings) -> None:
+    from db.migrate import apply_migrations
+
+    async with cli_connection(settings) as conn:
+        applied = await apply_migrations(conn)
+    print(
+        "database is up to date"
+        if not applied
+        else "applied: " + ", ".join(f"{m.version:04d}_{m.name}" for m in applied)
+    )
+
+
+async def _user_create(settings: Settings, args: argparse.Namespace) -> None:
+    from api.auth import ROLES, generate_password, hash_password
+    from db import audits, users
+
+    if args.role != "admin" and args.role not in ROLES:
+        raise SystemExit(f"--role must be admin or one of {', '.join(ROLES)}")
+    if args.role != "admin" and not args.project:
+        raise SystemExit("--project is needed for a project role")
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        generated = False
+    else:
+        password, generated = generate_password(), True
+    if len(password) < 10:
+        raise SystemExit("the password must have at least 10 characters")
+    async with cli_connection(settings) as conn:
+        async with conn.transaction():
+            user = await users.get_user_by_email(conn, args.email)
+            if user is None:
+                user = await users.create_user(
+                    conn, args.email, hash_password(password), is_admin=args.role == "admin"
+                )
+                await audits.log_audit(conn, None, "user.create", f"user/{user['id']}")
+            elif args.password_stdin:
+                await users.set_password_hash(conn, user["id"], hash_password(password))
+                generated = False
+            else:
+                generated = False
+            if args.role != "admin":
+                project = await _find_project(conn, args.project)
+                await users.assign_role(conn, user["id"], project["id"], args.role)
+                await audits.log_audit(
+                    conn,
+                    None,
+                    "user.assignment.create",
+                    f"user/{user['id']}",
+                    {"projectId": project["id"], "role": args.role},
+                )
+    print(
+        f"user {args.email} (id {user['id']}) has role {args.role}"
+        + (f" in project {args.project}" if args.role != "admin" else "")
+    )
+    if generated:
+        print(f"password (shown once): {password}")
+
+
+async def _find_project(conn, ref: str):
+    from db import projects
+
+    row = await projects.get_project(conn, int(ref)) if ref.isdigit() else None
+    row = row or await projects.get_project_by_name(conn, ref)
+    if row is None:
+        raise SystemExit(f"no project {ref!r}")
+    return row
+
+
+async def _project_create(settings: Settings, args: argparse.Namespace) -> None:
+    from db import audits, projects
+
+    async with cli_connection(settings) as conn:
+        async with conn.transaction():
+            row = await projects.create_project(conn, args.name, args.description)
+            await audits.log_audit(conn, None, "project.create", f"project/{row['id']}")
+    print(f"project {row['name']} has id {row['id']}")
+
+
+def cmd_forms_compile(settings: Settings, args: argparse.Namespace) -> int:
+    from forms.compile import FormCompileError, compile_xlsform
+
+    path = Path(args.file)
+    try:
+        compiled = compile_xlsform(
+            path.read_bytes(),
+            file_type=path.suffix.lstrip(".") or "xlsx",
+            ignore_warnings=args.ignore_warnings,
+        )
+    except FormCompileError as exc:
+        print(f"{path}: {exc.kind}", file=sys.stderr)
+        for problem in exc.problems:
+            where = ", ".join(
+                x
+                for x in (
+                    problem.sheet and f"sheet {problem.sheet}",
+                    problem.row is not None and f"row {problem.row}",
+                )
+                if x
+            )
+            print(f"  {problem.message}" + (f" [{where}]" if where else ""), file=sys.stderr)
+        return 1
+    sys.stdout.write(compiled.xform)
+    sys.stdout.write("\n")
+    return 0
+
+
+async def _forms_publish(settings: Settings, args: argparse.Namespace) -> int:
+    from api.problems import Problem
+    from api.v1.forms import create_draft_and_publish_from_file
+
+    async with cli_connection(settings) as conn:
+        project = await _find_project(conn, args.project)
+        try:
+            xml_form_id, version = await create_draft_and_publish_from_file(
+                conn,
+                project["id"],
+                Path(args.file),
+                ignore_warnings=args.ignore_warnings,
+                version=args.version,
+            )
+        except Problem as exc:
+            print(f"{args.file}: {exc.slug}: {exc.detail}", file=sys.stderr)
+            for problem in exc.extra.get("problems", []):
+                print(f"  {problem['message']}", file=sys.stderr)
+            return 1
+    print(f"published {xml_form_id} version {version} in project {project['name']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fieldsurvey", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve HTTP (HOST, PORT)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--forwarded-allow-ips", default="127.0.0.1")
+
+    db = sub.add_parser("db", help="database")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("migrate", help="apply the migrations")
+
+    user = sub.add_parser("user", help="web users")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    user_create = user_sub.add_parser("create", help="create a user or give a role")
+    user_create.add_argument("--email", required=True)
+    user_create.add_argument(
+        "--role", required=True, help="admin, manager, researcher, ministry or collector"
+    )
+    user_create.add_argument("--project", help="project id or name (for project roles)")
+    user_create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from stdin (else one is generated)",
+    )
+
+    project = sub.add_parser("project", help="projects")
+    project_sub = project.add_subparsers(dest="project_command", required=True)
+    project_create = project_sub.add_parser("create", help="create a project")
+    project_create.add_argument("name")
+    project_create.add_argument("--description")
+
+    forms = sub.add_parser("forms", help="XLSForms")
+    forms_sub = forms.add_subparsers(dest="forms_command", required=True)
+    compile_ = forms_sub.add_parser("compile", help="print the XForm of an XLSForm, or its errors")
+    compile_.add_argument("file")
+    compile_.add_argument("--ignore-warnings", action="store_true")
+    publish = forms_sub.add_parser("publish", help="upload and publish an XLSForm or XForm")
+    publish.add_argument("file")
+    publish.add_argument("--project", required=True)
+    publish.add_argument("--version", help="publish under this version string")
+    publish.add_argument("--ignore-warnings", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    if args.command == "serve":
+        return cmd_serve(settings, args)
+    if args.command == "db":
+        asyncio.run(_migrate(settings))
+        return 0
+    if args.command == "user":
+        asyncio.run(_user_create(settings, args))
+        return 0
+    if args.command == "project":
+        asyncio.run(_project_create(settings, args))
+        return 0
+    if args.command == "forms" and args.forms_command == "compile":
+        return cmd_forms_compile(settings, args)
+    if args.command == "forms" and args.forms_command == "publish":
+        return asyncio.run(_forms_publish(settings, args))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

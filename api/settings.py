@@ -1,0 +1,52 @@
+"""Deployment settings, read from the environment once and passed in (create_app(settings))."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    data_dir: Path = Path(".data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None  # base URL phones use, e.g. https://survey.example.org
+    session_hours: int = 24
+    disclosure_k: int = 10
+    max_submission_bytes: int = 100 * 1024 * 1024
+    admin_email: str | None = None
+    admin_password: str | None = field(default=None, repr=False)
+    bundled_forms_dir: Path = Path(__file__).resolve().parent.parent / "forms" / "library"
+    publish_bundled_forms: bool = True
+
+    def __post_init__(self) -> None:
+        if self.disclosure_k < 5:
+            raise ValueError(
+                f"FIELDSURVEY_DISCLOSURE_K must be at least 5 (got {self.disclosure_k})"
+            )
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.data_dir / "attachments"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        return cls(
+            database_url=env.get("DATABASE_URL") or None,
+            data_dir=Path(env.get("FIELDSURVEY_DATA_DIR", ".data")),
+            host=env.get("HOST", "127.0.0.1"),
+            port=int(env.get("PORT", "8000")),
+            public_url=env.get("FIELDSURVEY_PUBLIC_URL") or None,
+            session_hours=int(env.get("FIELDSURVEY_SESSION_HOURS", "24")),
+            disclosure_k=int(env.get("FIELDSURVEY_DISCLOSURE_K", "10")),
+            max_submission_bytes=int(
+                env.get("FIELDSURVEY_MAX_SUBMISSION_BYTES", str(100 * 1024 * 1024))
+            ),
+            admin_email=env.get("FIELDSURVEY_ADMIN_EMAIL") or None,
+            admin_password=env.get("FIELDSURVEY_ADMIN_PASSWORD") or None,
+            publish_bundled_forms=env.get("FIELDSURVEY_PUBLISH_BUNDLED_FORMS", "1") != "0",
+        )

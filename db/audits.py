@@ -1,0 +1,43 @@
+"""SQL of the audit log (append-only: a trigger refuses UPDATE, DELETE and TRUNCATE)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+INSERT_AUDIT = """
+INSERT INTO audits (actor_id, action, acted_on, details) VALUES ($1, $2, $3, $4)
+"""
+
+SELECT_AUDITS = """
+SELECT a.id, a.actor_id, a.action, a.acted_on, a.details, a.logged_at, ac.display_name
+FROM audits a LEFT JOIN actors ac ON ac.id = a.actor_id
+WHERE ($1::text IS NULL OR a.action = $1 OR a.action LIKE $1 || '.%')
+  AND ($2::timestamptz IS NULL OR a.logged_at >= $2)
+  AND ($3::timestamptz IS NULL OR a.logged_at <= $3)
+ORDER BY a.logged_at DESC, a.id DESC
+LIMIT $4 OFFSET $5
+"""
+
+
+async def log_audit(
+    conn: asyncpg.Connection,
+    actor_id: int | None,
+    action: str,
+    acted_on: str | None = None,
+    details: dict | None = None,
+) -> None:
+    await conn.execute(INSERT_AUDIT, actor_id, action, acted_on, details)
+
+
+async def list_audits(
+    conn: asyncpg.Connection,
+    *,
+    action: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_AUDITS, action, start, end, limit, offset)

@@ -1,0 +1,44 @@
+"""The embedded PostgreSQL server (PyPI `pgserver`), started in a data folder.
+
+Used when DATABASE_URL is not set. The server outlives a crashed app process (it is a
+separate postmaster), so a restart finds it running and reconnects.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_servers: dict[Path, object] = {}
+
+
+def start_embedded_postgres(data_dir: Path | str) -> str:
+    """Start (or attach to) the embedded PostgreSQL in `<data_dir>/pg`; return its URL."""
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    import pgserver  # imported here: only needed when no DATABASE_URL is given
+
+    pgdata = Path(data_dir).resolve() / "pg"
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = _servers.get(pgdata)
+    if server is None:
+        # cleanup_mode="stop": pgserver counts the processes using the server across processes
+        # and stops it when the last one exits; a process killed with -9 leaves it running.
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        _servers[pgdata] = server
+        log.info("embedded PostgreSQL running in %s", pgdata)
+    return server.get_uri()
+
+
+def stop_embedded_postgres(data_dir: Path | str) -> None:
+    import subprocess
+
+    import pgserver
+
+    pgdata = Path(data_dir).resolve() / "pg"
+    pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+    if (pgdata / "postmaster.pid").exists():
+        subprocess.run([str(pg_ctl), "-D", str(pgdata), "-m", "fast", "stop"], check=False)
+    _servers.pop(pgdata, None)

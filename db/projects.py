@@ -1,0 +1,42 @@
+"""SQL of projects."""
+
+from __future__ import annotations
+
+import asyncpg
+
+PROJECT_COLUMNS = "p.id, p.name, p.description, p.created_at, p.archived"
+
+INSERT_PROJECT = """
+INSERT INTO projects (name, description) VALUES ($1, $2)
+RETURNING id, name, description, created_at, archived
+"""
+SELECT_PROJECT = f"SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.id = $1"
+SELECT_PROJECT_BY_NAME = f"SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.name = $1"
+SELECT_ALL_PROJECTS = f"SELECT {PROJECT_COLUMNS} FROM projects p ORDER BY p.id"
+SELECT_PROJECTS_OF_ACTOR = f"""
+SELECT {PROJECT_COLUMNS} FROM projects p
+WHERE p.id IN (SELECT project_id FROM assignments WHERE actor_id = $1
+               UNION SELECT project_id FROM field_keys WHERE actor_id = $1 AND revoked_at IS NULL)
+ORDER BY p.id
+"""
+
+
+async def create_project(
+    conn: asyncpg.Connection, name: str, description: str | None = None
+) -> asyncpg.Record:
+    return await conn.fetchrow(INSERT_PROJECT, name, description)
+
+
+async def get_project(conn: asyncpg.Connection, project_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_PROJECT, project_id)
+
+
+async def get_project_by_name(conn: asyncpg.Connection, name: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_PROJECT_BY_NAME, name)
+
+
+async def list_projects(conn: asyncpg.Connection, actor_id: int | None) -> list[asyncpg.Record]:
+    """All projects (actor_id None: an admin), or those the actor has a role in."""
+    if actor_id is None:
+        return await conn.fetch(SELECT_ALL_PROJECTS)
+    return await conn.fetch(SELECT_PROJECTS_OF_ACTOR, actor_id)

@@ -1,0 +1,178 @@
+"""SQL of actors: web users, app users (field keys), sessions and role assignments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+INSERT_USER = """
+WITH actor AS (
+    INSERT INTO actors (type, display_name) VALUES ('user', $1) RETURNING id, display_name, created_at
+)
+INSERT INTO users (actor_id, email, password_hash, is_admin)
+SELECT id, $2, $3, $4 FROM actor
+RETURNING actor_id AS id, email, is_admin,
+          (SELECT display_name FROM actor) AS display_name,
+          (SELECT created_at FROM actor) AS created_at
+"""
+
+USER_COLUMNS = """
+u.actor_id AS id, u.email, u.password_hash, u.is_admin, a.display_name, a.created_at,
+a.updated_at, a.deleted_at
+"""
+SELECT_USER_BY_EMAIL = f"""
+SELECT {USER_COLUMNS} FROM users u JOIN actors a ON a.id = u.actor_id
+WHERE u.email = lower($1) AND a.deleted_at IS NULL
+"""
+SELECT_USER_BY_ID = f"""
+SELECT {USER_COLUMNS} FROM users u JOIN actors a ON a.id = u.actor_id
+WHERE u.actor_id = $1 AND a.deleted_at IS NULL
+"""
+SELECT_USERS = f"""
+SELECT {USER_COLUMNS} FROM users u JOIN actors a ON a.id = u.actor_id
+WHERE a.deleted_at IS NULL ORDER BY u.email
+"""
+COUNT_ADMINS = "SELECT count(*) FROM users u JOIN actors a ON a.id = u.actor_id WHERE u.is_admin AND a.deleted_at IS NULL"
+UPDATE_PASSWORD = "UPDATE users SET password_hash = $2 WHERE actor_id = $1"
+
+INSERT_SESSION = """
+INSERT INTO sessions (token_hash, actor_id, expires_at) VALUES ($1, $2, $3)
+RETURNING created_at, expires_at
+"""
+SELECT_SESSION_ACTOR = """
+SELECT s.actor_id, s.expires_at, a.type, a.display_name, coalesce(u.is_admin, false) AS is_admin,
+       u.email
+FROM sessions s JOIN actors a ON a.id = s.actor_id LEFT JOIN users u ON u.actor_id = a.id
+WHERE s.token_hash = $1 AND s.expires_at > now() AND a.deleted_at IS NULL
+"""
+DELETE_SESSION = "DELETE FROM sessions WHERE token_hash = $1 RETURNING actor_id"
+DELETE_EXPIRED_SESSIONS = "DELETE FROM sessions WHERE expires_at <= now()"
+
+INSERT_ASSIGNMENT = """
+INSERT INTO assignments (actor_id, project_id, role) VALUES ($1, $2, $3)
+ON CONFLICT ON CONSTRAINT assignments_unique DO NOTHING
+"""
+DELETE_ASSIGNMENT = "DELETE FROM assignments WHERE actor_id = $1 AND project_id = $2 AND role = $3"
+SELECT_ROLES = "SELECT project_id, role FROM assignments WHERE actor_id = $1"
+
+INSERT_FIELD_KEY = """
+WITH actor AS (
+    INSERT INTO actors (type, display_name) VALUES ('field_key', $1) RETURNING id, display_name, created_at
+)
+INSERT INTO field_keys (actor_id, project_id, token, created_by)
+SELECT id, $2, $3, $4 FROM actor
+RETURNING actor_id AS id, project_id, token, created_by,
+          (SELECT display_name FROM actor) AS display_name,
+          (SELECT created_at FROM actor) AS created_at
+"""
+FIELD_KEY_COLUMNS = """
+f.actor_id AS id, f.project_id, f.token, f.created_by, f.revoked_at, a.display_name, a.created_at,
+a.updated_at, a.deleted_at
+"""
+SELECT_FIELD_KEY_BY_TOKEN = f"""
+SELECT {FIELD_KEY_COLUMNS} FROM field_keys f JOIN actors a ON a.id = f.actor_id
+WHERE f.token = $1 AND f.revoked_at IS NULL AND a.deleted_at IS NULL
+"""
+SELECT_FIELD_KEY = f"""
+SELECT {FIELD_KEY_COLUMNS} FROM field_keys f JOIN actors a ON a.id = f.actor_id
+WHERE f.actor_id = $1 AND f.project_id = $2 AND a.deleted_at IS NULL
+"""
+SELECT_FIELD_KEYS = f"""
+SELECT {FIELD_KEY_COLUMNS} FROM field_keys f JOIN actors a ON a.id = f.actor_id
+WHERE f.project_id = $1 AND a.deleted_at IS NULL ORDER BY a.created_at, f.actor_id
+"""
+REVOKE_FIELD_KEY = """
+WITH revoked AS (
+    UPDATE field_keys SET revoked_at = now() WHERE actor_id = $1 AND project_id = $2
+    RETURNING actor_id
+)
+UPDATE actors SET deleted_at = now() WHERE id IN (SELECT actor_id FROM revoked) RETURNING id
+"""
+
+
+async def create_user(
+    conn: asyncpg.Connection,
+    email: str,
+    password_hash: str | None,
+    *,
+    display_name: str | None = None,
+    is_admin: bool = False,
+) -> asyncpg.Record:
+    email = email.strip().lower()
+    return await conn.fetchrow(INSERT_USER, display_name or email, email, password_hash, is_admin)
+
+
+async def get_user_by_email(conn: asyncpg.Connection, email: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_USER_BY_EMAIL, email.strip())
+
+
+async def get_user(conn: asyncpg.Connection, actor_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_USER_BY_ID, actor_id)
+
+
+async def list_users(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_USERS)
+
+
+async def count_admins(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval(COUNT_ADMINS)
+
+
+async def set_password_hash(conn: asyncpg.Connection, actor_id: int, password_hash: str) -> None:
+    await conn.execute(UPDATE_PASSWORD, actor_id, password_hash)
+
+
+async def create_session(
+    conn: asyncpg.Connection, token_hash: bytes, actor_id: int, expires_at: datetime
+) -> asyncpg.Record:
+    return await conn.fetchrow(INSERT_SESSION, token_hash, actor_id, expires_at)
+
+
+async def get_session_actor(conn: asyncpg.Connection, token_hash: bytes) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_SESSION_ACTOR, token_hash)
+
+
+async def delete_session(conn: asyncpg.Connection, token_hash: bytes) -> int | None:
+    return await conn.fetchval(DELETE_SESSION, token_hash)
+
+
+async def assign_role(conn: asyncpg.Connection, actor_id: int, project_id: int, role: str) -> None:
+    await conn.execute(INSERT_ASSIGNMENT, actor_id, project_id, role)
+
+
+async def unassign_role(
+    conn: asyncpg.Connection, actor_id: int, project_id: int, role: str
+) -> None:
+    await conn.execute(DELETE_ASSIGNMENT, actor_id, project_id, role)
+
+
+async def roles_of_actor(conn: asyncpg.Connection, actor_id: int) -> dict[int, frozenset[str]]:
+    roles: dict[int, set[str]] = {}
+    for row in await conn.fetch(SELECT_ROLES, actor_id):
+        roles.setdefault(row["project_id"], set()).add(row["role"])
+    return {pid: frozenset(r) for pid, r in roles.items()}
+
+
+async def create_field_key(
+    conn: asyncpg.Connection, display_name: str, project_id: int, token: str, created_by: int | None
+) -> asyncpg.Record:
+    return await conn.fetchrow(INSERT_FIELD_KEY, display_name, project_id, token, created_by)
+
+
+async def get_field_key_by_token(conn: asyncpg.Connection, token: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_FIELD_KEY_BY_TOKEN, token)
+
+
+async def get_field_key(
+    conn: asyncpg.Connection, actor_id: int, project_id: int
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_FIELD_KEY, actor_id, project_id)
+
+
+async def list_field_keys(conn: asyncpg.Connection, project_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_FIELD_KEYS, project_id)
+
+
+async def revoke_field_key(conn: asyncpg.Connection, actor_id: int, project_id: int) -> bool:
+    return await conn.fetchval(REVOKE_FIELD_KEY, actor_id, project_id) is not None
