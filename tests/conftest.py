@@ -1,0 +1,206 @@
+"""Shared fixtures: a real PostgreSQL (the embedded one unless DATABASE_URL is set), a fresh
+database per test session, the app in-process, and a live server process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+
+from api.app import create_app
+from api.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_EMAIL = "admin@test.example"
+ADMIN_PASSWORD = "admin-password-for-tests"
+
+
+def _with_database(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{dbname}"))
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """A PostgreSQL server: DATABASE_URL, or the embedded one in FIELDSURVEY_DATA_DIR/.data."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    from db.embedded import start_embedded_postgres
+
+    data_dir = Path(os.environ.get("FIELDSURVEY_TEST_DATA_DIR", ROOT / ".data" / "test"))
+    return start_embedded_postgres(data_dir)
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_url: str) -> AsyncIterator[str]:
+    """A fresh database for this test session, dropped at the end."""
+    name = f"fieldsurvey_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield _with_database(server_url, name)
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fieldsurvey-data")
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, data_dir: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        admin_email=ADMIN_EMAIL,
+        admin_password=ADMIN_PASSWORD,
+    )
+
+
+@pytest.fixture(scope="session")
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
+    app = create_app(settings)
+    async with AsyncTestClient(app=app, timeout=60) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+async def pool(client: AsyncTestClient, database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """The tests' own pool (the app's runs on the test client's event loop, not ours)."""
+    from db.pool import open_pool
+
+    test_pool = await open_pool(database_url, min_size=1, max_size=5)
+    yield test_pool
+    await test_pool.close()
+
+
+async def login(client, email: str, password: str) -> dict[str, str]:
+    response = await client.post("/v1/sessions", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+@pytest.fixture(scope="session")
+async def admin_headers(client: AsyncTestClient) -> dict[str, str]:
+    return await login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+
+
+@pytest.fixture(scope="session")
+async def default_project_id(pool: asyncpg.Pool) -> int:
+    return await pool.fetchval("SELECT id FROM projects WHERE name = 'Default'")
+
+
+class UserFactory:
+    """Creates users with a role in a project through the REST API, and logs them in."""
+
+    def __init__(self, client: AsyncTestClient, admin_headers: dict[str, str]):
+        self.client = client
+        self.admin_headers = admin_headers
+
+    async def __call__(self, role: str | None, project_id: int | None) -> dict:
+        email = f"{role or 'nobody'}-{uuid.uuid4().hex[:8]}@test.example"
+        password = f"pw-{uuid.uuid4().hex}"
+        created = await self.client.post(
+            "/v1/users",
+            json={"email": email, "password": password, "isAdmin": role == "admin"},
+            headers=self.admin_headers,
+        )
+        assert created.status_code == 200, created.text
+        user_id = created.json()["id"]
+        if role not in (None, "admin"):
+            assigned = await self.client.post(
+                f"/v1/projects/{project_id}/assignments/{role}/{user_id}",
+                headers=self.admin_headers,
+            )
+            assert assigned.status_code == 200, assigned.text
+        headers = await login(self.client, email, password)
+        return {"id": user_id, "email": email, "password": password, "headers": headers}
+
+
+@pytest.fixture(scope="session")
+def make_user(client: AsyncTestClient, admin_headers: dict[str, str]) -> UserFactory:
+    return UserFactory(client, admin_headers)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """`fieldsurvey serve` in a subprocess, against the test database."""
+
+    def __init__(self, database_url: str, data_dir: Path):
+        self.database_url = database_url
+        self.data_dir = data_dir
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+        self.log_path = data_dir / f"server-{self.port}.log"
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=self.database_url,
+            FIELDSURVEY_DATA_DIR=str(self.data_dir),
+            FIELDSURVEY_ADMIN_EMAIL=ADMIN_EMAIL,
+            FIELDSURVEY_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            HOST="127.0.0.1",
+            PORT=str(self.port),
+        )
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                httpx.get(f"{self.base_url}/v1/projects", timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise RuntimeError("server did not start in 60 s")
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: str, data_dir: Path, client: AsyncTestClient) -> Iterator[LiveServer]:
+    # `client` first: the in-process app has migrated and bootstrapped the database.
+    server = LiveServer(database_url, data_dir)
+    server.start()
+    yield server
+    server.stop()

@@ -1,0 +1,132 @@
+"""Every REST route x every role: a role without the right gets 403, a role with it does not.
+
+The table below must list every route of the app; a new route fails this test until its rule
+is written here. Requests use a project the role is assigned to, and objects that do not exist
+(so that allowed calls end in 404/400 and change nothing).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from api.auth import ROLE_PERMISSIONS
+
+# (method, path) -> rule: a permission name, or "public", "authenticated", "admin".
+ROUTE_RULES: dict[tuple[str, str], str] = {
+    ("POST", "/v1/sessions"): "public",
+    ("DELETE", "/v1/sessions/{token:str}"): "authenticated",
+    ("GET", "/v1/users/current"): "user",
+    ("GET", "/v1/users"): "admin",
+    ("POST", "/v1/users"): "admin",
+    ("POST", "/v1/projects/{project_id:int}/assignments/{role:str}/{actor_id:int}"): "app_user.manage",
+    ("DELETE", "/v1/projects/{project_id:int}/assignments/{role:str}/{actor_id:int}"): "admin",
+    ("GET", "/v1/projects"): "authenticated",
+    ("POST", "/v1/projects"): "admin",
+    ("GET", "/v1/projects/{project_id:int}"): "project.read",
+    ("GET", "/v1/projects/{project_id:int}/forms"): "form.read",
+    ("POST", "/v1/projects/{project_id:int}/forms"): "form.create",
+    ("GET", "/v1/projects/{project_id:int}/forms/{form_ref:str}"): "form.read",
+    ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/draft"): "form.update",
+    ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/draft/publish"): "form.update",
+    ("PATCH", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}"): "form.update",
+}
+
+# Bodies that parse but cannot succeed, so allowed calls change nothing.
+BODIES: dict[tuple[str, str], dict] = {
+    ("POST", "/v1/sessions"): {"email": "nobody@test.example", "password": "x"},
+    ("POST", "/v1/users"): {"email": "not-an-email", "password": "x"},
+    ("POST", "/v1/projects"): {"name": " "},
+    ("PATCH", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}"): {"state": "bogus"},
+}
+
+ROLES = ["admin", "manager", "researcher", "ministry", "collector", "none"]
+OPENROSA_PREFIXES = ("/v1/key/", "/schema")  # OpenRosa has its own tests; /schema is the OpenAPI doc
+
+
+def app_routes(app) -> set[tuple[str, str]]:
+    found = set()
+    for route in app.routes:
+        for method in getattr(route, "methods", ()):
+            if method in ("HEAD", "OPTIONS"):
+                continue
+            found.add((method, route.path_format_raw if hasattr(route, "path_format_raw") else route.path))
+    return found
+
+
+def concrete_path(template: str, project_id: int) -> str:
+    values = {
+        "project_id": str(project_id),
+        "token": "no-such-session-token",
+        "role": "collector",
+        "actor_id": "999999",
+        "xml_form_id": "no_such_form",
+        "form_ref": "no_such_form",
+    }
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values.get(m.group(1), "x"), template)
+
+
+def allowed(rule: str, role: str) -> bool:
+    if rule == "public":
+        return True
+    if role == "none":
+        return False
+    if rule in ("authenticated", "user"):
+        return True
+    if role == "admin":
+        return True
+    if rule == "admin":
+        return False
+    return rule in ROLE_PERMISSIONS[role]
+
+
+async def test_every_route_has_a_rule(client) -> None:
+    routes = {(m, p) for m, p in app_routes(client.app) if not p.startswith(OPENROSA_PREFIXES)}
+    listed = set(ROUTE_RULES)
+    assert routes - listed == set(), "routes without a rule in ROUTE_RULES"
+    assert listed - routes == set(), "rules for routes that do not exist"
+
+
+@pytest.fixture(scope="module")
+async def role_headers(make_user, default_project_id) -> dict[str, dict]:
+    headers = {"none": {}}
+    for role in ROLES:
+        if role != "none":
+            headers[role] = (await make_user(role, default_project_id))["headers"]
+    return headers
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_route_guards_per_role(client, role, role_headers, default_project_id) -> None:
+    failures = []
+    for (method, template), rule in sorted(ROUTE_RULES.items()):
+        path = concrete_path(template, default_project_id)
+        kwargs = {"headers": role_headers[role]}
+        body = BODIES.get((method, template))
+        if body is not None:
+            kwargs["json"] = body
+        response = await client.request(method, path, **kwargs)
+        if allowed(rule, role):
+            if response.status_code in (401, 403) and not (
+                template == "/v1/sessions" and response.status_code == 401
+            ):
+                failures.append(f"{role} {method} {path}: expected allowed, got {response.status_code}")
+        else:
+            expected = 401 if role == "none" else 403
+            if response.status_code != expected:
+                failures.append(f"{role} {method} {path}: expected {expected}, got {response.status_code}")
+            else:
+                assert response.headers["content-type"].startswith("application/problem+json")
+    assert failures == []
+
+
+async def test_roles_do_not_leak_across_projects(client, make_user, admin_headers) -> None:
+    other = await client.post("/v1/projects", json={"name": "Other project"}, headers=admin_headers)
+    assert other.status_code == 200
+    other_id = other.json()["id"]
+    manager_elsewhere = await make_user("manager", 1)
+    response = await client.get(f"/v1/projects/{other_id}/forms", headers=manager_elsewhere["headers"])
+    assert response.status_code == 403
+    listed = await client.get("/v1/projects", headers=manager_elsewhere["headers"])
+    assert other_id not in [p["id"] for p in listed.json()]
