@@ -1,0 +1,369 @@
+"""SQL of submissions, their versions, attachments and (for risk_screening) screenings.
+
+The common case, a new submission, is one statement (a CTE), so it commits atomically even
+without an explicit transaction and costs one round trip. Duplicates and edits take the slow
+path inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from forms.screening import SCREENING_COLUMNS
+
+
+@dataclass(frozen=True)
+class AttachmentIn:
+    name: str
+    blob_key: str
+    content_type: str
+    size: int
+
+
+def _attachment_arrays(expected: Sequence[str], uploaded: dict[str, AttachmentIn]):
+    names, keys, types, sizes = [], [], [], []
+    for name in expected:
+        names.append(name)
+        item = uploaded.get(name)
+        keys.append(item.blob_key if item else None)
+        types.append(item.content_type if item else None)
+        sizes.append(item.size if item else None)
+    return names, keys, types, sizes
+
+
+_SCREENING_INSERT_COLS = ", ".join(SCREENING_COLUMNS)
+_SCREENING_PARAMS_FROM = 16  # $16.. hold the screening columns in INSERT_NEW_SUBMISSION
+_SCREENING_VALUES = ", ".join(
+    f"${_SCREENING_PARAMS_FROM + i}" for i in range(len(SCREENING_COLUMNS))
+)
+
+INSERT_NEW_SUBMISSION = f"""
+WITH ids AS (
+    SELECT nextval(pg_get_serial_sequence('submission_versions', 'id')) AS version_id
+), sub AS (
+    INSERT INTO submissions (form_id, instance_id, submitter_id, device_id, current_version_id)
+    SELECT $1, $2, $3, $4, version_id FROM ids
+    ON CONFLICT ON CONSTRAINT submissions_form_instance_unique DO NOTHING
+    RETURNING id, current_version_id
+), ver AS (
+    INSERT INTO submission_versions (
+        id, submission_id, form_id, form_def_id, instance_id, instance_name, xml, xml_md5,
+        answers, submitter_id, device_id, user_agent, attachments_expected, attachments_present)
+    OVERRIDING SYSTEM VALUE
+    SELECT sub.current_version_id, sub.id, $1, $5, $2, $6, $7, $8, $9, $3, $4, $10,
+           cardinality($11::text[]),
+           (SELECT count(*) FROM unnest($12::text[]) k WHERE k IS NOT NULL)
+    FROM sub
+    RETURNING id, submission_id
+), files AS (
+    INSERT INTO submission_attachments (version_id, name, blob_key, content_type, size, uploaded_at)
+    SELECT ver.id, f.name, f.blob_key, f.content_type, f.size,
+           CASE WHEN f.blob_key IS NULL THEN NULL ELSE now() END
+    FROM ver, unnest($11::text[], $12::text[], $13::text[], $14::bigint[])
+         AS f(name, blob_key, content_type, size)
+), screening AS (
+    INSERT INTO screenings (submission_id, version_id, form_id, {_SCREENING_INSERT_COLS})
+    SELECT ver.submission_id, ver.id, $1, {_SCREENING_VALUES}
+    FROM ver WHERE $15::boolean
+)
+SELECT submission_id FROM ver
+"""
+
+SELECT_VERSION_BY_INSTANCE = """
+SELECT v.id AS version_id, v.submission_id, v.xml_md5, v.current, v.form_def_id,
+       s.instance_id AS submission_instance_id
+FROM submission_versions v JOIN submissions s ON s.id = v.submission_id
+WHERE v.form_id = $1 AND v.instance_id = $2
+"""
+
+LOCK_SUBMISSION = "SELECT id, current_version_id FROM submissions WHERE id = $1 FOR UPDATE"
+
+FILL_MISSING_ATTACHMENTS = """
+WITH filled AS (
+    UPDATE submission_attachments a
+    SET blob_key = f.blob_key, content_type = f.content_type, size = f.size, uploaded_at = now()
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[]) AS f(name, blob_key, content_type, size)
+    WHERE a.version_id = $1 AND a.name = f.name AND a.blob_key IS NULL AND f.blob_key IS NOT NULL
+    RETURNING a.name
+)
+UPDATE submission_versions
+SET attachments_present = attachments_present + (SELECT count(*) FROM filled)
+WHERE id = $1
+RETURNING attachments_present, attachments_expected
+"""
+
+INSERT_EDIT_VERSION = """
+WITH old AS (
+    UPDATE submission_versions SET current = false WHERE id = $13 RETURNING id
+), ver AS (
+    INSERT INTO submission_versions (
+        submission_id, form_id, form_def_id, instance_id, deprecated_id, instance_name, xml,
+        xml_md5, answers, submitter_id, device_id, user_agent, attachments_expected)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0 FROM old
+    RETURNING id
+), sub AS (
+    UPDATE submissions SET current_version_id = ver.id, edits = edits + 1,
+           review_state = 'edited', updated_at = now()
+    FROM ver WHERE submissions.id = $1
+    RETURNING submissions.id
+)
+SELECT ver.id FROM ver, sub
+"""
+
+# Attachments of an edit: those uploaded now, else carried over by name from the old version.
+INSERT_EDIT_ATTACHMENTS = """
+WITH rows AS (
+    INSERT INTO submission_attachments (version_id, name, blob_key, content_type, size, uploaded_at)
+    SELECT $1, f.name,
+           coalesce(f.blob_key, prev.blob_key),
+           coalesce(f.content_type, prev.content_type),
+           coalesce(f.size, prev.size),
+           CASE WHEN f.blob_key IS NOT NULL THEN now() ELSE prev.uploaded_at END
+    FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[]) AS f(name, blob_key, content_type, size)
+    LEFT JOIN submission_attachments prev ON prev.version_id = $2 AND prev.name = f.name
+    RETURNING blob_key
+)
+UPDATE submission_versions
+SET attachments_expected = (SELECT count(*) FROM rows),
+    attachments_present = (SELECT count(*) FROM rows WHERE blob_key IS NOT NULL)
+WHERE id = $1
+"""
+
+UPSERT_SCREENING = f"""
+INSERT INTO screenings (submission_id, version_id, form_id, {_SCREENING_INSERT_COLS})
+VALUES ($1, $2, $3, {", ".join(f"${4 + i}" for i in range(len(SCREENING_COLUMNS)))})
+ON CONFLICT (submission_id) DO UPDATE SET
+    version_id = EXCLUDED.version_id, classified_at = now(),
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in SCREENING_COLUMNS)}
+"""
+
+SUBMISSION_COLUMNS = """
+s.id, s.instance_id, s.submitter_id, a.display_name AS submitter_name, s.device_id,
+s.created_at, s.updated_at, s.review_state, s.edits,
+v.id AS version_id, v.instance_id AS current_instance_id, v.instance_name,
+v.attachments_expected, v.attachments_present, d.version AS form_version, v.answers
+"""
+SUBMISSION_FROM = """
+FROM submissions s
+JOIN submission_versions v ON v.id = s.current_version_id
+JOIN form_defs d ON d.id = v.form_def_id
+LEFT JOIN actors a ON a.id = s.submitter_id
+"""
+
+SELECT_SUBMISSION = f"""
+SELECT {SUBMISSION_COLUMNS} {SUBMISSION_FROM}
+WHERE s.form_id = $1 AND s.instance_id = $2
+"""
+
+SELECT_SUBMISSIONS_FOR_EXPORT = f"""
+SELECT {SUBMISSION_COLUMNS},
+       sc.rubric_version, sc.vulnerability_score, sc.vulnerability_level, sc.exploitation_status,
+       sc.urgent, sc.risk_level, sc.risk_groups, sc.control_forms, sc.exploitation_types,
+       sc.needs_review
+{SUBMISSION_FROM}
+LEFT JOIN screenings sc ON sc.submission_id = s.id
+WHERE s.form_id = $1
+  AND ($2::timestamptz IS NULL OR s.created_at >= $2)
+  AND ($3::timestamptz IS NULL OR s.created_at < $3)
+  AND ($4::text[] IS NULL OR coalesce(s.review_state, 'received') = ANY($4))
+  AND ($5::text[] IS NULL OR d.version = ANY($5))
+ORDER BY s.created_at, s.id
+"""
+
+SELECT_VERSION_XML = """
+SELECT v.xml FROM submissions s JOIN submission_versions v ON v.id = s.current_version_id
+WHERE s.form_id = $1 AND s.instance_id = $2
+"""
+
+SELECT_ATTACHMENTS = """
+SELECT a.name, a.blob_key, a.content_type, a.size, a.uploaded_at
+FROM submission_attachments a WHERE a.version_id = $1 ORDER BY a.name
+"""
+
+SELECT_SCREENING = """
+SELECT sc.* FROM screenings sc JOIN submissions s ON s.id = sc.submission_id
+WHERE s.form_id = $1 AND s.instance_id = $2
+"""
+
+COUNT_SUBMISSIONS = "SELECT count(*) FROM submissions WHERE form_id = $1"
+
+
+async def insert_new_submission(
+    conn: asyncpg.Connection,
+    *,
+    form_id: int,
+    form_def_id: int,
+    instance_id: str,
+    instance_name: str | None,
+    xml: bytes,
+    xml_md5: bytes,
+    answers: dict,
+    submitter_id: int | None,
+    device_id: str | None,
+    user_agent: str | None,
+    expected_attachments: Sequence[str],
+    uploaded: dict[str, AttachmentIn],
+    screening: dict[str, Any] | None,
+) -> int | None:
+    """Insert a new submission with its first version, attachment rows and screening.
+    Returns the submission id, or None when the instanceID already exists for this form."""
+    names, keys, types, sizes = _attachment_arrays(expected_attachments, uploaded)
+    screening_values = [screening.get(c) if screening else None for c in SCREENING_COLUMNS]
+    return await conn.fetchval(
+        INSERT_NEW_SUBMISSION,
+        form_id,
+        instance_id,
+        submitter_id,
+        device_id,
+        form_def_id,
+        instance_name,
+        xml,
+        xml_md5,
+        answers,
+        user_agent,
+        names,
+        keys,
+        types,
+        sizes,
+        screening is not None,
+        *screening_values,
+    )
+
+
+async def find_version(
+    conn: asyncpg.Connection, form_id: int, instance_id: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_VERSION_BY_INSTANCE, form_id, instance_id)
+
+
+async def lock_submission(conn: asyncpg.Connection, submission_id: int) -> asyncpg.Record:
+    return await conn.fetchrow(LOCK_SUBMISSION, submission_id)
+
+
+async def fill_missing_attachments(
+    conn: asyncpg.Connection, version_id: int, uploaded: dict[str, AttachmentIn]
+) -> asyncpg.Record:
+    items = list(uploaded.values())
+    return await conn.fetchrow(
+        FILL_MISSING_ATTACHMENTS,
+        version_id,
+        [i.name for i in items],
+        [i.blob_key for i in items],
+        [i.content_type for i in items],
+        [i.size for i in items],
+    )
+
+
+async def insert_edit(
+    conn: asyncpg.Connection,
+    *,
+    submission_id: int,
+    previous_version_id: int,
+    form_id: int,
+    form_def_id: int,
+    instance_id: str,
+    deprecated_id: str,
+    instance_name: str | None,
+    xml: bytes,
+    xml_md5: bytes,
+    answers: dict,
+    submitter_id: int | None,
+    device_id: str | None,
+    user_agent: str | None,
+    expected_attachments: Sequence[str],
+    uploaded: dict[str, AttachmentIn],
+) -> int:
+    """A new current version of a submission (inside the caller's transaction, with the
+    submission locked). Attachments not sent again carry over by name."""
+    version_id = await conn.fetchval(
+        INSERT_EDIT_VERSION,
+        submission_id,
+        form_id,
+        form_def_id,
+        instance_id,
+        deprecated_id,
+        instance_name,
+        xml,
+        xml_md5,
+        answers,
+        submitter_id,
+        device_id,
+        user_agent,
+        previous_version_id,
+    )
+    names, keys, types, sizes = _attachment_arrays(expected_attachments, uploaded)
+    await conn.execute(
+        INSERT_EDIT_ATTACHMENTS, version_id, previous_version_id, names, keys, types, sizes
+    )
+    return version_id
+
+
+async def upsert_screening(
+    conn: asyncpg.Connection,
+    submission_id: int,
+    version_id: int,
+    form_id: int,
+    screening: dict[str, Any],
+) -> None:
+    await conn.execute(
+        UPSERT_SCREENING,
+        submission_id,
+        version_id,
+        form_id,
+        *[screening.get(c) for c in SCREENING_COLUMNS],
+    )
+
+
+async def get_submission(
+    conn: asyncpg.Connection, form_id: int, instance_id: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_SUBMISSION, form_id, instance_id)
+
+
+async def get_submission_xml(
+    conn: asyncpg.Connection, form_id: int, instance_id: str
+) -> bytes | None:
+    return await conn.fetchval(SELECT_VERSION_XML, form_id, instance_id)
+
+
+async def list_attachments(conn: asyncpg.Connection, version_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_ATTACHMENTS, version_id)
+
+
+async def get_screening(
+    conn: asyncpg.Connection, form_id: int, instance_id: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_SCREENING, form_id, instance_id)
+
+
+async def count_submissions(conn: asyncpg.Connection, form_id: int) -> int:
+    return await conn.fetchval(COUNT_SUBMISSIONS, form_id)
+
+
+async def stream_submissions_for_export(
+    conn: asyncpg.Connection,
+    form_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    review_states: Sequence[str] | None = None,
+    versions: Sequence[str] | None = None,
+    prefetch: int = 1000,
+) -> AsyncIterator[asyncpg.Record]:
+    """Current versions of a form's submissions, oldest first, through a server-side cursor.
+    Must run inside a transaction on a connection the caller owns (a cursor needs one)."""
+    async for row in conn.cursor(
+        SELECT_SUBMISSIONS_FOR_EXPORT,
+        form_id,
+        since,
+        until,
+        list(review_states) if review_states else None,
+        list(versions) if versions else None,
+        prefetch=prefetch,
+    ):
+        yield row
