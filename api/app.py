@@ -74,6 +74,7 @@ async def provide_settings(state: State) -> Settings:
 
 def create_app(settings: Settings) -> Litestar:
     from api.bootstrap import bootstrap
+    from api.openrosa import attachment_store, openrosa_routers
     from api.v1 import route_handlers as v1_handlers
 
     @asynccontextmanager
@@ -87,12 +88,13 @@ def create_app(settings: Settings) -> Litestar:
             app.state.pool = pool
             app.state.dsn = dsn
             app.state.settings = settings
+            app.state.attachment_store = attachment_store(settings)
             yield
         finally:
             await pool.close()
 
     return Litestar(
-        route_handlers=[*v1_handlers],
+        route_handlers=[*v1_handlers, *openrosa_routers(settings)],
         lifespan=[lifespan],
         dependencies={
             "conn": Provide(provide_conn),

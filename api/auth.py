@@ -66,6 +66,13 @@ class Actor:
     email: str | None = None
     roles: dict[int, frozenset[str]] = field(default_factory=dict)
     field_key_project: int | None = None
+    form_ids: frozenset[int] = frozenset()  # an app user's assigned forms
+
+    def may_use_form(self, project_id: int, form_id: int) -> bool:
+        """App users see and submit to the forms they are assigned to; others by role."""
+        if self.type == "field_key":
+            return project_id == self.field_key_project and form_id in self.form_ids
+        return True
 
     def permissions_in(self, project_id: int) -> frozenset[str]:
         if self.type == "field_key":
@@ -109,6 +116,16 @@ def require_admin(actor: Actor | None) -> Actor:
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+DIGEST_REALM = "fieldsurvey"
+
+
+def digest_ha1(email: str, password: str) -> str:
+    """HA1 of HTTP Digest (RFC 7616, MD5): what the server must keep to check a Digest login
+    from ODK Collect. It is a hash, not the password, but a weak one: it is kept only because
+    Collect's login needs it."""
+    return hashlib.md5(f"{email.strip().lower()}:{DIGEST_REALM}:{password}".encode()).hexdigest()
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
@@ -192,6 +209,7 @@ async def actor_from_field_key(conn, token: str) -> Actor | None:
         type="field_key",
         display_name=row["display_name"],
         field_key_project=row["project_id"],
+        form_ids=frozenset(row["form_ids"]),
     )
 
 

@@ -61,7 +61,7 @@ async def _migrate(settings: Settings) -> None:
 
 
 async def _user_create(settings: Settings, args: argparse.Namespace) -> None:
-    from api.auth import ROLES, generate_password, hash_password
+    from api.auth import ROLES, digest_ha1, generate_password, hash_password
     from db import audits, users
 
     if args.role != "admin" and args.role not in ROLES:
@@ -80,11 +80,17 @@ async def _user_create(settings: Settings, args: argparse.Namespace) -> None:
             user = await users.get_user_by_email(conn, args.email)
             if user is None:
                 user = await users.create_user(
-                    conn, args.email, hash_password(password), is_admin=args.role == "admin"
+                    conn,
+                    args.email,
+                    hash_password(password),
+                    is_admin=args.role == "admin",
+                    digest_ha1=digest_ha1(args.email, password),
                 )
                 await audits.log_audit(conn, None, "user.create", f"user/{user['id']}")
             elif args.password_stdin:
-                await users.set_password_hash(conn, user["id"], hash_password(password))
+                await users.set_password_hash(
+                    conn, user["id"], hash_password(password), digest_ha1(args.email, password)
+                )
                 generated = False
             else:
                 generated = False

@@ -104,6 +104,13 @@ INSERT INTO form_attachments (form_def_id, name, content_type)
 VALUES ($1, $2, $3)
 ON CONFLICT ON CONSTRAINT form_attachments_pk DO NOTHING
 """
+CARRY_OVER_ATTACHMENTS = """
+UPDATE form_attachments new
+SET content = old.content, content_type = old.content_type, md5 = old.md5, updated_at = now()
+FROM form_attachments old
+WHERE new.form_def_id = $1 AND old.form_def_id = $2 AND old.name = new.name
+  AND new.content IS NULL AND old.content IS NOT NULL
+"""
 SELECT_FORM_ATTACHMENTS = """
 SELECT name, content_type, md5, updated_at, content IS NOT NULL AS exists
 FROM form_attachments WHERE form_def_id = $1 ORDER BY name
@@ -225,3 +232,8 @@ async def get_form_attachment(
     conn: asyncpg.Connection, def_id: int, name: str
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(SELECT_FORM_ATTACHMENT, def_id, name)
+
+
+async def carry_over_attachments(conn: asyncpg.Connection, new_def_id: int, old_def_id: int) -> None:
+    """A new draft keeps the files of the published version that it still names."""
+    await conn.execute(CARRY_OVER_ATTACHMENTS, new_def_id, old_def_id)

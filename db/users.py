@@ -10,15 +10,15 @@ INSERT_USER = """
 WITH actor AS (
     INSERT INTO actors (type, display_name) VALUES ('user', $1) RETURNING id, display_name, created_at
 )
-INSERT INTO users (actor_id, email, password_hash, is_admin)
-SELECT id, $2, $3, $4 FROM actor
+INSERT INTO users (actor_id, email, password_hash, is_admin, digest_ha1)
+SELECT id, $2, $3, $4, $5 FROM actor
 RETURNING actor_id AS id, email, is_admin,
           (SELECT display_name FROM actor) AS display_name,
           (SELECT created_at FROM actor) AS created_at
 """
 
 USER_COLUMNS = """
-u.actor_id AS id, u.email, u.password_hash, u.is_admin, a.display_name, a.created_at,
+u.actor_id AS id, u.email, u.password_hash, u.digest_ha1, u.is_admin, a.display_name, a.created_at,
 a.updated_at, a.deleted_at
 """
 SELECT_USER_BY_EMAIL = f"""
@@ -34,7 +34,7 @@ SELECT {USER_COLUMNS} FROM users u JOIN actors a ON a.id = u.actor_id
 WHERE a.deleted_at IS NULL ORDER BY u.email
 """
 COUNT_ADMINS = "SELECT count(*) FROM users u JOIN actors a ON a.id = u.actor_id WHERE u.is_admin AND a.deleted_at IS NULL"
-UPDATE_PASSWORD = "UPDATE users SET password_hash = $2 WHERE actor_id = $1"
+UPDATE_PASSWORD = "UPDATE users SET password_hash = $2, digest_ha1 = $3 WHERE actor_id = $1"
 
 INSERT_SESSION = """
 INSERT INTO sessions (token_hash, actor_id, expires_at) VALUES ($1, $2, $3)
@@ -68,7 +68,8 @@ RETURNING actor_id AS id, project_id, token, created_by,
 """
 FIELD_KEY_COLUMNS = """
 f.actor_id AS id, f.project_id, f.token, f.created_by, f.revoked_at, a.display_name, a.created_at,
-a.updated_at, a.deleted_at
+a.updated_at, a.deleted_at,
+ARRAY(SELECT fa.form_id FROM form_assignments fa WHERE fa.actor_id = f.actor_id) AS form_ids
 """
 SELECT_FIELD_KEY_BY_TOKEN = f"""
 SELECT {FIELD_KEY_COLUMNS} FROM field_keys f JOIN actors a ON a.id = f.actor_id
@@ -82,6 +83,16 @@ SELECT_FIELD_KEYS = f"""
 SELECT {FIELD_KEY_COLUMNS} FROM field_keys f JOIN actors a ON a.id = f.actor_id
 WHERE f.project_id = $1 AND a.deleted_at IS NULL ORDER BY a.created_at, f.actor_id
 """
+INSERT_FORM_ASSIGNMENT = """
+INSERT INTO form_assignments (actor_id, form_id) VALUES ($1, $2)
+ON CONFLICT ON CONSTRAINT form_assignments_pk DO NOTHING
+"""
+DELETE_FORM_ASSIGNMENT = "DELETE FROM form_assignments WHERE actor_id = $1 AND form_id = $2"
+SELECT_FORM_ASSIGNMENTS = """
+SELECT fa.actor_id, fa.form_id, fa.created_at FROM form_assignments fa WHERE fa.form_id = $1
+ORDER BY fa.actor_id
+"""
+
 REVOKE_FIELD_KEY = """
 WITH revoked AS (
     UPDATE field_keys SET revoked_at = now() WHERE actor_id = $1 AND project_id = $2
@@ -98,9 +109,12 @@ async def create_user(
     *,
     display_name: str | None = None,
     is_admin: bool = False,
+    digest_ha1: str | None = None,
 ) -> asyncpg.Record:
     email = email.strip().lower()
-    return await conn.fetchrow(INSERT_USER, display_name or email, email, password_hash, is_admin)
+    return await conn.fetchrow(
+        INSERT_USER, display_name or email, email, password_hash, is_admin, digest_ha1
+    )
 
 
 async def get_user_by_email(conn: asyncpg.Connection, email: str) -> asyncpg.Record | None:
@@ -119,8 +133,10 @@ async def count_admins(conn: asyncpg.Connection) -> int:
     return await conn.fetchval(COUNT_ADMINS)
 
 
-async def set_password_hash(conn: asyncpg.Connection, actor_id: int, password_hash: str) -> None:
-    await conn.execute(UPDATE_PASSWORD, actor_id, password_hash)
+async def set_password_hash(
+    conn: asyncpg.Connection, actor_id: int, password_hash: str, digest_ha1: str | None
+) -> None:
+    await conn.execute(UPDATE_PASSWORD, actor_id, password_hash, digest_ha1)
 
 
 async def create_session(
@@ -176,3 +192,15 @@ async def list_field_keys(conn: asyncpg.Connection, project_id: int) -> list[asy
 
 async def revoke_field_key(conn: asyncpg.Connection, actor_id: int, project_id: int) -> bool:
     return await conn.fetchval(REVOKE_FIELD_KEY, actor_id, project_id) is not None
+
+
+async def assign_form(conn: asyncpg.Connection, actor_id: int, form_id: int) -> None:
+    await conn.execute(INSERT_FORM_ASSIGNMENT, actor_id, form_id)
+
+
+async def unassign_form(conn: asyncpg.Connection, actor_id: int, form_id: int) -> bool:
+    return (await conn.execute(DELETE_FORM_ASSIGNMENT, actor_id, form_id)) != "DELETE 0"
+
+
+async def list_form_assignments(conn: asyncpg.Connection, form_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_FORM_ASSIGNMENTS, form_id)

@@ -1,6 +1,6 @@
 """REST API shaped after ODK Central's (/v1/...)."""
 
-from api.v1 import forms, projects, sessions
+from api.v1 import app_users, forms, projects, sessions
 
 route_handlers = [
     sessions.create_session,
@@ -19,4 +19,13 @@ route_handlers = [
     forms.create_draft,
     forms.publish_draft,
     forms.update_form,
+    forms.list_draft_attachments,
+    forms.upload_draft_attachment,
+    app_users.list_app_users,
+    app_users.post_app_user,
+    app_users.revoke_app_user,
+    app_users.app_user_qr,
+    app_users.list_form_app_users,
+    app_users.assign_app_user,
+    app_users.unassign_app_user,
 ]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 import asyncpg
+import msgspec
 from litestar import Request, Response, get, patch, post
 
 from api.auth import Actor, authorize
+from api.form_cache import forget_form
+from api.openrosa import openrosa_actor
 from api.problems import Problem
 from api.v1.schemas import FormOut, FormStatePatch
 from db import audits, projects
@@ -233,11 +237,15 @@ async def upload_form(
 
 @get("/v1/projects/{project_id:int}/forms/{form_ref:str}")
 async def get_form(
-    project_id: int, form_ref: str, conn: asyncpg.Connection, actor: Actor | None
+    project_id: int, form_ref: str, request: Request, conn: asyncpg.Connection,
+    actor: Actor | None,
 ) -> Response:
     """GET .../forms/{xmlFormId}, and the same path with .xml (the XForm) or .xlsx."""
     for suffix, kind in ((".xml", "xml"), (".xlsx", "xlsx")):
         if form_ref.endswith(suffix):
+            if actor is None and kind == "xml":
+                # ODK Collect downloads the XForm here too: answer with its Digest challenge
+                actor = await openrosa_actor(conn, request)
             authorize(actor, "form.download", project_id)
             row = await _get_form_row(conn, project_id, form_ref[: -len(suffix)])
             if row["current_def_id"] is None:
@@ -245,7 +253,9 @@ async def get_form(
             definition = await forms_db.get_def(conn, row["current_def_id"])
             if kind == "xml":
                 return Response(
-                    definition["xform"].encode("utf-8"), media_type="text/xml; charset=utf-8"
+                    definition["xform"].encode("utf-8"),
+                    media_type="text/xml; charset=utf-8",
+                    headers={"X-OpenRosa-Version": "1.0"},
                 )
             if definition["xlsform"] is None:
                 raise Problem("not-found", "This form was uploaded as an XForm; it has no XLSForm.")
@@ -323,6 +333,7 @@ async def publish_draft(
         await publish_form_draft(
             conn, actor.id, project_id, xml_form_id, request.query_params.get("version")
         )
+    forget_form(project_id, xml_form_id)
     return {"success": True}
 
 
@@ -343,6 +354,7 @@ async def update_form(
         await audits.log_audit(
             conn, actor.id, "form.update", f"form/{project_id}/{xml_form_id}", {"state": data.state}
         )
+    forget_form(project_id, xml_form_id)
     return form_out(await _get_form_row(conn, project_id, xml_form_id))
 
 
@@ -382,3 +394,67 @@ async def create_draft_and_publish_from_file(
             await _record_expected_media(conn, def_id, compiled)
         await publish_form_draft(conn, None, project_id, compiled.xml_form_id, version)
     return compiled.xml_form_id, version if version is not None else compiled.version
+
+
+class FormAttachmentOut(msgspec.Struct, rename="camel"):
+    name: str
+    type: str
+    exists: bool
+    hash: str | None
+    updated_at: datetime | None
+
+
+async def _draft_def_id(conn, project_id: int, xml_form_id: str) -> int:
+    form = await _get_form_row(conn, project_id, xml_form_id)
+    if form["draft_def_id"] is None:
+        raise Problem("draft-missing", "The form has no draft; create one first.")
+    return form["draft_def_id"]
+
+
+@get("/v1/projects/{project_id:int}/forms/{xml_form_id:str}/draft/attachments")
+async def list_draft_attachments(
+    project_id: int, xml_form_id: str, conn: asyncpg.Connection, actor: Actor | None
+) -> list[FormAttachmentOut]:
+    authorize(actor, "form.update", project_id)
+    def_id = await _draft_def_id(conn, project_id, xml_form_id)
+    return [
+        FormAttachmentOut(
+            name=r["name"],
+            type="file",
+            exists=r["exists"],
+            hash=r["md5"],
+            updated_at=r["updated_at"] if r["exists"] else None,
+        )
+        for r in await forms_db.list_form_attachments(conn, def_id)
+    ]
+
+
+@post(
+    "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/draft/attachments/{name:str}",
+    status_code=200,
+)
+async def upload_draft_attachment(
+    project_id: int, xml_form_id: str, name: str, request: Request, conn: asyncpg.Connection,
+    actor: Actor | None,
+) -> dict:
+    """Upload a file the draft names (image, audio, CSV for select_one_from_file / pulldata)."""
+    actor = authorize(actor, "form.update", project_id)
+    body = await request.body()
+    async with conn.transaction():
+        def_id = await _draft_def_id(conn, project_id, xml_form_id)
+        expected = {r["name"] for r in await forms_db.list_form_attachments(conn, def_id)}
+        if name not in expected:
+            raise Problem(
+                "attachment-not-found",
+                f"The form does not use a file named {name!r}; it expects: "
+                + (", ".join(sorted(expected)) or "no files") + ".",
+            )
+        content_type = request.headers.get("content-type") or "application/octet-stream"
+        await forms_db.put_form_attachment(
+            conn, def_id, name, content_type, body, hashlib.md5(body).hexdigest()
+        )
+        await audits.log_audit(
+            conn, actor.id, "form.attachment.update", f"form/{project_id}/{xml_form_id}",
+            {"name": name},
+        )
+    return {"success": True}

@@ -12,6 +12,7 @@ from api.auth import (
     Actor,
     actor_from_password,
     authorize,
+    digest_ha1,
     hash_password,
     new_token,
     require_actor,
@@ -104,6 +105,7 @@ async def create_user(data: UserCreate, conn: asyncpg.Connection, actor: Actor |
                 hash_password(data.password) if data.password else None,
                 display_name=data.display_name,
                 is_admin=data.is_admin,
+                digest_ha1=digest_ha1(data.email, data.password) if data.password else None,
             )
             await audits.log_audit(
                 conn, actor.id, "user.create", f"user/{row['id']}", {"email": row["email"]}

@@ -1,0 +1,80 @@
+"""What ingest needs to know about a published form version, cached in-process.
+
+A published version (form_def) never changes, so its parsed schema is cached for good. The
+form's state (open/closing/closed) can change: it is re-read after STATE_TTL seconds, and at
+once in the process that changed it (`forget_form`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import asyncpg
+
+from forms.schema import parse_xform
+from forms.screening import RISK_SCREENING_FORM_ID
+
+STATE_TTL = 2.0
+
+SELECT_TARGET = """
+SELECT f.id AS form_id, f.state, d.id AS def_id, d.version, d.xform
+FROM forms f JOIN form_defs d ON d.form_id = f.id
+WHERE f.project_id = $1 AND f.xml_form_id = $2 AND d.version = $3
+  AND d.published_at IS NOT NULL AND f.deleted_at IS NULL
+"""
+
+
+@dataclass(frozen=True)
+class SubmissionTarget:
+    project_id: int
+    xml_form_id: str
+    form_id: int
+    def_id: int
+    version: str
+    state: str
+    repeat_paths: frozenset[str]
+    binary_paths: frozenset[str]
+
+    @property
+    def is_screening(self) -> bool:
+        return self.xml_form_id == RISK_SCREENING_FORM_ID
+
+
+_schema_paths: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
+_targets: dict[tuple[int, str, str], tuple[float, SubmissionTarget | None]] = {}
+
+
+def forget_form(project_id: int, xml_form_id: str) -> None:
+    for key in [k for k in _targets if k[0] == project_id and k[1] == xml_form_id]:
+        _targets.pop(key, None)
+
+
+async def submission_target(
+    conn: asyncpg.Connection, project_id: int, xml_form_id: str, version: str
+) -> SubmissionTarget | None:
+    key = (project_id, xml_form_id, version)
+    cached = _targets.get(key)
+    now = time.monotonic()
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    row = await conn.fetchrow(SELECT_TARGET, project_id, xml_form_id, version)
+    target = None
+    if row is not None:
+        paths = _schema_paths.get(row["def_id"])
+        if paths is None:
+            schema = parse_xform(row["xform"])
+            paths = (schema.repeat_paths, schema.binary_paths)
+            _schema_paths[row["def_id"]] = paths
+        target = SubmissionTarget(
+            project_id=project_id,
+            xml_form_id=xml_form_id,
+            form_id=row["form_id"],
+            def_id=row["def_id"],
+            version=row["version"],
+            state=row["state"],
+            repeat_paths=paths[0],
+            binary_paths=paths[1],
+        )
+    _targets[key] = (now + STATE_TTL, target)
+    return target

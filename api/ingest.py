@@ -1,0 +1,176 @@
+"""The one path a submission takes, whichever surface it came through (OpenRosa or REST):
+parse safely, pick the form version, classify, store the files, commit; answer after commit."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import asyncpg
+
+from api.auth import Actor, authorize
+from api.form_cache import SubmissionTarget, submission_target
+from api.problems import Problem
+from db import submissions as submissions_db
+from db.storage import AttachmentStore
+from db.submissions import AttachmentIn
+from forms.screening import screening_row
+from forms.submission import ParsedSubmission, SubmissionParseError, parse_submission
+
+_PARSE_PROBLEMS = {
+    "form-id-missing": "submission-form-id-missing",
+    "instance-id-missing": "submission-instance-id-missing",
+    "xml-too-large": "payload-too-large",
+}
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    name: str
+    content: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    outcome: str  # "created" | "duplicate" | "edited"
+    instance_id: str  # the submission's key (its first instanceID)
+    xml_form_id: str
+    attachments_present: int | None = None
+
+
+def parse_or_problem(xml: bytes, target: SubmissionTarget | None = None) -> ParsedSubmission:
+    try:
+        if target is None:
+            return parse_submission(xml)
+        return parse_submission(
+            xml, repeat_paths=target.repeat_paths, binary_paths=target.binary_paths
+        )
+    except SubmissionParseError as exc:
+        slug = _PARSE_PROBLEMS.get(exc.kind, "submission-xml-invalid")
+        raise Problem(slug, f"{Problem(slug).title} ({exc})") from exc
+
+
+async def ingest_submission(
+    conn: asyncpg.Connection,
+    store: AttachmentStore,
+    actor: Actor | None,
+    project_id: int,
+    xml: bytes,
+    files: list[IncomingFile],
+    *,
+    device_id: str | None = None,
+    user_agent: str | None = None,
+    expected_form_id: str | None = None,
+) -> IngestResult:
+    actor = authorize(actor, "submission.create", project_id)
+    first = parse_or_problem(xml)
+    if expected_form_id is not None and first.xml_form_id != expected_form_id:
+        raise Problem(
+            "submission-form-id-missing",
+            f"The submission is for form {first.xml_form_id!r}, not {expected_form_id!r}.",
+        )
+    target = await submission_target(conn, project_id, first.xml_form_id, first.version)
+    if target is None:
+        raise Problem(
+            "form-not-found",
+            f"No published form {first.xml_form_id!r} with version {first.version!r} "
+            "in this project.",
+        )
+    if not actor.may_use_form(project_id, target.form_id):
+        raise Problem("forbidden", "This app user is not assigned to the form.")
+    if target.state == "closed":
+        raise Problem("form-closed")
+    parsed = first
+    if target.repeat_paths or target.binary_paths:
+        parsed = parse_or_problem(xml, target)
+
+    expected = list(dict.fromkeys(parsed.attachment_names))
+    wanted = set(expected)
+    uploaded: dict[str, AttachmentIn] = {}
+    for item in files:
+        if item.name in wanted and item.name not in uploaded:  # unexpected files are ignored
+            key = await store.put(item.content)
+            uploaded[item.name] = AttachmentIn(
+                item.name, key, item.content_type or "application/octet-stream", len(item.content)
+            )
+    xml_md5 = hashlib.md5(xml).digest()
+    screening = screening_row(parsed.answers) if target.is_screening else None
+
+    if parsed.deprecated_id is None:
+        # The common case: one statement, atomic on its own.
+        submission_id = await submissions_db.insert_new_submission(
+            conn,
+            form_id=target.form_id,
+            form_def_id=target.def_id,
+            instance_id=parsed.instance_id,
+            instance_name=parsed.instance_name,
+            xml=xml,
+            xml_md5=xml_md5,
+            answers=parsed.answers,
+            submitter_id=actor.id,
+            device_id=device_id,
+            user_agent=user_agent,
+            expected_attachments=expected,
+            uploaded=uploaded,
+            screening=screening,
+        )
+        if submission_id is not None:
+            return IngestResult("created", parsed.instance_id, target.xml_form_id, len(uploaded))
+    async with conn.transaction():
+        existing = await submissions_db.find_version(conn, target.form_id, parsed.instance_id)
+        if existing is not None:
+            if bytes(existing["xml_md5"]) != xml_md5:
+                raise Problem(
+                    "submission-conflict",
+                    f"A submission with instanceID {parsed.instance_id} already exists with "
+                    "different content.",
+                )
+            filled = await submissions_db.fill_missing_attachments(
+                conn, existing["version_id"], uploaded
+            )
+            return IngestResult(
+                "duplicate",
+                existing["submission_instance_id"],
+                target.xml_form_id,
+                filled["attachments_present"],
+            )
+        if parsed.deprecated_id is None:  # lost a race with an identical insert: retry as one
+            raise Problem("submission-conflict", "The submission was being stored concurrently.")
+        previous = await submissions_db.find_version(conn, target.form_id, parsed.deprecated_id)
+        if previous is None:
+            raise Problem(
+                "submission-deprecated-id-unknown",
+                f"deprecatedID {parsed.deprecated_id} names no submission of this form.",
+            )
+        await submissions_db.lock_submission(conn, previous["submission_id"])
+        previous = await submissions_db.find_version(conn, target.form_id, parsed.deprecated_id)
+        if not previous["current"]:
+            raise Problem(
+                "submission-conflict",
+                f"deprecatedID {parsed.deprecated_id} is not the current version of its "
+                "submission; it was edited already.",
+            )
+        version_id = await submissions_db.insert_edit(
+            conn,
+            submission_id=previous["submission_id"],
+            previous_version_id=previous["version_id"],
+            form_id=target.form_id,
+            form_def_id=target.def_id,
+            instance_id=parsed.instance_id,
+            deprecated_id=parsed.deprecated_id,
+            instance_name=parsed.instance_name,
+            xml=xml,
+            xml_md5=xml_md5,
+            answers=parsed.answers,
+            submitter_id=actor.id,
+            device_id=device_id,
+            user_agent=user_agent,
+            expected_attachments=expected,
+            uploaded=uploaded,
+        )
+        if screening is not None:
+            await submissions_db.upsert_screening(
+                conn, previous["submission_id"], version_id, target.form_id, screening
+            )
+        return IngestResult("edited", previous["submission_instance_id"], target.xml_form_id)

@@ -1,0 +1,359 @@
+"""OpenRosa for ODK Collect: formList, manifest, form media, HEAD/POST submission.
+
+Paths are ODK Central's, under /v1/projects/{pid} (web users: Digest, or Basic over HTTPS,
+or a Bearer session) and /v1/key/{token}/projects/{pid} (app users). Every response carries
+X-OpenRosa-Version: 1.0 and is text/xml; errors are OpenRosaResponse bodies whose message
+Collect shows to the enumerator.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from xml.sax.saxutils import escape
+
+import asyncpg
+from litestar import Request, Response, Router, get, head, post
+from litestar.datastructures import State, UploadFile
+from litestar.exceptions import HTTPException
+
+from api.auth import DIGEST_REALM, Actor, actor_from_user_row, authorize, resolve_actor
+from api.ingest import IncomingFile, ingest_submission
+from api.problems import Problem, slug_for_status
+from api.settings import Settings
+from db import forms as forms_db
+from db import users as users_db
+from db.storage import LocalAttachmentStore
+
+OPENROSA_HEADERS = {"X-OpenRosa-Version": "1.0"}
+XML_MEDIA = "text/xml; charset=utf-8"
+NONCE_TTL = 600
+_DIGEST_PARAM = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
+
+
+def openrosa_response(
+    status: int, message: str, *, nature: str = "", headers: dict[str, str] | None = None
+) -> Response:
+    body = (
+        '<OpenRosaResponse xmlns="http://openrosa.org/http/response">'
+        f'<message nature="{escape(nature)}">{escape(message)}</message>'
+        "</OpenRosaResponse>"
+    )
+    return Response(
+        body.encode("utf-8"),
+        status_code=status,
+        media_type=XML_MEDIA,
+        headers={**OPENROSA_HEADERS, **(headers or {})},
+    )
+
+
+def _is_https(request: Request) -> bool:
+    proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return request.url.scheme == "https" or proto == "https"
+
+
+def _nonce_secret(request: Request) -> bytes:
+    state = request.app.state
+    if not hasattr(state, "digest_secret"):
+        state.digest_secret = secrets.token_bytes(32)
+    return state.digest_secret
+
+
+def make_nonce(secret: bytes, now: float | None = None) -> str:
+    stamp = str(int(now if now is not None else time.time()))
+    mac = hmac.new(secret, stamp.encode(), hashlib.sha256).hexdigest()[:32]
+    return base64.urlsafe_b64encode(f"{stamp}:{mac}".encode()).decode().rstrip("=")
+
+
+def nonce_state(secret: bytes, nonce: str) -> str:
+    """'ok', 'stale' (ours but too old) or 'invalid'."""
+    try:
+        padded = nonce + "=" * (-len(nonce) % 4)
+        stamp, mac = base64.urlsafe_b64decode(padded).decode().split(":", 1)
+        expected = hmac.new(secret, stamp.encode(), hashlib.sha256).hexdigest()[:32]
+    except (ValueError, UnicodeDecodeError):
+        return "invalid"
+    if not hmac.compare_digest(mac, expected):
+        return "invalid"
+    return "ok" if time.time() - int(stamp) <= NONCE_TTL else "stale"
+
+
+def challenge_headers(request: Request, *, stale: bool = False) -> dict[str, str]:
+    digest = (
+        f'Digest realm="{DIGEST_REALM}", qop="auth", algorithm=MD5, '
+        f'nonce="{make_nonce(_nonce_secret(request))}"' + (", stale=true" if stale else "")
+    )
+    # One WWW-Authenticate header per scheme would be ideal; Litestar headers are a mapping,
+    # so the schemes are joined in one field as RFC 9110 allows.
+    if _is_https(request):
+        return {"WWW-Authenticate": f'{digest}, Basic realm="{DIGEST_REALM}", charset="UTF-8"'}
+    return {"WWW-Authenticate": digest}
+
+
+def parse_digest(header: str) -> dict[str, str]:
+    params = {}
+    for match in _DIGEST_PARAM.finditer(header[len("digest ") :]):
+        value = match.group(2) if match.group(2) is not None else match.group(3)
+        params[match.group(1).lower()] = value.replace('\\"', '"')
+    return params
+
+
+async def _digest_actor(conn, request: Request, header: str) -> Actor:
+    params = parse_digest(header)
+    required = ("username", "realm", "nonce", "uri", "response")
+    if any(k not in params for k in required) or params["realm"] != DIGEST_REALM:
+        raise Problem("auth-required", headers=challenge_headers(request))
+    state = nonce_state(_nonce_secret(request), params["nonce"])
+    if state != "ok":
+        raise Problem("auth-required", headers=challenge_headers(request, stale=state == "stale"))
+    row = await users_db.get_user_by_email(conn, params["username"])
+    ha1 = row["digest_ha1"] if row is not None else None
+    ha2 = hashlib.md5(f"{request.method}:{params['uri']}".encode()).hexdigest()
+    if params.get("qop") == "auth":
+        material = (
+            f"{ha1}:{params['nonce']}:{params.get('nc', '')}:{params.get('cnonce', '')}:auth:{ha2}"
+        )
+    else:
+        material = f"{ha1}:{params['nonce']}:{ha2}"
+    expected = hashlib.md5(material.encode()).hexdigest()
+    if ha1 is None or not hmac.compare_digest(expected, params["response"].lower()):
+        raise Problem("auth-failed", headers=challenge_headers(request))
+    return await actor_from_user_row(conn, row)
+
+
+async def openrosa_actor(conn, request: Request) -> Actor:
+    """Authenticate an OpenRosa request, or raise a 401 with the challenge Collect answers."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("digest "):
+        return await _digest_actor(conn, request, header)
+    if header.lower().startswith("basic ") and not _is_https(request):
+        raise Problem(
+            "auth-required",
+            "Basic authentication is only accepted over HTTPS; use Digest.",
+            headers=challenge_headers(request),
+        )
+    actor = await resolve_actor(conn, request.headers, request.path_params)
+    if actor is None:
+        raise Problem("auth-required", headers=challenge_headers(request))
+    return actor
+
+
+def require_openrosa_version(request: Request) -> None:
+    if request.headers.get("x-openrosa-version", "").strip() != "1.0":
+        raise Problem("openrosa-version-missing")
+
+
+def base_url(request: Request, settings: Settings) -> str:
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    scheme = "https" if _is_https(request) else request.url.scheme
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host", "localhost")
+    return f"{scheme}://{host}"
+
+
+def prefix_of(request: Request, project_id: int) -> str:
+    token = request.path_params.get("key_token")
+    if token is not None:
+        return f"/v1/key/{token}/projects/{project_id}"
+    return f"/v1/projects/{project_id}"
+
+
+async def _usable_form(conn, actor: Actor, project_id: int, xml_form_id: str):
+    form = await forms_db.get_form(conn, project_id, xml_form_id)
+    if form is None or form["current_def_id"] is None:
+        raise Problem("form-not-found")
+    if not actor.may_use_form(project_id, form["id"]):
+        raise Problem("forbidden", "This app user is not assigned to the form.")
+    return form
+
+
+@get("/formList")
+async def form_list(
+    project_id: int, request: Request, conn: asyncpg.Connection, settings: Settings
+) -> Response:
+    require_openrosa_version(request)
+    actor = authorize(await openrosa_actor(conn, request), "form.list", project_id)
+    wanted = request.query_params.get("formID")
+    base = base_url(request, settings) + prefix_of(request, project_id)
+    entries = []
+    for form in await forms_db.list_forms(conn, project_id):
+        if form["current_def_id"] is None or form["state"] != "open":
+            continue
+        if wanted and form["xml_form_id"] != wanted:
+            continue
+        if not actor.may_use_form(project_id, form["id"]):
+            continue
+        media = [
+            a for a in await forms_db.list_form_attachments(conn, form["current_def_id"]) if a["exists"]
+        ]
+        form_url = f"{base}/forms/{form['xml_form_id']}"
+        entry = (
+            "<xform>"
+            f"<formID>{escape(form['xml_form_id'])}</formID>"
+            f"<name>{escape(form['title'] or form['xml_form_id'])}</name>"
+            f"<version>{escape(form['version'] or '')}</version>"
+            f"<hash>md5:{form['md5']}</hash>"
+            f"<downloadUrl>{escape(form_url)}.xml</downloadUrl>"
+        )
+        if media:
+            entry += f"<manifestUrl>{escape(form_url)}/manifest</manifestUrl>"
+        entries.append(entry + "</xform>")
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<xforms xmlns="http://openrosa.org/xforms/xformsList">' + "".join(entries) + "</xforms>"
+    )
+    return Response(body.encode("utf-8"), media_type=XML_MEDIA, headers=OPENROSA_HEADERS)
+
+
+@get("/forms/{xml_form_id:str}/manifest")
+async def form_manifest(
+    project_id: int, xml_form_id: str, request: Request, conn: asyncpg.Connection,
+    settings: Settings,
+) -> Response:
+    require_openrosa_version(request)
+    actor = authorize(await openrosa_actor(conn, request), "form.download", project_id)
+    form = await _usable_form(conn, actor, project_id, xml_form_id)
+    base = base_url(request, settings) + prefix_of(request, project_id)
+    files = []
+    for item in await forms_db.list_form_attachments(conn, form["current_def_id"]):
+        if not item["exists"]:
+            continue
+        url = f"{base}/forms/{xml_form_id}/attachments/{item['name']}"
+        files.append(
+            "<mediaFile>"
+            f"<filename>{escape(item['name'])}</filename>"
+            f"<hash>md5:{item['md5']}</hash>"
+            f"<downloadUrl>{escape(url)}</downloadUrl>"
+            "</mediaFile>"
+        )
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<manifest xmlns="http://openrosa.org/xforms/xformsManifest">' + "".join(files) + "</manifest>"
+    )
+    return Response(body.encode("utf-8"), media_type=XML_MEDIA, headers=OPENROSA_HEADERS)
+
+
+@get("/forms/{xml_form_id:str}/attachments/{name:str}")
+async def form_attachment(
+    project_id: int, xml_form_id: str, name: str, request: Request, conn: asyncpg.Connection
+) -> Response:
+    actor = authorize(await openrosa_actor(conn, request), "form.download", project_id)
+    form = await _usable_form(conn, actor, project_id, xml_form_id)
+    item = await forms_db.get_form_attachment(conn, form["current_def_id"], name)
+    if item is None or item["content"] is None:
+        raise Problem("attachment-not-found")
+    return Response(
+        item["content"],
+        media_type=item["content_type"],
+        headers={**OPENROSA_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@get("/forms/{form_ref:str}")
+async def key_form_download(
+    project_id: int, form_ref: str, request: Request, conn: asyncpg.Connection
+) -> Response:
+    """The XForm for phones: GET .../forms/{xmlFormId}.xml (the REST route serves web users)."""
+    if not form_ref.endswith(".xml"):
+        raise Problem("not-found")
+    actor = authorize(await openrosa_actor(conn, request), "form.download", project_id)
+    form = await _usable_form(conn, actor, project_id, form_ref[:-4])
+    definition = await forms_db.get_def(conn, form["current_def_id"])
+    return Response(
+        definition["xform"].encode("utf-8"), media_type=XML_MEDIA, headers=OPENROSA_HEADERS
+    )
+
+
+def make_submission_head(max_bytes: int):
+    """HEAD submission: 204 and the largest body accepted (Collect splits bigger uploads)."""
+
+    @head(
+        "/submission",
+        status_code=204,
+        response_headers={**OPENROSA_HEADERS, "X-OpenRosa-Accept-Content-Length": str(max_bytes)},
+    )
+    async def submission_head(project_id: int, request: Request, conn: asyncpg.Connection) -> None:
+        require_openrosa_version(request)
+        authorize(await openrosa_actor(conn, request), "submission.create", project_id)
+
+    return submission_head
+
+
+@post("/submission", status_code=201)
+async def submission_post(
+    project_id: int, request: Request, conn: asyncpg.Connection, settings: Settings, state: State
+) -> Response:
+    require_openrosa_version(request)
+    actor = await openrosa_actor(conn, request)
+    authorize(actor, "submission.create", project_id)
+    form = await request.form()
+    xml_part = form.get("xml_submission_file")
+    if xml_part is None:
+        raise Problem("submission-file-missing")
+    xml = await xml_part.read() if isinstance(xml_part, UploadFile) else str(xml_part).encode()
+    files = []
+    for field_name, value in form.multi_items():
+        if field_name == "xml_submission_file" or not isinstance(value, UploadFile):
+            continue
+        files.append(
+            IncomingFile(value.filename or field_name, await value.read(), value.content_type)
+        )
+    result = await ingest_submission(
+        conn,
+        state.attachment_store,
+        actor,
+        project_id,
+        xml,
+        files,
+        device_id=request.query_params.get("deviceID"),
+        user_agent=request.headers.get("user-agent"),
+    )
+    message = {
+        "created": "full submission upload was successful!",
+        "duplicate": "full submission upload was successful!",
+        "edited": "full submission upload was successful!",
+    }[result.outcome]
+    return openrosa_response(201, message)
+
+
+def openrosa_problem_handler(request: Request, exc: Problem) -> Response:
+    return openrosa_response(exc.status, exc.detail, nature="error", headers=exc.headers)
+
+
+def openrosa_http_exception_handler(request: Request, exc: HTTPException) -> Response:
+    problem = Problem(slug_for_status(exc.status_code))
+    return openrosa_response(
+        exc.status_code, str(exc.detail or problem.title), nature="error",
+        headers=dict(exc.headers or {}),
+    )
+
+
+_HANDLERS = [form_list, form_manifest, form_attachment, submission_post]
+_EXCEPTION_HANDLERS = {
+    Problem: openrosa_problem_handler,
+    HTTPException: openrosa_http_exception_handler,
+}
+
+
+def openrosa_routers(settings: Settings) -> list[Router]:
+    handlers = [*_HANDLERS, make_submission_head(settings.max_submission_bytes)]
+    return [
+        Router(
+            path="/v1/projects/{project_id:int}",
+            route_handlers=handlers,
+            exception_handlers=_EXCEPTION_HANDLERS,
+        ),
+        Router(
+            path="/v1/key/{key_token:str}/projects/{project_id:int}",
+            route_handlers=[*handlers, key_form_download],
+            exception_handlers=_EXCEPTION_HANDLERS,
+        ),
+    ]
+
+
+def attachment_store(settings: Settings) -> LocalAttachmentStore:
+    return LocalAttachmentStore(settings.attachments_dir)
