@@ -183,6 +183,36 @@ async def _forms_publish(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _app_user_create(settings: Settings, args: argparse.Namespace) -> int:
+    from api.app_users import collect_server_url, collect_settings_payload, qr_png
+    from api.v1.app_users import create_app_user
+    from db import forms as forms_db
+    from db import users
+
+    base = args.base_url or settings.public_url or f"http://{settings.host}:{settings.port}"
+    async with cli_connection(settings) as conn:
+        project = await _find_project(conn, args.project)
+        row = await create_app_user(conn, project["id"], args.name, None)
+        published = [f for f in await forms_db.list_forms(conn, project["id"]) if f["current_def_id"]]
+        chosen = [f for f in published if not args.form or f["xml_form_id"] in args.form]
+        missing = set(args.form or ()) - {f["xml_form_id"] for f in chosen}
+        if missing:
+            raise SystemExit(f"no published form {', '.join(sorted(missing))} in {project['name']}")
+        for form in chosen:
+            await users.assign_form(conn, row["id"], form["id"])
+    server_url = collect_server_url(base, row["token"], project["id"])
+    qr_path = Path(args.qr or f"app-user-{row['id']}.png")
+    qr_path.write_bytes(qr_png(collect_settings_payload(server_url, project["name"])))
+    print(server_url)
+    print(
+        f"app user {args.name!r} (id {row['id']}) may submit to: "
+        + (", ".join(f["xml_form_id"] for f in chosen) or "no forms yet"),
+        file=sys.stderr,
+    )
+    print(f"QR code for ODK Collect written to {qr_path}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fieldsurvey", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -226,6 +256,20 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--project", required=True)
     publish.add_argument("--version", help="publish under this version string")
     publish.add_argument("--ignore-warnings", action="store_true")
+    app_user = sub.add_parser("app-user", help="app users (phones)")
+    app_user_sub = app_user.add_subparsers(dest="app_user_command", required=True)
+    app_user_create = app_user_sub.add_parser(
+        "create", help="create an app user; print its Collect server URL and write a QR code"
+    )
+    app_user_create.add_argument("--project", required=True)
+    app_user_create.add_argument("--name", required=True)
+    app_user_create.add_argument(
+        "--form", action="append", help="assign only this form (repeatable); default: all published"
+    )
+    app_user_create.add_argument("--qr", help="PNG file for the QR code (default app-user-ID.png)")
+    app_user_create.add_argument(
+        "--base-url", help="server base URL phones use (default FIELDSURVEY_PUBLIC_URL or HOST:PORT)"
+    )
     return parser
 
 
@@ -245,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "forms" and args.forms_command == "compile":
         return cmd_forms_compile(settings, args)
+    if args.command == "app-user":
+        return asyncio.run(_app_user_create(settings, args))
     if args.command == "forms" and args.forms_command == "publish":
         return asyncio.run(_forms_publish(settings, args))
     return 2
