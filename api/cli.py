@@ -213,6 +213,27 @@ async def _app_user_create(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _reclassify(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from api.reclassify import reclassify_screenings
+    from db import submissions as submissions_db
+    from forms.rubric import RUBRIC_VERSION
+    from forms.screening import RISK_SCREENING_FORM_ID
+
+    async with cli_connection(settings) as conn:
+        project_id = (await _find_project(conn, args.project))["id"] if args.project else None
+        total = await submissions_db.count_screening_submissions(
+            conn, RISK_SCREENING_FORM_ID, project_id
+        )
+        with tqdm(total=total, unit="screening", desc=f"rubric {RUBRIC_VERSION}") as bar:
+            visited = await reclassify_screenings(
+                conn, project_id=project_id, batch_size=args.batch_size, on_progress=bar.update
+            )
+    print(f"re-classified {visited} screenings with rubric {RUBRIC_VERSION}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fieldsurvey", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -270,6 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     app_user_create.add_argument(
         "--base-url", help="server base URL phones use (default FIELDSURVEY_PUBLIC_URL or HOST:PORT)"
     )
+    reclassify = sub.add_parser(
+        "reclassify", help="re-apply the current rubric to every stored risk screening"
+    )
+    reclassify.add_argument("--project", help="project id or name (default: all projects)")
+    reclassify.add_argument("--batch-size", type=int, default=1000)
     return parser
 
 
@@ -289,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "forms" and args.forms_command == "compile":
         return cmd_forms_compile(settings, args)
+    if args.command == "reclassify":
+        return asyncio.run(_reclassify(settings, args))
     if args.command == "app-user":
         return asyncio.run(_app_user_create(settings, args))
     if args.command == "forms" and args.forms_command == "publish":

@@ -140,6 +140,22 @@ VALUES ($1, $2, $3, {", ".join(f"${4 + i}" for i in range(len(SCREENING_COLUMNS)
 ON CONFLICT (submission_id) DO UPDATE SET
     version_id = EXCLUDED.version_id, classified_at = now(),
     {", ".join(f"{c} = EXCLUDED.{c}" for c in SCREENING_COLUMNS)}
+WHERE (screenings.version_id, {", ".join(f"screenings.{c}" for c in SCREENING_COLUMNS)})
+      IS DISTINCT FROM (EXCLUDED.version_id, {", ".join(f"EXCLUDED.{c}" for c in SCREENING_COLUMNS)})
+"""
+
+SELECT_SCREENING_BATCH = """
+SELECT s.id AS submission_id, s.current_version_id AS version_id, s.form_id, v.answers
+FROM submissions s
+JOIN forms f ON f.id = s.form_id
+JOIN submission_versions v ON v.id = s.current_version_id
+WHERE f.xml_form_id = $1 AND ($2::integer IS NULL OR f.project_id = $2) AND s.id > $3
+ORDER BY s.id
+LIMIT $4
+"""
+COUNT_SCREENING_SUBMISSIONS = """
+SELECT count(*) FROM submissions s JOIN forms f ON f.id = s.form_id
+WHERE f.xml_form_id = $1 AND ($2::integer IS NULL OR f.project_id = $2)
 """
 
 SUBMISSION_COLUMNS = """
@@ -367,3 +383,22 @@ async def stream_submissions_for_export(
         prefetch=prefetch,
     ):
         yield row
+
+
+async def screening_batch(
+    conn: asyncpg.Connection, xml_form_id: str, project_id: int | None, after_id: int, limit: int
+) -> list[asyncpg.Record]:
+    """The next `limit` submissions of a form after `after_id` (keyset paging by id)."""
+    return await conn.fetch(SELECT_SCREENING_BATCH, xml_form_id, project_id, after_id, limit)
+
+
+async def count_screening_submissions(
+    conn: asyncpg.Connection, xml_form_id: str, project_id: int | None
+) -> int:
+    return await conn.fetchval(COUNT_SCREENING_SUBMISSIONS, xml_form_id, project_id)
+
+
+async def upsert_screenings(conn: asyncpg.Connection, rows: Sequence[tuple]) -> None:
+    """Many (submission_id, version_id, form_id, *SCREENING_COLUMNS) rows; unchanged rows are
+    left alone (so re-running is a no-op)."""
+    await conn.executemany(UPSERT_SCREENING, rows)

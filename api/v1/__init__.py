@@ -1,6 +1,6 @@
 """REST API shaped after ODK Central's (/v1/...)."""
 
-from api.v1 import app_users, forms, projects, sessions
+from api.v1 import app_users, forms, projects, screenings, sessions
 
 route_handlers = [
     sessions.create_session,
@@ -28,4 +28,5 @@ route_handlers = [
     app_users.list_form_app_users,
     app_users.assign_app_user,
     app_users.unassign_app_user,
+    screenings.get_classification,
 ]

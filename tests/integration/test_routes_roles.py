@@ -40,6 +40,7 @@ ROUTE_RULES: dict[tuple[str, str], str] = {
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/app-user"): "app_user.manage",
     ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/app-user/{actor_id:int}"): "app_user.manage",
     ("DELETE", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/app-user/{actor_id:int}"): "app_user.manage",
+    ("GET", "/v1/projects/{project_id:int}/forms/risk_screening/submissions/{instance_id:str}/classification"): "submission.read",
     # OpenRosa (XML errors; tested for shape in test_openrosa.py)
     ("GET", "/v1/projects/{project_id:int}/formList"): "form.list",
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/manifest"): "form.download",
@@ -85,6 +86,7 @@ def concrete_path(template: str, project_id: int) -> str:
         "xml_form_id": "no_such_form",
         "form_ref": "no_such_form",
         "name": "no_such_file.csv",
+        "instance_id": "uuid:no-such-instance",
     }
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values.get(m.group(1), "x"), template)
 
