@@ -48,4 +48,4 @@ def instance_xml(
         f'version="{version if version is not None else schema.version}">{body}'
         f"<meta><instanceID>{instance_id}</instanceID>{deprecated}</meta>"
         f"</{schema.root_name}>"
-    ).encode("utf-8")
+    ).encode()
