@@ -30,12 +30,18 @@ class ClassificationOut(msgspec.Struct, rename="camel"):
 
 
 @get(
-    "/v1/projects/{project_id:int}/forms/risk_screening/submissions/{instance_id:str}/classification"
+    "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"
+    "/classification"
 )
 async def get_classification(
-    project_id: int, instance_id: str, conn: asyncpg.Connection, actor: Actor | None
+    project_id: int, xml_form_id: str, instance_id: str, conn: asyncpg.Connection,
+    actor: Actor | None,
 ) -> ClassificationOut:
+    """Only risk_screening has one. (The form id is a path parameter, not a literal segment:
+    a literal would shadow every other form's routes in Litestar's router.)"""
     actor = authorize(actor, "submission.read", project_id)
+    if xml_form_id != RISK_SCREENING_FORM_ID:
+        raise Problem("not-found", "Only risk_screening submissions are classified.")
     form = await forms_db.get_form(conn, project_id, RISK_SCREENING_FORM_ID)
     if form is None:
         raise Problem("form-not-found")

@@ -40,7 +40,7 @@ ROUTE_RULES: dict[tuple[str, str], str] = {
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/app-user"): "app_user.manage",
     ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/app-user/{actor_id:int}"): "app_user.manage",
     ("DELETE", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/app-user/{actor_id:int}"): "app_user.manage",
-    ("GET", "/v1/projects/{project_id:int}/forms/risk_screening/submissions/{instance_id:str}/classification"): "submission.read",
+    ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/classification"): "submission.read",
     # OpenRosa (XML errors; tested for shape in test_openrosa.py)
     ("GET", "/v1/projects/{project_id:int}/formList"): "form.list",
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/manifest"): "form.download",
@@ -154,3 +154,13 @@ async def test_roles_do_not_leak_across_projects(client, make_user, admin_header
     assert response.status_code == 403
     listed = await client.get("/v1/projects", headers=manager_elsewhere["headers"])
     assert other_id not in [p["id"] for p in listed.json()]
+
+
+async def test_form_routes_resolve_for_every_bundled_form(client, admin_headers, default_project_id) -> None:
+    """No literal path segment may shadow the routes of a form whose id equals it."""
+    for form in (await client.get(f"/v1/projects/{default_project_id}/forms", headers=admin_headers)).json():
+        base = f"/v1/projects/{default_project_id}/forms/{form['xmlFormId']}"
+        for path in ("", ".xml", "/assignments/app-user", "/draft/attachments"):
+            response = await client.get(base + path, headers=admin_headers)
+            unrouted = response.status_code == 404 and response.json()["code"] == "not-found"
+            assert not unrouted, f"{base + path} is not routed"
