@@ -1,0 +1,141 @@
+"""The codebook: one row per field of the merged form (groups and repeats included, in form
+order), each followed by its choices; then the columns the server adds. Pure.
+
+Columns: path, column (its name in the CSV/XLSX export, blank when it has none), kind, type,
+value (a choice's name), one `label::<language>` per language, hint in the default language,
+relevant, constraint, required, calculation, choice_filter, versions (the published versions
+that have the field).
+"""
+
+from __future__ import annotations
+
+from exports.layout import (
+    REPEAT_SYSTEM_COLUMNS,
+    ROOT_SYSTEM_COLUMNS,
+    SCREENING_COLUMNS,
+    ExportLayout,
+)
+from forms.schema import DEFAULT_LABEL_KEY
+
+SYSTEM_DESCRIPTIONS = {
+    "SubmissionDate": "When the server received the submission (UTC)",
+    "KEY": "The submission's instanceID; for a repeat row, its parent's KEY and /repeat[n]",
+    "PARENT_KEY": "KEY of the row this repeat row belongs to",
+    "SubmitterID": "Id of the web user or app user who sent the submission",
+    "SubmitterName": "Display name of the submitter",
+    "AttachmentsPresent": "Number of attached files received",
+    "AttachmentsExpected": "Number of attached files the submission names",
+    "Status": "Encryption status (blank: not encrypted)",
+    "ReviewState": "Review state; blank means received",
+    "DeviceID": "Device that sent the submission",
+    "Edits": "Number of edits since the first version",
+    "FormVersion": "Form version the submission was filled in with",
+    "_index": "Row number in this sheet",
+    "_parent_index": "_index of the parent row in the parent sheet",
+    "_parent_table_name": "Sheet of the parent row",
+    "_submission_key": "KEY of the submission the row belongs to",
+}
+
+
+def codebook_header(layout: ExportLayout) -> list[str]:
+    languages = list(layout.schema.languages) or [DEFAULT_LABEL_KEY]
+    return [
+        "path",
+        "column",
+        "kind",
+        "type",
+        "value",
+        *[f"label::{lang}" for lang in languages],
+        "hint",
+        "relevant",
+        "constraint",
+        "required",
+        "calculation",
+        "choice_filter",
+        "versions",
+    ]
+
+
+def codebook_rows(layout: ExportLayout) -> list[list[str | None]]:
+    schema = layout.schema
+    languages = list(schema.languages) or [DEFAULT_LABEL_KEY]
+    default = schema.default_language or DEFAULT_LABEL_KEY
+    columns_of: dict[str, list[str]] = {}
+    for table in layout.tables:
+        for column in table.columns:
+            if column.field is not None and column.source in ("field", "geo"):
+                columns_of.setdefault(column.field.path, []).append(column.name)
+    rows: list[list[str | None]] = []
+    blank_labels = [None] * len(languages)
+    for f in schema.walk():
+        names = columns_of.get(f.path, [])
+        if f.type == "geopoint" and names:
+            column = ", ".join(names)
+        else:
+            column = names[0] if names else None
+        rows.append(
+            [
+                f.path,
+                column,
+                f.kind,
+                f.type,
+                None,
+                *[f.labels.get(lang) for lang in languages],
+                f.hints.get(default) or next(iter(f.hints.values()), None),
+                f.relevant,
+                f.constraint,
+                "yes" if f.required else None,
+                f.calculate,
+                f.choice_filter,
+                " ".join(layout.merged.field_versions.get(f.path, ())),
+            ]
+        )
+        for choice in f.choices:
+            rows.append(
+                [
+                    f.path,
+                    None,
+                    "choice",
+                    None,
+                    choice.name,
+                    *[choice.labels.get(lang) for lang in languages],
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                ]
+            )
+    extra: list[tuple[str, str, str]] = [("SubmissionDate", "submission_date", "")]
+    if layout.options.screening:
+        extra += [(name, kind, text) for name, _, kind, text in SCREENING_COLUMNS]
+    extra += [(name, "", "") for name in ROOT_SYSTEM_COLUMNS]
+    extra += [(name, "", "") for name in REPEAT_SYSTEM_COLUMNS if name != "KEY"]
+    if layout.options.sheet_links:
+        extra += [
+            (name, "int" if "index" in name else "string", "")
+            for name in ("_index", "_parent_index", "_parent_table_name", "_submission_key")
+        ]
+    for name, kind, text in extra:
+        description = text or SYSTEM_DESCRIPTIONS.get(name)
+        rows.append(
+            [
+                None,
+                name,
+                "classification" if text else "system",
+                kind or "string",
+                None,
+                description,
+                *blank_labels[1:],
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+            ]
+        )
+    return rows

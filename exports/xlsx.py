@@ -1,0 +1,174 @@
+"""Submissions -> an .xlsx workbook, streamed: a sheet per table (the root first, then one
+per repeat, linked by `_index`/`_parent_index`, `KEY`/`PARENT_KEY` and `_submission_key`),
+then a `codebook` sheet.
+
+- Headers are the columns' names, or with `header_labels` the fields' labels in `language`
+  (the form's default language when None); a geopoint's parts and a select_multiple's
+  choices add ` (Latitude)` ... or `/<choice label>`.
+- Choices are written as values, or with `choice_labels` as labels (a select_multiple's
+  labels joined by "; ").
+- A select_multiple has its value column and one 0/1 column per choice; the 0/1 columns
+  stay empty when the question was not answered.
+- Numbers (int, decimal, range, geopoint parts) are Excel numbers; date, dateTime and time
+  are Excel dates in the time of day the phone recorded (the offset is dropped, as Excel
+  has no time zones); SubmissionDate is in UTC. A value that does not parse stays text.
+- Notes have no column (they hold no data); the codebook lists them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from exports.codebook import codebook_header, codebook_rows
+from exports.flatten import RowBuilder
+from exports.layout import GEOPOINT_PARTS, Column, ExportLayout, label_in
+from exports.spreadsheet import StreamingWorkbook
+
+FLUSH_BYTES = 1 << 16
+CODEBOOK_SHEET = "codebook"
+_INT = re.compile(r"\s*[-+]?\d{1,15}\s*")
+
+
+def _to_int(text: str) -> Any:
+    if _INT.fullmatch(text):
+        return int(text)
+    return _to_number(text)
+
+
+def _to_number(text: str) -> Any:
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if number != number or number in (float("inf"), float("-inf")):
+        return text
+    if number.is_integer() and abs(number) < 2**53 and "." not in text and "e" not in text.lower():
+        return int(number)
+    return number
+
+
+def _to_date(text: str) -> Any:
+    try:
+        return date.fromisoformat(text.strip()[:10])
+    except ValueError:
+        return text
+
+
+def _to_datetime(text: str) -> Any:
+    try:
+        return datetime.fromisoformat(text.strip()).replace(tzinfo=None)
+    except ValueError:
+        return text
+
+
+def _to_time(text: str) -> Any:
+    try:
+        return time.fromisoformat(text.strip()).replace(tzinfo=None)
+    except ValueError:
+        return text
+
+
+def _submission_date(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _joined(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return " ".join(value)
+    return value
+
+
+_BY_TYPE: dict[str, Callable[[Any], Any]] = {
+    "int": _to_int,
+    "decimal": _to_number,
+    "range": _to_number,
+    "date": _to_date,
+    "dateTime": _to_datetime,
+    "time": _to_time,
+}
+
+
+def _converter(column: Column, language: str | None, default: str | None, labels: bool):
+    if column.source == "system":
+        return _submission_date if column.type == "submission_date" else None
+    if column.source == "screening":
+        return _joined if column.type == "list" else None
+    if column.source == "geo":
+        return _to_number
+    if column.source != "field":
+        return None
+    f = column.field
+    if labels and f.choices and f.type in ("select_one", "select_multiple", "rank"):
+        names = {c.name: label_in(c.labels, language, default) or c.name for c in f.choices}
+        if f.type == "select_one":
+            return lambda v: names.get(v, v)
+        return lambda v: "; ".join(names.get(x, x) for x in v.split())
+    return _BY_TYPE.get(f.type)
+
+
+def header_of(column: Column, language: str | None, default: str | None) -> str:
+    if column.field is None:
+        return column.name
+    label = label_in(column.field.labels, language, default) or column.name
+    if column.source == "geo":
+        return f"{label} ({GEOPOINT_PARTS[column.part]})"
+    if column.source == "choice":
+        choice = label_in(column.choice.labels, language, default) or column.choice.name
+        return f"{label}/{choice}"
+    return label
+
+
+async def stream_xlsx(
+    records: AsyncIterable[Mapping[str, Any]],
+    layout: ExportLayout,
+    *,
+    language: str | None = None,
+    header_labels: bool = False,
+    choice_labels: bool = False,
+    flush_bytes: int = FLUSH_BYTES,
+) -> AsyncIterator[bytes]:
+    """Yield the bytes of the workbook while reading `records` (oldest first).
+    Raises SpreadsheetLimitError before the first byte when a table is too wide."""
+    default = layout.schema.default_language
+    book = StreamingWorkbook(reserved=(CODEBOOK_SHEET,))
+    sheets = []
+    converters = []
+    for table in layout.tables:
+        if header_labels:
+            header = [header_of(c, language, default) for c in table.columns]
+        else:
+            header = [c.name for c in table.columns]
+        sheets.append(book.add_sheet(table.name, header))
+        converters.append(
+            [
+                (i, conv)
+                for i, c in enumerate(table.columns)
+                if (conv := _converter(c, language, default, choice_labels)) is not None
+            ]
+        )
+    codebook = book.add_sheet(CODEBOOK_SHEET, codebook_header(layout), reserved=True)
+    builder = RowBuilder(layout, [sheet.name for sheet in sheets])
+    try:
+        yield book.take()
+        async for record in records:
+            for t_index, row in builder.rows(record):
+                for at, convert in converters[t_index]:
+                    value = row[at]
+                    if value is not None:
+                        row[at] = convert(value)
+                sheets[t_index].append(row)
+            if book.pending >= flush_bytes:
+                yield book.take()
+        for sheet in sheets:
+            sheet.close()
+        yield book.take()
+        for row in codebook_rows(layout):
+            codebook.append(row)
+        codebook.close()
+        for chunk in book.finish():
+            yield chunk
+    finally:
+        book.discard()
