@@ -1,0 +1,253 @@
+"""Ingest benchmark: N realistic risk screenings posted over OpenRosa at concurrency 1, 8, 32.
+
+Prints submissions/s with p50 and p99 latency, and beside it the machine's durable commit rate
+for the same rows (a single-statement INSERT of the same XML + JSON per commit, at the same
+concurrencies). Everything runs on this machine: the server (`fieldsurvey serve`, one process),
+the embedded PostgreSQL (or DATABASE_URL's server), and a small raw-HTTP client that costs far
+less CPU than the server it measures.
+
+    python bench/ingest.py [-n 3000] [--concurrency 1 8 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from forms.compile import compile_xlsform  # noqa: E402
+from forms.schema import parse_xform  # noqa: E402
+from tests.instances import instance_xml  # noqa: E402
+
+YNR = ("yes", "no", "refused")
+PART_A = ("no_income_3m", "voc_grad_no_work", "plans_work_abroad", "returned_deported",
+          "prior_forced", "disability", "household_debt", "parents_abroad", "no_parental_care",
+          "unsafe_home", "marriage_risk", "informal_job_offer", "travel_debt_offer",
+          "holds_passport", "has_contract", "knows_hotline", "trusted_contact_abroad")
+MODULE = ("r1_deceived_job", "r2_deceived_conditions", "r3_forced_moved", "x1_excessive_hours",
+          "x2_no_pay", "x3_dangerous", "c1_documents_taken", "c2_debt_bondage",
+          "c3_movement_restricted", "c4_violence", "c5_threats", "c6_drugs", "c7_illegal_acts",
+          "c8_wages_withheld", "l1_arranged_dependence", "v1_dependent", "v2_no_status",
+          "v3_language")
+REGIONS = {"TJ-DU": ["TJ-DU-SINO", "TJ-DU-FIRDAVSI"], "TJ-SU": ["TJ-SU-KHUJAND", "TJ-SU-ISFARA"],
+           "TJ-KT": ["TJ-KT-BOKHTAR"], "TJ-GB": ["TJ-GB-KHOROG"], "TJ-RA": ["TJ-RA-VAHDAT"]}
+
+
+def random_answers(rng: random.Random) -> dict:
+    region = rng.choice(list(REGIONS))
+    answers = {
+        "start": "2026-05-04T10:00:00.000+05:00", "end": "2026-05-04T10:20:00.000+05:00",
+        "today": "2026-05-04", "deviceid": "collect:bench", "consent": "yes",
+        "interview_date": f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+        "region": region, "district": rng.choice(REGIONS[region]),
+        "site_type": rng.choice(["community", "school", "departure_point"]),
+        "sex": rng.choice(["female", "male"]), "age": str(rng.randint(12, 60)),
+        "education": rng.choice(["none", "primary", "lower_secondary", "higher"]),
+    }
+    for name in PART_A:
+        answers[name] = rng.choice(YNR)
+    answers["worked_away"] = rng.choice(("yes", "no"))
+    if answers["worked_away"] == "yes":
+        for name in MODULE:
+            answers[name] = rng.choice(("yes", "no", "no", "no"))
+        answers["situation_ongoing"] = rng.choice(("yes", "no"))
+        answers["exploitation_type"] = ["domestic", "agricultural"]
+    return answers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def multipart_request(host: str, path: str, xml: bytes) -> bytes:
+    boundary = uuid.uuid4().hex
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"xml_submission_file\"; "
+        f"filename=\"submission.xml\"\r\nContent-Type: text/xml\r\n\r\n"
+    ).encode() + xml + f"\r\n--{boundary}--\r\n".encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nX-OpenRosa-Version: 1.0\r\n"
+        f"User-Agent: org.odk.collect.android/bench\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    return head + body
+
+
+async def read_response(reader: asyncio.StreamReader) -> int:
+    status_line = await reader.readline()
+    status = int(status_line.split()[1])
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.lower() == "content-length":
+            length = int(value.strip())
+    if length:
+        await reader.readexactly(length)
+    return status
+
+
+async def post_all(port: int, requests: list[bytes], concurrency: int) -> tuple[float, list[float]]:
+    queue = list(reversed(requests))
+    latencies: list[float] = []
+    failures: list[int] = []
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while queue:
+                request = queue.pop()
+                start = time.perf_counter()
+                writer.write(request)
+                await writer.drain()
+                status = await read_response(reader)
+                latencies.append(time.perf_counter() - start)
+                if status != 201:
+                    failures.append(status)
+        finally:
+            writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    if failures:
+        raise RuntimeError(f"{len(failures)} submissions failed, e.g. HTTP {failures[0]}")
+    return elapsed, latencies
+
+
+async def commit_baseline(dsn: str, rows: list[tuple[bytes, str]], concurrency: int):
+    """Durable single-row commits of the same XML + JSON, measured like the HTTP runs."""
+    pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
+    await pool.execute(
+        "CREATE TABLE IF NOT EXISTS bench_commit (id bigserial PRIMARY KEY, instance_id text UNIQUE,"
+        " xml bytea, answers jsonb)"
+    )
+    queue = list(rows)
+    latencies: list[float] = []
+
+    async def worker() -> None:
+        async with pool.acquire() as conn:
+            while queue:
+                xml, answers = queue.pop()
+                start = time.perf_counter()
+                await conn.execute(
+                    "INSERT INTO bench_commit (instance_id, xml, answers) VALUES ($1, $2, $3::jsonb)",
+                    uuid.uuid4().hex, xml, answers,
+                )
+                latencies.append(time.perf_counter() - start)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    await pool.execute("DROP TABLE bench_commit")
+    await pool.close()
+    return elapsed, latencies
+
+
+def summary(label: str, n: int, elapsed: float, latencies: list[float]) -> str:
+    lat = sorted(latencies)
+    p50 = statistics.median(lat) * 1000
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+    return f"{label:34} {n / elapsed:9.0f}/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms"
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-n", type=int, default=3000, help="submissions per concurrency level")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--profile", help="run the server under py-spy and write this SVG")
+    args = parser.parse_args()
+
+    server_url = os.environ.get("DATABASE_URL")
+    if not server_url:
+        from db.embedded import start_embedded_postgres
+
+        server_url = start_embedded_postgres(ROOT / ".data" / "bench")
+    dbname = f"fieldsurvey_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(server_url)
+    await admin.execute(f'CREATE DATABASE "{dbname}"')
+    await admin.close()
+    dsn = urlunsplit(urlsplit(server_url)._replace(path=f"/{dbname}"))
+
+    port = free_port()
+    data_dir = Path(tempfile.mkdtemp(prefix="fieldsurvey-bench-"))
+    env = {**os.environ, "DATABASE_URL": dsn, "PORT": str(port), "FIELDSURVEY_DATA_DIR": str(data_dir),
+           "FIELDSURVEY_ADMIN_EMAIL": "bench@example.org", "FIELDSURVEY_ADMIN_PASSWORD": "bench-password"}
+    command = [sys.executable, "-m", "api.cli", "serve"]
+    if args.profile:
+        command = ["py-spy", "record", "-o", args.profile, "--", *command]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                httpx.get(f"{base}/v1/projects", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        token = httpx.post(f"{base}/v1/sessions", json={"email": "bench@example.org",
+                                                         "password": "bench-password"}).json()["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        pid = httpx.get(f"{base}/v1/projects", headers=auth).json()[0]["id"]
+        app_user = httpx.post(f"{base}/v1/projects/{pid}/app-users", json={"displayName": "bench"},
+                              headers=auth).json()
+        assigned = httpx.post(
+            f"{base}/v1/projects/{pid}/forms/risk_screening/assignments/app-user/{app_user['id']}",
+            headers=auth)
+        if assigned.status_code != 200:
+            raise RuntimeError(f"could not assign the app user: {assigned.text}")
+        path = f"/v1/key/{app_user['token']}/projects/{pid}/submission"
+
+        xform = compile_xlsform((ROOT / "forms/library/risk_screening.xlsx").read_bytes(), validate=False)
+        schema = parse_xform(xform.xform)
+        rng = random.Random(7)
+        print(f"risk_screening {schema.version}: {args.n} submissions per run; server: 1 process; "
+              f"{os.cpu_count()} cores")
+        results = []
+        for concurrency in args.concurrency:
+            payloads = [instance_xml(schema, random_answers(rng)) for _ in range(args.n)]
+            requests = [multipart_request(f"127.0.0.1:{port}", path, xml) for xml in payloads]
+            # warm up (form cache, connections)
+            await post_all(port, requests[:50], min(concurrency, 8))
+            elapsed, latencies = await post_all(port, requests[50:], concurrency)
+            results.append(summary(f"OpenRosa ingest, concurrency {concurrency}", args.n - 50, elapsed, latencies))
+            rows = [(xml, json.dumps(random_answers(rng))) for xml in payloads[50:]]
+            elapsed, latencies = await commit_baseline(dsn, rows, concurrency)
+            results.append(summary(f"durable commit,  concurrency {concurrency}", len(rows), elapsed, latencies))
+            print(results[-2])
+            print(results[-1])
+        stored = await (await asyncpg.connect(dsn)).fetchval("SELECT count(*) FROM screenings")
+        print(f"classified screenings stored: {stored}")
+    finally:
+        server.terminate()
+        server.wait(20)
+        admin = await asyncpg.connect(server_url)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        await admin.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
