@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 
 import httpx
-import pytest
 
 from forms.compile import compile_xlsform
 from forms.schema import parse_xform
