@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from email.utils import formatdate
 from typing import Any
 
 import asyncpg
@@ -29,7 +30,7 @@ def problem_response(request: Request, problem: Problem) -> Response:
         problem.to_json(instance=request.url.path),
         status_code=problem.status,
         media_type=PROBLEM_MEDIA_TYPE,
-        headers=problem.headers,
+        headers={"Date": formatdate(usegmt=True), **problem.headers},
     )
 
 
@@ -57,6 +58,12 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response:
 def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(request, Problem("internal-error"))
+
+
+async def add_date_header(response: Response) -> Response:
+    """Every response carries Date (OpenRosa requires it), whatever server runs the app."""
+    response.headers.setdefault("Date", formatdate(usegmt=True))
+    return response
 
 
 async def provide_conn(state: State) -> AsyncIterator[asyncpg.Connection]:
@@ -107,5 +114,6 @@ def create_app(settings: Settings) -> Litestar:
             Exception: handle_unexpected,
         },
         request_max_body_size=settings.max_submission_bytes,
+        after_request=add_date_header,
         debug=False,
     )

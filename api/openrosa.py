@@ -14,6 +14,7 @@ import hmac
 import re
 import secrets
 import time
+from email.utils import formatdate
 from xml.sax.saxutils import escape
 
 import asyncpg
@@ -30,7 +31,7 @@ from db import users as users_db
 from db.storage import LocalAttachmentStore
 
 OPENROSA_HEADERS = {"X-OpenRosa-Version": "1.0"}
-XML_MEDIA = "text/xml; charset=utf-8"
+XML_MEDIA = "text/xml"  # Litestar adds "; charset=utf-8"
 NONCE_TTL = 600
 _DIGEST_PARAM = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 
@@ -47,7 +48,7 @@ def openrosa_response(
         body.encode("utf-8"),
         status_code=status,
         media_type=XML_MEDIA,
-        headers={**OPENROSA_HEADERS, **(headers or {})},
+        headers={**OPENROSA_HEADERS, "Date": formatdate(usegmt=True), **(headers or {})},
     )
 
 

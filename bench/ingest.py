@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -197,7 +198,7 @@ async def main() -> None:
            "FIELDSURVEY_ADMIN_EMAIL": "bench@example.org", "FIELDSURVEY_ADMIN_PASSWORD": "bench-password"}
     command = [sys.executable, "-m", "api.cli", "serve"]
     if args.profile:
-        command = ["py-spy", "record", "-o", args.profile, "--", *command]
+        command = ["py-spy", "record", "--format", "raw", "-o", args.profile, "--", *command]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
@@ -242,8 +243,11 @@ async def main() -> None:
         stored = await (await asyncpg.connect(dsn)).fetchval("SELECT count(*) FROM screenings")
         print(f"classified screenings stored: {stored}")
     finally:
-        server.terminate()
-        server.wait(20)
+        if args.profile:
+            server.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
+        else:
+            server.terminate()
+        server.wait(60)
         admin = await asyncpg.connect(server_url)
         await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         await admin.close()

@@ -254,7 +254,7 @@ async def get_form(
             if kind == "xml":
                 return Response(
                     definition["xform"].encode("utf-8"),
-                    media_type="text/xml; charset=utf-8",
+                    media_type="text/xml",
                     headers={"X-OpenRosa-Version": "1.0"},
                 )
             if definition["xlsform"] is None:

@@ -293,3 +293,26 @@ async def test_app_user_qr_code_configures_collect(collect_setup, client, admin_
     payload = collect_settings_payload(app_user["serverUrl"], "x")
     settings = decode_collect_settings(payload)
     assert settings["general"]["server_url"].endswith(f"/v1/key/{app_user['token']}/projects/{pid}")
+
+
+async def test_over_the_accepted_length_is_413(settings, collect_setup) -> None:
+    """A server with a small limit says so in HEAD and refuses bigger bodies with 413."""
+    import dataclasses
+
+    from litestar.testing import AsyncTestClient
+
+    from api.app import create_app
+
+    small = dataclasses.replace(settings, max_submission_bytes=4096)
+    path = collect_setup["key_base"].split("/v1/", 1)[1]
+    async with AsyncTestClient(app=create_app(small)) as small_client:
+        head = await small_client.head(f"/v1/{path}/submission", headers=COLLECT_HEADERS)
+        assert head.status_code == 204
+        assert head.headers["X-OpenRosa-Accept-Content-Length"] == "4096"
+        big = submission_xml(new_instance_id())
+        response = await small_client.post(
+            f"/v1/{path}/submission", headers=COLLECT_HEADERS,
+            files=[("xml_submission_file", ("s.xml", big, "text/xml")),
+                   ("photo.jpg", ("photo.jpg", b"x" * 10_000, "image/jpeg"))],
+        )
+        assert_openrosa(response, 413)
