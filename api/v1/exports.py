@@ -1,0 +1,455 @@
+"""Exports and survey reports of a form's submissions.
+
+GET /v1/projects/{pid}/forms/{xmlFormId}/submissions.csv.zip   (Central's CSV zip)
+GET /v1/projects/{pid}/forms/{xmlFormId}/submissions.xlsx      (a workbook with a codebook)
+GET /v1/projects/{pid}/forms/{xmlFormId}/report                (per-question summary, JSON)
+GET /v1/projects/{pid}/forms/{xmlFormId}/report.xlsx           (the same as a workbook)
+
+Streams check first, then stream: the permission, the form, its versions, the columns and
+the filters are resolved, and the export is written to the audit log, before the response
+starts. The body is then produced on its own connection (a Litestar `Stream` runs after the
+request's dependencies are cleaned up), reading through a server-side cursor inside a
+read-only REPEATABLE READ transaction, so the export is one consistent snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import quote
+
+import asyncpg
+from litestar import Request, get
+from litestar.params import Parameter
+from litestar.response import Response, Stream
+
+from api.auth import Actor, authorize
+from api.problems import Problem
+from db import audits
+from db import forms as forms_db
+from db.pool import connect
+from db.submissions import stream_submissions_for_export
+from exports.csv import stream_csv_zip
+from exports.layout import (
+    ExportLayout,
+    ExportOptionError,
+    ExportOptions,
+    MergedForm,
+    build_layout,
+    merge_versions,
+    resolve_language,
+)
+from exports.reports import (
+    PERIODS,
+    ReportOptionError,
+    ReportSpec,
+    build_report,
+    plan_report,
+    report_xlsx,
+)
+from exports.spreadsheet import MAX_COLUMNS
+from exports.xlsx import stream_xlsx
+from forms.schema import parse_xform
+from forms.screening import RISK_SCREENING_FORM_ID
+
+REVIEW_STATES = ("received", "hasIssues", "edited", "approved", "rejected")
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@dataclass(frozen=True)
+class SubmissionFilter:
+    since: datetime | None = None
+    until: datetime | None = None
+    review_states: tuple[str, ...] | None = None
+    versions: tuple[str, ...] | None = None
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {
+            "since": self.since,
+            "until": self.until,
+            "review_states": self.review_states,
+            "versions": self.versions,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "reviewStates": list(self.review_states) if self.review_states else None,
+            "versions": list(self.versions) if self.versions else None,
+        }
+
+
+@dataclass(frozen=True)
+class ExportTarget:
+    """What an export or report reads: resolved before the first byte."""
+
+    project_id: int
+    xml_form_id: str
+    form_id: int
+    merged: MergedForm
+    filter: SubmissionFilter = field(default_factory=SubmissionFilter)
+
+
+def _moment(text: str, name: str, *, end: bool) -> datetime:
+    """An ISO date or date-time; a date alone means its whole day (UTC)."""
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime.combine(day, time(0), tzinfo=UTC)
+            return moment + timedelta(days=1) if end else moment
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise Problem(
+            "export-option-invalid", f"{name}={text!r} is not an ISO date or date-time."
+        ) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _split(values: list[str] | str | None) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        values = [values]
+    items = tuple(v.strip() for value in values for v in value.split(",") if v.strip())
+    return items or None
+
+
+def parse_filter(
+    since: str | None,
+    until: str | None,
+    review_state: list[str] | None,
+    version: list[str] | None,
+    *,
+    default_review_states: tuple[str, ...] | None = None,
+) -> SubmissionFilter:
+    states = _split(review_state)
+    if states is not None:
+        unknown = [s for s in states if s not in REVIEW_STATES]
+        if unknown:
+            raise Problem(
+                "export-option-invalid",
+                f"Unknown reviewState {', '.join(unknown)}; use {', '.join(REVIEW_STATES)}.",
+            )
+    else:
+        states = default_review_states
+    start = _moment(since, "since", end=False) if since else None
+    stop = _moment(until, "until", end=True) if until else None
+    if start and stop and stop <= start:
+        raise Problem("export-option-invalid", "until must be after since.")
+    return SubmissionFilter(since=start, until=stop, review_states=states, versions=_split(version))
+
+
+async def resolve_target(
+    conn: asyncpg.Connection, project_id: int, xml_form_id: str, submission_filter: SubmissionFilter
+) -> ExportTarget:
+    form = await forms_db.get_form(conn, project_id, xml_form_id)
+    if form is None or form["current_def_id"] is None:
+        raise Problem("form-not-found")
+    defs = await forms_db.list_published_defs(conn, form["id"])
+    if submission_filter.versions:
+        known = {d["version"] for d in defs}
+        unknown = [v for v in submission_filter.versions if v not in known]
+        if unknown:
+            raise Problem(
+                "form-version-not-found", f"No published version {', '.join(map(repr, unknown))}."
+            )
+    merged = merge_versions([parse_xform(d["xform"]) for d in defs])
+    return ExportTarget(project_id, xml_form_id, form["id"], merged, submission_filter)
+
+
+def export_layout(
+    target: ExportTarget,
+    *,
+    fields: str | None,
+    group_paths: bool,
+    split_select_multiples: bool,
+    spreadsheet: bool,
+) -> ExportLayout:
+    try:
+        layout = build_layout(
+            target.merged,
+            ExportOptions(
+                group_paths=group_paths,
+                split_select_multiples=split_select_multiples,
+                include_notes=not spreadsheet,
+                screening=target.xml_form_id == RISK_SCREENING_FORM_ID,
+                fields=_split(fields),
+                sheet_links=spreadsheet,
+            ),
+        )
+    except ExportOptionError as exc:
+        raise Problem("export-option-invalid", str(exc)) from exc
+    if spreadsheet:
+        widest = max(len(t.columns) for t in layout.tables)
+        if widest > MAX_COLUMNS:
+            raise Problem(
+                "export-too-wide",
+                f"A sheet would have {widest} columns; Excel allows {MAX_COLUMNS}. "
+                "Choose fewer with ?fields=.",
+            )
+    return layout
+
+
+def _language(target: ExportTarget, lang: str | None) -> str | None:
+    try:
+        return resolve_language(target.merged.schema, lang)
+    except ExportOptionError as exc:
+        raise Problem("export-option-invalid", str(exc)) from exc
+
+
+async def stream_records_into(
+    dsn: str,
+    target: ExportTarget,
+    write: Callable[[AsyncIterator[Any]], AsyncIterator[bytes]],
+    *,
+    prefetch: int = 1000,
+) -> AsyncIterator[bytes]:
+    """The export body: its own connection, a read-only snapshot, a server-side cursor."""
+    conn = await connect(dsn)
+    finished = False
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            records = stream_submissions_for_export(
+                conn, target.form_id, prefetch=prefetch, **target.filter.as_kwargs()
+            )
+            async for chunk in write(records):
+                if chunk:
+                    yield chunk
+        finished = True
+    finally:
+        if finished:
+            await conn.close()
+        else:
+            conn.terminate()  # the client went away or writing failed: drop the snapshot
+
+
+def _disposition(filename: str) -> str:
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+async def _audit(conn, actor: Actor, action: str, target: ExportTarget, details: dict) -> None:
+    await audits.log_audit(
+        conn,
+        actor.id,
+        action,
+        f"form/{target.project_id}/{target.xml_form_id}",
+        {**details, "filters": target.filter.describe()},
+    )
+
+
+FORM_PATH = "/v1/projects/{project_id:int}/forms/{xml_form_id:str}"
+
+
+@get(FORM_PATH + "/submissions.csv.zip")
+async def export_csv_zip(
+    request: Request,
+    project_id: int,
+    xml_form_id: str,
+    conn: asyncpg.Connection,
+    actor: Actor | None,
+    since: str | None = None,
+    until: str | None = None,
+    review_state: list[str] | None = Parameter(query="reviewState", default=None),
+    version: list[str] | None = None,
+    fields: str | None = None,
+    group_paths: bool = Parameter(query="groupPaths", default=True),
+    split_select_multiples: bool = Parameter(query="splitSelectMultiples", default=False),
+) -> Stream:
+    actor = authorize(actor, "export", project_id)
+    submission_filter = parse_filter(since, until, review_state, version)
+    target = await resolve_target(conn, project_id, xml_form_id, submission_filter)
+    layout = export_layout(
+        target,
+        fields=fields,
+        group_paths=group_paths,
+        split_select_multiples=split_select_multiples,
+        spreadsheet=False,
+    )
+    await _audit(conn, actor, "submission.export", target, {"format": "csv.zip"})
+
+    def write(records):
+        return stream_csv_zip(records, layout)
+
+    return Stream(
+        stream_records_into(request.app.state.dsn, target, write),
+        media_type="application/zip",
+        headers={"Content-Disposition": _disposition(f"{xml_form_id}.csv.zip")},
+    )
+
+
+@get(FORM_PATH + "/submissions.xlsx")
+async def export_xlsx(
+    request: Request,
+    project_id: int,
+    xml_form_id: str,
+    conn: asyncpg.Connection,
+    actor: Actor | None,
+    since: str | None = None,
+    until: str | None = None,
+    review_state: list[str] | None = Parameter(query="reviewState", default=None),
+    version: list[str] | None = None,
+    fields: str | None = None,
+    group_paths: bool = Parameter(query="groupPaths", default=True),
+    lang: str | None = None,
+    choices: str = "value",
+) -> Stream:
+    actor = authorize(actor, "export", project_id)
+    if choices not in ("value", "label"):
+        raise Problem("export-option-invalid", "choices must be value or label.")
+    submission_filter = parse_filter(since, until, review_state, version)
+    target = await resolve_target(conn, project_id, xml_form_id, submission_filter)
+    language = _language(target, lang)
+    layout = export_layout(
+        target,
+        fields=fields,
+        group_paths=group_paths,
+        split_select_multiples=True,
+        spreadsheet=True,
+    )
+    await _audit(conn, actor, "submission.export", target, {"format": "xlsx", "lang": language})
+
+    def write(records):
+        return stream_xlsx(
+            records,
+            layout,
+            language=language,
+            header_labels=language is not None,
+            choice_labels=choices == "label",
+        )
+
+    return Stream(
+        stream_records_into(request.app.state.dsn, target, write),
+        media_type=XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": _disposition(f"{xml_form_id}.xlsx")},
+    )
+
+
+async def _report(
+    request: Request,
+    project_id: int,
+    xml_form_id: str,
+    conn: asyncpg.Connection,
+    actor: Actor | None,
+    *,
+    since: str | None,
+    until: str | None,
+    review_state: list[str] | None,
+    version: list[str] | None,
+    by: str | None,
+    period: str | None,
+    lang: str | None,
+    output: str,
+):
+    actor = authorize(actor, "summary.read", project_id)
+    if period is not None and period not in PERIODS:
+        raise Problem("export-option-invalid", f"period must be one of {', '.join(PERIODS)}.")
+    # rejected submissions are left out unless asked for
+    submission_filter = parse_filter(
+        since,
+        until,
+        review_state,
+        version,
+        default_review_states=tuple(s for s in REVIEW_STATES if s != "rejected"),
+    )
+    target = await resolve_target(conn, project_id, xml_form_id, submission_filter)
+    language = _language(target, lang)
+    restricted = not actor.sees_microdata(project_id)
+    k = request.app.state.settings.disclosure_k
+    try:
+        plan = plan_report(
+            target.merged,
+            ReportSpec(by=by, period=period, language=language, restricted=restricted, k=k),
+        )
+    except ReportOptionError as exc:
+        raise Problem("export-option-invalid", str(exc)) from exc
+    await _audit(
+        conn,
+        actor,
+        "submission.report",
+        target,
+        {"format": output, "by": by, "period": period, "disclosureControl": restricted},
+    )
+    # a report is small: it is read on the request's connection, then answered whole
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        report = await build_report(
+            stream_submissions_for_export(
+                conn, target.form_id, prefetch=1000, **target.filter.as_kwargs()
+            ),
+            plan,
+        )
+    report["filters"] = target.filter.describe()
+    return report
+
+
+@get(FORM_PATH + "/report")
+async def get_report(
+    request: Request,
+    project_id: int,
+    xml_form_id: str,
+    conn: asyncpg.Connection,
+    actor: Actor | None,
+    since: str | None = None,
+    until: str | None = None,
+    review_state: list[str] | None = Parameter(query="reviewState", default=None),
+    version: list[str] | None = None,
+    by: str | None = None,
+    period: str | None = None,
+    lang: str | None = None,
+) -> dict[str, Any]:
+    return await _report(
+        request,
+        project_id,
+        xml_form_id,
+        conn,
+        actor,
+        since=since,
+        until=until,
+        review_state=review_state,
+        version=version,
+        by=by,
+        period=period,
+        lang=lang,
+        output="json",
+    )
+
+
+@get(FORM_PATH + "/report.xlsx")
+async def get_report_xlsx(
+    request: Request,
+    project_id: int,
+    xml_form_id: str,
+    conn: asyncpg.Connection,
+    actor: Actor | None,
+    since: str | None = None,
+    until: str | None = None,
+    review_state: list[str] | None = Parameter(query="reviewState", default=None),
+    version: list[str] | None = None,
+    by: str | None = None,
+    period: str | None = None,
+    lang: str | None = None,
+) -> Response:
+    report = await _report(
+        request,
+        project_id,
+        xml_form_id,
+        conn,
+        actor,
+        since=since,
+        until=until,
+        review_state=review_state,
+        version=version,
+        by=by,
+        period=period,
+        lang=lang,
+        output="xlsx",
+    )
+    return Response(
+        report_xlsx(report),
+        media_type=XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": _disposition(f"{xml_form_id}-report.xlsx")},
+    )
