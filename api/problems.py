@@ -25,6 +25,8 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "draft-missing": (400, "The form has no draft to publish."),
     "version-missing": (400, "The form version is empty; give ?version= to publish."),
     "setting-invalid": (400, "A setting has a value that is not allowed."),
+    "export-option-invalid": (400, "An export or report option is not valid for this form."),
+    "export-too-wide": (400, "The export has more columns than a spreadsheet can hold."),
     # 401 / 403
     "auth-required": (401, "Authentication is required."),
     "auth-failed": (401, "The email address or password is wrong."),

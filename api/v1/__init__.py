@@ -1,6 +1,6 @@
 """REST API shaped after ODK Central's (/v1/...)."""
 
-from api.v1 import app_users, forms, projects, screenings, sessions
+from api.v1 import app_users, exports, forms, projects, screenings, sessions
 
 route_handlers = [
     sessions.create_session,
@@ -29,4 +29,8 @@ route_handlers = [
     app_users.assign_app_user,
     app_users.unassign_app_user,
     screenings.get_classification,
+    exports.export_csv_zip,
+    exports.export_xlsx,
+    exports.get_report,
+    exports.get_report_xlsx,
 ]

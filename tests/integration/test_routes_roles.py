@@ -41,6 +41,10 @@ ROUTE_RULES: dict[tuple[str, str], str] = {
     ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/app-user/{actor_id:int}"): "app_user.manage",
     ("DELETE", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/app-user/{actor_id:int}"): "app_user.manage",
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/classification"): "submission.read",
+    ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions.csv.zip"): "export",
+    ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions.xlsx"): "export",
+    ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/report"): "summary.read",
+    ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/report.xlsx"): "summary.read",
     # OpenRosa (XML errors; tested for shape in test_openrosa.py)
     ("GET", "/v1/projects/{project_id:int}/formList"): "form.list",
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/manifest"): "form.download",
