@@ -284,15 +284,43 @@ async def test_digest_login_for_collector_web_users(collect_setup, make_user, li
         assert basic.status_code == 401
 
 
+def read_qr(png: bytes) -> str:
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    assert len(found) == 1
+    return found[0].text
+
+
 async def test_app_user_qr_code_configures_collect(collect_setup, client, admin_headers) -> None:
     pid = collect_setup["pid"]
     app_user = collect_setup["app_user"]
     response = await client.get(f"/v1/projects/{pid}/app-users/{app_user['id']}/qr.png", headers=admin_headers)
     assert response.status_code == 200 and response.content.startswith(b"\x89PNG")
-    from api.app_users import collect_settings_payload
-    payload = collect_settings_payload(app_user["serverUrl"], "x")
-    settings = decode_collect_settings(payload)
+    settings = decode_collect_settings(read_qr(response.content))
+    assert settings["general"]["server_url"] == app_user["serverUrl"]
     assert settings["general"]["server_url"].endswith(f"/v1/key/{app_user['token']}/projects/{pid}")
+    assert settings["project"]["name"].startswith("collect-")
+
+
+async def test_cli_app_user_create_prints_url_and_writes_qr(collect_setup, database_url, data_dir, tmp_path) -> None:
+    from tests.integration.test_cli import run_cli
+
+    qr = tmp_path / "phone.png"
+    result = run_cli(["app-user", "create", "--project", str(collect_setup["pid"]), "--name", "CLI phone",
+                      "--qr", str(qr), "--base-url", collect_setup["server"].base_url], database_url, data_dir)
+    assert result.returncode == 0, result.stderr
+    server_url = result.stdout.strip()
+    assert server_url.startswith(f"{collect_setup['server'].base_url}/v1/key/")
+    settings = decode_collect_settings(read_qr(qr.read_bytes()))
+    assert settings["general"]["server_url"] == server_url
+    # the printed URL works in Collect straight away: the bundled forms are assigned
+    with httpx.Client(headers=COLLECT_HEADERS, timeout=30) as http:
+        listing = http.get(f"{server_url}/formList")
+    assert listing.status_code == 200 and b"collect_photo" in listing.content
 
 
 async def test_over_the_accepted_length_is_413(settings, collect_setup) -> None:
