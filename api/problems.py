@@ -25,6 +25,11 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "draft-missing": (400, "The form has no draft to publish."),
     "version-missing": (400, "The form version is empty; give ?version= to publish."),
     "setting-invalid": (400, "A setting has a value that is not allowed."),
+    "odata-query-invalid": (400, "The OData query options cannot be used."),
+    "submission-deprecated-id-missing": (
+        400,
+        "An edit must name the version it replaces in meta/deprecatedID.",
+    ),
     "export-option-invalid": (400, "An export or report option is not valid for this form."),
     "export-too-wide": (400, "The export has more columns than a spreadsheet can hold."),
     # 401 / 403
@@ -53,6 +58,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
         "A submission with this instanceID exists with different content.",
     ),
     "submission-deprecated-id-unknown": (409, "The deprecatedID names no current submission."),
+    "submission-exists": (409, "A submission with this instanceID already exists."),
     "user-exists": (409, "A user with that email address already exists."),
     # 413
     "payload-too-large": (413, "The request is larger than the server accepts."),
