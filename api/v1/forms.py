@@ -97,6 +97,31 @@ async def _record_expected_media(conn, def_id: int, compiled: CompiledForm) -> N
         await forms_db.expect_form_attachment(conn, def_id, name, content_type)
 
 
+async def set_draft(
+    conn: asyncpg.Connection,
+    form,
+    compiled: CompiledForm,
+    xlsform: bytes | None,
+    xlsform_name: str | None,
+) -> int:
+    """Make `compiled` the draft of a locked form. Files the published version has under the
+    names the new draft uses carry over (as in ODK Central)."""
+    def_id = await forms_db.create_draft(
+        conn,
+        form["id"],
+        version=compiled.version,
+        title=compiled.title,
+        xlsform=xlsform,
+        xlsform_name=xlsform_name,
+        xform=compiled.xform,
+        md5=compiled.md5,
+    )
+    await _record_expected_media(conn, def_id, compiled)
+    if form["current_def_id"] is not None:
+        await forms_db.carry_over_attachments(conn, def_id, form["current_def_id"])
+    return def_id
+
+
 async def publish_form_draft(
     conn: asyncpg.Connection,
     actor_id: int | None,
@@ -237,7 +262,10 @@ async def upload_form(
 
 @get("/v1/projects/{project_id:int}/forms/{form_ref:str}")
 async def get_form(
-    project_id: int, form_ref: str, request: Request, conn: asyncpg.Connection,
+    project_id: int,
+    form_ref: str,
+    request: Request,
+    conn: asyncpg.Connection,
     actor: Actor | None,
 ) -> Response:
     """GET .../forms/{xmlFormId}, and the same path with .xml (the XForm) or .xlsx."""
@@ -303,17 +331,9 @@ async def create_draft(
                 raise Problem("draft-missing", "Send a form definition: there is nothing to copy.")
             await forms_db.copy_current_to_draft(conn, form["id"], form["current_def_id"])
         else:
-            def_id = await forms_db.create_draft(
-                conn,
-                form["id"],
-                version=compiled.version,
-                title=compiled.title,
-                xlsform=xlsform,
-                xlsform_name=request.headers.get("x-xlsform-filename"),
-                xform=compiled.xform,
-                md5=compiled.md5,
+            await set_draft(
+                conn, form, compiled, xlsform, request.headers.get("x-xlsform-filename")
             )
-            await _record_expected_media(conn, def_id, compiled)
         await audits.log_audit(
             conn, actor.id, "form.update.draft.set", f"form/{project_id}/{xml_form_id}"
         )
@@ -381,17 +401,7 @@ async def create_draft_and_publish_from_file(
                 conn, None, project_id, compiled, xlsform, publish=False, xlsform_name=path.name
             )
         else:
-            def_id = await forms_db.create_draft(
-                conn,
-                form["id"],
-                version=compiled.version,
-                title=compiled.title,
-                xlsform=xlsform,
-                xlsform_name=path.name,
-                xform=compiled.xform,
-                md5=compiled.md5,
-            )
-            await _record_expected_media(conn, def_id, compiled)
+            await set_draft(conn, form, compiled, xlsform, path.name)
         await publish_form_draft(conn, None, project_id, compiled.xml_form_id, version)
     return compiled.xml_form_id, version if version is not None else compiled.version
 
@@ -434,7 +444,11 @@ async def list_draft_attachments(
     status_code=200,
 )
 async def upload_draft_attachment(
-    project_id: int, xml_form_id: str, name: str, request: Request, conn: asyncpg.Connection,
+    project_id: int,
+    xml_form_id: str,
+    name: str,
+    request: Request,
+    conn: asyncpg.Connection,
     actor: Actor | None,
 ) -> dict:
     """Upload a file the draft names (image, audio, CSV for select_one_from_file / pulldata)."""
@@ -447,14 +461,18 @@ async def upload_draft_attachment(
             raise Problem(
                 "attachment-not-found",
                 f"The form does not use a file named {name!r}; it expects: "
-                + (", ".join(sorted(expected)) or "no files") + ".",
+                + (", ".join(sorted(expected)) or "no files")
+                + ".",
             )
         content_type = request.headers.get("content-type") or "application/octet-stream"
         await forms_db.put_form_attachment(
             conn, def_id, name, content_type, body, hashlib.md5(body).hexdigest()
         )
         await audits.log_audit(
-            conn, actor.id, "form.attachment.update", f"form/{project_id}/{xml_form_id}",
+            conn,
+            actor.id,
+            "form.attachment.update",
+            f"form/{project_id}/{xml_form_id}",
             {"name": name},
         )
     return {"success": True}

@@ -280,3 +280,30 @@ async def test_upload_xform_body(client, admin_headers, project) -> None:
     assert_problem(
         await client.get(f"/v1/projects/{project}/forms/asxml.xlsx", headers=admin_headers), 404
     )
+
+
+async def test_form_media_upload_and_carry_over_to_next_draft(client, admin_headers, project) -> None:
+    def with_media(version: str) -> bytes:
+        return xlsx_bytes({
+            "survey": [["type", "name", "label"], ["select_one_from_file towns.csv", "town", "Town"]],
+            "settings": [["form_id", "version"], ["media", version]],
+        })
+
+    base = f"/v1/projects/{project}/forms"
+    headers = {**admin_headers, "Content-Type": XLSX}
+    assert (await client.post(base, content=with_media("1"), headers=headers)).status_code == 200
+    listed = (await client.get(f"{base}/media/draft/attachments", headers=admin_headers)).json()
+    assert [(a["name"], a["exists"]) for a in listed] == [("towns.csv", False)]
+    # a file the form does not name is refused
+    refused = await client.post(f"{base}/media/draft/attachments/other.csv", content=b"x",
+                                headers={**admin_headers, "Content-Type": "text/csv"})
+    assert_problem(refused, 404, "attachment-not-found")
+    uploaded = await client.post(f"{base}/media/draft/attachments/towns.csv", content=b"name,label\na,A\n",
+                                 headers={**admin_headers, "Content-Type": "text/csv"})
+    assert uploaded.status_code == 200
+    assert (await client.post(f"{base}/media/draft/publish", headers=admin_headers)).status_code == 200
+    # the next version's draft keeps the file
+    assert (await client.post(f"{base}/media/draft", content=with_media("2"), headers=headers)).status_code == 200
+    listed = (await client.get(f"{base}/media/draft/attachments", headers=admin_headers)).json()
+    assert [(a["name"], a["exists"]) for a in listed] == [("towns.csv", True)]
+    assert listed[0]["hash"] == hashlib.md5(b"name,label\na,A\n").hexdigest()
