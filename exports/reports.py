@@ -360,7 +360,13 @@ class _Columns:
         self.index = {key: n for n, key in enumerate(keys)}
         self.describe = [
             {
-                "key": "|".join("" if part is None else str(part) for part in key),
+                "key": "|".join(
+                    "" if part is None else str(part)
+                    for part, active in zip(
+                        key, (plan.by is not None, plan.spec.period is not None), strict=True
+                    )
+                    if active
+                ),
                 "by": key[0],
                 "byLabel": by_labels.get(key[0]) if plan.by is not None else None,
                 "period": key[1],
