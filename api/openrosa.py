@@ -242,6 +242,7 @@ async def form_manifest(
 async def form_attachment(
     project_id: int, xml_form_id: str, name: str, request: Request, conn: asyncpg.Connection
 ) -> Response:
+    require_openrosa_version(request)
     actor = authorize(await openrosa_actor(conn, request), "form.download", project_id)
     form = await _usable_form(conn, actor, project_id, xml_form_id)
     item = await forms_db.get_form_attachment(conn, form["current_def_id"], name)
@@ -261,6 +262,7 @@ async def key_form_download(
     """The XForm for phones: GET .../forms/{xmlFormId}.xml (the REST route serves web users)."""
     if not form_ref.endswith(".xml"):
         raise Problem("not-found")
+    require_openrosa_version(request)
     actor = authorize(await openrosa_actor(conn, request), "form.download", project_id)
     form = await _usable_form(conn, actor, project_id, form_ref[:-4])
     definition = await forms_db.get_def(conn, form["current_def_id"])
