@@ -41,3 +41,45 @@ async def list_audits(
     offset: int = 0,
 ) -> list[asyncpg.Record]:
     return await conn.fetch(SELECT_AUDITS, action, start, end, limit, offset)
+
+
+AUDIT_COLUMNS = """
+a.id, a.actor_id, a.action, a.acted_on, a.details, a.logged_at,
+ac.display_name AS actor_name, ac.type AS actor_type, ac.created_at AS actor_created_at
+"""
+
+# Central's GET /v1/audits: `action` is an action or a prefix group ("submission" matches
+# "submission.update"); `start` is inclusive and `end` exclusive; newest first.
+SELECT_AUDIT_ENTRIES = f"""
+SELECT {AUDIT_COLUMNS}
+FROM audits a LEFT JOIN actors ac ON ac.id = a.actor_id
+WHERE ($1::text IS NULL OR a.action = $1 OR a.action LIKE $1 || '.%')
+  AND ($2::timestamptz IS NULL OR a.logged_at >= $2)
+  AND ($3::timestamptz IS NULL OR a.logged_at < $3)
+ORDER BY a.logged_at DESC, a.id DESC
+LIMIT $4 OFFSET $5
+"""
+
+SELECT_AUDITS_OF = f"""
+SELECT {AUDIT_COLUMNS}
+FROM audits a LEFT JOIN actors ac ON ac.id = a.actor_id
+WHERE a.acted_on = $1
+ORDER BY a.logged_at DESC, a.id DESC
+"""
+
+
+async def list_audit_entries(
+    conn: asyncpg.Connection,
+    *,
+    action: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_AUDIT_ENTRIES, action, start, end, limit, offset)
+
+
+async def list_audits_of(conn: asyncpg.Connection, acted_on: str) -> list[asyncpg.Record]:
+    """Everything logged against one object (e.g. "submission/{pid}/{form}/{instanceId}")."""
+    return await conn.fetch(SELECT_AUDITS_OF, acted_on)

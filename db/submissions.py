@@ -402,3 +402,246 @@ async def upsert_screenings(conn: asyncpg.Connection, rows: Sequence[tuple]) -> 
     """Many (submission_id, version_id, form_id, *SCREENING_COLUMNS) rows; unchanged rows are
     left alone (so re-running is a no-op)."""
     await conn.executemany(UPSERT_SCREENING, rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# The REST data API (Central's /submissions resources) and OData.
+
+# A submission as the REST API shows it: the logical submission, its first version's user agent
+# (Central reports the initial deviceId/userAgent at the top level) and its current version.
+SUBMISSION_API_COLUMNS = """
+s.id, s.instance_id, s.submitter_id, a.display_name AS submitter_name,
+a.type AS submitter_type, a.created_at AS submitter_created_at,
+s.device_id, s.created_at, s.updated_at, s.review_state, s.edits,
+(SELECT fv.user_agent FROM submission_versions fv
+ WHERE fv.submission_id = s.id ORDER BY fv.id LIMIT 1) AS user_agent,
+v.id AS version_id, v.instance_id AS current_instance_id, v.instance_name,
+v.submitter_id AS version_submitter_id, v.device_id AS version_device_id,
+v.user_agent AS version_user_agent, v.created_at AS version_created_at,
+v.attachments_expected, v.attachments_present,
+(SELECT coalesce(jsonb_agg(jsonb_build_object('name', sa.name, 'exists', sa.blob_key IS NOT NULL)
+                           ORDER BY sa.name), '[]'::jsonb)
+ FROM submission_attachments sa WHERE sa.version_id = v.id) AS attachments
+"""
+SUBMISSION_API_FROM = """
+FROM submissions s
+JOIN submission_versions v ON v.id = s.current_version_id
+LEFT JOIN actors a ON a.id = s.submitter_id
+"""
+
+SELECT_SUBMISSION_FOR_API = f"""
+SELECT {SUBMISSION_API_COLUMNS} {SUBMISSION_API_FROM}
+WHERE s.form_id = $1 AND s.instance_id = $2
+"""
+
+# Newest first, as Central lists them.
+SELECT_SUBMISSIONS_FOR_API = f"""
+SELECT {SUBMISSION_API_COLUMNS} {SUBMISSION_API_FROM}
+WHERE s.form_id = $1
+ORDER BY s.created_at DESC, s.id DESC
+LIMIT $2 OFFSET $3
+"""
+
+UPDATE_REVIEW_STATE = """
+UPDATE submissions SET review_state = $2, updated_at = now()
+WHERE id = $1
+RETURNING id
+"""
+
+VERSION_COLUMNS = """
+v.id, v.instance_id, v.deprecated_id, v.instance_name, v.submitter_id, a.display_name AS submitter_name,
+a.type AS submitter_type, a.created_at AS submitter_created_at,
+v.device_id, v.user_agent, v.created_at, v.current, d.version AS form_version,
+v.attachments_expected, v.attachments_present
+"""
+
+SELECT_VERSIONS = f"""
+SELECT {VERSION_COLUMNS}
+FROM submission_versions v
+JOIN form_defs d ON d.id = v.form_def_id
+LEFT JOIN actors a ON a.id = v.submitter_id
+WHERE v.submission_id = $1
+ORDER BY v.id DESC
+"""
+
+SELECT_VERSION = f"""
+SELECT {VERSION_COLUMNS}, v.xml
+FROM submission_versions v
+JOIN form_defs d ON d.id = v.form_def_id
+LEFT JOIN actors a ON a.id = v.submitter_id
+WHERE v.submission_id = $1 AND v.instance_id = $2
+"""
+
+SELECT_ATTACHMENT = """
+SELECT a.name, a.blob_key, a.content_type, a.size, a.uploaded_at
+FROM submission_attachments a WHERE a.version_id = $1 AND a.name = $2
+"""
+
+# Attach (or replace) a file of a version, and recount what the version has, in one statement.
+ATTACH_FILE = """
+WITH attached AS (
+    UPDATE submission_attachments
+    SET blob_key = $3, content_type = $4, size = $5, uploaded_at = now()
+    WHERE version_id = $1 AND name = $2
+    RETURNING name
+)
+UPDATE submission_versions v
+SET attachments_present = (
+    SELECT count(*) FROM submission_attachments sa
+    WHERE sa.version_id = $1 AND (sa.blob_key IS NOT NULL OR sa.name = $2))
+FROM attached
+WHERE v.id = $1
+RETURNING v.attachments_present
+"""
+
+INSERT_COMMENT = """
+INSERT INTO submission_comments (submission_id, actor_id, body) VALUES ($1, $2, $3)
+RETURNING id, actor_id, body, created_at
+"""
+
+SELECT_COMMENTS = """
+SELECT c.id, c.actor_id, c.body, c.created_at, a.display_name AS actor_name, a.type AS actor_type,
+       a.created_at AS actor_created_at
+FROM submission_comments c LEFT JOIN actors a ON a.id = c.actor_id
+WHERE c.submission_id = $1
+ORDER BY c.created_at DESC, c.id DESC
+"""
+
+# OData: the current version of each submission with what `__system` shows. The WHERE clause
+# is completed by `db.odata_filter` (fixed SQL text with $n parameters, never user text).
+ODATA_COLUMNS = """
+s.id, s.instance_id, s.submitter_id, a.display_name AS submitter_name, s.device_id,
+s.created_at, s.updated_at, s.review_state, s.edits,
+v.attachments_expected, v.attachments_present, d.version AS form_version, v.answers
+"""
+ODATA_FROM = """
+FROM submissions s
+JOIN submission_versions v ON v.id = s.current_version_id
+JOIN form_defs d ON d.id = v.form_def_id
+LEFT JOIN actors a ON a.id = s.submitter_id
+"""
+ODATA_DEFAULT_ORDER = "ORDER BY s.created_at DESC, s.id DESC"
+# A $skiptoken names the last submission of the previous page; the next page starts after it.
+ODATA_AFTER_CURSOR = (
+    "(s.created_at, s.id) < (SELECT c.created_at, c.id FROM submissions c "
+    "WHERE c.form_id = s.form_id AND c.instance_id = {param})"
+)
+SELECT_CURSOR_EXISTS = "SELECT true FROM submissions WHERE form_id = $1 AND instance_id = $2"
+
+
+def _odata_query(
+    columns: str,
+    where: str,
+    params: Sequence[Any],
+    *,
+    cursor: str | None,
+    order: str,
+    limit: int | None,
+    offset: int,
+) -> tuple[str, list[Any]]:
+    """SELECT ... WHERE s.form_id = $1 AND (filter) [AND after cursor] ORDER ... LIMIT ... .
+    `where` and `order` are fixed SQL built by db.odata_filter; `params` start at $2."""
+    args: list[Any] = list(params)
+    clauses = ["s.form_id = $1", f"({where})"]
+    if cursor is not None:
+        args.append(cursor)
+        clauses.append(ODATA_AFTER_CURSOR.format(param=f"${len(args) + 1}"))
+    sql = f"SELECT {columns} {ODATA_FROM} WHERE {' AND '.join(clauses)} {order}"
+    if limit is not None:
+        args.append(limit)
+        sql += f" LIMIT ${len(args) + 1}"
+    if offset:
+        args.append(offset)
+        sql += f" OFFSET ${len(args) + 1}"
+    return sql, args
+
+
+async def get_submission_for_api(
+    conn: asyncpg.Connection, form_id: int, instance_id: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_SUBMISSION_FOR_API, form_id, instance_id)
+
+
+async def list_submissions_for_api(
+    conn: asyncpg.Connection, form_id: int, *, limit: int | None = None, offset: int = 0
+) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_SUBMISSIONS_FOR_API, form_id, limit, offset)
+
+
+async def set_review_state(conn: asyncpg.Connection, submission_id: int, state: str) -> bool:
+    return await conn.fetchval(UPDATE_REVIEW_STATE, submission_id, state) is not None
+
+
+async def list_versions(conn: asyncpg.Connection, submission_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_VERSIONS, submission_id)
+
+
+async def get_version(
+    conn: asyncpg.Connection, submission_id: int, instance_id: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_VERSION, submission_id, instance_id)
+
+
+async def get_attachment(
+    conn: asyncpg.Connection, version_id: int, name: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_ATTACHMENT, version_id, name)
+
+
+async def attach_file(
+    conn: asyncpg.Connection, version_id: int, item: AttachmentIn
+) -> int | None:
+    """Store a file for an attachment the version expects; None when it expects no such name."""
+    return await conn.fetchval(
+        ATTACH_FILE, version_id, item.name, item.blob_key, item.content_type, item.size
+    )
+
+
+async def insert_comment(
+    conn: asyncpg.Connection, submission_id: int, actor_id: int, body: str
+) -> asyncpg.Record:
+    return await conn.fetchrow(INSERT_COMMENT, submission_id, actor_id, body)
+
+
+async def list_comments(conn: asyncpg.Connection, submission_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_COMMENTS, submission_id)
+
+
+async def odata_cursor_exists(conn: asyncpg.Connection, form_id: int, instance_id: str) -> bool:
+    return bool(await conn.fetchval(SELECT_CURSOR_EXISTS, form_id, instance_id))
+
+
+async def count_submissions_for_odata(
+    conn: asyncpg.Connection,
+    form_id: int,
+    where: str,
+    params: Sequence[Any],
+    *,
+    cursor: str | None = None,
+) -> int:
+    sql, args = _odata_query(
+        "count(*)", where, params, cursor=cursor, order="", limit=None, offset=0
+    )
+    return await conn.fetchval(sql, form_id, *args)
+
+
+async def stream_submissions_for_odata(
+    conn: asyncpg.Connection,
+    form_id: int,
+    where: str,
+    params: Sequence[Any],
+    *,
+    cursor: str | None = None,
+    order: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    prefetch: int = 500,
+) -> AsyncIterator[asyncpg.Record]:
+    """Current versions for an OData table, newest first unless `order` says otherwise.
+    Must run inside a transaction on a connection the caller owns (a cursor needs one)."""
+    sql, args = _odata_query(
+        ODATA_COLUMNS, where, params, cursor=cursor, order=order or ODATA_DEFAULT_ORDER,
+        limit=limit, offset=offset,
+    )
+    async for row in conn.cursor(sql, form_id, *args, prefetch=prefetch):
+        yield row

@@ -1,0 +1,71 @@
+"""The server audit log: GET /v1/audits (administrators), as ODK Central's.
+
+Query: `action` (an action, or a group such as `submission` for every `submission.*`),
+`start` (inclusive) and `end` (exclusive) as ISO 8601 dates or timestamps (no offset means
+UTC; Central's `2000-01-01z` is accepted), `limit`, `offset`. Newest first. With
+`X-Extended-Metadata: true` each entry carries its `actor`.
+
+The log is append-only: a trigger refuses UPDATE, DELETE and TRUNCATE on `audits`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import asyncpg
+from litestar import Request, get
+
+from api.auth import Actor, require_admin
+from api.problems import Problem
+from api.v1.submissions import AuditOut, audit_out
+from db import audits
+
+MAX_LIMIT = 10_000
+
+
+def parse_time(name: str, value: str | None) -> datetime | None:
+    if value is None or not value.strip():
+        return None
+    text = value.strip().replace(" ", "+")  # a '+' offset that arrived unencoded
+    if text[-1] in "zZ":
+        text = text[:-1] + ("T00:00:00+00:00" if len(text) == 11 else "+00:00")
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise Problem("request-invalid", f"{name} must be an ISO 8601 date or timestamp.") from exc
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _count(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise Problem("request-invalid", f"{name} must be a whole number.") from exc
+    if number < 0:
+        raise Problem("request-invalid", f"{name} must not be negative.")
+    return number
+
+
+@get("/v1/audits")
+async def list_audits(
+    request: Request, conn: asyncpg.Connection, actor: Actor | None
+) -> list[AuditOut]:
+    require_admin(actor)
+    query = request.query_params
+    limit = _count(request, "limit")
+    rows = await audits.list_audit_entries(
+        conn,
+        action=(query.get("action") or "").strip() or None,
+        start=parse_time("start", query.get("start")),
+        end=parse_time("end", query.get("end")),
+        limit=min(limit, MAX_LIMIT) if limit is not None else MAX_LIMIT,
+        offset=_count(request, "offset") or 0,
+    )
+    extended = request.headers.get("x-extended-metadata", "").strip().lower() == "true"
+    return [audit_out(r, extended=extended) for r in rows]

@@ -1,0 +1,273 @@
+"""OData v4 feed of a form's submissions, as ODK Central serves it:
+
+GET /v1/projects/{pid}/forms/{xmlFormId}.svc               service document (via forms.get_form)
+GET /v1/projects/{pid}/forms/{xmlFormId}.svc/$metadata     EDMX
+GET /v1/projects/{pid}/forms/{xmlFormId}.svc/Submissions   root table
+GET /v1/projects/{pid}/forms/{xmlFormId}.svc/Submissions.{repeat path}   repeat tables
+GET /v1/projects/{pid}/forms/{xmlFormId}.svc/Submissions('{instanceId}')  one submission
+
+Query options: $top, $skip, $count, $filter, $orderby (metadata fields, as db.odata_filter
+documents), $select, $expand=*, $wkt, $skiptoken. Rows are newest first (createdAt, then id,
+descending) so `@odata.nextLink` pages are stable; its `$skiptoken` is Central's format: "01"
+then base64 of {"instanceId": ...} (root table) or {"repeatId": ...} (repeat tables).
+
+Checks first, then stream: permission, form, table, options and the count are resolved and
+the read is written to the audit log before the first byte; the rows are then read on the
+stream's own connection through a server-side cursor in a read-only snapshot.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import asyncpg
+from litestar import Request, Response, get
+from litestar.response import Stream
+
+from api.auth import Actor, authorize
+from api.openrosa import base_url
+from api.problems import Problem
+from db import audits
+from db import forms as forms_db
+from db import submissions as submissions_db
+from db.odata_filter import ODataQueryError, compile_filter, compile_orderby
+from db.pool import connect
+from exports.odata import (
+    ROOT_TABLE,
+    ODataForm,
+    ODataRequestError,
+    Page,
+    PageResult,
+    RowOptions,
+    compile_select,
+    edmx,
+    odata_form,
+    service_document,
+    stream_table,
+)
+from forms.schema import parse_xform
+
+ODATA_HEADERS = {"OData-Version": "4.0"}
+SERVICE_MEDIA_TYPE = "application/json; odata.metadata=minimal"
+_TABLE = re.compile(r"^(Submissions(?:\.[A-Za-z0-9_.]+)?)(?:\('([^']*)'\))?$")
+_forms: dict[int, ODataForm] = {}
+_MAX_CACHED = 256
+
+
+def _odata_form(def_id: int, xform: str) -> ODataForm:
+    cached = _forms.get(def_id)
+    if cached is None:
+        if len(_forms) >= _MAX_CACHED:
+            _forms.clear()
+        cached = _forms[def_id] = odata_form(parse_xform(xform))
+    return cached
+
+
+async def _published_form(conn: asyncpg.Connection, project_id: int, xml_form_id: str):
+    form = await forms_db.get_form(conn, project_id, xml_form_id)
+    if form is None or form["current_def_id"] is None:
+        raise Problem("form-not-found")
+    definition = await forms_db.get_def(conn, form["current_def_id"])
+    return form, _odata_form(definition["id"], definition["xform"])
+
+
+def _service_path(request: Request) -> str:
+    path = request.url.path
+    end = path.find(".svc")
+    return path[: end + 4] if end != -1 else path
+
+
+async def service_document_response(
+    project_id: int, xml_form_id: str, request: Request, conn: asyncpg.Connection,
+    actor: Actor | None,
+) -> Response:
+    """GET .../forms/{xmlFormId}.svc (routed here by forms.get_form)."""
+    authorize(actor, "submission.read", project_id)
+    _, form = await _published_form(conn, project_id, xml_form_id)
+    service_url = base_url(request, request.app.state.settings) + _service_path(request)
+    return Response(
+        service_document(form, service_url), media_type=SERVICE_MEDIA_TYPE, headers=ODATA_HEADERS
+    )
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() == "true"
+
+
+def _non_negative(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise Problem("odata-query-invalid", f"{name} must be a whole number.") from exc
+    if number < 0:
+        raise Problem("odata-query-invalid", f"{name} must not be negative.")
+    return number
+
+
+def make_skiptoken(data: dict[str, str]) -> str:
+    return "01" + base64.b64encode(json.dumps(data).encode()).decode()
+
+
+def parse_skiptoken(token: str) -> dict[str, Any]:
+    if not token.startswith("01"):
+        raise Problem("odata-query-invalid", "The $skiptoken is not one this server made.")
+    try:
+        data = json.loads(base64.b64decode(token[2:] + "=" * (-len(token[2:]) % 4)))
+    except (ValueError, binascii.Error) as exc:
+        raise Problem("odata-query-invalid", "The $skiptoken cannot be read.") from exc
+    if not isinstance(data, dict):
+        raise Problem("odata-query-invalid", "The $skiptoken cannot be read.")
+    return data
+
+
+def _url_with(request: Request, changes: dict[str, str | None]) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
+    params += [(k, v) for k, v in changes.items() if v is not None]
+    query = "&".join(f"{quote(k, safe='$')}={quote(v, safe='')}" for k, v in params)
+    return request.url.path + (f"?{query}" if query else "")
+
+
+@get("/v1/projects/{project_id:int}/forms/{form_svc:str}/{table:str}")
+async def odata_resource(
+    project_id: int, form_svc: str, table: str, request: Request, conn: asyncpg.Connection,
+    actor: Actor | None,
+) -> Response:
+    actor = authorize(actor, "submission.read", project_id)
+    if not form_svc.endswith(".svc"):
+        raise Problem("not-found")
+    xml_form_id = form_svc[:-4]
+    form_row, form = await _published_form(conn, project_id, xml_form_id)
+    if table == "$metadata":
+        return Response(
+            edmx(form).encode("utf-8"),
+            media_type="application/xml; charset=utf-8",
+            headers=ODATA_HEADERS,
+        )
+    match = _TABLE.match(table)
+    if match is None or match.group(1) not in form.tables:
+        raise Problem("not-found", f"The form has no OData table {table!r}.")
+    table_name, key = match.group(1), match.group(2)
+    if key is not None and table_name != ROOT_TABLE:
+        raise Problem("not-found", "Only Submissions('instanceId') can be addressed by key.")
+    is_root = table_name == ROOT_TABLE
+
+    query = request.query_params
+    expand = query.get("$expand")
+    select = query.get("$select")
+    if expand not in (None, "", "*"):
+        raise Problem("odata-query-invalid", "Only $expand=* is supported.")
+    expand_all = expand == "*"
+    if expand_all and select not in (None, "", "*"):
+        raise Problem("odata-query-invalid", "$select and $expand cannot be used together.")
+    top = _non_negative(request, "$top")
+    skip = _non_negative(request, "$skip") or 0
+    want_count = _flag(query.get("$count"))
+    token = query.get("$skiptoken")
+    try:
+        where, params = compile_filter(query.get("$filter"), first_param=2, root_only=not is_root)
+        order = compile_orderby(query.get("$orderby"), root_only=not is_root)
+        keep = compile_select(form, table_name, select)
+    except (ODataQueryError, ODataRequestError) as exc:
+        raise Problem("odata-query-invalid", str(exc)) from exc
+    if key is not None:
+        params = [*params, key]
+        where = f"({where}) AND s.instance_id = ${len(params) + 1}::text"
+
+    cursor = after_row = None
+    if token:
+        skip = 0
+        data = parse_skiptoken(token)
+        if is_root:
+            if order is not None:
+                raise Problem("odata-query-invalid", "$orderby and $skiptoken cannot be combined.")
+            cursor = data.get("instanceId")
+            if not isinstance(cursor, str) or not await submissions_db.odata_cursor_exists(
+                conn, form_row["id"], cursor
+            ):
+                raise Problem("odata-query-invalid", "The $skiptoken names no submission.")
+        else:
+            after_row = data.get("repeatId")
+            if not isinstance(after_row, str):
+                raise Problem("odata-query-invalid", "The $skiptoken is not for a repeat table.")
+
+    domain = base_url(request, request.app.state.settings)
+    context = f"{domain}{_service_path(request)}/$metadata#{table_name}"
+    total = None
+    if is_root and want_count:
+        total = await submissions_db.count_submissions_for_odata(conn, form_row["id"], where, params)
+
+    await audits.log_audit(
+        conn,
+        actor.id,
+        "odata.read",
+        f"form/{project_id}/{xml_form_id}",
+        {
+            "table": table_name,
+            **({"instanceId": key} if key is not None else {}),
+            **{k: v for k, v in query.items() if k.startswith("$")},
+        },
+    )
+    if top == 0 and is_root:
+        body: dict[str, Any] = {"value": [], "@odata.context": context}
+        if want_count:
+            body["@odata.count"] = total
+        return Response(body, media_type="application/json", headers=ODATA_HEADERS)
+
+    def footer(result: PageResult) -> dict[str, Any]:
+        out: dict[str, Any] = {"@odata.context": context}
+        if result.remaining > 0 and result.emitted > 0:
+            if is_root and order is not None:
+                changes = {"$skip": str(skip + result.emitted), "$skiptoken": None}
+            elif is_root:
+                changes = {"$skip": None, "$skiptoken": make_skiptoken(
+                    {"instanceId": result.last_instance_id or ""})}
+            else:
+                changes = {"$skip": None, "$skiptoken": make_skiptoken(
+                    {"repeatId": result.last_row_id or ""})}
+            out["@odata.nextLink"] = domain + _url_with(request, changes)
+        if want_count:
+            out["@odata.count"] = total if total is not None else result.total
+        return out
+
+    if is_root:  # the database pages the root table; one more row tells whether more follow
+        records = _records(
+            request, form_row["id"], where, params, cursor, order,
+            None if top is None else top + 1, skip,
+        )
+        page = Page(top=top)
+    else:
+        records = _records(request, form_row["id"], where, params, None, order, None, 0)
+        page = Page(top=top, skip=skip, after_row=after_row)
+    body_stream = stream_table(
+        form, table_name, records,
+        options=RowOptions(wkt=_flag(query.get("$wkt")), expand=expand_all),
+        keep=keep, page=page, footer=footer,
+    )
+    return Stream(body_stream, media_type="application/json", headers=ODATA_HEADERS)
+
+
+async def _records(
+    request: Request, form_id: int, where: str, params: list[Any], cursor: str | None,
+    order: str | None, limit: int | None, offset: int,
+) -> AsyncIterator[asyncpg.Record]:
+    """Submissions on the stream's own connection, in one read-only snapshot."""
+    conn = await connect(request.app.state.dsn)
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            async for record in submissions_db.stream_submissions_for_odata(
+                conn, form_id, where, params, cursor=cursor, order=order, limit=limit,
+                offset=offset,
+            ):
+                yield record
+    finally:
+        await conn.close()
+

@@ -1,0 +1,526 @@
+"""Submissions over REST, shaped after ODK Central's API (what pyodk and ruODK call):
+
+GET   /v1/projects/{pid}/forms/{xmlFormId}/submissions               list (newest first)
+POST  /v1/projects/{pid}/forms/{xmlFormId}/submissions               create from raw XML
+GET   .../submissions/{instanceId}                                   one (also {instanceId}.xml)
+PUT   .../submissions/{instanceId}                                   edit (XML with deprecatedID)
+PATCH .../submissions/{instanceId}                                   review: {"reviewState": ...}
+GET   .../submissions/{instanceId}/attachments                       [{name, exists}]
+GET   .../submissions/{instanceId}/attachments/{name}                the file
+POST  .../submissions/{instanceId}/attachments/{name}                upload the file (raw body)
+GET   .../submissions/{instanceId}/comments, POST {"body": ...}
+GET   .../submissions/{instanceId}/versions, .../versions/{instanceId}[.xml]
+GET   .../submissions/{instanceId}/audits                            the submission's audit log
+
+Reads need `submission.read` (researchers, managers, admins); writes need `submission.update`
+(managers, admins). Every successful read of submission data writes an audit row. Creation and
+edits go through `api.ingest.ingest_submission`, the one path a submission takes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+import msgspec
+from litestar import Request, Response, get, patch, post, put
+from litestar.datastructures import State
+
+from api.auth import Actor, authorize
+from api.ingest import ingest_submission, parse_or_problem
+from api.problems import Problem
+from db import audits
+from db import forms as forms_db
+from db import submissions as submissions_db
+from db.submissions import AttachmentIn
+
+BASE = "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions"
+ONE = BASE + "/{instance_id:str}"
+XML_TYPES = ("application/xml", "text/xml")
+REVIEW_STATES = ("hasIssues", "approved", "rejected")
+MAX_COMMENT_LENGTH = 10_000
+
+
+class ActorOut(msgspec.Struct, rename="camel"):
+    id: int
+    type: str
+    display_name: str | None
+    created_at: datetime | None
+
+
+class AttachmentOut(msgspec.Struct, rename="camel"):
+    name: str
+    exists: bool
+
+
+class SubmissionVersionOut(msgspec.Struct, rename="camel"):
+    instance_id: str
+    instance_name: str | None
+    submitter_id: int | None
+    device_id: str | None
+    user_agent: str | None
+    created_at: datetime
+    current: bool
+    deprecated_id: str | None = None
+    form_version: str | None = None
+    submitter: ActorOut | msgspec.UnsetType = msgspec.UNSET
+
+
+class SubmissionOut(msgspec.Struct, rename="camel"):
+    instance_id: str
+    submitter_id: int | None
+    device_id: str | None
+    user_agent: str | None
+    review_state: str | None
+    created_at: datetime
+    updated_at: datetime | None
+    instance_name: str | None
+    current_version: SubmissionVersionOut
+    deleted_at: datetime | None = None
+    attachments: list[AttachmentOut] | msgspec.UnsetType = msgspec.UNSET
+    submitter: ActorOut | msgspec.UnsetType = msgspec.UNSET
+
+
+class ReviewPatch(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    review_state: str
+
+
+class CommentCreate(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    body: str
+
+
+class CommentOut(msgspec.Struct, rename="camel"):
+    body: str
+    actor_id: int | None
+    created_at: datetime
+    actor: ActorOut | msgspec.UnsetType = msgspec.UNSET
+
+
+class AuditOut(msgspec.Struct, rename="camel"):
+    actor_id: int | None
+    action: str
+    actee_id: str | None
+    details: dict | None
+    logged_at: datetime
+    actor: ActorOut | msgspec.UnsetType = msgspec.UNSET
+
+
+def _extended(request: Request) -> bool:
+    return request.headers.get("x-extended-metadata", "").strip().lower() == "true"
+
+
+def _actor(row, prefix: str) -> ActorOut | msgspec.UnsetType:
+    actor_id = row[f"{prefix}_id"]
+    if actor_id is None:
+        return msgspec.UNSET
+    return ActorOut(
+        id=actor_id,
+        type=row[f"{prefix}_type"],
+        display_name=row[f"{prefix}_name"],
+        created_at=row[f"{prefix}_created_at"],
+    )
+
+
+def submission_out(row, *, extended: bool = False, attachments: bool = True) -> SubmissionOut:
+    return SubmissionOut(
+        instance_id=row["instance_id"],
+        submitter_id=row["submitter_id"],
+        device_id=row["device_id"],
+        user_agent=row["user_agent"],
+        review_state=row["review_state"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        instance_name=row["instance_name"],
+        current_version=SubmissionVersionOut(
+            instance_id=row["current_instance_id"],
+            instance_name=row["instance_name"],
+            submitter_id=row["version_submitter_id"],
+            device_id=row["version_device_id"],
+            user_agent=row["version_user_agent"],
+            created_at=row["version_created_at"],
+            current=True,
+        ),
+        attachments=[AttachmentOut(a["name"], a["exists"]) for a in row["attachments"]]
+        if attachments
+        else msgspec.UNSET,
+        submitter=_actor(row, "submitter") if extended else msgspec.UNSET,
+    )
+
+
+def version_out(row, *, extended: bool = False) -> SubmissionVersionOut:
+    return SubmissionVersionOut(
+        instance_id=row["instance_id"],
+        instance_name=row["instance_name"],
+        submitter_id=row["submitter_id"],
+        device_id=row["device_id"],
+        user_agent=row["user_agent"],
+        created_at=row["created_at"],
+        current=row["current"],
+        deprecated_id=row["deprecated_id"],
+        form_version=row["form_version"],
+        submitter=_actor(row, "submitter") if extended else msgspec.UNSET,
+    )
+
+
+def acted_on(project_id: int, xml_form_id: str, instance_id: str) -> str:
+    return f"submission/{project_id}/{xml_form_id}/{instance_id}"
+
+
+async def _form_id(conn: asyncpg.Connection, project_id: int, xml_form_id: str) -> int:
+    form = await forms_db.get_form(conn, project_id, xml_form_id)
+    if form is None:
+        raise Problem("form-not-found")
+    return form["id"]
+
+
+async def _submission(conn: asyncpg.Connection, form_id: int, instance_id: str):
+    row = await submissions_db.get_submission_for_api(conn, form_id, instance_id)
+    if row is None:
+        raise Problem("submission-not-found")
+    return row
+
+
+def _xml_body_type(request: Request) -> None:
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media not in XML_TYPES:
+        raise Problem(
+            "content-type-unsupported", "Send the submission XML as application/xml or text/xml."
+        )
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise Problem("request-invalid", f"{name} must be a whole number.") from exc
+    if number < 0:
+        raise Problem("request-invalid", f"{name} must not be negative.")
+    return number
+
+
+# ---------------------------------------------------------------------------------------------
+# Submissions
+
+
+@get(BASE)
+async def list_submissions(
+    project_id: int, xml_form_id: str, request: Request, conn: asyncpg.Connection,
+    actor: Actor | None,
+) -> list[SubmissionOut]:
+    actor = authorize(actor, "submission.read", project_id)
+    form_id = await _form_id(conn, project_id, xml_form_id)
+    limit = _int_param(request, "limit")
+    offset = _int_param(request, "offset") or 0
+    rows = await submissions_db.list_submissions_for_api(conn, form_id, limit=limit, offset=offset)
+    await audits.log_audit(
+        conn, actor.id, "submission.list", f"form/{project_id}/{xml_form_id}",
+        {"count": len(rows), "limit": limit, "offset": offset},
+    )
+    extended = _extended(request)
+    return [submission_out(r, extended=extended) for r in rows]
+
+
+@post(BASE, status_code=200)
+async def create_submission(
+    project_id: int, xml_form_id: str, request: Request, conn: asyncpg.Connection,
+    actor: Actor | None, state: State,
+) -> SubmissionOut:
+    actor = authorize(actor, "submission.update", project_id)
+    form_id = await _form_id(conn, project_id, xml_form_id)
+    _xml_body_type(request)
+    result = await ingest_submission(
+        conn,
+        state.attachment_store,
+        actor,
+        project_id,
+        await request.body(),
+        [],
+        device_id=request.query_params.get("deviceID"),
+        user_agent=request.headers.get("user-agent"),
+        expected_form_id=xml_form_id,
+    )
+    if result.outcome == "duplicate":
+        raise Problem("submission-exists", f"A submission {result.instance_id} already exists.")
+    await audits.log_audit(
+        conn, actor.id,
+        "submission.create" if result.outcome == "created" else "submission.update.version",
+        acted_on(project_id, xml_form_id, result.instance_id),
+    )
+    row = await _submission(conn, form_id, result.instance_id)
+    # pyodk adds `attachments` itself after creating; Central's answer has none.
+    return submission_out(row, attachments=False)
+
+
+@get(ONE)
+async def get_submission(
+    project_id: int, xml_form_id: str, instance_id: str, request: Request,
+    conn: asyncpg.Connection, actor: Actor | None,
+) -> Response:
+    actor = authorize(actor, "submission.read", project_id)
+    form_id = await _form_id(conn, project_id, xml_form_id)
+    row = await submissions_db.get_submission_for_api(conn, form_id, instance_id)
+    if row is None and instance_id.endswith(".xml"):
+        instance_id = instance_id[:-4]
+        xml = await submissions_db.get_submission_xml(conn, form_id, instance_id)
+        if xml is None:
+            raise Problem("submission-not-found")
+        await audits.log_audit(
+            conn, actor.id, "submission.read", acted_on(project_id, xml_form_id, instance_id),
+            {"format": "xml"},
+        )
+        return Response(bytes(xml), media_type="application/xml")
+    if row is None:
+        raise Problem("submission-not-found")
+    await audits.log_audit(
+        conn, actor.id, "submission.read", acted_on(project_id, xml_form_id, instance_id)
+    )
+    return Response(submission_out(row, extended=_extended(request)))
+
+
+@put(ONE)
+async def edit_submission(
+    project_id: int, xml_form_id: str, instance_id: str, request: Request,
+    conn: asyncpg.Connection, actor: Actor | None, state: State,
+) -> SubmissionOut:
+    actor = authorize(actor, "submission.update", project_id)
+    form_id = await _form_id(conn, project_id, xml_form_id)
+    current = await _submission(conn, form_id, instance_id)
+    _xml_body_type(request)
+    xml = await request.body()
+    parsed = parse_or_problem(xml)
+    if parsed.deprecated_id is None:
+        raise Problem("submission-deprecated-id-missing")
+    if parsed.deprecated_id != current["current_instance_id"]:
+        raise Problem(
+            "submission-deprecated-id-unknown",
+            f"deprecatedID {parsed.deprecated_id} is not the current version of {instance_id} "
+            f"(that is {current['current_instance_id']}).",
+        )
+    result = await ingest_submission(
+        conn,
+        state.attachment_store,
+        actor,
+        project_id,
+        xml,
+        [],
+        device_id=request.query_params.get("deviceID"),
+        user_agent=request.headers.get("user-agent"),
+        expected_form_id=xml_form_id,
+    )
+    if result.outcome != "edited":
+        raise Problem("submission-exists", f"A version {parsed.instance_id} already exists.")
+    await audits.log_audit(
+        conn, actor.id, "submission.update.version", acted_on(project_id, xml_form_id, instance_id),
+        {"instanceId": parsed.instance_id, "deprecatedId": parsed.deprecated_id},
+    )
+    return submission_out(await _submission(conn, form_id, instance_id))
+
+
+@patch(ONE)
+async def review_submission(
+    project_id: int, xml_form_id: str, instance_id: str, data: ReviewPatch,
+    conn: asyncpg.Connection, actor: Actor | None,
+) -> SubmissionOut:
+    actor = authorize(actor, "submission.update", project_id)
+    if data.review_state not in REVIEW_STATES:
+        raise Problem(
+            "request-invalid",
+            "reviewState must be one of " + ", ".join(REVIEW_STATES)
+            + " (edited is set by edits).",
+        )
+    form_id = await _form_id(conn, project_id, xml_form_id)
+    async with conn.transaction():
+        current = await _submission(conn, form_id, instance_id)
+        await submissions_db.set_review_state(conn, current["id"], data.review_state)
+        await audits.log_audit(
+            conn, actor.id, "submission.update", acted_on(project_id, xml_form_id, instance_id),
+            {"reviewState": data.review_state, "previousReviewState": current["review_state"]},
+        )
+    return submission_out(await _submission(conn, form_id, instance_id))
+
+
+# ---------------------------------------------------------------------------------------------
+# Attachments
+
+
+@get(ONE + "/attachments")
+async def list_submission_attachments(
+    project_id: int, xml_form_id: str, instance_id: str, conn: asyncpg.Connection,
+    actor: Actor | None,
+) -> list[AttachmentOut]:
+    actor = authorize(actor, "submission.read", project_id)
+    row = await _submission(conn, await _form_id(conn, project_id, xml_form_id), instance_id)
+    await audits.log_audit(
+        conn, actor.id, "submission.attachment.list",
+        acted_on(project_id, xml_form_id, instance_id),
+    )
+    return [AttachmentOut(a["name"], a["exists"]) for a in row["attachments"]]
+
+
+@get(ONE + "/attachments/{name:str}")
+async def get_submission_attachment(
+    project_id: int, xml_form_id: str, instance_id: str, name: str, conn: asyncpg.Connection,
+    actor: Actor | None, state: State,
+) -> Response:
+    actor = authorize(actor, "submission.read", project_id)
+    row = await _submission(conn, await _form_id(conn, project_id, xml_form_id), instance_id)
+    item = await submissions_db.get_attachment(conn, row["version_id"], name)
+    if item is None or item["blob_key"] is None:
+        raise Problem("attachment-not-found")
+    try:
+        content = await state.attachment_store.get(item["blob_key"])
+    except FileNotFoundError as exc:
+        raise Problem("attachment-not-found", "The file is missing from the store.") from exc
+    await audits.log_audit(
+        conn, actor.id, "submission.attachment.read",
+        acted_on(project_id, xml_form_id, instance_id), {"name": name},
+    )
+    quoted = name.replace("\\", "_").replace('"', "_")
+    return Response(
+        content,
+        media_type=item["content_type"] or "application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{quoted}"'},
+    )
+
+
+@post(ONE + "/attachments/{name:str}", status_code=200)
+async def upload_submission_attachment(
+    project_id: int, xml_form_id: str, instance_id: str, name: str, request: Request,
+    conn: asyncpg.Connection, actor: Actor | None, state: State,
+) -> dict:
+    actor = authorize(actor, "submission.update", project_id)
+    row = await _submission(conn, await _form_id(conn, project_id, xml_form_id), instance_id)
+    if await submissions_db.get_attachment(conn, row["version_id"], name) is None:
+        raise Problem(
+            "attachment-not-found",
+            f"The submission does not name a file {name!r}; it expects: "
+            + (", ".join(a["name"] for a in row["attachments"]) or "no files") + ".",
+        )
+    content = await request.body()
+    content_type = request.headers.get("content-type") or "application/octet-stream"
+    key = await state.attachment_store.put(content)
+    async with conn.transaction():
+        present = await submissions_db.attach_file(
+            conn, row["version_id"], AttachmentIn(name, key, content_type, len(content))
+        )
+        if present is None:
+            raise Problem("attachment-not-found")
+        await audits.log_audit(
+            conn, actor.id, "submission.attachment.update",
+            acted_on(project_id, xml_form_id, instance_id),
+            {"name": name, "blob": key, "size": len(content)},
+        )
+    return {"success": True}
+
+
+# ---------------------------------------------------------------------------------------------
+# Comments, versions, audits
+
+
+def comment_out(row, *, extended: bool = False) -> CommentOut:
+    return CommentOut(
+        body=row["body"],
+        actor_id=row["actor_id"],
+        created_at=row["created_at"],
+        actor=_actor(row, "actor") if extended else msgspec.UNSET,
+    )
+
+
+@get(ONE + "/comments")
+async def list_submission_comments(
+    project_id: int, xml_form_id: str, instance_id: str, request: Request,
+    conn: asyncpg.Connection, actor: Actor | None,
+) -> list[CommentOut]:
+    actor = authorize(actor, "submission.read", project_id)
+    row = await _submission(conn, await _form_id(conn, project_id, xml_form_id), instance_id)
+    comments = await submissions_db.list_comments(conn, row["id"])
+    await audits.log_audit(
+        conn, actor.id, "submission.comment.list", acted_on(project_id, xml_form_id, instance_id)
+    )
+    extended = _extended(request)
+    return [comment_out(c, extended=extended) for c in comments]
+
+
+@post(ONE + "/comments", status_code=200)
+async def create_submission_comment(
+    project_id: int, xml_form_id: str, instance_id: str, data: CommentCreate,
+    conn: asyncpg.Connection, actor: Actor | None,
+) -> CommentOut:
+    actor = authorize(actor, "submission.update", project_id)
+    body = data.body.strip()
+    if not body:
+        raise Problem("request-invalid", "A comment needs a body.")
+    if len(body) > MAX_COMMENT_LENGTH:
+        raise Problem("request-invalid", f"A comment has at most {MAX_COMMENT_LENGTH} characters.")
+    row = await _submission(conn, await _form_id(conn, project_id, xml_form_id), instance_id)
+    async with conn.transaction():
+        comment = await submissions_db.insert_comment(conn, row["id"], actor.id, body)
+        await audits.log_audit(
+            conn, actor.id, "submission.comment.create",
+            acted_on(project_id, xml_form_id, instance_id),
+        )
+    return comment_out(comment)
+
+
+@get(ONE + "/versions")
+async def list_submission_versions(
+    project_id: int, xml_form_id: str, instance_id: str, request: Request,
+    conn: asyncpg.Connection, actor: Actor | None,
+) -> list[SubmissionVersionOut]:
+    actor = authorize(actor, "submission.read", project_id)
+    row = await _submission(conn, await _form_id(conn, project_id, xml_form_id), instance_id)
+    versions = await submissions_db.list_versions(conn, row["id"])
+    await audits.log_audit(
+        conn, actor.id, "submission.version.list", acted_on(project_id, xml_form_id, instance_id)
+    )
+    extended = _extended(request)
+    return [version_out(v, extended=extended) for v in versions]
+
+
+@get(ONE + "/versions/{version_id:str}")
+async def get_submission_version(
+    project_id: int, xml_form_id: str, instance_id: str, version_id: str, request: Request,
+    conn: asyncpg.Connection, actor: Actor | None,
+) -> Response:
+    actor = authorize(actor, "submission.read", project_id)
+    row = await _submission(conn, await _form_id(conn, project_id, xml_form_id), instance_id)
+    as_xml = False
+    version = await submissions_db.get_version(conn, row["id"], version_id)
+    if version is None and version_id.endswith(".xml"):
+        as_xml = True
+        version = await submissions_db.get_version(conn, row["id"], version_id[:-4])
+    if version is None:
+        raise Problem("submission-not-found", "The submission has no such version.")
+    await audits.log_audit(
+        conn, actor.id, "submission.version.read", acted_on(project_id, xml_form_id, instance_id),
+        {"version": version["instance_id"], **({"format": "xml"} if as_xml else {})},
+    )
+    if as_xml:
+        return Response(bytes(version["xml"]), media_type="application/xml")
+    return Response(version_out(version, extended=_extended(request)))
+
+
+@get(ONE + "/audits")
+async def list_submission_audits(
+    project_id: int, xml_form_id: str, instance_id: str, request: Request,
+    conn: asyncpg.Connection, actor: Actor | None,
+) -> list[AuditOut]:
+    authorize(actor, "submission.read", project_id)
+    await _submission(conn, await _form_id(conn, project_id, xml_form_id), instance_id)
+    rows = await audits.list_audits_of(conn, acted_on(project_id, xml_form_id, instance_id))
+    extended = _extended(request)
+    return [audit_out(r, extended=extended) for r in rows]
+
+
+def audit_out(row, *, extended: bool = False) -> AuditOut:
+    return AuditOut(
+        actor_id=row["actor_id"],
+        action=row["action"],
+        actee_id=row["acted_on"],
+        details=row["details"],
+        logged_at=row["logged_at"],
+        actor=_actor(row, "actor") if extended else msgspec.UNSET,
+    )

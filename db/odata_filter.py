@@ -1,0 +1,332 @@
+"""OData `$filter` and `$orderby` over submission metadata -> SQL with $n parameters.
+
+Pure: text in, (SQL text, parameters) out, or `ODataQueryError`. The SQL text is assembled
+only from fixed fragments (column names from `COLUMNS`, operators, function names); every
+literal the client wrote becomes a parameter with an explicit cast. Nothing the client sent is
+ever pasted into SQL.
+
+What is supported is what ODK Central documents for its OData feed:
+- fields: `__id`, `__system/submissionDate`, `__system/updatedAt`, `__system/submitterId`,
+  `__system/reviewState`, `__system/deletedAt`, each also as `$root/Submissions/<field>`
+  (the only spelling Central accepts on repeat tables);
+- operators `eq ne lt le gt ge and or not`, parentheses;
+- functions `year month day hour minute second` (of a timestamp) and `now()`;
+- literals: 'strings' (with '' for a quote), integers, decimals, `null`, dates
+  (2026-01-31) and timestamps (2026-01-31T10:00:00Z, offsets allowed; none means UTC).
+`eq null` / `ne null` become IS NULL / IS NOT NULL; other `eq`/`ne` compare with
+IS [NOT] DISTINCT FROM, so a null review state ("received") is `ne 'approved'`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+ROOT_PREFIX = "$root/Submissions/"
+
+# OData name -> (SQL expression, kind). Kinds: timestamp, int, text.
+COLUMNS: dict[str, tuple[str, str]] = {
+    "__id": ("s.instance_id", "text"),
+    "__system/submissionDate": ("s.created_at", "timestamp"),
+    "__system/updatedAt": ("s.updated_at", "timestamp"),
+    "__system/submitterId": ("s.submitter_id", "int"),
+    "__system/reviewState": ("s.review_state", "text"),
+    "__system/deletedAt": ("NULL::timestamptz", "timestamp"),  # submissions are never deleted
+}
+CASTS = {"timestamp": "timestamptz", "int": "bigint", "text": "text", "number": "numeric"}
+COMPARISONS = {"eq": "=", "ne": "<>", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+EXTRACT_FUNCTIONS = ("year", "month", "day", "hour", "minute", "second")
+MAX_FILTER_LENGTH = 4000
+MAX_DEPTH = 50
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<string>'(?:[^']|'')*')
+      | (?P<datetime>\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|z|[+-]\d{2}:?\d{2})?)?)
+      | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+      | (?P<punct>[(),])
+      | (?P<name>[$A-Za-z_][\w$/.-]*)
+    )""",
+    re.VERBOSE,
+)
+
+
+class ODataQueryError(ValueError):
+    """The $filter or $orderby cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # string, datetime, number, punct, name
+    text: str
+    position: int
+
+
+def tokenize(expression: str) -> list[Token]:
+    tokens: list[Token] = []
+    pos = 0
+    end = len(expression.rstrip())
+    while pos < end:
+        match = _TOKEN.match(expression, pos)
+        if match is None or match.end() == pos:
+            raise ODataQueryError(f"Cannot read the $filter at character {pos + 1}.")
+        kind = match.lastgroup
+        assert kind is not None
+        tokens.append(Token(kind, match.group(kind), match.start(kind)))
+        pos = match.end()
+    return tokens
+
+
+@dataclass(frozen=True)
+class Operand:
+    """A compiled operand: SQL text and kind, or a literal still waiting for its type."""
+
+    sql: str | None
+    kind: str  # timestamp, int, text, number, null, literal
+    literal: Token | None = None
+
+
+class _Compiler:
+    def __init__(self, tokens: list[Token], first_param: int, root_only: bool):
+        self.tokens = tokens
+        self.pos = 0
+        self.params: list[Any] = []
+        self.first_param = first_param
+        self.root_only = root_only
+        self.depth = 0
+
+    # -- token helpers
+    def peek(self) -> Token | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def next(self) -> Token:
+        token = self.peek()
+        if token is None:
+            raise ODataQueryError("The $filter ends too early.")
+        self.pos += 1
+        return token
+
+    def accept_word(self, *words: str) -> str | None:
+        token = self.peek()
+        if token is not None and token.kind == "name" and token.text in words:
+            self.pos += 1
+            return token.text
+        return None
+
+    def expect_punct(self, text: str) -> None:
+        token = self.next()
+        if token.kind != "punct" or token.text != text:
+            raise ODataQueryError(f"Expected {text!r} at character {token.position + 1}.")
+
+    def param(self, value: Any, kind: str) -> str:
+        self.params.append(value)
+        return f"${self.first_param + len(self.params) - 1}::{CASTS[kind]}"
+
+    # -- grammar: or < and < not < comparison
+    def boolean(self) -> str:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ODataQueryError("The $filter nests too deeply.")
+        left = self.conjunction()
+        while self.accept_word("or"):
+            left = f"({left} OR {self.conjunction()})"
+        self.depth -= 1
+        return left
+
+    def conjunction(self) -> str:
+        left = self.negation()
+        while self.accept_word("and"):
+            left = f"({left} AND {self.negation()})"
+        return left
+
+    def negation(self) -> str:
+        if self.accept_word("not"):
+            return f"(NOT {self.negation()})"
+        return self.comparison()
+
+    def comparison(self) -> str:
+        token = self.peek()
+        if token is not None and token.kind == "punct" and token.text == "(":
+            # A parenthesised boolean, unless it is an operand in parentheses: try boolean.
+            saved, saved_params, saved_depth = self.pos, len(self.params), self.depth
+            self.pos += 1
+            try:
+                inner = self.boolean()
+                self.expect_punct(")")
+                following = self.peek()
+                if following is None or following.kind != "name" or following.text not in COMPARISONS:
+                    return inner
+            except ODataQueryError:
+                pass
+            self.pos, self.depth = saved, saved_depth
+            del self.params[saved_params:]
+        left = self.operand()
+        operator = self.accept_word(*COMPARISONS)
+        if operator is None:
+            where = self.peek()
+            at = f" at character {where.position + 1}" if where else ""
+            raise ODataQueryError(f"Expected a comparison (eq, ne, lt, le, gt, ge){at}.")
+        right = self.operand()
+        return self.compare(left, operator, right)
+
+    def operand(self) -> Operand:
+        token = self.next()
+        if token.kind == "punct" and token.text == "(":
+            inner = self.operand()
+            self.expect_punct(")")
+            return inner
+        if token.kind in ("string", "number", "datetime"):
+            return Operand(None, "literal", token)
+        if token.kind != "name":
+            raise ODataQueryError(f"Unexpected {token.text!r} at character {token.position + 1}.")
+        if token.text == "null":
+            return Operand(None, "null")
+        following = self.peek()
+        if following is not None and following.kind == "punct" and following.text == "(":
+            return self.function(token)
+        return self.field(token)
+
+    def field(self, token: Token) -> Operand:
+        name = token.text
+        if name.startswith(ROOT_PREFIX):
+            name = name[len(ROOT_PREFIX) :]
+        elif self.root_only:
+            raise ODataQueryError(
+                f"On a repeat table, filter by {ROOT_PREFIX}{name} (the submission's fields)."
+            )
+        if name not in COLUMNS:
+            raise ODataQueryError(
+                f"{token.text!r} cannot be filtered on; use one of: " + ", ".join(COLUMNS) + "."
+            )
+        sql, kind = COLUMNS[name]
+        return Operand(sql, kind)
+
+    def function(self, token: Token) -> Operand:
+        self.expect_punct("(")
+        if token.text == "now":
+            self.expect_punct(")")
+            return Operand("now()", "timestamp")
+        if token.text not in EXTRACT_FUNCTIONS:
+            raise ODataQueryError(f"The function {token.text}() is not supported.")
+        argument = self.operand()
+        self.expect_punct(")")
+        argument = self.coerce(argument, "timestamp")
+        return Operand(f"extract({token.text} from {argument.sql})", "number")
+
+    # -- typing
+    def coerce(self, operand: Operand, kind: str) -> Operand:
+        """A literal takes the kind of what it is compared with; other operands must match."""
+        if operand.kind == "literal":
+            assert operand.literal is not None
+            return Operand(self.param(self.literal_value(operand.literal, kind), kind), kind)
+        compatible = {kind} | ({"int", "number"} if kind in ("int", "number") else set())
+        if operand.kind not in compatible:
+            raise ODataQueryError(f"Cannot compare a {operand.kind} with a {kind}.")
+        return operand
+
+    @staticmethod
+    def literal_value(token: Token, kind: str) -> Any:
+        text = token.text
+        if token.kind == "string":
+            text = text[1:-1].replace("''", "'")
+        try:
+            if kind == "timestamp":
+                return parse_timestamp(text)
+            if kind == "int":
+                return int(text)
+            if kind == "number":
+                return Decimal(text)
+        except (ValueError, InvalidOperation) as exc:
+            raise ODataQueryError(f"{token.text} is not a {kind}.") from exc
+        if token.kind != "string":
+            raise ODataQueryError(f"{token.text} is not a string; quote it: '{token.text}'.")
+        return text
+
+    def compare(self, left: Operand, operator: str, right: Operand) -> str:
+        if left.kind == "null" or right.kind == "null":
+            other = right if left.kind == "null" else left
+            if other.kind == "null":
+                return "TRUE" if operator in ("eq", "le", "ge") else "FALSE"
+            if operator not in ("eq", "ne"):
+                return "FALSE"  # SQL: an order comparison with null is never true
+            if other.kind == "literal":
+                return "FALSE" if operator == "eq" else "TRUE"
+            return f"({other.sql} IS {'NOT ' if operator == 'ne' else ''}NULL)"
+        if left.kind == "literal" and right.kind == "literal":
+            raise ODataQueryError("A comparison needs a field or a function on one side.")
+        if left.kind == "literal":
+            left = self.coerce(left, right.kind)
+        elif right.kind == "literal":
+            right = self.coerce(right, left.kind)
+        else:
+            right = self.coerce(right, left.kind)
+        if operator == "eq":
+            return f"({left.sql} IS NOT DISTINCT FROM {right.sql})"
+        if operator == "ne":
+            return f"({left.sql} IS DISTINCT FROM {right.sql})"
+        return f"({left.sql} {COMPARISONS[operator]} {right.sql})"
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An OData date or timestamp literal; no offset means UTC."""
+    text = text.strip()
+    if len(text) == 10:
+        day = date.fromisoformat(text)
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    if text[-1] in "zZ":
+        text = text[:-1] + "+00:00"
+    elif re.search(r"[+-]\d{4}$", text):
+        text = f"{text[:-2]}:{text[-2:]}"
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def compile_filter(
+    expression: str | None, *, first_param: int = 1, root_only: bool = False
+) -> tuple[str, list[Any]]:
+    """$filter -> (SQL boolean expression, parameters numbered from `first_param`).
+    `root_only`: the filter is on a repeat table, where fields need the $root/Submissions/ prefix.
+    No filter gives ("TRUE", [])."""
+    if expression is None or not expression.strip():
+        return "TRUE", []
+    if len(expression) > MAX_FILTER_LENGTH:
+        raise ODataQueryError(f"The $filter is longer than {MAX_FILTER_LENGTH} characters.")
+    compiler = _Compiler(tokenize(expression), first_param, root_only)
+    sql = compiler.boolean()
+    leftover = compiler.peek()
+    if leftover is not None:
+        raise ODataQueryError(
+            f"Unexpected {leftover.text!r} at character {leftover.position + 1}."
+        )
+    return sql, compiler.params
+
+
+def compile_orderby(expression: str | None, *, root_only: bool = False) -> str | None:
+    """$orderby -> ORDER BY clause with s.id as the last key (a stable order); None if absent."""
+    if expression is None or not expression.strip():
+        return None
+    clauses = []
+    first_direction = "ASC"
+    for part in expression.split(","):
+        words = part.split()
+        if not words or len(words) > 2:
+            raise ODataQueryError(f"Cannot read the $orderby part {part.strip()!r}.")
+        name = words[0]
+        if name.startswith(ROOT_PREFIX):
+            name = name[len(ROOT_PREFIX) :]
+        elif root_only:
+            raise ODataQueryError(f"On a repeat table, order by {ROOT_PREFIX}{name}.")
+        if name not in COLUMNS:
+            raise ODataQueryError(f"{words[0]!r} cannot be sorted on.")
+        direction = words[1].upper() if len(words) == 2 else "ASC"
+        if direction not in ("ASC", "DESC"):
+            raise ODataQueryError(f"Sort direction must be asc or desc, not {words[1]!r}.")
+        if not clauses:
+            first_direction = direction
+        nulls = "NULLS FIRST" if direction == "ASC" else "NULLS LAST"
+        clauses.append(f"{COLUMNS[name][0]} {direction} {nulls}")
+    clauses.append(f"s.id {first_direction}")
+    return "ORDER BY " + ", ".join(clauses)
