@@ -1,6 +1,16 @@
 """REST API shaped after ODK Central's (/v1/...)."""
 
-from api.v1 import app_users, exports, forms, projects, screenings, sessions
+from api.v1 import (
+    app_users,
+    audits,
+    exports,
+    forms,
+    odata,
+    projects,
+    screenings,
+    sessions,
+    submissions,
+)
 
 route_handlers = [
     sessions.create_session,
@@ -33,4 +43,19 @@ route_handlers = [
     exports.export_xlsx,
     exports.get_report,
     exports.get_report_xlsx,
+    submissions.list_submissions,
+    submissions.create_submission,
+    submissions.get_submission,
+    submissions.edit_submission,
+    submissions.review_submission,
+    submissions.list_submission_attachments,
+    submissions.get_submission_attachment,
+    submissions.upload_submission_attachment,
+    submissions.list_submission_comments,
+    submissions.create_submission_comment,
+    submissions.list_submission_versions,
+    submissions.get_submission_version,
+    submissions.list_submission_audits,
+    odata.odata_resource,
+    audits.list_audits,
 ]

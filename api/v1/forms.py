@@ -13,6 +13,7 @@ from api.auth import Actor, authorize
 from api.form_cache import forget_form
 from api.openrosa import openrosa_actor
 from api.problems import Problem
+from api.v1 import odata
 from api.v1.schemas import FormOut, FormStatePatch
 from db import audits, projects
 from db import forms as forms_db
@@ -268,7 +269,12 @@ async def get_form(
     conn: asyncpg.Connection,
     actor: Actor | None,
 ) -> Response:
-    """GET .../forms/{xmlFormId}, and the same path with .xml (the XForm) or .xlsx."""
+    """GET .../forms/{xmlFormId}, and the same path with .xml (the XForm) or .xlsx, or .svc
+    (the OData service document, answered by api.v1.odata)."""
+    if form_ref.endswith(".svc"):
+        return await odata.service_document_response(
+            project_id, form_ref[:-4], request, conn, actor
+        )
     for suffix, kind in ((".xml", "xml"), (".xlsx", "xlsx")):
         if form_ref.endswith(suffix):
             if actor is None and kind == "xml":
