@@ -45,6 +45,22 @@ ROUTE_RULES: dict[tuple[str, str], str] = {
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions.xlsx"): "export",
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/report"): "summary.read",
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/report.xlsx"): "summary.read",
+    # Submissions (Central's REST data API), OData, audit log
+    ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions"): "submission.read",
+    ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions"): "submission.update",
+    ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"): "submission.read",
+    ("PUT", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"): "submission.update",
+    ("PATCH", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"): "submission.update",
+    ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/attachments"): "submission.read",
+    ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/attachments/{name:str}"): "submission.read",
+    ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/attachments/{name:str}"): "submission.update",
+    ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/comments"): "submission.read",
+    ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/comments"): "submission.update",
+    ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/versions"): "submission.read",
+    ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/versions/{version_id:str}"): "submission.read",
+    ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/audits"): "submission.read",
+    ("GET", "/v1/projects/{project_id:int}/forms/{form_svc:str}/{table:str}"): "submission.read",
+    ("GET", "/v1/audits"): "admin",
     # OpenRosa (XML errors; tested for shape in test_openrosa.py)
     ("GET", "/v1/projects/{project_id:int}/formList"): "form.list",
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/manifest"): "form.download",
@@ -65,6 +81,8 @@ BODIES: dict[tuple[str, str], dict] = {
     ("POST", "/v1/projects"): {"name": " "},
     ("PATCH", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}"): {"state": "bogus"},
     ("POST", "/v1/projects/{project_id:int}/app-users"): {"displayName": " "},
+    ("PATCH", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"): {"reviewState": "approved"},
+    ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/comments"): {"body": "x"},
 }
 
 ROLES = ["admin", "manager", "researcher", "ministry", "collector", "none"]
