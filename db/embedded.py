@@ -17,10 +17,13 @@ _servers: dict[Path, object] = {}
 
 def start_embedded_postgres(data_dir: Path | str) -> str:
     """Start (or attach to) the embedded PostgreSQL in `<data_dir>/pg`; return its URL."""
-    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    pgdata = Path(data_dir).resolve() / "pg"
+    if "XDG_RUNTIME_DIR" not in os.environ:  # pgserver's platformdirs wants a private one
+        runtime = Path(data_dir).resolve() / "run"
+        runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     import pgserver  # imported here: only needed when no DATABASE_URL is given
 
-    pgdata = Path(data_dir).resolve() / "pg"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = _servers.get(pgdata)
     if server is None:
