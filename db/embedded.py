@@ -24,6 +24,9 @@ def start_embedded_postgres(data_dir: Path | str) -> str:
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     import pgserver  # imported here: only needed when no DATABASE_URL is given
 
+    # pgserver logs every command it runs (initdb's whole output) at INFO; keep its warnings.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = _servers.get(pgdata)
     if server is None:
