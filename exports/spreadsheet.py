@@ -42,8 +42,10 @@ STYLE_HEADER = 4
 _EXCEL_EPOCH_ORDINAL = date(1899, 12, 30).toordinal()
 _FIRST_SAFE_DATE = date(1900, 3, 1)  # Excel's serials before this count a 29 Feb 1900
 _SPECIAL = re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
-_STRING_CACHE_LIMIT = 50_000
-_STRING_CACHE_MAX_LEN = 64
+# Repeated short texts (choice values, yes/no) are escaped once; unique ones (keys, names)
+# are longer than this and are not kept, so the cache stays small.
+_STRING_CACHE_LIMIT = 20_000
+_STRING_CACHE_MAX_LEN = 32
 
 NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
