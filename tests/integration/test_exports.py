@@ -510,3 +510,27 @@ async def test_report_for_ministry_is_suppressed(client, admin_headers, golden, 
     assert "suppressed" in values
     about = dict(book["about"].iter_rows(values_only=True))
     assert about["disclosure control"] == "yes" and about["k"] == 10
+
+
+async def test_cli_export_writes_the_same_workbook(client, admin_headers, golden, database_url,
+                                                   data_dir, tmp_path) -> None:
+    from tests.integration.test_cli import run_cli
+
+    out = tmp_path / "golden.xlsx"
+    result = run_cli(["export", "--project", str(golden["pid"]), "--form", FORM_ID,
+                      "--format", "xlsx", "-o", str(out)], database_url, data_dir)
+    assert result.returncode == 0, result.stderr
+    assert "4/4" in result.stderr  # the progress bar reached the total
+    http = await client.get(f"{golden['base']}/submissions.xlsx", headers=admin_headers)
+    assert _sheets(out.read_bytes(), golden["admin_id"]) == _sheets(http.content, golden["admin_id"])
+    out = tmp_path / "golden.csv.zip"
+    result = run_cli(["export", "--project", str(golden["pid"]), "--form", FORM_ID,
+                      "--format", "csv.zip", "--review-state", "approved", "-o", str(out)],
+                     database_url, data_dir)
+    assert result.returncode == 0, result.stderr
+    lines = _csv_files(out.read_bytes())[f"{FORM_ID}.csv"].splitlines()
+    assert len(lines) == 2 and SUBMISSIONS[2][1] in lines[1]
+    result = run_cli(["export", "--project", str(golden["pid"]), "--form", FORM_ID,
+                      "--format", "xlsx", "--fields", "nope", "-o", str(out)],
+                     database_url, data_dir)
+    assert result.returncode == 1 and "export-option-invalid" in result.stderr
