@@ -296,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reclassify.add_argument("--project", help="project id or name (default: all projects)")
     reclassify.add_argument("--batch-size", type=int, default=1000)
+    from api.export_cli import add_export_parser
+
+    add_export_parser(sub)
     return parser
 
 
@@ -321,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_app_user_create(settings, args))
     if args.command == "forms" and args.forms_command == "publish":
         return asyncio.run(_forms_publish(settings, args))
+    if args.command == "export":
+        from api.export_cli import cmd_export
+
+        return cmd_export(settings, args)
     return 2
 
 
