@@ -119,6 +119,15 @@ async def app_user_qr(
     return Response(png, media_type="image/png")
 
 
+# Central names the app-user role "app-user" or by its id, 2 (what pyodk sends).
+APP_USER_ROLES = ("app-user", "2")
+
+
+def _app_user_role(role: str) -> None:
+    if role not in APP_USER_ROLES:
+        raise Problem("request-invalid", "Forms are assigned to app users only (role app-user or 2).")
+
+
 async def _form_id(conn, project_id: int, xml_form_id: str) -> int:
     form = await forms_db.get_form(conn, project_id, xml_form_id)
     if form is None:
@@ -126,24 +135,26 @@ async def _form_id(conn, project_id: int, xml_form_id: str) -> int:
     return form["id"]
 
 
-@get("/v1/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/app-user")
+@get("/v1/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/{role:str}")
 async def list_form_app_users(
-    project_id: int, xml_form_id: str, conn: asyncpg.Connection, actor: Actor | None
+    project_id: int, xml_form_id: str, role: str, conn: asyncpg.Connection, actor: Actor | None
 ) -> list[FormAssignmentOut]:
     authorize(actor, "app_user.manage", project_id)
+    _app_user_role(role)
     form_id = await _form_id(conn, project_id, xml_form_id)
     return [FormAssignmentOut(actor_id=r["actor_id"]) for r in await users.list_form_assignments(conn, form_id)]
 
 
 @post(
-    "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/app-user/{actor_id:int}",
+    "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/{role:str}/{actor_id:int}",
     status_code=200,
 )
 async def assign_app_user(
-    project_id: int, xml_form_id: str, actor_id: int, conn: asyncpg.Connection,
+    project_id: int, xml_form_id: str, role: str, actor_id: int, conn: asyncpg.Connection,
     actor: Actor | None,
 ) -> dict:
     actor = authorize(actor, "app_user.manage", project_id)
+    _app_user_role(role)
     form_id = await _form_id(conn, project_id, xml_form_id)
     key = await users.get_field_key(conn, actor_id, project_id)
     if key is None or key["revoked_at"] is not None:
@@ -158,14 +169,15 @@ async def assign_app_user(
 
 
 @delete(
-    "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/app-user/{actor_id:int}",
+    "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/assignments/{role:str}/{actor_id:int}",
     status_code=200,
 )
 async def unassign_app_user(
-    project_id: int, xml_form_id: str, actor_id: int, conn: asyncpg.Connection,
+    project_id: int, xml_form_id: str, role: str, actor_id: int, conn: asyncpg.Connection,
     actor: Actor | None,
 ) -> dict:
     actor = authorize(actor, "app_user.manage", project_id)
+    _app_user_role(role)
     form_id = await _form_id(conn, project_id, xml_form_id)
     async with conn.transaction():
         if not await users.unassign_form(conn, actor_id, form_id):
