@@ -418,6 +418,8 @@ s.device_id, s.created_at, s.updated_at, s.review_state, s.edits,
 v.id AS version_id, v.instance_id AS current_instance_id, v.instance_name,
 v.submitter_id AS version_submitter_id, v.device_id AS version_device_id,
 v.user_agent AS version_user_agent, v.created_at AS version_created_at,
+v.deprecated_id AS version_deprecated_id,
+(SELECT fd.version FROM form_defs fd WHERE fd.id = v.form_def_id) AS version_form_version,
 v.attachments_expected, v.attachments_present,
 (SELECT coalesce(jsonb_agg(jsonb_build_object('name', sa.name, 'exists', sa.blob_key IS NOT NULL)
                            ORDER BY sa.name), '[]'::jsonb)

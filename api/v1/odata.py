@@ -58,6 +58,7 @@ SERVICE_MEDIA_TYPE = "application/json; odata.metadata=minimal"
 _TABLE = re.compile(r"^(Submissions(?:\.[A-Za-z0-9_.]+)?)(?:\('([^']*)'\))?$")
 _forms: dict[int, ODataForm] = {}
 _MAX_CACHED = 256
+_SAFE = "*,'()"  # left as they are in nextLink query values (e.g. $expand=*)
 
 
 def _odata_form(def_id: int, xform: str) -> ODataForm:
@@ -132,7 +133,7 @@ def parse_skiptoken(token: str) -> dict[str, Any]:
 def _url_with(request: Request, changes: dict[str, str | None]) -> str:
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
     params += [(k, v) for k, v in changes.items() if v is not None]
-    query = "&".join(f"{quote(k, safe='$')}={quote(v, safe='')}" for k, v in params)
+    query = "&".join(quote(k, safe="$") + "=" + quote(v, safe=_SAFE) for k, v in params)
     return request.url.path + (f"?{query}" if query else "")
 
 

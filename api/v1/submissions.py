@@ -139,6 +139,8 @@ def submission_out(row, *, extended: bool = False, attachments: bool = True) -> 
             user_agent=row["version_user_agent"],
             created_at=row["version_created_at"],
             current=True,
+            deprecated_id=row["version_deprecated_id"],
+            form_version=row["version_form_version"],
         ),
         attachments=[AttachmentOut(a["name"], a["exists"]) for a in row["attachments"]]
         if attachments

@@ -152,6 +152,8 @@ async def test_review_edit_versions_comments(client, household) -> None:
     assert body["instanceId"] == iid
     assert body["reviewState"] == "edited"
     assert body["currentVersion"]["instanceId"] == edit.instance_id
+    assert body["currentVersion"]["deprecatedId"] == record.instance_id
+    assert body["currentVersion"]["formVersion"] == "1"
     assert body["instanceName"] == "Farrukh 52"
     # the photo was not sent again: it carries over to the new version
     assert (await client.get(f"{base}/{iid}/attachments", headers=reader)).json() == [
