@@ -1,0 +1,175 @@
+-- Risk-group summaries read from aggregates, never from scanning submissions or screenings.
+--
+-- Writes append to `summary_deltas` (one row per +1/-1 change of a classified screening's
+-- dimensions or review state), filled by triggers: an insert costs one more small insert into
+-- a table with no index, so concurrent ingests never wait on each other's aggregate rows.
+-- `db/summaries.py` folds the deltas into the aggregates in batches (one folder at a time,
+-- under an advisory lock), and every read adds the deltas not folded yet, so a read is always
+-- current.
+--
+-- Aggregates, all keyed by form, month of the interview (YYYYMM, 0 when unknown) and review
+-- state ('received' for none):
+-- * summary_pairs: counts for every pair of dimensions (`pair` = 16 * i + j, i < j, the
+--   dimension numbers of db/summaries.py); a multi-valued dimension (risk groups, control
+--   forms, exploitation types) counts a person once in each of their values. Any table whose
+--   dimensions and filters name at most two dimensions reads one pair.
+-- * summary_wide: counts by every dimension at once (multi-valued ones as sorted arrays), for
+--   tables that need three or more.
+-- * summary_versions: counts by rubric version.
+-- Unknown values are stored as '' (a key column cannot be NULL).
+
+CREATE TABLE summary_deltas (
+    form_id             integer NOT NULL,
+    sign                smallint NOT NULL CONSTRAINT summary_deltas_sign_check CHECK (sign IN (-1, 1)),
+    month               integer NOT NULL,
+    review              text NOT NULL,
+    rubric_version      text NOT NULL,
+    region              text NOT NULL,
+    district            text NOT NULL,
+    sex                 text NOT NULL,
+    age_band            text NOT NULL,
+    site_type           text NOT NULL,
+    risk_level          text NOT NULL,
+    exploitation_status text NOT NULL,
+    risk_groups         text[] NOT NULL,
+    control_forms       text[] NOT NULL,
+    exploitation_types  text[] NOT NULL
+);
+
+CREATE TABLE summary_pairs (
+    pair    smallint NOT NULL,
+    form_id integer NOT NULL,
+    month   integer NOT NULL,
+    review  text NOT NULL,
+    a       text NOT NULL,
+    b       text NOT NULL,
+    n       integer NOT NULL,
+    CONSTRAINT summary_pairs_pk PRIMARY KEY (pair, form_id, month, review, a, b)
+);
+CREATE INDEX summary_pairs_zero ON summary_pairs (pair) WHERE n = 0;
+
+CREATE TABLE summary_wide (
+    form_id             integer NOT NULL,
+    month               integer NOT NULL,
+    review              text NOT NULL,
+    region              text NOT NULL,
+    district            text NOT NULL,
+    sex                 text NOT NULL,
+    age_band            text NOT NULL,
+    site_type           text NOT NULL,
+    risk_level          text NOT NULL,
+    exploitation_status text NOT NULL,
+    risk_groups         text[] NOT NULL,
+    control_forms       text[] NOT NULL,
+    exploitation_types  text[] NOT NULL,
+    n                   integer NOT NULL,
+    CONSTRAINT summary_wide_pk PRIMARY KEY (form_id, month, review, region, district, sex, age_band,
+        site_type, risk_level, exploitation_status, risk_groups, control_forms, exploitation_types)
+);
+CREATE INDEX summary_wide_zero ON summary_wide (form_id) WHERE n = 0;
+
+CREATE TABLE summary_versions (
+    form_id        integer NOT NULL,
+    month          integer NOT NULL,
+    review         text NOT NULL,
+    rubric_version text NOT NULL,
+    n              integer NOT NULL,
+    CONSTRAINT summary_versions_pk PRIMARY KEY (form_id, month, review, rubric_version)
+);
+
+CREATE FUNCTION summary_month(d date) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN coalesce((extract(year FROM d) * 100 + extract(month FROM d))::integer, 0);
+
+CREATE FUNCTION summary_sorted(a text[]) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ARRAY(SELECT DISTINCT x FROM unnest(coalesce(a, '{}')) x WHERE x IS NOT NULL ORDER BY x);
+
+-- One delta row for a screening row `s` counted (+1) or uncounted (-1) under a review state.
+CREATE FUNCTION summary_append(s screenings, review text, sign smallint) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO summary_deltas (form_id, sign, month, review, rubric_version, region, district,
+        sex, age_band, site_type, risk_level, exploitation_status, risk_groups, control_forms,
+        exploitation_types)
+    VALUES (s.form_id, sign, summary_month(s.interview_date), review,
+        coalesce(s.rubric_version, ''), coalesce(s.region, ''), coalesce(s.district, ''),
+        coalesce(s.sex, ''), coalesce(s.age_band, ''), coalesce(s.site_type, ''),
+        coalesce(s.risk_level, ''), coalesce(s.exploitation_status, ''),
+        summary_sorted(s.risk_groups), summary_sorted(s.control_forms),
+        summary_sorted(s.exploitation_types))
+$$;
+
+-- A screening inserted, re-classified (edit, reclassify) or deleted. Refusals are not counted.
+-- The review state is read from the submission; on a change of an existing screening its row
+-- is locked (FOR SHARE) so that a concurrent change of the review state cannot interleave.
+CREATE FUNCTION summary_screening_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    state text;
+BEGIN
+    IF TG_OP = 'UPDATE' AND (OLD.form_id, OLD.consent_refused, OLD.interview_date,
+            OLD.rubric_version, OLD.region, OLD.district, OLD.sex, OLD.age_band, OLD.site_type,
+            OLD.risk_level, OLD.exploitation_status, summary_sorted(OLD.risk_groups),
+            summary_sorted(OLD.control_forms), summary_sorted(OLD.exploitation_types))
+        IS NOT DISTINCT FROM (NEW.form_id, NEW.consent_refused, NEW.interview_date,
+            NEW.rubric_version, NEW.region, NEW.district, NEW.sex, NEW.age_band, NEW.site_type,
+            NEW.risk_level, NEW.exploitation_status, summary_sorted(NEW.risk_groups),
+            summary_sorted(NEW.control_forms), summary_sorted(NEW.exploitation_types)) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.consent_refused THEN
+            RETURN NULL;
+        END IF;
+        SELECT coalesce(review_state, 'received') INTO state FROM submissions WHERE id = NEW.submission_id;
+        PERFORM summary_append(NEW, state, 1::smallint);
+        RETURN NULL;
+    END IF;
+    SELECT coalesce(review_state, 'received') INTO state FROM submissions
+    WHERE id = OLD.submission_id FOR SHARE;
+    IF NOT OLD.consent_refused THEN
+        PERFORM summary_append(OLD, state, -1::smallint);
+    END IF;
+    IF TG_OP = 'UPDATE' AND NOT NEW.consent_refused THEN
+        PERFORM summary_append(NEW, state, 1::smallint);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER summary_screening_changed
+AFTER INSERT OR UPDATE OR DELETE ON screenings
+FOR EACH ROW EXECUTE FUNCTION summary_screening_changed();
+
+-- A submission's review state changed: move its screening from one state to the other.
+CREATE FUNCTION summary_review_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    s screenings;
+BEGIN
+    SELECT * INTO s FROM screenings WHERE submission_id = NEW.id;
+    IF FOUND AND NOT s.consent_refused THEN
+        PERFORM summary_append(s, coalesce(OLD.review_state, 'received'), -1::smallint);
+        PERFORM summary_append(s, coalesce(NEW.review_state, 'received'), 1::smallint);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER summary_review_changed
+AFTER UPDATE OF review_state ON submissions
+FOR EACH ROW WHEN (OLD.review_state IS DISTINCT FROM NEW.review_state)
+EXECUTE FUNCTION summary_review_changed();
+
+-- Screenings stored before this migration.
+INSERT INTO summary_deltas (form_id, sign, month, review, rubric_version, region, district, sex,
+    age_band, site_type, risk_level, exploitation_status, risk_groups, control_forms,
+    exploitation_types)
+SELECT sc.form_id, 1, summary_month(sc.interview_date), coalesce(s.review_state, 'received'),
+    coalesce(sc.rubric_version, ''), coalesce(sc.region, ''), coalesce(sc.district, ''),
+    coalesce(sc.sex, ''), coalesce(sc.age_band, ''), coalesce(sc.site_type, ''),
+    coalesce(sc.risk_level, ''), coalesce(sc.exploitation_status, ''),
+    summary_sorted(sc.risk_groups), summary_sorted(sc.control_forms),
+    summary_sorted(sc.exploitation_types)
+FROM screenings sc JOIN submissions s ON s.id = sc.submission_id
+WHERE NOT sc.consent_refused;
