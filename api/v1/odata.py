@@ -180,6 +180,8 @@ async def odata_resource(
     except (ODataQueryError, ODataRequestError) as exc:
         raise Problem("odata-query-invalid", str(exc)) from exc
     if key is not None:
+        if not await submissions_db.odata_cursor_exists(conn, form_row["id"], key):
+            raise Problem("submission-not-found")
         params = [*params, key]
         where = f"({where}) AND s.instance_id = ${len(params) + 1}::text"
 

@@ -200,7 +200,8 @@ async def test_expand_wkt_select_and_single(client, feed) -> None:
 
     single = await get_json(client, feed, f"/Submissions('{records[2].instance_id}')")
     assert [r["name"] for r in single["value"]] == ["Chamon"]
-    for missing in ("/Submissions.nope", "/Nothing", "/Submissions.g1"):
+    for missing in ("/Submissions.nope", "/Nothing", "/Submissions.g1",
+                    "/Submissions('uuid:not-there')", f"/Submissions.asset('{records[2].instance_id}')"):
         response = await client.get(feed["svc"] + missing, headers=feed["headers"])
         assert response.status_code == 404, missing
 
