@@ -58,7 +58,7 @@ async def screening_project(client, admin_headers, name: str | None = None) -> i
 
 
 def random_answers(rng: random.Random, *, region: str | None = None, year: int = 2026,
-                   consent: str | None = None) -> dict:
+                   consent: str | None = None, district: str | None = None) -> dict:
     consent = consent or ("no" if rng.random() < 0.05 else "yes")
     if consent == "no":
         return {"consent": "no"}
@@ -67,7 +67,7 @@ def random_answers(rng: random.Random, *, region: str | None = None, year: int =
         "consent": "yes",
         "interview_date": f"{year}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
         "region": region,
-        "district": rng.choice(DISTRICTS[region]),
+        "district": district or rng.choice(DISTRICTS[region]),
         "site_type": rng.choice(["community", "school", "departure_point", "hotline"]),
         "sex": rng.choice(["female", "male", "male", "female", "refused"]),
         "age": str(rng.choice([9, 15, 16, 19, 23, 30, 41, 60])),

@@ -1,0 +1,195 @@
+"""GET /v1/projects/{pid}/summaries/risk and risk.xlsx: the JSON shape, counts equal to the
+screenings, disclosure control for ministries, review states, periods, the district guard,
+and the workbook."""
+
+from __future__ import annotations
+
+import io
+import random
+import uuid
+
+import openpyxl
+import pytest
+
+from tests.summaries_seed import random_answers, screening_project, submission_xml, submit
+
+K = 10  # the test settings' disclosure_k
+
+
+@pytest.fixture(scope="module")
+async def seeded(client, admin_headers, make_user):
+    pid = await screening_project(client, admin_headers)
+    rng = random.Random(2026)
+    keys = []
+    for i in range(170):
+        instance = f"uuid:{uuid.uuid4()}"
+        # Khujand gets many screenings, other districts few: both kept and guarded districts
+        place = {"region": "TJ-SU", "district": "TJ-SU-KHUJAND"} if i % 3 == 0 else {}
+        await submit(client, admin_headers, pid, submission_xml(random_answers(rng, **place), instance_id=instance))
+        keys.append(instance)
+    ministry = await make_user("ministry", pid)
+    researcher = await make_user("researcher", pid)
+    return {"pid": pid, "keys": keys, "ministry": ministry["headers"], "researcher": researcher["headers"]}
+
+
+async def recount(pool, pid, sql_by: str, where: str = "coalesce(s.review_state, 'received') <> 'rejected'"):
+    rows = await pool.fetch(
+        f"SELECT {sql_by}, count(*) FROM screenings sc JOIN submissions s ON s.id = sc.submission_id "
+        f"JOIN forms f ON f.id = sc.form_id WHERE f.project_id = $1 AND NOT sc.consent_refused "
+        f"AND {where} GROUP BY {', '.join(str(i + 1) for i in range(sql_by.count(',') + 1))}", pid)
+    return {tuple(r[:-1]): r[-1] for r in rows}
+
+
+async def test_json_shape_and_counts_without_disclosure_control(client, admin_headers, seeded, pool) -> None:
+    pid = seeded["pid"]
+    response = await client.get(f"/v1/projects/{pid}/summaries/risk?by=region,risk_level&disclosure=off",
+                                headers=admin_headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) >= {"k", "rubricVersions", "by", "cells", "totals"}
+    assert body["k"] is None and body["by"] == ["region", "risk_level"]
+    assert body["rubricVersions"] == ["2026.1"]
+    expected = await recount(pool, pid, "sc.region, sc.risk_level")
+    cells = {(c["region"], c["risk_level"]): c["count"] for c in body["cells"]}
+    assert {k: v for k, v in cells.items() if v} == expected
+    assert all(set(c) == {"region", "risk_level", "count", "suppressed"} for c in body["cells"])
+    grand = [t for t in body["totals"] if set(t) == {"count", "suppressed"}]
+    assert grand == [{"count": sum(expected.values()), "suppressed": False}]
+    by_region = {t["region"]: t["count"] for t in body["totals"] if "region" in t}
+    assert by_region["TJ-SU"] == sum(v for (r, _), v in expected.items() if r == "TJ-SU")
+    assert {t["risk_level"] for t in body["totals"] if "risk_level" in t} == {"low", "medium", "high"}
+
+
+async def test_ministry_gets_disclosure_control(client, seeded, pool) -> None:
+    pid = seeded["pid"]
+    response = await client.get(f"/v1/projects/{pid}/summaries/risk?by=region,risk_level",
+                                headers=seeded["ministry"])
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["k"] == K and body["disclosureControl"] is True
+    expected = await recount(pool, pid, "sc.region, sc.risk_level")
+    suppressed = [c for c in body["cells"] if c["suppressed"]]
+    assert suppressed, "the seeded data has small cells"
+    for item in body["cells"] + body["totals"]:
+        if item["suppressed"]:
+            assert item["count"] is None
+        else:
+            assert item["count"] == 0 or item["count"] >= K
+    for cell in body["cells"]:
+        if not cell["suppressed"]:
+            assert cell["count"] == expected.get((cell["region"], cell["risk_level"]), 0)
+    # every row and column with a suppressed cell has at least two (or its total suppressed)
+    for dim in ("region", "risk_level"):
+        for value in {c[dim] for c in suppressed}:
+            line = [c for c in body["cells"] if c[dim] == value and c["suppressed"]]
+            total = next(t for t in body["totals"] if t.get(dim) == value)
+            assert len(line) >= 2 or total["suppressed"]
+    off = await client.get(f"/v1/projects/{pid}/summaries/risk?by=region&disclosure=off", headers=seeded["ministry"])
+    assert off.status_code == 403 and off.json()["code"] == "summary-disclosure-required"
+    microdata = await client.get(f"/v1/projects/{pid}/forms/risk_screening/submissions", headers=seeded["ministry"])
+    assert microdata.status_code == 403
+
+
+async def test_researcher_may_turn_disclosure_control_off(client, seeded) -> None:
+    pid = seeded["pid"]
+    on = (await client.get(f"/v1/projects/{pid}/summaries/risk?by=sex", headers=seeded["researcher"])).json()
+    off = (await client.get(f"/v1/projects/{pid}/summaries/risk?by=sex&disclosure=off", headers=seeded["researcher"])).json()
+    assert on["k"] == K and off["k"] is None
+    assert all(not c["suppressed"] for c in off["cells"])
+
+
+async def test_multi_valued_dimension_counts_a_person_in_each_group(client, admin_headers, seeded, pool) -> None:
+    pid = seeded["pid"]
+    body = (await client.get(f"/v1/projects/{pid}/summaries/risk?by=risk_group&disclosure=off",
+                             headers=admin_headers)).json()
+    rows = await pool.fetch(
+        "SELECT g, count(*) FROM screenings sc JOIN forms f ON f.id = sc.form_id "
+        "JOIN submissions s ON s.id = sc.submission_id, unnest(sc.risk_groups) g "
+        "WHERE f.project_id = $1 AND coalesce(s.review_state, 'received') <> 'rejected' GROUP BY g", pid)
+    assert {c["risk_group"]: c["count"] for c in body["cells"] if c["count"]} == {r[0]: r[1] for r in rows}
+    persons = sum((await recount(pool, pid, "sc.form_id")).values())
+    assert body["totals"] == [{"count": persons, "suppressed": False}]
+
+
+async def test_rejected_are_left_out_unless_asked_for(client, admin_headers, seeded) -> None:
+    pid = seeded["pid"]
+    url = f"/v1/projects/{pid}/summaries/risk?disclosure=off"
+    before = (await client.get(url, headers=admin_headers)).json()["totals"][0]["count"]
+    key = seeded["keys"][5]
+    patched = await client.patch(f"/v1/projects/{pid}/forms/risk_screening/submissions/{key}",
+                                 json={"reviewState": "rejected"}, headers=admin_headers)
+    assert patched.status_code == 200
+    after = (await client.get(url, headers=admin_headers)).json()["totals"][0]["count"]
+    rejected = (await client.get(url + "&reviewState=rejected", headers=admin_headers)).json()["totals"][0]["count"]
+    assert after == before - 1 and rejected >= 1
+    everyone = (await client.get(url + "&reviewState=received,hasIssues,edited,approved,rejected",
+                                 headers=admin_headers)).json()["totals"][0]["count"]
+    assert everyone == after + rejected
+
+
+async def test_periods_and_ranges(client, admin_headers, seeded, pool) -> None:
+    pid = seeded["pid"]
+    body = (await client.get(
+        f"/v1/projects/{pid}/summaries/risk?by=risk_level&period=quarter&from=2026-01-01&to=2026-06-30&disclosure=off",
+        headers=admin_headers)).json()
+    assert {c["period"] for c in body["cells"]} == {"2026-Q1", "2026-Q2"}
+    expected = await recount(pool, pid, "extract(quarter FROM sc.interview_date)::int, sc.risk_level",
+                             "coalesce(s.review_state, 'received') <> 'rejected' AND sc.interview_date < '2026-07-01'")
+    got = {(int(c["period"][-1]), c["risk_level"]): c["count"] for c in body["cells"] if c["count"]}
+    assert got == expected
+    months = (await client.get(f"/v1/projects/{pid}/summaries/risk?period=month&from=2026-03&to=2026-04",
+                               headers=admin_headers)).json()
+    assert [t["period"] for t in months["totals"]] == ["2026-03", "2026-04"]
+    for bad in ("from=2026-01-15", "to=2026-02-27", "by=region,sex,risk_level", "by=colour", "period=week",
+                "colour=red", "reviewState=lost", "from=2026-05&to=2026-04"):
+        response = await client.get(f"/v1/projects/{pid}/summaries/risk?{bad}", headers=admin_headers)
+        assert response.status_code == 400, bad
+        assert response.json()["code"] == "summary-query-invalid"
+
+
+async def test_district_guard(client, admin_headers, seeded, pool) -> None:
+    pid = seeded["pid"]
+    body = (await client.get(f"/v1/projects/{pid}/summaries/risk?by=district", headers=seeded["ministry"])).json()
+    raw = await recount(pool, pid, "sc.district")
+    shown = [c["district"] for c in body["cells"]]
+    for district in shown:
+        if district.startswith("other districts of "):
+            continue
+        assert raw[(district,)] >= 5 * K
+    assert any(d.startswith("other districts of ") for d in shown)
+    assert any(not d.startswith("other districts of ") for d in shown)
+    small = min(raw, key=raw.get)[0]
+    guarded = await client.get(f"/v1/projects/{pid}/summaries/risk?district={small}", headers=seeded["ministry"])
+    assert guarded.status_code == 403 and guarded.json()["code"] == "summary-district-guarded"
+    plain = (await client.get(f"/v1/projects/{pid}/summaries/risk?by=district&disclosure=off",
+                              headers=admin_headers)).json()
+    assert {c["district"] for c in plain["cells"]} == {d for (d,) in raw}
+
+
+async def test_three_dimensions_and_filters(client, admin_headers, seeded, pool) -> None:
+    pid = seeded["pid"]
+    body = (await client.get(
+        f"/v1/projects/{pid}/summaries/risk?by=region,risk_level&sex=female&age_band=14-17,18-24&disclosure=off",
+        headers=admin_headers)).json()
+    expected = await recount(pool, pid, "sc.region, sc.risk_level",
+                             "coalesce(s.review_state, 'received') <> 'rejected' AND sc.sex = 'female' "
+                             "AND sc.age_band IN ('14-17', '18-24')")
+    assert {(c["region"], c["risk_level"]): c["count"] for c in body["cells"] if c["count"]} == expected
+
+
+async def test_workbook(client, seeded) -> None:
+    pid = seeded["pid"]
+    response = await client.get(f"/v1/projects/{pid}/summaries/risk.xlsx", headers=seeded["ministry"])
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/vnd.openxmlformats")
+    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    assert book.sheetnames == ["Risk level by region", "Risk groups", "Control forms",
+                               "Exploitation types", "Risk level by quarter", "Notes"]
+    notes = {row[0]: row[1] for row in book["Notes"].iter_rows(min_row=2, values_only=True)}
+    assert notes["k (threshold)"] == str(K) and "x" in notes["Suppression"]
+    assert notes["Rubric version(s)"] == "2026.1"
+    values = [v for row in book["Risk level by region"].iter_rows(values_only=True) for v in row]
+    assert "x" in values
+    assert all(v == 0 or v >= K for v in values if isinstance(v, int))
+    one = await client.get(f"/v1/projects/{pid}/summaries/risk.xlsx?by=sex&period=year", headers=seeded["ministry"])
+    assert openpyxl.load_workbook(io.BytesIO(one.content)).sheetnames == ["sex", "Notes"]
