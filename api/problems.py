@@ -25,6 +25,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "draft-missing": (400, "The form has no draft to publish."),
     "version-missing": (400, "The form version is empty; give ?version= to publish."),
     "setting-invalid": (400, "A setting has a value that is not allowed."),
+    "summary-query-invalid": (400, "The summary query is not valid."),
     "odata-query-invalid": (400, "The OData query options cannot be used."),
     "submission-deprecated-id-missing": (
         400,
@@ -37,6 +38,14 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "auth-failed": (401, "The email address or password is wrong."),
     "session-invalid": (401, "The session token is unknown, expired or ended."),
     "forbidden": (403, "The authenticated actor may not do this."),
+    "summary-disclosure-required": (
+        403,
+        "Disclosure control can be turned off only by roles that may read microdata.",
+    ),
+    "summary-district-guarded": (
+        403,
+        "The district has too few screenings to be shown on its own.",
+    ),
     # 404
     "not-found": (404, "Nothing was found at this address."),
     "project-not-found": (404, "The project does not exist."),
