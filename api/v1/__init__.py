@@ -10,6 +10,7 @@ from api.v1 import (
     screenings,
     sessions,
     submissions,
+    summaries,
 )
 
 route_handlers = [
@@ -58,4 +59,6 @@ route_handlers = [
     submissions.list_submission_audits,
     odata.odata_resource,
     audits.list_audits,
+    summaries.risk_summary,
+    summaries.risk_summary_workbook,
 ]
