@@ -61,6 +61,9 @@ ROUTE_RULES: dict[tuple[str, str], str] = {
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/audits"): "submission.read",
     ("GET", "/v1/projects/{project_id:int}/forms/{form_svc:str}/{table:str}"): "submission.read",
     ("GET", "/v1/audits"): "admin",
+    # summaries: counts only, with disclosure control for roles without microdata
+    ("GET", "/v1/projects/{project_id:int}/summaries/risk"): "summary.read",
+    ("GET", "/v1/projects/{project_id:int}/summaries/risk.xlsx"): "summary.read",
     # OpenRosa (XML errors; tested for shape in test_openrosa.py)
     ("GET", "/v1/projects/{project_id:int}/formList"): "form.list",
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/manifest"): "form.download",
