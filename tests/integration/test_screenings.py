@@ -120,9 +120,13 @@ async def test_reclassify_restores_and_is_idempotent(client, admin_headers, defa
     assert (after["risk_level"], after["vulnerability_score"]) == (right["risk_level"], right["vulnerability_score"])
     assert after["rubric_version"] == "2026.1"
     # a second run rewrites nothing
-    before = {r["submission_id"]: r["classified_at"] for r in await pool.fetch("SELECT submission_id, classified_at FROM screenings")}
-    assert run_cli(["reclassify"], database_url, data_dir).returncode == 0
-    again = {r["submission_id"]: r["classified_at"] for r in await pool.fetch("SELECT submission_id, classified_at FROM screenings")}
+    in_project = ("SELECT sc.submission_id, sc.classified_at FROM screenings sc "
+                  "JOIN forms f ON f.id = sc.form_id WHERE f.project_id = $1")
+    before = {r["submission_id"]: r["classified_at"] for r in await pool.fetch(in_project, pid)}
+    assert run_cli(["reclassify", "--project", str(pid)], database_url, data_dir).returncode == 0
+    again = {r["submission_id"]: r["classified_at"] for r in await pool.fetch(in_project, pid)}
     assert again == before
-    total = await pool.fetchval("SELECT count(*) FROM submissions s JOIN forms f ON f.id = s.form_id WHERE f.xml_form_id = 'risk_screening'")
-    assert await pool.fetchval("SELECT count(*) FROM screenings") == total
+    total = await pool.fetchval(
+        "SELECT count(*) FROM submissions s JOIN forms f ON f.id = s.form_id "
+        "WHERE f.xml_form_id = 'risk_screening' AND f.project_id = $1", pid)
+    assert len(again) == total
