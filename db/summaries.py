@@ -118,7 +118,9 @@ WITH moved AS (
     WHERE ctid = ANY (ARRAY(SELECT ctid FROM summary_deltas LIMIT $1))
     RETURNING *
 ), numbered AS (
-    SELECT row_number() OVER () AS ord, m.* FROM moved m
+    SELECT row_number() OVER () AS ord, m.form_id, m.sign, m.month, m.review, m.rubric_version,
+           {", ".join(f"summary_sorted(m.{d.column}) AS {d.column}" if d.multi else f"m.{d.column}" for d in DIMENSIONS)}
+    FROM moved m
 ), dv AS (
     SELECT d.ord, x.dim, x.val
     FROM numbered d CROSS JOIN LATERAL ({_DIM_VALUES}) AS x(dim, val)

@@ -157,17 +157,46 @@ class _Network:
             n = values[entry]
             self.up[entry] = n > 0 and all(n + 2 <= values[w] for w in wholes.get(entry, ()))
             self.down[entry] = n >= 2 and all(n >= values[p] + 2 for p in parts.get(entry, ()))
-        self.out: dict[Hashable, list[tuple[Entry, Hashable]]] = {}
-        for entry, (tail, head) in self.arcs.items():
+        # Parallel arcs are many (a row of cells between the same two equations): keep, per
+        # pair of nodes, the shown ones sorted by cost and the suppressed ones apart, so that
+        # a search looks at each pair once.
+        self.cost = {e: _cost(e, values) for e in self.arcs}
+        self.shown: dict[Hashable, dict[Hashable, list[tuple[float, int, Entry]]]] = {}
+        self.hidden: dict[Hashable, dict[Hashable, list[Entry]]] = {}
+        self.moves: dict[Entry, list[tuple[Hashable, Hashable]]] = {}
+        for order, (entry, (tail, head)) in enumerate(self.arcs.items()):
+            moves = []
             if self.up[entry]:
-                self.out.setdefault(tail, []).append((entry, head))
+                moves.append((tail, head))
             if self.down[entry]:
-                self.out.setdefault(head, []).append((entry, tail))
+                moves.append((head, tail))
+            self.moves[entry] = moves
+            for node, nxt in moves:
+                self.shown.setdefault(node, {}).setdefault(nxt, []).append((self.cost[entry], order, entry))
+                self.hidden.setdefault(node, {}).setdefault(nxt, [])
+        for targets in self.shown.values():
+            for arcs in targets.values():
+                arcs.sort()
+        self.adjacent = {
+            node: [(nxt, arcs, self.hidden[node][nxt]) for nxt, arcs in targets.items()]
+            for node, targets in self.shown.items()
+        }
+        self.suppressed: set[Entry] = set()
+
+    def suppress(self, entry: Entry) -> None:
+        if entry in self.suppressed:
+            return
+        self.suppressed.add(entry)
+        for node, nxt in self.moves.get(entry, ()):
+            arcs = self.shown[node][nxt]
+            arcs[:] = [a for a in arcs if a[2] != entry]  # in place: `adjacent` shares it
+            self.hidden[node][nxt].append(entry)
 
     def cheapest_path(
-        self, start: Hashable, goal: Hashable, skip: Entry, suppressed: set[Entry], cost_of
+        self, start: Hashable, goal: Hashable, skip: Entry, allow_shown: bool
     ) -> tuple[float, list[Entry]] | None:
-        """Dijkstra over residual arcs, suppressed entries costing nothing."""
+        """Dijkstra over residual arcs: suppressed entries cost nothing, shown ones their cost
+        (or cannot be used, unless `allow_shown`)."""
         counter = itertools.count()
         best: dict[Hashable, float] = {start: 0}
         back: dict[Hashable, tuple[Hashable, Entry]] = {}
@@ -182,28 +211,36 @@ class _Network:
                 return cost, path
             if cost > best.get(node, float("inf")):
                 continue
-            for entry, nxt in self.out.get(node, ()):
-                if entry == skip:
-                    continue
-                step = 0 if entry in suppressed else cost_of(entry)
+            for nxt, arcs, hidden in self.adjacent.get(node, ()):
+                choice = None
+                for e in hidden:
+                    if e != skip:
+                        choice = e
+                        break
+                step = 0.0
+                if choice is None:
+                    if not allow_shown:
+                        continue
+                    found = next(((c, e) for c, _, e in arcs if e != skip), None)
+                    if found is None:
+                        continue
+                    step, choice = found
                 if cost + step < best.get(nxt, float("inf")):
                     best[nxt] = cost + step
-                    back[nxt] = (node, entry)
+                    back[nxt] = (node, choice)
                     heapq.heappush(queue, (cost + step, next(counter), nxt))
         return None
 
-    def protection_path(
-        self, entry: Entry, suppressed: set[Entry], cost_of
-    ) -> tuple[float, list[Entry]] | None:
+    def protection_path(self, entry: Entry, allow_shown: bool = True) -> tuple[float, list[Entry]] | None:
         """The cheapest set of entries that, suppressed, lets `entry` move by one."""
         tail, head = self.arcs[entry]
         if tail == head:  # in no equation
             return (0.0, []) if self.up[entry] or self.down[entry] else None
         options = []
         if self.up[entry]:
-            options.append(self.cheapest_path(head, tail, entry, suppressed, cost_of))
+            options.append(self.cheapest_path(head, tail, entry, allow_shown))
         if self.down[entry]:
-            options.append(self.cheapest_path(tail, head, entry, suppressed, cost_of))
+            options.append(self.cheapest_path(tail, head, entry, allow_shown))
         found = [o for o in options if o is not None]
         return min(found, key=lambda o: o[0]) if found else None
 
@@ -223,26 +260,28 @@ def suppressed_entries(table: CountTable, k: int) -> frozenset:
         raise ValueError(f"k must be at least {MIN_K}")
     network = _Network(table)
     values = network.values
-    suppressed = {e for e, n in values.items() if 0 < n < k}
-
-    def cost_of(entry: Entry) -> float:
-        return _cost(entry, values)
-
-    pending = sorted(suppressed, key=lambda e: (_cost(e, values), repr(e)))
-    for entry in pending:
-        found = network.protection_path(entry, suppressed, cost_of)
+    primary = sorted(
+        (e for e, n in values.items() if 0 < n < k), key=lambda e: (network.cost[e], repr(e))
+    )
+    for entry in primary:
+        network.suppress(entry)
+    for entry in primary:
+        if network.protection_path(entry, allow_shown=False) is not None:
+            continue  # already on a cycle of suppressed entries
+        found = network.protection_path(entry)
         if found is None:  # cannot happen for the tables built here; hide everything then
             return frozenset(e for e, n in values.items() if n > 0)
-        _, path = found
-        suppressed.update(path)
-    return frozenset(suppressed)
+        for other in found[1]:
+            network.suppress(other)
+    return frozenset(network.suppressed)
 
 
 def is_protected(table: CountTable, suppressed: frozenset | set, entry: Entry) -> bool:
     """Whether a suppressed entry can move by one while everything shown stays true."""
     network = _Network(table)
-    found = network.protection_path(entry, set(suppressed), lambda e: float("inf"))
-    return found is not None and found[0] != float("inf")
+    for other in suppressed:
+        network.suppress(other)
+    return network.protection_path(entry, allow_shown=False) is not None
 
 
 def protect(table: CountTable, k: int) -> ProtectedTable:

@@ -85,54 +85,59 @@ CREATE FUNCTION summary_sorted(a text[]) RETURNS text[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN ARRAY(SELECT DISTINCT x FROM unnest(coalesce(a, '{}')) x WHERE x IS NOT NULL ORDER BY x);
 
--- One delta row for a screening row `s` counted (+1) or uncounted (-1) under a review state.
-CREATE FUNCTION summary_append(s screenings, review text, sign smallint) RETURNS void
-LANGUAGE sql AS $$
-    INSERT INTO summary_deltas (form_id, sign, month, review, rubric_version, region, district,
-        sex, age_band, site_type, risk_level, exploitation_status, risk_groups, control_forms,
-        exploitation_types)
-    VALUES (s.form_id, sign, summary_month(s.interview_date), review,
-        coalesce(s.rubric_version, ''), coalesce(s.region, ''), coalesce(s.district, ''),
-        coalesce(s.sex, ''), coalesce(s.age_band, ''), coalesce(s.site_type, ''),
-        coalesce(s.risk_level, ''), coalesce(s.exploitation_status, ''),
-        summary_sorted(s.risk_groups), summary_sorted(s.control_forms),
-        summary_sorted(s.exploitation_types))
-$$;
-
--- A screening inserted, re-classified (edit, reclassify) or deleted. Refusals are not counted.
--- The review state is read from the submission; on a change of an existing screening its row
--- is locked (FOR SHARE) so that a concurrent change of the review state cannot interleave.
+-- A screening inserted, re-classified (edit, reclassify) or deleted: -1 for the old row, +1
+-- for the new one; refusals are not counted. The review state is read from the submission; on
+-- a change of an existing screening its row is locked (FOR SHARE) so that a concurrent change
+-- of the review state cannot interleave. PL/pgSQL keeps the INSERT's plan; arrays are sorted
+-- when folded, not here, to keep an ingest cheap.
 CREATE FUNCTION summary_screening_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     state text;
 BEGIN
-    IF TG_OP = 'UPDATE' AND (OLD.form_id, OLD.consent_refused, OLD.interview_date,
-            OLD.rubric_version, OLD.region, OLD.district, OLD.sex, OLD.age_band, OLD.site_type,
-            OLD.risk_level, OLD.exploitation_status, summary_sorted(OLD.risk_groups),
-            summary_sorted(OLD.control_forms), summary_sorted(OLD.exploitation_types))
-        IS NOT DISTINCT FROM (NEW.form_id, NEW.consent_refused, NEW.interview_date,
-            NEW.rubric_version, NEW.region, NEW.district, NEW.sex, NEW.age_band, NEW.site_type,
-            NEW.risk_level, NEW.exploitation_status, summary_sorted(NEW.risk_groups),
-            summary_sorted(NEW.control_forms), summary_sorted(NEW.exploitation_types)) THEN
-        RETURN NULL;
-    END IF;
     IF TG_OP = 'INSERT' THEN
         IF NEW.consent_refused THEN
             RETURN NULL;
         END IF;
         SELECT coalesce(review_state, 'received') INTO state FROM submissions WHERE id = NEW.submission_id;
-        PERFORM summary_append(NEW, state, 1::smallint);
-        RETURN NULL;
+    ELSE
+        IF TG_OP = 'UPDATE' THEN
+            IF (OLD.form_id, OLD.consent_refused, OLD.interview_date, OLD.rubric_version,
+                OLD.region, OLD.district, OLD.sex, OLD.age_band, OLD.site_type, OLD.risk_level,
+                OLD.exploitation_status, OLD.risk_groups, OLD.control_forms, OLD.exploitation_types)
+               IS NOT DISTINCT FROM
+               (NEW.form_id, NEW.consent_refused, NEW.interview_date, NEW.rubric_version,
+                NEW.region, NEW.district, NEW.sex, NEW.age_band, NEW.site_type, NEW.risk_level,
+                NEW.exploitation_status, NEW.risk_groups, NEW.control_forms, NEW.exploitation_types) THEN
+                RETURN NULL;
+            END IF;
+        END IF;
+        SELECT coalesce(review_state, 'received') INTO state FROM submissions
+        WHERE id = OLD.submission_id FOR SHARE;
+        IF NOT OLD.consent_refused THEN
+            INSERT INTO summary_deltas (form_id, sign, month, review, rubric_version, region,
+                district, sex, age_band, site_type, risk_level, exploitation_status, risk_groups,
+                control_forms, exploitation_types)
+            VALUES (OLD.form_id, -1, summary_month(OLD.interview_date), state,
+                coalesce(OLD.rubric_version, ''), coalesce(OLD.region, ''),
+                coalesce(OLD.district, ''), coalesce(OLD.sex, ''), coalesce(OLD.age_band, ''),
+                coalesce(OLD.site_type, ''), coalesce(OLD.risk_level, ''),
+                coalesce(OLD.exploitation_status, ''), coalesce(OLD.risk_groups, '{}'),
+                coalesce(OLD.control_forms, '{}'), coalesce(OLD.exploitation_types, '{}'));
+        END IF;
+        IF TG_OP = 'DELETE' OR NEW.consent_refused THEN
+            RETURN NULL;
+        END IF;
     END IF;
-    SELECT coalesce(review_state, 'received') INTO state FROM submissions
-    WHERE id = OLD.submission_id FOR SHARE;
-    IF NOT OLD.consent_refused THEN
-        PERFORM summary_append(OLD, state, -1::smallint);
-    END IF;
-    IF TG_OP = 'UPDATE' AND NOT NEW.consent_refused THEN
-        PERFORM summary_append(NEW, state, 1::smallint);
-    END IF;
+    INSERT INTO summary_deltas (form_id, sign, month, review, rubric_version, region, district,
+        sex, age_band, site_type, risk_level, exploitation_status, risk_groups, control_forms,
+        exploitation_types)
+    VALUES (NEW.form_id, 1, summary_month(NEW.interview_date), state,
+        coalesce(NEW.rubric_version, ''), coalesce(NEW.region, ''), coalesce(NEW.district, ''),
+        coalesce(NEW.sex, ''), coalesce(NEW.age_band, ''), coalesce(NEW.site_type, ''),
+        coalesce(NEW.risk_level, ''), coalesce(NEW.exploitation_status, ''),
+        coalesce(NEW.risk_groups, '{}'), coalesce(NEW.control_forms, '{}'),
+        coalesce(NEW.exploitation_types, '{}'));
     RETURN NULL;
 END
 $$;
@@ -144,14 +149,19 @@ FOR EACH ROW EXECUTE FUNCTION summary_screening_changed();
 -- A submission's review state changed: move its screening from one state to the other.
 CREATE FUNCTION summary_review_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    s screenings;
 BEGIN
-    SELECT * INTO s FROM screenings WHERE submission_id = NEW.id;
-    IF FOUND AND NOT s.consent_refused THEN
-        PERFORM summary_append(s, coalesce(OLD.review_state, 'received'), -1::smallint);
-        PERFORM summary_append(s, coalesce(NEW.review_state, 'received'), 1::smallint);
-    END IF;
+    INSERT INTO summary_deltas (form_id, sign, month, review, rubric_version, region, district,
+        sex, age_band, site_type, risk_level, exploitation_status, risk_groups, control_forms,
+        exploitation_types)
+    SELECT sc.form_id, x.sign, summary_month(sc.interview_date), x.review,
+        coalesce(sc.rubric_version, ''), coalesce(sc.region, ''), coalesce(sc.district, ''),
+        coalesce(sc.sex, ''), coalesce(sc.age_band, ''), coalesce(sc.site_type, ''),
+        coalesce(sc.risk_level, ''), coalesce(sc.exploitation_status, ''), sc.risk_groups,
+        sc.control_forms, sc.exploitation_types
+    FROM screenings sc,
+         (VALUES (-1::smallint, coalesce(OLD.review_state, 'received')),
+                 (1::smallint, coalesce(NEW.review_state, 'received'))) AS x(sign, review)
+    WHERE sc.submission_id = NEW.id AND NOT sc.consent_refused;
     RETURN NULL;
 END
 $$;
@@ -169,7 +179,6 @@ SELECT sc.form_id, 1, summary_month(sc.interview_date), coalesce(s.review_state,
     coalesce(sc.rubric_version, ''), coalesce(sc.region, ''), coalesce(sc.district, ''),
     coalesce(sc.sex, ''), coalesce(sc.age_band, ''), coalesce(sc.site_type, ''),
     coalesce(sc.risk_level, ''), coalesce(sc.exploitation_status, ''),
-    summary_sorted(sc.risk_groups), summary_sorted(sc.control_forms),
-    summary_sorted(sc.exploitation_types)
+    sc.risk_groups, sc.control_forms, sc.exploitation_types
 FROM screenings sc JOIN submissions s ON s.id = sc.submission_id
 WHERE NOT sc.consent_refused;
