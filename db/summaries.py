@@ -442,3 +442,48 @@ def _diff(expected: dict, got: dict, limit: int = 5) -> str:
     keys = [k for k in expected.keys() | got.keys() if expected.get(k) != got.get(k)]
     shown = ", ".join(f"{k}: recount {expected.get(k)} stored {got.get(k)}" for k in keys[:limit])
     return f"{len(keys)} keys ({shown})"
+
+
+# --- the coordinator's dashboard (microdata: for roles that may read submissions) -------------
+
+SUBMISSIONS_PER_DAY = """
+SELECT f.xml_form_id, (s.created_at AT TIME ZONE 'UTC')::date AS day, count(*)::integer AS n
+FROM forms f JOIN submissions s ON s.form_id = f.id AND s.created_at >= $2
+WHERE f.project_id = $1 AND f.deleted_at IS NULL
+GROUP BY 1, 2
+"""
+PROJECT_FORMS = """
+SELECT f.xml_form_id, d.title,
+       (SELECT count(*) FROM submissions s WHERE s.form_id = f.id)::integer AS total
+FROM forms f LEFT JOIN form_defs d ON d.id = f.current_def_id
+WHERE f.project_id = $1 AND f.deleted_at IS NULL ORDER BY f.xml_form_id
+"""
+SCREENINGS_NEEDING_REVIEW = """
+SELECT s.instance_id, f.xml_form_id, s.created_at, coalesce(s.review_state, 'received') AS review_state,
+       sc.risk_level, sc.urgent, sc.needs_review, sc.region, sc.district, sc.interview_date
+FROM screenings sc
+JOIN submissions s ON s.id = sc.submission_id
+JOIN forms f ON f.id = sc.form_id
+WHERE f.project_id = $1 AND (sc.needs_review OR sc.urgent)
+  AND coalesce(s.review_state, 'received') NOT IN ('approved', 'rejected')
+ORDER BY s.created_at DESC, s.id DESC
+LIMIT $2
+"""
+
+
+async def project_forms(conn: asyncpg.Connection, project_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(PROJECT_FORMS, project_id)
+
+
+async def submissions_per_day(
+    conn: asyncpg.Connection, project_id: int, since: date
+) -> dict[tuple[str, date], int]:
+    rows = await conn.fetch(SUBMISSIONS_PER_DAY, project_id, since)
+    return {(r["xml_form_id"], r["day"]): r["n"] for r in rows}
+
+
+async def screenings_needing_review(
+    conn: asyncpg.Connection, project_id: int, limit: int = 20
+) -> list[asyncpg.Record]:
+    """The latest screenings flagged urgent or needing review, not yet approved or rejected."""
+    return await conn.fetch(SCREENINGS_NEEDING_REVIEW, project_id, limit)

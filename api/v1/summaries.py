@@ -7,9 +7,13 @@ turn it off (`disclosure=off`).
 
 from __future__ import annotations
 
+import asyncio
 import calendar
+import contextlib
+import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
@@ -393,3 +397,32 @@ async def risk_summary_workbook(
         media_type=XLSX_MEDIA,
         headers={"Content-Disposition": 'attachment; filename="risk.xlsx"'},
     )
+
+
+# --- folding in the background ----------------------------------------------------------------
+
+FOLD_INTERVAL_SECONDS = 2.0
+log = logging.getLogger("fieldsurvey.summaries")
+
+
+@asynccontextmanager
+async def fold_in_background(app) -> AsyncIterator[None]:
+    """An app lifespan (after the one that opens the pool): fold the summary deltas every few
+    seconds, so that reads have few pending deltas to add. Reads are exact without it."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(FOLD_INTERVAL_SECONDS)
+            try:
+                async with app.state.pool.acquire() as conn:
+                    await summaries_db.fold_deltas(conn)
+            except (asyncpg.PostgresError, OSError) as exc:  # the next round tries again
+                log.warning("folding summary deltas failed: %s", exc)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,141 @@
+"""The dashboard's pages per role, in-process (the browser tests drive them in Chromium):
+who is sent to the login page, who gets the page, who gets "not allowed"."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import openpyxl
+import pytest
+
+from api.pages.dashboard import COOKIE
+from tests.summaries_seed import random_answers, screening_project, submission_xml, submit
+
+
+@pytest.fixture(scope="module")
+async def site(client, admin_headers, make_user):
+    pid = await screening_project(client, admin_headers)
+    rng = random.Random(11)
+    for _ in range(40):
+        answers = random_answers(rng)
+        if answers["consent"] == "yes":  # some flagged for review
+            answers.update(worked_away="yes", c1_documents_taken="yes", situation_ongoing="yes")
+        await submit(client, admin_headers, pid, submission_xml(answers))
+    app_user = await client.post(f"/v1/projects/{pid}/app-users", json={"displayName": "Phone A"},
+                                 headers=admin_headers)
+    assert app_user.status_code == 200
+    users = {"admin": await make_user("admin", None)}
+    for role in ("manager", "researcher", "ministry", "collector"):
+        users[role] = await make_user(role, pid)
+    return {"pid": pid, "users": users}
+
+
+async def login(client, email: str, password: str, next_url: str = "/dashboard") -> str | None:
+    response = await client.post("/login", data={"email": email, "password": password, "next": next_url},
+                                 follow_redirects=False)
+    token = response.cookies.get(COOKIE)
+    client.cookies.clear()  # the test client is shared: keep no cookie on it
+    return token
+
+
+async def page(client, path: str, token: str | None):
+    headers = {"Cookie": f"{COOKIE}={token}"} if token else {}
+    return await client.get(path, headers=headers, follow_redirects=False)
+
+
+EXPECTED = {  # role -> (summaries, coordinator, workbook)
+    "admin": (200, 200, 200),
+    "manager": (200, 200, 200),
+    "researcher": (200, 200, 200),
+    "ministry": (200, 403, 200),
+    "collector": (403, 403, 403),
+}
+
+
+@pytest.mark.parametrize("role", sorted(EXPECTED))
+async def test_pages_per_role(client, site, role) -> None:
+    pid = site["pid"]
+    user = site["users"][role]
+    token = await login(client, user["email"], user["password"])
+    assert token
+    home = await page(client, "/dashboard", token)
+    assert home.status_code == 200 and "Projects" in home.text
+    summaries, coordinator, workbook = EXPECTED[role]
+    got = await page(client, f"/dashboard/projects/{pid}/summaries", token)
+    assert got.status_code == summaries
+    if summaries == 200:
+        assert "Risk level by region" in got.text and 'id="chart-data"' in got.text
+        assert "/static/vendor/chartjs/chart.umd.js" in got.text
+    got = await page(client, f"/dashboard/projects/{pid}/coordinator", token)
+    assert got.status_code == coordinator
+    if coordinator == 200:
+        assert "Submissions per day" in got.text and "needs-review" in got.text
+        assert ("data:image/png;base64," in got.text) == (role in ("admin", "manager"))
+    else:
+        assert "Not allowed" in got.text and "uuid:" not in got.text
+    got = await page(client, f"/dashboard/projects/{pid}/risk.xlsx?region=TJ-SU", token)
+    assert got.status_code == workbook
+    if workbook == 200:
+        book = openpyxl.load_workbook(io.BytesIO(got.content))
+        assert book.sheetnames[-1] == "Notes"
+
+
+async def test_anonymous_is_sent_to_login_and_back(client, site) -> None:
+    pid = site["pid"]
+    for path in ("/dashboard", f"/dashboard/projects/{pid}/summaries", f"/dashboard/projects/{pid}/coordinator",
+                 f"/dashboard/projects/{pid}/risk.xlsx"):
+        response = await page(client, path, None)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/login?next=")
+    stale = await page(client, "/dashboard", "not-a-session")
+    assert stale.status_code == 303
+    user = site["users"]["ministry"]
+    response = await client.post("/login", data={"email": user["email"], "password": user["password"],
+                                                 "next": f"/dashboard/projects/{pid}/summaries"},
+                                 follow_redirects=False)
+    client.cookies.clear()
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/dashboard/projects/{pid}/summaries"
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+
+
+async def test_login_failures_and_redirect_targets(client, site) -> None:
+    user = site["users"]["ministry"]
+    wrong = await client.post("/login", data={"email": user["email"], "password": "nope"}, follow_redirects=False)
+    assert wrong.status_code == 401 and "wrong" in wrong.text and COOKIE not in wrong.cookies
+    for target in ("https://evil.example/", "//evil.example/dashboard", "/v1/users"):
+        response = await client.post("/login", data={"email": user["email"], "password": user["password"],
+                                                     "next": target}, follow_redirects=False)
+        client.cookies.clear()
+        assert response.headers["location"] == "/dashboard"
+
+
+async def test_logout_ends_the_session(client, site) -> None:
+    user = site["users"]["researcher"]
+    token = await login(client, user["email"], user["password"])
+    response = await client.post("/logout", headers={"Cookie": f"{COOKIE}={token}"}, follow_redirects=False)
+    client.cookies.clear()
+    assert response.status_code == 303
+    assert (await page(client, "/dashboard", token)).status_code == 303
+
+
+async def test_ministry_page_shows_suppressed_cells_and_filters(client, site) -> None:
+    pid = site["pid"]
+    user = site["users"]["ministry"]
+    token = await login(client, user["email"], user["password"])
+    got = await page(client, f"/dashboard/projects/{pid}/summaries?region=TJ-KT&from=2026-01&to=2026-06", token)
+    assert got.status_code == 200
+    assert 'title="suppressed"' in got.text  # 40 screenings: small cells
+    assert 'value="TJ-KT" selected' in got.text
+    assert f"/dashboard/projects/{pid}/risk.xlsx?region=TJ-KT" in got.text
+    bad = await page(client, f"/dashboard/projects/{pid}/summaries?from=2026-13", token)
+    assert bad.status_code == 200 and 'role="alert"' in bad.text
+
+
+async def test_chart_library_is_served(client) -> None:
+    response = await client.get("/static/vendor/chartjs/chart.umd.js")
+    assert response.status_code == 200 and b"Chart" in response.content[:5000]
+    assert (await client.get("/static/dashboard/dashboard.js")).status_code == 200
+
