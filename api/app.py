@@ -82,7 +82,9 @@ async def provide_settings(state: State) -> Settings:
 def create_app(settings: Settings) -> Litestar:
     from api.bootstrap import bootstrap
     from api.openrosa import attachment_store, openrosa_routers
+    from api.pages.dashboard import page_routes
     from api.v1 import route_handlers as v1_handlers
+    from api.v1.summaries import fold_in_background
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -101,8 +103,8 @@ def create_app(settings: Settings) -> Litestar:
             await pool.close()
 
     return Litestar(
-        route_handlers=[*v1_handlers, *openrosa_routers(settings)],
-        lifespan=[lifespan],
+        route_handlers=[*v1_handlers, *openrosa_routers(settings), *page_routes()],
+        lifespan=[lifespan, fold_in_background],
         dependencies={
             "conn": Provide(provide_conn),
             "actor": Provide(provide_actor),
