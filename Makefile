@@ -12,12 +12,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The dashboard's chart library (Chart.js from npm, served by the app; no CDN).
+CHARTS := api/pages/node_modules/.package-lock.json
+$(CHARTS): api/pages/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd api/pages && npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "make: npm not found: the dashboard will show tables without charts"; fi
 
-run: $(STAMP)
+install: $(STAMP) $(CHARTS)
+
+run: $(STAMP) $(CHARTS)
 	$(BIN)/fieldsurvey serve
 
-test: $(STAMP)
+test: $(STAMP) $(CHARTS)
 	$(BIN)/python -m pytest -q
 
 check: $(STAMP)
@@ -27,6 +34,7 @@ check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/compile_forms.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/summaries.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
