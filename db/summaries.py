@@ -8,6 +8,7 @@ from the fixed `DIMENSIONS` table below; every value is a `$n` parameter.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,7 +18,7 @@ import asyncpg
 
 @dataclass(frozen=True)
 class Dimension:
-    number: int  # fixed: it is part of the stored pair ids
+    number: int  # fixed: it is a bit of the stored shapes
     name: str  # the API's name
     column: str  # the column in summary_deltas / summary_wide
     multi: bool  # a person counts once in each of their values
@@ -96,44 +97,69 @@ REVIEW_STATES = ("received", "hasIssues", "edited", "approved", "rejected")
 PERIODS = ("month", "quarter", "year")
 UNKNOWN = ""  # how an unknown value is stored
 
-_FOLD_LOCK = 7_240_551_004  # advisory lock: one folder at a time
+_FOLD_LOCK = 7_240_551_004  # advisory lock: one folder (or shape builder) at a time
 _WIDE_COLUMNS = ", ".join(d.column for d in DIMENSIONS)
-_SINGLE = [d for d in DIMENSIONS if not d.multi]
-_MULTI = [d for d in DIMENSIONS if d.multi]
+_DELTA_COLUMNS = f"form_id, sign, month, review, rubric_version, {_WIDE_COLUMNS}"
+_VALUE_COLUMNS = ("a", "b", "c", "d")
+MAX_SHAPE_DIMS = len(_VALUE_COLUMNS)
 
 
-def pair_id(i: int, j: int) -> int:
-    i, j = min(i, j), max(i, j)
-    return 16 * i + j
+def shape_of(numbers) -> int:
+    shape = 0
+    for number in numbers:
+        shape |= 1 << number
+    return shape
 
 
-_DIM_VALUES = " UNION ALL ".join(
-    [f"SELECT {d.number}, d.{d.column}" for d in _SINGLE]
-    + [f"SELECT {d.number}, v FROM unnest(d.{d.column}) v" for d in _MULTI]
-)
+def dims_of(shape: int) -> tuple[int, ...]:
+    return tuple(i for i in range(len(DIMENSIONS)) if shape >> i & 1)
 
-FOLD_DELTAS = f"""
+
+def _values_from(alias: str, dims: Sequence[int], prefix: str) -> tuple[list[str], list[str]]:
+    """Expressions for the values of `dims` in a row of summary_deltas or summary_wide named
+    `alias` (multi-valued ones unnested by a lateral join), and those joins."""
+    exprs, laterals = [], []
+    for number in dims:
+        dim = DIMENSIONS[number]
+        if dim.multi:
+            laterals.append(f"CROSS JOIN LATERAL unnest({alias}.{dim.column}) AS {prefix}{number}(v)")
+            exprs.append(f"{prefix}{number}.v")
+        else:
+            exprs.append(f"{alias}.{dim.column}")
+    return exprs, laterals
+
+
+def _cell_values(exprs: list[str]) -> str:
+    return ", ".join(exprs + ["''"] * (MAX_SHAPE_DIMS - len(exprs)))
+
+
+def fold_sql(shapes: Sequence[int]) -> str:
+    """The fold statement for the registered shapes: deltas out, aggregates up, in one go."""
+    branches = []
+    for shape in shapes:
+        exprs, laterals = _values_from("x", dims_of(shape), "u")
+        branches.append(
+            f"SELECT {shape} AS shape, x.form_id, x.month, x.review, {_cell_values(exprs)}, x.sign "
+            f"FROM numbered x {' '.join(laterals)}"
+        )
+    sorted_columns = ", ".join(
+        f"summary_sorted(m.{d.column}) AS {d.column}" if d.multi else f"m.{d.column}" for d in DIMENSIONS
+    )
+    return f"""
 WITH moved AS (
     DELETE FROM summary_deltas
     WHERE ctid = ANY (ARRAY(SELECT ctid FROM summary_deltas LIMIT $1))
     RETURNING *
 ), numbered AS (
-    SELECT row_number() OVER () AS ord, m.form_id, m.sign, m.month, m.review, m.rubric_version,
-           {", ".join(f"summary_sorted(m.{d.column}) AS {d.column}" if d.multi else f"m.{d.column}" for d in DIMENSIONS)}
-    FROM moved m
-), dv AS (
-    SELECT d.ord, x.dim, x.val
-    FROM numbered d CROSS JOIN LATERAL ({_DIM_VALUES}) AS x(dim, val)
-), pairs AS (
-    SELECT (x.dim * 16 + y.dim)::smallint AS pair, d.form_id, d.month, d.review,
-           x.val AS a, y.val AS b, sum(d.sign)::integer AS n
-    FROM dv x JOIN dv y ON y.ord = x.ord AND y.dim > x.dim
-    JOIN numbered d ON d.ord = x.ord
-    GROUP BY 1, 2, 3, 4, 5, 6
-), up_pairs AS (
-    INSERT INTO summary_pairs AS t (pair, form_id, month, review, a, b, n)
-    SELECT pair, form_id, month, review, a, b, n FROM pairs WHERE n <> 0
-    ON CONFLICT ON CONSTRAINT summary_pairs_pk DO UPDATE SET n = t.n + EXCLUDED.n
+    SELECT m.form_id, m.sign, m.month, m.review, m.rubric_version, {sorted_columns} FROM moved m
+), cells AS (
+    SELECT shape, form_id, month, review, a, b, c, d, sum(sign)::integer AS n
+    FROM ({" UNION ALL ".join(branches)}) AS e(shape, form_id, month, review, a, b, c, d, sign)
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+), up_cells AS (
+    INSERT INTO summary_cells AS t (shape, form_id, month, review, a, b, c, d, n)
+    SELECT shape, form_id, month, review, a, b, c, d, n FROM cells WHERE n <> 0
+    ON CONFLICT ON CONSTRAINT summary_cells_pk DO UPDATE SET n = t.n + EXCLUDED.n
     RETURNING 1
 ), up_wide AS (
     INSERT INTO summary_wide AS t (form_id, month, review, {_WIDE_COLUMNS}, n)
@@ -153,39 +179,78 @@ WITH moved AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM moved) AS moved,
-       (SELECT count(*) FROM up_pairs) + (SELECT count(*) FROM up_wide)
+       (SELECT count(*) FROM up_cells) + (SELECT count(*) FROM up_wide)
        + (SELECT count(*) FROM up_versions) AS upserted
 """
-DELETE_ZERO_PAIRS = "DELETE FROM summary_pairs WHERE n = 0"
+
+
+SELECT_SHAPES = "SELECT shape FROM summary_shapes ORDER BY shape"
+DELETE_ZERO_CELLS = "DELETE FROM summary_cells WHERE n = 0"
 DELETE_ZERO_WIDE = "DELETE FROM summary_wide WHERE n = 0"
 DELETE_ZERO_VERSIONS = "DELETE FROM summary_versions WHERE n = 0"
 COUNT_PENDING = "SELECT count(*) FROM summary_deltas"
+_fold_statements: dict[tuple[int, ...], str] = {}
 
 
-async def fold_deltas(conn: asyncpg.Connection, *, batch: int = 20_000, max_batches: int | None = None) -> int:
+async def registered_shapes(conn: asyncpg.Connection) -> tuple[int, ...]:
+    return tuple(r["shape"] for r in await conn.fetch(SELECT_SHAPES))
+
+
+async def fold_deltas(
+    conn: asyncpg.Connection, *, batch: int = 20_000, max_batches: int | None = None
+) -> int:
     """Fold pending deltas into the aggregates, `batch` rows per transaction, until none are
     left (or `max_batches` ran). Returns the number folded; 0 when another folder holds the
-    lock (reads stay exact either way: they add the pending deltas)."""
+    lock (reads stay exact either way: they add the pending deltas). Outside a transaction,
+    a large fold ends with a VACUUM of the deltas, which reads scan."""
     folded = 0
     batches = 0
     while max_batches is None or batches < max_batches:
         async with conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _FOLD_LOCK):
                 return folded
-            row = await conn.fetchrow(FOLD_DELTAS, batch)
+            shapes = await registered_shapes(conn)
+            if shapes not in _fold_statements:
+                _fold_statements[shapes] = fold_sql(shapes)
+            row = await conn.fetchrow(_fold_statements[shapes], batch)
             if row["moved"]:
-                await conn.execute(DELETE_ZERO_PAIRS)
+                await conn.execute(DELETE_ZERO_CELLS)
                 await conn.execute(DELETE_ZERO_WIDE)
                 await conn.execute(DELETE_ZERO_VERSIONS)
         folded += row["moved"]
         batches += 1
         if row["moved"] < batch:
             break
+    if folded >= 1000 and not conn.is_in_transaction():
+        await conn.execute("VACUUM (SKIP_LOCKED) summary_deltas")
     return folded
 
 
 async def count_pending(conn: asyncpg.Connection) -> int:
     return await conn.fetchval(COUNT_PENDING)
+
+
+async def ensure_shape(conn: asyncpg.Connection, numbers: Sequence[int]) -> int:
+    """Register a shape and build its cells from summary_wide (under the folder's lock, so
+    that no delta is counted twice or missed: pending ones are folded into it next time)."""
+    shape = shape_of(numbers)
+    dims = dims_of(shape)
+    if not 2 <= len(dims) <= MAX_SHAPE_DIMS:
+        raise ValueError(f"a shape has 2 to {MAX_SHAPE_DIMS} dimensions")
+    exprs, laterals = _values_from("w", dims, "u")
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _FOLD_LOCK)
+        created = await conn.fetchval(
+            "INSERT INTO summary_shapes (shape, dims) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING shape",
+            shape, list(dims),
+        )
+        if created is not None:
+            await conn.execute(
+                f"INSERT INTO summary_cells (shape, form_id, month, review, a, b, c, d, n) "
+                f"SELECT {shape}, w.form_id, w.month, w.review, {_cell_values(exprs)}, sum(w.n)::integer "
+                f"FROM summary_wide w {' '.join(laterals)} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 HAVING sum(w.n) <> 0"
+            )
+    return shape
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -206,9 +271,9 @@ class CountQuery:
 
 _PERIOD_SQL = {
     None: "0",
-    "month": "month",
-    "quarter": "(month / 100) * 10 + ((month % 100) + 2) / 3",
-    "year": "month / 100",
+    "month": "src.month",
+    "quarter": "(src.month / 100) * 10 + ((src.month % 100) + 2) / 3",
+    "year": "src.month / 100",
 }
 
 
@@ -226,101 +291,95 @@ def period_label(key: int, period: str | None) -> str | None:
     return f"{key:04d}"
 
 
-def plan(by: Sequence[str], filters: Mapping[str, Sequence[str]]) -> int | None:
-    """The pair to read for these dimensions and filters, or None for the wide aggregate."""
-    dims = list(dict.fromkeys([*by, *filters]))
+WIDE = -1  # the plan that reads summary_wide
+
+
+def plan(by: Sequence[str], filters: Mapping[str, Sequence[str]], shapes: Sequence[int]) -> tuple[int, bool]:
+    """(shape to read, whether it must be built first), or (WIDE, False). A shape may have
+    dimensions the query does not name when they are single-valued (summing over them counts
+    each person once)."""
     for name, values in filters.items():
-        dim = BY_NAME[name]
-        if dim.multi and (len(values) > 1 or name in by):
-            return None  # "any of several" or grouping by what is filtered: count once, in wide
-    if len(dims) > 2:
-        return None
-    numbers = [BY_NAME[n].number for n in dims]
-    if len(numbers) == 2:
-        return pair_id(*numbers)
-    # one dimension or none: pair it with a single-valued one it can be summed over
-    companion = 0 if not numbers or numbers[0] != 0 else 2
-    return pair_id(numbers[0] if numbers else 2, companion)
+        if BY_NAME[name].multi and (len(values) > 1 or name in by):
+            return WIDE, False  # "any of several", or grouping by what is filtered: wide counts once
+    needed = {BY_NAME[n].number for n in [*by, *filters]}
+    best = None
+    for shape in shapes:
+        dims = set(dims_of(shape))
+        if needed <= dims and all(not DIMENSIONS[i].multi for i in dims - needed):
+            if best is None or len(dims) < len(dims_of(best)):
+                best = shape
+    if best is not None:
+        return best, False
+    if len(needed) > MAX_SHAPE_DIMS:
+        return WIDE, False
+    return shape_of(needed), True
 
 
-def _pair_sql(query: CountQuery, pair: int, args: list) -> str:
-    i, j = divmod(pair, 16)
-    dim_a, dim_b = DIMENSIONS[i], DIMENSIONS[j]
+def _range_sql(alias: str, query: CountQuery, arg) -> str:
+    return (
+        f"{alias}.form_id = ANY({arg(list(query.form_ids))}::integer[]) "
+        f"AND {alias}.month BETWEEN {arg(query.month_from)}::integer AND {arg(query.month_to)}::integer "
+        f"AND {alias}.review = ANY({arg(list(query.reviews))}::text[])"
+    )
+
+
+def count_sql(query: CountQuery, shape: int) -> tuple[str, list]:
+    """The statement counting `query` from a shape's cells (or WIDE) plus pending deltas."""
+    args: list = []
 
     def arg(value) -> str:
         args.append(value)
         return f"${len(args)}"
 
-    common = (
-        f"form_id = ANY({arg(list(query.form_ids))}::integer[]) "
-        f"AND month BETWEEN {arg(query.month_from)}::integer AND {arg(query.month_to)}::integer "
-        f"AND review = ANY({arg(list(query.reviews))}::text[])"
-    )
-    aggregate = f"SELECT month, a, b, n FROM summary_pairs WHERE pair = {arg(pair)}::smallint AND {common}"
+    if shape == WIDE:
+        dims = tuple(range(len(DIMENSIONS)))
+        columns = f"month, {_WIDE_COLUMNS}"
+        source = (
+            f"SELECT {columns}, w.n FROM summary_wide w WHERE {_range_sql('w', query, arg)} "
+            f"UNION ALL SELECT {columns}, x.sign FROM summary_deltas x WHERE {_range_sql('x', query, arg)}"
+        )
 
-    def array_of(d: Dimension) -> str:
-        return f"d.{d.column}" if d.multi else f"ARRAY[d.{d.column}]"
+        def column(number: int) -> str:
+            return f"src.{DIMENSIONS[number].column}"
 
-    pending = (
-        f"SELECT d.month, a, b, d.sign AS n FROM summary_deltas d "
-        f"CROSS JOIN LATERAL unnest({array_of(dim_a)}) a CROSS JOIN LATERAL unnest({array_of(dim_b)}) b "
-        f"WHERE {common.replace('form_id', 'd.form_id').replace('month BETWEEN', 'd.month BETWEEN').replace('review =', 'd.review =')}"
-    )
-    where = []
-    for name, values in query.filters.items():
-        column = "a" if BY_NAME[name] is dim_a else "b"
-        where.append(f"{column} = ANY({arg(list(values))}::text[])")
-    selected = ["a" if BY_NAME[name] is dim_a else "b" for name in query.by]
-    return _grouped(query, f"{aggregate} UNION ALL {pending}", selected, where)
+    else:
+        dims = dims_of(shape)
+        exprs, laterals = _values_from("x", dims, "u")
+        source = (
+            f"SELECT c.month, c.a, c.b, c.c, c.d, c.n FROM summary_cells c "
+            f"WHERE c.shape = {arg(shape)}::integer AND {_range_sql('c', query, arg)} "
+            f"UNION ALL SELECT x.month, {_cell_values(exprs)}, x.sign FROM summary_deltas x "
+            f"{' '.join(laterals)} WHERE {_range_sql('x', query, arg)}"
+        )
 
+        def column(number: int) -> str:
+            return f"src.{_VALUE_COLUMNS[dims.index(number)]}"
 
-def _wide_sql(query: CountQuery, args: list) -> str:
-    def arg(value) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    common = (
-        f"form_id = ANY({arg(list(query.form_ids))}::integer[]) "
-        f"AND month BETWEEN {arg(query.month_from)}::integer AND {arg(query.month_to)}::integer "
-        f"AND review = ANY({arg(list(query.reviews))}::text[])"
-    )
-    columns = f"month, {_WIDE_COLUMNS}"
-    source = (
-        f"SELECT {columns}, n FROM summary_wide WHERE {common} "
-        f"UNION ALL SELECT {columns}, sign AS n FROM summary_deltas WHERE {common}"
-    )
-    where = []
+    where, lateral_by, selected = [], [], []
     for name, values in query.filters.items():
         dim = BY_NAME[name]
-        if dim.multi:
-            where.append(f"{dim.column} && {arg(list(values))}::text[]")
+        if shape == WIDE and dim.multi:
+            where.append(f"{column(dim.number)} && {arg(list(values))}::text[]")
         else:
-            where.append(f"{dim.column} = ANY({arg(list(values))}::text[])")
-    selected = []
-    laterals = []
+            where.append(f"{column(dim.number)} = ANY({arg(list(values))}::text[])")
     for index, name in enumerate(query.by):
         dim = BY_NAME[name]
-        if dim.multi:
-            laterals.append(f"CROSS JOIN LATERAL unnest(src.{dim.column}) AS u{index}(v)")
-            selected.append(f"u{index}.v")
+        if shape == WIDE and dim.multi:
+            lateral_by.append(f"CROSS JOIN LATERAL unnest({column(dim.number)}) AS g{index}(v)")
+            selected.append(f"g{index}.v")
         else:
-            selected.append(f"src.{dim.column}")
-    return _grouped(query, source, selected, where, laterals)
-
-
-def _grouped(query: CountQuery, source: str, selected: list[str], where: list[str], laterals=()) -> str:
-    period = _PERIOD_SQL[query.period].replace("month", "src.month")
-    keys = [period, *selected]
-    filters = " AND ".join(where) if where else "true"
+            selected.append(column(dim.number))
+    keys = [_PERIOD_SQL[query.period], *selected]
     names = ", ".join(f"k{i}" for i in range(len(keys)))
-    return (
+    sql = (
         f"SELECT {', '.join(f'{k} AS k{i}' for i, k in enumerate(keys))}, sum(src.n)::bigint AS n "
-        f"FROM ({source}) AS src {' '.join(laterals)} WHERE {filters} "
+        f"FROM ({source}) AS src {' '.join(lateral_by)} WHERE {' AND '.join(where) or 'true'} "
         f"GROUP BY {names} HAVING sum(src.n) <> 0"
     )
+    return sql, args
 
 
-def count_sql(query: CountQuery) -> tuple[str, list]:
+def _check(query: CountQuery) -> None:
     for name in [*query.by, *query.filters]:
         if name not in BY_NAME:
             raise ValueError(f"unknown dimension {name!r}")
@@ -328,15 +387,19 @@ def count_sql(query: CountQuery) -> tuple[str, list]:
         raise ValueError("at most two distinct dimensions")
     if query.period not in _PERIOD_SQL:
         raise ValueError(f"unknown period {query.period!r}")
-    args: list = []
-    pair = plan(query.by, query.filters)
-    sql = _pair_sql(query, pair, args) if pair is not None else _wide_sql(query, args)
-    return sql, args
 
 
 async def count_persons(conn: asyncpg.Connection, query: CountQuery) -> dict[tuple, int]:
     """(period key, value of by[0], value of by[1]) -> count of persons (non-zero only)."""
-    sql, args = count_sql(query)
+    _check(query)
+    shape, build = plan(query.by, query.filters, await registered_shapes(conn))
+    if build:
+        numbers = set(dims_of(shape))
+        for companion in (0, 2):  # region, sex: single-valued, to sum over
+            if len(numbers) < 2:
+                numbers.add(companion)
+        shape = await ensure_shape(conn, sorted(numbers))
+    sql, args = count_sql(query, shape)
     rows = await conn.fetch(sql, *args)
     return {tuple(row[:-1]): row["n"] for row in rows}
 
@@ -392,7 +455,7 @@ WHERE NOT sc.consent_refused
 GROUP BY 1, 2, 3, {", ".join(str(4 + i) for i in range(len(DIMENSIONS)))}
 """
 SELECT_WIDE = f"SELECT form_id, month, review, {_WIDE_COLUMNS}, n FROM summary_wide WHERE n <> 0"
-SELECT_PAIRS = "SELECT pair, form_id, month, review, a, b, n FROM summary_pairs WHERE n <> 0"
+SELECT_CELLS = "SELECT shape, form_id, month, review, a, b, c, d, n FROM summary_cells WHERE n <> 0"
 RECOUNT_VERSIONS = """
 SELECT sc.form_id, summary_month(sc.interview_date) AS month,
        coalesce(s.review_state, 'received') AS review, coalesce(sc.rubric_version, '') AS rubric_version,
@@ -411,22 +474,19 @@ async def recount_differences(conn: asyncpg.Connection) -> list[str]:
     stored = {tuple(_hashable(v) for v in r[:-1]): r["n"] for r in await conn.fetch(SELECT_WIDE)}
     if wide != stored:
         problems.append(f"summary_wide differs: {_diff(wide, stored)}")
-    pairs: dict[tuple, int] = {}
+    shapes = await registered_shapes(conn)
+    cells: dict[tuple, int] = {}
     for key, n in wide.items():
         form_id, month, review, *values = key
-        expanded = [
-            (d.number, list(v) if d.multi else [v]) for d, v in zip(DIMENSIONS, values, strict=True)
-        ]
-        for x in range(len(expanded)):
-            for y in range(x + 1, len(expanded)):
-                (i, va), (j, vb) = expanded[x], expanded[y]
-                for a in va:
-                    for b in vb:
-                        k = (pair_id(i, j), form_id, month, review, a, b)
-                        pairs[k] = pairs.get(k, 0) + n
-    stored_pairs = {tuple(r[:-1]): r["n"] for r in await conn.fetch(SELECT_PAIRS)}
-    if pairs != stored_pairs:
-        problems.append(f"summary_pairs differs: {_diff(pairs, stored_pairs)}")
+        for shape in shapes:
+            lists = [list(values[i]) if DIMENSIONS[i].multi else [values[i]] for i in dims_of(shape)]
+            for combo in itertools.product(*lists):
+                padded = tuple(combo) + ("",) * (MAX_SHAPE_DIMS - len(combo))
+                k = (shape, form_id, month, review, *padded)
+                cells[k] = cells.get(k, 0) + n
+    stored_cells = {tuple(r[:-1]): r["n"] for r in await conn.fetch(SELECT_CELLS)}
+    if cells != stored_cells:
+        problems.append(f"summary_cells differs: {_diff(cells, stored_cells)}")
     versions = {tuple(r[:-1]): r["n"] for r in await conn.fetch(RECOUNT_VERSIONS)}
     stored_versions = {tuple(r[:-1]): r["n"] for r in await conn.fetch(SELECT_VERSIONS)}
     if versions != stored_versions:

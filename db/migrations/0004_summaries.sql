@@ -9,12 +9,14 @@
 --
 -- Aggregates, all keyed by form, month of the interview (YYYYMM, 0 when unknown) and review
 -- state ('received' for none):
--- * summary_pairs: counts for every pair of dimensions (`pair` = 16 * i + j, i < j, the
---   dimension numbers of db/summaries.py); a multi-valued dimension (risk groups, control
---   forms, exploitation types) counts a person once in each of their values. Any table whose
---   dimensions and filters name at most two dimensions reads one pair.
--- * summary_wide: counts by every dimension at once (multi-valued ones as sorted arrays), for
---   tables that need three or more.
+-- * summary_cells: counts by a few dimensions at a time, one "shape" (a set of dimensions,
+--   listed in summary_shapes; bit i of `shape` is dimension i of db/summaries.py) per group of
+--   rows, values in a, b, c, d in dimension order ('' past the shape's own). A multi-valued
+--   dimension (risk groups, control forms, exploitation types) counts a person once in each
+--   of their values. Every pair of dimensions is a shape from the start; a table that needs a
+--   set of dimensions no shape covers gets its shape built (from summary_wide) on first use.
+-- * summary_wide: counts by every dimension at once (multi-valued ones as sorted arrays): the
+--   source new shapes are built from, and the answer for tables of more than four dimensions.
 -- * summary_versions: counts by rubric version.
 -- Unknown values are stored as '' (a key column cannot be NULL).
 
@@ -36,17 +38,35 @@ CREATE TABLE summary_deltas (
     exploitation_types  text[] NOT NULL
 );
 
-CREATE TABLE summary_pairs (
-    pair    smallint NOT NULL,
+CREATE TABLE summary_shapes (
+    shape      integer PRIMARY KEY,
+    dims       smallint[] NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT summary_shapes_size CHECK (cardinality(dims) BETWEEN 2 AND 4)
+);
+-- Every pair of the ten dimensions, and the dashboard's risk level by region by sex, age band
+-- or site type.
+INSERT INTO summary_shapes (shape, dims)
+SELECT (1 << i) | (1 << j), ARRAY[i, j]::smallint[]
+FROM generate_series(0, 9) i, generate_series(0, 9) j WHERE i < j;
+INSERT INTO summary_shapes (shape, dims) VALUES
+    ((1 << 0) | (1 << 2) | (1 << 5), '{0,2,5}'),
+    ((1 << 0) | (1 << 3) | (1 << 5), '{0,3,5}'),
+    ((1 << 0) | (1 << 4) | (1 << 5), '{0,4,5}');
+
+CREATE TABLE summary_cells (
+    shape   integer NOT NULL,
     form_id integer NOT NULL,
     month   integer NOT NULL,
     review  text NOT NULL,
     a       text NOT NULL,
     b       text NOT NULL,
+    c       text NOT NULL DEFAULT '',
+    d       text NOT NULL DEFAULT '',
     n       integer NOT NULL,
-    CONSTRAINT summary_pairs_pk PRIMARY KEY (pair, form_id, month, review, a, b)
+    CONSTRAINT summary_cells_pk PRIMARY KEY (shape, form_id, month, review, a, b, c, d)
 );
-CREATE INDEX summary_pairs_zero ON summary_pairs (pair) WHERE n = 0;
+CREATE INDEX summary_cells_zero ON summary_cells (shape) WHERE n = 0;
 
 CREATE TABLE summary_wide (
     form_id             integer NOT NULL,

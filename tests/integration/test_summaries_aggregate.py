@@ -54,13 +54,27 @@ async def check_reads(pool, form_ids) -> None:
         for by in QUERIES:
             got = await summaries.count_persons(conn, summaries.CountQuery(form_ids, by, reviews=reviews))
             assert got == await oracle(pool, form_ids, by, reviews), by
-        # three dimensions at once come from the wide aggregate
+        # three dimensions: a shape built on first use (then kept current by the folder)
         query = summaries.CountQuery(form_ids, ("region", "risk_group"), {"sex": ["female"]}, reviews=reviews)
         got = await summaries.count_persons(conn, query)
         expected = await pool.fetch(
             "SELECT 0, coalesce(sc.region, ''), g, count(*) FROM screenings sc "
             "JOIN submissions s ON s.id = sc.submission_id, unnest(summary_sorted(sc.risk_groups)) g "
             "WHERE NOT sc.consent_refused AND sc.form_id = ANY($1) AND sc.sex = 'female' "
+            "AND coalesce(s.review_state, 'received') <> 'rejected' GROUP BY 1, 2, 3", form_ids)
+        assert got == {tuple(r[:-1]): r[-1] for r in expected}
+        # five dimensions, and "any of" two risk groups: the wide aggregate
+        query = summaries.CountQuery(
+            form_ids, ("risk_level", "sex"),
+            {"region": ["TJ-SU", "TJ-KT"], "age_band": ["14-17", "18-24", "25-34"],
+             "risk_group": ["CHILD", "YOUTH"]}, reviews=reviews, period="quarter")
+        assert summaries.plan(query.by, query.filters, await summaries.registered_shapes(conn))[0] == summaries.WIDE
+        got = await summaries.count_persons(conn, query)
+        expected = await pool.fetch(
+            "SELECT (extract(year FROM sc.interview_date) * 10 + extract(quarter FROM sc.interview_date))::int, "
+            "sc.risk_level, sc.sex, count(*) FROM screenings sc JOIN submissions s ON s.id = sc.submission_id "
+            "WHERE NOT sc.consent_refused AND sc.form_id = ANY($1) AND sc.region IN ('TJ-SU', 'TJ-KT') "
+            "AND sc.age_band IN ('14-17', '18-24', '25-34') AND sc.risk_groups && '{CHILD,YOUTH}' "
             "AND coalesce(s.review_state, 'received') <> 'rejected' GROUP BY 1, 2, 3", form_ids)
         assert got == {tuple(r[:-1]): r[-1] for r in expected}
 
