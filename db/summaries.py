@@ -102,6 +102,7 @@ _WIDE_COLUMNS = ", ".join(d.column for d in DIMENSIONS)
 _DELTA_COLUMNS = f"form_id, sign, month, review, rubric_version, {_WIDE_COLUMNS}"
 _VALUE_COLUMNS = ("a", "b", "c", "d")
 MAX_SHAPE_DIMS = len(_VALUE_COLUMNS)
+MAX_SHAPES = 120  # every shape costs the folder; past this, new kinds of table read summary_wide
 
 
 def shape_of(numbers) -> int:
@@ -197,17 +198,19 @@ async def registered_shapes(conn: asyncpg.Connection) -> tuple[int, ...]:
 
 
 async def fold_deltas(
-    conn: asyncpg.Connection, *, batch: int = 20_000, max_batches: int | None = None
+    conn: asyncpg.Connection, *, batch: int = 20_000, max_batches: int | None = None, wait: bool = False
 ) -> int:
     """Fold pending deltas into the aggregates, `batch` rows per transaction, until none are
-    left (or `max_batches` ran). Returns the number folded; 0 when another folder holds the
-    lock (reads stay exact either way: they add the pending deltas). Outside a transaction,
-    a large fold ends with a VACUUM of the deltas, which reads scan."""
+    left (or `max_batches` ran). Returns the number folded. Another folder at work makes it
+    return at once (reads stay exact either way: they add the pending deltas), unless `wait`.
+    Outside a transaction, a large fold ends with a VACUUM of the deltas, which reads scan."""
     folded = 0
     batches = 0
     while max_batches is None or batches < max_batches:
         async with conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _FOLD_LOCK):
+            if wait:
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _FOLD_LOCK)
+            elif not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _FOLD_LOCK):
                 return folded
             shapes = await registered_shapes(conn)
             if shapes not in _fold_statements:
@@ -310,7 +313,7 @@ def plan(by: Sequence[str], filters: Mapping[str, Sequence[str]], shapes: Sequen
                 best = shape
     if best is not None:
         return best, False
-    if len(needed) > MAX_SHAPE_DIMS:
+    if len(needed) > MAX_SHAPE_DIMS or len(shapes) >= MAX_SHAPES:
         return WIDE, False
     return shape_of(needed), True
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -123,12 +124,12 @@ async def test_aggregate_equals_a_full_recount(client, admin_headers, pool, proj
                 await reclassify_screenings(conn, project_id=pid, batch_size=rng.randint(2, 50))
         elif op == "fold":
             async with pool.acquire() as conn:
-                await summaries.fold_deltas(conn, batch=rng.randint(1, 40), max_batches=rng.randint(1, 3))
+                await summaries.fold_deltas(conn, batch=rng.randint(1, 40), max_batches=rng.randint(1, 3), wait=True)
         if rng.random() < 0.3:
             await check_reads(pool, form_ids)  # exact with deltas pending
     await check_reads(pool, form_ids)
     async with pool.acquire() as conn:
-        await summaries.fold_deltas(conn, batch=rng.randint(5, 500))
+        await summaries.fold_deltas(conn, batch=rng.randint(5, 500), wait=True)
         assert await summaries.count_pending(conn) == 0
         assert await summaries.recount_differences(conn) == []
     await check_reads(pool, form_ids)
@@ -154,6 +155,27 @@ async def test_refusals_and_deletions_leave_no_count(client, admin_headers, pool
                     "JOIN forms f ON f.id = s.form_id WHERE f.project_id = $1) RETURNING submission_id",
                     project)
                 assert deleted is not None
-                await summaries.fold_deltas(conn)
+                await summaries.fold_deltas(conn, wait=True)
+                assert await summaries.recount_differences(conn) == []
+                raise Undo
+
+
+async def test_migration_backfill_counts_screenings_stored_before_it(client, admin_headers, pool, project) -> None:
+    """The migration's last statement counts the screenings that existed before it ran."""
+    text = (Path(summaries.__file__).parent / "migrations" / "0004_summaries.sql").read_text()
+    backfill = text[text.index("-- Screenings stored before this migration."):]
+
+    class Undo(Exception):
+        pass
+
+    async with pool.acquire() as conn:
+        with pytest.raises(Undo):
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(7240551004)")  # no folder meanwhile
+                await conn.execute("DELETE FROM summary_deltas; DELETE FROM summary_cells; "
+                                   "DELETE FROM summary_wide; DELETE FROM summary_versions")
+                assert await summaries.recount_differences(conn) != []
+                await conn.execute(backfill)
+                await summaries.fold_deltas(conn, wait=True)
                 assert await summaries.recount_differences(conn) == []
                 raise Undo
