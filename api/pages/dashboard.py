@@ -293,8 +293,8 @@ async def coordinator_view(
     if project is None:
         return forbidden(actor, "the submissions of this project")
     today = datetime.now(UTC).date()
-    days = [today - timedelta(days=i) for i in range(13, -1, -1)]
-    since = datetime.combine(days[0], datetime.min.time(), tzinfo=UTC)
+    days = [today - timedelta(days=i) for i in range(14)]  # newest first: a phone shows it
+    since = datetime.combine(days[-1], datetime.min.time(), tzinfo=UTC)
     per_day = await summaries_db.submissions_per_day(conn, project_id, since)
     forms = [
         {

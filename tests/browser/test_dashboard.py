@@ -137,6 +137,7 @@ async def test_coordinator_view(browser, site, size) -> None:
     context, page = await logged_in_page(browser, site, site["manager"], size, f"/dashboard/projects/{pid}/coordinator")
     try:
         assert await page.locator("#per-day tbody tr").count() >= 1
+        assert int(await page.locator("#per-day tbody tr td").first.inner_text()) > 0  # today, first
         assert await page.locator("#needs-review tbody tr").count() >= 1
         qr = page.locator(".app-users img").first
         assert await qr.evaluate("img => img.complete && img.naturalWidth > 0")
