@@ -153,6 +153,9 @@ TABLES = [
     ("trend: risk level by quarter", SummaryRequest(by=("risk_level",), period="quarter")),
     ("risk level by region, 2026, by month", SummaryRequest(
         by=("region", "risk_level"), period="month", month_from=202601, month_to=202612)),
+    ("risk level by region, 2025 (whole year)", SummaryRequest(
+        by=("region", "risk_level"), month_from=202501, month_to=202512)),
+    ("risk groups by year", SummaryRequest(by=("risk_group",), period="year")),
     ("districts (guard)", SummaryRequest(by=("district",))),
     ("district x risk group (guard)", SummaryRequest(by=("district", "risk_group"))),
     ("risk groups x exploitation types", SummaryRequest(by=("risk_group", "exploitation_type"))),

@@ -99,8 +99,14 @@ UNKNOWN = ""  # how an unknown value is stored
 
 _FOLD_LOCK = 7_240_551_004  # advisory lock: one folder (or shape builder) at a time
 _WIDE_COLUMNS = ", ".join(d.column for d in DIMENSIONS)
-_DELTA_COLUMNS = f"form_id, sign, month, review, rubric_version, {_WIDE_COLUMNS}"
-_VALUE_COLUMNS = ("a", "b", "c", "d")
+_VALUE_COLUMNS = ("a", "b", "c", "d", "e", "f")
+_VALUES = ", ".join(_VALUE_COLUMNS)
+_KEY = f"shape, form_id, grain, month, review, {_VALUES}"
+# each month-level count also counts in its year (grain 1) and in all time (grain 2)
+_GRAINS = (
+    "CROSS JOIN LATERAL (VALUES (0::smallint, m.month), (1::smallint, m.month / 100), "
+    "(2::smallint, 0)) AS g(grain, month) WHERE g.grain <> 1 OR m.month > 0"
+)
 MAX_SHAPE_DIMS = len(_VALUE_COLUMNS)
 MAX_SHAPES = 120  # every shape costs the folder; past this, new kinds of table read summary_wide
 
@@ -130,8 +136,11 @@ def _values_from(alias: str, dims: Sequence[int], prefix: str) -> tuple[list[str
     return exprs, laterals
 
 
-def _cell_values(exprs: list[str]) -> str:
-    return ", ".join(exprs + ["''"] * (MAX_SHAPE_DIMS - len(exprs)))
+def _cell_values(exprs: list[str], named: bool = False) -> str:
+    values = exprs + ["''"] * (MAX_SHAPE_DIMS - len(exprs))
+    if named:
+        values = [f"{v} AS {name}" for v, name in zip(values, _VALUE_COLUMNS, strict=True)]
+    return ", ".join(values)
 
 
 def fold_sql(shapes: Sequence[int]) -> str:
@@ -153,13 +162,18 @@ WITH moved AS (
     RETURNING *
 ), numbered AS (
     SELECT m.form_id, m.sign, m.month, m.review, m.rubric_version, {sorted_columns} FROM moved m
+), monthly AS (
+    SELECT shape, form_id, month, review, {_VALUES}, sum(sign)::integer AS n
+    FROM ({" UNION ALL ".join(branches)}) AS e(shape, form_id, month, review, {_VALUES}, sign)
+    GROUP BY shape, form_id, month, review, {_VALUES}
 ), cells AS (
-    SELECT shape, form_id, month, review, a, b, c, d, sum(sign)::integer AS n
-    FROM ({" UNION ALL ".join(branches)}) AS e(shape, form_id, month, review, a, b, c, d, sign)
-    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    SELECT m.shape, m.form_id, g.grain, g.month, m.review, {", ".join(f"m.{v}" for v in _VALUE_COLUMNS)},
+           sum(m.n)::integer AS n
+    FROM monthly m {_GRAINS}
+    GROUP BY m.shape, m.form_id, g.grain, g.month, m.review, {", ".join(f"m.{v}" for v in _VALUE_COLUMNS)}
 ), up_cells AS (
-    INSERT INTO summary_cells AS t (shape, form_id, month, review, a, b, c, d, n)
-    SELECT shape, form_id, month, review, a, b, c, d, n FROM cells WHERE n <> 0
+    INSERT INTO summary_cells AS t ({_KEY}, n)
+    SELECT {_KEY}, n FROM cells WHERE n <> 0
     ON CONFLICT ON CONSTRAINT summary_cells_pk DO UPDATE SET n = t.n + EXCLUDED.n
     RETURNING 1
 ), up_wide AS (
@@ -249,9 +263,14 @@ async def ensure_shape(conn: asyncpg.Connection, numbers: Sequence[int]) -> int:
         )
         if created is not None:
             await conn.execute(
-                f"INSERT INTO summary_cells (shape, form_id, month, review, a, b, c, d, n) "
-                f"SELECT {shape}, w.form_id, w.month, w.review, {_cell_values(exprs)}, sum(w.n)::integer "
-                f"FROM summary_wide w {' '.join(laterals)} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 HAVING sum(w.n) <> 0"
+                f"WITH monthly AS (SELECT {shape} AS shape, w.form_id, w.month, w.review, "
+                f"{_cell_values(exprs, named=True)}, sum(w.n)::integer AS n FROM summary_wide w {' '.join(laterals)} "
+                f"GROUP BY 1, 2, 3, 4, {', '.join(str(5 + i) for i in range(MAX_SHAPE_DIMS))}) "
+                f"INSERT INTO summary_cells ({_KEY}, n) "
+                f"SELECT m.shape, m.form_id, g.grain, g.month, m.review, "
+                f"{', '.join(f'm.{v}' for v in _VALUE_COLUMNS)}, sum(m.n)::integer FROM monthly m {_GRAINS} "
+                f"GROUP BY m.shape, m.form_id, g.grain, g.month, m.review, {', '.join(f'm.{v}' for v in _VALUE_COLUMNS)} "
+                f"HAVING sum(m.n) <> 0"
             )
     return shape
 
@@ -326,6 +345,30 @@ def _range_sql(alias: str, query: CountQuery, arg) -> str:
     )
 
 
+ALL_TIME = (0, 999_912)
+
+
+def _grain_sql(query: CountQuery, arg) -> tuple[str, str]:
+    """Which rows of summary_cells answer the query's range and period, and their month as
+    YYYYMM: all time for a table of everything, years for whole years, else months."""
+    whole = query.month_from == 0 and query.month_to == ALL_TIME[1]
+    if query.period is None and whole:
+        return "0", "c.grain = 2"
+    years = (query.month_from == 0 or query.month_from % 100 == 1) and (
+        query.month_to == ALL_TIME[1] or query.month_to % 100 == 12
+    )
+    if query.period in (None, "year") and years:
+        unknown = " OR (c.grain = 0 AND c.month = 0)" if query.month_from == 0 else ""
+        return (
+            "CASE WHEN c.grain = 1 THEN c.month * 100 + 1 ELSE c.month END",
+            f"(c.grain = 1 AND c.month BETWEEN {arg(query.month_from // 100)}::integer "
+            f"AND {arg(query.month_to // 100)}::integer){unknown}",
+        )
+    return "c.month", (
+        f"c.grain = 0 AND c.month BETWEEN {arg(query.month_from)}::integer AND {arg(query.month_to)}::integer"
+    )
+
+
 def count_sql(query: CountQuery, shape: int) -> tuple[str, list]:
     """The statement counting `query` from a shape's cells (or WIDE) plus pending deltas."""
     args: list = []
@@ -348,9 +391,11 @@ def count_sql(query: CountQuery, shape: int) -> tuple[str, list]:
     else:
         dims = dims_of(shape)
         exprs, laterals = _values_from("x", dims, "u")
+        month, rows = _grain_sql(query, arg)
         source = (
-            f"SELECT c.month, c.a, c.b, c.c, c.d, c.n FROM summary_cells c "
-            f"WHERE c.shape = {arg(shape)}::integer AND {_range_sql('c', query, arg)} "
+            f"SELECT {month} AS month, {_VALUES}, c.n FROM summary_cells c "
+            f"WHERE c.shape = {arg(shape)}::integer AND c.form_id = ANY({arg(list(query.form_ids))}::integer[]) "
+            f"AND c.review = ANY({arg(list(query.reviews))}::text[]) AND ({rows}) "
             f"UNION ALL SELECT x.month, {_cell_values(exprs)}, x.sign FROM summary_deltas x "
             f"{' '.join(laterals)} WHERE {_range_sql('x', query, arg)}"
         )
@@ -403,7 +448,10 @@ async def count_persons(conn: asyncpg.Connection, query: CountQuery) -> dict[tup
                 numbers.add(companion)
         shape = await ensure_shape(conn, sorted(numbers))
     sql, args = count_sql(query, shape)
-    rows = await conn.fetch(sql, *args)
+    async with conn.transaction():
+        # a plan for these very values: a generic plan of these statements can be 3x slower
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        rows = await conn.fetch(sql, *args)
     return {tuple(row[:-1]): row["n"] for row in rows}
 
 
@@ -458,7 +506,7 @@ WHERE NOT sc.consent_refused
 GROUP BY 1, 2, 3, {", ".join(str(4 + i) for i in range(len(DIMENSIONS)))}
 """
 SELECT_WIDE = f"SELECT form_id, month, review, {_WIDE_COLUMNS}, n FROM summary_wide WHERE n <> 0"
-SELECT_CELLS = "SELECT shape, form_id, month, review, a, b, c, d, n FROM summary_cells WHERE n <> 0"
+SELECT_CELLS = f"SELECT {_KEY}, n FROM summary_cells WHERE n <> 0"
 RECOUNT_VERSIONS = """
 SELECT sc.form_id, summary_month(sc.interview_date) AS month,
        coalesce(s.review_state, 'received') AS review, coalesce(sc.rubric_version, '') AS rubric_version,
@@ -483,10 +531,12 @@ async def recount_differences(conn: asyncpg.Connection) -> list[str]:
         form_id, month, review, *values = key
         for shape in shapes:
             lists = [list(values[i]) if DIMENSIONS[i].multi else [values[i]] for i in dims_of(shape)]
+            grains = [(0, month), (2, 0)] + ([(1, month // 100)] if month > 0 else [])
             for combo in itertools.product(*lists):
                 padded = tuple(combo) + ("",) * (MAX_SHAPE_DIMS - len(combo))
-                k = (shape, form_id, month, review, *padded)
-                cells[k] = cells.get(k, 0) + n
+                for grain, when in grains:
+                    k = (shape, form_id, grain, when, review, *padded)
+                    cells[k] = cells.get(k, 0) + n
     stored_cells = {tuple(r[:-1]): r["n"] for r in await conn.fetch(SELECT_CELLS)}
     if cells != stored_cells:
         problems.append(f"summary_cells differs: {_diff(cells, stored_cells)}")

@@ -73,6 +73,8 @@ def random_answers(rng: random.Random, *, region: str | None = None, year: int =
         "age": str(rng.choice([9, 15, 16, 19, 23, 30, 41, 60])),
         "education": rng.choice(["none", "primary", "lower_secondary", "higher"]),
     }
+    if rng.random() < 0.04:
+        del answers["interview_date"]  # date unknown (no today/start either in these instances)
     for name in PART_A:
         answers[name] = rng.choice(YES_NO)
     if int(answers["age"]) >= 14 and rng.random() < 0.5:

@@ -11,12 +11,14 @@
 -- state ('received' for none):
 -- * summary_cells: counts by a few dimensions at a time, one "shape" (a set of dimensions,
 --   listed in summary_shapes; bit i of `shape` is dimension i of db/summaries.py) per group of
---   rows, values in a, b, c, d in dimension order ('' past the shape's own). A multi-valued
+--   rows, values in a..f in dimension order ('' past the shape's own), each count kept by
+--   month, by year and for all time (`grain` 0, 1, 2) so that a table of a whole year or of
+--   everything reads a 12th or a 36th of the rows a monthly one does. A multi-valued
 --   dimension (risk groups, control forms, exploitation types) counts a person once in each
 --   of their values. Every pair of dimensions is a shape from the start; a table that needs a
 --   set of dimensions no shape covers gets its shape built (from summary_wide) on first use.
 -- * summary_wide: counts by every dimension at once (multi-valued ones as sorted arrays): the
---   source new shapes are built from, and the answer for tables of more than four dimensions.
+--   source new shapes are built from, and the answer for tables no shape can serve.
 -- * summary_versions: counts by rubric version.
 -- Unknown values are stored as '' (a key column cannot be NULL).
 
@@ -42,7 +44,7 @@ CREATE TABLE summary_shapes (
     shape      integer PRIMARY KEY,
     dims       smallint[] NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT summary_shapes_size CHECK (cardinality(dims) BETWEEN 2 AND 4)
+    CONSTRAINT summary_shapes_size CHECK (cardinality(dims) BETWEEN 2 AND 6)
 );
 -- Every pair of the ten dimensions, and the dashboard's risk level by region by sex, age band
 -- or site type.
@@ -57,14 +59,17 @@ INSERT INTO summary_shapes (shape, dims) VALUES
 CREATE TABLE summary_cells (
     shape   integer NOT NULL,
     form_id integer NOT NULL,
-    month   integer NOT NULL,
+    grain   smallint NOT NULL CONSTRAINT summary_cells_grain_check CHECK (grain IN (0, 1, 2)),
+    month   integer NOT NULL,   -- grain 0: YYYYMM (0: date unknown); 1: YYYY; 2: 0 (all time)
     review  text NOT NULL,
     a       text NOT NULL,
     b       text NOT NULL,
     c       text NOT NULL DEFAULT '',
     d       text NOT NULL DEFAULT '',
+    e       text NOT NULL DEFAULT '',
+    f       text NOT NULL DEFAULT '',
     n       integer NOT NULL,
-    CONSTRAINT summary_cells_pk PRIMARY KEY (shape, form_id, month, review, a, b, c, d)
+    CONSTRAINT summary_cells_pk PRIMARY KEY (shape, form_id, grain, month, review, a, b, c, d, e, f)
 );
 CREATE INDEX summary_cells_zero ON summary_cells (shape) WHERE n = 0;
 

@@ -55,6 +55,23 @@ async def check_reads(pool, form_ids) -> None:
         for by in QUERIES:
             got = await summaries.count_persons(conn, summaries.CountQuery(form_ids, by, reviews=reviews))
             assert got == await oracle(pool, form_ids, by, reviews), by
+        # by year (the yearly rows, and the months of unknown dates), and a whole-year range
+        query = summaries.CountQuery(form_ids, ("risk_level",), reviews=reviews, period="year")
+        got = await summaries.count_persons(conn, query)
+        expected = await pool.fetch(
+            "SELECT coalesce(extract(year FROM sc.interview_date)::int, 0), sc.risk_level, count(*) "
+            "FROM screenings sc JOIN submissions s ON s.id = sc.submission_id "
+            "WHERE NOT sc.consent_refused AND sc.form_id = ANY($1) "
+            "AND coalesce(s.review_state, 'received') <> 'rejected' GROUP BY 1, 2", form_ids)
+        assert got == {tuple(r[:-1]): r[-1] for r in expected}
+        query = summaries.CountQuery(form_ids, ("sex",), reviews=reviews, month_from=202601, month_to=202612)
+        got = await summaries.count_persons(conn, query)
+        expected = await pool.fetch(
+            "SELECT 0, sc.sex, count(*) FROM screenings sc JOIN submissions s ON s.id = sc.submission_id "
+            "WHERE NOT sc.consent_refused AND sc.form_id = ANY($1) AND sc.interview_date >= '2026-01-01' "
+            "AND sc.interview_date < '2027-01-01' "
+            "AND coalesce(s.review_state, 'received') <> 'rejected' GROUP BY 1, 2", form_ids)
+        assert got == {tuple(r[:-1]): r[-1] for r in expected}
         # three dimensions: a shape built on first use (then kept current by the folder)
         query = summaries.CountQuery(form_ids, ("region", "risk_group"), {"sex": ["female"]}, reviews=reviews)
         got = await summaries.count_persons(conn, query)
