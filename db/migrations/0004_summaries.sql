@@ -1,8 +1,8 @@
 -- Risk-group summaries read from aggregates, never from scanning submissions or screenings.
 --
 -- Writes append to `summary_deltas` (one row per +1/-1 change of a classified screening's
--- dimensions or review state), filled by triggers: an insert costs one more small insert into
--- a table with no index, so concurrent ingests never wait on each other's aggregate rows.
+-- dimensions or review state), filled by triggers: an insert costs one more small insert (and
+-- one index entry), so concurrent ingests never wait on each other's aggregate rows.
 -- `db/summaries.py` folds the deltas into the aggregates in batches (one folder at a time,
 -- under an advisory lock), and every read adds the deltas not folded yet, so a read is always
 -- current.
@@ -39,6 +39,9 @@ CREATE TABLE summary_deltas (
     control_forms       text[] NOT NULL,
     exploitation_types  text[] NOT NULL
 );
+-- Reads add the pending deltas of their forms and months: through this index, so that a table
+-- left large by a burst (a bulk load, a reclassification) is not scanned page by page.
+CREATE INDEX summary_deltas_form_month ON summary_deltas (form_id, month);
 
 CREATE TABLE summary_shapes (
     shape      integer PRIMARY KEY,
