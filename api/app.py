@@ -20,6 +20,7 @@ from api.settings import Settings
 from db.embedded import start_embedded_postgres
 from db.migrate import apply_migrations
 from db.pool import open_pool
+from db.secrets import get_secret
 
 log = logging.getLogger("fieldsurvey")
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -98,6 +99,8 @@ def create_app(settings: Settings) -> Litestar:
             app.state.dsn = dsn
             app.state.settings = settings
             app.state.attachment_store = attachment_store(settings)
+            async with pool.acquire() as conn:
+                app.state.digest_secret = await get_secret(conn, "digest-nonce")
             yield
         finally:
             await pool.close()
@@ -119,3 +122,8 @@ def create_app(settings: Settings) -> Litestar:
         after_request=add_date_header,
         debug=False,
     )
+
+
+def app_from_env() -> Litestar:
+    """The app for `uvicorn --factory api.app:app_from_env` (several worker processes)."""
+    return create_app(Settings.from_env())

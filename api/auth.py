@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
@@ -198,19 +199,40 @@ async def actor_from_password(conn, email: str, password: str) -> Actor | None:
     return await actor_from_user_row(conn, row)
 
 
+# App-user tokens arrive with every submission; their actor is cached for FIELD_KEY_TTL
+# seconds. Revoking or (un)assigning forgets it at once in this process (`forget_field_key`);
+# other processes see the change within the TTL. Unknown tokens are never cached.
+FIELD_KEY_TTL = 2.0
+_field_keys: dict[str, tuple[float, Actor]] = {}
+
+
+def forget_field_key(actor_id: int) -> None:
+    for token in [t for t, (_, a) in _field_keys.items() if a.id == actor_id]:
+        _field_keys.pop(token, None)
+
+
 async def actor_from_field_key(conn, token: str) -> Actor | None:
     from db import users as users_db
 
+    now = time.monotonic()
+    cached = _field_keys.get(token)
+    if cached is not None and cached[0] > now:
+        return cached[1]
     row = await users_db.get_field_key_by_token(conn, token)
     if row is None:
+        _field_keys.pop(token, None)
         return None
-    return Actor(
+    actor = Actor(
         id=row["id"],
         type="field_key",
         display_name=row["display_name"],
         field_key_project=row["project_id"],
         form_ids=frozenset(row["form_ids"]),
     )
+    if len(_field_keys) > 10_000:
+        _field_keys.clear()
+    _field_keys[token] = (now + FIELD_KEY_TTL, actor)
+    return actor
 
 
 async def resolve_actor(conn, headers, path_params) -> Actor | None:

@@ -36,15 +36,22 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     host = args.host or settings.host
     port = args.port or settings.port
-    print(f"fieldsurvey: listening on http://{host}:{port}/", flush=True)
-    uvicorn.run(
-        create_app(settings),
+    workers = args.workers or settings.workers
+    print(f"fieldsurvey: listening on http://{host}:{port}/ ({workers} worker(s))", flush=True)
+    options = dict(
         host=host,
         port=port,
         log_level="info",
+        access_log=settings.access_log,
         proxy_headers=True,
         forwarded_allow_ips=args.forwarded_allow_ips,
+        date_header=False,  # the app sets Date itself (api/app.py)
     )
+    if workers > 1:
+        # Each worker process builds its app from the environment (settings are passed in).
+        uvicorn.run("api.app:app_from_env", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(create_app(settings), **options)
     return 0
 
 
@@ -241,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve HTTP (HOST, PORT)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, help="worker processes (FIELDSURVEY_WORKERS, default 1)")
     serve.add_argument("--forwarded-allow-ips", default="127.0.0.1")
 
     db = sub.add_parser("db", help="database")

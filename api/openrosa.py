@@ -12,7 +12,6 @@ import base64
 import hashlib
 import hmac
 import re
-import secrets
 import time
 from email.utils import formatdate
 from xml.sax.saxutils import escape
@@ -58,10 +57,8 @@ def _is_https(request: Request) -> bool:
 
 
 def _nonce_secret(request: Request) -> bytes:
-    state = request.app.state
-    if not hasattr(state, "digest_secret"):
-        state.digest_secret = secrets.token_bytes(32)
-    return state.digest_secret
+    """Shared by every worker process (db/migrations/0005), loaded in the app's lifespan."""
+    return request.app.state.digest_secret
 
 
 def make_nonce(secret: bytes, now: float | None = None) -> str:

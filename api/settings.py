@@ -13,6 +13,8 @@ class Settings:
     data_dir: Path = Path(".data")
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = 1
+    access_log: bool = False
     public_url: str | None = None  # base URL phones use, e.g. https://survey.example.org
     session_hours: int = 24
     disclosure_k: int = 10
@@ -40,6 +42,8 @@ class Settings:
             data_dir=Path(env.get("FIELDSURVEY_DATA_DIR", ".data")),
             host=env.get("HOST", "127.0.0.1"),
             port=int(env.get("PORT", "8000")),
+            workers=int(env.get("FIELDSURVEY_WORKERS", "1")),
+            access_log=env.get("FIELDSURVEY_ACCESS_LOG", "0") == "1",
             public_url=env.get("FIELDSURVEY_PUBLIC_URL") or None,
             session_hours=int(env.get("FIELDSURVEY_SESSION_HOURS", "24")),
             disclosure_k=int(env.get("FIELDSURVEY_DISCLOSURE_K", "10")),

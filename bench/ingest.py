@@ -198,7 +198,7 @@ async def main() -> None:
            "FIELDSURVEY_ADMIN_EMAIL": "bench@example.org", "FIELDSURVEY_ADMIN_PASSWORD": "bench-password"}
     command = [sys.executable, "-m", "api.cli", "serve"]
     if args.profile:
-        command = ["py-spy", "record", "--format", "raw", "-o", args.profile, "--", *command]
+        command = ["py-spy", "record", "--rate", "500", "--format", "raw", "-o", args.profile, "--", *command]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:

@@ -9,7 +9,7 @@ import msgspec
 from litestar import Request, Response, delete, get, post
 
 from api.app_users import collect_server_url, collect_settings_payload, qr_png
-from api.auth import Actor, authorize, new_token
+from api.auth import Actor, authorize, forget_field_key, new_token
 from api.openrosa import base_url
 from api.problems import Problem
 from api.settings import Settings
@@ -101,6 +101,7 @@ async def revoke_app_user(
         if not await users.revoke_field_key(conn, actor_id, project_id):
             raise Problem("app-user-not-found")
         await audits.log_audit(conn, actor.id, "field_key.revoke", f"field_key/{actor_id}")
+    forget_field_key(actor_id)
     return {"success": True}
 
 
@@ -165,6 +166,7 @@ async def assign_app_user(
             conn, actor.id, "field_key.assignment.create", f"field_key/{actor_id}",
             {"form": xml_form_id},
         )
+    forget_field_key(actor_id)
     return {"success": True}
 
 
@@ -186,4 +188,5 @@ async def unassign_app_user(
             conn, actor.id, "field_key.assignment.delete", f"field_key/{actor_id}",
             {"form": xml_form_id},
         )
+    forget_field_key(actor_id)
     return {"success": True}

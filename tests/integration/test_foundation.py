@@ -307,3 +307,12 @@ async def test_form_media_upload_and_carry_over_to_next_draft(client, admin_head
     listed = (await client.get(f"{base}/media/draft/attachments", headers=admin_headers)).json()
     assert [(a["name"], a["exists"]) for a in listed] == [("towns.csv", True)]
     assert listed[0]["hash"] == hashlib.md5(b"name,label\na,A\n").hexdigest()
+
+
+async def test_server_secrets_are_made_once(pool) -> None:
+    from db.secrets import get_secret
+
+    async with pool.acquire() as conn:
+        secret = await get_secret(conn, "digest-nonce")
+        assert len(secret) == 32
+        assert await get_secret(conn, "digest-nonce") == secret
