@@ -41,6 +41,7 @@ async def reclassify_screenings(
                 )
             )
         async with conn.transaction():
+            await submissions_db.lock_submissions(conn, [r[0] for r in rows])
             await submissions_db.upsert_screenings(conn, rows)
         last_id = batch[-1]["submission_id"]
         visited += len(batch)

@@ -647,3 +647,12 @@ async def stream_submissions_for_odata(
     )
     async for row in conn.cursor(sql, form_id, *args, prefetch=prefetch):
         yield row
+
+
+LOCK_SUBMISSIONS = "SELECT id FROM submissions WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"
+
+
+async def lock_submissions(conn: asyncpg.Connection, submission_ids: Sequence[int]) -> None:
+    """Lock submissions in id order (inside the caller's transaction), so that a batch that
+    rewrites screenings takes locks in the same order as an edit: submission, then screening."""
+    await conn.execute(LOCK_SUBMISSIONS, list(submission_ids))

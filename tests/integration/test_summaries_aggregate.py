@@ -89,7 +89,8 @@ async def check_reads(pool, form_ids) -> None:
         assert summaries.plan(query.by, query.filters, await summaries.registered_shapes(conn))[0] == summaries.WIDE
         got = await summaries.count_persons(conn, query)
         expected = await pool.fetch(
-            "SELECT (extract(year FROM sc.interview_date) * 10 + extract(quarter FROM sc.interview_date))::int, "
+            "SELECT coalesce((extract(year FROM sc.interview_date) * 10 "
+            "+ extract(quarter FROM sc.interview_date))::int, 0), "
             "sc.risk_level, sc.sex, count(*) FROM screenings sc JOIN submissions s ON s.id = sc.submission_id "
             "WHERE NOT sc.consent_refused AND sc.form_id = ANY($1) AND sc.region IN ('TJ-SU', 'TJ-KT') "
             "AND sc.age_band IN ('14-17', '18-24', '25-34') AND sc.risk_groups && '{CHILD,YOUTH}' "
