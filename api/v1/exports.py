@@ -50,6 +50,7 @@ from exports.reports import (
     report_xlsx,
 )
 from exports.spreadsheet import MAX_COLUMNS
+from exports.streaming import taking_turns
 from exports.xlsx import stream_xlsx
 from forms.schema import parse_xform
 from forms.screening import RISK_SCREENING_FORM_ID
@@ -213,8 +214,10 @@ async def stream_records_into(
     finished = False
     try:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            records = stream_submissions_for_export(
-                conn, target.form_id, prefetch=prefetch, **target.filter.as_kwargs()
+            records = taking_turns(
+                stream_submissions_for_export(
+                    conn, target.form_id, prefetch=prefetch, **target.filter.as_kwargs()
+                )
             )
             async for chunk in write(records):
                 if chunk:
@@ -377,8 +380,10 @@ async def _report(
     # a report is small: it is read on the request's connection, then answered whole
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         report = await build_report(
-            stream_submissions_for_export(
-                conn, target.form_id, prefetch=1000, **target.filter.as_kwargs()
+            taking_turns(
+                stream_submissions_for_export(
+                    conn, target.form_id, prefetch=1000, **target.filter.as_kwargs()
+                )
             ),
             plan,
         )

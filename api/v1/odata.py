@@ -51,6 +51,7 @@ from exports.odata import (
     service_document,
     stream_table,
 )
+from exports.streaming import taking_turns
 from forms.schema import parse_xform
 
 ODATA_HEADERS = {"OData-Version": "4.0"}
@@ -266,9 +267,11 @@ async def _records(
     conn = await connect(request.app.state.dsn)
     try:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            async for record in submissions_db.stream_submissions_for_odata(
-                conn, form_id, where, params, cursor=cursor, order=order, limit=limit,
-                offset=offset,
+            async for record in taking_turns(
+                submissions_db.stream_submissions_for_odata(
+                    conn, form_id, where, params, cursor=cursor, order=order, limit=limit,
+                    offset=offset,
+                )
             ):
                 yield record
     finally:
