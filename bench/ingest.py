@@ -36,17 +36,10 @@ sys.path.insert(0, str(ROOT))
 from forms.compile import compile_xlsform  # noqa: E402
 from forms.schema import parse_xform  # noqa: E402
 from tests.instances import instance_xml  # noqa: E402
+from tests.risk_spec import MODULE_ITEMS as MODULE  # noqa: E402
+from tests.risk_spec import PART_A_ITEMS as PART_A  # noqa: E402
 
 YNR = ("yes", "no", "refused")
-PART_A = ("no_income_3m", "voc_grad_no_work", "plans_work_abroad", "returned_deported",
-          "prior_forced", "disability", "household_debt", "parents_abroad", "no_parental_care",
-          "unsafe_home", "marriage_risk", "informal_job_offer", "travel_debt_offer",
-          "holds_passport", "has_contract", "knows_hotline", "trusted_contact_abroad")
-MODULE = ("r1_deceived_job", "r2_deceived_conditions", "r3_forced_moved", "x1_excessive_hours",
-          "x2_no_pay", "x3_dangerous", "c1_documents_taken", "c2_debt_bondage",
-          "c3_movement_restricted", "c4_violence", "c5_threats", "c6_drugs", "c7_illegal_acts",
-          "c8_wages_withheld", "l1_arranged_dependence", "v1_dependent", "v2_no_status",
-          "v3_language")
 REGIONS = {"TJ-DU": ["TJ-DU-SINO", "TJ-DU-FIRDAVSI"], "TJ-SU": ["TJ-SU-KHUJAND", "TJ-SU-ISFARA"],
            "TJ-KT": ["TJ-KT-BOKHTAR"], "TJ-GB": ["TJ-GB-KHOROG"], "TJ-RA": ["TJ-RA-VAHDAT"]}
 

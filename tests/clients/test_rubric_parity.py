@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from forms.compile import compile_xlsform
 from forms.rubric import classify
 from forms.submission import parse_submission
+from tests.risk_spec import MODULE_ITEMS, PART_A_ITEMS
 
 from .xforms_engine import XFormsEngine
 
@@ -41,46 +42,7 @@ PREVIEW_FIELDS = (
 )
 
 # Part A yes/no items (spec: risk-screening.md, Part A).
-PART_A_ITEMS = (
-    "no_income_3m",
-    "voc_grad_no_work",
-    "plans_work_abroad",
-    "returned_deported",
-    "prior_forced",
-    "disability",
-    "household_debt",
-    "parents_abroad",
-    "no_parental_care",
-    "unsafe_home",
-    "marriage_risk",
-    "informal_job_offer",
-    "travel_debt_offer",
-    "holds_passport",
-    "has_contract",
-    "knows_hotline",
-    "trusted_contact_abroad",
-)
 # Part B module items (spec: Part B), asked when worked_away = yes.
-MODULE_ITEMS = (
-    "r1_deceived_job",
-    "r2_deceived_conditions",
-    "r3_forced_moved",
-    "x1_excessive_hours",
-    "x2_no_pay",
-    "x3_dangerous",
-    "c1_documents_taken",
-    "c2_debt_bondage",
-    "c3_movement_restricted",
-    "c4_violence",
-    "c5_threats",
-    "c6_drugs",
-    "c7_illegal_acts",
-    "c8_wages_withheld",
-    "l1_arranged_dependence",
-    "v1_dependent",
-    "v2_no_status",
-    "v3_language",
-)
 MODULE_DIMENSIONS = {
     dimension: tuple(n for n in MODULE_ITEMS if n[0] in letters)
     for dimension, letters in (("R", "r"), ("X", "x"), ("C", "cl"), ("V", "v"))

@@ -13,6 +13,7 @@ from defusedxml import ElementTree as SafeET
 
 import forms
 from forms.compile import compile_xlsform, java_available
+from tests.risk_spec import MODULE_ITEMS as SPEC_MODULE_ITEMS
 
 FORM_PATH = Path(forms.__file__).resolve().parent / "library" / "risk_screening.xlsx"
 ADMIN_CSV = Path(__file__).resolve().parents[2] / "forms" / "data" / "tajikistan-admin.csv"
@@ -43,26 +44,7 @@ PART_A_ASKED_WHEN = {
     "knows_hotline": None,
     "trusted_contact_abroad": "${age} >= 14",
 }
-MODULE_ITEMS = [
-    "r1_deceived_job",
-    "r2_deceived_conditions",
-    "r3_forced_moved",
-    "x1_excessive_hours",
-    "x2_no_pay",
-    "x3_dangerous",
-    "c1_documents_taken",
-    "c2_debt_bondage",
-    "c3_movement_restricted",
-    "c4_violence",
-    "c5_threats",
-    "c6_drugs",
-    "c7_illegal_acts",
-    "c8_wages_withheld",
-    "l1_arranged_dependence",
-    "v1_dependent",
-    "v2_no_status",
-    "v3_language",
-]
+MODULE_ITEMS = list(SPEC_MODULE_ITEMS)
 YES_NO_REFUSED_ITEMS = [*PART_A_ASKED_WHEN, "worked_away", *MODULE_ITEMS, "situation_ongoing"]
 CHOICE_LISTS = {
     "yes_no_refused": ["yes", "no", "refused"],

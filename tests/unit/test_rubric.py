@@ -12,48 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forms.rubric import RUBRIC_VERSION, RubricResult, age_band, classify, flatten_answers
+from tests.risk_spec import MODULE_ITEMS
+from tests.risk_spec import PART_A_ITEMS as SPEC_PART_A_ITEMS
 
 RANK = {"low": 0, "medium": 1, "high": 2}
 
-SCREEN_ITEMS = [
-    "r1_deceived_job",
-    "r2_deceived_conditions",
-    "r3_forced_moved",
-    "x1_excessive_hours",
-    "x2_no_pay",
-    "x3_dangerous",
-    "c1_documents_taken",
-    "c2_debt_bondage",
-    "c3_movement_restricted",
-    "c4_violence",
-    "c5_threats",
-    "c6_drugs",
-    "c7_illegal_acts",
-    "c8_wages_withheld",
-    "l1_arranged_dependence",
-    "v1_dependent",
-    "v2_no_status",
-    "v3_language",
-]
-PART_A_ITEMS = [
-    "no_income_3m",
-    "voc_grad_no_work",
-    "plans_work_abroad",
-    "returned_deported",
-    "prior_forced",
-    "disability",
-    "household_debt",
-    "parents_abroad",
-    "no_parental_care",
-    "unsafe_home",
-    "marriage_risk",
-    "informal_job_offer",
-    "travel_debt_offer",
-    "holds_passport",
-    "has_contract",
-    "knows_hotline",
-    "trusted_contact_abroad",
-]
+SCREEN_ITEMS = list(MODULE_ITEMS)
+PART_A_ITEMS = list(SPEC_PART_A_ITEMS)
 
 
 def person(**answers: Any) -> dict[str, Any]:
