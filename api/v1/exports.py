@@ -14,6 +14,8 @@ read-only REPEATABLE READ transaction, so the export is one consistent snapshot.
 
 from __future__ import annotations
 
+import calendar
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -332,6 +334,40 @@ async def export_xlsx(
     )
 
 
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def _whole_months_only(
+    since: str | None, until: str | None, review_state: list[str] | None, version: list[str] | None
+) -> tuple[str | None, str | None]:
+    """Under disclosure control a report covers whole months (since=YYYY-MM, until=YYYY-MM,
+    inclusive) of all versions and the default review states: finer ranges, or a version or a
+    review state, would let two reports be subtracted to reveal one person's answers."""
+    if review_state or version:
+        raise Problem(
+            "export-option-invalid",
+            "Under disclosure control a report covers every version and review state.",
+        )
+    bounds = []
+    for name, value in (("since", since), ("until", until)):
+        if value is None:
+            bounds.append(None)
+            continue
+        match = _MONTH.match(value)
+        if match is None or not 1 <= int(match.group(2)) <= 12:
+            raise Problem(
+                "export-option-invalid",
+                f"Under disclosure control {name} must be a whole month (YYYY-MM).",
+            )
+        year, month = int(match.group(1)), int(match.group(2))
+        if name == "since":
+            bounds.append(f"{year:04d}-{month:02d}-01")
+        else:
+            last = calendar.monthrange(year, month)[1]
+            bounds.append(f"{year:04d}-{month:02d}-{last:02d}")  # a date alone: the whole day
+    return bounds[0], bounds[1]
+
+
 async def _report(
     request: Request,
     project_id: int,
@@ -351,6 +387,8 @@ async def _report(
     actor = authorize(actor, "summary.read", project_id)
     if period is not None and period not in PERIODS:
         raise Problem("export-option-invalid", f"period must be one of {', '.join(PERIODS)}.")
+    if not actor.sees_microdata(project_id):
+        since, until = _whole_months_only(since, until, review_state, version)
     # rejected submissions are left out unless asked for
     submission_filter = parse_filter(
         since,

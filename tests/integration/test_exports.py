@@ -512,6 +512,21 @@ async def test_report_for_ministry_is_suppressed(client, admin_headers, golden, 
     assert about["disclosure control"] == "yes" and about["k"] == 10
 
 
+async def test_ministry_reports_cover_whole_months_only(client, golden, make_user) -> None:
+    """Two reports must not differ by one person: no fine time ranges, versions or review
+    states under disclosure control."""
+    ministry = await make_user("ministry", golden["pid"])
+    url = f"{golden['base']}/report"
+    for params in ({"until": "2026-03-04T10:15:00.123456Z"}, {"since": "2026-03-04"},
+                   {"version": "1"}, {"reviewState": "approved"}, {"until": "2026-13"}):
+        response = await client.get(url, params=params, headers=ministry["headers"])
+        assert response.status_code == 400, (params, response.text)
+        assert response.json()["code"] == "export-option-invalid"
+    whole = await client.get(url, params={"since": "2020-01", "until": "2030-12"},
+                             headers=ministry["headers"])
+    assert whole.status_code == 200, whole.text
+
+
 async def test_cli_export_writes_the_same_workbook(client, admin_headers, golden, database_url,
                                                    data_dir, tmp_path) -> None:
     from tests.integration.test_cli import run_cli
