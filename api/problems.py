@@ -17,6 +17,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "xform-invalid": (400, "The XForm is not valid."),
     "form-id-missing": (400, "The form has no form_id."),
     "odk-validate-failed": (400, "ODK Validate (JavaRosa) rejected the form."),
+    "form-encrypted-unsupported": (400, "Encrypted forms are not supported."),
     "openrosa-version-missing": (400, "The request must carry the header X-OpenRosa-Version: 1.0."),
     "submission-file-missing": (400, "The request has no xml_submission_file part."),
     "submission-xml-invalid": (400, "The submission XML could not be parsed."),

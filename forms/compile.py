@@ -51,7 +51,7 @@ class CompileProblem:
 
 class FormCompileError(Exception):
     """The form cannot be accepted. `kind` is one of: xlsform-invalid, xlsform-has-warnings,
-    xform-invalid, form-id-missing, odk-validate-failed."""
+    xform-invalid, form-id-missing, odk-validate-failed, form-encrypted-unsupported."""
 
     def __init__(self, kind: str, problems: list[CompileProblem]):
         self.kind = kind
@@ -109,6 +109,17 @@ def read_xform_identity(xform: str | bytes) -> tuple[str, str, str, list[str]]:
             [CompileProblem("The form has no form_id (the main instance's root has no id).")],
         )
     version = data.get("version") or ""
+    submission = model.find(f"{{{XFORMS_NS}}}submission")
+    if submission is not None and submission.get("base64RsaPublicKey"):
+        raise FormCompileError(
+            "form-encrypted-unsupported",
+            [
+                CompileProblem(
+                    "The form is encrypted (a public_key setting): this server cannot store "
+                    "encrypted submissions yet, so it refuses the form rather than lose data."
+                )
+            ],
+        )
     title_el = root.find("{http://www.w3.org/1999/xhtml}head/{http://www.w3.org/1999/xhtml}title")
     title = (title_el.text or "").strip() if title_el is not None else form_id
     media: set[str] = set()

@@ -316,3 +316,14 @@ async def test_server_secrets_are_made_once(pool) -> None:
         secret = await get_secret(conn, "digest-nonce")
         assert len(secret) == 32
         assert await get_secret(conn, "digest-nonce") == secret
+
+
+async def test_encrypted_form_is_refused_not_silently_accepted(client, admin_headers, project) -> None:
+    encrypted = xlsx_bytes({
+        "survey": [["type", "name", "label"], ["text", "a", "A"]],
+        "settings": [["form_id", "public_key"], ["secret_form", "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"]],
+    })
+    response = await client.post(
+        f"/v1/projects/{project}/forms", content=encrypted, headers={**admin_headers, "Content-Type": XLSX}
+    )
+    assert_problem(response, 400, "form-encrypted-unsupported")
