@@ -73,7 +73,9 @@ async def provide_conn(state: State) -> AsyncIterator[asyncpg.Connection]:
 
 
 async def provide_actor(request: Request, conn: asyncpg.Connection) -> Actor | None:
-    return await resolve_actor(conn, request.headers, request.path_params)
+    return await resolve_actor(
+        conn, request.headers, request.path_params, https=request.url.scheme == "https"
+    )
 
 
 async def provide_settings(state: State) -> Settings:

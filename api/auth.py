@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -190,13 +192,46 @@ async def actor_from_user_row(conn, row) -> Actor:
     )
 
 
+# argon2 takes ~0.1-0.2 s of CPU by design: it runs in a worker thread so that the event loop
+# (phones' submissions) never waits for it, at most two at a time.
+_password_checks = threading.BoundedSemaphore(2)
+
+
+def _verify_password_limited(password_hash: str | None, password: str) -> bool:
+    with _password_checks:
+        return verify_password(password_hash, password)
+
+
 async def actor_from_password(conn, email: str, password: str) -> Actor | None:
     from db import users as users_db
 
     row = await users_db.get_user_by_email(conn, email)
-    if not verify_password(row["password_hash"] if row else None, password):
+    ok = await asyncio.to_thread(
+        _verify_password_limited, row["password_hash"] if row else None, password
+    )
+    if not ok:
         return None
     return await actor_from_user_row(conn, row)
+
+
+# Clients that send HTTP Basic on every request (Excel, Power BI, ruODK) would pay argon2 each
+# time: a successful check is remembered for BASIC_TTL seconds under a hash of the credentials.
+BASIC_TTL = 10.0
+_basic_logins: dict[bytes, tuple[float, Actor]] = {}
+
+
+async def actor_from_basic(conn, email: str, password: str) -> Actor | None:
+    key = hashlib.sha256(f"{email.strip().lower()}\0{password}".encode()).digest()
+    now = time.monotonic()
+    cached = _basic_logins.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    actor = await actor_from_password(conn, email, password)
+    if actor is not None:
+        if len(_basic_logins) > 10_000:
+            _basic_logins.clear()
+        _basic_logins[key] = (now + BASIC_TTL, actor)
+    return actor
 
 
 # App-user tokens arrive with every submission; their actor is cached for FIELD_KEY_TTL
@@ -235,10 +270,10 @@ async def actor_from_field_key(conn, token: str) -> Actor | None:
     return actor
 
 
-async def resolve_actor(conn, headers, path_params) -> Actor | None:
+async def resolve_actor(conn, headers, path_params, *, https: bool) -> Actor | None:
     """The actor of a REST request: an app-user token in the path, a Bearer session token,
-    or HTTP Basic email:password (as ODK Central accepts). None when anonymous; a problem
-    when credentials were given but are wrong."""
+    or HTTP Basic email:password over HTTPS (as ODK Central accepts). None when anonymous; a
+    problem when credentials were given but are wrong."""
     key = path_params.get("key_token")
     if key is not None:
         actor = await actor_from_field_key(conn, key)
@@ -253,7 +288,13 @@ async def resolve_actor(conn, headers, path_params) -> Actor | None:
         return actor
     basic = parse_basic_auth(header) if header else None
     if basic is not None:
-        actor = await actor_from_password(conn, *basic)
+        if not https:
+            raise Problem(
+                "auth-required",
+                "HTTP Basic authentication is only accepted over HTTPS; log in with "
+                "POST /v1/sessions and send the Bearer token.",
+            )
+        actor = await actor_from_basic(conn, *basic)
         if actor is None:
             raise Problem("auth-failed")
         return actor

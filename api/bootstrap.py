@@ -7,7 +7,7 @@ import sys
 
 import asyncpg
 
-from api.auth import digest_ha1, generate_password, hash_password
+from api.auth import generate_password, hash_password
 from api.problems import Problem
 from api.settings import Settings
 from api.v1.forms import create_form, problem_from_compile_error
@@ -36,7 +36,7 @@ async def ensure_admin(conn: asyncpg.Connection, settings: Settings) -> None:
             hash_password(password),
             display_name="Administrator",
             is_admin=True,
-            digest_ha1=digest_ha1(email, password),
+            digest_ha1=None,  # administrators do not log in from Collect (no Digest hash)
         )
         await audits.log_audit(conn, None, "user.create", f"user/{row['id']}", {"admin": True})
     if generated:

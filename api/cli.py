@@ -91,12 +91,15 @@ async def _user_create(settings: Settings, args: argparse.Namespace) -> None:
                     args.email,
                     hash_password(password),
                     is_admin=args.role == "admin",
-                    digest_ha1=digest_ha1(args.email, password),
+                    digest_ha1=None if args.role == "admin" else digest_ha1(args.email, password),
                 )
                 await audits.log_audit(conn, None, "user.create", f"user/{user['id']}")
             elif args.password_stdin:
                 await users.set_password_hash(
-                    conn, user["id"], hash_password(password), digest_ha1(args.email, password)
+                    conn,
+                    user["id"],
+                    hash_password(password),
+                    None if user["is_admin"] else digest_ha1(args.email, password),
                 )
                 generated = False
             else:

@@ -76,5 +76,7 @@ async def submission_target(
             repeat_paths=paths[0],
             binary_paths=paths[1],
         )
+    if len(_targets) > 10_000:  # ids and versions come from phones: keep the cache bounded
+        _targets.clear()
     _targets[key] = (now + STATE_TTL, target)
     return target

@@ -14,6 +14,7 @@ import hmac
 import re
 import time
 from email.utils import formatdate
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 import asyncpg
@@ -31,7 +32,7 @@ from db.storage import LocalAttachmentStore
 
 OPENROSA_HEADERS = {"X-OpenRosa-Version": "1.0"}
 XML_MEDIA = "text/xml"  # Litestar adds "; charset=utf-8"
-NONCE_TTL = 600
+NONCE_TTL = 300
 _DIGEST_PARAM = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 
 
@@ -52,8 +53,9 @@ def openrosa_response(
 
 
 def _is_https(request: Request) -> bool:
-    proto = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
-    return request.url.scheme == "https" or proto == "https"
+    """The request came over HTTPS. Behind a proxy, uvicorn sets the scheme from
+    X-Forwarded-Proto only when the proxy is trusted (`serve --forwarded-allow-ips`)."""
+    return request.url.scheme == "https"
 
 
 def _nonce_secret(request: Request) -> bytes:
@@ -100,26 +102,62 @@ def parse_digest(header: str) -> dict[str, str]:
     return params
 
 
+def _request_uri(request: Request) -> str:
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string") or b""
+    return raw.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+
+
+# Highest nonce count seen per nonce (this process): a Digest header cannot be replayed.
+_nonce_counts: dict[str, int] = {}
+
+
+def _fresh_count(nonce: str, nc: str) -> bool:
+    try:
+        count = int(nc, 16)
+    except ValueError:
+        return False
+    if count <= _nonce_counts.get(nonce, 0):
+        return False
+    if len(_nonce_counts) > 50_000:
+        _nonce_counts.clear()  # nonces live NONCE_TTL seconds; old counts are not needed
+    _nonce_counts[nonce] = count
+    return True
+
+
 async def _digest_actor(conn, request: Request, header: str) -> Actor:
+    """RFC 7616 Digest (MD5, qop=auth), as ODK Collect answers the challenge. The header must
+    name this request's URI, and each (nonce, nc) is accepted once."""
     params = parse_digest(header)
-    required = ("username", "realm", "nonce", "uri", "response")
-    if any(k not in params for k in required) or params["realm"] != DIGEST_REALM:
+    required = ("username", "realm", "nonce", "uri", "response", "qop", "nc", "cnonce")
+    if (
+        any(k not in params for k in required)
+        or params["realm"] != DIGEST_REALM
+        or params["qop"] != "auth"
+    ):
         raise Problem("auth-required", headers=challenge_headers(request))
     state = nonce_state(_nonce_secret(request), params["nonce"])
     if state != "ok":
         raise Problem("auth-required", headers=challenge_headers(request, stale=state == "stale"))
+    uri = _request_uri(request)
+    if params["uri"] != uri and not params["uri"].endswith(uri):
+        raise Problem(
+            "auth-failed", "The Digest header is for another address.",
+            headers=challenge_headers(request),
+        )
     row = await users_db.get_user_by_email(conn, params["username"])
     ha1 = row["digest_ha1"] if row is not None else None
     ha2 = hashlib.md5(f"{request.method}:{params['uri']}".encode()).hexdigest()
-    if params.get("qop") == "auth":
-        material = (
-            f"{ha1}:{params['nonce']}:{params.get('nc', '')}:{params.get('cnonce', '')}:auth:{ha2}"
-        )
-    else:
-        material = f"{ha1}:{params['nonce']}:{ha2}"
+    material = f"{ha1}:{params['nonce']}:{params['nc']}:{params['cnonce']}:auth:{ha2}"
     expected = hashlib.md5(material.encode()).hexdigest()
     if ha1 is None or not hmac.compare_digest(expected, params["response"].lower()):
-        raise Problem("auth-failed", headers=challenge_headers(request))
+        raise Problem(
+            "auth-failed",
+            "Wrong username or password (the username is the email address, in lower case).",
+            headers=challenge_headers(request),
+        )
+    if not _fresh_count(params["nonce"], params["nc"]):
+        raise Problem("auth-required", headers=challenge_headers(request, stale=True))
     return await actor_from_user_row(conn, row)
 
 
@@ -134,7 +172,9 @@ async def openrosa_actor(conn, request: Request) -> Actor:
             "Basic authentication is only accepted over HTTPS; use Digest.",
             headers=challenge_headers(request),
         )
-    actor = await resolve_actor(conn, request.headers, request.path_params)
+    actor = await resolve_actor(
+        conn, request.headers, request.path_params, https=_is_https(request)
+    )
     if actor is None:
         raise Problem("auth-required", headers=challenge_headers(request))
     return actor
@@ -148,9 +188,8 @@ def require_openrosa_version(request: Request) -> None:
 def base_url(request: Request, settings: Settings) -> str:
     if settings.public_url:
         return settings.public_url.rstrip("/")
-    scheme = "https" if _is_https(request) else request.url.scheme
-    host = request.headers.get("x-forwarded-host") or request.headers.get("host", "localhost")
-    return f"{scheme}://{host}"
+    host = request.headers.get("host", "localhost")
+    return f"{request.url.scheme}://{host}"
 
 
 def prefix_of(request: Request, project_id: int) -> str:
@@ -188,7 +227,7 @@ async def form_list(
         media = [
             a for a in await forms_db.list_form_attachments(conn, form["current_def_id"]) if a["exists"]
         ]
-        form_url = f"{base}/forms/{form['xml_form_id']}"
+        form_url = f"{base}/forms/{quote(form['xml_form_id'], safe='')}"
         entry = (
             "<xform>"
             f"<formID>{escape(form['xml_form_id'])}</formID>"
@@ -220,7 +259,7 @@ async def form_manifest(
     for item in await forms_db.list_form_attachments(conn, form["current_def_id"]):
         if not item["exists"]:
             continue
-        url = f"{base}/forms/{xml_form_id}/attachments/{item['name']}"
+        url = f"{base}/forms/{quote(xml_form_id, safe='')}/attachments/{quote(item['name'], safe='')}"
         files.append(
             "<mediaFile>"
             f"<filename>{escape(item['name'])}</filename>"

@@ -32,6 +32,7 @@ route_handlers = [
     forms.update_form,
     forms.list_draft_attachments,
     forms.upload_draft_attachment,
+    forms.form_fields,
     app_users.list_app_users,
     app_users.post_app_user,
     app_users.revoke_app_user,

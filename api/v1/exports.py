@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 import asyncpg
-from litestar import Request, get
+from litestar import Request, get, route
 from litestar.params import Parameter
 from litestar.response import Response, Stream
 
@@ -250,7 +250,8 @@ async def _audit(conn, actor: Actor, action: str, target: ExportTarget, details:
 FORM_PATH = "/v1/projects/{project_id:int}/forms/{xml_form_id:str}"
 
 
-@get(FORM_PATH + "/submissions.csv.zip")
+# POST as well as GET, as in ODK Central (ruODK posts); a POST's form body is not needed.
+@route(FORM_PATH + "/submissions.csv.zip", http_method=["GET", "POST"], status_code=200)
 async def export_csv_zip(
     request: Request,
     project_id: int,

@@ -24,6 +24,7 @@ from forms.compile import (
     compile_xlsform_async,
     set_xform_version,
 )
+from forms.schema import parse_xform
 
 XLSX_TYPES = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
@@ -482,3 +483,43 @@ async def upload_draft_attachment(
             {"name": name},
         )
     return {"success": True}
+
+
+class FormFieldOut(msgspec.Struct, rename="camel"):
+    name: str
+    path: str
+    type: str
+    binary: bool | None = None
+    select_multiple: bool | None = None
+
+
+def _central_type(field) -> str:
+    if field.kind == "repeat":
+        return "repeat"
+    if field.kind in ("group",) or field.children:
+        return "structure"
+    if field.type in ("select_one", "select_multiple", "rank", "note"):
+        return "string"
+    return field.type
+
+
+@get("/v1/projects/{project_id:int}/forms/{xml_form_id:str}/fields")
+async def form_fields(
+    project_id: int, xml_form_id: str, conn: asyncpg.Connection, actor: Actor | None
+) -> list[FormFieldOut]:
+    """The published version's fields, as ODK Central lists them (ruODK's form_schema)."""
+    authorize(actor, "form.read", project_id)
+    row = await _get_form_row(conn, project_id, xml_form_id)
+    if row["current_def_id"] is None:
+        raise Problem("form-not-found", "The form has no published version.")
+    schema = parse_xform((await forms_db.get_def(conn, row["current_def_id"]))["xform"])
+    return [
+        FormFieldOut(
+            name=f.name,
+            path="/" + f.path,
+            type=_central_type(f),
+            binary=True if f.type == "binary" else None,
+            select_multiple=True if f.type == "select_multiple" else None,
+        )
+        for f in schema.walk()
+    ]

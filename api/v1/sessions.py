@@ -105,7 +105,11 @@ async def create_user(data: UserCreate, conn: asyncpg.Connection, actor: Actor |
                 hash_password(data.password) if data.password else None,
                 display_name=data.display_name,
                 is_admin=data.is_admin,
-                digest_ha1=digest_ha1(data.email, data.password) if data.password else None,
+                digest_ha1=(
+                    digest_ha1(data.email, data.password)
+                    if data.password and not data.is_admin
+                    else None
+                ),
             )
             await audits.log_audit(
                 conn, actor.id, "user.create", f"user/{row['id']}", {"email": row["email"]}

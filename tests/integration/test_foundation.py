@@ -327,3 +327,21 @@ async def test_encrypted_form_is_refused_not_silently_accepted(client, admin_hea
         f"/v1/projects/{project}/forms", content=encrypted, headers={**admin_headers, "Content-Type": XLSX}
     )
     assert_problem(response, 400, "form-encrypted-unsupported")
+
+
+async def test_form_fields_as_central_lists_them(client, admin_headers, default_project_id) -> None:
+    response = await client.get(f"/v1/projects/{default_project_id}/forms/community_awareness/fields",
+                                headers=admin_headers)
+    assert response.status_code == 200, response.text
+    fields = {f["path"]: f for f in response.json()}
+    assert fields["/household_member"]["type"] == "repeat" if "/household_member" in fields else any(
+        f["type"] == "repeat" for f in fields.values())
+    assert any(f["type"] == "structure" for f in fields.values())
+    assert any(f.get("selectMultiple") for f in fields.values())
+    assert fields["/meta/instanceID"]["type"] == "string"
+
+
+async def test_administrators_keep_no_digest_hash(pool) -> None:
+    from tests.conftest import ADMIN_EMAIL
+
+    assert await pool.fetchval("SELECT digest_ha1 FROM users WHERE email = $1", ADMIN_EMAIL) is None

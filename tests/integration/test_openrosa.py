@@ -348,3 +348,48 @@ async def test_over_the_accepted_length_is_413(settings, collect_setup) -> None:
                    ("photo.jpg", ("photo.jpg", b"x" * 10_000, "image/jpeg"))],
         )
         assert_openrosa(response, 413)
+
+
+async def test_digest_headers_cannot_be_replayed_or_moved(collect_setup, make_user, live_server) -> None:
+    pid = collect_setup["pid"]
+    collector = await make_user("collector", pid)
+    base = f"{live_server.base_url}/v1/projects/{pid}"
+    digest = httpx.DigestAuth(collector["email"], collector["password"])
+    with httpx.Client(headers=COLLECT_HEADERS, auth=digest, timeout=30) as http:
+        first = http.get(f"{base}/formList")
+        assert first.status_code == 200
+        header = first.request.headers["Authorization"]
+    with httpx.Client(headers={**COLLECT_HEADERS, "Authorization": header}, timeout=30) as http:
+        assert http.get(f"{base}/formList").status_code == 401  # the same (nonce, nc) again
+        assert http.get(f"{base}/forms/collect_photo.xml").status_code == 401  # another URI
+
+
+async def test_rest_refuses_basic_over_plain_http(client, live_server) -> None:
+    from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
+    with httpx.Client(timeout=30) as http:
+        plain = http.get(f"{live_server.base_url}/v1/projects", auth=(ADMIN_EMAIL, ADMIN_PASSWORD))
+        assert plain.status_code == 401 and "HTTPS" in plain.json()["detail"]
+        # behind a trusted proxy that terminated TLS (uvicorn trusts 127.0.0.1)
+        proxied = http.get(f"{live_server.base_url}/v1/projects", auth=(ADMIN_EMAIL, ADMIN_PASSWORD),
+                           headers={"X-Forwarded-Proto": "https"})
+        assert proxied.status_code == 200
+
+
+async def test_media_names_are_percent_encoded_in_the_manifest(client, admin_headers, live_server) -> None:
+    pid = (await client.post("/v1/projects", json={"name": f"media-{uuid.uuid4().hex[:6]}"},
+                             headers=admin_headers)).json()["id"]
+    form = xlsx_bytes({"survey": [["type", "name", "label", "media::image"], ["note", "n", "Look", "my photo.png"]],
+                       "settings": [["form_id"], ["spaced"]]})
+    assert (await client.post(f"/v1/projects/{pid}/forms", content=form,
+                              headers={**admin_headers, "Content-Type": XLSX})).status_code == 200
+    assert (await client.post(f"/v1/projects/{pid}/forms/spaced/draft/attachments/my photo.png",
+                              content=b"\x89PNG", headers={**admin_headers, "Content-Type": "image/png"})).status_code == 200
+    assert (await client.post(f"/v1/projects/{pid}/forms/spaced/draft/publish", headers=admin_headers)).status_code == 200
+    token = (await client.post("/v1/sessions", json={"email": "admin@test.example",
+                                                     "password": "admin-password-for-tests"})).json()["token"]
+    with httpx.Client(headers={**COLLECT_HEADERS, "Authorization": f"Bearer {token}"}, timeout=30) as http:
+        manifest = http.get(f"{live_server.base_url}/v1/projects/{pid}/forms/spaced/manifest")
+        url = ET.fromstring(manifest.content).find(f"{NS_MANIFEST}mediaFile").findtext(f"{NS_MANIFEST}downloadUrl")
+        assert url.endswith("/attachments/my%20photo.png")
+        assert http.get(url).content == b"\x89PNG"
