@@ -143,6 +143,12 @@ async def ingest_submission(
                 "submission-deprecated-id-unknown",
                 f"deprecatedID {parsed.deprecated_id} names no submission of this form.",
             )
+        if previous["submitter_id"] != actor.id and not actor.can("submission.update", project_id):
+            # Central lets any submitter replace any submission; with this data, only its own
+            # submitter or someone who may edit submissions can.
+            raise Problem(
+                "forbidden", "Only the original submitter or a project manager may edit it."
+            )
         await submissions_db.lock_submission(conn, previous["submission_id"])
         previous = await submissions_db.find_version(conn, target.form_id, parsed.deprecated_id)
         if not previous["current"]:

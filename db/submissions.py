@@ -76,7 +76,7 @@ SELECT submission_id FROM ver
 
 SELECT_VERSION_BY_INSTANCE = """
 SELECT v.id AS version_id, v.submission_id, v.xml_md5, v.current, v.form_def_id,
-       s.instance_id AS submission_instance_id
+       s.instance_id AS submission_instance_id, s.submitter_id
 FROM submission_versions v JOIN submissions s ON s.id = v.submission_id
 WHERE v.form_id = $1 AND v.instance_id = $2
 """

@@ -393,3 +393,18 @@ async def test_media_names_are_percent_encoded_in_the_manifest(client, admin_hea
         url = ET.fromstring(manifest.content).find(f"{NS_MANIFEST}mediaFile").findtext(f"{NS_MANIFEST}downloadUrl")
         assert url.endswith("/attachments/my%20photo.png")
         assert http.get(url).content == b"\x89PNG"
+
+
+async def test_phones_edit_only_their_own_submissions(collect_setup, client, admin_headers) -> None:
+    pid = collect_setup["pid"]
+    base = collect_setup["key_base"]
+    original = new_instance_id()
+    assert_openrosa(post_submission(base, submission_xml(original)), 201)
+    other = (await client.post(f"/v1/projects/{pid}/app-users", json={"displayName": "Phone 3"},
+                               headers=admin_headers)).json()
+    await client.post(f"/v1/projects/{pid}/forms/collect_photo/assignments/app-user/{other['id']}",
+                      headers=admin_headers)
+    other_base = base.replace(collect_setup["app_user"]["token"], other["token"])
+    edit = submission_xml(new_instance_id(), age="99", deprecated_id=original)
+    assert_openrosa(post_submission(other_base, edit), 403)
+    assert_openrosa(post_submission(base, edit), 201)  # its own submitter may
