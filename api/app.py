@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -101,6 +102,8 @@ def create_app(settings: Settings) -> Litestar:
             app.state.dsn = dsn
             app.state.settings = settings
             app.state.attachment_store = attachment_store(settings)
+            # exports and OData pages stream on their own connections: at most this many at once
+            app.state.stream_slots = asyncio.Semaphore(settings.max_streams)
             async with pool.acquire() as conn:
                 app.state.digest_secret = await get_secret(conn, "digest-nonce")
             yield

@@ -19,6 +19,7 @@ class Settings:
     session_hours: int = 24
     disclosure_k: int = 10
     max_submission_bytes: int = 100 * 1024 * 1024
+    max_streams: int = 8  # exports and OData pages streaming at once (each holds a connection)
     admin_email: str | None = None
     admin_password: str | None = field(default=None, repr=False)
     bundled_forms_dir: Path = Path(__file__).resolve().parent.parent / "forms" / "library"
@@ -50,6 +51,7 @@ class Settings:
             max_submission_bytes=int(
                 env.get("FIELDSURVEY_MAX_SUBMISSION_BYTES", str(100 * 1024 * 1024))
             ),
+            max_streams=int(env.get("FIELDSURVEY_MAX_STREAMS", "8")),
             admin_email=env.get("FIELDSURVEY_ADMIN_EMAIL") or None,
             admin_password=env.get("FIELDSURVEY_ADMIN_PASSWORD") or None,
             publish_bundled_forms=env.get("FIELDSURVEY_PUBLISH_BUNDLED_FORMS", "1") != "0",

@@ -14,7 +14,9 @@ read-only REPEATABLE READ transaction, so the export is one consistent snapshot.
 
 from __future__ import annotations
 
+import asyncio
 import calendar
+import contextlib
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -210,26 +212,29 @@ async def stream_records_into(
     write: Callable[[AsyncIterator[Any]], AsyncIterator[bytes]],
     *,
     prefetch: int = 1000,
+    slots: asyncio.Semaphore | None = None,
 ) -> AsyncIterator[bytes]:
-    """The export body: its own connection, a read-only snapshot, a server-side cursor."""
-    conn = await connect(dsn)
-    finished = False
-    try:
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            records = taking_turns(
-                stream_submissions_for_export(
-                    conn, target.form_id, prefetch=prefetch, **target.filter.as_kwargs()
+    """The export body: its own connection, a read-only snapshot, a server-side cursor.
+    `slots` bounds how many streams hold a connection at once (the server's)."""
+    async with slots if slots is not None else contextlib.nullcontext():
+        conn = await connect(dsn)
+        finished = False
+        try:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                records = taking_turns(
+                    stream_submissions_for_export(
+                        conn, target.form_id, prefetch=prefetch, **target.filter.as_kwargs()
+                    )
                 )
-            )
-            async for chunk in write(records):
-                if chunk:
-                    yield chunk
-        finished = True
-    finally:
-        if finished:
-            await conn.close()
-        else:
-            conn.terminate()  # the client went away or writing failed: drop the snapshot
+                async for chunk in write(records):
+                    if chunk:
+                        yield chunk
+            finished = True
+        finally:
+            if finished:
+                await conn.close()
+            else:
+                conn.terminate()  # the client went away or writing failed: drop the snapshot
 
 
 def _disposition(filename: str) -> str:
@@ -282,7 +287,9 @@ async def export_csv_zip(
         return stream_csv_zip(records, layout)
 
     return Stream(
-        stream_records_into(request.app.state.dsn, target, write),
+        stream_records_into(
+            request.app.state.dsn, target, write, slots=request.app.state.stream_slots
+        ),
         media_type="application/zip",
         headers={"Content-Disposition": _disposition(f"{xml_form_id}.csv.zip")},
     )
@@ -329,7 +336,9 @@ async def export_xlsx(
         )
 
     return Stream(
-        stream_records_into(request.app.state.dsn, target, write),
+        stream_records_into(
+            request.app.state.dsn, target, write, slots=request.app.state.stream_slots
+        ),
         media_type=XLSX_MEDIA_TYPE,
         headers={"Content-Disposition": _disposition(f"{xml_form_id}.xlsx")},
     )

@@ -264,16 +264,17 @@ async def _records(
     order: str | None, limit: int | None, offset: int,
 ) -> AsyncIterator[asyncpg.Record]:
     """Submissions on the stream's own connection, in one read-only snapshot."""
-    conn = await connect(request.app.state.dsn)
-    try:
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            async for record in taking_turns(
-                submissions_db.stream_submissions_for_odata(
-                    conn, form_id, where, params, cursor=cursor, order=order, limit=limit,
-                    offset=offset,
-                )
-            ):
-                yield record
-    finally:
-        await conn.close()
+    async with request.app.state.stream_slots:  # a bounded number of stream connections
+        conn = await connect(request.app.state.dsn)
+        try:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                async for record in taking_turns(
+                    submissions_db.stream_submissions_for_odata(
+                        conn, form_id, where, params, cursor=cursor, order=order, limit=limit,
+                        offset=offset,
+                    )
+                ):
+                    yield record
+        finally:
+            await conn.close()
 

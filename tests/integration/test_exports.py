@@ -549,3 +549,21 @@ async def test_cli_export_writes_the_same_workbook(client, admin_headers, golden
                       "--format", "xlsx", "--fields", "nope", "-o", str(out)],
                      database_url, data_dir)
     assert result.returncode == 1 and "export-option-invalid" in result.stderr
+
+
+async def test_streams_beyond_the_limit_wait_their_turn(settings, golden, admin_headers) -> None:
+    """With one stream slot, two exports at once both finish (one after the other)."""
+    import asyncio
+    import dataclasses
+
+    from litestar.testing import AsyncTestClient
+
+    from api.app import create_app
+
+    async with AsyncTestClient(app=create_app(dataclasses.replace(settings, max_streams=1))) as one:
+        responses = await asyncio.gather(
+            one.get(f"{golden['base']}/submissions.csv.zip", headers=admin_headers),
+            one.get(f"{golden['base']}/submissions.xlsx", headers=admin_headers),
+        )
+        assert [r.status_code for r in responses] == [200, 200]
+        assert all(len(r.content) > 100 for r in responses)
