@@ -34,6 +34,7 @@ check: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/compile_forms.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/exports.py
 	$(BIN)/python bench/summaries.py
 
 clean:
