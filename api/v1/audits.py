@@ -17,6 +17,7 @@ from litestar import Request, get
 
 from api.auth import Actor, require_admin
 from api.problems import Problem
+from api.v1.query_params import non_negative_int
 from api.v1.submissions import AuditOut, audit_out
 from db import audits
 
@@ -39,17 +40,6 @@ def parse_time(name: str, value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _count(request: Request, name: str) -> int | None:
-    value = request.query_params.get(name)
-    if value in (None, ""):
-        return None
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise Problem("request-invalid", f"{name} must be a whole number.") from exc
-    if number < 0:
-        raise Problem("request-invalid", f"{name} must not be negative.")
-    return number
 
 
 @get("/v1/audits")
@@ -58,14 +48,14 @@ async def list_audits(
 ) -> list[AuditOut]:
     require_admin(actor)
     query = request.query_params
-    limit = _count(request, "limit")
+    limit = non_negative_int(request, "limit")
     rows = await audits.list_audit_entries(
         conn,
         action=(query.get("action") or "").strip() or None,
         start=parse_time("start", query.get("start")),
         end=parse_time("end", query.get("end")),
         limit=min(limit, MAX_LIMIT) if limit is not None else MAX_LIMIT,
-        offset=_count(request, "offset") or 0,
+        offset=non_negative_int(request, "offset") or 0,
     )
     extended = request.headers.get("x-extended-metadata", "").strip().lower() == "true"
     return [audit_out(r, extended=extended) for r in rows]

@@ -29,6 +29,7 @@ from litestar.datastructures import State
 from api.auth import Actor, authorize
 from api.ingest import ingest_submission, parse_or_problem
 from api.problems import Problem
+from api.v1.query_params import non_negative_int
 from db import audits
 from db import forms as forms_db
 from db import submissions as submissions_db
@@ -190,17 +191,6 @@ def _xml_body_type(request: Request) -> None:
         )
 
 
-def _int_param(request: Request, name: str) -> int | None:
-    value = request.query_params.get(name)
-    if value in (None, ""):
-        return None
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise Problem("request-invalid", f"{name} must be a whole number.") from exc
-    if number < 0:
-        raise Problem("request-invalid", f"{name} must not be negative.")
-    return number
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,8 +204,8 @@ async def list_submissions(
 ) -> list[SubmissionOut]:
     actor = authorize(actor, "submission.read", project_id)
     form_id = await _form_id(conn, project_id, xml_form_id)
-    limit = _int_param(request, "limit")
-    offset = _int_param(request, "offset") or 0
+    limit = non_negative_int(request, "limit")
+    offset = non_negative_int(request, "offset") or 0
     rows = await submissions_db.list_submissions_for_api(conn, form_id, limit=limit, offset=offset)
     await audits.log_audit(
         conn, actor.id, "submission.list", f"form/{project_id}/{xml_form_id}",
