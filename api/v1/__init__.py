@@ -59,6 +59,7 @@ route_handlers = [
     submissions.get_submission_version,
     submissions.list_submission_audits,
     odata.odata_resource,
+    odata.odata_navigation,
     audits.list_audits,
     summaries.risk_summary,
     summaries.risk_summary_workbook,

@@ -160,6 +160,46 @@ async def odata_resource(
     table_name, key = match.group(1), match.group(2)
     if key is not None and table_name != ROOT_TABLE:
         raise Problem("not-found", "Only Submissions('instanceId') can be addressed by key.")
+    return await _serve_table(
+        request, conn, actor, project_id, xml_form_id, form_row, form, table_name, key
+    )
+
+
+@get("/v1/projects/{project_id:int}/forms/{form_svc:str}/{table:str}/{nav:path}")
+async def odata_navigation(
+    project_id: int, form_svc: str, table: str, nav: str, request: Request,
+    conn: asyncpg.Connection, actor: Actor | None,
+) -> Response:
+    """A submission's repeat rows by its navigation link: Submissions('id')/group/repeat."""
+    actor = authorize(actor, "submission.read", project_id)
+    if not form_svc.endswith(".svc"):
+        raise Problem("not-found")
+    xml_form_id = form_svc[:-4]
+    form_row, form = await _published_form(conn, project_id, xml_form_id)
+    match = _TABLE.match(table)
+    steps = [step for step in nav.split("/") if step]
+    if match is None or match.group(1) != ROOT_TABLE or match.group(2) is None or not steps:
+        raise Problem("not-found", f"No OData resource {table}{nav}.")
+    if any("(" in step for step in steps):
+        raise Problem(
+            "not-found",
+            "Navigation below a repeat row is not supported; read the repeat table "
+            f"{ROOT_TABLE}.{'.'.join(s.split('(')[0] for s in steps)} instead.",
+        )
+    table_name = ".".join((ROOT_TABLE, *steps))
+    if table_name not in form.tables:
+        raise Problem("not-found", f"The form has no repeat {'/'.join(steps)!r}.")
+    return await _serve_table(
+        request, conn, actor, project_id, xml_form_id, form_row, form, table_name,
+        match.group(2),
+    )
+
+
+async def _serve_table(
+    request: Request, conn: asyncpg.Connection, actor: Actor, project_id: int,
+    xml_form_id: str, form_row, form, table_name: str, key: str | None,
+) -> Response:
+    """One OData table, all of it or (key) the rows of one submission."""
     is_root = table_name == ROOT_TABLE
 
     query = request.query_params

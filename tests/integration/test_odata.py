@@ -156,6 +156,13 @@ async def test_tables_link_by_keys(client, feed) -> None:
         record = next(r for r in records if r.instance_id == parent["__Submissions-id"])
         dates = next(m[2] for m in record.members if m[0] == parent["mname"])
         assert visit["vdate"] in dates
+    # following a submission's navigation link gives that submission's rows only
+    link = aziz["g1"]["member@odata.navigationLink"]
+    own = (await get_json(client, feed, "/" + link))["value"]
+    assert [m["mname"] for m in own] == [m[0] for m in records[0].members]
+    assert {m["__Submissions-id"] for m in own} == {records[0].instance_id}
+    assert [m["__id"] for m in own] == [m["__id"] for m in members
+                                        if m["__Submissions-id"] == records[0].instance_id]
     bob = next(m for m in members if m["mname"] == "Bob")
     assert bob["visit@odata.navigationLink"] == (
         f"Submissions('{records[0].instance_id}')/g1/member('{bob['__id']}')/visit"

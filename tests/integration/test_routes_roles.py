@@ -62,6 +62,7 @@ ROUTE_RULES: dict[tuple[str, str], str] = {
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/versions/{version_id:str}"): "submission.read",
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/audits"): "submission.read",
     ("GET", "/v1/projects/{project_id:int}/forms/{form_svc:str}/{table:str}"): "submission.read",
+    ("GET", "/v1/projects/{project_id:int}/forms/{form_svc:str}/{table:str}/{nav:path}"): "submission.read",
     ("GET", "/v1/audits"): "admin",
     # summaries: counts only, with disclosure control for roles without microdata
     ("GET", "/v1/projects/{project_id:int}/summaries/risk"): "summary.read",
