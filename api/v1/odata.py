@@ -33,6 +33,7 @@ from litestar.response import Stream
 from api.auth import Actor, authorize
 from api.openrosa import base_url
 from api.problems import Problem
+from api.v1.query_params import non_negative_int
 from db import audits
 from db import forms as forms_db
 from db import submissions as submissions_db
@@ -101,18 +102,6 @@ async def service_document_response(
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() == "true"
 
-
-def _non_negative(request: Request, name: str) -> int | None:
-    value = request.query_params.get(name)
-    if value is None or value == "":
-        return None
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise Problem("odata-query-invalid", f"{name} must be a whole number.") from exc
-    if number < 0:
-        raise Problem("odata-query-invalid", f"{name} must not be negative.")
-    return number
 
 
 def make_skiptoken(data: dict[str, str]) -> str:
@@ -210,8 +199,8 @@ async def _serve_table(
     expand_all = expand == "*"
     if expand_all and select not in (None, "", "*"):
         raise Problem("odata-query-invalid", "$select and $expand cannot be used together.")
-    top = _non_negative(request, "$top")
-    skip = _non_negative(request, "$skip") or 0
+    top = non_negative_int(request, "$top", "odata-query-invalid")
+    skip = non_negative_int(request, "$skip", "odata-query-invalid") or 0
     want_count = _flag(query.get("$count"))
     token = query.get("$skiptoken")
     try:
