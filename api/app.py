@@ -13,7 +13,12 @@ import asyncpg
 from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import (
+    HTTPException,
+    NotFoundException,
+    SerializationException,
+    ValidationException,
+)
 
 from api.auth import Actor, resolve_actor
 from api.problems import Problem, slug_for_status
@@ -43,10 +48,22 @@ def problem_from_http_exception(exc: HTTPException) -> Problem:
     if isinstance(exc, ValidationException) and exc.extra:
         extra["errors"] = exc.extra
         slug = "request-invalid"
+    elif status == 400 and isinstance(exc.__cause__, SerializationException):
+        slug = "json-invalid"  # Central's 400.1: the body could not be parsed
     problem = Problem(slug, exc.detail if exc.detail else None, extra=extra)
-    problem.status = status
+    if problem.status != status:
+        # a status the catalogue has no slug for: keep it, with a code of the same family
+        problem.status = status
+        problem.code = status + 0.99
     problem.headers = dict(exc.headers or {})
     return problem
+
+
+def problem_for_unrouted(path: str) -> Problem:
+    """Central answers 404.2 to a path without an API version, 404.1 to an unknown /v1 path."""
+    if path == "/v1" or path.startswith("/v1/"):
+        return Problem("not-found")
+    return Problem("api-version-missing")
 
 
 def handle_problem(request: Request, exc: Problem) -> Response:
@@ -54,6 +71,9 @@ def handle_problem(request: Request, exc: Problem) -> Response:
 
 
 def handle_http_exception(request: Request, exc: HTTPException) -> Response:
+    if isinstance(exc, NotFoundException) and not isinstance(exc, Problem):
+        # Litestar's own 404: no route matched (handlers raise Problem for missing things)
+        return problem_response(request, problem_for_unrouted(request.url.path))
     return problem_response(request, problem_from_http_exception(exc))
 
 

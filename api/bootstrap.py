@@ -9,8 +9,8 @@ import asyncpg
 
 from api.auth import generate_password, hash_password
 from api.problems import Problem
+from api.services.forms import create_form, problem_from_compile_error
 from api.settings import Settings
-from api.v1.forms import create_form, problem_from_compile_error
 from db import audits, projects, users
 from forms.compile import FormCompileError, compile_xlsform_async
 

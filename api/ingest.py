@@ -153,7 +153,7 @@ async def ingest_submission(
         previous = await submissions_db.find_version(conn, target.form_id, parsed.deprecated_id)
         if not previous["current"]:
             raise Problem(
-                "submission-conflict",
+                "submission-deprecated-id-stale",
                 f"deprecatedID {parsed.deprecated_id} is not the current version of its "
                 "submission; it was edited already.",
             )

@@ -41,7 +41,9 @@ async def create_project(
             await audits.log_audit(conn, actor.id, "project.create", f"project/{row['id']}")
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "projects_name_unique":
-            raise Problem("project-exists") from exc
+            raise Problem(
+                "project-exists", details={"fields": ["name"], "values": [data.name.strip()]}
+            ) from exc
         raise
     return project_out(row)
 

@@ -116,7 +116,9 @@ async def create_user(data: UserCreate, conn: asyncpg.Connection, actor: Actor |
             )
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "users_email_unique":
-            raise Problem("user-exists") from exc
+            raise Problem(
+                "user-exists", details={"fields": ["email"], "values": [data.email]}
+            ) from exc
         raise
     full = await users.get_user(conn, row["id"])
     return user_out(full)

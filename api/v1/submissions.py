@@ -235,7 +235,11 @@ async def create_submission(
         expected_form_id=xml_form_id,
     )
     if result.outcome == "duplicate":
-        raise Problem("submission-exists", f"A submission {result.instance_id} already exists.")
+        raise Problem(
+            "submission-exists",
+            f"A submission {result.instance_id} already exists.",
+            details={"fields": ["instanceId"], "values": [result.instance_id]},
+        )
     await audits.log_audit(
         conn, actor.id,
         "submission.create" if result.outcome == "created" else "submission.update.version",
@@ -287,7 +291,7 @@ async def edit_submission(
         raise Problem("submission-deprecated-id-missing")
     if parsed.deprecated_id != current["current_instance_id"]:
         raise Problem(
-            "submission-deprecated-id-unknown",
+            "submission-deprecated-id-stale",
             f"deprecatedID {parsed.deprecated_id} is not the current version of {instance_id} "
             f"(that is {current['current_instance_id']}).",
         )

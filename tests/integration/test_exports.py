@@ -426,9 +426,9 @@ async def test_filters(client, admin_headers, golden) -> None:
     ):
         response = await client.get(f"{base}?{query}", headers=admin_headers)
         assert response.status_code in (400, 404), (query, response.text)
-        assert response.json()["code"] == code
+        assert response.json()["slug"] == code
     response = await client.get(f"{golden['base']}/submissions.xlsx?lang=fr", headers=admin_headers)
-    assert response.json()["code"] == "export-option-invalid"
+    assert response.json()["slug"] == "export-option-invalid"
 
 
 async def test_exports_are_audited_and_guarded(
@@ -456,7 +456,7 @@ async def test_exports_are_audited_and_guarded(
     missing = await client.get(
         f"/v1/projects/{golden['pid']}/forms/nope/submissions.xlsx", headers=admin_headers
     )
-    assert missing.status_code == 404 and missing.json()["code"] == "form-not-found"
+    assert missing.status_code == 404 and missing.json()["slug"] == "form-not-found"
 
 
 async def test_report_json(client, admin_headers, golden) -> None:
@@ -521,7 +521,7 @@ async def test_ministry_reports_cover_whole_months_only(client, golden, make_use
                    {"version": "1"}, {"reviewState": "approved"}, {"until": "2026-13"}):
         response = await client.get(url, params=params, headers=ministry["headers"])
         assert response.status_code == 400, (params, response.text)
-        assert response.json()["code"] == "export-option-invalid"
+        assert response.json()["slug"] == "export-option-invalid"
     whole = await client.get(url, params={"since": "2020-01", "until": "2030-12"},
                              headers=ministry["headers"])
     assert whole.status_code == 200, whole.text

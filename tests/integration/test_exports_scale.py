@@ -254,7 +254,7 @@ def count_rows(path: Path, fmt: str) -> int:
 
 
 async def load_risk_screening_target(conn, project_id: int) -> tuple[int, int, FormSchema]:
-    from api.v1.forms import create_form
+    from api.services.forms import create_form
 
     compiled = compile_xlsform(RISK_SCREENING_XLSX.read_bytes(), validate=False)
     async with conn.transaction():

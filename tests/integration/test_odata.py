@@ -319,7 +319,7 @@ async def test_filters(client, feed) -> None:
         response = await client.get(feed["svc"] + "/Submissions", params={"$filter": bad},
                                     headers=feed["headers"])
         assert response.status_code == 400, bad
-        assert response.json()["code"] == "odata-query-invalid"
+        assert response.json()["slug"] == "odata-query-invalid"
     plain_on_repeat = await client.get(feed["svc"] + "/" + MEMBERS, headers=feed["headers"],
                                        params={"$filter": "__system/reviewState eq null"})
     assert plain_on_repeat.status_code == 400

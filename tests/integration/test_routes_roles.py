@@ -194,5 +194,5 @@ async def test_form_routes_resolve_for_every_bundled_form(client, admin_headers,
         base = f"/v1/projects/{default_project_id}/forms/{form['xmlFormId']}"
         for path in ("", ".xml", "/assignments/app-user", "/draft/attachments"):
             response = await client.get(base + path, headers=admin_headers)
-            unrouted = response.status_code == 404 and response.json()["code"] == "not-found"
+            unrouted = response.status_code == 404 and response.json()["slug"] == "not-found"
             assert not unrouted, f"{base + path} is not routed"

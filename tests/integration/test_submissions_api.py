@@ -58,7 +58,7 @@ async def test_create_get_list_and_attachments(client, household) -> None:
     again = await create(client, household, record)
     assert again.status_code == 409
     assert again.headers["content-type"].startswith("application/problem+json")
-    assert again.json()["code"] == "submission-exists"
+    assert again.json()["slug"] == "submission-exists"
 
     base, iid = household["base"], record.instance_id
     reader = household["researcher"]["headers"]
@@ -143,7 +143,7 @@ async def test_review_edit_versions_comments(client, household) -> None:
     no_deprecated = await client.put(f"{base}/{iid}", content=Household().xml(),
                                      headers={**manager, **XML})
     assert no_deprecated.status_code == 400
-    assert no_deprecated.json()["code"] == "submission-deprecated-id-missing"
+    assert no_deprecated.json()["slug"] == "submission-deprecated-id-missing"
 
     edit = record.edited(age=52)
     edited = await client.put(f"{base}/{iid}", content=edit.xml(), headers={**manager, **XML})

@@ -85,7 +85,7 @@ async def test_ministry_gets_disclosure_control(client, seeded, pool) -> None:
             total = next(t for t in body["totals"] if t.get(dim) == value)
             assert len(line) >= 2 or total["suppressed"]
     off = await client.get(f"/v1/projects/{pid}/summaries/risk?by=region&disclosure=off", headers=seeded["ministry"])
-    assert off.status_code == 403 and off.json()["code"] == "summary-disclosure-required"
+    assert off.status_code == 403 and off.json()["slug"] == "summary-disclosure-required"
     microdata = await client.get(f"/v1/projects/{pid}/forms/risk_screening/submissions", headers=seeded["ministry"])
     assert microdata.status_code == 403
 
@@ -144,7 +144,7 @@ async def test_periods_and_ranges(client, admin_headers, seeded, pool) -> None:
                 "colour=red", "reviewState=lost", "from=2026-05&to=2026-04"):
         response = await client.get(f"/v1/projects/{pid}/summaries/risk?{bad}", headers=admin_headers)
         assert response.status_code == 400, bad
-        assert response.json()["code"] == "summary-query-invalid"
+        assert response.json()["slug"] == "summary-query-invalid"
 
 
 async def test_district_guard(client, admin_headers, seeded, pool) -> None:
@@ -160,7 +160,7 @@ async def test_district_guard(client, admin_headers, seeded, pool) -> None:
     assert any(not d.startswith("other districts of ") for d in shown)
     small = min(raw, key=raw.get)[0]
     guarded = await client.get(f"/v1/projects/{pid}/summaries/risk?district={small}", headers=seeded["ministry"])
-    assert guarded.status_code == 403 and guarded.json()["code"] == "summary-district-guarded"
+    assert guarded.status_code == 403 and guarded.json()["slug"] == "summary-district-guarded"
     plain = (await client.get(f"/v1/projects/{pid}/summaries/risk?by=district&disclosure=off",
                               headers=admin_headers)).json()
     assert {c["district"] for c in plain["cells"]} == {d for (d,) in raw}

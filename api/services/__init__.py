@@ -1,0 +1,1 @@
+"""Services: one module per capability, what pages, REST, OpenRosa and the CLI all call."""
