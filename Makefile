@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check bench install clean
+.PHONY: run test check bench install clean messages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,15 +19,30 @@ $(CHARTS): api/pages/package-lock.json
 	  cd api/pages && npm ci --no-audit --no-fund --loglevel=error; \
 	else echo "make: npm not found: the dashboard will show tables without charts"; fi
 
-install: $(STAMP) $(CHARTS)
+# The pages' translations: .po catalogues (kept in git) compiled to .mo (not kept).
+LOCALE_DIR := api/pages/locale
+LOCALES := en ru tg
+MO := $(foreach l,$(LOCALES),$(LOCALE_DIR)/$(l)/LC_MESSAGES/messages.mo)
+$(LOCALE_DIR)/%/LC_MESSAGES/messages.mo: $(LOCALE_DIR)/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel -q compile -D messages -d $(LOCALE_DIR) -l $* --statistics
 
-run: $(STAMP) $(CHARTS)
+# After adding or changing a string: re-extract it and update the three catalogues, then fill
+# the ru and tg msgstr (tests/unit/test_catalogues.py names the missing ones).
+messages: $(STAMP)
+	$(BIN)/pybabel -q extract -F api/pages/babel.cfg -k N_ --no-location --sort-output \
+	  --project fieldsurvey --copyright-holder "fieldsurvey" -o $(LOCALE_DIR)/messages.pot .
+	$(BIN)/pybabel -q update -D messages -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) \
+	  --no-fuzzy-matching --ignore-obsolete
+
+install: $(STAMP) $(CHARTS) $(MO)
+
+run: $(STAMP) $(CHARTS) $(MO)
 	$(BIN)/fieldsurvey serve
 
-test: $(STAMP) $(CHARTS)
+test: $(STAMP) $(CHARTS) $(MO)
 	$(BIN)/python -m pytest -q
 
-check: $(STAMP)
+check: $(STAMP) $(MO)
 	$(BIN)/ruff check api db forms exports tests bench
 	$(BIN)/python -m pytest -q
 

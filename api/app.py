@@ -21,6 +21,7 @@ from litestar.exceptions import (
 )
 
 from api.auth import Actor, resolve_actor
+from api.pages.web import csrf_config, error_page, http_exception_page, is_page_path, wants_html
 from api.problems import Problem, slug_for_status
 from api.settings import Settings
 from db.embedded import start_embedded_postgres
@@ -67,18 +68,28 @@ def problem_for_unrouted(path: str) -> Problem:
 
 
 def handle_problem(request: Request, exc: Problem) -> Response:
+    if is_page_path(request.url.path):  # a page: an error page in the user's language
+        return error_page(request, exc.status, exc.detail)
     return problem_response(request, exc)
 
 
 def handle_http_exception(request: Request, exc: HTTPException) -> Response:
+    path = request.url.path
     if isinstance(exc, NotFoundException) and not isinstance(exc, Problem):
-        # Litestar's own 404: no route matched (handlers raise Problem for missing things)
-        return problem_response(request, problem_for_unrouted(request.url.path))
+        # Litestar's own 404: no route matched (handlers raise Problem for missing things).
+        # A browser asking for a page gets the 404 page; programs get Central's problem.
+        if is_page_path(path) and wants_html(request):
+            return http_exception_page(request, exc)
+        return problem_response(request, problem_for_unrouted(path))
+    if is_page_path(path):
+        return http_exception_page(request, exc)
     return problem_response(request, problem_from_http_exception(exc))
 
 
 def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
+    if is_page_path(request.url.path):
+        return error_page(request, 500)
     return problem_response(request, Problem("internal-error"))
 
 
@@ -106,9 +117,11 @@ async def provide_settings(state: State) -> Settings:
 def create_app(settings: Settings) -> Litestar:
     from api.bootstrap import bootstrap
     from api.openrosa import attachment_store, openrosa_routers
-    from api.pages.dashboard import page_routes
+    from api.pages import pages_router, static_routers
     from api.v1 import route_handlers as v1_handlers
     from api.v1.summaries import fold_in_background
+
+    csrf = csrf_config(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -126,12 +139,16 @@ def create_app(settings: Settings) -> Litestar:
             app.state.stream_slots = asyncio.Semaphore(settings.max_streams)
             async with pool.acquire() as conn:
                 app.state.digest_secret = await get_secret(conn, "digest-nonce")
+                csrf.secret = (await get_secret(conn, "csrf")).hex()
             yield
         finally:
             await pool.close()
 
     return Litestar(
-        route_handlers=[*v1_handlers, *openrosa_routers(settings), *page_routes()],
+        route_handlers=[
+            *v1_handlers, *openrosa_routers(settings), pages_router(settings, csrf),
+            *static_routers(),
+        ],
         lifespan=[lifespan, fold_in_background],
         dependencies={
             "conn": Provide(provide_conn),

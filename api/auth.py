@@ -70,6 +70,8 @@ class Actor:
     roles: dict[int, frozenset[str]] = field(default_factory=dict)
     field_key_project: int | None = None
     form_ids: frozenset[int] = frozenset()  # an app user's assigned forms
+    locale: str | None = None  # a web user's language for pages (users.locale), None: not chosen
+    time_zone: str | None = None  # a web user's time zone for pages (users.time_zone)
 
     def may_use_form(self, project_id: int, form_id: int) -> bool:
         """App users see and submit to the forms they are assigned to; others by role."""
@@ -176,6 +178,8 @@ async def actor_from_session(conn, token: str) -> Actor | None:
         is_admin=row["is_admin"],
         email=row["email"],
         roles=await users_db.roles_of_actor(conn, row["actor_id"]),
+        locale=row.get("locale"),
+        time_zone=row.get("time_zone"),
     )
 
 
@@ -189,6 +193,8 @@ async def actor_from_user_row(conn, row) -> Actor:
         is_admin=row["is_admin"],
         email=row["email"],
         roles=await users_db.roles_of_actor(conn, row["id"]),
+        locale=row.get("locale"),
+        time_zone=row.get("time_zone"),
     )
 
 

@@ -19,7 +19,7 @@ RETURNING actor_id AS id, email, is_admin,
 
 USER_COLUMNS = """
 u.actor_id AS id, u.email, u.password_hash, u.digest_ha1, u.is_admin, a.display_name, a.created_at,
-a.updated_at, a.deleted_at
+a.updated_at, a.deleted_at, u.locale, u.time_zone
 """
 SELECT_USER_BY_EMAIL = f"""
 SELECT {USER_COLUMNS} FROM users u JOIN actors a ON a.id = u.actor_id
@@ -34,6 +34,7 @@ SELECT {USER_COLUMNS} FROM users u JOIN actors a ON a.id = u.actor_id
 WHERE a.deleted_at IS NULL ORDER BY u.email
 """
 COUNT_ADMINS = "SELECT count(*) FROM users u JOIN actors a ON a.id = u.actor_id WHERE u.is_admin AND a.deleted_at IS NULL"
+UPDATE_PREFERENCES = "UPDATE users SET locale = $2, time_zone = $3 WHERE actor_id = $1"
 UPDATE_PASSWORD = "UPDATE users SET password_hash = $2, digest_ha1 = $3 WHERE actor_id = $1"
 
 INSERT_SESSION = """
@@ -42,7 +43,7 @@ RETURNING created_at, expires_at
 """
 SELECT_SESSION_ACTOR = """
 SELECT s.actor_id, s.expires_at, a.type, a.display_name, coalesce(u.is_admin, false) AS is_admin,
-       u.email
+       u.email, u.locale, u.time_zone
 FROM sessions s JOIN actors a ON a.id = s.actor_id LEFT JOIN users u ON u.actor_id = a.id
 WHERE s.token_hash = $1 AND s.expires_at > now() AND a.deleted_at IS NULL
 """
@@ -137,6 +138,13 @@ async def set_password_hash(
     conn: asyncpg.Connection, actor_id: int, password_hash: str, digest_ha1: str | None
 ) -> None:
     await conn.execute(UPDATE_PASSWORD, actor_id, password_hash, digest_ha1)
+
+
+async def set_preferences(
+    conn: asyncpg.Connection, actor_id: int, locale: str | None, time_zone: str | None
+) -> None:
+    """A web user's language and time zone for the pages (None: not chosen)."""
+    await conn.execute(UPDATE_PREFERENCES, actor_id, locale, time_zone)
 
 
 async def create_session(

@@ -1,7 +1,5 @@
-"""The dashboard: server-rendered pages for people (a phone is enough), logged in with a
-session cookie.
+"""The dashboard: the projects page, the ministry view and the coordinator view.
 
-- /login, /logout
 - /dashboard: the projects the user has a role in, with the views they may open
 - /dashboard/projects/{pid}/summaries: the ministry view (needs summary.read): risk levels by
   region, risk groups, control forms, exploitation types, the trend by quarter; filters; the
@@ -10,8 +8,6 @@ session cookie.
   microdata): submissions per day per form, the latest screenings needing review, and (with
   app_user.manage) the app users with their QR codes.
 
-The cookie is HttpOnly and SameSite=Strict (a cross-site form cannot carry it, so the two
-POSTs need no other CSRF token); its value is an ordinary session token (table sessions).
 Charts: Chart.js from npm (api/pages/package.json, `npm ci`), served by the app.
 """
 
@@ -20,21 +16,16 @@ from __future__ import annotations
 import base64
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import asyncpg
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
-from litestar.response import Redirect
-from litestar.static_files import create_static_files_router
+from litestar import Request, Response, get
 
 from api.app_users import collect_server_url, collect_settings_payload, qr_png
-from api.auth import Actor, actor_from_password, actor_from_session, new_token, token_hash
+from api.i18n import N_, I18n
 from api.openrosa import base_url
+from api.pages.web import NavItem, Page, PageNotFound, add_nav
 from api.problems import Problem
 from api.settings import Settings
 from api.v1.summaries import (
@@ -52,100 +43,41 @@ from db import summaries as summaries_db
 from db import users as users_db
 from db.summaries import BY_NAME, UNKNOWN
 
-HERE = Path(__file__).resolve().parent
-COOKIE = "fieldsurvey_session"
-CHART_JS = HERE / "node_modules" / "chart.js" / "dist"
-_templates = Environment(
-    loader=FileSystemLoader(HERE / "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 FILTER_NAMES = ("region", "sex", "age_band", "site_type")
+FILTER_LABELS = {
+    "region": N_("Region"),
+    "sex": N_("Sex"),
+    "age_band": N_("Age band"),
+    "site_type": N_("Site type"),
+}
 LABELS = {
-    "TJ-DU": "Dushanbe",
-    "TJ-SU": "Sughd",
-    "TJ-KT": "Khatlon",
-    "TJ-GB": "Gorno-Badakhshan",
-    "TJ-RA": "Districts of Republican Subordination",
-    UNKNOWN: "unknown",
+    "TJ-DU": N_("Dushanbe"),
+    "TJ-SU": N_("Sughd"),
+    "TJ-KT": N_("Khatlon"),
+    "TJ-GB": N_("Gorno-Badakhshan"),
+    "TJ-RA": N_("Districts of Republican Subordination"),
+    UNKNOWN: N_("unknown"),
+}
+TABLE_TITLES = {
+    "Risk level by region": N_("Risk level by region"),
+    "Risk groups": N_("Risk groups"),
+    "Control forms": N_("Control forms"),
+    "Exploitation types": N_("Exploitation types"),
+    "Risk level by quarter": N_("Risk level by quarter"),
 }
 
-
-def render(name: str, status: int = 200, **context: Any) -> Response:
-    html = _templates.get_template(name).render(**context)
-    return Response(html, status_code=status, media_type="text/html; charset=utf-8")
-
-
-async def page_actor(request: Request, conn: asyncpg.Connection) -> Actor | None:
-    token = request.cookies.get(COOKIE)
-    if not token:
-        return None
-    return await actor_from_session(conn, token)
-
-
-def to_login(request: Request) -> Response:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return Redirect(f"/login?next={quote(target, safe='')}", status_code=303)
-
-
-def forbidden(actor: Actor, what: str) -> Response:
-    return render("forbidden.html", status=403, actor=actor, what=what)
-
-
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/dashboard") and "//" not in target and "\\" not in target:
-        return target
-    return "/dashboard"
-
-
-# --- login / logout --------------------------------------------------------------------------
-
-
-@get("/login", include_in_schema=False)
-async def login_page(request: Request) -> Response:
-    return render("login.html", next=_safe_next(request.query_params.get("next")), error=None)
-
-
-@post("/login", include_in_schema=False)
-async def login_submit(
-    conn: asyncpg.Connection,
-    settings: Settings,
-    data: dict[str, str] = Body(media_type=RequestEncodingType.URL_ENCODED),  # noqa: B008
-) -> Response:
-    target = _safe_next(data.get("next"))
-    actor = await actor_from_password(conn, data.get("email", ""), data.get("password", ""))
-    if actor is None:
-        return render("login.html", status=401, next=target, error="The email address or password is wrong.")
-    token = new_token()
-    expires = datetime.now(UTC) + timedelta(hours=settings.session_hours)
-    await users_db.create_session(conn, token_hash(token), actor.id, expires)
-    response = Redirect(target, status_code=303)
-    response.set_cookie(
-        COOKIE, token, httponly=True, samesite="strict", path="/", expires=int(expires.timestamp()),
-        secure=bool(settings.public_url and settings.public_url.startswith("https://")),
-    )
-    return response
-
-
-@post("/logout", include_in_schema=False)
-async def logout(request: Request, conn: asyncpg.Connection) -> Response:
-    token = request.cookies.get(COOKIE)
-    if token:
-        await users_db.delete_session(conn, token_hash(token))
-    response = Redirect("/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/")
-    return response
+add_nav(NavItem("summaries", N_("Risk summaries"), "/dashboard/projects/{project_id}/summaries",
+                "summary.read", order=10))
+add_nav(NavItem("coordinator", N_("Coordinator"), "/dashboard/projects/{project_id}/coordinator",
+                "submission.read", order=20))
 
 
 # --- projects ----------------------------------------------------------------------------------
 
 
 @get("/dashboard", include_in_schema=False)
-async def dashboard_home(request: Request, conn: asyncpg.Connection) -> Response:
-    actor = await page_actor(request, conn)
-    if actor is None:
-        return to_login(request)
+async def dashboard_home(page: Page, conn: asyncpg.Connection) -> Response:
+    actor = page.require_login()
     rows = await projects_db.list_projects(conn, None if actor.is_admin else actor.id)
     projects = [
         {
@@ -156,35 +88,42 @@ async def dashboard_home(request: Request, conn: asyncpg.Connection) -> Response
         }
         for row in rows
     ]
-    return render("home.html", actor=actor, projects=projects)
+    return page.render("home.html", projects=projects)
 
 
-async def _project(conn, actor: Actor, project_id: int, permission: str):
-    if not actor.can(permission, project_id):
-        return None
-    return await projects_db.get_project(conn, project_id)
+async def _project(conn, page: Page, project_id: int, permission: str):
+    """The project of a page, once api/auth.py allows `permission` in it (else 403/404)."""
+    page.require(permission, project_id)
+    project = await projects_db.get_project(conn, project_id)
+    if project is None:
+        raise PageNotFound()
+    return project
 
 
 # --- the ministry view ------------------------------------------------------------------------
 
 
-def _label(value) -> str:
-    return LABELS.get(value, str(value))
-
-
-def table_view(title: str, result: SummaryResult, chart: str) -> dict:
+def table_view(i18n: I18n, title: str, result: SummaryResult, chart: str) -> dict:
     """What a template and the chart script need of a protected table."""
+    _ = i18n.gettext
+
+    def label(value) -> str:
+        return _(LABELS[value]) if value in LABELS else str(value)
+
     by = list(result.request.by)
-    view: dict[str, Any] = {"title": title, "by": by, "chart": chart, "period": result.request.period}
-    if len(by) == 1:
+    view: dict[str, Any] = {"title": _(TABLE_TITLES.get(title, title)), "by": by, "chart": chart,
+                            "period": result.request.period}
+    if len(by) == 1 and result.request.period and not result.slices:  # a trend of no data yet
+        view.update(columns=[], rows=[], total=0, series={"labels": [], "names": [], "values": []})
+    elif len(by) == 1:
         table = result.slices[0].table
-        rows = [{"label": _label(key[0]), "count": n} for key, n in table.cells.items()]
+        rows = [{"label": label(key[0]), "count": n} for key, n in table.cells.items()]
         if result.request.period:  # a trend: one row per period, one column per value
-            columns = [_label(key[0]) for key in table.cells]
+            columns = [label(key[0]) for key in table.cells]
             view["columns"] = columns
             view["rows"] = [
                 {
-                    "label": part.period or "date unknown",
+                    "label": part.period or _("date unknown"),
                     "counts": [n for n in part.table.cells.values()],
                     "total": part.table.total,
                 }
@@ -195,15 +134,15 @@ def table_view(title: str, result: SummaryResult, chart: str) -> dict:
         else:
             view["rows"] = rows
             view["total"] = table.total
-            view["series"] = {"labels": [r["label"] for r in rows], "names": ["persons"],
+            view["series"] = {"labels": [r["label"] for r in rows], "names": [_("persons")],
                               "values": [[r["count"] for r in rows]]}
     else:
         table = result.slices[0].table
         row_values, col_values = list(table.margins[0]), list(table.margins[1])
-        view["columns"] = [_label(c) for c in col_values]
+        view["columns"] = [label(c) for c in col_values]
         view["rows"] = [
             {
-                "label": _label(r),
+                "label": label(r),
                 "counts": [table.cells[(r, c)] for c in col_values],
                 "total": table.margins[0][r],
             }
@@ -222,19 +161,15 @@ CHARTS = {"Risk level by region": "stacked", "Risk level by quarter": "line"}
 
 @get("/dashboard/projects/{project_id:int}/summaries", include_in_schema=False)
 async def ministry_view(
-    project_id: int, request: Request, conn: asyncpg.Connection, settings: Settings
+    project_id: int, page: Page, conn: asyncpg.Connection, settings: Settings
 ) -> Response:
-    actor = await page_actor(request, conn)
-    if actor is None:
-        return to_login(request)
-    project = await _project(conn, actor, project_id, "summary.read")
-    if project is None:
-        return forbidden(actor, "the summaries of this project")
-    params = {k: v for k, v in request.query_params.items() if v}
+    project = await _project(conn, page, project_id, "summary.read")
+    _ = page.i18n.gettext
+    params = {k: v for k, v in page.request.query_params.items() if v}
     try:
-        query, _ = parse_summary_query({k: v for k, v in params.items() if k != "disclosure"})
+        query, _unused = parse_summary_query({k: v for k, v in params.items() if k != "disclosure"})
     except Problem as problem:
-        query, _ = parse_summary_query({})
+        query, _unused = parse_summary_query({})
         params = {}
         error = problem.detail
     else:
@@ -243,33 +178,27 @@ async def ministry_view(
     tables = []
     for title, by, period in DASHBOARD_TABLES:
         result = await build_summary(conn, replace(query, by=by, period=period), settings.disclosure_k)
-        tables.append(table_view(title, result, CHARTS.get(title, "bar")))
+        tables.append(table_view(page.i18n, title, result, CHARTS.get(title, "bar")))
     versions = await summaries_db.rubric_versions(conn, query.count_query())
     filters = [
-        {"name": name, "label": name.replace("_", " "), "selected": params.get(name, ""),
-         "options": [(v, _label(v)) for v in BY_NAME[name].known]}
+        {"name": name, "label": _(FILTER_LABELS[name]), "selected": params.get(name, ""),
+         "options": [(v, _(LABELS[v]) if v in LABELS else v) for v in BY_NAME[name].known]}
         for name in FILTER_NAMES
     ]
     download = f"/dashboard/projects/{project_id}/risk.xlsx" + (f"?{urlencode(params)}" if params else "")
-    return render(
-        "summaries.html", actor=actor, project=project, tables=tables, k=settings.disclosure_k,
+    return page.render(
+        "summaries.html", project=project, tables=tables, k=settings.disclosure_k,
         filters=filters, params=params, download=download, versions=versions, error=error,
-        coordinator=actor.can("submission.read", project_id),
     )
 
 
 @get("/dashboard/projects/{project_id:int}/risk.xlsx", include_in_schema=False)
 async def ministry_workbook(
-    project_id: int, request: Request, conn: asyncpg.Connection, settings: Settings
+    project_id: int, page: Page, conn: asyncpg.Connection, settings: Settings
 ) -> Response:
-    actor = await page_actor(request, conn)
-    if actor is None:
-        return to_login(request)
-    project = await _project(conn, actor, project_id, "summary.read")
-    if project is None:
-        return forbidden(actor, "the summaries of this project")
-    params = {k: v for k, v in request.query_params.items() if v and k != "disclosure"}
-    query, _ = parse_summary_query(params)
+    project = await _project(conn, page, project_id, "summary.read")
+    params = {k: v for k, v in page.request.query_params.items() if v and k != "disclosure"}
+    query, _unused = parse_summary_query(params)
     query = query.with_forms(await summaries_db.screening_form_ids(conn, project_id))
     tables = await workbook_tables(conn, query, settings.disclosure_k, requested_by=bool(params.get("by")))
     return Response(
@@ -284,14 +213,10 @@ async def ministry_workbook(
 
 @get("/dashboard/projects/{project_id:int}/coordinator", include_in_schema=False)
 async def coordinator_view(
-    project_id: int, request: Request, conn: asyncpg.Connection, settings: Settings
+    project_id: int, page: Page, request: Request, conn: asyncpg.Connection, settings: Settings
 ) -> Response:
-    actor = await page_actor(request, conn)
-    if actor is None:
-        return to_login(request)
-    project = await _project(conn, actor, project_id, "submission.read")
-    if project is None:
-        return forbidden(actor, "the submissions of this project")
+    project = await _project(conn, page, project_id, "submission.read")
+    actor = page.require_login()
     today = datetime.now(UTC).date()
     days = [today - timedelta(days=i) for i in range(14)]  # newest first: a phone shows it
     since = datetime.combine(days[-1], datetime.min.time(), tzinfo=UTC)
@@ -319,21 +244,10 @@ async def coordinator_view(
             png = qr_png(collect_settings_payload(server, project["name"]), scale=4)
             app_users.append({"id": row["id"], "name": row["display_name"],
                               "qr": "data:image/png;base64," + base64.b64encode(png).decode()})
-    return render(
-        "coordinator.html", actor=actor, project=project, forms=forms,
-        days=[d.strftime("%d %b") for d in days], review=review, app_users=app_users,
-        summaries=actor.can("summary.read", project_id),
+    return page.render(
+        "coordinator.html", project=project, forms=forms,
+        days=[page.i18n.skeleton(d, "MMMd") for d in days], review=review, app_users=app_users,
     )
 
 
-def page_routes() -> list:
-    """The dashboard's handlers and its static files (the chart library among them)."""
-    static = [create_static_files_router(path="/static/dashboard", directories=[HERE / "static"],
-                                         include_in_schema=False)]
-    if CHART_JS.is_dir():
-        static.append(create_static_files_router(path="/static/vendor/chartjs", directories=[CHART_JS],
-                                                 include_in_schema=False))
-    return [
-        login_page, login_submit, logout, dashboard_home, ministry_view, ministry_workbook,
-        coordinator_view, *static,
-    ]
+ROUTES = [dashboard_home, ministry_view, ministry_workbook, coordinator_view]

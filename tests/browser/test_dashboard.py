@@ -67,7 +67,7 @@ async def logged_in_page(browser, site, user: dict, size: str, target: str):
     await page.fill("input[name=email]", user["email"])
     await page.fill("input[name=password]", user["password"])
     async with page.expect_navigation():
-        await page.click("button[type=submit]")
+        await page.click("form[action='/login'] button[type=submit]")
     return context, page
 
 
@@ -158,7 +158,7 @@ async def test_login_page_on_a_phone(browser, site) -> None:
         await page.fill("input[name=email]", site["ministry"]["email"])
         await page.fill("input[name=password]", "wrong password")
         async with page.expect_navigation():
-            await page.click("button[type=submit]")
+            await page.click("form[action='/login'] button[type=submit]")
         assert await page.locator("[role=alert]").count() == 1
         await shot(page, "login-error-phone")
     finally:

@@ -9,7 +9,8 @@ import random
 import openpyxl
 import pytest
 
-from api.pages.dashboard import COOKIE
+from api.pages.web import SESSION_COOKIE as COOKIE
+from tests.pages_client import anonymous
 from tests.summaries_seed import random_answers, screening_project, submission_xml, submit
 
 
@@ -32,11 +33,9 @@ async def site(client, admin_headers, make_user):
 
 
 async def login(client, email: str, password: str, next_url: str = "/dashboard") -> str | None:
-    response = await client.post("/login", data={"email": email, "password": password, "next": next_url},
-                                 follow_redirects=False)
-    token = response.cookies.get(COOKIE)
-    client.cookies.clear()  # the test client is shared: keep no cookie on it
-    return token
+    browser = await anonymous(client)
+    response = await browser.post(client, "/login", {"email": email, "password": password, "next": next_url})
+    return response.cookies.get(COOKIE)
 
 
 async def page(client, path: str, token: str | None):
@@ -91,32 +90,37 @@ async def test_anonymous_is_sent_to_login_and_back(client, site) -> None:
     stale = await page(client, "/dashboard", "not-a-session")
     assert stale.status_code == 303
     user = site["users"]["ministry"]
-    response = await client.post("/login", data={"email": user["email"], "password": user["password"],
-                                                 "next": f"/dashboard/projects/{pid}/summaries"},
-                                 follow_redirects=False)
-    client.cookies.clear()
+    browser = await anonymous(client)
+    response = await browser.post(client, "/login", {"email": user["email"], "password": user["password"],
+                                                     "next": f"/dashboard/projects/{pid}/summaries"})
     assert response.status_code == 303
     assert response.headers["location"] == f"/dashboard/projects/{pid}/summaries"
-    cookie = response.headers["set-cookie"].lower()
-    assert "httponly" in cookie and "samesite=strict" in cookie
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith(COOKIE)).lower()
+    # HttpOnly, SameSite=Lax (with a CSRF token on every POST), gone with the server session
+    assert "httponly" in cookie and "samesite=lax" in cookie and "max-age=86400" in cookie
+    assert "secure" not in cookie  # plain http here
 
 
 async def test_login_failures_and_redirect_targets(client, site) -> None:
     user = site["users"]["ministry"]
-    wrong = await client.post("/login", data={"email": user["email"], "password": "nope"}, follow_redirects=False)
+    browser = await anonymous(client)
+    wrong = await browser.post(client, "/login", {"email": user["email"], "password": "nope"})
     assert wrong.status_code == 401 and "wrong" in wrong.text and COOKIE not in wrong.cookies
-    for target in ("https://evil.example/", "//evil.example/dashboard", "/v1/users"):
-        response = await client.post("/login", data={"email": user["email"], "password": user["password"],
-                                                     "next": target}, follow_redirects=False)
-        client.cookies.clear()
+    for target in ("https://evil.example/", "//evil.example/dashboard", "/v1/users", "/\\evil.example"):
+        response = await browser.post(client, "/login", {"email": user["email"], "password": user["password"],
+                                                         "next": target})
         assert response.headers["location"] == "/dashboard"
 
 
 async def test_logout_ends_the_session(client, site) -> None:
     user = site["users"]["researcher"]
     token = await login(client, user["email"], user["password"])
-    response = await client.post("/logout", headers={"Cookie": f"{COOKIE}={token}"}, follow_redirects=False)
-    client.cookies.clear()
+    browser = await anonymous(client)
+    browser.session = token
+    refused = await browser.post(client, "/logout", csrf=False)  # no CSRF token: refused
+    assert refused.status_code == 403
+    assert (await page(client, "/dashboard", token)).status_code == 200
+    response = await browser.post(client, "/logout")
     assert response.status_code == 303
     assert (await page(client, "/dashboard", token)).status_code == 303
 

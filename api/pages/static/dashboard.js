@@ -10,6 +10,7 @@
   var palette = ["#1b5fb4", "#e07b39", "#2e9e6b", "#b63f6f", "#7a5cc4", "#c9a227", "#4aa3c9",
                  "#8c564b", "#6b7d8f", "#d45087", "#5c8a3a", "#a05195", "#ff7c43"];
   var tables = JSON.parse(source.textContent);
+  var suppressed = source.getAttribute("data-suppressed") || "x";
   var drawn = 0;
   tables.forEach(function (table, index) {
     var canvas = document.getElementById("chart-" + index);
@@ -34,7 +35,7 @@
           legend: { display: datasets.length > 1, position: "bottom" },
           tooltip: { callbacks: { label: function (ctx) {
             var v = ctx.raw;
-            return ctx.dataset.label + ": " + (v === null || v === undefined ? "suppressed" : v);
+            return ctx.dataset.label + ": " + (v === null || v === undefined ? suppressed : v);
           } } }
         },
         scales: { x: { stacked: stacked }, y: { stacked: stacked, beginAtZero: true } }

@@ -1,0 +1,188 @@
+"""What every page shares: the language (switcher, cookie, the user's choice, Accept-Language),
+the navigation by role, the 403 and 404 pages in the user's language, CSRF, cookies, the
+Content-Security-Policy, escaping, and no English sentence left on a Russian or Tajik page."""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+
+import pytest
+from babel.messages.pofile import read_po
+
+from api.i18n import LOCALE_DIR
+from tests.pages_client import anonymous, signed_in
+from tests.summaries_seed import screening_project
+
+SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.S | re.I)
+
+
+@pytest.fixture(scope="module")
+async def site(client, admin_headers, make_user):
+    name = f"<b>Proj</b> {uuid.uuid4().hex[:6]}"  # user text: must come back escaped
+    pid = await screening_project(client, admin_headers, name=name)
+    users = {role: await make_user(role, pid) for role in ("manager", "ministry", "collector")}
+    return {"pid": pid, "name": name, "users": users}
+
+
+def visible_text(page: str) -> str:
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S | re.I)
+    page = re.sub(r"<[^>]+>", " ", page)
+    return re.sub(r"\s+", " ", html.unescape(page))
+
+
+def english_sentences() -> list[str]:
+    """The English source strings (placeholders cut out: their literal parts)."""
+    with (LOCALE_DIR / "ru" / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        catalogue = read_po(handle)
+    pieces = []
+    for message in catalogue:
+        if not message.id:
+            continue
+        source = message.id if isinstance(message.id, str) else message.id[0]
+        source = re.sub(r"<[^>]+>", " ", source)
+        for part in re.split(r"%\(\w+\)[sd]", source):
+            part = part.strip(" .:·")
+            if len(part) >= 3 and re.search(r"[A-Za-z]{3}", part):
+                pieces.append(part)
+    return pieces
+
+
+def assert_no_english(page: str, where: str, user_text: list[str] = ()) -> None:
+    """No catalogue string shown in English; what users typed (names, form titles) aside."""
+    text = visible_text(page)
+    for typed in user_text:
+        text = text.replace(typed, " ")
+    for sentence in english_sentences():
+        assert not re.search(rf"(?<![A-Za-z]){re.escape(sentence)}(?![A-Za-z])", text), \
+            f"{where}: English {sentence!r} left in: {text[:300]}"
+
+
+async def test_language_comes_from_accept_language_then_cookie(client) -> None:
+    visitor = await anonymous(client)
+    page = await visitor.get(client, "/login", **{"Accept-Language": "ru-RU,ru;q=0.9,en;q=0.5"})
+    assert '<html lang="ru">' in page.text and "Войти" in page.text
+    assert page.headers["content-language"] == "ru"
+    visitor.lang = "tg"
+    page = await visitor.get(client, "/login", **{"Accept-Language": "ru"})
+    assert '<html lang="tg">' in page.text and "Ворид шудан" in page.text
+    visitor.lang = None
+    page = await visitor.get(client, "/login", **{"Accept-Language": "de, fr"})
+    assert '<html lang="en">' in page.text and "Log in" in page.text
+
+
+async def test_switcher_sets_the_cookie_and_the_users_choice(client, site, pool) -> None:
+    visitor = await anonymous(client)
+    switched = await visitor.post(client, "/language", {"locale": "tg", "next": "/login?next=%2Fdashboard"})
+    assert switched.status_code == 303 and switched.headers["location"] == "/login?next=%2Fdashboard"
+    assert switched.cookies.get("fieldsurvey_lang") == "tg"
+    refused = await visitor.post(client, "/language", {"locale": "ru"}, csrf=False)
+    assert refused.status_code == 403 and "<html" in refused.text  # a page, not JSON
+    user = site["users"]["ministry"]
+    browser = await signed_in(client, user["email"], user["password"])
+    chosen = await browser.post(client, "/language", {"locale": "ru", "next": "https://evil.example/"})
+    assert chosen.headers["location"] == "/dashboard"  # never another site
+    assert await pool.fetchval("SELECT locale FROM users WHERE actor_id = $1", user["id"]) == "ru"
+    # a new browser, English Accept-Language, no cookie: the user's own choice wins after login
+    again = await signed_in(client, user["email"], user["password"])
+    home = await again.get(client, "/dashboard", **{"Accept-Language": "en"})
+    assert '<html lang="ru">' in home.text and "Проекты" in home.text
+    await pool.execute("UPDATE users SET locale = NULL WHERE actor_id = $1", user["id"])
+
+
+async def test_navigation_follows_the_roles(client, site) -> None:
+    pid = site["pid"]
+    summaries = f'href="/dashboard/projects/{pid}/summaries" data-nav="summaries"'
+    coordinator = f'href="/dashboard/projects/{pid}/coordinator" data-nav="coordinator"'
+    ministry = await signed_in(client, site["users"]["ministry"]["email"], site["users"]["ministry"]["password"])
+    page = await ministry.get(client, f"/dashboard/projects/{pid}/summaries")
+    assert summaries in page.text and coordinator not in page.text
+    manager = await signed_in(client, site["users"]["manager"]["email"], site["users"]["manager"]["password"])
+    page = await manager.get(client, f"/dashboard/projects/{pid}/coordinator")
+    assert summaries in page.text and coordinator in page.text
+
+
+async def test_403_and_404_pages_in_the_users_language(client, site) -> None:
+    pid = site["pid"]
+    user = site["users"]["ministry"]
+    browser = await signed_in(client, user["email"], user["password"])
+    browser.lang = "tg"
+    forbidden = await browser.get(client, f"/dashboard/projects/{pid}/coordinator")
+    assert forbidden.status_code == 403 and "Иҷозат нест" in forbidden.text and "uuid:" not in forbidden.text
+    missing = await browser.get(client, "/no/such/page")
+    assert missing.status_code == 404 and '<html lang="tg">' in missing.text and "Саҳифа ёфт нашуд" in missing.text
+    gone = await browser.get(client, "/dashboard/projects/99999999/summaries")
+    assert gone.status_code == 403  # no role there: not allowed, and nothing says whether it exists
+    admin = await signed_in(client, *(await _admin(client)))
+    admin.lang = "ru"
+    gone = await admin.get(client, "/dashboard/projects/99999999/summaries")
+    assert gone.status_code == 404 and "Страница не найдена" in gone.text
+    api = await client.get("/v1/no/such/thing", headers={"Accept-Language": "ru"})
+    assert api.status_code == 404 and api.headers["content-type"].startswith("application/problem+json")
+
+
+async def _admin(client):
+    from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
+    return ADMIN_EMAIL, ADMIN_PASSWORD
+
+
+async def test_security_headers_csp_and_escaping(client, site) -> None:
+    pid = site["pid"]
+    admin = await signed_in(client, *(await _admin(client)))
+    for path in ("/dashboard", f"/dashboard/projects/{pid}/summaries", f"/dashboard/projects/{pid}/coordinator"):
+        page = await admin.get(client, path)
+        assert page.status_code == 200
+        csp = page.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["cache-control"] == "no-store"
+        for attributes, body in SCRIPT.findall(page.text):
+            # every script is a file from this server or a JSON data block, never inline code
+            assert 'src="/static/' in attributes or 'type="application/json"' in attributes, attributes
+            assert 'type="application/json"' in attributes or not body.strip()
+        assert not re.search(r"\son[a-z]+=", page.text)  # no inline event handlers
+        assert site["name"] not in page.text  # the project's name is escaped...
+        assert html.escape(site["name"], quote=False) in page.text  # ...and shown
+        assert "/static/vendor/htmx/htmx.min.js" in page.text and "hx-headers=" in page.text
+    assert (await client.get("/static/vendor/htmx/htmx.min.js")).status_code == 200
+
+
+async def test_csrf_is_on_pages_only(client, site) -> None:
+    user = site["users"]["manager"]
+    forged = await client.post("/login", data={"email": user["email"], "password": user["password"]},
+                               follow_redirects=False, headers={"Accept-Language": "ru"})
+    client.cookies.clear()
+    assert forged.status_code == 403 and "Срок действия формы истёк" in forged.text
+    # REST with a bearer token and JSON bodies needs no CSRF token
+    rest = await client.post("/v1/sessions", json={"email": user["email"], "password": user["password"]})
+    assert rest.status_code == 200 and "fieldsurvey_csrf" not in rest.headers.get("set-cookie", "")
+
+
+@pytest.mark.parametrize("locale", ["ru", "tg"])
+async def test_russian_and_tajik_pages_have_no_english_sentence(client, site, pool, locale) -> None:
+    pid = site["pid"]
+    admin = await signed_in(client, *(await _admin(client)))
+    admin.lang = locale
+    ministry = await signed_in(client, site["users"]["ministry"]["email"], site["users"]["ministry"]["password"])
+    ministry.lang = locale
+    visitor = await anonymous(client)
+    visitor.lang = locale
+    pages = {
+        "login": await visitor.get(client, "/login"),
+        "404": await visitor.get(client, "/nothing/here"),
+        "home": await admin.get(client, "/dashboard"),
+        "summaries": await admin.get(client, f"/dashboard/projects/{pid}/summaries"),
+        "coordinator": await admin.get(client, f"/dashboard/projects/{pid}/coordinator"),
+        "403": await ministry.get(client, f"/dashboard/projects/{pid}/coordinator"),
+    }
+    user_text = [site["name"], *[row["title"] for row in await pool.fetch(
+        "SELECT DISTINCT title FROM form_defs WHERE title IS NOT NULL")],
+        *[row["display_name"] for row in await pool.fetch("SELECT display_name FROM actors")]]
+    for name, page in pages.items():
+        assert f'<html lang="{locale}">' in page.text, name
+        assert_no_english(page.text, f"{locale} {name}", user_text)
+    wrong = await visitor.post(client, "/login", {"email": "x@test.example", "password": "y"})
+    assert wrong.status_code == 401
+    assert_no_english(wrong.text, f"{locale} login error")
