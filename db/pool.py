@@ -20,9 +20,15 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
-async def open_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+async def open_pool(
+    dsn: str, *, min_size: int = 2, max_size: int = 20, command_timeout: float | None = 60
+) -> asyncpg.Pool:
     return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=command_timeout,
     )
 
 

@@ -87,7 +87,9 @@ async def pool(client: AsyncTestClient, database_url: str) -> AsyncIterator[asyn
     """The tests' own pool (the app's runs on the test client's event loop, not ours)."""
     from db.pool import open_pool
 
-    test_pool = await open_pool(database_url, min_size=1, max_size=5)
+    # the tests' own bulk set-up (100k rows in one statement) may outlast the app's 60 s
+    # statement bound on a loaded machine; the app's pool keeps its bound
+    test_pool = await open_pool(database_url, min_size=1, max_size=5, command_timeout=None)
     yield test_pool
     await test_pool.close()
 
