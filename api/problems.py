@@ -82,6 +82,8 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
     ),
     "submission-exists": (409, 409.3, "A submission with this instanceID already exists."),
     "user-exists": (409, 409.3, "A user with that email address already exists."),
+    # 429
+    "login-throttled": (429, 429.99, "Too many failed logins; wait before trying again."),
     # 413
     "payload-too-large": (413, 413.99, "The request is larger than the server accepts."),
     "internal-error": (500, 500.1, "The server failed; the failure was logged."),

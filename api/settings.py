@@ -17,6 +17,10 @@ class Settings:
     access_log: bool = False
     public_url: str | None = None  # base URL phones use, e.g. https://survey.example.org
     session_hours: int = 24
+    # failed logins (pages and POST /v1/sessions) within the window before 429 (api/services/sessions.py)
+    login_window_seconds: int = 15 * 60
+    login_account_limit: int = 5
+    login_address_limit: int = 20
     disclosure_k: int = 10
     max_submission_bytes: int = 100 * 1024 * 1024
     max_streams: int = 8  # exports and OData pages streaming at once (each holds a connection)
@@ -47,6 +51,9 @@ class Settings:
             access_log=env.get("FIELDSURVEY_ACCESS_LOG", "0") == "1",
             public_url=env.get("FIELDSURVEY_PUBLIC_URL") or None,
             session_hours=int(env.get("FIELDSURVEY_SESSION_HOURS", "24")),
+            login_window_seconds=int(env.get("FIELDSURVEY_LOGIN_WINDOW_SECONDS", str(15 * 60))),
+            login_account_limit=int(env.get("FIELDSURVEY_LOGIN_ACCOUNT_LIMIT", "5")),
+            login_address_limit=int(env.get("FIELDSURVEY_LOGIN_ADDRESS_LIMIT", "20")),
             disclosure_k=int(env.get("FIELDSURVEY_DISCLOSURE_K", "10")),
             max_submission_bytes=int(
                 env.get("FIELDSURVEY_MAX_SUBMISSION_BYTES", str(100 * 1024 * 1024))

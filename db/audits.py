@@ -10,6 +10,21 @@ INSERT_AUDIT = """
 INSERT INTO audits (actor_id, action, acted_on, details) VALUES ($1, $2, $3, $4)
 """
 
+# Failed logins of the last `$3` seconds for an account (acted_on: the email given) and for an
+# address (details.ip), with the oldest of each (when the window frees one). Uses the
+# (action, logged_at) index.
+SELECT_LOGIN_FAILURES = """
+SELECT count(*) FILTER (WHERE acted_on = $1) AS account,
+       min(logged_at) FILTER (WHERE acted_on = $1) AS account_oldest,
+       count(*) FILTER (WHERE details->>'ip' = $2) AS address,
+       min(logged_at) FILTER (WHERE details->>'ip' = $2) AS address_oldest,
+       clock_timestamp() AS now
+FROM audits
+WHERE action = 'user.session.failed'
+  AND logged_at > clock_timestamp() - make_interval(secs => $3)
+  AND (acted_on = $1 OR details->>'ip' = $2)
+"""
+
 SELECT_AUDITS = """
 SELECT a.id, a.actor_id, a.action, a.acted_on, a.details, a.logged_at, ac.display_name
 FROM audits a LEFT JOIN actors ac ON ac.id = a.actor_id
@@ -83,3 +98,9 @@ async def list_audit_entries(
 async def list_audits_of(conn: asyncpg.Connection, acted_on: str) -> list[asyncpg.Record]:
     """Everything logged against one object (e.g. "submission/{pid}/{form}/{instanceId}")."""
     return await conn.fetch(SELECT_AUDITS_OF, acted_on)
+
+
+async def login_failures(
+    conn: asyncpg.Connection, email: str, ip: str | None, window_seconds: float
+) -> asyncpg.Record:
+    return await conn.fetchrow(SELECT_LOGIN_FAILURES, email, ip, window_seconds)

@@ -153,6 +153,12 @@ async def create_session(
     return await conn.fetchrow(INSERT_SESSION, token_hash, actor_id, expires_at)
 
 
+async def delete_expired_sessions(conn: asyncpg.Connection) -> int:
+    """Removes the sessions past their expiry; returns how many."""
+    status = await conn.execute(DELETE_EXPIRED_SESSIONS)
+    return int(status.split()[-1])
+
+
 async def get_session_actor(conn: asyncpg.Connection, token_hash: bytes) -> asyncpg.Record | None:
     return await conn.fetchrow(SELECT_SESSION_ACTOR, token_hash)
 

@@ -72,6 +72,11 @@ def settings(database_url: str, data_dir: Path) -> Settings:
         data_dir=data_dir,
         admin_email=ADMIN_EMAIL,
         admin_password=ADMIN_PASSWORD,
+        # every in-process request comes from one address ("testclient") and several tests try
+        # the same wrong logins: they must not throttle each other
+        # (tests/integration/test_login_throttle.py sets its own limits)
+        login_address_limit=100_000,
+        login_account_limit=100_000,
     )
 
 
@@ -166,6 +171,7 @@ class LiveServer:
             FIELDSURVEY_DATA_DIR=str(self.data_dir),
             FIELDSURVEY_ADMIN_EMAIL=ADMIN_EMAIL,
             FIELDSURVEY_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            FIELDSURVEY_LOGIN_ADDRESS_LIMIT="100000",
             HOST="127.0.0.1",
             PORT=str(self.port),
         )

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import asyncpg
 from litestar import Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
-from api.auth import actor_from_password, new_token, token_hash
+from api.auth import token_hash
 from api.i18n import LOCALE_COOKIE, I18n, known_locale
 from api.pages.web import SESSION_COOKIE, Page, safe_next
+from api.problems import Problem
+from api.services.sessions import password_login
 from api.settings import Settings
 from db import users as users_db
 
@@ -32,13 +32,22 @@ async def login_submit(
     target = safe_next(data.get("next"))
     if target.startswith(("/login", "/logout", "/language")):
         target = "/dashboard"
-    actor = await actor_from_password(conn, data.get("email", ""), data.get("password", ""))
-    if actor is None:
-        return page.render("login.html", status=401, next=target,
-                           error=page._("The email address or password is wrong."))
-    token = new_token()
-    expires = datetime.now(UTC) + timedelta(hours=settings.session_hours)
-    await users_db.create_session(conn, token_hash(token), actor.id, expires)
+    ip = page.request.client.host if page.request.client else None
+    try:
+        session = await password_login(conn, data.get("email", ""), data.get("password", ""), ip,
+                                       settings)
+    except Problem as problem:
+        if problem.slug != "login-throttled":
+            return page.render("login.html", status=401, next=target,
+                               error=page._("The email address or password is wrong."))
+        wait = int(problem.headers["Retry-After"])
+        return page.render(
+            "login.html", status=429, next=target, headers={"Retry-After": str(wait)},
+            error=page.i18n.ngettext(
+                "Too many failed logins. Try again in %(num)s minute.",
+                "Too many failed logins. Try again in %(num)s minutes.", max(1, -(-wait // 60))),
+        )
+    actor, token = session.actor, session.token
     response = page.redirect(target)
     page.set_session_cookie(response, token, max_age=settings.session_hours * 3600)
     if actor.locale:  # the user's own language, for the pages rendered before we know them

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import asyncpg
 from litestar import Request, delete, get, post
 
 from api.auth import (
     ROLES,
     Actor,
-    actor_from_password,
     authorize,
     digest_ha1,
     hash_password,
-    new_token,
     require_actor,
     require_admin,
     token_hash,
 )
 from api.problems import Problem
+from api.services.sessions import password_login
 from api.settings import Settings
 from api.v1.schemas import AssignmentOut, SessionCreate, SessionOut, UserCreate, UserOut
 from db import audits, projects, users
@@ -29,23 +26,11 @@ from db import audits, projects, users
 async def create_session(
     data: SessionCreate, conn: asyncpg.Connection, settings: Settings, request: Request
 ) -> SessionOut:
-    actor = await actor_from_password(conn, data.email, data.password)
-    if actor is None:
-        async with conn.transaction():
-            await audits.log_audit(
-                conn,
-                None,
-                "user.session.failed",
-                data.email.strip().lower(),
-                {"ip": request.client.host if request.client else None},
-            )
-        raise Problem("auth-failed")
-    token = new_token()
-    expires = datetime.now(UTC) + timedelta(hours=settings.session_hours)
-    async with conn.transaction():
-        row = await users.create_session(conn, token_hash(token), actor.id, expires)
-        await audits.log_audit(conn, actor.id, "user.session.create", f"user/{actor.id}")
-    return SessionOut(token=token, expires_at=row["expires_at"], created_at=row["created_at"])
+    session = await password_login(
+        conn, data.email, data.password, request.client.host if request.client else None,
+        settings,
+    )
+    return SessionOut(token=session.token, expires_at=session.expires_at, created_at=session.created_at)
 
 
 @delete("/v1/sessions/{token:str}", status_code=200)

@@ -1,0 +1,83 @@
+"""Logging in with a password, for the pages (/login) and REST (POST /v1/sessions) alike:
+throttling of failed attempts, the session, the audit log, and purging expired sessions.
+
+Throttling counts the failures recorded in the audit log (`user.session.failed`, acted on the
+email given, with the caller's address), so every server process sees the same counts
+(Settings: login_window_seconds 900, login_account_limit 5, login_address_limit 20):
+- an account: that many failures within the window lock it for the rest of the window
+  (whoever tries; the right password does not help while it lasts);
+- an address: that many failures within the window (any accounts) stop that address. Behind a
+  proxy, the address is the client's only with `serve --forwarded-allow-ips`.
+A refused attempt is answered 429 with Retry-After before the password is checked (no argon2
+work for it) and is not counted again, so a lock ends a window after the last failure counted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from api.auth import Actor, actor_from_password, new_token, token_hash
+from api.problems import Problem
+from api.settings import Settings
+from db import audits
+from db import users as users_db
+
+
+@dataclass(frozen=True)
+class NewSession:
+    actor: Actor
+    token: str
+    created_at: datetime
+    expires_at: datetime
+
+
+def _retry_after(oldest: datetime | None, now: datetime, window: int) -> int:
+    if oldest is None:
+        return window
+    left = (oldest + timedelta(seconds=window) - now).total_seconds()
+    return max(1, math.ceil(left))
+
+
+async def check_throttle(conn: asyncpg.Connection, email: str, ip: str | None, settings: Settings) -> None:
+    """Raises login-throttled (429, Retry-After) when the account or the address has failed
+    too often within the window."""
+    window = settings.login_window_seconds
+    row = await audits.login_failures(conn, email, ip, window)
+    waits = []
+    if row["account"] >= settings.login_account_limit:
+        waits.append(_retry_after(row["account_oldest"], row["now"], window))
+    if ip is not None and row["address"] >= settings.login_address_limit:
+        waits.append(_retry_after(row["address_oldest"], row["now"], window))
+    if waits:
+        wait = max(waits)
+        raise Problem(
+            "login-throttled",
+            f"Too many failed logins; try again in {math.ceil(wait / 60)} minutes.",
+            headers={"Retry-After": str(wait)},
+            extra={"retryAfter": wait},
+        )
+
+
+async def password_login(
+    conn: asyncpg.Connection, email: str, password: str, ip: str | None, settings: Settings
+) -> NewSession:
+    """A new session for the right email and password; auth-failed (401) otherwise, and
+    login-throttled (429) after too many failures. Expired sessions are purged on the way."""
+    email = (email or "").strip().lower()
+    await check_throttle(conn, email, ip, settings)
+    actor = await actor_from_password(conn, email, password or "")
+    if actor is None:
+        async with conn.transaction():
+            await audits.log_audit(conn, None, "user.session.failed", email, {"ip": ip})
+        raise Problem("auth-failed")
+    token = new_token()
+    expires = datetime.now(UTC) + timedelta(hours=settings.session_hours)
+    async with conn.transaction():
+        row = await users_db.create_session(conn, token_hash(token), actor.id, expires)
+        await audits.log_audit(conn, actor.id, "user.session.create", f"user/{actor.id}", {"ip": ip})
+        await users_db.delete_expired_sessions(conn)
+    return NewSession(actor, token, row["created_at"], row["expires_at"])
