@@ -118,8 +118,8 @@ def create_app(settings: Settings) -> Litestar:
     from api.bootstrap import bootstrap
     from api.openrosa import attachment_store, openrosa_routers
     from api.pages import pages_router, static_routers
+    from api.services.summaries import fold_in_background
     from api.v1 import route_handlers as v1_handlers
-    from api.v1.summaries import fold_in_background
 
     csrf = csrf_config(settings)
 

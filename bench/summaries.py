@@ -32,7 +32,7 @@ import openpyxl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from api.v1.summaries import SummaryRequest, build_summary  # noqa: E402
+from api.services.summaries import SummaryRequest, build_summary  # noqa: E402
 from db import submissions as submissions_db  # noqa: E402
 from db import summaries  # noqa: E402
 from db.migrate import apply_migrations  # noqa: E402

@@ -27,8 +27,7 @@ from api.i18n import N_, I18n
 from api.openrosa import base_url
 from api.pages.web import NavItem, Page, PageNotFound, add_nav
 from api.problems import Problem
-from api.settings import Settings
-from api.v1.summaries import (
+from api.services.summaries import (
     DASHBOARD_TABLES,
     XLSX_MEDIA,
     SummaryResult,
@@ -37,6 +36,7 @@ from api.v1.summaries import (
     workbook_bytes,
     workbook_tables,
 )
+from api.settings import Settings
 from db import audits
 from db import projects as projects_db
 from db import summaries as summaries_db
