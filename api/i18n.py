@@ -220,3 +220,17 @@ class I18n:
 
     def language_name(self, locale: str) -> str:
         return LANGUAGE_NAMES.get(locale, locale)
+
+
+def problem_text(problem, i18n: I18n) -> str:
+    """The detail of an api.problems.Problem in the language of `i18n` (its English text when
+    the catalogue has no translation of it)."""
+    template = getattr(problem, "detail_template", None) or problem.detail
+    params = getattr(problem, "params", None) or {}
+    text = i18n.catalogue.gettext(template)
+    if params:
+        try:
+            return text % params
+        except (KeyError, TypeError, ValueError):
+            return problem.detail
+    return text

@@ -10,6 +10,11 @@ INSERT_PROJECT = """
 INSERT INTO projects (name, description) VALUES ($1, $2)
 RETURNING id, name, description, created_at, archived
 """
+UPDATE_PROJECT = """
+UPDATE projects SET name = coalesce($2, name), description = coalesce($3, description),
+                    archived = coalesce($4, archived)
+WHERE id = $1 RETURNING id, name, description, created_at, archived
+"""
 SELECT_PROJECT = f"SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.id = $1"
 SELECT_PROJECT_BY_NAME = f"SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.name = $1"
 SELECT_ALL_PROJECTS = f"SELECT {PROJECT_COLUMNS} FROM projects p ORDER BY p.id"
@@ -40,3 +45,10 @@ async def list_projects(conn: asyncpg.Connection, actor_id: int | None) -> list[
     if actor_id is None:
         return await conn.fetch(SELECT_ALL_PROJECTS)
     return await conn.fetch(SELECT_PROJECTS_OF_ACTOR, actor_id)
+
+
+async def update_project(
+    conn: asyncpg.Connection, project_id: int, *, name: str | None = None,
+    description: str | None = None, archived: bool | None = None,
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(UPDATE_PROJECT, project_id, name, description, archived)

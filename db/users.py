@@ -50,6 +50,16 @@ WHERE s.token_hash = $1 AND s.expires_at > now() AND a.deleted_at IS NULL
 DELETE_SESSION = "DELETE FROM sessions WHERE token_hash = $1 RETURNING actor_id"
 DELETE_EXPIRED_SESSIONS = "DELETE FROM sessions WHERE expires_at <= now()"
 
+DEACTIVATE_USER = """
+UPDATE actors SET deleted_at = now(), updated_at = now()
+WHERE id = $1 AND type = 'user' AND deleted_at IS NULL RETURNING id
+"""
+DELETE_SESSIONS_OF = "DELETE FROM sessions WHERE actor_id = $1"
+SELECT_ALL_ASSIGNMENTS = """
+SELECT a.actor_id, a.project_id, a.role FROM assignments a JOIN users u ON u.actor_id = a.actor_id
+ORDER BY a.project_id, a.role
+"""
+
 INSERT_ASSIGNMENT = """
 INSERT INTO assignments (actor_id, project_id, role) VALUES ($1, $2, $3)
 ON CONFLICT ON CONSTRAINT assignments_unique DO NOTHING
@@ -218,3 +228,18 @@ async def unassign_form(conn: asyncpg.Connection, actor_id: int, form_id: int) -
 
 async def list_form_assignments(conn: asyncpg.Connection, form_id: int) -> list[asyncpg.Record]:
     return await conn.fetch(SELECT_FORM_ASSIGNMENTS, form_id)
+
+
+async def deactivate_user(conn: asyncpg.Connection, actor_id: int) -> bool:
+    """Marks a web user deleted (as Central's DELETE /v1/users/:id) and ends their sessions."""
+    done = await conn.fetchval(DEACTIVATE_USER, actor_id)
+    await conn.execute(DELETE_SESSIONS_OF, actor_id)
+    return done is not None
+
+
+async def all_assignments(conn: asyncpg.Connection) -> dict[int, dict[int, set[str]]]:
+    """Web users' roles: user id -> project id -> roles."""
+    out: dict[int, dict[int, set[str]]] = {}
+    for row in await conn.fetch(SELECT_ALL_ASSIGNMENTS):
+        out.setdefault(row["actor_id"], {}).setdefault(row["project_id"], set()).add(row["role"])
+    return out

@@ -54,6 +54,7 @@ from api.settings import Settings
 PAGE_MODULES = (
     "api.pages.account",
     "api.pages.dashboard",
+    "api.pages.admin",
 )
 
 

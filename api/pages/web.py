@@ -309,6 +309,12 @@ class Page:
             },
         )
 
+    def problem_message(self, problem) -> str:
+        """A service's Problem as a sentence in the user's language."""
+        from api.i18n import problem_text
+
+        return problem_text(problem, self.i18n)
+
     def redirect(self, target: str) -> Response:
         return Redirect(target, status_code=303)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncpg
-from litestar import get, post
+from litestar import get, patch, post
 
-from api.auth import Actor, authorize, require_actor, require_admin
+from api.auth import Actor, authorize, require_actor
 from api.problems import Problem
-from api.v1.schemas import ProjectCreate, ProjectOut
-from db import audits, projects
+from api.services import projects as projects_service
+from api.v1.schemas import ProjectCreate, ProjectOut, ProjectUpdate
+from db import projects
 
 
 def project_out(row) -> ProjectOut:
@@ -32,19 +33,17 @@ async def list_projects(conn: asyncpg.Connection, actor: Actor | None) -> list[P
 async def create_project(
     data: ProjectCreate, conn: asyncpg.Connection, actor: Actor | None
 ) -> ProjectOut:
-    actor = require_admin(actor)
-    if not data.name.strip():
-        raise Problem("request-invalid", "A project needs a name.")
-    try:
-        async with conn.transaction():
-            row = await projects.create_project(conn, data.name.strip(), data.description)
-            await audits.log_audit(conn, actor.id, "project.create", f"project/{row['id']}")
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "projects_name_unique":
-            raise Problem(
-                "project-exists", details={"fields": ["name"], "values": [data.name.strip()]}
-            ) from exc
-        raise
+    return project_out(await projects_service.create_project(conn, actor, data.name, data.description))
+
+
+@patch("/v1/projects/{project_id:int}")
+async def update_project(
+    project_id: int, data: ProjectUpdate, conn: asyncpg.Connection, actor: Actor | None
+) -> ProjectOut:
+    """Central's PATCH /v1/projects/:id: name, description, archived."""
+    row = await projects_service.update_project(
+        conn, actor, project_id, name=data.name, description=data.description, archived=data.archived
+    )
     return project_out(row)
 
 

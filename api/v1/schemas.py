@@ -46,6 +46,12 @@ class ProjectCreate(RequestBody):
     description: str | None = None
 
 
+class ProjectUpdate(RequestBody):
+    name: str | None = None
+    description: str | None = None
+    archived: bool | None = None
+
+
 class ProjectOut(msgspec.Struct, rename="camel"):
     id: int
     name: str

@@ -6,20 +6,17 @@ import asyncpg
 from litestar import Request, delete, get, post
 
 from api.auth import (
-    ROLES,
     Actor,
-    authorize,
-    digest_ha1,
-    hash_password,
     require_actor,
     require_admin,
     token_hash,
 )
 from api.problems import Problem
+from api.services import users as users_service
 from api.services.sessions import password_login
 from api.settings import Settings
 from api.v1.schemas import AssignmentOut, SessionCreate, SessionOut, UserCreate, UserOut
-from db import audits, projects, users
+from db import audits, users
 
 
 @post("/v1/sessions", status_code=200)
@@ -79,58 +76,25 @@ async def list_users(conn: asyncpg.Connection, actor: Actor | None) -> list[User
 
 @post("/v1/users", status_code=200)
 async def create_user(data: UserCreate, conn: asyncpg.Connection, actor: Actor | None) -> UserOut:
-    actor = require_admin(actor)
-    if "@" not in data.email:
-        raise Problem("request-invalid", "email must be an email address.")
-    try:
-        async with conn.transaction():
-            row = await users.create_user(
-                conn,
-                data.email,
-                hash_password(data.password) if data.password else None,
-                display_name=data.display_name,
-                is_admin=data.is_admin,
-                digest_ha1=(
-                    digest_ha1(data.email, data.password)
-                    if data.password and not data.is_admin
-                    else None
-                ),
-            )
-            await audits.log_audit(
-                conn, actor.id, "user.create", f"user/{row['id']}", {"email": row["email"]}
-            )
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "users_email_unique":
-            raise Problem(
-                "user-exists", details={"fields": ["email"], "values": [data.email]}
-            ) from exc
-        raise
-    full = await users.get_user(conn, row["id"])
-    return user_out(full)
+    row = await users_service.create_user(
+        conn, actor, data.email, data.password, display_name=data.display_name,
+        is_admin=data.is_admin,
+    )
+    return user_out(row)
+
+
+@delete("/v1/users/{actor_id:int}", status_code=200)
+async def delete_user(actor_id: int, conn: asyncpg.Connection, actor: Actor | None) -> dict:
+    """Central's DELETE /v1/users/:id: the user is deactivated (kept for the audit log)."""
+    await users_service.deactivate_user(conn, actor, actor_id)
+    return {"success": True}
 
 
 @post("/v1/projects/{project_id:int}/assignments/{role:str}/{actor_id:int}", status_code=200)
 async def assign_role(
     project_id: int, role: str, actor_id: int, conn: asyncpg.Connection, actor: Actor | None
 ) -> AssignmentOut:
-    actor = authorize(actor, "app_user.manage", project_id)
-    if role not in ROLES:
-        raise Problem("request-invalid", f"role must be one of {', '.join(ROLES)}.")
-    if role != "collector" and not actor.is_admin:
-        raise Problem("forbidden", "Only an administrator may grant this role.")
-    if await projects.get_project(conn, project_id) is None:
-        raise Problem("project-not-found")
-    if await users.get_user(conn, actor_id) is None:
-        raise Problem("user-not-found")
-    async with conn.transaction():
-        await users.assign_role(conn, actor_id, project_id, role)
-        await audits.log_audit(
-            conn,
-            actor.id,
-            "user.assignment.create",
-            f"user/{actor_id}",
-            {"projectId": project_id, "role": role},
-        )
+    await users_service.assign_role(conn, actor, project_id, role, actor_id)
     return AssignmentOut(actor_id=actor_id, project_id=project_id, role=role)
 
 
@@ -138,14 +102,5 @@ async def assign_role(
 async def unassign_role(
     project_id: int, role: str, actor_id: int, conn: asyncpg.Connection, actor: Actor | None
 ) -> dict:
-    actor = require_admin(actor)
-    async with conn.transaction():
-        await users.unassign_role(conn, actor_id, project_id, role)
-        await audits.log_audit(
-            conn,
-            actor.id,
-            "user.assignment.delete",
-            f"user/{actor_id}",
-            {"projectId": project_id, "role": role},
-        )
+    await users_service.unassign_role(conn, actor, project_id, role, actor_id)
     return {"success": True}

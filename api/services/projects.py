@@ -1,0 +1,64 @@
+"""Projects: create, rename, archive, for REST (/v1/projects) and the admin pages alike."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from api.auth import Actor, require_admin
+from api.problems import Problem
+from db import audits
+from db import projects as projects_db
+
+
+def _name(name: str | None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise Problem("request-invalid", "A project needs a name.")
+    return name
+
+
+async def create_project(
+    conn: asyncpg.Connection, actor: Actor | None, name: str, description: str | None = None
+) -> asyncpg.Record:
+    actor = require_admin(actor)
+    name = _name(name)
+    try:
+        async with conn.transaction():
+            row = await projects_db.create_project(conn, name, description)
+            await audits.log_audit(conn, actor.id, "project.create", f"project/{row['id']}")
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "projects_name_unique":
+            raise Problem("project-exists", details={"fields": ["name"], "values": [name]}) from exc
+        raise
+    return row
+
+
+async def update_project(
+    conn: asyncpg.Connection,
+    actor: Actor | None,
+    project_id: int,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    archived: bool | None = None,
+) -> asyncpg.Record:
+    """Renames, describes or (un)archives a project (administrators only), as Central's
+    PATCH /v1/projects/:id. An archived project keeps its data and stays readable."""
+    actor = require_admin(actor)
+    if name is not None:
+        name = _name(name)
+    try:
+        async with conn.transaction():
+            row = await projects_db.update_project(
+                conn, project_id, name=name, description=description, archived=archived
+            )
+            if row is None:
+                raise Problem("project-not-found")
+            changed = {k: v for k, v in (("name", name), ("description", description),
+                                         ("archived", archived)) if v is not None}
+            await audits.log_audit(conn, actor.id, "project.update", f"project/{project_id}", changed)
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "projects_name_unique":
+            raise Problem("project-exists", details={"fields": ["name"], "values": [name]}) from exc
+        raise
+    return row

@@ -1,0 +1,140 @@
+"""Web users and their project roles, for REST (/v1/users, /v1/projects/.../assignments) and
+the admin pages alike. Each function checks permissions with api/auth.py and writes the audit
+log in the same transaction as the change."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from api.auth import (
+    ROLES,
+    Actor,
+    authorize,
+    digest_ha1,
+    generate_password,
+    hash_password,
+    require_admin,
+)
+from api.problems import Problem
+from db import audits, projects
+from db import users as users_db
+
+MIN_PASSWORD_LENGTH = 10
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Problem("request-invalid",
+                      f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+
+
+async def create_user(
+    conn: asyncpg.Connection,
+    actor: Actor | None,
+    email: str,
+    password: str | None,
+    *,
+    display_name: str | None = None,
+    is_admin: bool = False,
+    check_length: bool = False,
+) -> asyncpg.Record:
+    """A new web user (administrators only); without a password the user cannot log in until
+    one is set. Returns the user's row."""
+    actor = require_admin(actor)
+    email = (email or "").strip()
+    if "@" not in email or any(ch.isspace() for ch in email):
+        raise Problem("request-invalid", "email must be an email address.")
+    if password and check_length:
+        _check_password(password)
+    try:
+        async with conn.transaction():
+            row = await users_db.create_user(
+                conn,
+                email,
+                hash_password(password) if password else None,
+                display_name=(display_name or "").strip() or None,
+                is_admin=is_admin,
+                digest_ha1=digest_ha1(email, password) if password and not is_admin else None,
+            )
+            await audits.log_audit(
+                conn, actor.id, "user.create", f"user/{row['id']}", {"email": row["email"]}
+            )
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "users_email_unique":
+            raise Problem(
+                "user-exists", details={"fields": ["email"], "values": [email]}
+            ) from exc
+        raise
+    return await users_db.get_user(conn, row["id"])
+
+
+async def assign_role(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, role: str, user_id: int
+) -> None:
+    """Gives a web user a role in a project. Managers may add collectors; other roles need an
+    administrator."""
+    actor = authorize(actor, "app_user.manage", project_id)
+    if role not in ROLES:
+        raise Problem("request-invalid", f"role must be one of {', '.join(ROLES)}.")
+    if role != "collector" and not actor.is_admin:
+        raise Problem("forbidden", "Only an administrator may grant this role.")
+    if await projects.get_project(conn, project_id) is None:
+        raise Problem("project-not-found")
+    if await users_db.get_user(conn, user_id) is None:
+        raise Problem("user-not-found")
+    async with conn.transaction():
+        await users_db.assign_role(conn, user_id, project_id, role)
+        await audits.log_audit(
+            conn, actor.id, "user.assignment.create", f"user/{user_id}",
+            {"projectId": project_id, "role": role},
+        )
+
+
+async def unassign_role(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, role: str, user_id: int
+) -> None:
+    actor = require_admin(actor)
+    async with conn.transaction():
+        await users_db.unassign_role(conn, user_id, project_id, role)
+        await audits.log_audit(
+            conn, actor.id, "user.assignment.delete", f"user/{user_id}",
+            {"projectId": project_id, "role": role},
+        )
+
+
+async def reset_password(
+    conn: asyncpg.Connection, actor: Actor | None, user_id: int, password: str | None = None
+) -> str:
+    """Sets a user's password (administrators only): the one given, or a generated one, which
+    is returned to be handed over once. The user's sessions end."""
+    actor = require_admin(actor)
+    row = await users_db.get_user(conn, user_id)
+    if row is None:
+        raise Problem("user-not-found")
+    password = password or generate_password()
+    _check_password(password)
+    hashed = hash_password(password)
+    async with conn.transaction():
+        await users_db.set_password_hash(
+            conn, user_id, hashed, None if row["is_admin"] else digest_ha1(row["email"], password)
+        )
+        await conn.execute("DELETE FROM sessions WHERE actor_id = $1", user_id)
+        await audits.log_audit(conn, actor.id, "user.password.reset", f"user/{user_id}")
+    return password
+
+
+async def deactivate_user(conn: asyncpg.Connection, actor: Actor | None, user_id: int) -> None:
+    """Deactivates a web user (as Central's DELETE /v1/users/:id): they can no longer log in,
+    their sessions end. An administrator cannot deactivate themselves or the last administrator."""
+    actor = require_admin(actor)
+    row = await users_db.get_user(conn, user_id)
+    if row is None:
+        raise Problem("user-not-found")
+    if user_id == actor.id:
+        raise Problem("forbidden", "You cannot deactivate your own account.")
+    async with conn.transaction():
+        if row["is_admin"] and await users_db.count_admins(conn) <= 1:
+            raise Problem("forbidden", "The last administrator cannot be deactivated.")
+        await users_db.deactivate_user(conn, user_id)
+        await audits.log_audit(conn, actor.id, "user.delete", f"user/{user_id}",
+                               {"email": row["email"]})
