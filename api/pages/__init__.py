@@ -55,6 +55,7 @@ PAGE_MODULES = (
     "api.pages.account",
     "api.pages.dashboard",
     "api.pages.admin",
+    "api.pages.research",
 )
 
 

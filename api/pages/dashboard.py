@@ -25,7 +25,7 @@ from litestar import Request, Response, get
 from api.app_users import collect_server_url, collect_settings_payload, qr_png
 from api.i18n import N_, I18n
 from api.openrosa import base_url
-from api.pages.web import NavItem, Page, PageNotFound, add_nav
+from api.pages.web import NavItem, Page, PageNotFound, add_nav, disposition, file_name
 from api.problems import Problem
 from api.services.summaries import (
     DASHBOARD_TABLES,
@@ -204,7 +204,7 @@ async def ministry_workbook(
     return Response(
         workbook_bytes(project["name"], tables),
         media_type=XLSX_MEDIA,
-        headers={"Content-Disposition": 'attachment; filename="risk.xlsx"'},
+        headers={"Content-Disposition": disposition(file_name(page.i18n, "risk.xlsx", project["name"]))},
     )
 
 

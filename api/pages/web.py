@@ -15,6 +15,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -363,6 +364,26 @@ def page_of(request: Request) -> Page:
         return page
     settings = getattr(request.app.state, "settings", None)
     return Page(request, None, request_i18n(request), settings)
+
+
+# --- downloads -----------------------------------------------------------------------------
+
+
+def disposition(filename: str) -> str:
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def file_name(i18n: I18n, kind: str, title: str) -> str:
+    """A download's name in the user's language, e.g. 'Risk screening - данные 2026-12-01.xlsx'."""
+    day = datetime.now(UTC).astimezone(i18n.time_zone).date().isoformat()
+    names = {
+        "xlsx": i18n.gettext("%(form)s - submissions %(date)s.xlsx", form=title, date=day),
+        "csv.zip": i18n.gettext("%(form)s - submissions %(date)s.csv.zip", form=title, date=day),
+        "report.xlsx": i18n.gettext("%(form)s - report %(date)s.xlsx", form=title, date=day),
+        "risk.xlsx": i18n.gettext("%(project)s - risk summaries %(date)s.xlsx", project=title, date=day),
+    }
+    return "".join(ch if ch not in '/\\:*?"<>|' and ord(ch) >= 32 else "_" for ch in names[kind])
 
 
 # --- error pages ---------------------------------------------------------------------------

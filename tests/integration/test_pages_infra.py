@@ -15,6 +15,9 @@ from api.i18n import LOCALE_DIR
 from tests.pages_client import anonymous, signed_in
 from tests.summaries_seed import screening_project
 
+# Names and file types that stay as they are in every language.
+SAME_IN_EVERY_LANGUAGE = {"xlsx", "csv", "zip", "CSV", "Excel", "Power", "BI", "OData", "pyodk",
+                          "ruODK", "Python", "R", "ODK", "Collect", "QR", "fieldsurvey", "HTTPS"}
 SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.S | re.I)
 
 
@@ -27,7 +30,9 @@ async def site(client, admin_headers, make_user):
 
 
 def visible_text(page: str) -> str:
-    page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S | re.I)
+    """The page's words, without scripts, code samples and codes shown as such (class mono)."""
+    page = re.sub(r"<(script|style|pre|code)\b.*?</\1>", " ", page, flags=re.S | re.I)
+    page = re.sub(r'<(\w+)[^>]*\bclass="[^"]*\bmono\b[^"]*"[^>]*>.*?</\1>', " ", page, flags=re.S)
     page = re.sub(r"<[^>]+>", " ", page)
     return re.sub(r"\s+", " ", html.unescape(page))
 
@@ -43,8 +48,9 @@ def english_sentences() -> list[str]:
         source = message.id if isinstance(message.id, str) else message.id[0]
         source = re.sub(r"<[^>]+>", " ", source)
         for part in re.split(r"%\(\w+\)[sd]", source):
-            part = part.strip(" .:·")
-            if len(part) >= 3 and re.search(r"[A-Za-z]{3}", part):
+            part = part.strip(" .:·-")
+            words = set(re.findall(r"[A-Za-z]+", part))
+            if len(part) >= 3 and re.search(r"[A-Za-z]{3}", part) and not words <= SAME_IN_EVERY_LANGUAGE:
                 pieces.append(part)
     return pieces
 
