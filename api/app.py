@@ -21,7 +21,15 @@ from litestar.exceptions import (
 )
 
 from api.auth import Actor, resolve_actor
-from api.pages.web import csrf_config, error_page, http_exception_page, is_page_path, wants_html
+from api.i18n import I18n, locale_from_headers, localized_problem
+from api.pages.web import (
+    csrf_config,
+    error_page,
+    http_exception_page,
+    is_page_path,
+    page_of,
+    wants_html,
+)
 from api.problems import Problem, slug_for_status
 from api.settings import Settings
 from db.embedded import start_embedded_postgres
@@ -34,11 +42,16 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
 def problem_response(request: Request, problem: Problem) -> Response:
+    """problem+json, its title, detail and message in the request's language (Accept-Language)."""
+    i18n = I18n.for_locale(locale_from_headers(request.headers))
+    body = problem.to_json(instance=request.url.path)
+    body["title"], body["detail"], body["message"] = localized_problem(problem, i18n)
     return Response(
-        problem.to_json(instance=request.url.path),
+        body,
         status_code=problem.status,
         media_type=PROBLEM_MEDIA_TYPE,
-        headers={"Date": formatdate(usegmt=True), **problem.headers},
+        headers={"Date": formatdate(usegmt=True), "Content-Language": i18n.locale,
+                 **problem.headers},
     )
 
 
@@ -69,7 +82,8 @@ def problem_for_unrouted(path: str) -> Problem:
 
 def handle_problem(request: Request, exc: Problem) -> Response:
     if is_page_path(request.url.path):  # a page: an error page in the user's language
-        return error_page(request, exc.status, exc.detail)
+        _, _, message = localized_problem(exc, page_of(request).i18n)
+        return error_page(request, exc.status, message)
     return problem_response(request, exc)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from api.i18n import N_
 from api.problems import Problem
 
 # argon2id (the argon2-cffi default type), with its RFC 9106 "low memory" profile.
@@ -108,14 +109,15 @@ def authorize(actor: Actor | None, permission: str, project_id: int | None = Non
     """The guard: returns the actor when allowed, else raises a 401/403 problem."""
     actor = require_actor(actor)
     if not actor.can(permission, project_id):
-        raise Problem("forbidden", f"This action needs the permission {permission!r}.")
+        raise Problem("forbidden", N_("This action needs the permission %(permission)s."),
+                      params={"permission": repr(permission)})
     return actor
 
 
 def require_admin(actor: Actor | None) -> Actor:
     actor = require_actor(actor)
     if not actor.is_admin:
-        raise Problem("forbidden", "Only an administrator may do this.")
+        raise Problem("forbidden", N_("Only an administrator may do this."))
     return actor
 
 
@@ -284,7 +286,7 @@ async def resolve_actor(conn, headers, path_params, *, https: bool) -> Actor | N
     if key is not None:
         actor = await actor_from_field_key(conn, key)
         if actor is None:
-            raise Problem("session-invalid", "The app user token is unknown or was revoked.")
+            raise Problem("session-invalid", N_("The app user token is unknown or was revoked."))
         return actor
     header = headers.get("authorization", "")
     if header.lower().startswith("bearer "):

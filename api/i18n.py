@@ -222,6 +222,21 @@ class I18n:
         return LANGUAGE_NAMES.get(locale, locale)
 
 
+def localized_problem(problem, i18n: I18n) -> tuple[str, str, str]:
+    """(title, detail, message) of a Problem in the language of `i18n`. A detail without a
+    translation stays as it is; `message` (what ODK Collect and Central's clients show) is then
+    the translated title, so that a phone set to Russian or Tajik never shows English."""
+    title = i18n.catalogue.gettext(problem.title)
+    if i18n.locale == DEFAULT_LOCALE:
+        return problem.title, problem.detail, problem.detail
+    template = getattr(problem, "detail_template", None) or problem.detail
+    translated = i18n.catalogue.gettext(template)
+    if translated == template and template != problem.title:  # not in the catalogue
+        return title, problem.detail, title
+    detail = problem_text(problem, i18n)
+    return title, detail, detail
+
+
 def problem_text(problem, i18n: I18n) -> str:
     """The detail of an api.problems.Problem in the language of `i18n` (its English text when
     the catalogue has no translation of it)."""

@@ -10,6 +10,7 @@ import asyncpg
 
 from api.auth import Actor, authorize
 from api.form_cache import SubmissionTarget, submission_target
+from api.i18n import N_
 from api.problems import Problem
 from db import submissions as submissions_db
 from db.storage import AttachmentStore
@@ -68,17 +69,18 @@ async def ingest_submission(
     if expected_form_id is not None and first.xml_form_id != expected_form_id:
         raise Problem(
             "submission-form-id-missing",
-            f"The submission is for form {first.xml_form_id!r}, not {expected_form_id!r}.",
+            N_("The submission is for form %(got)s, not %(expected)s."),
+            params={"got": repr(first.xml_form_id), "expected": repr(expected_form_id)},
         )
     target = await submission_target(conn, project_id, first.xml_form_id, first.version)
     if target is None:
         raise Problem(
             "form-not-found",
-            f"No published form {first.xml_form_id!r} with version {first.version!r} "
-            "in this project.",
+            N_("No published form %(form)s with version %(version)s in this project."),
+            params={"form": repr(first.xml_form_id), "version": repr(first.version)},
         )
     if not actor.may_use_form(project_id, target.form_id):
-        raise Problem("forbidden", "This app user is not assigned to the form.")
+        raise Problem("forbidden", N_("This app user is not assigned to the form."))
     if target.state == "closed":
         raise Problem("form-closed")
     parsed = first
@@ -123,8 +125,8 @@ async def ingest_submission(
             if bytes(existing["xml_md5"]) != xml_md5:
                 raise Problem(
                     "submission-conflict",
-                    f"A submission with instanceID {parsed.instance_id} already exists with "
-                    "different content.",
+                    N_("A submission with instanceID %(id)s already exists with different content."),
+                    params={"id": parsed.instance_id},
                 )
             filled = await submissions_db.fill_missing_attachments(
                 conn, existing["version_id"], uploaded
@@ -136,26 +138,28 @@ async def ingest_submission(
                 filled["attachments_present"],
             )
         if parsed.deprecated_id is None:  # lost a race with an identical insert: retry as one
-            raise Problem("submission-conflict", "The submission was being stored concurrently.")
+            raise Problem("submission-conflict", N_("The submission was being stored concurrently."))
         previous = await submissions_db.find_version(conn, target.form_id, parsed.deprecated_id)
         if previous is None:
             raise Problem(
                 "submission-deprecated-id-unknown",
-                f"deprecatedID {parsed.deprecated_id} names no submission of this form.",
+                N_("deprecatedID %(id)s names no submission of this form."),
+                params={"id": parsed.deprecated_id},
             )
         if previous["submitter_id"] != actor.id and not actor.can("submission.update", project_id):
             # Central lets any submitter replace any submission; with this data, only its own
             # submitter or someone who may edit submissions can.
             raise Problem(
-                "forbidden", "Only the original submitter or a project manager may edit it."
+                "forbidden", N_("Only the original submitter or a project manager may edit it.")
             )
         await submissions_db.lock_submission(conn, previous["submission_id"])
         previous = await submissions_db.find_version(conn, target.form_id, parsed.deprecated_id)
         if not previous["current"]:
             raise Problem(
                 "submission-deprecated-id-stale",
-                f"deprecatedID {parsed.deprecated_id} is not the current version of its "
-                "submission; it was edited already.",
+                N_("deprecatedID %(id)s is not the current version of its submission; it was "
+                   "edited already."),
+                params={"id": parsed.deprecated_id},
             )
         version_id = await submissions_db.insert_edit(
             conn,

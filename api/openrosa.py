@@ -23,6 +23,7 @@ from litestar.datastructures import State, UploadFile
 from litestar.exceptions import HTTPException
 
 from api.auth import DIGEST_REALM, Actor, actor_from_user_row, authorize, resolve_actor
+from api.i18n import N_, I18n, locale_from_headers, localized_problem
 from api.ingest import IncomingFile, ingest_submission
 from api.problems import Problem, slug_for_status
 from api.settings import Settings
@@ -142,7 +143,7 @@ async def _digest_actor(conn, request: Request, header: str) -> Actor:
     uri = _request_uri(request)
     if params["uri"] != uri and not params["uri"].endswith(uri):
         raise Problem(
-            "auth-failed", "The Digest header is for another address.",
+            "auth-failed", N_("The Digest header is for another address."),
             headers=challenge_headers(request),
         )
     row = await users_db.get_user_by_email(conn, params["username"])
@@ -153,7 +154,7 @@ async def _digest_actor(conn, request: Request, header: str) -> Actor:
     if ha1 is None or not hmac.compare_digest(expected, params["response"].lower()):
         raise Problem(
             "auth-failed",
-            "Wrong username or password (the username is the email address, in lower case).",
+            N_("Wrong username or password (the username is the email address, in lower case)."),
             headers=challenge_headers(request),
         )
     if not _fresh_count(params["nonce"], params["nc"]):
@@ -169,7 +170,7 @@ async def openrosa_actor(conn, request: Request) -> Actor:
     if header.lower().startswith("basic ") and not _is_https(request):
         raise Problem(
             "auth-required",
-            "Basic authentication is only accepted over HTTPS; use Digest.",
+            N_("Basic authentication is only accepted over HTTPS; use Digest."),
             headers=challenge_headers(request),
         )
     actor = await resolve_actor(
@@ -204,7 +205,7 @@ async def _usable_form(conn, actor: Actor, project_id: int, xml_form_id: str):
     if form is None or form["current_def_id"] is None:
         raise Problem("form-not-found")
     if not actor.may_use_form(project_id, form["id"]):
-        raise Problem("forbidden", "This app user is not assigned to the form.")
+        raise Problem("forbidden", N_("This app user is not assigned to the form."))
     return form
 
 
@@ -360,13 +361,19 @@ async def submission_post(
 
 
 def openrosa_problem_handler(request: Request, exc: Problem) -> Response:
-    return openrosa_response(exc.status, exc.detail, nature="error", headers=exc.headers)
+    """The message ODK Collect shows, in the phone's language (Collect sends Accept-Language)."""
+    i18n = I18n.for_locale(locale_from_headers(request.headers))
+    _, _, message = localized_problem(exc, i18n)
+    return openrosa_response(exc.status, message, nature="error",
+                             headers={"Content-Language": i18n.locale, **exc.headers})
 
 
 def openrosa_http_exception_handler(request: Request, exc: HTTPException) -> Response:
     problem = Problem(slug_for_status(exc.status_code))
+    i18n = I18n.for_locale(locale_from_headers(request.headers))
+    message = str(exc.detail) if exc.detail and i18n.locale == "en" else i18n.gettext(problem.title)
     return openrosa_response(
-        exc.status_code, str(exc.detail or problem.title), nature="error",
+        exc.status_code, message, nature="error",
         headers=dict(exc.headers or {}),
     )
 

@@ -1,92 +1,96 @@
 """One catalogue of errors. Every error has a stable slug, a status and a message; only the
 HTTP layer turns a Problem into a response (problem+json on REST, OpenRosaResponse on OpenRosa).
+Titles (and details marked with N_()) are in the Babel catalogues: responses follow the
+request's Accept-Language (api/i18n.py `localized_problem`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from api.i18n import N_
+
 # slug -> (status, Central's code, title). Central's codes are those of central-backend's
 # lib/util/problem.js (their integer part is the HTTP status); a slug with no Central twin takes
 # the nearest one of the same status, or `status + .99` when Central has none at all.
 CATALOGUE: dict[str, tuple[int, float, str]] = {
     # 400
-    "request-invalid": (400, 400.8, "The request is not valid."),
-    "json-invalid": (400, 400.1, "The request body is not valid JSON for this endpoint."),
-    "content-type-unsupported": (415, 415.99, "The request body's Content-Type is not supported here."),
-    "xlsform-invalid": (400, 400.15, "The XLSForm could not be converted."),
-    "xlsform-has-warnings": (400, 400.16, "The XLSForm has warnings; resend with ignoreWarnings=true."),
-    "xform-invalid": (400, 400.1, "The XForm is not valid."),
-    "form-id-missing": (400, 400.2, "The form has no form_id."),
-    "odk-validate-failed": (400, 400.15, "ODK Validate (JavaRosa) rejected the form."),
-    "form-encrypted-unsupported": (400, 400.8, "Encrypted forms are not supported."),
-    "openrosa-version-missing": (400, 400.6, "The request must carry the header X-OpenRosa-Version: 1.0."),
-    "submission-file-missing": (400, 400.7, "The request has no xml_submission_file part."),
-    "submission-xml-invalid": (400, 400.1, "The submission XML could not be parsed."),
-    "submission-form-id-missing": (400, 400.2, "The submission does not say which form it is for."),
-    "submission-instance-id-missing": (400, 400.2, "The submission has no meta/instanceID."),
-    "version-missing": (400, 400.2, "The form version is empty; give ?version= to publish."),
-    "setting-invalid": (400, 400.8, "A setting has a value that is not allowed."),
-    "summary-query-invalid": (400, 400.8, "The summary query is not valid."),
-    "odata-query-invalid": (400, 400.18, "The OData query options cannot be used."),
+    "request-invalid": (400, 400.8, N_("The request is not valid.")),
+    "json-invalid": (400, 400.1, N_("The request body is not valid JSON for this endpoint.")),
+    "content-type-unsupported": (415, 415.99, N_("The request body's Content-Type is not supported here.")),
+    "xlsform-invalid": (400, 400.15, N_("The XLSForm could not be converted.")),
+    "xlsform-has-warnings": (400, 400.16, N_("The XLSForm has warnings; resend with ignoreWarnings=true.")),
+    "xform-invalid": (400, 400.1, N_("The XForm is not valid.")),
+    "form-id-missing": (400, 400.2, N_("The form has no form_id.")),
+    "odk-validate-failed": (400, 400.15, N_("ODK Validate (JavaRosa) rejected the form.")),
+    "form-encrypted-unsupported": (400, 400.8, N_("Encrypted forms are not supported.")),
+    "openrosa-version-missing": (400, 400.6, N_("The request must carry the header X-OpenRosa-Version: 1.0.")),
+    "submission-file-missing": (400, 400.7, N_("The request has no xml_submission_file part.")),
+    "submission-xml-invalid": (400, 400.1, N_("The submission XML could not be parsed.")),
+    "submission-form-id-missing": (400, 400.2, N_("The submission does not say which form it is for.")),
+    "submission-instance-id-missing": (400, 400.2, N_("The submission has no meta/instanceID.")),
+    "version-missing": (400, 400.2, N_("The form version is empty; give ?version= to publish.")),
+    "setting-invalid": (400, 400.8, N_("A setting has a value that is not allowed.")),
+    "summary-query-invalid": (400, 400.8, N_("The summary query is not valid.")),
+    "odata-query-invalid": (400, 400.18, N_("The OData query options cannot be used.")),
     "submission-deprecated-id-missing": (
         400,
         400.19,
-        "An edit must name the version it replaces in meta/deprecatedID.",
+        N_("An edit must name the version it replaces in meta/deprecatedID."),
     ),
-    "export-option-invalid": (400, 400.8, "An export or report option is not valid for this form."),
-    "export-too-wide": (400, 400.8, "The export has more columns than a spreadsheet can hold."),
-    "form-id-mismatch": (400, 400.8, "The new definition has a different form_id than the form."),
+    "export-option-invalid": (400, 400.8, N_("An export or report option is not valid for this form.")),
+    "export-too-wide": (400, 400.8, N_("The export has more columns than a spreadsheet can hold.")),
+    "form-id-mismatch": (400, 400.8, N_("The new definition has a different form_id than the form.")),
     # 401 / 403
-    "auth-required": (401, 401.2, "Authentication is required."),
-    "auth-failed": (401, 401.2, "The email address or password is wrong."),
-    "session-invalid": (401, 401.2, "The session token is unknown, expired or ended."),
-    "forbidden": (403, 403.1, "The authenticated actor may not do this."),
+    "auth-required": (401, 401.2, N_("Authentication is required.")),
+    "auth-failed": (401, 401.2, N_("The email address or password is wrong.")),
+    "session-invalid": (401, 401.2, N_("The session token is unknown, expired or ended.")),
+    "forbidden": (403, 403.1, N_("The authenticated actor may not do this.")),
     "summary-disclosure-required": (
         403,
         403.1,
-        "Disclosure control can be turned off only by roles that may read microdata.",
+        N_("Disclosure control can be turned off only by roles that may read microdata."),
     ),
     "summary-district-guarded": (
         403,
         403.1,
-        "The district has too few screenings to be shown on its own.",
+        N_("The district has too few screenings to be shown on its own."),
     ),
     # 404
-    "not-found": (404, 404.1, "Nothing was found at this address."),
-    "api-version-missing": (404, 404.2, "Expected an API version (eg /v1) at the start of the request URL."),
-    "project-not-found": (404, 404.1, "The project does not exist."),
-    "form-not-found": (404, 404.1, "The form does not exist, or is not published."),
-    "form-version-not-found": (404, 404.6, "The form version does not exist."),
-    "draft-missing": (404, 404.1, "The form has no draft to publish."),
-    "submission-not-found": (404, 404.1, "The submission does not exist."),
-    "submission-deprecated-id-unknown": (404, 404.5, "The deprecatedID names no current submission."),
-    "attachment-not-found": (404, 404.1, "The attachment does not exist."),
-    "app-user-not-found": (404, 404.1, "The app user does not exist."),
-    "user-not-found": (404, 404.1, "The user does not exist."),
-    "method-not-allowed": (405, 405.99, "The method is not allowed on this resource."),
+    "not-found": (404, 404.1, N_("Nothing was found at this address.")),
+    "api-version-missing": (404, 404.2, N_("Expected an API version (eg /v1) at the start of the request URL.")),
+    "project-not-found": (404, 404.1, N_("The project does not exist.")),
+    "form-not-found": (404, 404.1, N_("The form does not exist, or is not published.")),
+    "form-version-not-found": (404, 404.6, N_("The form version does not exist.")),
+    "draft-missing": (404, 404.1, N_("The form has no draft to publish.")),
+    "submission-not-found": (404, 404.1, N_("The submission does not exist.")),
+    "submission-deprecated-id-unknown": (404, 404.5, N_("The deprecatedID names no current submission.")),
+    "attachment-not-found": (404, 404.1, N_("The attachment does not exist.")),
+    "app-user-not-found": (404, 404.1, N_("The app user does not exist.")),
+    "user-not-found": (404, 404.1, N_("The user does not exist.")),
+    "method-not-allowed": (405, 405.99, N_("The method is not allowed on this resource.")),
     # 409
-    "project-exists": (409, 409.3, "A project with that name already exists."),
-    "form-exists": (409, 409.3, "A form with that xmlFormId already exists in this project."),
-    "form-version-exists": (409, 409.6, "That version of the form was already published."),
-    "form-closed": (409, 409.2, "The form is closed and takes no submissions."),
+    "project-exists": (409, 409.3, N_("A project with that name already exists.")),
+    "form-exists": (409, 409.3, N_("A form with that xmlFormId already exists in this project.")),
+    "form-version-exists": (409, 409.6, N_("That version of the form was already published.")),
+    "form-closed": (409, 409.2, N_("The form is closed and takes no submissions.")),
     "submission-conflict": (
         409,
         409.1,
-        "A submission with this instanceID exists with different content.",
+        N_("A submission with this instanceID exists with different content."),
     ),
     "submission-deprecated-id-stale": (
         409,
         409.9,
-        "The deprecatedID names a version that was edited since; edit the current version.",
+        N_("The deprecatedID names a version that was edited since; edit the current version."),
     ),
-    "submission-exists": (409, 409.3, "A submission with this instanceID already exists."),
-    "user-exists": (409, 409.3, "A user with that email address already exists."),
+    "submission-exists": (409, 409.3, N_("A submission with this instanceID already exists.")),
+    "user-exists": (409, 409.3, N_("A user with that email address already exists.")),
     # 429
-    "login-throttled": (429, 429.99, "Too many failed logins; wait before trying again."),
+    "login-throttled": (429, 429.99, N_("Too many failed logins; wait before trying again.")),
     # 413
-    "payload-too-large": (413, 413.99, "The request is larger than the server accepts."),
-    "internal-error": (500, 500.1, "The server failed; the failure was logged."),
+    "payload-too-large": (413, 413.99, N_("The request is larger than the server accepts.")),
+    "internal-error": (500, 500.1, N_("The server failed; the failure was logged.")),
 }
 
 
@@ -103,12 +107,17 @@ class Problem(Exception):
         extra: dict[str, Any] | None = None,
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
     ):
         if slug not in CATALOGUE:
             raise KeyError(f"unknown problem slug {slug!r}")
         self.slug = slug
         self.status, self.code, self.title = CATALOGUE[slug]
-        self.detail = detail or self.title
+        # `detail` may be a catalogue string with %(name)s placeholders filled from `params`:
+        # the English text is detail % params; api/i18n.py translates the template
+        self.detail_template = detail or self.title
+        self.params = params or {}
+        self.detail = detail % self.params if detail and params else (detail or self.title)
         self.extra = extra or {}
         self.details = details
         self.headers = headers or {}

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from api.auth import Actor, actor_from_password, new_token, token_hash
+from api.i18n import N_
 from api.problems import Problem
 from api.settings import Settings
 from db import audits
@@ -56,7 +57,8 @@ async def check_throttle(conn: asyncpg.Connection, email: str, ip: str | None, s
         wait = max(waits)
         raise Problem(
             "login-throttled",
-            f"Too many failed logins; try again in {math.ceil(wait / 60)} minutes.",
+            N_("Too many failed logins; try again in %(minutes)s minutes."),
+            params={"minutes": math.ceil(wait / 60)},
             headers={"Retry-After": str(wait)},
             extra={"retryAfter": wait},
         )
