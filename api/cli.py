@@ -195,14 +195,14 @@ async def _forms_publish(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _app_user_create(settings: Settings, args: argparse.Namespace) -> int:
     from api.app_users import collect_server_url, collect_settings_payload, qr_png
-    from api.v1.app_users import create_app_user
+    from api.services.app_users import store_app_user
     from db import forms as forms_db
     from db import users
 
     base = args.base_url or settings.public_url or f"http://{settings.host}:{settings.port}"
     async with cli_connection(settings) as conn:
         project = await _find_project(conn, args.project)
-        row = await create_app_user(conn, project["id"], args.name, None)
+        row = await store_app_user(conn, project["id"], args.name, None)
         published = [f for f in await forms_db.list_forms(conn, project["id"]) if f["current_def_id"]]
         chosen = [f for f in published if not args.form or f["xml_form_id"] in args.form]
         missing = set(args.form or ()) - {f["xml_form_id"] for f in chosen}

@@ -656,3 +656,166 @@ async def lock_submissions(conn: asyncpg.Connection, submission_ids: Sequence[in
     """Lock submissions in id order (inside the caller's transaction), so that a batch that
     rewrites screenings takes locks in the same order as an edit: submission, then screening."""
     await conn.execute(LOCK_SUBMISSIONS, list(submission_ids))
+
+
+# ---------------------------------------------------------------------------------------------
+# The submissions table of the pages (and the REST list): newest first, filtered, paged by
+# keyset. A page starts after (or, going back, before) the (created_at, id) of a row, so page
+# 1,000 costs what page 1 costs. Every clause is fixed SQL text with $n parameters.
+
+PAGE_COLUMNS = """
+s.id, s.instance_id, s.submitter_id, a.display_name AS submitter_name, s.created_at,
+s.updated_at, s.review_state, s.edits, v.instance_name, v.attachments_expected,
+v.attachments_present, sc.risk_level, sc.urgent, sc.needs_review, sc.region, sc.district,
+sc.consent_refused
+"""
+PAGE_FROM = """
+FROM submissions s
+JOIN submission_versions v ON v.id = s.current_version_id
+LEFT JOIN actors a ON a.id = s.submitter_id
+LEFT JOIN screenings sc ON sc.submission_id = s.id
+"""
+API_FROM = SUBMISSION_API_FROM
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """What the submissions table may be narrowed by; empty means everything."""
+
+    since: datetime | None = None  # created at or after
+    until: datetime | None = None  # created before
+    review_states: tuple[str, ...] = ()  # "received": not reviewed yet (review_state NULL)
+    submitter_id: int | None = None
+    risk_levels: tuple[str, ...] = ()
+    urgent: bool | None = None
+
+    @property
+    def needs_screening(self) -> bool:
+        return bool(self.risk_levels) or self.urgent is not None
+
+
+def _filter_sql(filt: ListFilter, args: list[Any]) -> list[str]:
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    clauses = []
+    if filt.since is not None:
+        clauses.append(f"s.created_at >= {arg(filt.since)}")
+    if filt.until is not None:
+        clauses.append(f"s.created_at < {arg(filt.until)}")
+    if len(filt.review_states) == 1:  # the order of index submissions_form_review_created
+        clauses.append(f"coalesce(s.review_state, 'received') = {arg(filt.review_states[0])}")
+    elif filt.review_states:
+        clauses.append(
+            f"coalesce(s.review_state, 'received') = ANY({arg(list(filt.review_states))}::text[])"
+        )
+    if filt.submitter_id is not None:
+        clauses.append(f"s.submitter_id = {arg(filt.submitter_id)}")
+    if filt.risk_levels or filt.urgent is not None:
+        screening = ["sc2.submission_id = s.id"]
+        if filt.risk_levels:
+            screening.append(f"sc2.risk_level = ANY({arg(list(filt.risk_levels))}::text[])")
+        if filt.urgent is not None:
+            screening.append(f"sc2.urgent = {arg(filt.urgent)}")
+        clauses.append(
+            "EXISTS (SELECT 1 FROM screenings sc2 WHERE " + " AND ".join(screening) + ")"
+        )
+    return clauses
+
+
+async def list_submission_page(
+    conn: asyncpg.Connection,
+    form_id: int,
+    filt: ListFilter,
+    *,
+    after: tuple[datetime, int] | None = None,
+    before: tuple[datetime, int] | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    api_columns: bool = False,
+) -> list[asyncpg.Record]:
+    """Up to `limit` submissions, newest first: after `after` (older rows), or the `limit`
+    rows just before `before` (newer rows, still returned newest first)."""
+    args: list[Any] = [form_id]
+    clauses = ["s.form_id = $1", *_filter_sql(filt, args)]
+    order = "DESC"
+    if after is not None:
+        args.extend(after)
+        clauses.append(f"(s.created_at, s.id) < (${len(args) - 1}, ${len(args)})")
+    elif before is not None:
+        args.extend(before)
+        clauses.append(f"(s.created_at, s.id) > (${len(args) - 1}, ${len(args)})")
+        order = "ASC"
+    columns, source = (
+        (SUBMISSION_API_COLUMNS, API_FROM) if api_columns else (PAGE_COLUMNS, PAGE_FROM)
+    )
+    sql = (
+        f"SELECT {columns} {source} WHERE {' AND '.join(clauses)} "
+        f"ORDER BY s.created_at {order}, s.id {order}"
+    )
+    if limit is not None:
+        args.append(limit)
+        sql += f" LIMIT ${len(args)}"
+    if offset:
+        args.append(offset)
+        sql += f" OFFSET ${len(args)}"
+    rows = await conn.fetch(sql, *args)
+    return rows[::-1] if order == "ASC" else rows
+
+
+async def count_submission_page(
+    conn: asyncpg.Connection, form_id: int, filt: ListFilter, *, cap: int
+) -> int:
+    """How many submissions match, counting at most `cap` + 1 (a bound on the cost)."""
+    args: list[Any] = [form_id]
+    clauses = ["s.form_id = $1", *_filter_sql(filt, args)]
+    args.append(cap + 1)
+    return await conn.fetchval(
+        f"SELECT count(*) FROM (SELECT 1 FROM submissions s WHERE {' AND '.join(clauses)} "
+        f"LIMIT ${len(args)}) AS matched",
+        *args,
+    )
+
+
+# The submitters of a form, by a loose index scan over (form_id, submitter_id): one index
+# probe per distinct submitter, however many submissions there are.
+SELECT_FORM_SUBMITTERS = """
+WITH RECURSIVE ids AS (
+    (SELECT submitter_id FROM submissions WHERE form_id = $1 AND submitter_id IS NOT NULL
+     ORDER BY submitter_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT s.submitter_id FROM submissions s
+            WHERE s.form_id = $1 AND s.submitter_id > ids.submitter_id
+            ORDER BY s.submitter_id LIMIT 1)
+    FROM ids WHERE ids.submitter_id IS NOT NULL
+)
+SELECT a.id, a.display_name, a.type FROM ids JOIN actors a ON a.id = ids.submitter_id
+ORDER BY lower(a.display_name), a.id
+LIMIT $2
+"""
+
+
+async def form_submitters(
+    conn: asyncpg.Connection, form_id: int, limit: int = 500
+) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_FORM_SUBMITTERS, form_id, limit)
+
+
+SELECT_VERSION_ANSWERS = """
+SELECT v.id, v.instance_id, v.deprecated_id, v.created_at, v.current, v.answers, v.form_def_id,
+       v.submitter_id, a.display_name AS submitter_name, d.version AS form_version
+FROM submission_versions v
+JOIN form_defs d ON d.id = v.form_def_id
+LEFT JOIN actors a ON a.id = v.submitter_id
+WHERE v.submission_id = $1
+ORDER BY v.id DESC
+LIMIT $2
+"""
+
+
+async def list_version_answers(
+    conn: asyncpg.Connection, submission_id: int, limit: int = 50
+) -> list[asyncpg.Record]:
+    """A submission's versions with their answers, newest first (the edit history)."""
+    return await conn.fetch(SELECT_VERSION_ANSWERS, submission_id, limit)

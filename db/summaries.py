@@ -571,15 +571,25 @@ SELECT f.xml_form_id, d.title,
 FROM forms f LEFT JOIN form_defs d ON d.id = f.current_def_id
 WHERE f.project_id = $1 AND f.deleted_at IS NULL ORDER BY f.xml_form_id
 """
+# The latest flagged screenings not yet approved or rejected: per form, the flagged ones newest
+# first (index screenings_flagged_latest, migration 0008) until `limit` unreviewed are found, so
+# the cost does not grow with the number of screenings. "Latest" is by submission id (the
+# order of arrival).
 SCREENINGS_NEEDING_REVIEW = """
 SELECT s.instance_id, f.xml_form_id, s.created_at, coalesce(s.review_state, 'received') AS review_state,
        sc.risk_level, sc.urgent, sc.needs_review, sc.region, sc.district, sc.interview_date
-FROM screenings sc
+FROM forms f
+CROSS JOIN LATERAL (
+    SELECT sc.* FROM screenings sc
+    WHERE sc.form_id = f.id AND (sc.needs_review OR sc.urgent)
+      AND EXISTS (SELECT 1 FROM submissions r WHERE r.id = sc.submission_id
+                  AND coalesce(r.review_state, 'received') NOT IN ('approved', 'rejected'))
+    ORDER BY sc.submission_id DESC
+    LIMIT $2
+) sc
 JOIN submissions s ON s.id = sc.submission_id
-JOIN forms f ON f.id = sc.form_id
-WHERE f.project_id = $1 AND (sc.needs_review OR sc.urgent)
-  AND coalesce(s.review_state, 'received') NOT IN ('approved', 'rejected')
-ORDER BY s.created_at DESC, s.id DESC
+WHERE f.project_id = $1
+ORDER BY s.id DESC
 LIMIT $2
 """
 

@@ -20,6 +20,7 @@ edits go through `api.ingest.ingest_submission`, the one path a submission takes
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import unquote
 
 import asyncpg
 import msgspec
@@ -29,17 +30,15 @@ from litestar.datastructures import State
 from api.auth import Actor, authorize
 from api.ingest import ingest_submission, parse_or_problem
 from api.problems import Problem
+from api.services import submissions as submission_service
 from api.v1.query_params import non_negative_int
 from db import audits
-from db import forms as forms_db
 from db import submissions as submissions_db
 from db.submissions import AttachmentIn
 
 BASE = "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions"
 ONE = BASE + "/{instance_id:str}"
 XML_TYPES = ("application/xml", "text/xml")
-REVIEW_STATES = ("hasIssues", "approved", "rejected")
-MAX_COMMENT_LENGTH = 10_000
 
 
 class ActorOut(msgspec.Struct, rename="camel"):
@@ -165,22 +164,14 @@ def version_out(row, *, extended: bool = False) -> SubmissionVersionOut:
     )
 
 
-def acted_on(project_id: int, xml_form_id: str, instance_id: str) -> str:
-    return f"submission/{project_id}/{xml_form_id}/{instance_id}"
+acted_on = submission_service.acted_on
 
 
 async def _form_id(conn: asyncpg.Connection, project_id: int, xml_form_id: str) -> int:
-    form = await forms_db.get_form(conn, project_id, xml_form_id)
-    if form is None:
-        raise Problem("form-not-found")
-    return form["id"]
+    return (await submission_service.form_row(conn, project_id, xml_form_id))["id"]
 
 
-async def _submission(conn: asyncpg.Connection, form_id: int, instance_id: str):
-    row = await submissions_db.get_submission_for_api(conn, form_id, instance_id)
-    if row is None:
-        raise Problem("submission-not-found")
-    return row
+_submission = submission_service.submission_row
 
 
 def _xml_body_type(request: Request) -> None:
@@ -202,14 +193,9 @@ async def list_submissions(
     project_id: int, xml_form_id: str, request: Request, conn: asyncpg.Connection,
     actor: Actor | None,
 ) -> list[SubmissionOut]:
-    actor = authorize(actor, "submission.read", project_id)
-    form_id = await _form_id(conn, project_id, xml_form_id)
-    limit = non_negative_int(request, "limit")
-    offset = non_negative_int(request, "offset") or 0
-    rows = await submissions_db.list_submissions_for_api(conn, form_id, limit=limit, offset=offset)
-    await audits.log_audit(
-        conn, actor.id, "submission.list", f"form/{project_id}/{xml_form_id}",
-        {"count": len(rows), "limit": limit, "offset": offset},
+    rows = await submission_service.list_for_api(
+        conn, actor, project_id, xml_form_id,
+        limit=non_negative_int(request, "limit"), offset=non_negative_int(request, "offset") or 0,
     )
     extended = _extended(request)
     return [submission_out(r, extended=extended) for r in rows]
@@ -317,25 +303,16 @@ async def edit_submission(
 
 @patch(ONE)
 async def review_submission(
-    project_id: int, xml_form_id: str, instance_id: str, data: ReviewPatch,
+    project_id: int, xml_form_id: str, instance_id: str, data: ReviewPatch, request: Request,
     conn: asyncpg.Connection, actor: Actor | None,
 ) -> SubmissionOut:
-    actor = authorize(actor, "submission.update", project_id)
-    if data.review_state not in REVIEW_STATES:
-        raise Problem(
-            "request-invalid",
-            "reviewState must be one of " + ", ".join(REVIEW_STATES)
-            + " (edited is set by edits).",
-        )
-    form_id = await _form_id(conn, project_id, xml_form_id)
-    async with conn.transaction():
-        current = await _submission(conn, form_id, instance_id)
-        await submissions_db.set_review_state(conn, current["id"], data.review_state)
-        await audits.log_audit(
-            conn, actor.id, "submission.update", acted_on(project_id, xml_form_id, instance_id),
-            {"reviewState": data.review_state, "previousReviewState": current["review_state"]},
-        )
-    return submission_out(await _submission(conn, form_id, instance_id))
+    """Central's review: a note may come in X-Action-Notes (percent-encoded)."""
+    notes = request.headers.get("x-action-notes")
+    row = await submission_service.review(
+        conn, actor, project_id, xml_form_id, instance_id, data.review_state,
+        unquote(notes) if notes else None,
+    )
+    return submission_out(row)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,23 +338,13 @@ async def get_submission_attachment(
     project_id: int, xml_form_id: str, instance_id: str, name: str, conn: asyncpg.Connection,
     actor: Actor | None, state: State,
 ) -> Response:
-    actor = authorize(actor, "submission.read", project_id)
-    row = await _submission(conn, await _form_id(conn, project_id, xml_form_id), instance_id)
-    item = await submissions_db.get_attachment(conn, row["version_id"], name)
-    if item is None or item["blob_key"] is None:
-        raise Problem("attachment-not-found")
-    try:
-        content = await state.attachment_store.get(item["blob_key"])
-    except FileNotFoundError as exc:
-        raise Problem("attachment-not-found", "The file is missing from the store.") from exc
-    await audits.log_audit(
-        conn, actor.id, "submission.attachment.read",
-        acted_on(project_id, xml_form_id, instance_id), {"name": name},
+    content, content_type = await submission_service.attachment_content(
+        conn, state.attachment_store, actor, project_id, xml_form_id, instance_id, name
     )
     quoted = name.replace("\\", "_").replace('"', "_")
     return Response(
         content,
-        media_type=item["content_type"] or "application/octet-stream",
+        media_type=content_type,
         headers={"Content-Disposition": f'attachment; filename="{quoted}"'},
     )
 
@@ -430,11 +397,8 @@ async def list_submission_comments(
     project_id: int, xml_form_id: str, instance_id: str, request: Request,
     conn: asyncpg.Connection, actor: Actor | None,
 ) -> list[CommentOut]:
-    actor = authorize(actor, "submission.read", project_id)
-    row = await _submission(conn, await _form_id(conn, project_id, xml_form_id), instance_id)
-    comments = await submissions_db.list_comments(conn, row["id"])
-    await audits.log_audit(
-        conn, actor.id, "submission.comment.list", acted_on(project_id, xml_form_id, instance_id)
+    comments = await submission_service.list_comments(
+        conn, actor, project_id, xml_form_id, instance_id
     )
     extended = _extended(request)
     return [comment_out(c, extended=extended) for c in comments]
@@ -445,19 +409,9 @@ async def create_submission_comment(
     project_id: int, xml_form_id: str, instance_id: str, data: CommentCreate,
     conn: asyncpg.Connection, actor: Actor | None,
 ) -> CommentOut:
-    actor = authorize(actor, "submission.update", project_id)
-    body = data.body.strip()
-    if not body:
-        raise Problem("request-invalid", "A comment needs a body.")
-    if len(body) > MAX_COMMENT_LENGTH:
-        raise Problem("request-invalid", f"A comment has at most {MAX_COMMENT_LENGTH} characters.")
-    row = await _submission(conn, await _form_id(conn, project_id, xml_form_id), instance_id)
-    async with conn.transaction():
-        comment = await submissions_db.insert_comment(conn, row["id"], actor.id, body)
-        await audits.log_audit(
-            conn, actor.id, "submission.comment.create",
-            acted_on(project_id, xml_form_id, instance_id),
-        )
+    comment = await submission_service.add_comment(
+        conn, actor, project_id, xml_form_id, instance_id, data.body
+    )
     return comment_out(comment)
 
 

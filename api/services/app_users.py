@@ -1,0 +1,144 @@
+"""App users (phones), shared by the REST API and the pages: create, list, revoke, assign
+forms, and the QR code that configures ODK Collect. Permissions come from `api.auth`."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from api.app_users import collect_server_url, collect_settings_payload, qr_png
+from api.auth import Actor, authorize, forget_field_key, new_token
+from api.problems import Problem
+from db import audits, projects, users
+from db import forms as forms_db
+
+MAX_NAME_LENGTH = 200
+# Central names the app-user role "app-user" or by its id, 2 (what pyodk sends).
+APP_USER_ROLES = ("app-user", "2")
+
+
+def _app_user_role(role: str) -> None:
+    if role not in APP_USER_ROLES:
+        raise Problem("request-invalid", "Forms are assigned to app users only (role app-user or 2).")
+
+
+async def _form_id(conn: asyncpg.Connection, project_id: int, xml_form_id: str) -> int:
+    form = await forms_db.get_form(conn, project_id, xml_form_id)
+    if form is None:
+        raise Problem("form-not-found")
+    return form["id"]
+
+
+async def list_app_users(conn: asyncpg.Connection, actor: Actor | None, project_id: int):
+    authorize(actor, "app_user.manage", project_id)
+    return await users.list_field_keys(conn, project_id)
+
+
+async def create_app_user(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, display_name: str,
+    form_ids: tuple[str, ...] = (),
+):
+    """A new app user, assigned to the named forms (in one transaction)."""
+    actor = authorize(actor, "app_user.manage", project_id)
+    return await store_app_user(conn, project_id, display_name, actor.id, form_ids)
+
+
+async def store_app_user(
+    conn: asyncpg.Connection, project_id: int, display_name: str, created_by: int | None,
+    form_ids: tuple[str, ...] = (),
+):
+    """create_app_user without the permission check: for the CLI (the server's operator)."""
+    name = (display_name or "").strip()
+    if not name:
+        raise Problem("request-invalid", "An app user needs a displayName.")
+    if len(name) > MAX_NAME_LENGTH:
+        raise Problem("request-invalid", f"A displayName has at most {MAX_NAME_LENGTH} characters.")
+    if await projects.get_project(conn, project_id) is None:
+        raise Problem("project-not-found")
+    forms = [(x, await _form_id(conn, project_id, x)) for x in dict.fromkeys(form_ids)]
+    async with conn.transaction():
+        row = await users.create_field_key(conn, name, project_id, new_token(), created_by)
+        await audits.log_audit(
+            conn, created_by, "field_key.create", f"field_key/{row['id']}",
+            {"projectId": project_id, "displayName": name},
+        )
+        for xml_form_id, form_id in forms:
+            await users.assign_form(conn, row["id"], form_id)
+            await audits.log_audit(
+                conn, created_by, "field_key.assignment.create", f"field_key/{row['id']}",
+                {"form": xml_form_id},
+            )
+    return row
+
+
+async def live_app_user(conn: asyncpg.Connection, actor: Actor | None, project_id: int, actor_id: int):
+    """An app user that has not been revoked, else app-user-not-found."""
+    authorize(actor, "app_user.manage", project_id)
+    row = await users.get_field_key(conn, actor_id, project_id)
+    if row is None or row["revoked_at"] is not None:
+        raise Problem("app-user-not-found")
+    return row
+
+
+async def revoke_app_user(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, actor_id: int
+) -> None:
+    actor = authorize(actor, "app_user.manage", project_id)
+    async with conn.transaction():
+        if not await users.revoke_field_key(conn, actor_id, project_id):
+            raise Problem("app-user-not-found")
+        await audits.log_audit(conn, actor.id, "field_key.revoke", f"field_key/{actor_id}")
+    forget_field_key(actor_id)
+
+
+async def assign_form(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, xml_form_id: str,
+    actor_id: int, role: str = "app-user",
+) -> None:
+    actor = authorize(actor, "app_user.manage", project_id)
+    _app_user_role(role)
+    form_id = await _form_id(conn, project_id, xml_form_id)
+    await live_app_user(conn, actor, project_id, actor_id)
+    async with conn.transaction():
+        await users.assign_form(conn, actor_id, form_id)
+        await audits.log_audit(
+            conn, actor.id, "field_key.assignment.create", f"field_key/{actor_id}",
+            {"form": xml_form_id},
+        )
+    forget_field_key(actor_id)
+
+
+async def unassign_form(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, xml_form_id: str,
+    actor_id: int, role: str = "app-user",
+) -> None:
+    actor = authorize(actor, "app_user.manage", project_id)
+    _app_user_role(role)
+    form_id = await _form_id(conn, project_id, xml_form_id)
+    async with conn.transaction():
+        if not await users.unassign_form(conn, actor_id, form_id):
+            raise Problem("app-user-not-found", "That app user is not assigned to this form.")
+        await audits.log_audit(
+            conn, actor.id, "field_key.assignment.delete", f"field_key/{actor_id}",
+            {"form": xml_form_id},
+        )
+    forget_field_key(actor_id)
+
+
+async def form_app_users(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, xml_form_id: str,
+    role: str = "app-user",
+) -> list[asyncpg.Record]:
+    authorize(actor, "app_user.manage", project_id)
+    _app_user_role(role)
+    return await users.list_form_assignments(conn, await _form_id(conn, project_id, xml_form_id))
+
+
+async def app_user_qr(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, actor_id: int,
+    base_url: str, *, scale: int = 6,
+) -> tuple[bytes, str, asyncpg.Record]:
+    """(PNG of the QR code, the Collect server URL, the app user)."""
+    row = await live_app_user(conn, actor, project_id, actor_id)
+    project = await projects.get_project(conn, project_id)
+    server = collect_server_url(base_url, row["token"], project_id)
+    return qr_png(collect_settings_payload(server, project["name"]), scale=scale), server, row

@@ -1,0 +1,407 @@
+"""Submissions as people work with them, shared by the REST API and the pages: the table
+(newest first, filtered, paged by keyset), one submission with its answers, history and
+feed, review (with a note) and comments. Permissions come from `api.auth`; SQL lives in
+`db.submissions`. Every read of microdata writes an audit row.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from api.auth import Actor, authorize
+from api.problems import Problem
+from db import audits
+from db import forms as forms_db
+from db import submissions as submissions_db
+from db.submissions import ListFilter
+from db.summaries import REVIEW_STATES as LISTED_REVIEW_STATES  # received, ... rejected
+
+# Review states a person may set; `edited` is set by edits, "received" means not reviewed.
+REVIEW_STATES = ("hasIssues", "approved", "rejected")
+RISK_LEVELS = ("low", "medium", "high")
+MAX_COMMENT_LENGTH = 10_000
+PAGE_SIZES = (25, 50, 100, 250)
+DEFAULT_PAGE_SIZE = 50
+COUNT_CAP = 10_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def acted_on(project_id: int, xml_form_id: str, instance_id: str) -> str:
+    """What the audit log names a submission by."""
+    return f"submission/{project_id}/{xml_form_id}/{instance_id}"
+
+
+async def form_row(conn: asyncpg.Connection, project_id: int, xml_form_id: str):
+    form = await forms_db.get_form(conn, project_id, xml_form_id)
+    if form is None:
+        raise Problem("form-not-found")
+    return form
+
+
+async def submission_row(conn: asyncpg.Connection, form_id: int, instance_id: str):
+    row = await submissions_db.get_submission_for_api(conn, form_id, instance_id)
+    if row is None:
+        raise Problem("submission-not-found")
+    return row
+
+
+# --- keyset cursors --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in the newest-first order: a row's (created_at, id)."""
+
+    created_at: datetime
+    id: int
+
+    def encode(self) -> str:
+        micros = (self.created_at - EPOCH) // timedelta(microseconds=1)
+        return base64.urlsafe_b64encode(f"{micros}.{self.id}".encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+            micros, _, ident = raw.partition(".")
+            return cls(EPOCH + timedelta(microseconds=int(micros)), int(ident))
+        except (ValueError, UnicodeDecodeError, binascii.Error, OverflowError) as exc:
+            raise Problem("request-invalid", "The page cursor is not valid.") from exc
+
+    @classmethod
+    def of(cls, row) -> Cursor:
+        return cls(row["created_at"], row["id"])
+
+    def key(self) -> tuple[datetime, int]:
+        return (self.created_at, self.id)
+
+
+# --- filters ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableQuery:
+    """A submissions table request: filters, a keyset position and a page size."""
+
+    filter: ListFilter = field(default_factory=ListFilter)
+    after: Cursor | None = None
+    before: Cursor | None = None
+    limit: int = DEFAULT_PAGE_SIZE
+    # what the filters were given as (for links that keep them)
+    params: dict[str, str | list[str]] = field(default_factory=dict)
+
+
+def _one(params: Mapping[str, object], name: str) -> str:
+    value = params.get(name)
+    if isinstance(value, list):
+        value = value[-1] if value else ""
+    return (value or "").strip() if isinstance(value, str) else ""
+
+
+def _many(params: Mapping[str, object], name: str) -> list[str]:
+    value = params.get(name)
+    if value is None:
+        return []
+    values = value if isinstance(value, list) else [value]
+    return [v.strip() for v in values if isinstance(v, str) and v.strip()]
+
+
+def _day(text: str, name: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise Problem("request-invalid", f"{name} must be a date (YYYY-MM-DD).") from exc
+
+
+def parse_table_query(params: Mapping[str, object], zone: str = "Asia/Dushanbe") -> TableQuery:
+    """Read a submissions table request from query parameters:
+    from / to (days, inclusive, in `zone`), review (repeatable: received, hasIssues, edited,
+    approved, rejected), submitter (actor id), risk (repeatable: low, medium, high), urgent
+    (yes / no), after / before (cursors), limit. Raises request-invalid on bad values."""
+    tz = ZoneInfo(zone)
+    start, end = _day(_one(params, "from"), "from"), _day(_one(params, "to"), "to")
+    if start and end and end < start:
+        raise Problem("request-invalid", "The end date is before the start date.")
+    reviews = _many(params, "review")
+    for state in reviews:
+        if state not in LISTED_REVIEW_STATES:
+            raise Problem(
+                "request-invalid", "review must be one of " + ", ".join(LISTED_REVIEW_STATES) + "."
+            )
+    risks = _many(params, "risk")
+    for level in risks:
+        if level not in RISK_LEVELS:
+            raise Problem("request-invalid", "risk must be one of " + ", ".join(RISK_LEVELS) + ".")
+    urgent_text = _one(params, "urgent")
+    if urgent_text not in ("", "yes", "no"):
+        raise Problem("request-invalid", "urgent must be yes or no.")
+    submitter_text = _one(params, "submitter")
+    if submitter_text and not submitter_text.isdigit():
+        raise Problem("request-invalid", "submitter must be an actor id.")
+    limit_text = _one(params, "limit")
+    limit = DEFAULT_PAGE_SIZE
+    if limit_text:
+        if not limit_text.isdigit() or int(limit_text) not in PAGE_SIZES:
+            raise Problem(
+                "request-invalid", "limit must be one of " + ", ".join(map(str, PAGE_SIZES)) + "."
+            )
+        limit = int(limit_text)
+    after, before = _one(params, "after"), _one(params, "before")
+    filt = ListFilter(
+        since=datetime.combine(start, time.min, tzinfo=tz) if start else None,
+        until=datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz) if end else None,
+        review_states=tuple(dict.fromkeys(reviews)),
+        submitter_id=int(submitter_text) if submitter_text else None,
+        risk_levels=tuple(dict.fromkeys(risks)),
+        urgent=None if not urgent_text else urgent_text == "yes",
+    )
+    kept: dict[str, str | list[str]] = {}
+    for name in ("from", "to", "submitter", "urgent", "limit"):
+        if _one(params, name):
+            kept[name] = _one(params, name)
+    for name, values in (("review", reviews), ("risk", risks)):
+        if values:
+            kept[name] = list(dict.fromkeys(values))
+    return TableQuery(
+        filter=filt,
+        after=Cursor.decode(after) if after else None,
+        before=Cursor.decode(before) if before and not after else None,
+        limit=limit,
+        params=kept,
+    )
+
+
+# --- the table -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TablePage:
+    rows: list[asyncpg.Record]
+    older: Cursor | None  # set when there are older rows after this page
+    newer: Cursor | None  # set when there are newer rows before this page
+    matched: int  # how many match the filters, counted up to COUNT_CAP + 1
+    capped: bool  # matched is a lower bound
+
+
+async def submissions_table(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, xml_form_id: str,
+    query: TableQuery,
+) -> TablePage:
+    """One page of a form's submissions, newest first."""
+    actor = authorize(actor, "submission.read", project_id)
+    form = await form_row(conn, project_id, xml_form_id)
+    # one row beyond the page tells whether there is a next page in that direction
+    rows = await submissions_db.list_submission_page(
+        conn, form["id"], query.filter,
+        after=query.after.key() if query.after else None,
+        before=query.before.key() if query.before else None,
+        limit=query.limit + 1,
+    )
+    more = len(rows) > query.limit
+    if query.before is not None:
+        rows = rows[1:] if more else rows
+        older = Cursor.of(rows[-1]) if rows else query.before
+        newer = Cursor.of(rows[0]) if more and rows else None
+        if not rows:  # nothing newer: show the first page
+            return await submissions_table(
+                conn, actor, project_id, xml_form_id,
+                TableQuery(query.filter, limit=query.limit, params=query.params),
+            )
+    else:
+        rows = rows[: query.limit]
+        older = Cursor.of(rows[-1]) if more else None
+        newer = Cursor.of(rows[0]) if query.after is not None and rows else None
+    matched = await submissions_db.count_submission_page(
+        conn, form["id"], query.filter, cap=COUNT_CAP
+    )
+    await audits.log_audit(
+        conn, actor.id, "submission.list", f"form/{project_id}/{xml_form_id}",
+        {"count": len(rows), "limit": query.limit, "view": "table",
+         **({"filters": query.params} if query.params else {})},
+    )
+    return TablePage(rows, older, newer, min(matched, COUNT_CAP), matched > COUNT_CAP)
+
+
+async def list_for_api(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, xml_form_id: str,
+    *, limit: int | None, offset: int,
+) -> list[asyncpg.Record]:
+    """Central's GET .../submissions: every submission newest first, by limit/offset."""
+    actor = authorize(actor, "submission.read", project_id)
+    form = await form_row(conn, project_id, xml_form_id)
+    rows = await submissions_db.list_submission_page(
+        conn, form["id"], ListFilter(), limit=limit, offset=offset, api_columns=True
+    )
+    await audits.log_audit(
+        conn, actor.id, "submission.list", f"form/{project_id}/{xml_form_id}",
+        {"count": len(rows), "limit": limit, "offset": offset},
+    )
+    return rows
+
+
+async def form_submitters(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, form_id: int
+) -> list[asyncpg.Record]:
+    """Who has submitted to a form (for the table's submitter filter)."""
+    authorize(actor, "submission.read", project_id)
+    return await submissions_db.form_submitters(conn, form_id)
+
+
+# --- review and comments ---------------------------------------------------------------------
+
+
+def clean_note(text: str | None, *, required: bool) -> str | None:
+    body = (text or "").strip()
+    if not body:
+        if required:
+            raise Problem("request-invalid", "A comment needs a body.")
+        return None
+    if len(body) > MAX_COMMENT_LENGTH:
+        raise Problem("request-invalid", f"A comment has at most {MAX_COMMENT_LENGTH} characters.")
+    return body
+
+
+async def review(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, xml_form_id: str,
+    instance_id: str, state: str, notes: str | None = None,
+):
+    """Set a submission's review state; a note goes into the audit log beside it (as ODK
+    Central's X-Action-Notes does) and shows in the submission's feed. Returns the row."""
+    actor = authorize(actor, "submission.update", project_id)
+    if state not in REVIEW_STATES:
+        raise Problem(
+            "request-invalid",
+            "reviewState must be one of " + ", ".join(REVIEW_STATES) + " (edited is set by edits).",
+        )
+    notes = clean_note(notes, required=False)
+    form = await form_row(conn, project_id, xml_form_id)
+    async with conn.transaction():
+        current = await submission_row(conn, form["id"], instance_id)
+        await submissions_db.set_review_state(conn, current["id"], state)
+        details = {"reviewState": state, "previousReviewState": current["review_state"]}
+        if notes:
+            details["notes"] = notes
+        await audits.log_audit(
+            conn, actor.id, "submission.update", acted_on(project_id, xml_form_id, instance_id),
+            details,
+        )
+    return await submission_row(conn, form["id"], instance_id)
+
+
+async def add_comment(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, xml_form_id: str,
+    instance_id: str, body: str,
+):
+    actor = authorize(actor, "submission.update", project_id)
+    body = clean_note(body, required=True)
+    form = await form_row(conn, project_id, xml_form_id)
+    row = await submission_row(conn, form["id"], instance_id)
+    async with conn.transaction():
+        comment = await submissions_db.insert_comment(conn, row["id"], actor.id, body)
+        await audits.log_audit(
+            conn, actor.id, "submission.comment.create",
+            acted_on(project_id, xml_form_id, instance_id),
+        )
+    return comment
+
+
+async def list_comments(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, xml_form_id: str,
+    instance_id: str,
+) -> list[asyncpg.Record]:
+    actor = authorize(actor, "submission.read", project_id)
+    form = await form_row(conn, project_id, xml_form_id)
+    row = await submission_row(conn, form["id"], instance_id)
+    comments = await submissions_db.list_comments(conn, row["id"])
+    await audits.log_audit(
+        conn, actor.id, "submission.comment.list", acted_on(project_id, xml_form_id, instance_id)
+    )
+    return comments
+
+
+# --- one submission --------------------------------------------------------------------------
+
+FEED_ACTIONS = {
+    "submission.create", "submission.update", "submission.update.version",
+    "submission.attachment.update",
+}
+
+
+@dataclass(frozen=True)
+class SubmissionDetail:
+    form: asyncpg.Record
+    row: asyncpg.Record
+    versions: list[asyncpg.Record]  # newest first, with answers
+    screening: asyncpg.Record | None
+    feed: list[dict]  # comments and review/edit events, newest first
+    xforms: dict[int, str]  # form_def_id -> XForm of every version shown
+
+
+async def submission_detail(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, xml_form_id: str,
+    instance_id: str,
+) -> SubmissionDetail:
+    """Everything a submission's page shows; one audit row for the read."""
+    actor = authorize(actor, "submission.read", project_id)
+    form = await form_row(conn, project_id, xml_form_id)
+    row = await submission_row(conn, form["id"], instance_id)
+    versions = await submissions_db.list_version_answers(conn, row["id"])
+    screening = await submissions_db.get_screening(conn, form["id"], instance_id)
+    comments = await submissions_db.list_comments(conn, row["id"])
+    events = await audits.list_audits_of(conn, acted_on(project_id, xml_form_id, instance_id))
+    feed = [
+        {"kind": "comment", "at": c["created_at"], "actor": c["actor_name"], "body": c["body"]}
+        for c in comments
+    ] + [
+        {"kind": e["action"], "at": e["logged_at"], "actor": e["actor_name"],
+         "details": e["details"] or {}}
+        for e in events if e["action"] in FEED_ACTIONS
+    ]
+    feed.sort(key=lambda item: item["at"], reverse=True)
+    xforms = {}
+    for def_id in {v["form_def_id"] for v in versions}:
+        definition = await forms_db.get_def(conn, def_id)
+        xforms[def_id] = definition["xform"]
+    await audits.log_audit(
+        conn, actor.id, "submission.read", acted_on(project_id, xml_form_id, instance_id),
+        {"view": "page"},
+    )
+    return SubmissionDetail(form, row, versions, screening, feed, xforms)
+
+
+async def attachment_content(
+    conn: asyncpg.Connection, store, actor: Actor | None, project_id: int, xml_form_id: str,
+    instance_id: str, name: str, version_instance_id: str | None = None,
+) -> tuple[bytes, str]:
+    """A file of a submission's current version (or of a named version): (bytes, type)."""
+    actor = authorize(actor, "submission.read", project_id)
+    form = await form_row(conn, project_id, xml_form_id)
+    row = await submission_row(conn, form["id"], instance_id)
+    version_id = row["version_id"]
+    if version_instance_id and version_instance_id != row["current_instance_id"]:
+        version = await submissions_db.get_version(conn, row["id"], version_instance_id)
+        if version is None:
+            raise Problem("submission-not-found", "The submission has no such version.")
+        version_id = version["id"]
+    item = await submissions_db.get_attachment(conn, version_id, name)
+    if item is None or item["blob_key"] is None:
+        raise Problem("attachment-not-found")
+    try:
+        content = await store.get(item["blob_key"])
+    except FileNotFoundError as exc:
+        raise Problem("attachment-not-found", "The file is missing from the store.") from exc
+    await audits.log_audit(
+        conn, actor.id, "submission.attachment.read",
+        acted_on(project_id, xml_form_id, instance_id), {"name": name},
+    )
+    return content, item["content_type"] or "application/octet-stream"
+
