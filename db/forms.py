@@ -237,3 +237,17 @@ async def get_form_attachment(
 async def carry_over_attachments(conn: asyncpg.Connection, new_def_id: int, old_def_id: int) -> None:
     """A new draft keeps the files of the published version that it still names."""
     await conn.execute(CARRY_OVER_ATTACHMENTS, new_def_id, old_def_id)
+
+
+SELECT_FORM_VERSIONS = """
+SELECT d.id, d.version, d.title, d.md5, d.created_at, d.published_at, d.xlsform_name,
+       d.xlsform IS NOT NULL AS has_xlsform
+FROM form_defs d WHERE d.form_id = $1
+ORDER BY d.published_at NULLS LAST, d.id
+"""
+
+
+async def list_form_versions(conn: asyncpg.Connection, form_id: int) -> list[asyncpg.Record]:
+    """Every version of a form (published ones in publishing order, then drafts), without the
+    definitions themselves."""
+    return await conn.fetch(SELECT_FORM_VERSIONS, form_id)

@@ -94,32 +94,35 @@ async def assign_form(
     conn: asyncpg.Connection, actor: Actor | None, project_id: int, xml_form_id: str,
     actor_id: int, role: str = "app-user",
 ) -> None:
-    actor = authorize(actor, "app_user.manage", project_id)
-    _app_user_role(role)
-    form_id = await _form_id(conn, project_id, xml_form_id)
-    await live_app_user(conn, actor, project_id, actor_id)
-    async with conn.transaction():
-        await users.assign_form(conn, actor_id, form_id)
-        await audits.log_audit(
-            conn, actor.id, "field_key.assignment.create", f"field_key/{actor_id}",
-            {"form": xml_form_id},
-        )
-    forget_field_key(actor_id)
+    """Let an app user download and send a form."""
+    await _set_assignment(conn, actor, project_id, xml_form_id, actor_id, role, assigned=True)
 
 
 async def unassign_form(
     conn: asyncpg.Connection, actor: Actor | None, project_id: int, xml_form_id: str,
     actor_id: int, role: str = "app-user",
 ) -> None:
+    await _set_assignment(conn, actor, project_id, xml_form_id, actor_id, role, assigned=False)
+
+
+async def _set_assignment(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, xml_form_id: str,
+    actor_id: int, role: str, *, assigned: bool,
+) -> None:
     actor = authorize(actor, "app_user.manage", project_id)
     _app_user_role(role)
     form_id = await _form_id(conn, project_id, xml_form_id)
+    if assigned:
+        await live_app_user(conn, actor, project_id, actor_id)
     async with conn.transaction():
-        if not await users.unassign_form(conn, actor_id, form_id):
+        if assigned:
+            await users.assign_form(conn, actor_id, form_id)
+        elif not await users.unassign_form(conn, actor_id, form_id):
             raise Problem("app-user-not-found", "That app user is not assigned to this form.")
         await audits.log_audit(
-            conn, actor.id, "field_key.assignment.delete", f"field_key/{actor_id}",
-            {"form": xml_form_id},
+            conn, actor.id,
+            "field_key.assignment.create" if assigned else "field_key.assignment.delete",
+            f"field_key/{actor_id}", {"form": xml_form_id},
         )
     forget_field_key(actor_id)
 

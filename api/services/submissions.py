@@ -122,12 +122,14 @@ def _day(text: str, name: str) -> date | None:
         raise Problem("request-invalid", f"{name} must be a date (YYYY-MM-DD).") from exc
 
 
-def parse_table_query(params: Mapping[str, object], zone: str = "Asia/Dushanbe") -> TableQuery:
+def parse_table_query(
+    params: Mapping[str, object], zone: ZoneInfo | str = "Asia/Dushanbe"
+) -> TableQuery:
     """Read a submissions table request from query parameters:
     from / to (days, inclusive, in `zone`), review (repeatable: received, hasIssues, edited,
     approved, rejected), submitter (actor id), risk (repeatable: low, medium, high), urgent
     (yes / no), after / before (cursors), limit. Raises request-invalid on bad values."""
-    tz = ZoneInfo(zone)
+    tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
     start, end = _day(_one(params, "from"), "from"), _day(_one(params, "to"), "to")
     if start and end and end < start:
         raise Problem("request-invalid", "The end date is before the start date.")
@@ -185,6 +187,7 @@ def parse_table_query(params: Mapping[str, object], zone: str = "Asia/Dushanbe")
 
 @dataclass(frozen=True)
 class TablePage:
+    form: asyncpg.Record
     rows: list[asyncpg.Record]
     older: Cursor | None  # set when there are older rows after this page
     newer: Cursor | None  # set when there are newer rows before this page
@@ -228,7 +231,7 @@ async def submissions_table(
         {"count": len(rows), "limit": query.limit, "view": "table",
          **({"filters": query.params} if query.params else {})},
     )
-    return TablePage(rows, older, newer, min(matched, COUNT_CAP), matched > COUNT_CAP)
+    return TablePage(form, rows, older, newer, min(matched, COUNT_CAP), matched > COUNT_CAP)
 
 
 async def list_for_api(
