@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import zlib
@@ -29,6 +30,7 @@ def decode_collect_settings(payload: str) -> dict:
     return json.loads(zlib.decompress(base64.b64decode(payload)))
 
 
+@functools.lru_cache(maxsize=256)  # a code takes tens of ms to draw; the same one is asked again
 def qr_png(payload: str, *, scale: int = 6) -> bytes:
     buffer = io.BytesIO()
     segno.make(payload, error="l", micro=False).save(buffer, kind="png", scale=scale, border=4)

@@ -251,3 +251,8 @@ async def list_form_versions(conn: asyncpg.Connection, form_id: int) -> list[asy
     """Every version of a form (published ones in publishing order, then drafts), without the
     definitions themselves."""
     return await conn.fetch(SELECT_FORM_VERSIONS, form_id)
+
+
+async def get_xform(conn: asyncpg.Connection, def_id: int) -> str | None:
+    """Only the XForm of a version (not its XLSForm bytes)."""
+    return await conn.fetchval("SELECT xform FROM form_defs WHERE id = $1", def_id)

@@ -560,7 +560,7 @@ def _diff(expected: dict, got: dict, limit: int = 5) -> str:
 # --- the coordinator's dashboard (microdata: for roles that may read submissions) -------------
 
 SUBMISSIONS_PER_DAY = """
-SELECT f.xml_form_id, (s.created_at AT TIME ZONE 'UTC')::date AS day, count(*)::integer AS n
+SELECT f.xml_form_id, (s.created_at AT TIME ZONE $3)::date AS day, count(*)::integer AS n
 FROM forms f JOIN submissions s ON s.form_id = f.id AND s.created_at >= $2
 WHERE f.project_id = $1 AND f.deleted_at IS NULL
 GROUP BY 1, 2
@@ -599,9 +599,10 @@ async def project_forms(conn: asyncpg.Connection, project_id: int) -> list[async
 
 
 async def submissions_per_day(
-    conn: asyncpg.Connection, project_id: int, since: date
+    conn: asyncpg.Connection, project_id: int, since: date, zone: str = "UTC"
 ) -> dict[tuple[str, date], int]:
-    rows = await conn.fetch(SUBMISSIONS_PER_DAY, project_id, since)
+    """Submissions per form and day (days of the time zone `zone`) since `since`."""
+    rows = await conn.fetch(SUBMISSIONS_PER_DAY, project_id, since, zone)
     return {(r["xml_form_id"], r["day"]): r["n"] for r in rows}
 
 

@@ -56,6 +56,9 @@ PAGE_MODULES = (
     "api.pages.dashboard",
     "api.pages.admin",
     "api.pages.research",
+    "api.pages.forms",
+    "api.pages.app_users",
+    "api.pages.submissions",
 )
 
 

@@ -13,18 +13,16 @@ Charts: Chart.js from npm (api/pages/package.json, `npm ci`), served by the app.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import asyncpg
 from litestar import Request, Response, get
 
-from api.app_users import collect_server_url, collect_settings_payload, qr_png
 from api.i18n import N_, I18n
-from api.openrosa import base_url
+from api.pages.submissions import place_labels, submission_url, table_url
 from api.pages.web import NavItem, Page, PageNotFound, add_nav, disposition, file_name
 from api.problems import Problem
 from api.services.summaries import (
@@ -38,6 +36,7 @@ from api.services.summaries import (
 )
 from api.settings import Settings
 from db import audits
+from db import forms as forms_db
 from db import projects as projects_db
 from db import summaries as summaries_db
 from db import users as users_db
@@ -217,20 +216,31 @@ async def coordinator_view(
 ) -> Response:
     project = await _project(conn, page, project_id, "submission.read")
     actor = page.require_login()
-    today = datetime.now(UTC).date()
+    zone = page.i18n.time_zone  # days are the user's days (Asia/Dushanbe unless chosen)
+    today = datetime.now(zone).date()
     days = [today - timedelta(days=i) for i in range(14)]  # newest first: a phone shows it
-    since = datetime.combine(days[-1], datetime.min.time(), tzinfo=UTC)
-    per_day = await summaries_db.submissions_per_day(conn, project_id, since)
+    since = datetime.combine(days[-1], datetime.min.time(), tzinfo=zone)
+    per_day = await summaries_db.submissions_per_day(conn, project_id, since, zone.key)
     forms = [
         {
             "xml_form_id": row["xml_form_id"],
             "title": row["title"] or row["xml_form_id"],
             "total": row["total"],
-            "days": [per_day.get((row["xml_form_id"], day), 0) for day in days],
+            "table": table_url(project_id, row["xml_form_id"]),
+            "days": [
+                (per_day.get((row["xml_form_id"], day), 0),
+                 table_url(project_id, row["xml_form_id"], **{"from": day.isoformat(),
+                                                              "to": day.isoformat()}))
+                for day in days
+            ],
         }
         for row in await summaries_db.project_forms(conn, project_id)
     ]
     review = await summaries_db.screenings_needing_review(conn, project_id)
+    places: dict[str, str] = {}
+    for xml_form_id in {r["xml_form_id"] for r in review}:
+        form = await forms_db.get_form(conn, project_id, xml_form_id)
+        places.update(await place_labels(conn, form, page.i18n.locale) if form else {})
     await audits.log_audit(
         conn, actor.id, "submission.list", f"project/{project_id}/dashboard",
         {"view": "coordinator", "rows": len(review)},
@@ -240,13 +250,14 @@ async def coordinator_view(
         for row in await users_db.list_field_keys(conn, project_id):
             if row["revoked_at"] is not None:
                 continue
-            server = collect_server_url(base_url(request, settings), row["token"], project_id)
-            png = qr_png(collect_settings_payload(server, project["name"]), scale=4)
+            sheet = f"/projects/{project_id}/app-users/{row['id']}/qr"
             app_users.append({"id": row["id"], "name": row["display_name"],
-                              "qr": "data:image/png;base64," + base64.b64encode(png).decode()})
+                              "qr": sheet + ".png", "page": sheet})
     return page.render(
         "coordinator.html", project=project, forms=forms,
         days=[page.i18n.skeleton(d, "MMMd") for d in days], review=review, app_users=app_users,
+        submission_url=lambda form, instance: submission_url(project_id, form, instance),
+        urgent_url=lambda form: table_url(project_id, form, urgent="yes"), places=places,
     )
 
 

@@ -1,0 +1,188 @@
+"""A submission's answers as a page shows them: the form's own labels in the reader's language
+(question and choice labels from the XForm's translations), groups and repeats nested, files
+marked as image / audio / video for inline display, and the difference between two versions.
+
+Pure: a `FormSchema` and the stored answers (JSON, as `forms.submission` collects them) in,
+plain dataclasses out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from db import forms as forms_db
+from exports.layout import ExportOptionError, label_in, resolve_language
+from forms.schema import Field, FormSchema, parse_xform
+
+IMAGE_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif",
+               "webp": "image/webp", "bmp": "image/bmp"}
+AUDIO_TYPES = {"m4a": "audio/mp4", "mp3": "audio/mpeg", "ogg": "audio/ogg", "oga": "audio/ogg",
+               "opus": "audio/ogg", "wav": "audio/wav", "aac": "audio/aac", "amr": "audio/amr",
+               "3gpp": "audio/3gpp", "webm": "audio/webm", "flac": "audio/flac"}
+VIDEO_TYPES = {"mp4": "video/mp4", "3gp": "video/3gpp", "mov": "video/quicktime",
+               "mkv": "video/x-matroska"}
+# Types a browser may be given to render inline (no HTML, no SVG: those could run script).
+INLINE_TYPES = frozenset({*IMAGE_TYPES.values(), *AUDIO_TYPES.values(), *VIDEO_TYPES.values()})
+
+
+@lru_cache(maxsize=256)
+def schema_of(xform: str) -> FormSchema:
+    return parse_xform(xform)
+
+
+_by_def: dict[int, FormSchema] = {}
+
+
+async def schema_for_def(conn, def_id: int) -> FormSchema:
+    """The parsed schema of a form version, kept in memory (bounded): a published version's
+    questions and labels never change (publishing a draft sets only its version)."""
+    schema = _by_def.get(def_id)
+    if schema is None:
+        schema = schema_of(await forms_db.get_xform(conn, def_id))
+        if len(_by_def) > 512:
+            _by_def.clear()
+        _by_def[def_id] = schema
+    return schema
+
+
+def language_of(schema: FormSchema, locale: str) -> str | None:
+    """The form's language for a page locale ("ru" -> "Russian (ru)"), else its default."""
+    try:
+        return resolve_language(schema, locale)
+    except ExportOptionError:
+        return schema.default_language
+
+
+def media_kind(name: str) -> tuple[str, str]:
+    """("image" | "audio" | "video" | "file", the content type to serve it inline)."""
+    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    for kind, types in (("image", IMAGE_TYPES), ("audio", AUDIO_TYPES), ("video", VIDEO_TYPES)):
+        if ext in types:
+            return kind, types[ext]
+    return "file", "application/octet-stream"
+
+
+@dataclass
+class Answer:
+    path: str  # "/"-joined from the root, with [n] for repeat instances
+    name: str
+    label: str  # the question's label, else its name
+    kind: str  # "value" | "group" | "repeat" | "instance"
+    text: str | None = None  # the answer as shown (choice labels), None when blank
+    code: str | None = None  # the raw value when a label was shown instead
+    media: str | None = None  # "image" | "audio" | "video" | "file" for a binary answer
+    children: list[Answer] = field(default_factory=list)
+
+
+def _choice_text(f: Field, value: str, language: str | None, default: str | None) -> str | None:
+    names = value.split() if f.type == "select_multiple" else [value]
+    by_name = {c.name: c for c in f.choices}
+    labels = []
+    for name in names:
+        choice = by_name.get(name)
+        if choice is None:
+            return None
+        labels.append(label_in(choice.labels, language, default) or name)
+    return ", ".join(labels)
+
+
+def _value(f: Field, value: Any, language: str | None, default: str | None) -> Answer:
+    label = label_in(f.labels, language, default) or f.name
+    answer = Answer(f.path, f.name, label, "value")
+    if value is None or value == "" or isinstance(value, dict | list):
+        return answer
+    text = str(value)
+    answer.text = text
+    if f.type in ("select_one", "select_multiple") and f.choices:
+        shown = _choice_text(f, text, language, default)
+        if shown is not None and shown != text:
+            answer.text, answer.code = shown, text
+    elif f.type == "binary":
+        answer.media = media_kind(text)[0]
+    return answer
+
+
+def _shown(f: Field) -> bool:
+    return f.kind != "meta" and f.type != "note" and f.name != "meta"
+
+
+def _children(
+    fields: tuple[Field, ...], answers: dict, language: str | None, default: str | None,
+    prefix: str,
+) -> list[Answer]:
+    out = []
+    for f in fields:
+        if not _shown(f):
+            continue
+        value = answers.get(f.name) if isinstance(answers, dict) else None
+        label = label_in(f.labels, language, default) or f.name
+        path = prefix + f.name
+        if f.kind == "repeat":
+            instances = value if isinstance(value, list) else ([value] if value else [])
+            node = Answer(path, f.name, label, "repeat")
+            for n, item in enumerate(instances, start=1):
+                node.children.append(Answer(
+                    f"{path}[{n}]", f.name, label, "instance",
+                    children=_children(f.children, item if isinstance(item, dict) else {},
+                                       language, default, f"{path}[{n}]/"),
+                ))
+            out.append(node)
+        elif f.children:
+            children = _children(f.children, value if isinstance(value, dict) else {}, language,
+                                 default, path + "/")
+            if children or not f.relevant:
+                out.append(Answer(path, f.name, label, "group", children=children))
+        else:
+            answer = _value(f, value, language, default)
+            if answer.text is None and f.relevant:
+                continue  # not asked: the form's logic skipped it
+            answer.path = path
+            out.append(answer)
+    return out
+
+
+def answer_tree(schema: FormSchema, answers: dict, language: str | None) -> list[Answer]:
+    """The answers in form order, nested as the form nests them."""
+    return _children(schema.fields, answers or {}, language, schema.default_language, "")
+
+
+def _leaves(nodes: list[Answer], trail: tuple[str, ...] = ()) -> Iterator[tuple[str, str, Answer]]:
+    for node in nodes:
+        if node.kind == "value":
+            yield node.path, " › ".join((*trail, node.label)), node
+        elif node.kind == "instance":
+            number = node.path.rsplit("[", 1)[-1].rstrip("]")
+            yield from _leaves(node.children, (*trail, f"{node.label} {number}"))
+        elif node.kind == "repeat":
+            yield from _leaves(node.children, trail)
+        else:
+            yield from _leaves(node.children, (*trail, node.label))
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    label: str  # the question's label with its groups ("Call › Operator code")
+    before: str | None
+    after: str | None
+
+
+def diff(
+    schema: FormSchema, before: dict, after: dict, language: str | None
+) -> list[Change]:
+    """What changed from one version's answers to the next, question by question."""
+    old = {path: (label, node) for path, label, node in _leaves(answer_tree(schema, before, language))}
+    new = {path: (label, node) for path, label, node in _leaves(answer_tree(schema, after, language))}
+    changes = []
+    for path in [*new, *(p for p in old if p not in new)]:
+        was = old.get(path, (None, None))[1]
+        now = new.get(path, (None, None))[1]
+        was_text = was.text if was else None
+        now_text = now.text if now else None
+        if was_text != now_text:
+            label = (new.get(path) or old[path])[0]
+            changes.append(Change(path, label, was_text, now_text))
+    return changes

@@ -1,0 +1,324 @@
+"""The submissions of a form, as coordinators and researchers read them in the browser.
+
+- /projects/{pid}/forms/{xmlFormId}/submissions: the table, newest first, paged by keyset
+  (?after= / ?before= cursors), filtered by dates, review state, submitter and, for risk
+  screenings, risk level and urgency. With htmx (HX-Request) only the table is sent back.
+- .../submissions/{instanceId}: the answers with the form's labels in the reader's language,
+  repeats, images and audio inline, the classification of a screening, the edit history as a
+  diff, the feed (comments, reviews, edits); with submission.update: review (approved,
+  hasIssues, rejected) with a comment, and comments. The actions are plain POST forms that
+  htmx submits in place.
+- .../submissions/{instanceId}/files/{name}: a file of the submission (images and audio
+  shown inline only for image/audio/video types; anything else downloads).
+
+Reads and writes go through api/services/submissions.py, the functions REST uses; api/auth.py
+decides who may do what.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import asyncpg
+from litestar import Response, get, post
+from litestar.datastructures import State
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+
+from api.i18n import N_
+from api.pages.answers import (
+    INLINE_TYPES,
+    answer_tree,
+    diff,
+    language_of,
+    media_kind,
+    schema_for_def,
+)
+from api.pages.labels import (
+    CONTROL_FORMS,
+    EXPLOITATION_STATUS,
+    EXPLOITATION_TYPES,
+    RISK_GROUPS,
+)
+from api.pages.web import RISK_LEVELS, Page, PageNotFound
+from api.problems import Problem
+from api.services import submissions as svc
+from db import projects as projects_db
+from exports.layout import label_in
+from forms.screening import RISK_SCREENING_FORM_ID
+
+BASE = "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions"
+ONE = BASE + "/{instance_id:str}"
+REVIEW_ACTIONS = {
+    "approved": N_("Approve"),
+    "hasIssues": N_("Has issues"),
+    "rejected": N_("Reject"),
+}
+FILTER_REVIEW_STATES = ("received", "hasIssues", "edited", "approved", "rejected")
+
+
+def table_url(project_id: int, xml_form_id: str, **params: Any) -> str:
+    query = urlencode([(k, v) for k, vs in params.items() if vs
+                       for v in (vs if isinstance(vs, list) else [vs])])
+    base = f"/projects/{project_id}/forms/{quote(xml_form_id, safe='')}/submissions"
+    return base + (f"?{query}" if query else "")
+
+
+def submission_url(project_id: int, xml_form_id: str, instance_id: str) -> str:
+    return (f"/projects/{project_id}/forms/{quote(xml_form_id, safe='')}/submissions/"
+            f"{quote(instance_id, safe='')}")
+
+
+async def place_labels(conn: asyncpg.Connection, form, locale: str) -> dict[str, str]:
+    """Region and district names from the form's own choices, in the reader's language."""
+    if form["current_def_id"] is None:
+        return {}
+    schema = await schema_for_def(conn, form["current_def_id"])
+    language = language_of(schema, locale)
+    return {
+        choice.name: label_in(choice.labels, language, schema.default_language) or choice.name
+        for f in schema.walk() if f.name in ("region", "district")
+        for choice in f.choices
+    }
+
+
+def _params(page: Page) -> dict[str, list[str]]:
+    query = page.request.query_params
+    return {name: query.getall(name) for name in query.keys()}
+
+
+async def _project(conn: asyncpg.Connection, page: Page, project_id: int):
+    project = await projects_db.get_project(conn, project_id)
+    if project is None:
+        raise PageNotFound(page._("There is no such project."))
+    return project
+
+
+def _not_found(page: Page, problem: Problem) -> PageNotFound:
+    messages = {
+        "form-not-found": page._("This project has no such form."),
+        "submission-not-found": page._("This form has no such submission."),
+        "attachment-not-found": page._("The submission has no such file."),
+    }
+    return PageNotFound(messages.get(problem.slug, page._("There is no page at this address.")))
+
+
+def _filter_error(page: Page) -> str:
+    return page._("A filter has a value that cannot be used; it was reset. Choose the filters "
+                  "again.")
+
+
+@get(BASE)
+async def submissions_page(
+    project_id: int, xml_form_id: str, page: Page, conn: asyncpg.Connection
+) -> Response:
+    actor = page.require("submission.read", project_id)
+    project = await _project(conn, page, project_id)
+    params = _params(page)
+    error = None
+    try:
+        query = svc.parse_table_query(params, page.i18n.time_zone)
+    except Problem:
+        query, error = svc.TableQuery(), _filter_error(page)
+    try:
+        result = await svc.submissions_table(conn, actor, project_id, xml_form_id, query)
+    except Problem as problem:
+        if problem.status == 404:
+            raise _not_found(page, problem) from problem
+        raise
+    kept = query.params
+    links = {
+        "newest": table_url(project_id, xml_form_id, **kept) if result.newer else None,
+        "newer": table_url(project_id, xml_form_id, **kept, before=result.newer.encode())
+        if result.newer else None,
+        "older": table_url(project_id, xml_form_id, **kept, after=result.older.encode())
+        if result.older else None,
+    }
+    context = dict(
+        project=project, form=result.form, rows=result.rows, links=links,
+        matched=result.matched, capped=result.capped, error=error,
+        screening=xml_form_id == RISK_SCREENING_FORM_ID, params=kept,
+        submitters=await svc.form_submitters(conn, actor, project_id, result.form["id"]),
+        review_states=FILTER_REVIEW_STATES, risk_levels=svc.RISK_LEVELS,
+        page_sizes=svc.PAGE_SIZES, limit=query.limit,
+        action=table_url(project_id, xml_form_id),
+        submission_url=lambda instance_id: submission_url(project_id, xml_form_id, instance_id),
+        title=result.form["title"] or result.form["draft_title"] or xml_form_id,
+        places=await place_labels(conn, result.form, page.i18n.locale)
+        if xml_form_id == RISK_SCREENING_FORM_ID else {},
+    )
+    partial = page.request.headers.get("hx-request") == "true" and \
+        page.request.headers.get("hx-target") == "submissions-table"
+    return page.render(
+        "submissions/_table.html" if partial else "submissions/table.html",
+        headers={"Vary": "Cookie, Accept-Language, HX-Request"}, **context,
+    )
+
+
+def _classification(page: Page, row) -> dict | None:
+    if row is None:
+        return None
+    _ = page._
+
+    def named(labels: dict, codes) -> list[tuple[str, str]]:
+        return [(_(labels[c]) if c in labels else c, c) for c in codes or ()]
+
+    return {
+        "consent_refused": row["consent_refused"],
+        "risk_level": row["risk_level"],
+        "vulnerability_level": _(RISK_LEVELS[row["vulnerability_level"]])
+        if row["vulnerability_level"] in RISK_LEVELS else None,
+        "vulnerability_score": row["vulnerability_score"],
+        "exploitation_status": (_(EXPLOITATION_STATUS[row["exploitation_status"]]),
+                                row["exploitation_status"])
+        if row["exploitation_status"] in EXPLOITATION_STATUS else None,
+        "urgent": row["urgent"],
+        "needs_review": row["needs_review"],
+        "risk_groups": named(RISK_GROUPS, row["risk_groups"]),
+        "control_forms": named(CONTROL_FORMS, row["control_forms"]),
+        "exploitation_types": named(EXPLOITATION_TYPES, row["exploitation_types"]),
+        "rubric_version": row["rubric_version"],
+    }
+
+
+async def _detail_context(
+    page: Page, conn: asyncpg.Connection, project_id: int, xml_form_id: str, instance_id: str,
+) -> dict:
+    actor = page.require("submission.read", project_id)
+    project = await _project(conn, page, project_id)
+    try:
+        detail = await svc.submission_detail(conn, actor, project_id, xml_form_id, instance_id)
+    except Problem as problem:
+        if problem.status == 404:
+            raise _not_found(page, problem) from problem
+        raise
+    current = detail.versions[0]
+    schema = await schema_for_def(conn, current["form_def_id"])
+    language = language_of(schema, page.i18n.locale)
+    history = []
+    for newer, older in zip(detail.versions, detail.versions[1:], strict=False):
+        newer_schema = await schema_for_def(conn, newer["form_def_id"])
+        history.append({
+            "version": newer, "previous": older,
+            "changes": diff(newer_schema, older["answers"], newer["answers"],
+                            language_of(newer_schema, page.i18n.locale)),
+        })
+    url = submission_url(project_id, xml_form_id, instance_id)
+    return dict(
+        project=project, form=detail.form, row=detail.row, versions=detail.versions,
+        answers=answer_tree(schema, current["answers"], language), history=history,
+        first=detail.versions[-1], feed=detail.feed,
+        classification=_classification(page, detail.screening),
+        can_review=actor.can("submission.update", project_id),
+        review_actions=REVIEW_ACTIONS, url=url,
+        file_url=lambda name: f"{url}/files/{quote(name, safe='')}",
+        table=table_url(project_id, xml_form_id),
+        title=detail.form["title"] or xml_form_id,
+        files={a["name"]: a["exists"] for a in detail.row["attachments"]},
+    )
+
+
+@get(ONE)
+async def submission_page(
+    project_id: int, xml_form_id: str, instance_id: str, page: Page, conn: asyncpg.Connection
+) -> Response:
+    context = await _detail_context(page, conn, project_id, xml_form_id, instance_id)
+    return page.render("submissions/one.html", **context, message=None, problem=None)
+
+
+async def _after_action(
+    page: Page, conn: asyncpg.Connection, project_id: int, xml_form_id: str, instance_id: str,
+    message: str | None, problem: str | None,
+) -> Response:
+    """htmx: the review panel and feed again, in place (status 200 also for a refusal, which
+    the panel shows: htmx swaps only successful answers); without JS: back to the page."""
+    if page.request.headers.get("hx-request") == "true":
+        context = await _detail_context(page, conn, project_id, xml_form_id, instance_id)
+        return page.render("submissions/_review.html", **context, message=message,
+                           problem=problem, oob=True)
+    if problem is not None:
+        context = await _detail_context(page, conn, project_id, xml_form_id, instance_id)
+        return page.render("submissions/one.html", status=400, **context, message=None,
+                           problem=problem)
+    return page.redirect(submission_url(project_id, xml_form_id, instance_id) + "#review")
+
+
+def _comment_problem(page: Page, problem: Problem) -> str:
+    if problem.slug == "request-invalid" and "at most" in (problem.detail or ""):
+        return page._("A comment has at most %(n)s characters.", n=page.i18n.number(
+            svc.MAX_COMMENT_LENGTH))
+    return page._("Write a comment first.")
+
+
+async def _act(page: Page, conn: asyncpg.Connection, project_id: int, xml_form_id: str,
+               instance_id: str, action, done: str) -> Response:
+    """Run a review or comment service call; its refusal is shown in the review panel."""
+    try:
+        await action
+    except Problem as problem:
+        if problem.status == 404:
+            raise _not_found(page, problem) from problem
+        if problem.status != 400:
+            raise
+        return await _after_action(page, conn, project_id, xml_form_id, instance_id, None,
+                                   _comment_problem(page, problem))
+    return await _after_action(page, conn, project_id, xml_form_id, instance_id, done, None)
+
+
+@post(ONE + "/review")
+async def review_action(
+    project_id: int, xml_form_id: str, instance_id: str, page: Page, conn: asyncpg.Connection,
+    data: dict[str, str] = Body(media_type=RequestEncodingType.URL_ENCODED),  # noqa: B008
+) -> Response:
+    actor = page.require("submission.update", project_id)
+    state = data.get("reviewState", "")
+    if state not in svc.REVIEW_STATES:
+        return await _after_action(page, conn, project_id, xml_form_id, instance_id, None,
+                                   page._("Choose one of the review actions."))
+    return await _act(page, conn, project_id, xml_form_id, instance_id, svc.review(
+        conn, actor, project_id, xml_form_id, instance_id, state, data.get("comment")),
+        page._("The review was saved."))
+
+
+@post(ONE + "/comments")
+async def comment_action(
+    project_id: int, xml_form_id: str, instance_id: str, page: Page, conn: asyncpg.Connection,
+    data: dict[str, str] = Body(media_type=RequestEncodingType.URL_ENCODED),  # noqa: B008
+) -> Response:
+    actor = page.require("submission.update", project_id)
+    return await _act(page, conn, project_id, xml_form_id, instance_id, svc.add_comment(
+        conn, actor, project_id, xml_form_id, instance_id, data.get("body", "")),
+        page._("The comment was added."))
+
+
+@get(ONE + "/files/{name:str}")
+async def submission_file(
+    project_id: int, xml_form_id: str, instance_id: str, name: str, page: Page,
+    conn: asyncpg.Connection, state: State,
+) -> Response:
+    actor = page.require("submission.read", project_id)
+    try:
+        content, _stored_type = await svc.attachment_content(
+            conn, state.attachment_store, actor, project_id, xml_form_id, instance_id, name)
+    except Problem as problem:
+        if problem.status == 404:
+            raise _not_found(page, problem) from problem
+        raise
+    _, inferred = media_kind(name)
+    inline = page.request.query_params.get("download") != "1" and inferred in INLINE_TYPES
+    safe_name = quote(name, safe="")
+    return Response(
+        content,
+        media_type=inferred if inline else "application/octet-stream",
+        headers={
+            "Content-Disposition": ("inline" if inline else "attachment")
+            + f"; filename*=UTF-8''{safe_name}",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+ROUTES = [submissions_page, submission_page, review_action, comment_action, submission_file]
