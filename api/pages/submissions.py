@@ -104,6 +104,16 @@ def _not_found(page: Page, problem: Problem) -> PageNotFound:
     return PageNotFound(messages.get(problem.slug, page._("There is no page at this address.")))
 
 
+async def _or_404(page: Page, awaitable):
+    """A service's answer; its "not found" becomes the 404 page in the reader's language."""
+    try:
+        return await awaitable
+    except Problem as problem:
+        if problem.status == 404:
+            raise _not_found(page, problem) from problem
+        raise
+
+
 def _filter_error(page: Page) -> str:
     return page._("A filter has a value that cannot be used; it was reset. Choose the filters "
                   "again.")
@@ -121,12 +131,8 @@ async def submissions_page(
         query = svc.parse_table_query(params, page.i18n.time_zone)
     except Problem:
         query, error = svc.TableQuery(), _filter_error(page)
-    try:
-        result = await svc.submissions_table(conn, actor, project_id, xml_form_id, query)
-    except Problem as problem:
-        if problem.status == 404:
-            raise _not_found(page, problem) from problem
-        raise
+    result = await _or_404(page, svc.submissions_table(conn, actor, project_id, xml_form_id,
+                                                       query))
     kept = query.params
     links = {
         "newest": table_url(project_id, xml_form_id, **kept) if result.newer else None,
@@ -187,12 +193,8 @@ async def _detail_context(
 ) -> dict:
     actor = page.require("submission.read", project_id)
     project = await _project(conn, page, project_id)
-    try:
-        detail = await svc.submission_detail(conn, actor, project_id, xml_form_id, instance_id)
-    except Problem as problem:
-        if problem.status == 404:
-            raise _not_found(page, problem) from problem
-        raise
+    detail = await _or_404(page, svc.submission_detail(conn, actor, project_id, xml_form_id,
+                                                       instance_id))
     current = detail.versions[0]
     schema = await schema_for_def(conn, current["form_def_id"])
     language = language_of(schema, page.i18n.locale)
@@ -298,13 +300,8 @@ async def submission_file(
     conn: asyncpg.Connection, state: State,
 ) -> Response:
     actor = page.require("submission.read", project_id)
-    try:
-        content, _stored_type = await svc.attachment_content(
-            conn, state.attachment_store, actor, project_id, xml_form_id, instance_id, name)
-    except Problem as problem:
-        if problem.status == 404:
-            raise _not_found(page, problem) from problem
-        raise
+    content, _stored_type = await _or_404(page, svc.attachment_content(
+        conn, state.attachment_store, actor, project_id, xml_form_id, instance_id, name))
     _, inferred = media_kind(name)
     inline = page.request.query_params.get("download") != "1" and inferred in INLINE_TYPES
     safe_name = quote(name, safe="")
