@@ -30,6 +30,7 @@ from api.pages.web import (
     page_of,
     wants_html,
 )
+from api.paths import EncodedSlashes, restore_slashes
 from api.problems import Problem, slug_for_status
 from api.settings import Settings
 from db.embedded import start_embedded_postgres
@@ -158,7 +159,7 @@ def create_app(settings: Settings) -> Litestar:
         finally:
             await pool.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *v1_handlers, *openrosa_routers(settings), pages_router(settings, csrf),
             *static_routers(),
@@ -176,8 +177,11 @@ def create_app(settings: Settings) -> Litestar:
         },
         request_max_body_size=settings.max_submission_bytes,
         after_request=add_date_header,
+        middleware=[restore_slashes],
         debug=False,
     )
+    app.asgi_handler = EncodedSlashes(app.asgi_handler)  # form ids and versions with `/`
+    return app
 
 
 def app_from_env() -> Litestar:

@@ -75,18 +75,15 @@ async def publish_bundled_forms(
 
 
 async def ensure_default_project(conn: asyncpg.Connection, settings: Settings) -> None:
-    if await projects.get_project_by_name(conn, DEFAULT_PROJECT) is not None:
+    # bootstrap() holds an advisory lock, so two starting processes cannot both create it
+    if await projects.projects_by_name(conn, DEFAULT_PROJECT):
         return
-    try:
-        async with conn.transaction():
-            project = await projects.create_project(
-                conn, DEFAULT_PROJECT, "Bundled questionnaires of fieldsurvey"
-            )
-            if settings.publish_bundled_forms:
-                await publish_bundled_forms(conn, settings, project["id"])
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name != "projects_name_unique":
-            raise  # another process created it at the same moment: fine
+    async with conn.transaction():
+        project = await projects.create_project(
+            conn, DEFAULT_PROJECT, "Bundled questionnaires of fieldsurvey"
+        )
+        if settings.publish_bundled_forms:
+            await publish_bundled_forms(conn, settings, project["id"])
 
 
 _BOOTSTRAP_LOCK = 7_240_551_002

@@ -126,10 +126,15 @@ async def _find_project(conn, ref: str):
     from db import projects
 
     row = await projects.get_project(conn, int(ref)) if ref.isdigit() else None
-    row = row or await projects.get_project_by_name(conn, ref)
-    if row is None:
+    if row is not None:
+        return row
+    named = await projects.projects_by_name(conn, ref)
+    if not named:
         raise SystemExit(f"no project {ref!r}")
-    return row
+    if len(named) > 1:
+        ids = ", ".join(str(r["id"]) for r in named)
+        raise SystemExit(f"{len(named)} projects are named {ref!r} (ids {ids}); give the id")
+    return named[0]
 
 
 async def _project_create(settings: Settings, args: argparse.Namespace) -> None:

@@ -113,7 +113,8 @@ async def run_export(settings: Settings, args: argparse.Namespace) -> int:
     output = Path(args.output)
     written = 0
     with bar, output.open("wb") as sink:
-        async for chunk in stream_records_into(dsn, target, write):
+        # CSV newest first, as the REST export and Central (its files stay on the server)
+        async for chunk in stream_records_into(dsn, target, write, newest_first=not spreadsheet):
             sink.write(chunk)
             written += len(chunk)
     print(f"wrote {output} ({written} bytes)", file=sys.stderr)

@@ -279,7 +279,7 @@ async def form_manifest(
 async def form_attachment(
     project_id: int, xml_form_id: str, name: str, request: Request, conn: asyncpg.Connection
 ) -> Response:
-    require_openrosa_version(request)
+    # like the form XML, a form file is plain HTTP in Central: no X-OpenRosa-Version needed
     actor = authorize(await openrosa_actor(conn, request), "form.download", project_id)
     form = await _usable_form(conn, actor, project_id, xml_form_id)
     item = await forms_db.get_form_attachment(conn, form["current_def_id"], name)
@@ -299,13 +299,31 @@ async def key_form_download(
     """The XForm for phones: GET .../forms/{xmlFormId}.xml (the REST route serves web users)."""
     if not form_ref.endswith(".xml"):
         raise Problem("not-found")
-    require_openrosa_version(request)
+    # Central asks for X-OpenRosa-Version only on formList, manifest and submission
     actor = authorize(await openrosa_actor(conn, request), "form.download", project_id)
     form = await _usable_form(conn, actor, project_id, form_ref[:-4])
     definition = await forms_db.get_def(conn, form["current_def_id"])
     return Response(
         definition["xform"].encode("utf-8"), media_type=XML_MEDIA, headers=OPENROSA_HEADERS
     )
+
+
+async def multipart_submission(request: Request) -> tuple[bytes, list[IncomingFile]]:
+    """The `xml_submission_file` part and the other file parts of a multipart submission, as
+    Collect sends it to OpenRosa and as Central also takes it on REST POST .../submissions."""
+    form = await request.form()
+    xml_part = form.get("xml_submission_file")
+    if xml_part is None:
+        raise Problem("submission-file-missing")
+    xml = await xml_part.read() if isinstance(xml_part, UploadFile) else str(xml_part).encode()
+    files = []
+    for field_name, value in form.multi_items():
+        if field_name == "xml_submission_file" or not isinstance(value, UploadFile):
+            continue
+        files.append(
+            IncomingFile(value.filename or field_name, await value.read(), value.content_type)
+        )
+    return xml, files
 
 
 def make_submission_head(max_bytes: int):
@@ -330,18 +348,7 @@ async def submission_post(
     require_openrosa_version(request)
     actor = await openrosa_actor(conn, request)
     authorize(actor, "submission.create", project_id)
-    form = await request.form()
-    xml_part = form.get("xml_submission_file")
-    if xml_part is None:
-        raise Problem("submission-file-missing")
-    xml = await xml_part.read() if isinstance(xml_part, UploadFile) else str(xml_part).encode()
-    files = []
-    for field_name, value in form.multi_items():
-        if field_name == "xml_submission_file" or not isinstance(value, UploadFile):
-            continue
-        files.append(
-            IncomingFile(value.filename or field_name, await value.read(), value.content_type)
-        )
+    xml, files = await multipart_submission(request)
     result = await ingest_submission(
         conn,
         state.attachment_store,

@@ -16,7 +16,7 @@ UPDATE projects SET name = coalesce($2, name), description = coalesce($3, descri
 WHERE id = $1 RETURNING id, name, description, created_at, archived
 """
 SELECT_PROJECT = f"SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.id = $1"
-SELECT_PROJECT_BY_NAME = f"SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.name = $1"
+SELECT_PROJECTS_BY_NAME = f"SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.name = $1 ORDER BY p.id"
 SELECT_ALL_PROJECTS = f"SELECT {PROJECT_COLUMNS} FROM projects p ORDER BY p.id"
 SELECT_PROJECTS_OF_ACTOR = f"""
 SELECT {PROJECT_COLUMNS} FROM projects p
@@ -36,8 +36,9 @@ async def get_project(conn: asyncpg.Connection, project_id: int) -> asyncpg.Reco
     return await conn.fetchrow(SELECT_PROJECT, project_id)
 
 
-async def get_project_by_name(conn: asyncpg.Connection, name: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(SELECT_PROJECT_BY_NAME, name)
+async def projects_by_name(conn: asyncpg.Connection, name: str) -> list[asyncpg.Record]:
+    """Projects may share a name, as in ODK Central (migration 0013); oldest first."""
+    return await conn.fetch(SELECT_PROJECTS_BY_NAME, name)
 
 
 async def list_projects(conn: asyncpg.Connection, actor_id: int | None) -> list[asyncpg.Record]:

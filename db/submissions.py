@@ -176,6 +176,13 @@ SELECT {SUBMISSION_COLUMNS} {SUBMISSION_FROM}
 WHERE s.form_id = $1 AND s.instance_id = $2
 """
 
+EXPORT_FILTER = """
+WHERE s.form_id = $1
+  AND ($2::timestamptz IS NULL OR s.created_at >= $2)
+  AND ($3::timestamptz IS NULL OR s.created_at < $3)
+  AND ($4::text[] IS NULL OR coalesce(s.review_state, 'received') = ANY($4))
+  AND ($5::text[] IS NULL OR d.version = ANY($5))
+"""
 SELECT_SUBMISSIONS_FOR_EXPORT = f"""
 SELECT {SUBMISSION_COLUMNS},
        sc.rubric_version, sc.vulnerability_score, sc.vulnerability_level, sc.exploitation_status,
@@ -183,12 +190,22 @@ SELECT {SUBMISSION_COLUMNS},
        sc.needs_review
 {SUBMISSION_FROM}
 LEFT JOIN screenings sc ON sc.submission_id = s.id
-WHERE s.form_id = $1
-  AND ($2::timestamptz IS NULL OR s.created_at >= $2)
-  AND ($3::timestamptz IS NULL OR s.created_at < $3)
-  AND ($4::text[] IS NULL OR coalesce(s.review_state, 'received') = ANY($4))
-  AND ($5::text[] IS NULL OR d.version = ANY($5))
-ORDER BY s.created_at, s.id
+{EXPORT_FILTER}
+"""
+OLDEST_FIRST = "ORDER BY s.created_at, s.id"
+NEWEST_FIRST = "ORDER BY s.created_at DESC, s.id DESC"  # Central's CSV order
+
+# The uploaded files of the exported submissions' current versions; `client_audit` marks the
+# file the submission names in meta/audit (ODK Collect's audit log, Central's client audit).
+SELECT_ATTACHMENTS_FOR_EXPORT = f"""
+SELECT s.instance_id, f.name, f.blob_key,
+       coalesce(v.answers -> 'meta' ->> 'audit' = f.name, false) AS client_audit
+FROM submissions s
+JOIN submission_versions v ON v.id = s.current_version_id
+JOIN form_defs d ON d.id = v.form_def_id
+JOIN submission_attachments f ON f.version_id = v.id AND f.blob_key IS NOT NULL
+{EXPORT_FILTER}
+ORDER BY s.created_at, s.id, f.name
 """
 
 SELECT_VERSION_XML = """
@@ -370,11 +387,39 @@ async def stream_submissions_for_export(
     review_states: Sequence[str] | None = None,
     versions: Sequence[str] | None = None,
     prefetch: int = 1000,
+    newest_first: bool = False,
 ) -> AsyncIterator[asyncpg.Record]:
-    """Current versions of a form's submissions, oldest first, through a server-side cursor.
+    """Current versions of a form's submissions, oldest first (or newest first, as Central's
+    CSV), through a server-side cursor.
     Must run inside a transaction on a connection the caller owns (a cursor needs one)."""
+    order = NEWEST_FIRST if newest_first else OLDEST_FIRST
     async for row in conn.cursor(
-        SELECT_SUBMISSIONS_FOR_EXPORT,
+        SELECT_SUBMISSIONS_FOR_EXPORT + order,
+        form_id,
+        since,
+        until,
+        list(review_states) if review_states else None,
+        list(versions) if versions else None,
+        prefetch=prefetch,
+    ):
+        yield row
+
+
+async def stream_attachments_for_export(
+    conn: asyncpg.Connection,
+    form_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    review_states: Sequence[str] | None = None,
+    versions: Sequence[str] | None = None,
+    prefetch: int = 100,
+) -> AsyncIterator[asyncpg.Record]:
+    """(instance_id, name, blob_key, client_audit) of the uploaded files of the submissions
+    `stream_submissions_for_export` gives with the same filters, oldest first. Same rules:
+    inside a transaction on the caller's own connection."""
+    async for row in conn.cursor(
+        SELECT_ATTACHMENTS_FOR_EXPORT,
         form_id,
         since,
         until,

@@ -1,20 +1,17 @@
 """The codebook: one row per field of the merged form (groups and repeats included, in form
 order), each followed by its choices; then the columns the server adds. Pure.
 
-Columns: path, column (its name in the CSV/XLSX export, blank when it has none), kind, type,
-value (a choice's name), one `label::<language>` per language, hint in the default language,
+Columns: path, column (its name in the CSV/XLSX export, blank when it has none; all of them
+for a geopoint's parts or a dateTime and its offset; for a choice, its 0/1 column when a
+select_multiple is split), kind, type (for the server's columns, the type the sheet stores:
+dateTime, int, string...), value (a choice's name), one `label::<language>` per language, hint in the default language,
 relevant, constraint, required, calculation, choice_filter, versions (the published versions
 that have the field).
 """
 
 from __future__ import annotations
 
-from exports.layout import (
-    REPEAT_SYSTEM_COLUMNS,
-    ROOT_SYSTEM_COLUMNS,
-    SCREENING_COLUMNS,
-    ExportLayout,
-)
+from exports.layout import SCREENING_COLUMNS, ExportLayout
 from forms.schema import DEFAULT_LABEL_KEY
 
 SYSTEM_DESCRIPTIONS = {
@@ -35,6 +32,10 @@ SYSTEM_DESCRIPTIONS = {
     "_parent_table_name": "Sheet of the parent row",
     "_submission_key": "KEY of the submission the row belongs to",
 }
+
+
+# layout column types -> the type of the values the sheets hold
+SHEET_TYPES = {"submission_date": "dateTime", "list": "string"}
 
 
 def codebook_header(layout: ExportLayout) -> list[str]:
@@ -61,18 +62,19 @@ def codebook_rows(layout: ExportLayout) -> list[list[str | None]]:
     languages = list(schema.languages) or [DEFAULT_LABEL_KEY]
     default = schema.default_language or DEFAULT_LABEL_KEY
     columns_of: dict[str, list[str]] = {}
+    choice_columns: dict[tuple[str, str], str] = {}
     for table in layout.tables:
         for column in table.columns:
-            if column.field is not None and column.source in ("field", "geo"):
+            if column.field is not None and column.source in ("field", "geo", "offset"):
                 columns_of.setdefault(column.field.path, []).append(column.name)
+            elif column.source == "choice":
+                choice_columns[(column.field.path, column.choice.name)] = column.name
     rows: list[list[str | None]] = []
     blank_labels = [None] * len(languages)
     for f in schema.walk():
         names = columns_of.get(f.path, [])
-        if f.type == "geopoint" and names:
-            column = ", ".join(names)
-        else:
-            column = names[0] if names else None
+        # a geopoint's parts, a dateTime and its offset column: all of them
+        column = ", ".join(names) if names else None
         rows.append(
             [
                 f.path,
@@ -94,7 +96,7 @@ def codebook_rows(layout: ExportLayout) -> list[list[str | None]]:
             rows.append(
                 [
                     f.path,
-                    None,
+                    choice_columns.get((f.path, choice.name)),  # its 0/1 column when split
                     "choice",
                     None,
                     choice.name,
@@ -108,16 +110,17 @@ def codebook_rows(layout: ExportLayout) -> list[list[str | None]]:
                     None,
                 ]
             )
-    extra: list[tuple[str, str, str]] = [("SubmissionDate", "submission_date", "")]
-    if layout.options.screening:
-        extra += [(name, kind, text) for name, _, kind, text in SCREENING_COLUMNS]
-    extra += [(name, "", "") for name in ROOT_SYSTEM_COLUMNS]
-    extra += [(name, "", "") for name in REPEAT_SYSTEM_COLUMNS if name != "KEY"]
-    if layout.options.sheet_links:
-        extra += [
-            (name, "int" if "index" in name else "string", "")
-            for name in ("_index", "_parent_index", "_parent_table_name", "_submission_key")
-        ]
+    # the columns the server adds, once each, typed as the sheets store them
+    screening_text = {name: text for name, _, _, text in SCREENING_COLUMNS}
+    extra: list[tuple[str, str, str]] = []
+    seen: set[str] = set()
+    for table in layout.tables:
+        for c in table.columns:
+            if c.field is not None or c.name in seen:
+                continue
+            seen.add(c.name)
+            text = screening_text.get(c.name, "") if c.source == "screening" else ""
+            extra.append((c.name, SHEET_TYPES.get(c.type, c.type), text))
     for name, kind, text in extra:
         description = text or SYSTEM_DESCRIPTIONS.get(name)
         rows.append(

@@ -6,6 +6,12 @@ BOM, `\\n` line ends, values as submitted; SubmissionDate in UTC as
 `YYYY-MM-DDTHH:MM:SS.mmmZ`. The root file is written straight into the stream; repeat files
 are spooled to temporary files and follow it, so memory stays flat however many rows there are.
 
+With `files` (Central's default, `attachments` not false), the submissions' uploaded files
+follow under `media/<name>`, and the ODK Collect audit logs (the file each submission names
+in `meta/audit`) are merged into `<formId> - audit.csv`: an `instance ID` column, then
+Central's columns (event, node, start, end, latitude, longitude, accuracy, old-value,
+new-value, user, change-reason) taken from each log by header name.
+
 One difference from Central: the 0/1 columns of a split select_multiple stay empty when the
 question was not answered (Central writes 0 there, which reads as "not chosen").
 """
@@ -15,7 +21,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +31,20 @@ from exports.layout import ExportLayout
 from exports.zipstream import ZipStream
 
 FLUSH_BYTES = 1 << 16
+CLIENT_AUDIT_COLUMNS = (
+    "event", "node", "start", "end", "latitude", "longitude", "accuracy", "old-value",
+    "new-value", "user", "change-reason",
+)
+
+
+@dataclass(frozen=True)
+class SubmissionFile:
+    """An uploaded file of an exported submission."""
+
+    instance_id: str
+    name: str
+    content: bytes
+    client_audit: bool = False
 _FILENAME_UNSAFE = re.compile(r'[/\\?<>:*|"\x00-\x1f\x80-\x9f]')
 
 
@@ -94,13 +115,39 @@ class _Table:
         return self.text.detach()
 
 
+def client_audit_rows(instance_id: str, content: bytes) -> Iterator[list[str | None]]:
+    """The events of one ODK Collect audit log (CSV with a header row) as rows of the merged
+    audit CSV: columns picked by header name, cells trimmed, blank lines skipped."""
+    text = content.decode("utf-8-sig", errors="replace")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        return
+    positions = {name.strip(): at for at, name in reversed(list(enumerate(header)))}
+    wanted = [positions.get(name) for name in CLIENT_AUDIT_COLUMNS]
+    for row in reader:
+        cells = [cell.strip() for cell in row]
+        if not any(cells):
+            continue
+        yield [
+            instance_id,
+            *[cells[at] if at is not None and at < len(cells) else None for at in wanted],
+        ]
+
+
+def client_audit_filename(layout: ExportLayout) -> str:
+    return sanitize_filename(f"{layout.form_id} - audit.csv")
+
+
 async def stream_csv_zip(
     records: AsyncIterable[Mapping[str, Any]],
     layout: ExportLayout,
     *,
+    files: AsyncIterable[SubmissionFile] | None = None,
     flush_bytes: int = FLUSH_BYTES,
 ) -> AsyncIterator[bytes]:
-    """Yield the bytes of the zip while reading `records` (oldest first)."""
+    """Yield the bytes of the zip while reading `records` (in the order given: Central's is
+    newest first), then `files` (see the module docstring)."""
     archive = ZipStream()
     names = table_filenames(layout)
     builder = RowBuilder(layout)
@@ -110,6 +157,7 @@ async def stream_csv_zip(
     tables = [root, *repeats]
     for table, spec in zip(tables, layout.tables, strict=True):
         table.writer.writerow([c.name for c in spec.columns])
+    audit: _Table | None = None
     try:
         async for record in records:
             for t_index, row in builder.rows(record):
@@ -128,8 +176,22 @@ async def stream_csv_zip(
             for _ in archive.copy_spooled(name, spooled):
                 if archive.pending >= flush_bytes:
                     yield archive.take()
+        if files is not None:
+            async for item in files:
+                archive.writestr("media/" + sanitize_filename(item.name), item.content)
+                if item.client_audit:
+                    if audit is None:
+                        audit = _Table(archive.spool())
+                        audit.writer.writerow(["instance ID", *CLIENT_AUDIT_COLUMNS])
+                    audit.writer.writerows(client_audit_rows(item.instance_id, item.content))
+                if archive.pending >= flush_bytes:
+                    yield archive.take()
+            if audit is not None:
+                for _ in archive.copy_spooled(client_audit_filename(layout), audit.detach()):
+                    if archive.pending >= flush_bytes:
+                        yield archive.take()
         yield archive.close()
     finally:
-        for table in repeats:
+        for table in (*repeats, *([audit] if audit is not None else [])):
             if not table.raw.closed:
                 table.raw.close()

@@ -136,6 +136,7 @@ class Column:
     """One column. `source` says where its values come from:
     "field" (the answer), "geo" (part `part` of a geopoint), "choice" (0/1 for `choice`),
     "system" (a submission attribute named `name`), "screening" (screenings column `part`),
+    "offset" (the UTC offset of the dateTime `field`, spreadsheets only),
     "key"/"parent_key" (Central keys), "index"/"parent_index"/"parent_table"/"submission_key"
     (the spreadsheet's links between sheets)."""
 
@@ -165,6 +166,9 @@ class ExportOptions:
     screening: bool = False
     fields: tuple[str, ...] | None = None  # paths; a group or repeat path selects all below
     sheet_links: bool = False  # _index / _parent_index / _parent_table_name / _submission_key
+    # a text column "<column> (UTC offset)" after each dateTime column (spreadsheets: Excel
+    # dates have no time zone, so the offset the phone recorded is kept beside the local time)
+    datetime_offsets: bool = False
 
 
 @dataclass(frozen=True)
@@ -192,10 +196,17 @@ def _has_selected_below(path: str, fields: tuple[str, ...] | None) -> bool:
     return any(f == path or f.startswith(path + "/") or path.startswith(f + "/") for f in fields)
 
 
+def offset_column_name(base: str) -> str:
+    """XLSForm names have no spaces, so this cannot collide with a field's column."""
+    return f"{base} (UTC offset)"
+
+
 def _field_columns(f: Field, base: str, options: ExportOptions) -> list[Column]:
     if f.type == "geopoint":
         return [Column(f"{base}-{p}", "geo", "decimal", f, i) for i, p in enumerate(GEOPOINT_PARTS)]
     columns = [Column(base, "field", f.type, f)]
+    if f.type == "dateTime" and options.datetime_offsets:
+        columns.append(Column(offset_column_name(base), "offset", "string", f))
     if f.type == "select_multiple" and options.split_select_multiples:
         columns += [Column(f"{base}/{c.name}", "choice", "int", f, None, c) for c in f.choices]
     return columns

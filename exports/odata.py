@@ -337,8 +337,9 @@ class RowOptions:
 
 
 def repeat_row_id(instance_id: str, steps: Sequence[str]) -> str:
-    """Stable id of a repeat row: SHA-1 over the instanceID and the group/repeat path, where a
-    repeat step carries its 1-based position among its siblings."""
+    """Stable id of a repeat row, as ODK Central computes it: SHA-1 over
+    `Submissions#{instanceID}` and the group/repeat path joined by `%%`, where a group step is
+    `{name}#` and a repeat step `{name}#{n}`, n its 0-based position among its siblings."""
     return hashlib.sha1("%%".join((f"Submissions#{instance_id}", *steps)).encode()).hexdigest()
 
 
@@ -396,7 +397,7 @@ class _Walk:
                 if not (at_target or inside_target or self.options.expand):
                     continue
                 expanded = []
-                for position, occurrence in enumerate(occurrences, 1):
+                for position, occurrence in enumerate(occurrences):
                     row_steps = (*steps, f"{f.name}#{position}")
                     row_id = repeat_row_id(self.instance_id, row_steps)
                     row = self.frame(

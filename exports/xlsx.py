@@ -10,8 +10,10 @@ then a `codebook` sheet.
 - A select_multiple has its value column and one 0/1 column per choice; the 0/1 columns
   stay empty when the question was not answered.
 - Numbers (int, decimal, range, geopoint parts) are Excel numbers; date, dateTime and time
-  are Excel dates in the time of day the phone recorded (the offset is dropped, as Excel
-  has no time zones); SubmissionDate is in UTC. A value that does not parse stays text.
+  are Excel dates in the time of day the phone recorded; SubmissionDate is in UTC. A value
+  that does not parse stays text. Excel dates have no time zone, so each dateTime column is
+  followed by `<column> (UTC offset)`: the offset the phone recorded, as text (`+05:00`;
+  blank when the value had none). Local time and offset together give the instant.
 - Notes have no column (they hold no data); the codebook lists them.
 """
 
@@ -71,6 +73,19 @@ def _to_time(text: str) -> Any:
         return text
 
 
+def utc_offset_text(text: str) -> str | None:
+    """`+05:00` for `2026-03-01T09:30:00.000+05:00`; `+00:00` for `...Z`; None without one."""
+    try:
+        offset = datetime.fromisoformat(text.strip()).utcoffset()
+    except ValueError:
+        return None
+    if offset is None:
+        return None
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
 def _submission_date(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
@@ -115,6 +130,8 @@ def header_of(column: Column, language: str | None, default: str | None) -> str:
     label = label_in(column.field.labels, language, default) or column.name
     if column.source == "geo":
         return f"{label} ({GEOPOINT_PARTS[column.part]})"
+    if column.source == "offset":
+        return f"{label} (UTC offset)"
     if column.source == "choice":
         choice = label_in(column.choice.labels, language, default) or column.choice.name
         return f"{label}/{choice}"
@@ -136,6 +153,7 @@ async def stream_xlsx(
     book = StreamingWorkbook(reserved=(CODEBOOK_SHEET,))
     sheets = []
     converters = []
+    offsets = []
     for table in layout.tables:
         if header_labels:
             header = [header_of(c, language, default) for c in table.columns]
@@ -149,12 +167,24 @@ async def stream_xlsx(
                 if (conv := _converter(c, language, default, choice_labels)) is not None
             ]
         )
+        # (dateTime column, its offset column): the offset column follows its dateTime
+        offsets.append(
+            [
+                (i - 1, i)
+                for i, c in enumerate(table.columns)
+                if c.source == "offset" and i > 0 and table.columns[i - 1].field is c.field
+            ]
+        )
     codebook = book.add_sheet(CODEBOOK_SHEET, codebook_header(layout), reserved=True)
     builder = RowBuilder(layout, [sheet.name for sheet in sheets])
     try:
         yield book.take()
         async for record in records:
             for t_index, row in builder.rows(record):
+                for at, offset_at in offsets[t_index]:
+                    value = row[at]
+                    if value.__class__ is str:
+                        row[offset_at] = utc_offset_text(value)
                 for at, convert in converters[t_index]:
                     value = row[at]
                     if value is not None:

@@ -16,13 +16,17 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from io import BytesIO
+from urllib.parse import unquote
 from xml.etree.ElementTree import Element
 
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
+from markupsafe import escape
 from pyxform.errors import PyXFormError
 from pyxform.validators.odk_validate import ODKValidateError, check_xform
 from pyxform.xls2xform import convert, get_xlsform
+
+from forms.submission import local_attribute
 
 XFORMS_NS = "http://www.w3.org/2002/xforms"
 _ROW_RE = re.compile(r"\[row\s*:\s*(\d+)\]", re.IGNORECASE)
@@ -108,7 +112,7 @@ def read_xform_identity(xform: str | bytes) -> tuple[str, str, str, list[str]]:
             "form-id-missing",
             [CompileProblem("The form has no form_id (the main instance's root has no id).")],
         )
-    version = data.get("version") or ""
+    version = local_attribute(data, "version") or ""  # `orx:version` too, as Central reads it
     submission = model.find(f"{{{XFORMS_NS}}}submission")
     if submission is not None and submission.get("base64RsaPublicKey"):
         raise FormCompileError(
@@ -151,6 +155,16 @@ def validate_with_odk(xform: str) -> None:
         os.unlink(path)
 
 
+def form_id_from_fallback_header(header: str | None) -> str | None:
+    """The form id a `X-XlsForm-FormId-Fallback` header gives, as Central's converter
+    (pyxform-http) reads it: percent-decoded, HTML-escaped, last path segment. pyodk sends
+    its form_id there, percent-encoded."""
+    if not header or not header.strip():
+        return None
+    name = os.path.basename(str(escape(unquote(header.strip()))))
+    return name or None
+
+
 def _has_explicit_form_id(workbook: dict) -> bool:
     for row in workbook.get("settings") or []:
         if isinstance(row, dict) and (row.get("form_id") or row.get("id_string")):
@@ -164,10 +178,14 @@ def compile_xlsform(
     file_type: str = "xlsx",
     ignore_warnings: bool = False,
     validate: bool | None = None,
+    form_id_fallback: str | None = None,
 ) -> CompiledForm:
     """Compile XLSForm bytes (xlsx, or md for tests) to an XForm.
 
     validate: None means "when java is on PATH".
+    form_id_fallback: the form id when the settings sheet gives none, as ODK Central takes it
+    from the `X-XlsForm-FormId-Fallback` header (see `form_id_from_fallback_header`); without
+    one such a workbook is refused (form-id-missing).
     """
     warnings: list[str] = []
     try:
@@ -175,7 +193,9 @@ def compile_xlsform(
         workbook = dataclasses.asdict(
             get_xlsform(xlsform=BytesIO(xlsform), file_type=f".{file_type.lstrip('.')}")
         )
-        if not _has_explicit_form_id(workbook):
+        if form_id_fallback and not _has_explicit_form_id(workbook):
+            workbook["fallback_form_name"] = form_id_fallback
+        elif not _has_explicit_form_id(workbook):
             raise FormCompileError(
                 "form-id-missing",
                 [

@@ -35,7 +35,7 @@ from typing import Any
 
 from lxml import etree
 
-from forms.submission import SubmissionParseError, parse_untrusted_xml
+from forms.submission import SubmissionParseError, local_attribute, parse_untrusted_xml
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 XFORMS_NS = "http://www.w3.org/2002/xforms"
@@ -489,7 +489,7 @@ def parse_xform(xform: str | bytes, *, max_bytes: int = DEFAULT_MAX_XFORM_BYTES)
     builder = _Builder(model, data, body, itext)
     return FormSchema(
         xml_form_id=xml_form_id,
-        version=data.get("version") or "",
+        version=local_attribute(data, "version") or "",
         title=title or xml_form_id,
         languages=tuple(itext.languages),
         default_language=itext.default_language,

@@ -19,11 +19,17 @@ Answers. `answers` is a nested dict keyed by element local names (namespace pref
   (an empty occurrence `<hh/>` gives `{}`), even when it occurs once;
 - other siblings with the same name (no schema, or the schema disagrees with the document)
   give a list of their values in document order, so nothing is lost.
-`meta` stays in `answers`. Attributes are ignored, except `id` and `version` on the root.
+`meta` stays in `answers`. Attributes are ignored, except `id` and `version` on the root (read
+by local name, as Central does, so `orx:version` counts).
+
+Undeclared prefixes (`<orx:meta>` with no xmlns:orx, which ODK Central accepts) are declared on
+the root before a second parse: well-known ODK prefixes with their namespaces, others with a
+namespace of their own. The stored bytes stay as they came.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -108,6 +114,72 @@ def _prolog_has_doctype(xml: bytes) -> bool:
     return False
 
 
+# Prefixes ODK clients write; ODK Central reads submissions by local name, so a document that
+# uses one of them without declaring it is still accepted there (central-backend's e2e test
+# sends <orx:meta> with no xmlns:orx). They are bound to their usual namespaces; any other
+# undeclared prefix to a namespace of its own, so that nothing is silently merged.
+WELL_KNOWN_PREFIXES = {
+    "orx": "http://openrosa.org/xforms",
+    "jr": "http://openrosa.org/javarosa",
+    "odk": "http://www.opendatakit.org/xforms",
+    "h": "http://www.w3.org/1999/xhtml",
+    "xsd": "http://www.w3.org/2001/XMLSchema",
+    "ev": "http://www.w3.org/2001/xml-events",
+    "entities": "http://www.opendatakit.org/xforms/entities",
+}
+UNDECLARED_NAMESPACE = "urn:fieldsurvey:undeclared-prefix:"
+_USED_PREFIX = re.compile(rb"(?:</?|\s)([A-Za-z_][\w.-]*):[A-Za-z_][\w.-]*")
+_DECLARED_PREFIX = re.compile(rb"\bxmlns:([A-Za-z_][\w.-]*)\s*=")
+_ROOT_NAME = re.compile(rb"<([^\s/>?!]+)")
+_MAX_UNDECLARED = 32
+
+
+def _root_start(xml: bytes) -> int:
+    """Offset of the root element's `<` (after the XML declaration, comments and PIs), or -1."""
+    pos = xml.find(b"<")
+    while pos != -1:
+        if xml.startswith(b"<?", pos):
+            end = xml.find(b"?>", pos + 2)
+        elif xml.startswith(b"<!--", pos):
+            end = xml.find(b"-->", pos + 4)
+        else:
+            return pos
+        if end == -1:
+            return -1
+        pos = xml.find(b"<", end)
+    return -1
+
+
+def declare_undeclared_prefixes(xml: bytes) -> bytes | None:
+    """The document with xmlns declarations added on its root for every prefix it uses but
+    never declares, or None when there is none (or too many to be a real submission)."""
+    used = {m.group(1) for m in _USED_PREFIX.finditer(xml)}
+    missing = sorted(used - set(_DECLARED_PREFIX.findall(xml)) - {b"xml", b"xmlns"})
+    start = _root_start(xml)
+    name = _ROOT_NAME.match(xml, start) if start != -1 else None
+    if not missing or len(missing) > _MAX_UNDECLARED or name is None:
+        return None
+    declarations = b"".join(
+        b' xmlns:%s="%s"' % (
+            prefix,
+            WELL_KNOWN_PREFIXES.get(prefix.decode(), UNDECLARED_NAMESPACE + prefix.decode())
+            .encode(),
+        )
+        for prefix in missing
+    )
+    return xml[: name.end()] + declarations + xml[name.end() :]
+
+
+def local_attribute(element, name: str) -> str | None:
+    """An attribute by its local name, as ODK Central reads `id` and `version` (`orx:version`
+    too): the unprefixed attribute first, else the first prefixed one with that local name."""
+    value = element.get(name)
+    if value is not None:
+        return value
+    suffix = "}" + name
+    return next((v for k, v in element.attrib.items() if k.endswith(suffix)), None)
+
+
 def parse_untrusted_xml(xml: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._Element:
     """Parse untrusted XML bytes to an lxml root element, refusing DOCTYPEs and oversize input.
 
@@ -122,7 +194,17 @@ def parse_untrusted_xml(xml: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> et
     if _prolog_has_doctype(xml):
         raise SubmissionParseError("xml-doctype-forbidden", "XML with a DOCTYPE is not accepted.")
     try:
-        root = etree.fromstring(xml, _parser())
+        try:
+            root = etree.fromstring(xml, _parser())
+        except etree.XMLSyntaxError as exc:
+            declared = (
+                declare_undeclared_prefixes(xml)
+                if exc.code == etree.ErrorTypes.NS_ERR_UNDEFINED_NAMESPACE
+                else None
+            )
+            if declared is None:
+                raise
+            root = etree.fromstring(declared, _parser())
     except etree.XMLSyntaxError as exc:
         if exc.code == etree.ErrorTypes.ERR_RESOURCE_LIMIT:
             # libxml2 reports every built-in limit with this code; the message says which.
@@ -219,7 +301,7 @@ def parse_submission(
     the root (as Central accepts); stripped. deprecated_id likewise from meta; blank -> None.
     """
     root = parse_untrusted_xml(xml, max_bytes=max_bytes)
-    xml_form_id = root.get("id")
+    xml_form_id = local_attribute(root, "id")
     if not xml_form_id or not xml_form_id.strip():
         raise SubmissionParseError(
             "form-id-missing", "The root element of the submission has no id attribute."
@@ -254,7 +336,7 @@ def parse_submission(
         instance_name = None
     return ParsedSubmission(
         xml_form_id=xml_form_id,
-        version=root.get("version") or "",
+        version=local_attribute(root, "version") or "",
         instance_id=instance_id,
         deprecated_id=deprecated_id,
         instance_name=instance_name,

@@ -22,14 +22,10 @@ async def create_project(
 ) -> asyncpg.Record:
     actor = require_admin(actor)
     name = _name(name)
-    try:
-        async with conn.transaction():
-            row = await projects_db.create_project(conn, name, description)
-            await audits.log_audit(conn, actor.id, "project.create", f"project/{row['id']}")
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "projects_name_unique":
-            raise Problem("project-exists", details={"fields": ["name"], "values": [name]}) from exc
-        raise
+    # names may repeat, as in ODK Central (migration 0013): the id is the key
+    async with conn.transaction():
+        row = await projects_db.create_project(conn, name, description)
+        await audits.log_audit(conn, actor.id, "project.create", f"project/{row['id']}")
     return row
 
 
@@ -47,18 +43,13 @@ async def update_project(
     actor = require_admin(actor)
     if name is not None:
         name = _name(name)
-    try:
-        async with conn.transaction():
-            row = await projects_db.update_project(
-                conn, project_id, name=name, description=description, archived=archived
-            )
-            if row is None:
-                raise Problem("project-not-found")
-            changed = {k: v for k, v in (("name", name), ("description", description),
-                                         ("archived", archived)) if v is not None}
-            await audits.log_audit(conn, actor.id, "project.update", f"project/{project_id}", changed)
-    except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "projects_name_unique":
-            raise Problem("project-exists", details={"fields": ["name"], "values": [name]}) from exc
-        raise
+    async with conn.transaction():
+        row = await projects_db.update_project(
+            conn, project_id, name=name, description=description, archived=archived
+        )
+        if row is None:
+            raise Problem("project-not-found")
+        changed = {k: v for k, v in (("name", name), ("description", description),
+                                     ("archived", archived)) if v is not None}
+        await audits.log_audit(conn, actor.id, "project.update", f"project/{project_id}", changed)
     return row

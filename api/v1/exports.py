@@ -1,6 +1,6 @@
 """Exports and survey reports of a form's submissions.
 
-GET /v1/projects/{pid}/forms/{xmlFormId}/submissions.csv.zip   (Central's CSV zip)
+GET /v1/projects/{pid}/forms/{xmlFormId}/submissions.csv.zip   (Central's CSV zip, with media/)
 GET /v1/projects/{pid}/forms/{xmlFormId}/submissions.xlsx      (a workbook with a codebook)
 GET /v1/projects/{pid}/forms/{xmlFormId}/report                (per-question summary, JSON)
 GET /v1/projects/{pid}/forms/{xmlFormId}/report.xlsx           (the same as a workbook)
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import contextlib
+import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -34,8 +35,9 @@ from api.problems import Problem
 from db import audits
 from db import forms as forms_db
 from db.pool import connect
-from db.submissions import stream_submissions_for_export
-from exports.csv import stream_csv_zip
+from db.storage import AttachmentStore
+from db.submissions import stream_attachments_for_export, stream_submissions_for_export
+from exports.csv import SubmissionFile, stream_csv_zip
 from exports.layout import (
     ExportLayout,
     ExportOptionError,
@@ -59,6 +61,7 @@ from exports.xlsx import stream_xlsx
 from forms.schema import parse_xform
 from forms.screening import RISK_SCREENING_FORM_ID
 
+log = logging.getLogger("fieldsurvey")
 REVIEW_STATES = ("received", "hasIssues", "edited", "approved", "rejected")
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -184,6 +187,7 @@ def export_layout(
                 screening=target.xml_form_id == RISK_SCREENING_FORM_ID,
                 fields=_split(fields),
                 sheet_links=spreadsheet,
+                datetime_offsets=spreadsheet,
             ),
         )
     except ExportOptionError as exc:
@@ -209,13 +213,17 @@ def _language(target: ExportTarget, lang: str | None) -> str | None:
 async def stream_records_into(
     dsn: str,
     target: ExportTarget,
-    write: Callable[[AsyncIterator[Any]], AsyncIterator[bytes]],
+    write: Callable[..., AsyncIterator[bytes]],
     *,
     prefetch: int = 1000,
     slots: asyncio.Semaphore | None = None,
+    newest_first: bool = False,
+    store: AttachmentStore | None = None,
 ) -> AsyncIterator[bytes]:
     """The export body: its own connection, a read-only snapshot, a server-side cursor.
-    `slots` bounds how many streams hold a connection at once (the server's)."""
+    `slots` bounds how many streams hold a connection at once (the server's). With `store`,
+    `write` is called as write(records, files): the uploaded files, read on the same
+    snapshot after the records."""
     async with slots if slots is not None else contextlib.nullcontext():
         conn = await connect(dsn)
         finished = False
@@ -223,10 +231,15 @@ async def stream_records_into(
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 records = taking_turns(
                     stream_submissions_for_export(
-                        conn, target.form_id, prefetch=prefetch, **target.filter.as_kwargs()
+                        conn, target.form_id, prefetch=prefetch, newest_first=newest_first,
+                        **target.filter.as_kwargs(),
                     )
                 )
-                async for chunk in write(records):
+                if store is None:
+                    body = write(records)
+                else:
+                    body = write(records, _export_files(conn, target, store))
+                async for chunk in body:
                     if chunk:
                         yield chunk
             finished = True
@@ -235,6 +248,21 @@ async def stream_records_into(
                 await conn.close()
             else:
                 conn.terminate()  # the client went away or writing failed: drop the snapshot
+
+
+async def _export_files(
+    conn: asyncpg.Connection, target: ExportTarget, store: AttachmentStore
+) -> AsyncIterator[SubmissionFile]:
+    async for row in taking_turns(
+        stream_attachments_for_export(conn, target.form_id, **target.filter.as_kwargs())
+    ):
+        try:
+            content = await store.get(row["blob_key"])
+        except FileNotFoundError:
+            log.error("export of %s: file %s of %s is missing from the store",
+                      target.xml_form_id, row["name"], row["instance_id"])
+            continue
+        yield SubmissionFile(row["instance_id"], row["name"], content, row["client_audit"])
 
 
 def _disposition(filename: str) -> str:
@@ -270,7 +298,10 @@ async def export_csv_zip(
     fields: str | None = None,
     group_paths: bool = Parameter(query="groupPaths", default=True),
     split_select_multiples: bool = Parameter(query="splitSelectMultiples", default=False),
+    attachments: bool = True,
 ) -> Stream:
+    """As Central: newest submission first; with `attachments` (the default) the files under
+    media/ and the Collect audit logs merged, in `{xmlFormId}.zip`; without, `.csv.zip`."""
     actor = authorize(actor, "export", project_id)
     submission_filter = parse_filter(since, until, review_state, version)
     target = await resolve_target(conn, project_id, xml_form_id, submission_filter)
@@ -281,17 +312,23 @@ async def export_csv_zip(
         split_select_multiples=split_select_multiples,
         spreadsheet=False,
     )
-    await _audit(conn, actor, "submission.export", target, {"format": "csv.zip"})
+    await _audit(
+        conn, actor, "submission.export", target,
+        {"format": "csv.zip", "attachments": attachments},
+    )
 
-    def write(records):
-        return stream_csv_zip(records, layout)
+    def write(records, files=None):
+        return stream_csv_zip(records, layout, files=files)
 
     return Stream(
         stream_records_into(
-            request.app.state.dsn, target, write, slots=request.app.state.stream_slots
+            request.app.state.dsn, target, write, slots=request.app.state.stream_slots,
+            newest_first=True, store=request.app.state.attachment_store if attachments else None,
         ),
         media_type="application/zip",
-        headers={"Content-Disposition": _disposition(f"{xml_form_id}.csv.zip")},
+        headers={"Content-Disposition": _disposition(
+            f"{xml_form_id}.zip" if attachments else f"{xml_form_id}.csv.zip"
+        )},
     )
 
 

@@ -32,6 +32,7 @@ from litestar.response import Stream
 
 from api.auth import Actor, authorize
 from api.openrosa import base_url
+from api.paths import encoded_path
 from api.problems import Problem
 from api.v1.query_params import non_negative_int
 from db import audits
@@ -56,6 +57,7 @@ from exports.streaming import taking_turns
 from forms.schema import parse_xform
 
 ODATA_HEADERS = {"OData-Version": "4.0"}
+JSON_MEDIA_TYPE = "application/json; charset=utf-8"  # as Central sends OData rows
 SERVICE_MEDIA_TYPE = "application/json; odata.metadata=minimal"
 _TABLE = re.compile(r"^(Submissions(?:\.[A-Za-z0-9_.]+)?)(?:\('([^']*)'\))?$")
 _forms: dict[int, ODataForm] = {}
@@ -81,7 +83,7 @@ async def _published_form(conn: asyncpg.Connection, project_id: int, xml_form_id
 
 
 def _service_path(request: Request) -> str:
-    path = request.url.path
+    path = encoded_path(request)
     end = path.find(".svc")
     return path[: end + 4] if end != -1 else path
 
@@ -124,7 +126,7 @@ def _url_with(request: Request, changes: dict[str, str | None]) -> str:
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
     params += [(k, v) for k, v in changes.items() if v is not None]
     query = "&".join(quote(k, safe="$") + "=" + quote(v, safe=_SAFE) for k, v in params)
-    return request.url.path + (f"?{query}" if query else "")
+    return encoded_path(request) + (f"?{query}" if query else "")
 
 
 @get("/v1/projects/{project_id:int}/forms/{form_svc:str}/{table:str}")
@@ -253,7 +255,7 @@ async def _serve_table(
         body: dict[str, Any] = {"value": [], "@odata.context": context}
         if want_count:
             body["@odata.count"] = total
-        return Response(body, media_type="application/json", headers=ODATA_HEADERS)
+        return Response(body, media_type=JSON_MEDIA_TYPE, headers=ODATA_HEADERS)
 
     def footer(result: PageResult) -> dict[str, Any]:
         out: dict[str, Any] = {"@odata.context": context}
@@ -285,7 +287,7 @@ async def _serve_table(
         options=RowOptions(wkt=_flag(query.get("$wkt")), expand=expand_all),
         keep=keep, page=page, footer=footer,
     )
-    return Stream(body_stream, media_type="application/json", headers=ODATA_HEADERS)
+    return Stream(body_stream, media_type=JSON_MEDIA_TYPE, headers=ODATA_HEADERS)
 
 
 async def _records(

@@ -1,7 +1,8 @@
 """Submissions over REST, shaped after ODK Central's API (what pyodk and ruODK call):
 
 GET   /v1/projects/{pid}/forms/{xmlFormId}/submissions               list (newest first)
-POST  /v1/projects/{pid}/forms/{xmlFormId}/submissions               create from raw XML
+POST  /v1/projects/{pid}/forms/{xmlFormId}/submissions               create from raw XML, or
+                                                                     multipart (XML + files)
 GET   .../submissions/{instanceId}                                   one (also {instanceId}.xml)
 PUT   .../submissions/{instanceId}                                   edit (XML with deprecatedID)
 PATCH .../submissions/{instanceId}                                   review: {"reviewState": ...}
@@ -29,6 +30,7 @@ from litestar.datastructures import State
 
 from api.auth import Actor, authorize
 from api.ingest import ingest_submission, parse_or_problem
+from api.openrosa import multipart_submission
 from api.problems import Problem
 from api.services import submissions as submission_service
 from api.v1.query_params import non_negative_int
@@ -174,11 +176,16 @@ async def _form_id(conn: asyncpg.Connection, project_id: int, xml_form_id: str) 
 _submission = submission_service.submission_row
 
 
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
 def _xml_body_type(request: Request) -> None:
-    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media not in XML_TYPES:
+    if _media_type(request) not in XML_TYPES:
         raise Problem(
-            "content-type-unsupported", "Send the submission XML as application/xml or text/xml."
+            "content-type-unsupported",
+            "Send the submission XML as application/xml or text/xml, or as the "
+            "xml_submission_file part of multipart/form-data.",
         )
 
 
@@ -208,14 +215,20 @@ async def create_submission(
 ) -> SubmissionOut:
     actor = authorize(actor, "submission.update", project_id)
     form_id = await _form_id(conn, project_id, xml_form_id)
-    _xml_body_type(request)
+    if _media_type(request) == "multipart/form-data":
+        # as OpenRosa sends it (central-backend's soak test posts this way): the XML part and
+        # files named in it, stored in the same commit
+        xml, files = await multipart_submission(request)
+    else:
+        _xml_body_type(request)
+        xml, files = await request.body(), []
     result = await ingest_submission(
         conn,
         state.attachment_store,
         actor,
         project_id,
-        await request.body(),
-        [],
+        xml,
+        files,
         device_id=request.query_params.get("deviceID"),
         user_agent=request.headers.get("user-agent"),
         expected_form_id=xml_form_id,

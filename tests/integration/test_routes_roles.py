@@ -36,6 +36,8 @@ ROUTE_RULES: dict[tuple[str, str], str] = {
     ("PATCH", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}"): "form.update",
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/draft/attachments"): "form.update",
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/fields"): "form.read",
+    ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/versions"): "form.read",
+    ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/versions/{version_ref:str}"): "form.read",
     ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/draft/attachments/{name:str}"): "form.update",
     ("GET", "/v1/projects/{project_id:int}/app-users"): "app_user.manage",
     ("POST", "/v1/projects/{project_id:int}/app-users"): "app_user.manage",

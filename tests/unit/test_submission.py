@@ -223,7 +223,9 @@ UTF16_DOCTYPE = (
         (b"", {}, "xml-invalid"),
         (b"<data id='f'><a></data>", {}, "xml-invalid"),
         (b"<data id='f'><a>&undefined;</a></data>", {}, "xml-invalid"),
-        (b"<data id='f'><orx:meta/></data>", {}, "xml-invalid"),
+        # an undeclared prefix is read as Central reads it (issue 12); still well-formedness
+        (b"<data id='f'><orx:meta/></data>", {}, "instance-id-missing"),
+        (b"<data id='f'><orx:meta></meta></data>", {}, "xml-invalid"),
         (b"<data><meta><instanceID>uuid:1</instanceID></meta></data>", {}, "form-id-missing"),
         (
             b"<data id=' '><meta><instanceID>uuid:1</instanceID></meta></data>",
@@ -297,3 +299,33 @@ def test_answers_round_trip(answers):
     xml = f'<data id="f" version="v1">{body}<meta><instanceID>uuid:p</instanceID></meta></data>'
     parsed = parse_submission(xml.encode("utf-8"))
     assert parsed.answers == {**answers, "meta": {"instanceID": "uuid:p"}}
+
+
+def test_undeclared_odk_prefixes_are_read_as_central_reads_them() -> None:
+    """central-backend's fixtures write <orx:meta> and orx:version without declaring orx."""
+    xml = (
+        b'<?xml version="1.0"?>\n<!-- sent by a script -->\n'
+        b'<data id="doubleRepeat" orx:version="1.0">'
+        b"<orx:meta><orx:instanceID>double</orx:instanceID>"
+        b"<orx:instanceName>Twice</orx:instanceName></orx:meta>"
+        b"<name>Vick</name><odd:thing>1</odd:thing></data>"
+    )
+    parsed = parse_submission(xml)
+    assert (parsed.xml_form_id, parsed.version, parsed.instance_id) == (
+        "doubleRepeat", "1.0", "double"
+    )
+    assert parsed.instance_name == "Twice"
+    assert parsed.answers["name"] == "Vick" and parsed.answers["thing"] == "1"
+    # the plain attribute wins over a prefixed one, as in Central
+    both = b'<data id="f" version="2" orx:version="1"><meta><instanceID>x</instanceID></meta></data>'
+    assert parse_submission(both).version == "2"
+
+
+def test_declaring_prefixes_keeps_doctypes_and_entities_off() -> None:
+    for xml in (
+        b'<!DOCTYPE d [<!ENTITY e "boom">]><data id="f"><orx:meta>&e;</orx:meta></data>',
+        b'<data id="f"><orx:meta><orx:instanceID>&e;</orx:instanceID></orx:meta></data>',
+    ):
+        with pytest.raises(SubmissionParseError) as caught:
+            parse_submission(xml)
+        assert caught.value.kind in ("xml-doctype-forbidden", "xml-invalid")
