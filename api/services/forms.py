@@ -47,21 +47,35 @@ def problem_from_compile_error(exc: FormCompileError) -> Problem:
     return Problem(exc.kind, detail, extra=extra)
 
 
+def _usable_id(compiled: CompiledForm) -> CompiledForm:
+    """As Central: an id ending in .xls, .xlsx or .xml would clash with the download routes."""
+    if compiled.xml_form_id.lower().endswith((".xls", ".xlsx", ".xml")):
+        raise Problem(
+            "request-invalid",
+            f"The form id {compiled.xml_form_id!r} cannot end in .xls, .xlsx or .xml; give "
+            "another form_id in the settings sheet.",
+        )
+    return compiled
+
+
 async def compile_upload(
-    body: bytes, content_type: str, *, ignore_warnings: bool
+    body: bytes, content_type: str, *, ignore_warnings: bool, form_id_fallback: str | None = None
 ) -> tuple[CompiledForm, bytes | None]:
-    """Compile an uploaded form body; the Content-Type says whether it is an XLSForm."""
+    """Compile an uploaded form body; the Content-Type says whether it is an XLSForm.
+    form_id_fallback: the id of an XLSForm whose settings give none (Central's
+    `X-XlsForm-FormId-Fallback` header, read by `forms.compile.form_id_from_fallback_header`)."""
     media = content_type.split(";", 1)[0].strip().lower()
     if not body:
         raise Problem("request-invalid", "The request body is empty; send an XLSForm or XForm.")
     try:
         if media in XLSX_TYPES:
             compiled = await compile_xlsform_async(
-                body, file_type=XLSX_TYPES[media], ignore_warnings=ignore_warnings
+                body, file_type=XLSX_TYPES[media], ignore_warnings=ignore_warnings,
+                form_id_fallback=form_id_fallback,
             )
-            return compiled, body
+            return _usable_id(compiled), body
         if media in XML_TYPES:
-            return await compile_xform_async(body), None
+            return _usable_id(await compile_xform_async(body)), None
     except FormCompileError as exc:
         raise problem_from_compile_error(exc) from exc
     raise Problem(

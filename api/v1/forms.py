@@ -16,6 +16,7 @@ from api.services.forms import compile_upload, get_form_row
 from api.v1 import odata
 from api.v1.schemas import FormOut, FormStatePatch
 from db import forms as forms_db
+from forms.compile import form_id_from_fallback_header
 from forms.schema import parse_xform
 
 
@@ -59,6 +60,9 @@ async def upload_form(
         body,
         request.headers.get("content-type", ""),
         ignore_warnings=_flag(request.query_params.get("ignoreWarnings")),
+        form_id_fallback=form_id_from_fallback_header(
+            request.headers.get("x-xlsform-formid-fallback")
+        ),
     )
     await forms_service.create_form(
         conn,
@@ -133,6 +137,10 @@ async def create_draft(
             body,
             request.headers.get("content-type", ""),
             ignore_warnings=_flag(request.query_params.get("ignoreWarnings")),
+            # a new version of this form: its id, unless the client names another
+            form_id_fallback=form_id_from_fallback_header(
+                request.headers.get("x-xlsform-formid-fallback")
+            ) or xml_form_id,
         )
     await forms_service.set_draft_from_upload(
         conn, actor.id, project_id, xml_form_id, compiled, xlsform,

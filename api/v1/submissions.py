@@ -222,17 +222,28 @@ async def create_submission(
     else:
         _xml_body_type(request)
         xml, files = await request.body(), []
-    result = await ingest_submission(
-        conn,
-        state.attachment_store,
-        actor,
-        project_id,
-        xml,
-        files,
-        device_id=request.query_params.get("deviceID"),
-        user_agent=request.headers.get("user-agent"),
-        expected_form_id=xml_form_id,
-    )
+    try:
+        result = await ingest_submission(
+            conn,
+            state.attachment_store,
+            actor,
+            project_id,
+            xml,
+            files,
+            device_id=request.query_params.get("deviceID"),
+            user_agent=request.headers.get("user-agent"),
+            expected_form_id=xml_form_id,
+        )
+    except Problem as exc:
+        if exc.slug != "submission-conflict":
+            raise
+        # REST creates only: Central answers any existing instanceID with 409.3 here (pyodk
+        # reads that code as "exists"); OpenRosa keeps 409.1 for different XML
+        instance_id = parse_or_problem(xml).instance_id
+        raise Problem(
+            "submission-exists", f"A submission {instance_id} already exists.",
+            details={"fields": ["instanceId"], "values": [instance_id]},
+        ) from exc
     if result.outcome == "duplicate":
         raise Problem(
             "submission-exists",
