@@ -378,6 +378,17 @@ async def count_submissions(conn: asyncpg.Connection, form_id: int) -> int:
     return await conn.fetchval(COUNT_SUBMISSIONS, form_id)
 
 
+def _export_filter_args(form_id, since, until, review_states, versions) -> tuple:
+    """The parameters of EXPORT_FILTER, in order."""
+    return (
+        form_id,
+        since,
+        until,
+        list(review_states) if review_states else None,
+        list(versions) if versions else None,
+    )
+
+
 async def stream_submissions_for_export(
     conn: asyncpg.Connection,
     form_id: int,
@@ -393,15 +404,8 @@ async def stream_submissions_for_export(
     CSV), through a server-side cursor.
     Must run inside a transaction on a connection the caller owns (a cursor needs one)."""
     order = NEWEST_FIRST if newest_first else OLDEST_FIRST
-    async for row in conn.cursor(
-        SELECT_SUBMISSIONS_FOR_EXPORT + order,
-        form_id,
-        since,
-        until,
-        list(review_states) if review_states else None,
-        list(versions) if versions else None,
-        prefetch=prefetch,
-    ):
+    args = _export_filter_args(form_id, since, until, review_states, versions)
+    async for row in conn.cursor(SELECT_SUBMISSIONS_FOR_EXPORT + order, *args, prefetch=prefetch):
         yield row
 
 
@@ -418,15 +422,8 @@ async def stream_attachments_for_export(
     """(instance_id, name, blob_key, client_audit) of the uploaded files of the submissions
     `stream_submissions_for_export` gives with the same filters, oldest first. Same rules:
     inside a transaction on the caller's own connection."""
-    async for row in conn.cursor(
-        SELECT_ATTACHMENTS_FOR_EXPORT,
-        form_id,
-        since,
-        until,
-        list(review_states) if review_states else None,
-        list(versions) if versions else None,
-        prefetch=prefetch,
-    ):
+    args = _export_filter_args(form_id, since, until, review_states, versions)
+    async for row in conn.cursor(SELECT_ATTACHMENTS_FOR_EXPORT, *args, prefetch=prefetch):
         yield row
 
 

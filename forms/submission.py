@@ -22,9 +22,11 @@ Answers. `answers` is a nested dict keyed by element local names (namespace pref
 `meta` stays in `answers`. Attributes are ignored, except `id` and `version` on the root (read
 by local name, as Central does, so `orx:version` counts).
 
-Undeclared prefixes (`<orx:meta>` with no xmlns:orx, which ODK Central accepts) are declared on
-the root before a second parse: well-known ODK prefixes with their namespaces, others with a
-namespace of their own. The stored bytes stay as they came.
+Two slips ODK Central's lenient parser forgives are repaired on a copy before a second parse:
+undeclared prefixes (`<orx:meta>` with no xmlns:orx) are declared on the root (well-known ODK
+prefixes with their namespaces, others with a namespace of their own), and a bare `&` that
+starts no complete reference is read as text (`a_^&*()`, as pyodk's e2e suite sends). The
+stored bytes stay as they came; entities, DTDs and the network stay off.
 """
 
 from __future__ import annotations
@@ -98,20 +100,8 @@ def _prolog_has_doctype(xml: bytes) -> bool:
     happens before libxml2 reads any declaration. Documents in other encodings are checked
     after parsing through `docinfo.doctype`.
     """
-    pos = xml.find(b"<")
-    while pos != -1:
-        if xml.startswith(b"<?", pos):
-            end = xml.find(b"?>", pos + 2)
-        elif xml.startswith(b"<!--", pos):
-            end = xml.find(b"-->", pos + 4)
-        elif xml.startswith(b"<!DOCTYPE", pos):
-            return True
-        else:
-            return False
-        if end == -1:
-            return False
-        pos = xml.find(b"<", end)
-    return False
+    start = _root_start(xml)
+    return start != -1 and xml.startswith(b"<!DOCTYPE", start)
 
 
 # Prefixes ODK clients write; ODK Central reads submissions by local name, so a document that
@@ -135,7 +125,8 @@ _MAX_UNDECLARED = 32
 
 
 def _root_start(xml: bytes) -> int:
-    """Offset of the root element's `<` (after the XML declaration, comments and PIs), or -1."""
+    """Offset of the first markup after the XML declaration, comments and PIs (the root
+    element's `<`, or a DOCTYPE's), or -1."""
     pos = xml.find(b"<")
     while pos != -1:
         if xml.startswith(b"<?", pos):
@@ -170,6 +161,35 @@ def declare_undeclared_prefixes(xml: bytes) -> bytes | None:
     return xml[: name.end()] + declarations + xml[name.end() :]
 
 
+# `&` that starts no complete reference (`&amp;`, `&#38;`, `&#x26;`): ODK Central's parser
+# keeps such an ampersand as text (pyodk's e2e suite sends instance ids like `a_^&*()`).
+_BARE_AMPERSAND = re.compile(rb"&(?!(?:[A-Za-z_:][\w.:-]*|#[0-9]+|#x[0-9A-Fa-f]+);)")
+_REPAIRS = {
+    etree.ErrorTypes.NS_ERR_UNDEFINED_NAMESPACE: declare_undeclared_prefixes,
+    etree.ErrorTypes.ERR_NAME_REQUIRED: lambda xml: _BARE_AMPERSAND.sub(b"&amp;", xml),
+    etree.ErrorTypes.ERR_ENTITYREF_SEMICOL_MISSING: lambda xml: _BARE_AMPERSAND.sub(b"&amp;", xml),
+}
+
+
+def _parse_as_central_reads(xml: bytes) -> etree._Element:
+    """Parse strictly; on the two slips ODK Central's lenient parser forgives (an undeclared
+    prefix, a bare `&`), repair a copy and parse again, each repair at most once. A complete
+    reference to an undefined entity (`&x;`) stays an error: entities are never expanded."""
+    tried: set = set()
+    while True:
+        try:
+            return etree.fromstring(xml, _parser())
+        except etree.XMLSyntaxError as exc:
+            repair = _REPAIRS.get(exc.code)
+            if repair is None or repair in tried:
+                raise
+            tried.add(repair)
+            repaired = repair(xml)
+            if repaired is None or repaired == xml:
+                raise
+            xml = repaired
+
+
 def local_attribute(element, name: str) -> str | None:
     """An attribute by its local name, as ODK Central reads `id` and `version` (`orx:version`
     too): the unprefixed attribute first, else the first prefixed one with that local name."""
@@ -194,17 +214,7 @@ def parse_untrusted_xml(xml: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> et
     if _prolog_has_doctype(xml):
         raise SubmissionParseError("xml-doctype-forbidden", "XML with a DOCTYPE is not accepted.")
     try:
-        try:
-            root = etree.fromstring(xml, _parser())
-        except etree.XMLSyntaxError as exc:
-            declared = (
-                declare_undeclared_prefixes(xml)
-                if exc.code == etree.ErrorTypes.NS_ERR_UNDEFINED_NAMESPACE
-                else None
-            )
-            if declared is None:
-                raise
-            root = etree.fromstring(declared, _parser())
+        root = _parse_as_central_reads(xml)
     except etree.XMLSyntaxError as exc:
         if exc.code == etree.ErrorTypes.ERR_RESOURCE_LIMIT:
             # libxml2 reports every built-in limit with this code; the message says which.

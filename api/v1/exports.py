@@ -265,6 +265,48 @@ async def _export_files(
         yield SubmissionFile(row["instance_id"], row["name"], content, row["client_audit"])
 
 
+class HeldStream:
+    """An export body that holds one of the server's stream slots (FIELDSURVEY_MAX_STREAMS),
+    taken before the response starts, until its last byte, a failure, or its being dropped
+    unstarted. A client that must wait for a slot so waits for the headers, not in the middle
+    of a body: a queue of exports (central-backend's soak test asks 3 a second) then ends in
+    timeouts the client reports, never in bodies stalled past its read timeout."""
+
+    def __init__(self, slots: asyncio.Semaphore, body: AsyncIterator[bytes]):
+        self._slots = slots
+        self._body = body
+        self._held = True
+
+    @classmethod
+    async def start(cls, slots: asyncio.Semaphore, make_body: Callable[[], AsyncIterator[bytes]]):
+        await slots.acquire()
+        return cls(slots, make_body())
+
+    def _release(self) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release()
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._body.__anext__()
+        except BaseException:  # the end (StopAsyncIteration), a failure, a cancellation
+            self._release()
+            raise
+
+    async def aclose(self) -> None:
+        try:
+            await self._body.aclose()
+        finally:
+            self._release()
+
+    def __del__(self) -> None:
+        self._release()
+
+
 def _disposition(filename: str) -> str:
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
@@ -320,11 +362,12 @@ async def export_csv_zip(
     def write(records, files=None):
         return stream_csv_zip(records, layout, files=files)
 
+    body = await HeldStream.start(request.app.state.stream_slots, lambda: stream_records_into(
+        request.app.state.dsn, target, write, newest_first=True,
+        store=request.app.state.attachment_store if attachments else None,
+    ))
     return Stream(
-        stream_records_into(
-            request.app.state.dsn, target, write, slots=request.app.state.stream_slots,
-            newest_first=True, store=request.app.state.attachment_store if attachments else None,
-        ),
+        body,
         media_type="application/zip",
         headers={"Content-Disposition": _disposition(
             f"{xml_form_id}.zip" if attachments else f"{xml_form_id}.csv.zip"
@@ -372,10 +415,12 @@ async def export_xlsx(
             choice_labels=choices == "label",
         )
 
+    body = await HeldStream.start(
+        request.app.state.stream_slots,
+        lambda: stream_records_into(request.app.state.dsn, target, write),
+    )
     return Stream(
-        stream_records_into(
-            request.app.state.dsn, target, write, slots=request.app.state.stream_slots
-        ),
+        body,
         media_type=XLSX_MEDIA_TYPE,
         headers={"Content-Disposition": _disposition(f"{xml_form_id}.xlsx")},
     )

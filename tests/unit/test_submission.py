@@ -329,3 +329,13 @@ def test_declaring_prefixes_keeps_doctypes_and_entities_off() -> None:
         with pytest.raises(SubmissionParseError) as caught:
             parse_submission(xml)
         assert caught.value.kind in ("xml-doctype-forbidden", "xml-invalid")
+
+
+def test_bare_ampersands_are_text_as_central_reads_them() -> None:
+    xml = (b'<data id="f"><meta><instanceID>sena_~~!@#$%^&*()_+=-\xe2\x9c\x85</instanceID>'
+           b"</meta><a>Tom & Jerry&co &amp; &#38;</a></data>")
+    parsed = parse_submission(xml)
+    assert parsed.instance_id == "sena_~~!@#$%^&*()_+=-\u2705"
+    assert parsed.answers["a"] == "Tom & Jerry&co & &"
+    with pytest.raises(SubmissionParseError):  # a complete reference to an unknown entity
+        parse_submission(b'<data id="f"><meta><instanceID>x</instanceID></meta>&nope;</data>')
