@@ -29,7 +29,7 @@ from litestar import Request, Response, get, patch, post, put
 from litestar.datastructures import State
 
 from api.auth import Actor, authorize
-from api.ingest import ingest_submission, parse_or_problem
+from api.ingest import IngestResult, ingest_submission, parse_or_problem
 from api.openrosa import multipart_submission
 from api.problems import Problem
 from api.services import submissions as submission_service
@@ -178,6 +178,22 @@ async def _form_id(conn: asyncpg.Connection, project_id: int, xml_form_id: str) 
 _submission = submission_service.submission_row
 
 
+async def _ingest(request: Request, conn, state: State, actor: Actor, project_id: int,
+                  xml_form_id: str, xml: bytes, files: list) -> IngestResult:
+    """The one store path (api.ingest), for a submission posted to this form's URL."""
+    return await ingest_submission(
+        conn,
+        state.attachment_store,
+        actor,
+        project_id,
+        xml,
+        files,
+        device_id=request.query_params.get("deviceID"),
+        user_agent=request.headers.get("user-agent"),
+        expected_form_id=xml_form_id,
+    )
+
+
 def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
@@ -225,17 +241,7 @@ async def create_submission(
         _xml_body_type(request)
         xml, files = await request.body(), []
     try:
-        result = await ingest_submission(
-            conn,
-            state.attachment_store,
-            actor,
-            project_id,
-            xml,
-            files,
-            device_id=request.query_params.get("deviceID"),
-            user_agent=request.headers.get("user-agent"),
-            expected_form_id=xml_form_id,
-        )
+        result = await _ingest(request, conn, state, actor, project_id, xml_form_id, xml, files)
     except Problem as exc:
         if exc.slug != "submission-conflict":
             raise
@@ -307,17 +313,7 @@ async def edit_submission(
             f"deprecatedID {parsed.deprecated_id} is not the current version of {instance_id} "
             f"(that is {current['current_instance_id']}).",
         )
-    result = await ingest_submission(
-        conn,
-        state.attachment_store,
-        actor,
-        project_id,
-        xml,
-        [],
-        device_id=request.query_params.get("deviceID"),
-        user_agent=request.headers.get("user-agent"),
-        expected_form_id=xml_form_id,
-    )
+    result = await _ingest(request, conn, state, actor, project_id, xml_form_id, xml, [])
     if result.outcome != "edited":
         raise Problem("submission-exists", f"A version {parsed.instance_id} already exists.")
     await audits.log_audit(
