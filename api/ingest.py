@@ -15,6 +15,7 @@ from api.problems import Problem
 from db import submissions as submissions_db
 from db.storage import AttachmentStore
 from db.submissions import AttachmentIn
+from exports.disclosure import new_record_key
 from forms.screening import screening_row
 from forms.submission import ParsedSubmission, SubmissionParseError, parse_submission
 
@@ -116,6 +117,7 @@ async def ingest_submission(
             expected_attachments=expected,
             uploaded=uploaded,
             screening=screening,
+            record_key=new_record_key() if screening is not None else None,
         )
         if submission_id is not None:
             return IngestResult("created", parsed.instance_id, target.xml_form_id, len(uploaded))

@@ -22,6 +22,7 @@ class Settings:
     login_account_limit: int = 5
     login_address_limit: int = 20
     disclosure_k: int = 10
+    publication_lag_days: int = 7  # a month is published this many days after it closes
     max_submission_bytes: int = 100 * 1024 * 1024
     max_streams: int = 8  # exports and OData pages streaming at once (each holds a connection)
     admin_email: str | None = None
@@ -33,6 +34,10 @@ class Settings:
         if self.disclosure_k < 5:
             raise ValueError(
                 f"FIELDSURVEY_DISCLOSURE_K must be at least 5 (got {self.disclosure_k})"
+            )
+        if self.publication_lag_days < 0:
+            raise ValueError(
+                f"FIELDSURVEY_PUBLICATION_LAG_DAYS must not be negative (got {self.publication_lag_days})"
             )
 
     @property
@@ -55,6 +60,7 @@ class Settings:
             login_account_limit=int(env.get("FIELDSURVEY_LOGIN_ACCOUNT_LIMIT", "5")),
             login_address_limit=int(env.get("FIELDSURVEY_LOGIN_ADDRESS_LIMIT", "20")),
             disclosure_k=int(env.get("FIELDSURVEY_DISCLOSURE_K", "10")),
+            publication_lag_days=int(env.get("FIELDSURVEY_PUBLICATION_LAG_DAYS", "7")),
             max_submission_bytes=int(
                 env.get("FIELDSURVEY_MAX_SUBMISSION_BYTES", str(100 * 1024 * 1024))
             ),

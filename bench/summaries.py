@@ -32,11 +32,14 @@ import openpyxl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from api.services.publications import due_month  # noqa: E402
 from api.services.summaries import SummaryRequest, build_summary  # noqa: E402
+from db import publications as publications_db  # noqa: E402
 from db import submissions as submissions_db  # noqa: E402
 from db import summaries  # noqa: E402
 from db.migrate import apply_migrations  # noqa: E402
 from db.pool import open_pool  # noqa: E402
+from exports.disclosure import KEY_MODULUS, Cell, published  # noqa: E402
 from forms.screening import SCREENING_COLUMNS  # noqa: E402
 
 
@@ -175,20 +178,92 @@ TABLES = [
 ]
 
 
+PUBLISHED_TABLES = [
+    ("risk level by region", SummaryRequest(by=("region", "risk_level"))),
+    ("risk groups", SummaryRequest(by=("risk_group",))),
+    ("control forms", SummaryRequest(by=("control_form",))),
+    ("exploitation types", SummaryRequest(by=("exploitation_type",))),
+    ("trend: risk level by quarter", SummaryRequest(by=("risk_level",), period="quarter")),
+    ("risk level by region, 2026, by month", SummaryRequest(
+        by=("region", "risk_level"), period="month", month_from=202601, month_to=202612)),
+    ("risk level by region, 2025 (whole year)", SummaryRequest(
+        by=("region", "risk_level"), month_from=202501, month_to=202512)),
+    ("risk groups by year", SummaryRequest(by=("risk_group",), period="year")),
+    ("districts (guard)", SummaryRequest(by=("district",))),
+    ("district x risk group (guard)", SummaryRequest(by=("district", "risk_group"))),
+    ("district x risk level by month (guard)", SummaryRequest(by=("district", "risk_level"), period="month")),
+    ("risk groups x exploitation types", SummaryRequest(by=("risk_group", "exploitation_type"))),
+    ("age band x sex", SummaryRequest(by=("age_band", "sex"))),
+    ("risk level, women", SummaryRequest(by=("risk_level",), filters={"sex": ("female",)})),
+    ("risk groups in Sughd, quarterly", SummaryRequest(
+        by=("risk_group",), period="quarter", filters={"region": ("TJ-SU",)})),
+    ("control forms, girls and boys 14-17, 2026-Q1", SummaryRequest(
+        by=("control_form",), month_from=202601, month_to=202603, filters={"age_band": ("14-17",)})),
+    ("districts, hotline calls (guard)", SummaryRequest(by=("district",), filters={"site_type": ("hotline",)})),
+]
+
+
+async def time_published(pool: asyncpg.Pool, project: int, form: int, repeat: int, k: int = 10) -> None:
+    """Publishing (once a month) and the tables roles without microdata read from it."""
+    from datetime import UTC, datetime
+
+    through = due_month(datetime.now(UTC), 7)
+    async with pool.acquire() as conn:
+        began = time.perf_counter()
+        publication = await publications_db.publish(conn, project, [form], through)
+        elapsed = time.perf_counter() - began
+        cells = await conn.fetchval("SELECT count(*) FROM publication_cells WHERE publication_id = $1", publication.id)
+        print(f"\nPublication through {publication.label}: made in {elapsed:.1f} s, {cells:,} month cells")
+        await conn.execute("VACUUM ANALYZE publication_cells")
+        print(f"\nPublished table latency (ms; the first call, then {repeat} more; cells + totals + "
+              f"district guard + cell-key perturbation, k={k}):")
+        print(f"  {'table':58} {'first':>7} {'p50':>7} {'max':>7} {'cells':>6}")
+        for label, request in PUBLISHED_TABLES:
+            request = request.with_forms([form])
+            began = time.perf_counter()
+            result = await build_summary(conn, request, k, publication)
+            first = (time.perf_counter() - began) * 1000
+            times = []
+            for _ in range(repeat):
+                began = time.perf_counter()
+                result = await build_summary(conn, request, k, publication)
+                times.append((time.perf_counter() - began) * 1000)
+            n_cells = sum(len(t.table.cells) for t in result.slices)
+            print(f"  {label:58} {first:7.1f} {statistics.median(times):7.1f} {max(times):7.1f} {n_cells:6}")
+        # utility over every cell of the publication (no dimension, each, each pair), for all
+        # time and by month
+        for grain, period in (("all time", "0"), ("by month", "month")):
+            rows = await conn.fetch(
+                f"SELECT dims, {period} AS p, a, b, sum(n)::bigint AS n, "
+                f"(sum(key_sum) % {KEY_MODULUS})::bigint AS key FROM publication_cells "
+                "WHERE publication_id = $1 GROUP BY 1, 2, 3, 4", publication.id)
+            adjustments, suppressed = [], 0
+            for row in rows:
+                value = published(Cell(row["n"], row["key"]), k)
+                if value is None:
+                    suppressed += 1
+                else:
+                    adjustments.append(abs(value - row["n"]))
+            print(f"\nUtility, {grain} ({len(rows):,} non-empty cells of up to two dimensions): median "
+                  f"absolute adjustment {statistics.median(adjustments) if adjustments else 0:.1f} (mean "
+                  f"{statistics.mean(adjustments) if adjustments else 0:.2f}); {suppressed / len(rows):.1%} "
+                  f"suppressed (fewer than {k} persons)")
+
+
 async def time_tables(pool: asyncpg.Pool, form: int, repeat: int) -> None:
-    print(f"\nTable latency over the aggregates (ms; the first call, then {repeat} more; "
-          "counts + totals + district guard + suppression, k=10):")
+    print(f"\nTable latency over the aggregates, live (roles with microdata; ms; the first call, then "
+          f"{repeat} more; counts + totals):")
     print(f"  {'table':58} {'first':>7} {'p50':>7} {'max':>7} {'cells':>6}")
     async with pool.acquire() as conn:
         for label, request in TABLES:
             request = request.with_forms([form])
             began = time.perf_counter()
-            result = await build_summary(conn, request, k=10)
+            result = await build_summary(conn, request, None)
             first = (time.perf_counter() - began) * 1000
             times = []
             for _ in range(repeat):
                 began = time.perf_counter()
-                result = await build_summary(conn, request, k=10)
+                result = await build_summary(conn, request, None)
                 times.append((time.perf_counter() - began) * 1000)
             cells = sum(len(t.table.cells) for t in result.slices)
             print(f"  {label:58} {first:7.1f} {statistics.median(times):7.1f} {max(times):7.1f} {cells:6}")
@@ -290,6 +365,8 @@ async def main() -> None:
     parser.add_argument("--ingest", type=int, default=6000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument("--published-only", action="store_true",
+                        help="only the publication and its tables (no folding, live tables or ingest cost)")
     args = parser.parse_args()
 
     server_url = os.environ.get("DATABASE_URL")
@@ -304,11 +381,17 @@ async def main() -> None:
     try:
         conn = await asyncpg.connect(dsn)
         await apply_migrations(conn)
-        _, form, form_def = await create_form(conn)
+        project, form, form_def = await create_form(conn)
         print(f"Loading {args.n:,} classified screenings with COPY (the trigger appends their deltas):")
         began = time.perf_counter()
         await load(conn, form, form_def, args.n, seed=1)
         print(f"  {time.perf_counter() - began:.1f} s")
+        if args.published_only:
+            await conn.close()
+            pool = await open_pool(dsn, min_size=1, max_size=2)
+            await time_published(pool, project, form, args.repeat)
+            await pool.close()
+            return
         began = time.perf_counter()
         folded = await summaries.fold_deltas(conn, batch=50_000)
         elapsed = time.perf_counter() - began
@@ -325,6 +408,7 @@ async def main() -> None:
         await conn.close()
         pool = await open_pool(dsn, min_size=1, max_size=2)
         await time_tables(pool, form, args.repeat)
+        await time_published(pool, project, form, args.repeat)
         await pool.close()
         await ingest_cost(dsn, form, form_def, args.ingest, args.concurrency)
     finally:

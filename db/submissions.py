@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from exports.disclosure import new_record_key
 from forms.screening import SCREENING_COLUMNS
 
 
@@ -67,8 +68,9 @@ WITH ids AS (
     FROM ver, unnest($11::text[], $12::text[], $13::text[], $14::bigint[])
          AS f(name, blob_key, content_type, size)
 ), screening AS (
-    INSERT INTO screenings (submission_id, version_id, form_id, {_SCREENING_INSERT_COLS})
-    SELECT ver.submission_id, ver.id, $1, {_SCREENING_VALUES}
+    INSERT INTO screenings (submission_id, version_id, form_id, record_key, {_SCREENING_INSERT_COLS})
+    SELECT ver.submission_id, ver.id, $1, ${_SCREENING_PARAMS_FROM + len(SCREENING_COLUMNS)}::bigint,
+           {_SCREENING_VALUES}
     FROM ver WHERE $15::boolean
 )
 SELECT submission_id FROM ver
@@ -242,8 +244,10 @@ async def insert_new_submission(
     expected_attachments: Sequence[str],
     uploaded: dict[str, AttachmentIn],
     screening: dict[str, Any] | None,
+    record_key: int | None = None,
 ) -> int | None:
-    """Insert a new submission with its first version, attachment rows and screening.
+    """Insert a new submission with its first version, attachment rows and screening (with
+    its record key for disclosure control; a new random one when not given).
     Returns the submission id, or None when the instanceID already exists for this form."""
     names, keys, types, sizes = _attachment_arrays(expected_attachments, uploaded)
     screening_values = [screening.get(c) if screening else None for c in SCREENING_COLUMNS]
@@ -265,6 +269,7 @@ async def insert_new_submission(
         sizes,
         screening is not None,
         *screening_values,
+        new_record_key() if record_key is None else record_key,
     )
 
 

@@ -9,8 +9,14 @@ of records) and returns a JSON-ready dict; `report_xlsx(report)` renders it as a
 
 Every count table has the breakdown's columns plus a total column, and a "(not answered)"
 row, so that each column adds up to the units counted in it (submissions, or occurrences of
-a repeat). Those column totals are shared by all the questions of a scope, so disclosure
-control decides them once (the population table) and locks them in every question's table.
+a repeat).
+
+Under disclosure control (`spec.restricted`) the records are a publication's screenings
+(db/publications.py), each with its record key, and every count is a cell published by the
+one engine (exports/disclosure.py), as in the summaries: the same persons give the same
+number in a report and in a summary. Only counts are shown then (no number statistics, no
+histogram whose bins would tell the extremes), and rows or columns are listed from the form's
+choices, or when they hold at least k persons, never because someone is in them.
 
 Units: questions inside a repeat count repeat occurrences, not submissions.
 """
@@ -25,8 +31,8 @@ from datetime import date, datetime
 from io import BytesIO
 from typing import Any
 
+from exports.disclosure import DISTRICT_GUARD_FACTOR, EMPTY, Cell, method, published
 from exports.layout import MergedForm, label_in
-from exports.suppression import suppress
 from forms.schema import Field
 
 PERIODS = ("month", "quarter", "year")
@@ -34,7 +40,6 @@ CHOICE_TYPES = ("select_one", "select_multiple")
 NUMBER_TYPES = ("int", "decimal", "range")
 DATE_TYPES = ("date", "dateTime")
 PERIOD_SOURCES = ("interview_date", "today", "start")  # else the submission date
-DISTRICT_GUARD_FACTOR = 5
 NOT_ANSWERED = "(not answered)"
 TOTAL = "total"
 HISTOGRAM_BINS = 10
@@ -229,8 +234,12 @@ class _Accumulator:
         by = _get(answers, plan.by_steps) if plan.by is not None else None
         period = None
         if plan.spec.period is not None:
-            source = _get(answers, plan.period_steps) if plan.period_source else None
-            period = period_of(source or record["created_at"], plan.spec.period)
+            if plan.spec.restricted:  # the month the publication counts the screening in
+                month = record["month"]
+                period = period_of(f"{month // 100:04d}-{month % 100:02d}", plan.spec.period) if month else None
+            else:
+                source = _get(answers, plan.period_steps) if plan.period_source else None
+                period = period_of(source or record["created_at"], plan.spec.period)
         return (by, period)
 
     def add(self, record: Mapping[str, Any]) -> None:
@@ -240,14 +249,16 @@ class _Accumulator:
         rubric = record.get("rubric_version")
         if rubric:
             self.rubric_versions[rubric] += 1
+        # a count under disclosure control is a cell: the persons and the sum of their keys
+        self.unit = Cell(1, record["record_key"]) if self.plan.spec.restricted else 1
         group = self.group_of(answers, record)
-        self.population[""][group] += 1
+        self.population[""][group] += self.unit
         self._count(answers, group, self.by_scope[""])
         for scope in self.plan.scopes[1:]:
             items = _occurrences(answers, self.plan.scope_steps[scope])
             if items:
-                self.population[scope][group] += len(items)
                 for item in items:
+                    self.population[scope][group] += self.unit
                     self._count(item, group, self.by_scope[scope])
 
     def _count(self, data: dict, group: tuple, indexes: list[int]) -> None:
@@ -268,15 +279,18 @@ class _Accumulator:
                     continue
             elif kind == "text":
                 value = True
-            self.answered[n][group] += 1
+            unit = self.unit
+            self.answered[n][group] += unit
             counter = self.values[n].get(group)
             if counter is None:
                 counter = self.values[n][group] = Counter()
             if kind == "multi":
                 for chosen in set(value.split()):
-                    counter[chosen] += 1
+                    counter[chosen] += unit
+            elif kind == "number" and unit.__class__ is Cell:
+                counter[value] += 1  # under disclosure control numbers give no statistics
             else:
-                counter[value] += 1
+                counter[value] += unit
 
 
 def _nice_width(span: float, bins: int, integer: bool) -> float:
@@ -332,6 +346,7 @@ class _Columns:
         spec = plan.spec
         language, default = spec.language, plan.merged.schema.default_language
         self.merge: dict[tuple, tuple] = {}
+        self.merge_labels: set[str] = set()
         by_values: list[str | None] = []
         by_labels: dict[str | None, str] = {}
         if plan.by is not None:
@@ -349,6 +364,21 @@ class _Columns:
             periods.append(None)
         keys: list[tuple] = []
         present = {self.merge.get(g, g) for g in population}
+        if spec.restricted:
+            # listed because at least k persons are in them, never because someone is
+            per_period: dict = {}
+            per_value: dict = {}
+            for (value, period), cell in population.items():
+                per_period[period] = per_period.get(period, EMPTY) + cell
+                merged = self.merge.get((value, period), (value, period))[0]
+                per_value[merged] = per_value.get(merged, EMPTY) + cell
+            periods = [p for p in periods if per_period[p].n >= spec.k]
+            known = {c.name for c in plan.by.choices} if plan.by is not None else set()
+            by_values = [
+                v for v in by_values
+                if v in known or v in self.merge_labels or per_value.get(v, EMPTY).n >= spec.k
+            ]
+            present = {(v, p) for v in by_values for p in periods}
         for by_value in by_values if plan.by is not None else [None]:
             for period in periods if plan.spec.period is not None else [None]:
                 key = (by_value, period)
@@ -386,9 +416,9 @@ class _Columns:
         """Districts with fewer than 5k units are merged into 'other districts of <region>'
         (district codes start with their region's code: TJ-SU-KHUJAND is in TJ-SU)."""
         minimum = DISTRICT_GUARD_FACTOR * plan.spec.k
-        totals: Counter = Counter()
+        totals: dict = {}
         for (value, _), count in population.items():
-            totals[value] += count
+            totals[value] = totals.get(value, 0) + (count.n if count.__class__ is Cell else count)
         schema = plan.merged.schema
         region = next((f for f in schema.walk() if f.name == "region" and f.choices), None)
         region_labels = {
@@ -396,7 +426,7 @@ class _Columns:
             for c in (region.choices if region else ())
         }
         for value in list(by_values):
-            if value is None or totals[value] >= minimum:
+            if value is None or totals.get(value, 0) >= minimum:
                 continue
             region_code = value.rsplit("-", 1)[0] if value.count("-") >= 2 else ""
             other = f"other:{region_code}"
@@ -405,6 +435,7 @@ class _Columns:
                     f"other districts of {region_labels.get(region_code, region_code or '?')}"
                 )
                 by_values.insert(by_values.index(None), other)
+                self.merge_labels.add(other)
             for key in list(population):
                 if key[0] == value:
                     self.merge[key] = (other, key[1])
@@ -432,49 +463,22 @@ class _Tables:
         return row
 
     def table(
-        self,
-        row_specs: list[dict],
-        counts: list[list[int]],
-        *,
-        additive: bool,
-        locked_margin: dict[int, bool] | None = None,
-        complements: list[list[int]] | None = None,
-        share_of: list[int] | None = None,
+        self, row_specs: list[dict], counts: list[list], *, share_of: list | None = None
     ) -> dict:
-        """counts: rows x (breakdown columns, total). additive: the rows add up to the
-        scope's population (appended as the column totals for disclosure control)."""
-        grid = counts
+        """counts: rows x (breakdown columns, total): numbers, or under disclosure control
+        cells, each published by the engine (totals are cells of their own)."""
         spec = self.plan.spec
-        suppressed: set[tuple[int, int]] = set()
         if spec.restricted:
-            cells = [list(r) for r in grid]
-            locked: dict[tuple[int, int], bool] = {}
-            also: set[tuple[int, int]] = set()
-            if additive:
-                cells.append([sum(col) for col in zip(*grid, strict=True)] if grid else [])
-                for j, hidden in (locked_margin or {}).items():
-                    locked[(len(cells) - 1, j)] = hidden
-            if complements is not None:
-                for i, row in enumerate(complements):
-                    for j, value in enumerate(row):
-                        if 0 < value < spec.k:
-                            also.add((i, j))
-            if cells and cells[0]:
-                suppressed = suppress(
-                    cells,
-                    spec.k,
-                    row_totals=True,
-                    column_totals=additive,
-                    locked=locked,
-                    also=also,
-                )
-            suppressed = {(i, j) for i, j in suppressed if i < len(grid)}
+            shown = [[published(c if c.__class__ is Cell else EMPTY, spec.k) for c in row] for row in counts]
+            denominators = (
+                [published(c if c.__class__ is Cell else EMPTY, spec.k) for c in share_of]
+                if share_of is not None else None
+            )
+        else:
+            shown = [list(row) for row in counts]
+            denominators = share_of
+        suppressed = [[i, j] for i, row in enumerate(shown) for j, value in enumerate(row) if value is None]
         self.suppressed_cells += len(suppressed)
-        shown = [
-            [None if (i, j) in suppressed else value for j, value in enumerate(row)]
-            for i, row in enumerate(grid)
-        ]
-        denominators = share_of
         shares = None
         if denominators is not None:
             shares = [
@@ -486,16 +490,7 @@ class _Tables:
                 ]
                 for row in shown
             ]
-        return {
-            "rows": row_specs,
-            "counts": shown,
-            "shares": shares,
-            "suppressed": sorted([i, j] for i, j in suppressed),
-        }
-
-
-def _population_margin(table: dict) -> dict[int, bool]:
-    return {j: value is None for j, value in enumerate(table["counts"][0])}
+        return {"rows": row_specs, "counts": shown, "shares": shares, "suppressed": suppressed}
 
 
 async def build_report(records: AsyncIterable[Mapping[str, Any]], plan: ReportPlan) -> dict:
@@ -512,14 +507,12 @@ def finish_report(accumulator: _Accumulator, plan: ReportPlan) -> dict:
     columns = _Columns(plan, accumulator.population[""])
     tables = _Tables(plan, columns)
     population_out = []
-    margins: dict[str, dict[int, bool]] = {}
-    populations: dict[str, list[int]] = {}
+    populations: dict[str, list] = {}
     for scope in plan.scopes:
         counts = tables.spread(accumulator.population[scope])
         populations[scope] = counts
         label = "submissions" if scope == "" else f"occurrences of {scope}"
-        table = tables.table([{"value": None, "label": label}], [counts], additive=False)
-        margins[scope] = _population_margin(table)
+        table = tables.table([{"value": None, "label": label}], [counts])
         population_out.append({"scope": scope, "label": label, "table": table})
     questions_out = []
     for n, q in enumerate(plan.questions):
@@ -527,7 +520,7 @@ def finish_report(accumulator: _Accumulator, plan: ReportPlan) -> dict:
         population = populations[q.scope]
         per_group = accumulator.values[n]
         answered = tables.spread(accumulator.answered[n])
-        not_answered = [p - a for p, a in zip(population, answered, strict=True)]
+        not_answered = [p - a for p, a in zip(population, answered, strict=True)]  # cells: the others
         entry: dict[str, Any] = {
             "path": f.path,
             "name": f.name,
@@ -538,12 +531,15 @@ def finish_report(accumulator: _Accumulator, plan: ReportPlan) -> dict:
         }
         missing_row = {"value": None, "label": NOT_ANSWERED, "missing": True}
         if q.kind in ("choice", "multi", "date"):
+            found = {v for c in per_group.values() for v in c}
+            if spec.restricted:  # a value found in the data is listed when k persons have it
+                found = {v for v in found if sum((c[v] for c in per_group.values() if c[v]), EMPTY).n >= spec.k}
             if q.kind == "date":
-                values = sorted({v for c in per_group.values() for v in c})
+                values = sorted(found)
                 row_specs = [{"value": v, "label": v} for v in values]
             else:
                 known = [c.name for c in f.choices]
-                extra = sorted({v for c in per_group.values() for v in c} - set(known))
+                extra = sorted(found - set(known))
                 labels = {c.name: label_in(c.labels, language, default) for c in f.choices}
                 values = known + extra
                 row_specs = [{"value": v, "label": labels.get(v) or v} for v in values]
@@ -551,27 +547,23 @@ def finish_report(accumulator: _Accumulator, plan: ReportPlan) -> dict:
                 tables.spread({g: c[v] for g, c in per_group.items() if c[v]}) for v in values
             ]
             if q.kind == "multi":
-                complements = [
-                    [a - c for a, c in zip(answered, row, strict=True)] for row in counts
-                ]
-                entry["table"] = tables.table(
-                    row_specs, counts, additive=False, complements=complements, share_of=answered
-                )
+                entry["table"] = tables.table(row_specs, counts, share_of=answered)
                 entry["answered"] = tables.table(
                     [{"value": "answered", "label": "answered"}, missing_row],
                     [answered, not_answered],
-                    additive=True,
-                    locked_margin=margins[q.scope],
                     share_of=population,
                 )
             else:
                 entry["table"] = tables.table(
-                    [*row_specs, missing_row],
-                    [*counts, not_answered],
-                    additive=True,
-                    locked_margin=margins[q.scope],
-                    share_of=population,
+                    [*row_specs, missing_row], [*counts, not_answered], share_of=population
                 )
+        elif q.kind == "number" and spec.restricted:
+            # no histogram (its bins would tell the smallest and largest answers), no statistics
+            entry["table"] = tables.table(
+                [{"value": "answered", "label": "answered"}, missing_row],
+                [answered, not_answered],
+                share_of=population,
+            )
         elif q.kind == "number":
             everything: Counter = Counter()
             for counter in per_group.values():
@@ -591,19 +583,13 @@ def finish_report(accumulator: _Accumulator, plan: ReportPlan) -> dict:
                         )
                     )
             entry["table"] = tables.table(
-                [*row_specs, missing_row],
-                [*counts, not_answered],
-                additive=True,
-                locked_margin=margins[q.scope],
-                share_of=population,
+                [*row_specs, missing_row], [*counts, not_answered], share_of=population
             )
             entry["stats"] = _number_stats(per_group, columns, spec)
         else:
             entry["table"] = tables.table(
                 [{"value": "answered", "label": "answered"}, missing_row],
                 [answered, not_answered],
-                additive=True,
-                locked_margin=margins[q.scope],
                 share_of=population,
             )
         questions_out.append(entry)
@@ -631,12 +617,13 @@ def finish_report(accumulator: _Accumulator, plan: ReportPlan) -> dict:
             "suppressedCells": tables.suppressed_cells,
             "rubricVersions": sorted(accumulator.rubric_versions),
             "rules": (
-                "Counts from 1 to k-1 are suppressed, with complementary cells so none can be "
-                "recovered from totals; minimum and maximum are not shown; mean and median "
-                "only for at least k answers."
+                method(spec.k)["description"] + " Reports under disclosure control count the "
+                "screenings of the current publication and show counts only (no number "
+                "statistics or histograms)."
                 if spec.restricted
                 else None
             ),
+            **({"method": method(spec.k)} if spec.restricted else {}),
         },
     }
 
@@ -689,6 +676,27 @@ def report_xlsx(report: dict) -> bytes:
             (f"filter {name}", str(value))
             for name, value in (report.get("filters") or {}).items()
             if value
+        ),
+        *(
+            (
+                ("publication", report["publication"]["throughMonth"]),
+                ("revised months", ", ".join(report["publication"]["revisedMonths"]) or "none"),
+            )
+            if report.get("publication")
+            else ()
+        ),
+        *(
+            (
+                ("maximum adjustment D", disclosure["method"]["maxAdjustment"]),
+                ("variance of the adjustment", disclosure["method"]["variance"]),
+                *(
+                    (f"perturbation table, count {row['count']}",
+                     ", ".join(f"{a}: {p}" for a, p in (row["adjustments"] or {}).items()) or "suppressed")
+                    for row in disclosure["method"]["perturbationTable"]
+                ),
+            )
+            if "method" in disclosure
+            else ()
         ),
     ):
         about.append([key, value])

@@ -25,11 +25,13 @@ from api.i18n import N_, I18n
 from api.pages.submissions import place_labels, submission_url, table_url
 from api.pages.web import NavItem, Page, PageNotFound, add_nav, disposition, file_name
 from api.problems import Problem
+from api.services.publications import current_publication
 from api.services.summaries import (
     DASHBOARD_TABLES,
     XLSX_MEDIA,
     SummaryResult,
     build_summary,
+    fitted,
     parse_summary_query,
     workbook_bytes,
     workbook_tables,
@@ -41,6 +43,7 @@ from db import projects as projects_db
 from db import summaries as summaries_db
 from db import users as users_db
 from db.summaries import BY_NAME, UNKNOWN
+from exports.disclosure import MAX_ADJUSTMENT
 
 FILTER_NAMES = ("region", "sex", "age_band", "site_type")
 FILTER_LABELS = {
@@ -166,19 +169,34 @@ async def ministry_view(
     _ = page.i18n.gettext
     params = {k: v for k, v in page.request.query_params.items() if v}
     try:
-        query, _unused = parse_summary_query({k: v for k, v in params.items() if k != "disclosure"})
+        query, _unused = parse_summary_query(
+            {k: v for k, v in params.items() if k != "disclosure"}, restricted=True
+        )
     except Problem as problem:
-        query, _unused = parse_summary_query({})
+        query, _unused = parse_summary_query({}, restricted=True)
         params = {}
         error = problem.detail
     else:
         error = None
     query = query.with_forms(await summaries_db.screening_form_ids(conn, project_id))
+    # always the publication, with disclosure control: this is the ministry's view
+    publication = await current_publication(conn, project_id, settings)
     tables = []
     for title, by, period in DASHBOARD_TABLES:
-        result = await build_summary(conn, replace(query, by=by, period=period), settings.disclosure_k)
+        table_request = fitted(replace(query, by=by, period=period))
+        unavailable = {"title": _(TABLE_TITLES.get(title, title)), "unavailable": True, "by": list(by),
+                       "period": period}
+        if table_request is None:  # a filter on a 2-D table would make three dimensions
+            tables.append(unavailable)
+            continue
+        try:
+            result = await build_summary(conn, table_request, settings.disclosure_k, publication)
+        except Problem as problem:  # e.g. a guarded district chosen as a filter
+            error = problem.detail
+            tables.append(unavailable)
+            continue
         tables.append(table_view(page.i18n, title, result, CHARTS.get(title, "bar")))
-    versions = await summaries_db.rubric_versions(conn, query.count_query())
+    versions = list(publication.rubric_versions)
     filters = [
         {"name": name, "label": _(FILTER_LABELS[name]), "selected": params.get(name, ""),
          "options": [(v, _(LABELS[v]) if v in LABELS else v) for v in BY_NAME[name].known]}
@@ -188,6 +206,7 @@ async def ministry_view(
     return page.render(
         "summaries.html", project=project, tables=tables, k=settings.disclosure_k,
         filters=filters, params=params, download=download, versions=versions, error=error,
+        publication=publication, max_adjustment=MAX_ADJUSTMENT,
     )
 
 
@@ -197,9 +216,12 @@ async def ministry_workbook(
 ) -> Response:
     project = await _project(conn, page, project_id, "summary.read")
     params = {k: v for k, v in page.request.query_params.items() if v and k != "disclosure"}
-    query, _unused = parse_summary_query(params)
+    query, _unused = parse_summary_query(params, restricted=True)
     query = query.with_forms(await summaries_db.screening_form_ids(conn, project_id))
-    tables = await workbook_tables(conn, query, settings.disclosure_k, requested_by=bool(params.get("by")))
+    publication = await current_publication(conn, project_id, settings)
+    tables = await workbook_tables(
+        conn, query, settings.disclosure_k, requested_by=bool(params.get("by")), publication=publication
+    )
     return Response(
         workbook_bytes(project["name"], tables),
         media_type=XLSX_MEDIA,

@@ -1,8 +1,13 @@
 """The summary service: the requests, tables and workbook of risk-group summaries, shared
 by the REST routes (api/v1/summaries.py) and the dashboard pages (api/pages/dashboard.py).
 
-Counts come from the aggregates (db/summaries.py), never from scanning submissions; disclosure
-control (exports/disclosure.py) is applied when a threshold k is given.
+Two audiences (shared/spec/summaries.md, version 2):
+- roles that may read microdata get live counts from the aggregates (db/summaries.py);
+- every other role gets a publication (api/services/publications.py): frozen cells, published
+  by the one disclosure engine (exports/disclosure.py), through a bounded query language
+  (`parse_summary_query(..., restricted=True)`): at most two dimensions per table (breakdowns
+  and filters together), one whole value per filter, no review state, and periods only as whole
+  months, quarters or years.
 """
 
 from __future__ import annotations
@@ -20,15 +25,21 @@ from datetime import UTC, date, datetime
 import asyncpg
 
 from api.problems import Problem
+from db import publications as publications_db
 from db import summaries as summaries_db
-from db.summaries import BY_NAME, PERIODS, REVIEW_STATES, UNKNOWN, CountQuery
+from db.publications import Publication
+from db.summaries import BY_NAME, DIMENSIONS, PERIODS, REVIEW_STATES, UNKNOWN, CountQuery
 from exports.disclosure import (
-    DISTRICT_GUARD_FACTOR,
+    EMPTY,
+    Cell,
     CountTable,
     ProtectedTable,
     complete_cells,
     guard_districts,
+    method_notes,
+    other_districts_label,
     protect,
+    shown_districts,
     unprotected,
 )
 from exports.summary_xlsx import SummarySheet, summary_workbook
@@ -77,6 +88,7 @@ class SummaryResult:
     k: int | None
     rubric_versions: list[str]
     slices: list[Slice]
+    publication: Publication | None = None
 
 
 # --- parsing ------------------------------------------------------------------------------
@@ -114,8 +126,21 @@ def _listed(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
 
 
-def parse_summary_query(params: Mapping[str, str]) -> tuple[SummaryRequest, bool]:
-    """The request and whether disclosure control was asked off."""
+def whole_period(month_from: int, month_to: int) -> bool:
+    """Whether [from, to] is everything, or exactly one month, quarter or year."""
+    if (month_from, month_to) == (0, 999_912):
+        return True
+    if month_from == 0 or month_to == 999_912:
+        return False
+    (y1, m1), (y2, m2) = divmod(month_from, 100), divmod(month_to, 100)
+    if y1 != y2:
+        return False
+    return m1 == m2 or (m1 % 3 == 1 and m2 == m1 + 2) or (m1, m2) == (1, 12)
+
+
+def parse_summary_query(params: Mapping[str, str], *, restricted: bool = False) -> tuple[SummaryRequest, bool]:
+    """The request and whether disclosure control was asked off. `restricted`: the bounded
+    query language of roles without microdata."""
     unknown = sorted(set(params) - QUERY_KEYS)
     if unknown:
         raise Problem(
@@ -131,6 +156,12 @@ def parse_summary_query(params: Mapping[str, str]) -> tuple[SummaryRequest, bool
     period = params.get("period") or None
     if period is not None and period not in PERIODS:
         raise Problem("summary-query-invalid", f"period must be one of {', '.join(PERIODS)}.")
+    if restricted and params.get("reviewState"):
+        raise Problem(
+            "summary-query-invalid",
+            "Published summaries count every screening that is not rejected: there is no "
+            "review state to choose.",
+        )
     reviews = _listed(params.get("reviewState", "")) or DEFAULT_REVIEWS
     for state in reviews:
         if state not in REVIEW_STATES:
@@ -140,6 +171,24 @@ def parse_summary_query(params: Mapping[str, str]) -> tuple[SummaryRequest, bool
     if month_from > month_to:
         raise Problem("summary-query-invalid", "'from' is after 'to'.")
     filters = {name: _listed(params[name]) for name in BY_NAME if params.get(name)}
+    if restricted:
+        if not whole_period(month_from, month_to):
+            raise Problem(
+                "summary-query-invalid",
+                "Published summaries cover everything or one whole month, quarter or year "
+                "('from' and 'to' of the same month, quarter or year).",
+            )
+        for name, values in filters.items():
+            if len(values) != 1:
+                raise Problem("summary-query-invalid", f"Filter {name} takes one value.")
+            if name in by:
+                raise Problem("summary-query-invalid", f"{name} is a breakdown and a filter at once.")
+        if len(set(by) | set(filters)) > 2:
+            raise Problem(
+                "summary-query-invalid",
+                "A published table involves at most two dimensions, breakdowns and filters "
+                "together (and a period).",
+            )
     disclosure = params.get("disclosure", "on")
     if disclosure not in ("on", "off"):
         raise Problem("summary-query-invalid", "disclosure must be on or off.")
@@ -147,7 +196,23 @@ def parse_summary_query(params: Mapping[str, str]) -> tuple[SummaryRequest, bool
     return request, disclosure == "off"
 
 
-# --- building tables ----------------------------------------------------------------------
+def fitted(request: SummaryRequest) -> SummaryRequest | None:
+    """A fixed table (the dashboard's, the workbook's) under the filters a user chose, in the
+    bounded query language: a dimension that is filtered to one value is no breakdown any
+    more; None when the table would still involve more than two dimensions."""
+    fitted_request = replace(request, by=tuple(n for n in request.by if n not in request.filters))
+    return fitted_request if within_bounds(fitted_request) else None
+
+
+def within_bounds(request: SummaryRequest) -> bool:
+    """Whether a request is one the bounded query language allows (for pages that combine a
+    chosen filter with fixed tables)."""
+    return len(set(request.by) | set(request.filters)) <= 2 and all(
+        len(v) == 1 and n not in request.by for n, v in request.filters.items()
+    )
+
+
+# --- live tables (roles with microdata) ----------------------------------------------------
 
 
 def _period_keys(request: SummaryRequest, found: set[int]) -> list[int]:
@@ -155,16 +220,24 @@ def _period_keys(request: SummaryRequest, found: set[int]) -> list[int]:
         return [0]
     keys = set(found)
     if request.month_from and request.month_to < 999_912:
-        year, month = divmod(request.month_from, 100)
-        while year * 100 + month <= request.month_to:
-            if request.period == "month":
-                keys.add(year * 100 + month)
-            elif request.period == "quarter":
-                keys.add(year * 10 + (month + 2) // 3)
-            else:
-                keys.add(year)
-            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        keys |= set(_range_keys(request.period, request.month_from, request.month_to))
     return sorted(keys, key=lambda k: (k == 0, k))
+
+
+def _range_keys(period: str, month_from: int, month_to: int) -> list[int]:
+    keys: list[int] = []
+    year, month = divmod(month_from, 100)
+    while year * 100 + month <= month_to:
+        if period == "month":
+            key = year * 100 + month
+        elif period == "quarter":
+            key = year * 10 + (month + 2) // 3
+        else:
+            key = year
+        if key not in keys:
+            keys.append(key)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return keys
 
 
 def _values(name: str, found: set[str]) -> list[str]:
@@ -173,13 +246,24 @@ def _values(name: str, found: set[str]) -> list[str]:
     return known + extra + ([UNKNOWN] if UNKNOWN in found else [])
 
 
-async def build_summary(conn: asyncpg.Connection, request: SummaryRequest, k: int | None) -> SummaryResult:
-    """Counts, totals by each dimension and the grand total per period, then (when k is given)
-    the district guard and suppression."""
+def _cells(counts: Mapping[tuple, int]) -> dict[tuple, Cell]:
+    return {key: Cell(n) for key, n in counts.items()}
+
+
+async def build_summary(
+    conn: asyncpg.Connection,
+    request: SummaryRequest,
+    k: int | None,
+    publication: Publication | None = None,
+) -> SummaryResult:
+    """The tables of a request: live counts when k is None (roles with microdata), else the
+    publication's cells under disclosure control."""
+    if k is not None:
+        if publication is None:
+            raise ValueError("counts under disclosure control come from a publication")
+        return await _published_summary(conn, request, k, publication)
     query = request.count_query()
     versions = await summaries_db.rubric_versions(conn, query)
-    if k is not None and "district" in request.filters:
-        await _check_district_filter(conn, request, k)
     dims = [BY_NAME[name] for name in request.by]
     raw = await summaries_db.count_persons(conn, query)
     margins_raw: list[dict[tuple, int]] = []
@@ -211,51 +295,159 @@ async def build_summary(conn: asyncpg.Connection, request: SummaryRequest, k: in
         _values(name, {key[1 + i] for key in raw} | {key[1] for key in (margins_raw[i] if margins_raw else ())})
         for i, name in enumerate(request.by)
     ]
-    region_of: dict[str, str] = {}
-    if k is not None and "district" in request.by:
-        region_of = await summaries_db.regions_of_districts(conn, query)
     slices = []
     for key in _period_keys(request, found_periods):
-        counts = {tuple(c[1:]): n for c, n in raw.items() if c[0] == key}
+        counts = {tuple(c[1:]): Cell(n) for c, n in raw.items() if c[0] == key}
         cells = complete_cells(values, counts) if dims else {}
         margins = tuple(
-            {v: margins_raw[i].get((key, v), 0) for v in values[i]} for i in range(len(margins_raw))
+            {v: Cell(margins_raw[i].get((key, v), 0)) for v in values[i]} for i in range(len(margins_raw))
         )
         table = CountTable(
-            tuple(request.by), tuple(d.multi for d in dims), cells, margins, totals.get((key,), 0)
+            tuple(request.by), tuple(d.multi for d in dims), cells, margins, Cell(totals.get((key,), 0))
         )
-        if k is None:
-            shown = unprotected(table)
-        else:
-            if "district" in request.by:
-                table = guard_districts(table, region_of, k)
-            shown = protect(table, k)
-        slices.append(Slice(summaries_db.period_label(key, request.period), shown))
-    return SummaryResult(request, k, versions, slices)
+        slices.append(Slice(summaries_db.period_label(key, request.period), unprotected(table)))
+    return SummaryResult(request, None, versions, slices)
 
 
-async def _check_district_filter(conn: asyncpg.Connection, request: SummaryRequest, k: int) -> None:
-    """A table filtered to a district is shown only for districts the guard would show."""
-    others = {name: v for name, v in request.filters.items() if name != "district"}
-    query = replace(request.count_query(by=("district",), filters=others), period=None)
-    counts = await summaries_db.count_persons(conn, query)
-    for district in request.filters["district"]:
-        if counts.get((0, district), 0) < DISTRICT_GUARD_FACTOR * k:
-            raise Problem(
-                "summary-district-guarded",
-                f"District {district} has fewer than {DISTRICT_GUARD_FACTOR * k} screenings here; "
-                "it is shown only within 'other districts of' its region.",
-            )
+# --- published tables (roles without microdata) --------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What a publication's tables share, computed once (a publication never changes)."""
 
-def month_text(month: int, *, first: bool) -> str | None:
-    if month in (0, 999_912):
-        return None
-    year, m = divmod(month, 100)
-    return date(year, m, 1 if first else calendar.monthrange(year, m)[1]).isoformat()
+    values: dict[str, list[str]]  # dimension -> the values its tables list
+    shown: frozenset  # districts shown on their own
+    region_of: dict[str, str]
+    totals: dict[int, Cell]  # period key of a month -> its total (for the list of periods)
 
 
+_facts_cache: dict[tuple[int, int], _Facts] = {}
+
+
+async def _facts(conn: asyncpg.Connection, publication: Publication, k: int) -> _Facts:
+    cached = _facts_cache.get((publication.id, k))
+    if cached is not None:
+        return cached
+    everything = {"period": None, "month_from": 0, "month_to": 999_912}
+    districts = await publications_db.read_cells(conn, publication.id, (1,), **everything)
+    pairs = await publications_db.read_cells(conn, publication.id, (0, 1), **everything)
+    best: dict[str, tuple[int, str]] = {}
+    for (_, region, district), cell in sorted(pairs.items()):
+        if cell.n > best.get(district, (0, ""))[0]:
+            best[district] = (cell.n, region)
+    region_of = {d: r for d, (_, r) in best.items()}
+    shown = shown_districts({key[1]: c for key, c in districts.items()}, k)
+    values: dict[str, list[str]] = {}
+    for dim in DIMENSIONS:
+        if dim.name == "district":
+            merged: dict[str, Cell] = {}
+            for (_, district), cell in districts.items():
+                label = district if district in shown else other_districts_label(region_of.get(district))
+                merged[label] = merged.get(label, EMPTY) + cell
+            values["district"] = sorted(d for d in shown if d != UNKNOWN) + sorted(
+                label for label, cell in merged.items() if label not in shown and cell.n >= k
+            ) + ([UNKNOWN] if UNKNOWN in shown else [])
+            continue
+        cells = await publications_db.read_cells(conn, publication.id, (dim.number,), **everything)
+        found = {key[1] for key, cell in cells.items() if cell.n >= k}  # listing a value says nothing below k
+        values[dim.name] = _values(dim.name, found | set(dim.known))
+    months = await publications_db.read_cells(conn, publication.id, (), period="month", month_from=0, month_to=999_912)
+    facts = _Facts(values, shown, region_of, {key[0]: cell for key, cell in months.items()})
+    if len(_facts_cache) > 256:
+        _facts_cache.clear()
+    _facts_cache[(publication.id, k)] = facts
+    return facts
+
+
+def _published_periods(request: SummaryRequest, facts: _Facts, publication: Publication, k: int) -> list[int]:
+    """The periods a published table lists: in a range, all of its periods; otherwise from the
+    first period with k persons through the publication's last month (and 'date unknown' when
+    it has k persons), so that whether a period is listed says nothing below k."""
+    if request.period is None:
+        return [0]
+    last = publication.through_month
+    if request.month_from:
+        return _range_keys(request.period, request.month_from, min(request.month_to, last))
+    totals: dict[int, Cell] = {}
+    for month, cell in facts.totals.items():
+        if month:
+            key = _range_keys(request.period, month, month)[0]
+            totals[key] = totals.get(key, EMPTY) + cell
+    listed = sorted(key for key, cell in totals.items() if cell.n >= k)
+    keys = []
+    if listed:
+        first = listed[0]
+        start = {"month": first, "quarter": (first // 10) * 100 + (first % 10) * 3 - 2, "year": first * 100 + 1}
+        keys = _range_keys(request.period, start[request.period], last)
+    unknown = facts.totals.get(0, EMPTY)
+    return keys + ([0] if unknown.n >= k else [])
+
+
+async def _published_summary(
+    conn: asyncpg.Connection, request: SummaryRequest, k: int, publication: Publication
+) -> SummaryResult:
+    if not within_bounds(request):
+        raise Problem("summary-query-invalid", "A published table involves at most two dimensions.")
+    if request.month_from and request.month_from > publication.through_month:
+        raise Problem(
+            "summary-query-invalid",
+            f"The current publication covers interviews through {publication.label}; later months "
+            "are published after they close.",
+        )
+    facts = await _facts(conn, publication, k)
+    fixed = {BY_NAME[name].number: values[0] for name, values in request.filters.items()}
+    district = request.filters.get("district")
+    if district and district[0] not in facts.shown:
+        raise Problem(
+            "summary-district-guarded",
+            f"District {district[0]} is shown only within 'other districts of' its region "
+            "(fewer than 5k screenings in the publication).",
+        )
+    span = {"period": request.period, "month_from": request.month_from, "month_to": request.month_to}
+    numbers = [BY_NAME[name].number for name in request.by]
+
+    async def read(by_numbers: Sequence[int]) -> dict[tuple, Cell]:
+        """Cells keyed (period, values in the order of `by_numbers`)."""
+        cells = await publications_db.read_cells(
+            conn, publication.id, [*by_numbers, *fixed], fixed=fixed, **span
+        )
+        order = sorted(by_numbers)
+        positions = [order.index(n) for n in by_numbers]
+        return {(key[0], *(key[1 + p] for p in positions)): cell for key, cell in cells.items()}
+
+    raw = await read(numbers)
+    margins_raw = [await read([n]) for n in numbers] if len(numbers) == 2 else []
+    totals = await read([]) if numbers else raw
+    values = [facts.values[name] for name in request.by]
+    dims = [BY_NAME[name] for name in request.by]
+    by_period: dict[int, dict[tuple, Cell]] = {}
+    for c, cell in raw.items():
+        by_period.setdefault(c[0], {})[tuple(c[1:])] = cell
+    margins_by_period: list[dict[int, dict]] = []
+    for margin in margins_raw:
+        grouped: dict[int, dict] = {}
+        for (p, v), cell in margin.items():
+            grouped.setdefault(p, {})[v] = cell
+        margins_by_period.append(grouped)
+    slices = []
+    for key in _published_periods(request, facts, publication, k):
+        counts = by_period.get(key, {})
+        margins = tuple(grouped.get(key, {}) for grouped in margins_by_period)
+        table = CountTable(
+            tuple(request.by), tuple(d.multi for d in dims), counts, margins, totals.get((key,), EMPTY)
+        )
+        if "district" in request.by:
+            table = guard_districts(table, facts.region_of, facts.shown)
+        table = CountTable(
+            table.dims,
+            table.multi,
+            complete_cells(values, table.cells) if dims else {},
+            tuple({v: table.margins[i].get(v, EMPTY) for v in values[i]} for i in range(len(table.margins))),
+            table.total,
+        )
+        slices.append(Slice(summaries_db.period_label(key, request.period), protect(table, k)))
+    return SummaryResult(request, k, list(publication.rubric_versions), slices, publication)
 
 
 # --- the workbook ------------------------------------------------------------------------------
@@ -270,14 +462,49 @@ DASHBOARD_TABLES: tuple[tuple[str, tuple[str, ...], str | None], ...] = (
 
 
 async def workbook_tables(
-    conn: asyncpg.Connection, request: SummaryRequest, k: int | None, *, requested_by: bool
+    conn: asyncpg.Connection,
+    request: SummaryRequest,
+    k: int | None,
+    *,
+    requested_by: bool,
+    publication: Publication | None = None,
 ) -> list[tuple[str, SummaryResult]]:
     if requested_by:
         title = " by ".join(request.by) if request.by else "Total"
-        return [(title, await build_summary(conn, request, k))]
+        return [(title, await build_summary(conn, request, k, publication))]
+    tables = []
+    for title, by, period in DASHBOARD_TABLES:
+        table_request = replace(request, by=by, period=period)
+        if k is not None:
+            table_request = fitted(table_request)
+            if table_request is None:
+                continue  # with a filter, a 2-D table would involve three dimensions
+        tables.append((title, await build_summary(conn, table_request, k, publication)))
+    if not tables:
+        raise Problem("summary-query-invalid", "No table of the workbook fits these filters (one filter at most).")
+    return tables
+
+
+def month_text(month: int, *, first: bool) -> str | None:
+    if month in (0, 999_912):
+        return None
+    year, m = divmod(month, 100)
+    return date(year, m, 1 if first else calendar.monthrange(year, m)[1]).isoformat()
+
+
+def month_label(month: int) -> str:
+    return "date unknown" if month == 0 else f"{month // 100:04d}-{month % 100:02d}"
+
+
+def publication_notes(publication: Publication) -> list[tuple[str, str]]:
+    revised = ", ".join(month_label(m) for m in publication.revised) or "none"
+    before = month_label(publication.previous_month) if publication.previous_month else None
     return [
-        (title, await build_summary(conn, replace(request, by=by, period=period), k))
-        for title, by, period in DASHBOARD_TABLES
+        ("Publication", f"{publication.label}: interviews through {publication.label}, as stored on "
+                        f"{publication.published_at:%Y-%m-%d %H:%M} UTC; it does not change."),
+        ("Revisions", (f"Months revised since publication {before} (screenings stored, edited, "
+                       f"reviewed or reclassified after it): {revised}.") if before else
+                      "none (the first publication)"),
     ]
 
 
@@ -302,21 +529,16 @@ def workbook_bytes(project_name: str, tables: list[tuple[str, SummaryResult]]) -
         ("Filters", "; ".join(f"{n} = {', '.join(v)}" for n, v in request.filters.items()) or "none"),
         ("Review states counted", ", ".join(request.reviews)),
         ("Rubric version(s)", ", ".join(versions) or "none"),
-        ("Disclosure control", "on" if first.k is not None else "off (microdata role)"),
     ]
-    if first.k is not None:
-        notes += [
-            ("k (threshold)", str(first.k)),
-            ("Suppression", f"A cell marked x is suppressed: its count is between 1 and {first.k - 1}, "
-                            "or it was suppressed too so that another suppressed count cannot be "
-                            "worked out by subtraction from the totals. Zeros are shown."),
-            ("District guard", f"Districts with fewer than {DISTRICT_GUARD_FACTOR * first.k} "
-                               "screenings are merged into 'other districts of <region>'."),
-        ]
+    if first.k is not None and first.publication is not None:
+        notes += publication_notes(first.publication)
+        notes += method_notes(first.k)
+    else:
+        notes.append(("Disclosure control", "off (microdata role): live counts"))
     notes += [
-        ("Counting", "Counts are persons screened (risk_screening submissions with consent). A "
-                     "person counts once in every risk group, control form and exploitation type "
-                     "they have, so those columns do not add up to the total."),
+        ("Counting", "Counts are persons screened (risk_screening submissions with consent, not "
+                     "rejected). A person counts once in every risk group, control form and "
+                     "exploitation type they have, so those columns do not add up to the total."),
         ("Source", "fieldsurvey risk rubric; screening labels, not legal determinations."),
     ]
     return summary_workbook(sheets, notes)

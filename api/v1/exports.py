@@ -15,7 +15,6 @@ read-only REPEATABLE READ transaction, so the export is one consistent snapshot.
 from __future__ import annotations
 
 import asyncio
-import calendar
 import contextlib
 import logging
 import re
@@ -32,8 +31,12 @@ from litestar.response import Response, Stream
 
 from api.auth import Actor, authorize
 from api.problems import Problem
+from api.services.publications import current_publication
+from api.services.summaries import whole_period
+from api.v1.summaries import publication_json
 from db import audits
 from db import forms as forms_db
+from db import publications as publications_db
 from db.pool import connect
 from db.storage import AttachmentStore
 from db.submissions import stream_attachments_for_export, stream_submissions_for_export
@@ -429,12 +432,13 @@ async def export_xlsx(
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
-def _whole_months_only(
+def _published_period(
     since: str | None, until: str | None, review_state: list[str] | None, version: list[str] | None
-) -> tuple[str | None, str | None]:
-    """Under disclosure control a report covers whole months (since=YYYY-MM, until=YYYY-MM,
-    inclusive) of all versions and the default review states: finer ranges, or a version or a
-    review state, would let two reports be subtracted to reveal one person's answers."""
+) -> tuple[int, int]:
+    """Under disclosure control a report counts the current publication's screenings of all
+    versions and the default review states, over everything or one whole month, quarter or
+    year (since=YYYY-MM, until=YYYY-MM, inclusive): finer ranges, or a version or a review
+    state, would let two reports be subtracted to reveal one person's answers."""
     if review_state or version:
         raise Problem(
             "export-option-invalid",
@@ -443,7 +447,7 @@ def _whole_months_only(
     bounds = []
     for name, value in (("since", since), ("until", until)):
         if value is None:
-            bounds.append(None)
+            bounds.append(0 if name == "since" else 999_912)
             continue
         match = _MONTH.match(value)
         if match is None or not 1 <= int(match.group(2)) <= 12:
@@ -451,12 +455,13 @@ def _whole_months_only(
                 "export-option-invalid",
                 f"Under disclosure control {name} must be a whole month (YYYY-MM).",
             )
-        year, month = int(match.group(1)), int(match.group(2))
-        if name == "since":
-            bounds.append(f"{year:04d}-{month:02d}-01")
-        else:
-            last = calendar.monthrange(year, month)[1]
-            bounds.append(f"{year:04d}-{month:02d}-{last:02d}")  # a date alone: the whole day
+        bounds.append(int(match.group(1)) * 100 + int(match.group(2)))
+    if not whole_period(bounds[0], bounds[1]):
+        raise Problem(
+            "export-option-invalid",
+            "Under disclosure control a report covers everything or one whole month, quarter or "
+            "year (since and until of the same month, quarter or year).",
+        )
     return bounds[0], bounds[1]
 
 
@@ -480,7 +485,11 @@ async def _report(
     if period is not None and period not in PERIODS:
         raise Problem("export-option-invalid", f"period must be one of {', '.join(PERIODS)}.")
     if not actor.sees_microdata(project_id):
-        since, until = _whole_months_only(since, until, review_state, version)
+        return await _published_report(
+            request, project_id, xml_form_id, conn, actor, since=since, until=until,
+            review_state=review_state, version=version, by=by, period=period, lang=lang,
+            output=output,
+        )
     # rejected submissions are left out unless asked for
     submission_filter = parse_filter(
         since,
@@ -518,6 +527,62 @@ async def _report(
             plan,
         )
     report["filters"] = target.filter.describe()
+    return report
+
+
+async def _published_report(
+    request: Request,
+    project_id: int,
+    xml_form_id: str,
+    conn: asyncpg.Connection,
+    actor: Actor,
+    *,
+    since: str | None,
+    until: str | None,
+    review_state: list[str] | None,
+    version: list[str] | None,
+    by: str | None,
+    period: str | None,
+    lang: str | None,
+    output: str,
+):
+    """A report for a role without microdata: the screenings of the current publication,
+    every count published by the one engine (the same numbers as the summaries)."""
+    month_from, month_to = _published_period(since, until, review_state, version)
+    target = await resolve_target(conn, project_id, xml_form_id, SubmissionFilter())
+    if xml_form_id != RISK_SCREENING_FORM_ID:
+        raise Problem(
+            "forbidden",
+            "Roles without microdata see reports of the risk screening only: its publication "
+            "is the one population their counts come from.",
+        )
+    language = _language(target, lang)
+    settings = request.app.state.settings
+    k = settings.disclosure_k
+    try:
+        plan = plan_report(
+            target.merged,
+            ReportSpec(by=by, period=period, language=language, restricted=True, k=k),
+        )
+    except ReportOptionError as exc:
+        raise Problem("export-option-invalid", str(exc)) from exc
+    publication = await current_publication(conn, project_id, settings)
+    if month_from and month_from > publication.through_month:
+        raise Problem(
+            "export-option-invalid",
+            f"The current publication covers interviews through {publication.label}.",
+        )
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        report = await build_report(
+            taking_turns(
+                publications_db.stream_members(conn, publication.id, target.form_id, month_from, month_to)
+            ),
+            plan,
+        )
+    report["filters"] = {
+        "since": since, "until": until, "reviewStates": None, "versions": None,
+    }
+    report["publication"] = publication_json(publication)
     return report
 
 

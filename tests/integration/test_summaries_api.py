@@ -7,13 +7,22 @@ from __future__ import annotations
 import io
 import random
 import uuid
+from datetime import UTC, datetime
 
 import openpyxl
 import pytest
 
+from api.services.publications import due_month
 from tests.summaries_seed import random_answers, screening_project, submission_xml, submit
 
 K = 10  # the test settings' disclosure_k
+D = 3  # the perturbation's maximum adjustment
+# what the current publication counts: interviews through the last month due (7-day lag), or
+# of unknown date
+THROUGH = due_month(datetime.now(UTC), 7)
+THROUGH_LABEL = f"{THROUGH // 100:04d}-{THROUGH % 100:02d}"
+PUBLISHED = ("coalesce(s.review_state, 'received') <> 'rejected' AND (sc.interview_date IS NULL "
+             f"OR summary_month(sc.interview_date) <= {THROUGH})")
 
 
 @pytest.fixture(scope="module")
@@ -67,23 +76,28 @@ async def test_ministry_gets_disclosure_control(client, seeded, pool) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["k"] == K and body["disclosureControl"] is True
-    expected = await recount(pool, pid, "sc.region, sc.risk_level")
+    method = body["disclosure"]
+    assert method["maxAdjustment"] == D and method["variance"] > 0 and method["additive"] is False
+    assert body["publication"]["throughMonth"] == THROUGH_LABEL
+    expected = await recount(pool, pid, "sc.region, sc.risk_level", PUBLISHED)
     suppressed = [c for c in body["cells"] if c["suppressed"]]
     assert suppressed, "the seeded data has small cells"
-    for item in body["cells"] + body["totals"]:
-        if item["suppressed"]:
-            assert item["count"] is None
-        else:
-            assert item["count"] == 0 or item["count"] >= K
+    adjusted = 0
     for cell in body["cells"]:
-        if not cell["suppressed"]:
-            assert cell["count"] == expected.get((cell["region"], cell["risk_level"]), 0)
-    # every row and column with a suppressed cell has at least two (or its total suppressed)
-    for dim in ("region", "risk_level"):
-        for value in {c[dim] for c in suppressed}:
-            line = [c for c in body["cells"] if c[dim] == value and c["suppressed"]]
-            total = next(t for t in body["totals"] if t.get(dim) == value)
-            assert len(line) >= 2 or total["suppressed"]
+        true = expected.get((cell["region"], cell["risk_level"]), 0)
+        if cell["suppressed"]:
+            assert cell["count"] is None and true < K
+        else:
+            assert true >= K and cell["count"] >= K and abs(cell["count"] - true) <= D
+            adjusted += cell["count"] != true
+    for item in body["totals"]:
+        assert item["suppressed"] or item["count"] >= K
+    # the same persons, the same number: the grand total is the one of a table by sex
+    by_sex = (await client.get(f"/v1/projects/{pid}/summaries/risk?by=sex", headers=seeded["ministry"])).json()
+    assert by_sex["totals"][-1] == body["totals"][-1]
+    region_margin = {t["region"]: t["count"] for t in body["totals"] if "region" in t}
+    by_region = (await client.get(f"/v1/projects/{pid}/summaries/risk?by=region", headers=seeded["ministry"])).json()
+    assert {c["region"]: c["count"] for c in by_region["cells"]} == region_margin
     off = await client.get(f"/v1/projects/{pid}/summaries/risk?by=region&disclosure=off", headers=seeded["ministry"])
     assert off.status_code == 403 and off.json()["slug"] == "summary-disclosure-required"
     microdata = await client.get(f"/v1/projects/{pid}/forms/risk_screening/submissions", headers=seeded["ministry"])
@@ -137,14 +151,31 @@ async def test_periods_and_ranges(client, admin_headers, seeded, pool) -> None:
                              "coalesce(s.review_state, 'received') <> 'rejected' AND sc.interview_date < '2026-07-01'")
     got = {(int(c["period"][-1]), c["risk_level"]): c["count"] for c in body["cells"] if c["count"]}
     assert got == expected
-    months = (await client.get(f"/v1/projects/{pid}/summaries/risk?period=month&from=2026-03&to=2026-04",
-                               headers=admin_headers)).json()
+    months = (await client.get(f"/v1/projects/{pid}/summaries/risk?period=month&from=2026-03&to=2026-04"
+                               "&disclosure=off", headers=admin_headers)).json()
     assert [t["period"] for t in months["totals"]] == ["2026-03", "2026-04"]
     for bad in ("from=2026-01-15", "to=2026-02-27", "by=region,sex,risk_level", "by=colour", "period=week",
                 "colour=red", "reviewState=lost", "from=2026-05&to=2026-04"):
         response = await client.get(f"/v1/projects/{pid}/summaries/risk?{bad}", headers=admin_headers)
         assert response.status_code == 400, bad
         assert response.json()["slug"] == "summary-query-invalid"
+
+
+async def test_bounded_query_language(client, seeded) -> None:
+    """Under disclosure control: one value per filter, at most two dimensions, no review
+    state, periods only whole."""
+    pid = seeded["pid"]
+    url = f"/v1/projects/{pid}/summaries/risk"
+    for bad in ("sex=female,male,other", "by=region,risk_level&sex=female", "by=sex&sex=female",
+                "reviewState=approved", "from=2026-01&to=2026-02", "from=2026-02&to=2026-04",
+                "from=2026-01", "risk_group=CHILD,POSSIBLE_VICTIM", "from=2030-01&to=2030-01"):
+        response = await client.get(f"{url}?{bad}", headers=seeded["ministry"])
+        assert response.status_code == 400, (bad, response.text)
+        assert response.json()["slug"] == "summary-query-invalid"
+    for good in ("by=region&sex=female", "by=risk_level&period=month&from=2026-01&to=2026-03",
+                 "from=2026-01&to=2026-12&by=sex", "from=2026-02&to=2026-02", "sex=other"):
+        response = await client.get(f"{url}?{good}", headers=seeded["ministry"])
+        assert response.status_code == 200, (good, response.text)
 
 
 async def test_district_guard(client, admin_headers, seeded, pool) -> None:
@@ -187,9 +218,12 @@ async def test_workbook(client, seeded) -> None:
                                "Exploitation types", "Risk level by quarter", "Notes"]
     notes = {row[0]: row[1] for row in book["Notes"].iter_rows(min_row=2, values_only=True)}
     assert notes["k (threshold)"] == str(K) and "x" in notes["Suppression"]
+    assert notes["Maximum adjustment D"] == str(D) and float(notes["Variance of the adjustment"]) > 0
+    assert notes["Publication"].startswith(THROUGH_LABEL) and notes["Revisions"].startswith("none")
+    assert any(key.startswith("Perturbation table") for key in notes)
     assert notes["Rubric version(s)"] == "2026.1"
     values = [v for row in book["Risk level by region"].iter_rows(values_only=True) for v in row]
     assert "x" in values
-    assert all(v == 0 or v >= K for v in values if isinstance(v, int))
+    assert all(v >= K for v in values if isinstance(v, int))
     one = await client.get(f"/v1/projects/{pid}/summaries/risk.xlsx?by=sex&period=year", headers=seeded["ministry"])
     assert openpyxl.load_workbook(io.BytesIO(one.content)).sheetnames == ["sex", "Notes"]

@@ -135,11 +135,16 @@ async def test_ministry_page_shows_suppressed_cells_and_filters(client, site) ->
     pid = site["pid"]
     user = site["users"]["ministry"]
     token = await login(client, user["email"], user["password"])
-    got = await page(client, f"/dashboard/projects/{pid}/summaries?region=TJ-KT&from=2026-01&to=2026-06", token)
+    got = await page(client, f"/dashboard/projects/{pid}/summaries?region=TJ-KT&from=2026-01&to=2026-03", token)
     assert got.status_code == 200
     assert 'title="suppressed"' in got.text  # 40 screenings: small cells
     assert 'value="TJ-KT" selected' in got.text
     assert f"/dashboard/projects/{pid}/risk.xlsx?region=TJ-KT" in got.text
+    assert "Not available with this filter" not in got.text  # a region: risk level in that region
+    sexed = await page(client, f"/dashboard/projects/{pid}/summaries?sex=female", token)
+    assert "Not available with this filter" in sexed.text  # region x risk level x sex: 3 dimensions
+    window = await page(client, f"/dashboard/projects/{pid}/summaries?from=2026-01&to=2026-05", token)
+    assert window.status_code == 200 and 'role="alert"' in window.text  # whole periods only
     bad = await page(client, f"/dashboard/projects/{pid}/summaries?from=2026-13", token)
     assert bad.status_code == 200 and 'role="alert"' in bad.text
 

@@ -7,18 +7,20 @@ import io
 
 import openpyxl
 
-from exports.disclosure import CountTable, protect, unprotected
+from exports.disclosure import Cell, CountTable, protect, published, unprotected
 from exports.summary_xlsx import SummarySheet, summary_workbook
 
 
 def region_by_level() -> CountTable:
-    cells = {("TJ-SU", "low"): 40, ("TJ-SU", "high"): 3, ("TJ-KT", "low"): 25, ("TJ-KT", "high"): 12}
-    margins = ({"TJ-SU": 43, "TJ-KT": 37}, {"low": 65, "high": 15})
-    return CountTable(("region", "risk_level"), (False, False), cells, margins, 80)
+    cells = {("TJ-SU", "low"): Cell(40, 11), ("TJ-SU", "high"): Cell(3, 5), ("TJ-KT", "low"): Cell(25, 7),
+             ("TJ-KT", "high"): Cell(12, 3)}
+    margins = ({"TJ-SU": Cell(43, 16), "TJ-KT": Cell(37, 10)}, {"low": Cell(65, 18), "high": Cell(15, 8)})
+    return CountTable(("region", "risk_level"), (False, False), cells, margins, Cell(80, 26))
 
 
 def test_cross_tab_with_totals_and_suppression() -> None:
-    table = protect(region_by_level(), 10)
+    source = region_by_level()
+    table = protect(source, 10)
     data = summary_workbook(
         [SummarySheet("Risk level by region", ("region", "risk_level"), [(None, table)], labels={"TJ-SU": "Sughd"})],
         [("k (threshold)", "10")],
@@ -28,14 +30,18 @@ def test_cross_tab_with_totals_and_suppression() -> None:
     rows = [r for r in book["Risk level by region"].iter_rows(values_only=True) if any(v is not None for v in r)]
     assert rows[0] == ("Risk level by region", None, None, None)
     assert rows[1] == ("region \\ risk_level", "low", "high", "Total")
-    assert rows[2] == ("Sughd", "x", "x", 43)
-    assert rows[3] == ("TJ-KT", "x", "x", 37)
-    assert rows[4] == ("Total", 65, 15, 80)
+    def shown(cell):
+        return published(cell, 10)
+
+    c, m = source.cells, source.margins
+    assert rows[2] == ("Sughd", shown(c[("TJ-SU", "low")]), "x", shown(m[0]["TJ-SU"]))
+    assert rows[3] == ("TJ-KT", shown(c[("TJ-KT", "low")]), shown(c[("TJ-KT", "high")]), shown(m[0]["TJ-KT"]))
+    assert rows[4] == ("Total", shown(m[1]["low"]), shown(m[1]["high"]), shown(source.total))
     assert list(book["Notes"].iter_rows(values_only=True))[1] == ("k (threshold)", "10")
 
 
 def test_periods_one_d_and_long_titles() -> None:
-    one = CountTable(("sex",), (False,), {("female",): 12, ("male",): 0}, total=12)
+    one = CountTable(("sex",), (False,), {("female",): Cell(12), ("male",): Cell(0)}, total=Cell(12))
     sheet = SummarySheet("A title that is much longer than thirty-one characters: yes",
                          ("sex",), [("2026-Q1", unprotected(one)), ("2026-Q2", unprotected(one))])
     book = openpyxl.load_workbook(io.BytesIO(summary_workbook([sheet, sheet], [])))

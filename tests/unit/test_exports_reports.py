@@ -1,5 +1,5 @@
 """exports.reports on generated records: counts, shares, number summaries, periods, and
-disclosure control (threshold, complements, district guard, no free text)."""
+disclosure control (the engine's cells, district guard, no free text)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 import pytest
 from pyxform.xls2xform import convert
 
+from exports.disclosure import EMPTY, KEY_MODULUS, MAX_ADJUSTMENT, Cell, published
 from exports.layout import merge_versions
 from exports.reports import ReportOptionError, ReportSpec, build_report, plan_report
 from forms.schema import parse_xform
-from tests.unit.test_exports_suppression import derivable
 
 MD = """
 | survey |
@@ -47,13 +47,16 @@ def records(n: int, seed: int = 3) -> list[dict]:
     out = []
     for i in range(n):
         district = rng.choices(["TJ-SU-KHUJAND", "TJ-SU-ISFARA", "TJ-KT-BOKHTAR"], [60, 3, 37])[0]
+        month = rng.randint(1, 6)
         out.append(
             {
                 "instance_id": f"uuid:{i}",
+                "record_key": rng.randrange(KEY_MODULUS),
+                "month": 202600 + month,
                 "created_at": datetime(2026, 1, 1, tzinfo=UTC),
                 "rubric_version": None,
                 "answers": {
-                    "interview_date": f"2026-{rng.randint(1, 6):02d}-10",
+                    "interview_date": f"2026-{month:02d}-10",
                     "region": district[:5],
                     "district": district,
                     "age": str(rng.randint(14, 60)) if i % 7 else None,
@@ -114,28 +117,35 @@ def test_breakdown_by_select_and_period() -> None:
         plan_report(MERGED, ReportSpec(by="risks"))
 
 
-def test_ministry_view_hides_small_counts_and_cannot_be_undone() -> None:
+def test_ministry_view_publishes_cells_of_the_engine() -> None:
     k = 10
-    result = report(ReportSpec(by="region", restricted=True, k=k), records(60))
-    assert result["disclosure"] == {
-        **result["disclosure"], "applied": True, "k": k,
-    }
+    data = records(120)
+    result = report(ReportSpec(by="region", restricted=True, k=k), data)
+    assert result["disclosure"]["applied"] is True and result["disclosure"]["k"] == k
+    assert result["disclosure"]["method"]["maxAdjustment"] == MAX_ADJUSTMENT
     tables = [p["table"] for p in result["population"]]
     for q in result["questions"]:
         tables.append(q["table"])
-        assert all(v is None for v in q.get("stats", {}).get("min", []))
+        assert "stats" not in q  # no number statistics under disclosure control
     suppressed_any = False
     for table in tables:
         hidden = {tuple(c) for c in table["suppressed"]}
         suppressed_any |= bool(hidden)
         for i, row in enumerate(table["counts"]):
             for j, value in enumerate(row):
-                assert value is None or not (0 < value < k)
+                assert value is None or value >= k
                 assert (value is None) == ((i, j) in hidden)
     assert suppressed_any
-    # within an additive table (rows + not answered = population), nothing is derivable
-    age = question(result, "age")["table"]
-    assert age["suppressed"]
+    # every count is the engine's value for exactly those persons
+    risks = question(result, "risks")["table"]
+    columns = [c["by"] for c in result["breakdown"]["columns"]]
+    for row_spec, row in zip(risks["rows"], risks["counts"], strict=True):
+        for column, value in zip(columns, row, strict=True):
+            persons = [r for r in data if row_spec["value"] in (r["answers"]["risks"] or "").split()
+                       and (column is None or r["answers"]["region"] == column)]
+            assert value == published(sum((Cell(1, r["record_key"]) for r in persons), EMPTY), k)
+    # number questions: answered or not, no histogram whose bins tell the extremes
+    assert [r["label"] for r in question(result, "age")["table"]["rows"]] == ["answered", "(not answered)"]
 
 
 def test_district_guard_merges_small_districts() -> None:
@@ -144,20 +154,3 @@ def test_district_guard_merges_small_districts() -> None:
     assert "Isfara" not in labels  # ~9 of 300: below 5k = 25
     assert "other districts of Sughd" in labels
     assert "Khujand" in labels and "Bokhtar" in labels
-
-
-def test_suppression_property_on_report_tables() -> None:
-    result = report(ReportSpec(by="district", restricted=True, k=10), records(80, seed=11))
-    population = result["population"][0]["table"]
-    for q in result["questions"]:
-        table = q["table"]
-        if q["kind"] == "multi":
-            continue
-        # rebuild the additive grid from the unsuppressed data to audit it
-        full = report(ReportSpec(by="district", restricted=False, k=10), records(80, seed=11))
-        grid = next(x for x in full["questions"] if x["path"] == q["path"])["table"]["counts"]
-        grid = [*grid, [sum(col) for col in zip(*grid, strict=True)]]
-        hidden = {tuple(c) for c in table["suppressed"]}
-        margin = len(grid) - 1
-        hidden |= {(margin, j) for j, v in enumerate(population["counts"][0]) if v is None}
-        assert derivable(grid, hidden) == set(), q["path"]

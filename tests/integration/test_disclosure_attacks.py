@@ -1,0 +1,433 @@
+"""The attack suite of issue 15 (shared/spec/summaries.md, version 2, "Proof").
+
+An attacker with the ministry role, who knows the method and its parameters, queries a live
+server (`fieldsurvey serve`) over HTTP about 400 screenings with small groups planted in them:
+TJ-RA 7, sex `other` 5, sex `refused` 4, February 3 (and 4 approved, 7 refusals of consent).
+It tries every attack of the issue (complements, periods, review states, inclusion-exclusion,
+tables sharing a margin, reports against summaries, before and after one new screening) and
+averages over up to 1,000 distinct queries. Then, for each planted group, it solves for the
+group's count as an integer program over every response collected: the unknowns are the
+counts of every combination of region x sex x month x age band x risk level (plus "anything
+not listed" in each), each published count p says its cell holds max(k, p-D)..p+D persons,
+each suppressed cell 0..k-1. For every planted group at least two counts must stay feasible.
+The program is checked to admit the true counts first, so that it constrains what it should.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+import random
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import httpx
+import numpy as np
+import pytest
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import csr_matrix
+
+from api.services.publications import due_month
+from tests.summaries_seed import (
+    DISTRICTS,
+    random_answers,
+    screening_project,
+    submission_xml,
+    submit,
+)
+
+K = 10
+D = 3
+THROUGH = due_month(datetime.now(UTC), 7)
+AGE = {"0-13": 9, "14-17": 15, "18-24": 23, "25-34": 30, "35-49": 41, "50+": 60}
+REGIONS = ["TJ-DU", "TJ-SU", "TJ-KT", "TJ-GB", "TJ-RA"]
+SEXES = ["female", "male", "other", "refused"]
+LEVELS = ["low", "medium", "high"]
+
+
+def months_through(last: int) -> list[int]:
+    out, year, month = [], 2026, 1
+    while year * 100 + month <= last:
+        out.append(year * 100 + month)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+MONTHS = months_through(THROUGH)
+QUARTERS = sorted({(m // 100, (m % 100 + 2) // 3) for m in MONTHS})
+# the attacker's model: every dimension's listed values and one "anything else" (index -1)
+DIMS = {
+    "region": REGIONS,
+    "sex": SEXES,
+    "month": MONTHS,
+    "age_band": list(AGE),
+    "risk_level": LEVELS,
+}
+NAMES = list(DIMS)
+SIZES = [len(v) + 1 for v in DIMS.values()]
+
+
+def planted_people(rng: random.Random) -> list[dict]:
+    """400 screenings: most in January, March and April 2026; TJ-RA 7, `other` 5, `refused` 4,
+    February 3 (the planted groups do not overlap); and 7 consent refusals."""
+    people = []
+    usual = ["TJ-DU", "TJ-SU", "TJ-KT", "TJ-GB"]
+    for i in range(393):
+        if i < 7:
+            region = "TJ-RA"
+        else:
+            region = rng.choices(usual, [25, 35, 30, 10])[0]
+        sex = "other" if 7 <= i < 12 else "refused" if 12 <= i < 16 else rng.choice(["female", "male"])
+        month = 2 if 16 <= i < 19 else rng.choice([1, 3, 4])
+        answers = random_answers(rng, region=region, consent="yes")
+        answers.update(
+            interview_date=f"2026-{month:02d}-{rng.randint(1, 28):02d}", sex=sex,
+            district=rng.choice(DISTRICTS[region]), age=str(AGE[rng.choice(list(AGE))]),
+        )
+        people.append(answers)
+    for _ in range(7):
+        people.append({"consent": "no"})
+    return people
+
+
+@pytest.fixture(scope="module")
+async def planted(client, admin_headers, make_user, live_server, pool):
+    pid = await screening_project(client, admin_headers, f"attack-{uuid.uuid4().hex[:6]}")
+    rng = random.Random(15)
+    keys = []
+    for answers in planted_people(rng):
+        instance = f"uuid:{uuid.uuid4()}"
+        await submit(client, admin_headers, pid, submission_xml(answers, instance_id=instance))
+        keys.append(instance)
+    for instance in keys[100:104]:  # 4 approved (the review-state attack)
+        response = await client.patch(f"/v1/projects/{pid}/forms/risk_screening/submissions/{instance}",
+                                      json={"reviewState": "approved"}, headers=admin_headers)
+        assert response.status_code == 200
+    ministry = await make_user("ministry", pid)
+    truth = await pool.fetch(
+        "SELECT sc.region, sc.sex, summary_month(sc.interview_date) AS month, sc.age_band, sc.risk_level "
+        "FROM screenings sc JOIN forms f ON f.id = sc.form_id WHERE f.project_id = $1 AND NOT sc.consent_refused",
+        pid,
+    )
+    assert len(truth) == 393
+    return {"pid": pid, "headers": ministry["headers"], "base": live_server.base_url, "truth": truth}
+
+
+class Attacker:
+    """Sends queries as the ministry and keeps every published or suppressed cell it saw, each
+    as the set of conditions that defines its persons."""
+
+    def __init__(self, base: str, pid: int, headers: dict):
+        self.http = httpx.Client(base_url=base, headers=headers, timeout=60)
+        self.pid = pid
+        self.cells: dict[tuple, int | None] = {}  # cell identity -> published value (None: suppressed)
+        self.responses: dict[str, dict] = {}
+        self.refused: list[str] = []
+
+    def summary(self, query: str) -> dict | None:
+        response = self.http.get(f"/v1/projects/{self.pid}/summaries/risk?{query}")
+        if response.status_code != 200:
+            assert response.status_code in (400, 403), (query, response.text)
+            self.refused.append(query)
+            return None
+        body = response.json()
+        self.responses[query] = body
+        self._collect(body)
+        return body
+
+    def _collect(self, body: dict) -> None:
+        fixed = {name: values[0] for name, values in body["filters"].items()}
+        window = _months_between(body["from"], body["to"])
+        for item in body["cells"] + body["totals"]:
+            conditions = dict(fixed)
+            months = window
+            for name, value in item.items():
+                if name in ("count", "suppressed"):
+                    continue
+                if name == "period":
+                    months = _months_of_period(value, body["period"]) if value else [0]
+                    if window is not None:
+                        months = [m for m in months if m in window]
+                else:
+                    conditions[name] = value
+            self.record(conditions, months, item["count"])
+
+    def record(self, conditions: dict, months: Iterable[int] | None, value: int | None) -> None:
+        if any(n not in DIMS for n in conditions):
+            return  # outside the attacker's model (its values cannot be written as atoms)
+        if any(v is None or v not in DIMS[n] for n, v in conditions.items()):
+            return  # "unknown" values: not in the model either
+        identity = (tuple(sorted(conditions.items())), None if months is None else tuple(sorted(months)))
+        if identity in self.cells:
+            # the same persons reached by another query: the same published value
+            assert self.cells[identity] == value, (identity, self.cells[identity], value)
+        self.cells[identity] = value
+
+
+def _months_between(start: str | None, end: str | None) -> list[int] | None:
+    if start is None:
+        return None
+    first, last = int(start[:4]) * 100 + int(start[5:7]), int(end[:4]) * 100 + int(end[5:7])
+    return [m for m in MONTHS if first <= m <= last]
+
+
+def _months_of_period(label: str, period: str) -> list[int]:
+    if period == "month":
+        return [int(label[:4]) * 100 + int(label[5:7])]
+    if period == "quarter":
+        year, quarter = int(label[:4]), int(label[-1])
+        return [m for m in MONTHS if m // 100 == year and (m % 100 + 2) // 3 == quarter]
+    return [m for m in MONTHS if m // 100 == int(label)]
+
+
+def distinct_queries(limit: int) -> list[str]:
+    """Distinct queries of the bounded language over the model's dimensions: every breakdown
+    of up to two dimensions, every single-value filter, every period breakdown and every whole
+    month, quarter or year."""
+    dims = ["region", "sex", "age_band", "risk_level"]
+    windows = [""] + [f"&from={m // 100}-{m % 100:02d}&to={m // 100}-{m % 100:02d}" for m in MONTHS]
+    windows += [f"&from={y}-{3 * q - 2:02d}&to={y}-{3 * q:02d}" for y, q in QUARTERS]
+    windows += ["&from=2026-01&to=2026-12"]
+    periods = ["", "&period=month", "&period=quarter", "&period=year"]
+    shapes: list[str] = []
+    for by in [()] + [(d,) for d in dims] + list(itertools.combinations(dims, 2)):
+        shapes.append("by=" + ",".join(by) if by else "")
+        if len(by) <= 1:
+            for other in dims:
+                if other in by:
+                    continue
+                for value in DIMS[other]:
+                    shapes.append(("by=" + by[0] + "&" if by else "") + f"{other}={value}")
+    queries = []
+    for shape, window, period in itertools.product(shapes, windows, periods):
+        queries.append((shape + window + period).lstrip("&"))
+    rng = random.Random(1000)
+    rng.shuffle(queries)
+    return list(dict.fromkeys(queries))[:limit]
+
+
+def atoms_matching(conditions: dict, months: tuple | None) -> np.ndarray:
+    """Indexes of the atoms of a cell."""
+    masks = []
+    for name, size in zip(NAMES, SIZES, strict=True):
+        mask = np.zeros(size, bool)
+        if name == "month" and months is not None:
+            for m in months:
+                mask[DIMS["month"].index(m) if m else size - 1] = True  # 0: date unknown
+        elif name in conditions:
+            mask[DIMS[name].index(conditions[name])] = True
+        else:
+            mask[:] = True  # all values, and "anything not listed"
+        masks.append(mask)
+    combined = masks[0]
+    for mask in masks[1:]:
+        combined = np.logical_and.outer(combined, mask)
+    return np.flatnonzero(combined)
+
+
+def true_atoms(truth) -> np.ndarray:
+    counts = np.zeros(int(np.prod(SIZES)))
+    for row in truth:
+        index = []
+        for name, size in zip(NAMES, SIZES, strict=True):
+            value = row[name]
+            index.append(DIMS[name].index(value) if value in DIMS[name] else size - 1)
+        counts[np.ravel_multi_index(index, SIZES)] += 1
+    return counts
+
+
+def program(cells: dict) -> tuple[csr_matrix, np.ndarray, np.ndarray]:
+    """The integer program's constraints: lower <= A x <= upper, x >= 0 integer (the atoms)."""
+    rows, columns, lower, upper = [], [], [], []
+    for row, ((conditions, months), value) in enumerate(cells.items()):
+        atoms = atoms_matching(dict(conditions), months)
+        rows.append(np.full(len(atoms), row))
+        columns.append(atoms)
+        if value is None:  # suppressed: fewer than k persons, possibly none
+            lower.append(0)
+            upper.append(K - 1)
+        else:
+            lower.append(max(K, value - D))
+            upper.append(value + D)
+    rows_, columns_ = np.concatenate(rows), np.concatenate(columns)
+    matrix = csr_matrix((np.ones(len(rows_)), (rows_, columns_)), shape=(len(cells), int(np.prod(SIZES))))
+    return matrix, np.array(lower, float), np.array(upper, float)
+
+
+def other_feasible_counts(matrix, lower, upper, truth: np.ndarray, group: np.ndarray) -> dict[int, np.ndarray]:
+    """Solutions of the program with a count of the group other than the true one: searched
+    from the true counts by moving one person between combinations (into the group and out of
+    it), then, when that finds none on a side, by the MILP solver. Each solution returned is
+    checked against every constraint."""
+    n = matrix.shape[1]
+    inside = np.zeros(n, bool)
+    inside[group] = True
+    dense = matrix.toarray().astype(np.int8)
+    counts = matrix @ truth
+    room_down, room_up = counts - lower, upper - counts
+    found: dict[int, np.ndarray] = {}
+    for sources, targets in ((inside & (truth > 0), ~inside), (~inside & (truth > 0), inside)):
+        for a in np.flatnonzero(sources):
+            delta = dense[:, targets].astype(np.int16) - dense[:, a, None]
+            fits = np.all((delta >= -room_down[:, None]) & (delta <= room_up[:, None]), axis=0)
+            if fits.any():
+                b = np.flatnonzero(targets)[np.argmax(fits)]
+                x = truth.copy()
+                x[a] -= 1
+                x[b] += 1
+                found[int(x[group].sum())] = x
+                break
+    true_count = int(truth[group].sum())
+    indicator = inside.astype(float)
+    for side in ((0, true_count - 1), (true_count + 1, np.inf)):
+        if any(side[0] <= c <= side[1] for c in found):
+            continue
+        result = milp(np.zeros(n), integrality=np.ones(n), bounds=Bounds(0, 400),
+                      constraints=[LinearConstraint(matrix, lower, upper), LinearConstraint(indicator, *side)],
+                      options={"time_limit": 60})
+        if result.status == 0:
+            x = np.round(result.x)
+            found[int(x[group].sum())] = x
+    for count, x in found.items():  # every solution is one: whole, non-negative, within bounds
+        assert count != true_count and np.all(x >= 0)
+        values = matrix @ x
+        assert np.all(values >= lower) and np.all(values <= upper)
+    return found
+
+
+def group_atoms(name: str, value) -> np.ndarray:
+    return atoms_matching({name: value} if name != "month" else {}, (value,) if name == "month" else None)
+
+
+async def test_attacks_leave_every_planted_group_ambiguous(planted, client, admin_headers) -> None:
+    attacker = Attacker(planted["base"], planted["pid"], planted["headers"])
+    # --- the issue's attacks, as they were made ---
+    assert attacker.summary("") is not None
+    for refused in (
+        "sex=female,male,other",  # complements
+        "by=region&sex=female,male,other",
+        "from=2026-01&to=2026-02",  # periods: a window of two months
+        "reviewState=received,hasIssues,edited",  # review states
+        "risk_group=CHILD,POSSIBLE_VICTIM",  # inclusion-exclusion
+        "by=site_type,exploitation_status&sex=female",  # tables sharing a margin: 3 dimensions
+        "by=region&from=2026-01-01&to=2026-01-15",
+        "disclosure=off",
+    ):
+        assert attacker.summary(refused) is None or refused == "disclosure=off"
+    assert "disclosure=off" not in attacker.responses  # 403, not collected
+    attacker.summary("from=2026-01&to=2026-01")
+    attacker.summary("from=2026-02&to=2026-02")
+    attacker.summary("by=region")
+    attacker.summary("by=region,sex")
+    attacker.summary("by=exploitation_status&sex=female")
+    attacker.summary("by=site_type&sex=female")
+    # inclusion-exclusion with single values: every risk group, and every pair through a table
+    for group in ("CHILD", "POSSIBLE_VICTIM", "YOUTH"):
+        attacker.summary(f"risk_group={group}")
+    attacker.summary("by=risk_group")
+    # --- reports against summaries: the same persons, the same numbers ---
+    form = f"/v1/projects/{planted['pid']}/forms/risk_screening"
+    for by, dim in (("respondent/sex", "sex"), ("respondent/region", "region")):
+        response = attacker.http.get(f"{form}/report?by={by}")
+        assert response.status_code == 200, response.text
+        report = response.json()
+        columns = report["breakdown"]["columns"]
+        counts = report["population"][0]["table"]["counts"][0]
+        summary = attacker.summary(f"by={dim}")
+        by_value = {c[dim]: c["count"] for c in summary["cells"]}
+        assert report["disclosure"]["method"]["maxAdjustment"] == D
+        for column, count in zip(columns, counts, strict=True):
+            if column["key"] == "total":  # the total column: the grand total of the summary
+                assert count == summary["totals"][-1]["count"]
+            elif column["by"] in by_value:
+                column = column["by"]
+                assert count == by_value[column], (dim, column)
+                attacker.record({dim: column}, None, count)
+    # --- before and after one new screening: nothing moves within a publication ---
+    before = dict(attacker.responses)
+    rng = random.Random(99)
+    late = random_answers(rng, region="TJ-GB", consent="yes")
+    late.update(interview_date="2026-01-20", sex="other")
+    await submit(client, admin_headers, planted["pid"], submission_xml(late, instance_id=f"uuid:{uuid.uuid4()}"))
+    for query, body in before.items():
+        again = attacker.http.get(f"/v1/projects/{planted['pid']}/summaries/risk?{query}").json()
+        assert again == body, query
+    # --- averaging over up to 1,000 distinct queries ---
+    for query in distinct_queries(1000):
+        attacker.summary(query)
+    asked = len(attacker.responses) + len(attacker.refused)
+    assert len(attacker.responses) >= 500, (len(attacker.responses), len(attacker.refused))
+    # --- the integer program over everything collected ---
+    truth = true_atoms(planted["truth"])
+    if os.environ.get("FIELDSURVEY_ATTACK_DUMP"):  # to study the program outside the suite
+        with open(os.environ["FIELDSURVEY_ATTACK_DUMP"], "wb") as out:
+            pickle.dump({"cells": attacker.cells, "truth": [dict(r) for r in planted["truth"]]}, out)
+    groups = {
+        "TJ-RA": (group_atoms("region", "TJ-RA"), 7),
+        "sex other": (group_atoms("sex", "other"), 5),
+        "sex refused": (group_atoms("sex", "refused"), 4),
+        "February": (group_atoms("month", 202602), 3),
+    }
+    matrix, lower, upper = program(attacker.cells)
+    # the program admits the truth: every published value within D of its true count, every
+    # suppressed cell under k (were it not so, it would constrain the wrong thing)
+    true_counts = matrix @ truth
+    assert np.all(true_counts >= lower) and np.all(true_counts <= upper), "the program rejects the truth"
+    assert ((upper - lower)[lower > 0] <= 2 * D).all() and (lower > 0).sum() > 100  # published cells bind it
+    for name, (atoms, count) in groups.items():
+        assert truth[atoms].sum() == count, name
+        others = other_feasible_counts(matrix, lower, upper, truth, atoms)
+        print(f"{name}: true count {count}; other counts feasible: {sorted(others)} "
+              f"({matrix.shape[0]} distinct cells from {asked} queries, {len(attacker.refused)} refused)")
+        assert others, f"{name}: the integer program pins the count {count}"
+
+
+async def test_a_late_screening_is_a_revision_of_the_next_publication(planted, client, admin_headers, pool,
+                                                                     settings) -> None:
+    """Within a publication nothing moves (above); the next publication counts a screening
+    stored late and names the month it revises, and every cell of a revised month is drawn
+    anew (not only those of the late screening), while an untouched month keeps its values."""
+    from api.services.publications import current_publication
+    from api.services.summaries import SummaryRequest, build_summary, publication_notes
+
+    pid = planted["pid"]
+    async with pool.acquire() as conn:
+        first = await current_publication(conn, pid, settings)
+    late = random_answers(random.Random(7), region="TJ-DU", consent="yes")
+    late.update(interview_date="2026-01-11", sex="female")
+    await submit(client, admin_headers, pid, submission_xml(late, instance_id=f"uuid:{uuid.uuid4()}"))
+    year, month = divmod(THROUGH, 100)
+    year, month = (year + 1, 1) if month == 12 else (year, month + 1)  # the month after
+    year, month = (year + 1, 1) if month == 12 else (year, month + 1)  # ... is published in the next
+    async with pool.acquire() as conn:
+        second = await current_publication(conn, pid, settings, now=datetime(year, month, 9, tzinfo=UTC))
+        assert second.id != first.id and second.previous_month == first.through_month
+        assert 202601 in second.revised and 202603 not in second.revised
+        notes = dict(publication_notes(second))
+        assert "2026-01" in notes["Revisions"] and "2026-03" not in notes["Revisions"]
+        forms = [r["id"] for r in await conn.fetch(
+            "SELECT id FROM forms WHERE project_id = $1 AND xml_form_id = 'risk_screening'", pid)]
+
+        async def table(publication, month_of):
+            request = SummaryRequest(by=("region", "sex"), month_from=month_of, month_to=month_of).with_forms(forms)
+            result = await build_summary(conn, request, K, publication)
+            return result.slices[0].table
+
+        march = await table(first, 202603), await table(second, 202603)
+        assert march[0].cells == march[1].cells and march[0].total == march[1].total
+        january = await table(first, 202601), await table(second, 202601)
+        totals = await conn.fetch(
+            "SELECT publication_id, n FROM publication_cells WHERE dims = 0 AND month = 202601 "
+            "AND publication_id = ANY($1::bigint[])", [first.id, second.id])
+        stored = await conn.fetchval(
+            "SELECT count(*) FROM screenings WHERE form_id = ANY($1::integer[]) AND NOT consent_refused "
+            "AND summary_month(interview_date) = 202601", forms)
+        january_n = {r["publication_id"]: r["n"] for r in totals}
+        assert january_n[second.id] == stored and january_n[first.id] < stored
+        salts = await conn.fetch(
+            "SELECT publication_id, salt FROM publication_months WHERE month = 202601 "
+            "AND publication_id = ANY($1::bigint[])", [first.id, second.id])
+        assert len({r["salt"] for r in salts}) == 2  # January's cells are all drawn anew
+        assert january[0].dims == january[1].dims
