@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from api.services.publications import due_month  # noqa: E402
-from api.services.summaries import SummaryRequest, build_summary  # noqa: E402
+from api.services.summaries import SummaryRequest, build_summary, within_bounds  # noqa: E402
 from db import publications as publications_db  # noqa: E402
 from db import submissions as submissions_db  # noqa: E402
 from db import summaries  # noqa: E402
@@ -178,22 +178,11 @@ TABLES = [
 ]
 
 
-PUBLISHED_TABLES = [
-    ("risk level by region", SummaryRequest(by=("region", "risk_level"))),
-    ("risk groups", SummaryRequest(by=("risk_group",))),
-    ("control forms", SummaryRequest(by=("control_form",))),
-    ("exploitation types", SummaryRequest(by=("exploitation_type",))),
-    ("trend: risk level by quarter", SummaryRequest(by=("risk_level",), period="quarter")),
-    ("risk level by region, 2026, by month", SummaryRequest(
-        by=("region", "risk_level"), period="month", month_from=202601, month_to=202612)),
-    ("risk level by region, 2025 (whole year)", SummaryRequest(
-        by=("region", "risk_level"), month_from=202501, month_to=202512)),
-    ("risk groups by year", SummaryRequest(by=("risk_group",), period="year")),
-    ("districts (guard)", SummaryRequest(by=("district",))),
-    ("district x risk group (guard)", SummaryRequest(by=("district", "risk_group"))),
+# What roles without microdata may ask (at most two dimensions, breakdowns and filters
+# together; no review state): the tables above that fit, and a few more.
+PUBLISHED_TABLES = [(label, request) for label, request in TABLES if within_bounds(request) and
+                    request.reviews == SummaryRequest().reviews] + [
     ("district x risk level by month (guard)", SummaryRequest(by=("district", "risk_level"), period="month")),
-    ("risk groups x exploitation types", SummaryRequest(by=("risk_group", "exploitation_type"))),
-    ("age band x sex", SummaryRequest(by=("age_band", "sex"))),
     ("risk level, women", SummaryRequest(by=("risk_level",), filters={"sex": ("female",)})),
     ("risk groups in Sughd, quarterly", SummaryRequest(
         by=("risk_group",), period="quarter", filters={"region": ("TJ-SU",)})),

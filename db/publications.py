@@ -68,7 +68,7 @@ FROM publication_population p JOIN publication_months m ON m.publication_id = $1
 """
 
 
-def _grouping_sql(dims: Sequence[int]) -> list[str]:
+def _grouping_sql() -> list[str]:
     """INSERT statements for every cell shape of up to two dimensions: one statement per set of
     multi-valued dimensions to unnest (a person counts once in each of their values)."""
     statements = []
@@ -112,7 +112,7 @@ def _grouping_sql(dims: Sequence[int]) -> list[str]:
     return statements
 
 
-_CELL_STATEMENTS = _grouping_sql(range(len(DIMENSIONS)))
+_CELL_STATEMENTS = _grouping_sql()
 
 SELECT_PUBLICATION = """
 SELECT p.id, p.project_id, p.through_month, p.published_at, p.revised, p.rubric_versions,
@@ -148,11 +148,21 @@ async def publish(
     found = await get_publication(conn, project_id, through_month)
     if found is not None:
         return found
-    async with conn.transaction(isolation="repeatable_read"):
-        await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _LOCK, project_id)
+    # the lock first, the snapshot after it: a publisher that waited sees the one made meanwhile
+    await conn.execute("SELECT pg_advisory_lock($1, $2)", _LOCK, project_id)
+    try:
         found = await get_publication(conn, project_id, through_month)
-        if found is not None:
-            return found
+        if found is None:
+            await _make(conn, project_id, form_ids, through_month)
+            found = await get_publication(conn, project_id, through_month)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1, $2)", _LOCK, project_id)
+    assert found is not None
+    return found
+
+
+async def _make(conn: asyncpg.Connection, project_id: int, form_ids: Sequence[int], through_month: int) -> None:
+    async with conn.transaction(isolation="repeatable_read"):
         await conn.execute(POPULATION, list(form_ids), through_month)
         current = {r["month"]: r["fingerprint"] for r in await conn.fetch(FINGERPRINTS)}
         before = {
@@ -195,9 +205,6 @@ async def publish(
             await conn.execute(statement, publication_id)
         await conn.execute("DROP TABLE publication_salted")
         await conn.execute("DROP TABLE publication_population")
-    found = await get_publication(conn, project_id, through_month)
-    assert found is not None
-    return found
 
 
 PERIOD_OF_MONTH = {

@@ -485,11 +485,8 @@ async def _report(
     if period is not None and period not in PERIODS:
         raise Problem("export-option-invalid", f"period must be one of {', '.join(PERIODS)}.")
     if not actor.sees_microdata(project_id):
-        return await _published_report(
-            request, project_id, xml_form_id, conn, actor, since=since, until=until,
-            review_state=review_state, version=version, by=by, period=period, lang=lang,
-            output=output,
-        )
+        options = ReportOptions(since, until, review_state, version, by, period, lang)
+        return await _published_report(request, project_id, xml_form_id, conn, options)
     # rejected submissions are left out unless asked for
     submission_filter = parse_filter(
         since,
@@ -500,7 +497,7 @@ async def _report(
     )
     target = await resolve_target(conn, project_id, xml_form_id, submission_filter)
     language = _language(target, lang)
-    restricted = not actor.sees_microdata(project_id)
+    restricted = False  # roles without microdata had theirs from the publication above
     k = request.app.state.settings.disclosure_k
     try:
         plan = plan_report(
@@ -530,25 +527,23 @@ async def _report(
     return report
 
 
+@dataclass(frozen=True)
+class ReportOptions:
+    since: str | None
+    until: str | None
+    review_state: list[str] | None
+    version: list[str] | None
+    by: str | None
+    period: str | None
+    lang: str | None
+
+
 async def _published_report(
-    request: Request,
-    project_id: int,
-    xml_form_id: str,
-    conn: asyncpg.Connection,
-    actor: Actor,
-    *,
-    since: str | None,
-    until: str | None,
-    review_state: list[str] | None,
-    version: list[str] | None,
-    by: str | None,
-    period: str | None,
-    lang: str | None,
-    output: str,
+    request: Request, project_id: int, xml_form_id: str, conn: asyncpg.Connection, options: ReportOptions
 ):
     """A report for a role without microdata: the screenings of the current publication,
     every count published by the one engine (the same numbers as the summaries)."""
-    month_from, month_to = _published_period(since, until, review_state, version)
+    month_from, month_to = _published_period(options.since, options.until, options.review_state, options.version)
     target = await resolve_target(conn, project_id, xml_form_id, SubmissionFilter())
     if xml_form_id != RISK_SCREENING_FORM_ID:
         raise Problem(
@@ -556,13 +551,13 @@ async def _published_report(
             "Roles without microdata see reports of the risk screening only: its publication "
             "is the one population their counts come from.",
         )
-    language = _language(target, lang)
+    language = _language(target, options.lang)
     settings = request.app.state.settings
     k = settings.disclosure_k
     try:
         plan = plan_report(
             target.merged,
-            ReportSpec(by=by, period=period, language=language, restricted=True, k=k),
+            ReportSpec(by=options.by, period=options.period, language=language, restricted=True, k=k),
         )
     except ReportOptionError as exc:
         raise Problem("export-option-invalid", str(exc)) from exc
@@ -579,9 +574,7 @@ async def _published_report(
             ),
             plan,
         )
-    report["filters"] = {
-        "since": since, "until": until, "reviewStates": None, "versions": None,
-    }
+    report["filters"] = {"since": options.since, "until": options.until, "reviewStates": None, "versions": None}
     report["publication"] = publication_json(publication)
     return report
 

@@ -227,3 +227,23 @@ async def test_workbook(client, seeded) -> None:
     assert all(v >= K for v in values if isinstance(v, int))
     one = await client.get(f"/v1/projects/{pid}/summaries/risk.xlsx?by=sex&period=year", headers=seeded["ministry"])
     assert openpyxl.load_workbook(io.BytesIO(one.content)).sheetnames == ["sex", "Notes"]
+
+
+async def test_one_publication_per_month_under_concurrent_requests(client, admin_headers, pool, settings) -> None:
+    """Two first requests at once make one publication; both get it, and it stays."""
+    import asyncio
+
+    from api.services.publications import current_publication
+
+    pid = await screening_project(client, admin_headers)
+    rng = random.Random(3)
+    for _ in range(12):
+        await submit(client, admin_headers, pid, submission_xml(random_answers(rng, consent="yes")))
+
+    async def ask():
+        async with pool.acquire() as conn:
+            return await current_publication(conn, pid, settings)
+
+    first, second = await asyncio.gather(ask(), ask())
+    assert first.id == second.id and first.through_month == THROUGH
+    assert await pool.fetchval("SELECT count(*) FROM publications WHERE project_id = $1", pid) == 1
