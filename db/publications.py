@@ -22,6 +22,9 @@ from db.summaries import DIMENSIONS, shape_of
 from exports.disclosure import KEY_MODULUS, Cell
 
 _LOCK = 72_405_512  # advisory lock (with the project id): one publisher per project
+# Making a publication reads every screening of a project once: at 1M screenings its
+# statements take minutes on a small machine, past the pool's usual command timeout.
+PUBLISH_TIMEOUT = 3600
 _SINGLE = [d for d in DIMENSIONS if not d.multi]
 _MULTI = [d for d in DIMENSIONS if d.multi]
 
@@ -163,8 +166,8 @@ async def publish(
 
 async def _make(conn: asyncpg.Connection, project_id: int, form_ids: Sequence[int], through_month: int) -> None:
     async with conn.transaction(isolation="repeatable_read"):
-        await conn.execute(POPULATION, list(form_ids), through_month)
-        current = {r["month"]: r["fingerprint"] for r in await conn.fetch(FINGERPRINTS)}
+        await conn.execute(POPULATION, list(form_ids), through_month, timeout=PUBLISH_TIMEOUT)
+        current = {r["month"]: r["fingerprint"] for r in await conn.fetch(FINGERPRINTS, timeout=PUBLISH_TIMEOUT)}
         before = {
             r["month"]: (r["fingerprint"], r["salt"])
             for r in await conn.fetch(PREVIOUS_MONTHS, project_id, through_month)
@@ -197,12 +200,12 @@ async def _make(conn: asyncpg.Connection, project_id: int, form_ids: Sequence[in
             "UPDATE publications SET revised = $2, rubric_versions = ARRAY(SELECT DISTINCT sc.rubric_version "
             "FROM publication_population p JOIN screenings sc ON sc.submission_id = p.submission_id "
             "ORDER BY 1) WHERE id = $1",
-            publication_id, sorted(revised),
+            publication_id, sorted(revised), timeout=PUBLISH_TIMEOUT,
         )
-        await conn.execute(MEMBERS, publication_id)
-        await conn.execute(SALTED, publication_id)
+        await conn.execute(MEMBERS, publication_id, timeout=PUBLISH_TIMEOUT)
+        await conn.execute(SALTED, publication_id, timeout=PUBLISH_TIMEOUT)
         for statement in _CELL_STATEMENTS:
-            await conn.execute(statement, publication_id)
+            await conn.execute(statement, publication_id, timeout=PUBLISH_TIMEOUT)
         await conn.execute("DROP TABLE publication_salted")
         await conn.execute("DROP TABLE publication_population")
 
