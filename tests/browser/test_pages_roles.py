@@ -94,6 +94,9 @@ async def check(page, name: str, locale: str) -> None:
     await page.add_script_tag(path=str(AXE))
     for size in sorted(VIEWPORTS, key=lambda s: VIEWPORTS[s] != first):
         await page.set_viewport_size(VIEWPORTS[size])
+        # charts follow a resize on the next animation frames (ResizeObserver): let them
+        await page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        await page.wait_for_timeout(300)
         overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, f"{name} {size}: the page scrolls sideways by {overflow}px"
         result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
