@@ -105,11 +105,35 @@ async def _project(conn, page: Page, project_id: int, permission: str):
 # --- the ministry view ------------------------------------------------------------------------
 
 
-def table_view(i18n: I18n, title: str, result: SummaryResult, chart: str) -> dict:
+async def form_labels(conn, project_id: int, locale: str) -> dict[str, str]:
+    """Choice labels of the project's risk_screening form in `locale` (regions, districts,
+    sex, age bands...): the form's own translations, as the enumerators saw them."""
+    from exports.layout import label_in
+    from forms.schema import parse_xform
+
+    form = await forms_db.get_form(conn, project_id, "risk_screening")
+    if form is None or form["current_def_id"] is None:
+        return {}
+    schema = parse_xform((await forms_db.get_def(conn, form["current_def_id"]))["xform"])
+    language = next((lang for lang in schema.languages if lang.endswith(f"({locale})")), None)
+    names: dict[str, str] = {}
+    for f in schema.walk():
+        for choice in f.choices:
+            text = label_in(choice.labels, language, schema.default_language)
+            if text:
+                names.setdefault(choice.name, text)
+    return names
+
+
+def table_view(i18n: I18n, title: str, result: SummaryResult, chart: str,
+               names: dict[str, str] | None = None) -> dict:
     """What a template and the chart script need of a protected table."""
     _ = i18n.gettext
+    names = names or {}
 
     def label(value) -> str:
+        if value in names:
+            return names[value]
         return _(LABELS[value]) if value in LABELS else str(value)
 
     by = list(result.request.by)
@@ -181,6 +205,7 @@ async def ministry_view(
     query = query.with_forms(await summaries_db.screening_form_ids(conn, project_id))
     # always the publication, with disclosure control: this is the ministry's view
     publication = await current_publication(conn, project_id, settings)
+    names = await form_labels(conn, project_id, page.i18n.locale)
     tables = []
     for title, by, period in DASHBOARD_TABLES:
         table_request = fitted(replace(query, by=by, period=period))
@@ -195,11 +220,11 @@ async def ministry_view(
             error = problem.detail
             tables.append(unavailable)
             continue
-        tables.append(table_view(page.i18n, title, result, CHARTS.get(title, "bar")))
+        tables.append(table_view(page.i18n, title, result, CHARTS.get(title, "bar"), names))
     versions = list(publication.rubric_versions)
     filters = [
         {"name": name, "label": _(FILTER_LABELS[name]), "selected": params.get(name, ""),
-         "options": [(v, _(LABELS[v]) if v in LABELS else v) for v in BY_NAME[name].known]}
+         "options": [(v, names.get(v) or (_(LABELS[v]) if v in LABELS else v)) for v in BY_NAME[name].known]}
         for name in FILTER_NAMES
     ]
     download = f"/dashboard/projects/{project_id}/risk.xlsx" + (f"?{urlencode(params)}" if params else "")

@@ -154,3 +154,19 @@ async def test_chart_library_is_served(client) -> None:
     assert response.status_code == 200 and b"Chart" in response.content[:5000]
     assert (await client.get("/static/dashboard/dashboard.js")).status_code == 200
 
+
+
+async def test_ministry_page_labels_come_from_the_forms_translations(client, site) -> None:
+    from forms.schema import parse_xform
+    from tests.pages_client import signed_in
+    from tests.summaries_seed import screening_schema
+
+    xform, _ = screening_schema()
+    region = next(f for f in parse_xform(xform).walk() if f.name == "region")
+    khatlon = next(c for c in region.choices if c.name == "TJ-KT")
+    ru_label = next(v for k, v in khatlon.labels.items() if k.endswith("(ru)"))
+    user = site["users"]["ministry"]
+    browser = await signed_in(client, user["email"], user["password"])
+    browser.lang = "ru"
+    page = await browser.get(client, f"/dashboard/projects/{site['pid']}/summaries")
+    assert f">{ru_label}</option>" in page.text and ">Khatlon<" not in page.text
