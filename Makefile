@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/exports.py
 	$(BIN)/python bench/summaries.py
 	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/entities.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -39,6 +39,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "export",
             "summary.read",
             "app_user.manage",
+            "dataset.update",
+            "entity.read",
+            "entity.update",
         }
     ),
     "researcher": frozenset(
@@ -50,6 +53,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "submission.read",
             "export",
             "summary.read",
+            "entity.read",
         }
     ),
     "ministry": frozenset({"project.read", "summary.read"}),
@@ -58,7 +62,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 # App users (phones) act as collectors in their own project.
 FIELD_KEY_PERMISSIONS = ROLE_PERMISSIONS["collector"]
 # Permissions that expose microdata (used by summaries' disclosure control and the audit log).
-MICRODATA_PERMISSIONS = frozenset({"submission.read", "export"})
+MICRODATA_PERMISSIONS = frozenset({"submission.read", "export", "entity.read"})
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from forms.entities import EntityDeclaration, entity_declarations
 from forms.schema import parse_xform
 from forms.screening import RISK_SCREENING_FORM_ID
 
@@ -35,13 +36,14 @@ class SubmissionTarget:
     state: str
     repeat_paths: frozenset[str]
     binary_paths: frozenset[str]
+    entity_declarations: tuple[EntityDeclaration, ...] = ()
 
     @property
     def is_screening(self) -> bool:
         return self.xml_form_id == RISK_SCREENING_FORM_ID
 
 
-_schema_paths: dict[int, tuple[frozenset[str], frozenset[str]]] = {}
+_schema_paths: dict[int, tuple[frozenset[str], frozenset[str], tuple[EntityDeclaration, ...]]] = {}
 _targets: dict[tuple[int, str, str], tuple[float, SubmissionTarget | None]] = {}
 
 
@@ -64,7 +66,9 @@ async def submission_target(
         paths = _schema_paths.get(row["def_id"])
         if paths is None:
             schema = parse_xform(row["xform"])
-            paths = (schema.repeat_paths, schema.binary_paths)
+            paths = (
+                schema.repeat_paths, schema.binary_paths, tuple(entity_declarations(row["xform"]))
+            )
             _schema_paths[row["def_id"]] = paths
         target = SubmissionTarget(
             project_id=project_id,
@@ -75,8 +79,26 @@ async def submission_target(
             state=row["state"],
             repeat_paths=paths[0],
             binary_paths=paths[1],
+            entity_declarations=paths[2],
         )
     if len(_targets) > 10_000:  # ids and versions come from phones: keep the cache bounded
         _targets.clear()
     _targets[key] = (now + STATE_TTL, target)
     return target
+
+
+SELECT_DEF_XFORM = "SELECT xform FROM form_defs WHERE id = $1"
+_declarations: dict[int, tuple[EntityDeclaration, ...]] = {}
+
+
+async def entity_declarations_of_def(
+    conn: asyncpg.Connection, def_id: int
+) -> list[EntityDeclaration]:
+    """The entity blocks of a form version (a version never changes: cached for good)."""
+    cached = _schema_paths.get(def_id)
+    if cached is not None:
+        return list(cached[2])
+    if def_id not in _declarations:
+        xform = await conn.fetchval(SELECT_DEF_XFORM, def_id)
+        _declarations[def_id] = tuple(entity_declarations(xform)) if xform else ()
+    return list(_declarations[def_id])

@@ -12,6 +12,7 @@ from api.auth import Actor, authorize
 from api.form_cache import SubmissionTarget, submission_target
 from api.i18n import N_
 from api.problems import Problem
+from api.services import entities as entities_service
 from db import submissions as submissions_db
 from db.storage import AttachmentStore
 from db.submissions import AttachmentIn
@@ -100,26 +101,50 @@ async def ingest_submission(
     xml_md5 = hashlib.md5(xml).digest()
     screening = screening_row(parsed.answers) if target.is_screening else None
 
-    if parsed.deprecated_id is None:
-        # The common case: one statement, atomic on its own.
-        submission_id = await submissions_db.insert_new_submission(
-            conn,
-            form_id=target.form_id,
-            form_def_id=target.def_id,
-            instance_id=parsed.instance_id,
-            instance_name=parsed.instance_name,
-            xml=xml,
-            xml_md5=xml_md5,
-            answers=parsed.answers,
-            submitter_id=actor.id,
-            device_id=device_id,
-            user_agent=user_agent,
-            expected_attachments=expected,
-            uploaded=uploaded,
-            screening=screening,
-            record_key=new_record_key() if screening is not None else None,
+    declarations = list(target.entity_declarations)
+
+    def stored_version(submission_id: int, version_id: int) -> entities_service.StoredVersion:
+        return entities_service.StoredVersion(
+            project_id=project_id, xml_form_id=target.xml_form_id, form_def_id=target.def_id,
+            submission_id=submission_id, version_id=version_id, instance_id=parsed.instance_id,
+            xml=xml, submitter_id=actor.id, user_agent=user_agent, review_state=None,
         )
-        if submission_id is not None:
+
+    async def store_entities(submission_id: int, version_id: int, *, fresh: bool = False) -> None:
+        # in the transaction that stores the submission: a 201 means both are committed
+        await entities_service.process_submission(
+            conn, stored_version(submission_id, version_id), declarations, event="create",
+            fresh=fresh,
+        )
+
+    plan = None
+    if parsed.deprecated_id is None and declarations:
+        plan = await entities_service.plan_single_create(conn, target.def_id, xml, declarations)
+    new_args = submissions_db.new_submission_args(
+        form_id=target.form_id, form_def_id=target.def_id, instance_id=parsed.instance_id,
+        instance_name=parsed.instance_name, xml=xml, xml_md5=xml_md5, answers=parsed.answers,
+        submitter_id=actor.id, device_id=device_id, user_agent=user_agent,
+        expected_attachments=expected, uploaded=uploaded, screening=screening,
+        record_key=new_record_key() if screening is not None else None,
+    )
+    if plan is not None:
+        # the usual intake: the submission and the entity it creates, in one statement
+        ids = await entities_service.store_submission_with_entity(
+            conn, new_args, plan, stored_version(0, 0)
+        )
+        if ids is not None:
+            return IngestResult("created", parsed.instance_id, target.xml_form_id, len(uploaded))
+    elif parsed.deprecated_id is None and declarations:
+        async with conn.transaction():
+            ids = await submissions_db.insert_new_submission_ids(conn, new_args)
+            if ids is not None:
+                await store_entities(*ids, fresh=True)
+        if ids is not None:
+            return IngestResult("created", parsed.instance_id, target.xml_form_id, len(uploaded))
+    elif parsed.deprecated_id is None:
+        # The common case: one statement, atomic on its own.
+        ids = await submissions_db.insert_new_submission_ids(conn, new_args)
+        if ids is not None:
             return IngestResult("created", parsed.instance_id, target.xml_form_id, len(uploaded))
     async with conn.transaction():
         existing = await submissions_db.find_version(conn, target.form_id, parsed.instance_id)
@@ -185,4 +210,7 @@ async def ingest_submission(
             await submissions_db.upsert_screening(
                 conn, previous["submission_id"], version_id, target.form_id, screening
             )
+        if declarations:
+            await store_entities(previous["submission_id"], version_id)
         return IngestResult("edited", previous["submission_instance_id"], target.xml_form_id)
+

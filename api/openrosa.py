@@ -26,7 +26,9 @@ from api.auth import DIGEST_REALM, Actor, actor_from_user_row, authorize, resolv
 from api.i18n import N_, I18n, locale_from_headers, localized_problem
 from api.ingest import IncomingFile, ingest_submission
 from api.problems import Problem, slug_for_status
+from api.services import entities as entities_service
 from api.settings import Settings
+from db import entities as entities_db
 from db import forms as forms_db
 from db import users as users_db
 from db.storage import LocalAttachmentStore
@@ -257,15 +259,33 @@ async def form_manifest(
     form = await _usable_form(conn, actor, project_id, xml_form_id)
     base = base_url(request, settings) + prefix_of(request, project_id)
     files = []
+    datasets = {
+        r["name"]: r for r in await entities_db.attachment_datasets(conn, form["current_def_id"])
+    }
     for item in await forms_db.list_form_attachments(conn, form["current_def_id"]):
         if not item["exists"]:
             continue
         url = f"{base}/forms/{quote(xml_form_id, safe='')}/attachments/{quote(item['name'], safe='')}"
+        dataset = datasets.get(item["name"])
+        if dataset is None:
+            files.append(
+                "<mediaFile>"
+                f"<filename>{escape(item['name'])}</filename>"
+                f"<hash>md5:{item['md5']}</hash>"
+                f"<downloadUrl>{escape(url)}</downloadUrl>"
+                "</mediaFile>"
+            )
+            continue
+        # An entity list: its hash changes with the list; Collect checks the integrity URL
+        # to drop entities deleted on the server (offline entities).
+        kind = "approvalEntityList" if dataset["approval_required"] else "entityList"
+        integrity = f"{base}/datasets/{quote(dataset['dataset_name'], safe='')}/integrity"
         files.append(
-            "<mediaFile>"
+            f'<mediaFile type="{kind}">'
             f"<filename>{escape(item['name'])}</filename>"
-            f"<hash>md5:{item['md5']}</hash>"
+            f"<hash>md5:{await entities_service.dataset_hash(conn, dataset['id'])}</hash>"
             f"<downloadUrl>{escape(url)}</downloadUrl>"
+            f"<integrityUrl>{escape(integrity)}</integrityUrl>"
             "</mediaFile>"
         )
     body = (
@@ -283,6 +303,12 @@ async def form_attachment(
     actor = authorize(await openrosa_actor(conn, request), "form.download", project_id)
     form = await _usable_form(conn, actor, project_id, xml_form_id)
     item = await forms_db.get_form_attachment(conn, form["current_def_id"], name)
+    if item is not None and item["dataset_id"] is not None:
+        return Response(
+            await entities_service.attachment_csv(conn, item["dataset_id"]),
+            media_type="text/csv",
+            headers={**OPENROSA_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'},
+        )
     if item is None or item["content"] is None:
         raise Problem("attachment-not-found")
     return Response(
@@ -324,6 +350,28 @@ async def multipart_submission(request: Request) -> tuple[bytes, list[IncomingFi
             IncomingFile(value.filename or field_name, await value.read(), value.content_type)
         )
     return xml, files
+
+
+@get("/datasets/{name:str}/integrity")
+async def dataset_integrity(
+    project_id: int, name: str, request: Request, conn: asyncpg.Connection
+) -> Response:
+    """Which entities of the list still exist (?id=uuid,uuid narrows it), for Collect's
+    offline entities: <data><entities><entity id="..."><deleted>false</deleted>..."""
+    require_openrosa_version(request)
+    actor = await openrosa_actor(conn, request)
+    ids = [i for i in (request.query_params.get("id") or "").split(",") if i.strip()]
+    rows = await entities_service.integrity(conn, actor, project_id, name, ids or None)
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><data><entities>'
+        + "".join(
+            f'<entity id="{escape(r["uuid"])}"><deleted>{"true" if r["deleted"] else "false"}'
+            "</deleted></entity>"
+            for r in rows
+        )
+        + "</entities></data>"
+    )
+    return Response(body.encode("utf-8"), media_type=XML_MEDIA, headers=OPENROSA_HEADERS)
 
 
 def make_submission_head(max_bytes: int):
@@ -385,7 +433,7 @@ def openrosa_http_exception_handler(request: Request, exc: HTTPException) -> Res
     )
 
 
-_HANDLERS = [form_list, form_manifest, form_attachment, submission_post]
+_HANDLERS = [form_list, form_manifest, form_attachment, dataset_integrity, submission_post]
 _EXCEPTION_HANDLERS = {
     Problem: openrosa_problem_handler,
     HTTPException: openrosa_http_exception_handler,

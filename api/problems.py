@@ -41,6 +41,18 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
     "export-option-invalid": (400, 400.8, N_("An export or report option is not valid for this form.")),
     "export-too-wide": (400, 400.8, N_("The export has more columns than a spreadsheet can hold.")),
     "form-id-mismatch": (400, 400.8, N_("The new definition has a different form_id than the form.")),
+    # entity lists (datasets) and entities
+    "dataset-name-invalid": (400, 400.8, N_("This is not a valid entity list (dataset) name.")),
+    "property-name-invalid": (400, 400.8, N_("This is not a valid entity property name.")),
+    "entity-invalid": (400, 400.28, N_("The entity is invalid.")),
+    "entity-form-invalid": (400, 400.25, N_("The entity definition within the form is invalid.")),
+    "entity-parameter-missing": (400, 400.2, N_("A required entity parameter is missing.")),
+    "entity-parameter-invalid": (400, 400.11, N_("An entity parameter has the wrong type or form.")),
+    "entity-attributes-unexpected": (
+        400, 400.31, N_("The request has attributes this endpoint does not take.")),
+    "entity-no-conflict": (400, 400.32, N_("The entity has no conflict to resolve.")),
+    "entity-property-not-found": (
+        400, 400.23, N_("The query names a property the entity list does not have.")),
     # 401 / 403
     "auth-required": (401, 401.2, N_("Authentication is required.")),
     "auth-failed": (401, 401.2, N_("The email address or password is wrong.")),
@@ -56,6 +68,8 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
         403.1,
         N_("The district has too few screenings to be shown on its own."),
     ),
+    "entity-action-not-permitted": (
+        403, 403.2, N_("The submission attempts an entity action its form does not permit.")),
     # 404
     "not-found": (404, 404.1, N_("Nothing was found at this address.")),
     "api-version-missing": (404, 404.2, N_("Expected an API version (eg /v1) at the start of the request URL.")),
@@ -68,6 +82,14 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
     "attachment-not-found": (404, 404.1, N_("The attachment does not exist.")),
     "app-user-not-found": (404, 404.1, N_("The app user does not exist.")),
     "user-not-found": (404, 404.1, N_("The user does not exist.")),
+    "dataset-not-found": (404, 404.1, N_("The entity list (dataset) does not exist.")),
+    "entity-not-found": (404, 404.1, N_("The entity does not exist.")),
+    "submission-dataset-not-found": (
+        404, 404.7, N_("The entity list named in the submission does not exist.")),
+    "submission-entity-not-found": (
+        404, 404.8, N_("The entity named in the submission does not exist.")),
+    "entity-base-version-not-found": (404, 404.9, N_("The entity's base version does not exist.")),
+    "entity-deleted": (404, 404.11, N_("The entity has been deleted.")),
     "method-not-allowed": (405, 405.99, N_("The method is not allowed on this resource.")),
     # 409
     "project-exists": (409, 409.3, N_("A project with that name already exists.")),
@@ -86,6 +108,18 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
     ),
     "submission-exists": (409, 409.3, N_("A submission with this instanceID already exists.")),
     "user-exists": (409, 409.3, N_("A user with that email address already exists.")),
+    "dataset-exists": (
+        409, 409.3, N_("An entity list with that name already exists in this project.")),
+    "dataset-name-conflict": (
+        409, 409.16,
+        N_("An entity list exists whose name differs from this one only in capitalization.")),
+    "property-exists": (409, 409.3, N_("The entity list already has a property with that name.")),
+    "entity-exists": (409, 409.3, N_("An entity with that UUID already exists.")),
+    "entity-uuid-deleted": (
+        409, 409.19, N_("The UUID belongs to a deleted entity and cannot be reused.")),
+    "entity-version-conflict": (
+        409, 409.15,
+        N_("The entity has changed since baseVersion; give the current version or ?force=true.")),
     # 429
     "login-throttled": (429, 429.99, N_("Too many failed logins; wait before trying again.")),
     # 413

@@ -104,3 +104,13 @@ async def login_failures(
     conn: asyncpg.Connection, email: str, ip: str | None, window_seconds: float
 ) -> asyncpg.Record:
     return await conn.fetchrow(SELECT_LOGIN_FAILURES, email, ip, window_seconds)
+
+
+SELECT_LAST_DETAILS_OF = """
+SELECT details FROM audits WHERE acted_on = $1 AND action = $2 ORDER BY id DESC LIMIT 1
+"""
+
+
+async def last_details_of(conn: asyncpg.Connection, acted_on: str, action: str) -> dict | None:
+    """The details of the latest `action` logged against one object (None when never)."""
+    return await conn.fetchval(SELECT_LAST_DETAILS_OF, acted_on, action)

@@ -112,11 +112,12 @@ WHERE new.form_def_id = $1 AND old.form_def_id = $2 AND old.name = new.name
   AND new.content IS NULL AND old.content IS NOT NULL
 """
 SELECT_FORM_ATTACHMENTS = """
-SELECT name, content_type, md5, updated_at, content IS NOT NULL AS exists
+SELECT name, content_type, md5, updated_at,
+       content IS NOT NULL OR dataset_id IS NOT NULL AS exists, dataset_id
 FROM form_attachments WHERE form_def_id = $1 ORDER BY name
 """
 SELECT_FORM_ATTACHMENT = """
-SELECT name, content_type, content, md5 FROM form_attachments
+SELECT name, content_type, content, md5, dataset_id FROM form_attachments
 WHERE form_def_id = $1 AND name = $2
 """
 

@@ -43,7 +43,9 @@ _SCREENING_VALUES = ", ".join(
     f"${_SCREENING_PARAMS_FROM + i}" for i in range(len(SCREENING_COLUMNS))
 )
 
-INSERT_NEW_SUBMISSION = f"""
+# The statement's CTEs, which db/entities.py extends to store a submission and the entity it
+# creates in one statement; NEW_SUBMISSION_PARAMS is the number of its parameters.
+NEW_SUBMISSION_CTES = f"""
 WITH ids AS (
     SELECT nextval(pg_get_serial_sequence('submission_versions', 'id')) AS version_id
 ), sub AS (
@@ -73,8 +75,9 @@ WITH ids AS (
            {_SCREENING_VALUES}
     FROM ver WHERE $15::boolean
 )
-SELECT submission_id FROM ver
 """
+NEW_SUBMISSION_PARAMS = _SCREENING_PARAMS_FROM + len(SCREENING_COLUMNS)  # the last: record key
+INSERT_NEW_SUBMISSION = NEW_SUBMISSION_CTES + "SELECT submission_id, id AS version_id FROM ver\n"
 
 SELECT_VERSION_BY_INSTANCE = """
 SELECT v.id AS version_id, v.submission_id, v.xml_md5, v.current, v.form_def_id,
@@ -228,8 +231,24 @@ WHERE s.form_id = $1 AND s.instance_id = $2
 COUNT_SUBMISSIONS = "SELECT count(*) FROM submissions WHERE form_id = $1"
 
 
-async def insert_new_submission(
-    conn: asyncpg.Connection,
+async def insert_new_submission(conn: asyncpg.Connection, **fields: Any) -> int | None:
+    """Insert a new submission with its first version, attachment rows and screening (fields:
+    those of new_submission_args). Returns the submission id, or None when the instanceID
+    already exists for this form."""
+    ids = await insert_new_submission_ids(conn, new_submission_args(**fields))
+    return ids[0] if ids is not None else None
+
+
+async def insert_new_submission_ids(
+    conn: asyncpg.Connection, args: Sequence
+) -> tuple[int, int] | None:
+    """INSERT_NEW_SUBMISSION with new_submission_args(...): (submission id, version id), or
+    None when the instanceID already exists for this form."""
+    row = await conn.fetchrow(INSERT_NEW_SUBMISSION, *args)
+    return (row["submission_id"], row["version_id"]) if row is not None else None
+
+
+def new_submission_args(
     *,
     form_id: int,
     form_def_id: int,
@@ -245,14 +264,12 @@ async def insert_new_submission(
     uploaded: dict[str, AttachmentIn],
     screening: dict[str, Any] | None,
     record_key: int | None = None,
-) -> int | None:
-    """Insert a new submission with its first version, attachment rows and screening (with
-    its record key for disclosure control; a new random one when not given).
-    Returns the submission id, or None when the instanceID already exists for this form."""
+) -> list:
+    """The parameters of NEW_SUBMISSION_CTES ($1..$NEW_SUBMISSION_PARAMS), in order (the
+    screening's record key for disclosure control: a new random one when not given)."""
     names, keys, types, sizes = _attachment_arrays(expected_attachments, uploaded)
     screening_values = [screening.get(c) if screening else None for c in SCREENING_COLUMNS]
-    return await conn.fetchval(
-        INSERT_NEW_SUBMISSION,
+    return [
         form_id,
         instance_id,
         submitter_id,
@@ -270,7 +287,7 @@ async def insert_new_submission(
         screening is not None,
         *screening_values,
         new_record_key() if record_key is None else record_key,
-    )
+    ]
 
 
 async def find_version(

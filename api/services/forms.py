@@ -10,6 +10,7 @@ import asyncpg
 
 from api.form_cache import forget_form
 from api.problems import Problem
+from api.services import entities as entities_service
 from db import audits, projects
 from db import forms as forms_db
 from forms.compile import (
@@ -151,6 +152,8 @@ async def publish_form_draft(
                 "publish with a new ?version=.",
             ) from exc
         raise
+    # a version with an entities block creates or extends its entity lists; {list}.csv links
+    await entities_service.publish_form_entities(conn, actor_id, project_id, draft["id"], xform)
     await audits.log_audit(
         conn,
         actor_id,

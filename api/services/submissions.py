@@ -17,6 +17,7 @@ import asyncpg
 
 from api.auth import Actor, authorize
 from api.problems import Problem
+from api.services import entities as entities_service
 from db import audits
 from db import forms as forms_db
 from db import submissions as submissions_db
@@ -290,6 +291,9 @@ async def review(
     async with conn.transaction():
         current = await submission_row(conn, form["id"], instance_id)
         await submissions_db.set_review_state(conn, current["id"], state)
+        if state == "approved" and current["review_state"] != "approved":
+            # entity lists that require approval create their entities now
+            await entities_service.submission_approved(conn, current["id"])
         details = {"reviewState": state, "previousReviewState": current["review_state"]}
         if notes:
             details["notes"] = notes

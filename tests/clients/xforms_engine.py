@@ -166,10 +166,17 @@ class XFormsEngine:
         """Return the engine's version."""
         return self.request({"op": "ping"})["engine"]
 
-    def load(self, xform: str, lang: str | None = None, *, labels: int = 5) -> dict[str, Any]:
+    def load(
+        self, xform: str, lang: str | None = None, *, labels: int = 5,
+        attachments: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
         """Load the form; return its languages and the first `labels` questions' labels
-        (with choice labels for selects) in `lang` (the form's default when None)."""
-        return self.request({"op": "load", "xform": xform, "lang": lang, "labels": labels})
+        (with choice labels for selects) in `lang` (the form's default when None).
+        `attachments`: file name -> text of the files the form reads (e.g. "cases.csv")."""
+        payload = {"op": "load", "xform": xform, "lang": lang, "labels": labels}
+        if attachments is not None:
+            payload["attachments"] = dict(attachments)
+        return self.request(payload)
 
     def fill(
         self,
@@ -179,17 +186,19 @@ class XFormsEngine:
         read: Iterable[str] = (),
         *,
         repeats: Mapping[str, int] | None = None,
+        attachments: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Fill a fresh instance in document order; keys are references ("/data/age") or
         unique names ("age"). Returns instanceXML, values (of `read`, None when not
         relevant), applied, skipped (not relevant when reached), errors, violations."""
-        return self.request(
-            {
-                "op": "fill",
-                "xform": xform,
-                "answers": dict(answers),
-                "repeats": dict(repeats or {}),
-                "lang": lang,
-                "read": list(read),
-            }
-        )
+        payload = {
+            "op": "fill",
+            "xform": xform,
+            "answers": dict(answers),
+            "repeats": dict(repeats or {}),
+            "lang": lang,
+            "read": list(read),
+        }
+        if attachments is not None:
+            payload["attachments"] = dict(attachments)
+        return self.request(payload)

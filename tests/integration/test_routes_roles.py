@@ -72,13 +72,34 @@ ROUTE_RULES: dict[tuple[str, str], str] = {
     # summaries: counts only, with disclosure control for roles without microdata
     ("GET", "/v1/projects/{project_id:int}/summaries/risk"): "summary.read",
     ("GET", "/v1/projects/{project_id:int}/summaries/risk.xlsx"): "summary.read",
+    ("GET", "/v1/projects/{project_id:int}/summaries/reintegration"): "summary.read",
+    # Entity lists and entities: read as submissions are read, written as they are edited
+    ("GET", "/v1/projects/{project_id:int}/datasets"): "entity.read",
+    ("POST", "/v1/projects/{project_id:int}/datasets"): "dataset.update",
+    ("GET", "/v1/projects/{project_id:int}/datasets/{name:str}"): "entity.read",
+    ("PATCH", "/v1/projects/{project_id:int}/datasets/{name:str}"): "dataset.update",
+    ("POST", "/v1/projects/{project_id:int}/datasets/{name:str}/properties"): "dataset.update",
+    ("GET", "/v1/projects/{project_id:int}/datasets/{name:str}/entities"): "entity.read",
+    ("POST", "/v1/projects/{project_id:int}/datasets/{name:str}/entities"): "entity.update",
+    ("GET", "/v1/projects/{project_id:int}/datasets/{name:str}/entities.csv"): "entity.read",
+    ("GET", "/v1/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}"): "entity.read",
+    ("PATCH", "/v1/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}"): "entity.update",
+    ("DELETE", "/v1/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}"): "entity.update",
+    ("POST", "/v1/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}/restore"): "entity.update",
+    ("GET", "/v1/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}/versions"): "entity.read",
+    ("GET", "/v1/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}/diffs"): "entity.read",
+    ("GET", "/v1/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}/audits"): "entity.read",
+    ("GET", "/v1/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}/timeline"): "entity.read",
+    ("GET", "/v1/projects/{project_id:int}/datasets/{dataset_svc:str}/{table:str}"): "entity.read",
     # OpenRosa (XML errors; tested for shape in test_openrosa.py)
+    ("GET", "/v1/projects/{project_id:int}/datasets/{name:str}/integrity"): "form.download",
     ("GET", "/v1/projects/{project_id:int}/formList"): "form.list",
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/manifest"): "form.download",
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/attachments/{name:str}"): "form.download",
     ("POST", "/v1/projects/{project_id:int}/submission"): "submission.create",
 }
 OPENROSA_ROUTES = {
+    ("GET", "/v1/projects/{project_id:int}/datasets/{name:str}/integrity"),
     ("GET", "/v1/projects/{project_id:int}/formList"),
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/manifest"),
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/attachments/{name:str}"),
@@ -95,6 +116,7 @@ BODIES: dict[tuple[str, str], dict] = {
     ("POST", "/v1/projects/{project_id:int}/app-users"): {"displayName": " "},
     ("PATCH", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"): {"reviewState": "approved"},
     ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/comments"): {"body": "x"},
+    ("POST", "/v1/projects/{project_id:int}/datasets"): {"name": "__not_valid"},
 }
 
 ROLES = ["admin", "manager", "researcher", "ministry", "collector", "none"]
@@ -124,6 +146,8 @@ def concrete_path(template: str, project_id: int) -> str:
         "form_ref": "no_such_form",
         "name": "no_such_file.csv",
         "instance_id": "uuid:no-such-instance",
+        "uuid": "00000000-0000-4000-8000-000000000000",
+        "dataset_svc": "no_such_list.svc",
     }
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values.get(m.group(1), "x"), template)
 

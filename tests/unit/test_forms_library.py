@@ -21,6 +21,7 @@ BUNDLED_STEMS = {
     "community_awareness",
     "departure_point_consultation",
     "support_center_intake",
+    "support_center_followup",
     "hotline_call",
 }
 LANGUAGES = {"English (en)", "Russian (ru)", "Tajik (tg)"}

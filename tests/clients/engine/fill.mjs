@@ -28,8 +28,14 @@
 // Error kinds: unknown-ref, ambiguous-name, not-an-option, constraint, readonly,
 // not-settable, bad-value.
 //
-// The loaded form is cached per SHA-256 of the XForm text; every fill uses a fresh
-// instance (resetInstance disposes the previous instance's reactive scope).
+// Form attachments (what Collect downloads from the manifest, e.g. an entity list's
+// cases.csv) come with "load" and "fill" as "attachments": {"cases.csv": "name,label\n..."};
+// the engine reads them through fetchFormAttachment by their jr:// file name. A file the form
+// names but the request does not give is an error; with no "attachments" at all, such files
+// load blank (the engine's missingResourceBehavior BLANK), so any form can be inspected.
+//
+// The loaded form is cached per SHA-256 of the XForm text and its attachments; every fill
+// uses a fresh instance (resetInstance disposes the previous instance's reactive scope).
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -63,16 +69,43 @@ const formCache = new Map(); // sha256 -> loaded form result (most recently used
 
 class RequestError extends Error {}
 
-const loadCachedForm = async (xform) => {
+const attachmentFetcher = (attachments) => async (url) => {
+	const href = String(url?.href ?? url);
+	const fileName = decodeURIComponent(href.slice(href.lastIndexOf('/') + 1));
+	if (!Object.hasOwn(attachments, fileName)) {
+		return { ok: false, status: 404, text: async () => '', blob: async () => new Blob([]) };
+	}
+	const text = String(attachments[fileName]);
+	return {
+		ok: true,
+		status: 200,
+		headers: new Headers({ 'content-type': fileName.endsWith('.csv') ? 'text/csv' : 'text/xml' }),
+		text: async () => text,
+		blob: async () => new Blob([text]),
+	};
+};
+
+const loadCachedForm = async (xform, attachments) => {
 	if (typeof xform !== 'string' || xform.length === 0) {
 		throw new RequestError('"xform" must be the XForm text');
 	}
-	const key = createHash('sha256').update(xform).digest('hex');
+	if (attachments !== undefined && attachments !== null && typeof attachments !== 'object') {
+		throw new RequestError('"attachments" must map file names to their text');
+	}
+	const key = createHash('sha256')
+		.update(xform)
+		.update('\0')
+		.update(JSON.stringify(attachments ?? null))
+		.digest('hex');
 	let form = formCache.get(key);
 	if (form !== undefined) {
 		formCache.delete(key);
 	} else {
-		form = await loadForm(xform);
+		// Never the network: with no attachments every file answers 404, which BLANK loads empty.
+		form = await loadForm(xform, {
+			fetchFormAttachment: attachmentFetcher(attachments ?? {}),
+			missingResourceBehavior: attachments ? 'ERROR' : 'BLANK',
+		});
 		if (form.status === 'failure') {
 			const causes = (form.error?.errors ?? []).map((c) => c?.message);
 			const message = [form.error?.message, ...causes].filter(Boolean).join(': ');
@@ -101,8 +134,8 @@ const setLanguage = (root, lang) => {
 	root.setLanguage(found);
 };
 
-const newInstance = async (xform, lang) => {
-	const form = await loadCachedForm(xform);
+const newInstance = async (xform, lang, attachments) => {
+	const form = await loadCachedForm(xform, attachments);
 	const { root } = form.resetInstance();
 	setLanguage(root, lang);
 	return { form, root };
@@ -269,7 +302,7 @@ const setRepeatCount = (range, reference, count) => {
 };
 
 const fill = async (request) => {
-	const { root } = await newInstance(request.xform, request.lang);
+	const { root } = await newInstance(request.xform, request.lang, request.attachments);
 	const answers = new KeyMatcher(request.answers);
 	const repeats = new KeyMatcher(request.repeats);
 	const applied = [];
@@ -372,7 +405,7 @@ const fill = async (request) => {
 const textOf = (range) => (range === null || range === undefined ? null : range.asString);
 
 const load = async (request) => {
-	const { form, root } = await newInstance(request.xform, request.lang);
+	const { form, root } = await newInstance(request.xform, request.lang, request.attachments);
 	const wanted = Number.isInteger(request.labels) ? request.labels : 5;
 	const labels = [];
 	for (const node of walk(root)) {

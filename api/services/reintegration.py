@@ -1,0 +1,74 @@
+"""Reintegration summaries for ministries: counts of support-centre cases (the `cases` entity
+list) opened, active and closed, by centre, quarter, stage and the other coded properties.
+
+The same disclosure control as the risk summaries, from the same engine
+(exports/disclosure.py): on by default with the server's k, and only roles that may read
+microdata may turn it off. The answer holds counts only: never a case code, a label or a date
+finer than a quarter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+
+from api.auth import Actor, authorize
+from api.problems import Problem
+from db import entities as entities_db
+from db import projects as projects_db
+from exports.disclosure import ProtectedTable, protect, unprotected
+from exports.reintegration import DIMENSIONS, MEASURES, reintegration_table
+
+CASES_LIST = "cases"
+QUERY_KEYS = {"measure", "by", "disclosure"}
+DEFAULT_BY = {"opened": ("centre", "quarter"), "active": ("centre", "stage"),
+              "closed": ("centre", "quarter")}
+
+
+def parse_reintegration_query(params: Mapping[str, str]) -> tuple[str, tuple[str, ...], bool]:
+    unknown = sorted(set(params) - QUERY_KEYS)
+    if unknown:
+        raise Problem("summary-query-invalid", f"Unknown query parameter(s): {', '.join(unknown)}.")
+    measure = params.get("measure", "opened")
+    if measure not in MEASURES:
+        raise Problem("summary-query-invalid", f"measure must be one of {', '.join(MEASURES)}.")
+    raw = params.get("by")
+    by = DEFAULT_BY[measure] if raw is None else tuple(p for p in raw.split(",") if p.strip())
+    bad = [d for d in by if d not in DIMENSIONS]
+    if bad or len(by) > 2 or len(set(by)) != len(by):
+        raise Problem("summary-query-invalid",
+                      f"by takes up to two of {', '.join(DIMENSIONS)} (got {raw!r}).")
+    if measure == "active" and "quarter" in by:
+        raise Problem("summary-query-invalid",
+                      "Active cases are counted as they are now; quarter applies to opened and closed.")
+    disclosure = params.get("disclosure", "on")
+    if disclosure not in ("on", "off"):
+        raise Problem("summary-query-invalid", "disclosure must be on or off.")
+    return measure, by, disclosure == "off"
+
+
+async def reintegration_summary(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, params: Mapping[str, str],
+    k: int,
+) -> tuple[str, tuple[str, ...], ProtectedTable]:
+    actor = authorize(actor, "summary.read", project_id)
+    if await projects_db.get_project(conn, project_id) is None:
+        raise Problem("project-not-found")
+    measure, by, off = parse_reintegration_query(params)
+    if off and not actor.sees_microdata(project_id):
+        raise Problem("summary-disclosure-required")
+    table = reintegration_table(await entities_db.current_data(conn, project_id, CASES_LIST),
+                                measure, by)
+    return measure, by, unprotected(table) if off else protect(table, k)
+
+
+def summary_json(measure: str, by: tuple[str, ...], table: ProtectedTable) -> dict[str, Any]:
+    cells = [{**dict(zip(by, key, strict=True)), "count": n, "suppressed": n is None}
+             for key, n in table.cells.items()]
+    totals = [{by[i]: value, "count": n, "suppressed": n is None}
+              for i, margin in enumerate(table.margins) for value, n in margin.items()]
+    totals.append({"count": table.total, "suppressed": table.total is None})
+    return {"k": table.k, "disclosureControl": table.k is not None, "measure": measure,
+            "by": list(by), "cells": cells, "totals": totals}
