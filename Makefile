@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check bench install clean messages
+.PHONY: run test check bench install clean messages webforms
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,15 +34,27 @@ messages: $(STAMP)
 	$(BIN)/pybabel -q update -D messages -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) \
 	  --no-fuzzy-matching --ignore-obsolete
 
-install: $(STAMP) $(CHARTS) $(MO)
+# ODK Web Forms (npm @getodk/web-forms), built with vite into api/webforms/dist, which the
+# app serves under /webforms/ (no CDN). Without npm there is no browser filling; under CI it
+# is a failure.
+WEBFORMS := api/webforms/dist/.vite/manifest.json
+$(WEBFORMS): api/webforms/package-lock.json api/webforms/vite.config.js api/webforms/src/main.js
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd api/webforms && npm ci --no-audit --no-fund --loglevel=error && npx vite build; \
+	elif [ "$$CI" = "true" ]; then echo "make: npm is required to build ODK Web Forms" >&2; exit 1; \
+	else echo "make: npm not found: browser filling (ODK Web Forms) is unavailable"; fi
 
-run: $(STAMP) $(CHARTS) $(MO)
+webforms: $(WEBFORMS)
+
+install: $(STAMP) $(CHARTS) $(MO) $(WEBFORMS)
+
+run: $(STAMP) $(CHARTS) $(MO) $(WEBFORMS)
 	$(BIN)/fieldsurvey serve
 
-test: $(STAMP) $(CHARTS) $(MO)
+test: $(STAMP) $(CHARTS) $(MO) $(WEBFORMS)
 	$(BIN)/python -m pytest -q
 
-check: $(STAMP) $(MO)
+check: $(STAMP) $(MO) $(WEBFORMS)
 	$(BIN)/ruff check api db forms exports tests bench
 	$(BIN)/python -m pytest -q
 

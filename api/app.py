@@ -133,6 +133,7 @@ def create_app(settings: Settings) -> Litestar:
     from api.bootstrap import bootstrap
     from api.openrosa import attachment_store, openrosa_routers
     from api.pages import pages_router, static_routers
+    from api.pages.webforms import webforms_routes
     from api.services.summaries import fold_in_background
     from api.v1 import route_handlers as v1_handlers
 
@@ -162,7 +163,7 @@ def create_app(settings: Settings) -> Litestar:
     app = Litestar(
         route_handlers=[
             *v1_handlers, *openrosa_routers(settings), pages_router(settings, csrf),
-            *static_routers(),
+            *static_routers(), *webforms_routes(),
         ],
         lifespan=[lifespan, fold_in_background],
         dependencies={

@@ -61,6 +61,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 }
 # App users (phones) act as collectors in their own project.
 FIELD_KEY_PERMISSIONS = ROLE_PERMISSIONS["collector"]
+# A public access link may open its one form and submit to it (Central's "pub-link" role).
+PUBLIC_LINK_PERMISSIONS = frozenset({"form.download", "submission.create"})
+# Actors bound to one project and to the forms listed in `form_ids`.
+FORM_BOUND_TYPES = ("field_key", "public_link")
 # Permissions that expose microdata (used by summaries' disclosure control and the audit log).
 MICRODATA_PERMISSIONS = frozenset({"submission.read", "export", "entity.read"})
 
@@ -68,25 +72,29 @@ MICRODATA_PERMISSIONS = frozenset({"submission.read", "export", "entity.read"})
 @dataclass(frozen=True)
 class Actor:
     id: int
-    type: str  # "user" | "field_key"
+    type: str  # "user" | "field_key" | "public_link"
     display_name: str
     is_admin: bool = False
     email: str | None = None
     roles: dict[int, frozenset[str]] = field(default_factory=dict)
-    field_key_project: int | None = None
-    form_ids: frozenset[int] = frozenset()  # an app user's assigned forms
+    field_key_project: int | None = None  # an app user's or a public link's project
+    form_ids: frozenset[int] = frozenset()  # an app user's assigned forms; a link's one form
     locale: str | None = None  # a web user's language for pages (users.locale), None: not chosen
     time_zone: str | None = None  # a web user's time zone for pages (users.time_zone)
+    once: bool = False  # a public link that allows one submission per browser
 
     def may_use_form(self, project_id: int, form_id: int) -> bool:
-        """App users see and submit to the forms they are assigned to; others by role."""
-        if self.type == "field_key":
+        """App users see and submit to the forms they are assigned to, a public link to its
+        own form; others by role."""
+        if self.type in FORM_BOUND_TYPES:
             return project_id == self.field_key_project and form_id in self.form_ids
         return True
 
     def permissions_in(self, project_id: int) -> frozenset[str]:
-        if self.type == "field_key":
-            return FIELD_KEY_PERMISSIONS if project_id == self.field_key_project else frozenset()
+        if self.type in FORM_BOUND_TYPES:
+            if project_id != self.field_key_project:
+                return frozenset()
+            return FIELD_KEY_PERMISSIONS if self.type == "field_key" else PUBLIC_LINK_PERMISSIONS
         perms: set[str] = set()
         for role in self.roles.get(project_id, ()):
             perms |= ROLE_PERMISSIONS[role]
@@ -258,7 +266,20 @@ def forget_field_key(actor_id: int) -> None:
         _field_keys.pop(token, None)
 
 
+def public_link_actor(row) -> Actor:
+    return Actor(
+        id=row["id"],
+        type="public_link",
+        display_name=row["display_name"],
+        field_key_project=row["project_id"],
+        form_ids=frozenset({row["form_id"]}),
+        once=row["once"],
+    )
+
+
 async def actor_from_field_key(conn, token: str) -> Actor | None:
+    """The app user or the live public link (Central accepts both in /v1/key/{token}/)."""
+    from db import public_links as links_db
     from db import users as users_db
 
     now = time.monotonic()
@@ -266,16 +287,20 @@ async def actor_from_field_key(conn, token: str) -> Actor | None:
     if cached is not None and cached[0] > now:
         return cached[1]
     row = await users_db.get_field_key_by_token(conn, token)
-    if row is None:
-        _field_keys.pop(token, None)
-        return None
-    actor = Actor(
-        id=row["id"],
-        type="field_key",
-        display_name=row["display_name"],
-        field_key_project=row["project_id"],
-        form_ids=frozenset(row["form_ids"]),
-    )
+    if row is not None:
+        actor = Actor(
+            id=row["id"],
+            type="field_key",
+            display_name=row["display_name"],
+            field_key_project=row["project_id"],
+            form_ids=frozenset(row["form_ids"]),
+        )
+    else:
+        link = await links_db.get_public_link_by_token(conn, token)
+        if link is None or link["revoked_at"] is not None:
+            _field_keys.pop(token, None)
+            return None
+        actor = public_link_actor(link)
     if len(_field_keys) > 10_000:
         _field_keys.clear()
     _field_keys[token] = (now + FIELD_KEY_TTL, actor)

@@ -24,6 +24,12 @@ FROM forms f JOIN form_defs d ON d.form_id = f.id
 WHERE f.project_id = $1 AND f.xml_form_id = $2 AND d.version = $3
   AND d.published_at IS NOT NULL AND f.deleted_at IS NULL
 """
+# A form's current draft (the preview page submits to it); never cached: drafts change.
+SELECT_DRAFT_TARGET = """
+SELECT f.id AS form_id, f.state, d.id AS def_id, d.version, d.xform
+FROM forms f JOIN form_defs d ON d.id = f.draft_def_id
+WHERE f.project_id = $1 AND f.xml_form_id = $2 AND d.version = $3 AND f.deleted_at IS NULL
+"""
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,37 @@ def forget_form(project_id: int, xml_form_id: str) -> None:
         _targets.pop(key, None)
 
 
+def _target_of(project_id: int, xml_form_id: str, row: asyncpg.Record) -> SubmissionTarget:
+    paths = _schema_paths.get(row["def_id"])
+    if paths is None:
+        schema = parse_xform(row["xform"])
+        paths = (
+            schema.repeat_paths, schema.binary_paths, tuple(entity_declarations(row["xform"]))
+        )
+        if len(_schema_paths) > 10_000:
+            _schema_paths.clear()
+        _schema_paths[row["def_id"]] = paths
+    return SubmissionTarget(
+        project_id=project_id,
+        xml_form_id=xml_form_id,
+        form_id=row["form_id"],
+        def_id=row["def_id"],
+        version=row["version"],
+        state=row["state"],
+        repeat_paths=paths[0],
+        binary_paths=paths[1],
+        entity_declarations=paths[2],
+    )
+
+
+async def draft_submission_target(
+    conn: asyncpg.Connection, project_id: int, xml_form_id: str, version: str
+) -> SubmissionTarget | None:
+    """The form's current draft, when the submission names its version."""
+    row = await conn.fetchrow(SELECT_DRAFT_TARGET, project_id, xml_form_id, version)
+    return None if row is None else _target_of(project_id, xml_form_id, row)
+
+
 async def submission_target(
     conn: asyncpg.Connection, project_id: int, xml_form_id: str, version: str
 ) -> SubmissionTarget | None:
@@ -61,26 +98,7 @@ async def submission_target(
     if cached is not None and cached[0] > now:
         return cached[1]
     row = await conn.fetchrow(SELECT_TARGET, project_id, xml_form_id, version)
-    target = None
-    if row is not None:
-        paths = _schema_paths.get(row["def_id"])
-        if paths is None:
-            schema = parse_xform(row["xform"])
-            paths = (
-                schema.repeat_paths, schema.binary_paths, tuple(entity_declarations(row["xform"]))
-            )
-            _schema_paths[row["def_id"]] = paths
-        target = SubmissionTarget(
-            project_id=project_id,
-            xml_form_id=xml_form_id,
-            form_id=row["form_id"],
-            def_id=row["def_id"],
-            version=row["version"],
-            state=row["state"],
-            repeat_paths=paths[0],
-            binary_paths=paths[1],
-            entity_declarations=paths[2],
-        )
+    target = None if row is None else _target_of(project_id, xml_form_id, row)
     if len(_targets) > 10_000:  # ids and versions come from phones: keep the cache bounded
         _targets.clear()
     _targets[key] = (now + STATE_TTL, target)

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 import asyncpg
 
 from api.auth import Actor, authorize
-from api.form_cache import SubmissionTarget, submission_target
+from api.form_cache import SubmissionTarget, draft_submission_target, submission_target
 from api.i18n import N_
 from api.problems import Problem
 from api.services import entities as entities_service
+from db import draft_submissions as drafts_db
 from db import submissions as submissions_db
 from db.storage import AttachmentStore
 from db.submissions import AttachmentIn
@@ -36,10 +37,12 @@ class IncomingFile:
 
 @dataclass(frozen=True)
 class IngestResult:
-    outcome: str  # "created" | "duplicate" | "edited"
+    outcome: str  # "created" | "duplicate" | "edited" | "draft"
     instance_id: str  # the submission's key (its first instanceID)
     xml_form_id: str
     attachments_present: int | None = None
+    # a risk screening's row as stored (the rubric's result), for the answer shown after it
+    screening: dict | None = None
 
 
 def parse_or_problem(xml: bytes, target: SubmissionTarget | None = None) -> ParsedSubmission:
@@ -65,8 +68,12 @@ async def ingest_submission(
     device_id: str | None = None,
     user_agent: str | None = None,
     expected_form_id: str | None = None,
+    draft: bool = False,
 ) -> IngestResult:
-    actor = authorize(actor, "submission.create", project_id)
+    """Store one submission. With `draft`, it is a test of the form's current draft (the
+    preview page): parsed, checked and classified the same way, then kept apart from the data
+    in draft_submissions (as Central keeps draft test submissions)."""
+    actor = authorize(actor, "form.update" if draft else "submission.create", project_id)
     first = parse_or_problem(xml)
     if expected_form_id is not None and first.xml_form_id != expected_form_id:
         raise Problem(
@@ -74,7 +81,14 @@ async def ingest_submission(
             N_("The submission is for form %(got)s, not %(expected)s."),
             params={"got": repr(first.xml_form_id), "expected": repr(expected_form_id)},
         )
-    target = await submission_target(conn, project_id, first.xml_form_id, first.version)
+    find_target = draft_submission_target if draft else submission_target
+    target = await find_target(conn, project_id, first.xml_form_id, first.version)
+    if target is None and draft:
+        raise Problem(
+            "form-not-found",
+            N_("Form %(form)s has no draft with version %(version)s."),
+            params={"form": repr(first.xml_form_id), "version": repr(first.version)},
+        )
     if target is None:
         raise Problem(
             "form-not-found",
@@ -83,7 +97,7 @@ async def ingest_submission(
         )
     if not actor.may_use_form(project_id, target.form_id):
         raise Problem("forbidden", N_("This app user is not assigned to the form."))
-    if target.state == "closed":
+    if target.state == "closed" and not draft:
         raise Problem("form-closed")
     parsed = first
     if target.repeat_paths or target.binary_paths:
@@ -100,6 +114,27 @@ async def ingest_submission(
             )
     xml_md5 = hashlib.md5(xml).digest()
     screening = screening_row(parsed.answers) if target.is_screening else None
+
+    if draft:
+        if parsed.deprecated_id is not None:
+            raise Problem("request-invalid", N_("A draft test submission cannot be edited."))
+        await drafts_db.insert_draft_submission(
+            conn,
+            form_id=target.form_id,
+            form_def_id=target.def_id,
+            instance_id=parsed.instance_id,
+            xml=xml,
+            answers=parsed.answers,
+            screening=screening,
+            attachments=[
+                {"name": a.name, "blobKey": a.blob_key, "contentType": a.content_type,
+                 "size": a.size}
+                for a in uploaded.values()
+            ],
+            submitter_id=actor.id,
+        )
+        return IngestResult("draft", parsed.instance_id, target.xml_form_id, len(uploaded),
+                            screening)
 
     declarations = list(target.entity_declarations)
 
@@ -133,19 +168,25 @@ async def ingest_submission(
             conn, new_args, plan, stored_version(0, 0)
         )
         if ids is not None:
-            return IngestResult("created", parsed.instance_id, target.xml_form_id, len(uploaded))
+            return IngestResult(
+                "created", parsed.instance_id, target.xml_form_id, len(uploaded), screening
+            )
     elif parsed.deprecated_id is None and declarations:
         async with conn.transaction():
             ids = await submissions_db.insert_new_submission_ids(conn, new_args)
             if ids is not None:
                 await store_entities(*ids, fresh=True)
         if ids is not None:
-            return IngestResult("created", parsed.instance_id, target.xml_form_id, len(uploaded))
+            return IngestResult(
+                "created", parsed.instance_id, target.xml_form_id, len(uploaded), screening
+            )
     elif parsed.deprecated_id is None:
         # The common case: one statement, atomic on its own.
         ids = await submissions_db.insert_new_submission_ids(conn, new_args)
         if ids is not None:
-            return IngestResult("created", parsed.instance_id, target.xml_form_id, len(uploaded))
+            return IngestResult(
+                "created", parsed.instance_id, target.xml_form_id, len(uploaded), screening
+            )
     async with conn.transaction():
         existing = await submissions_db.find_version(conn, target.form_id, parsed.instance_id)
         if existing is not None:
@@ -163,6 +204,7 @@ async def ingest_submission(
                 existing["submission_instance_id"],
                 target.xml_form_id,
                 filled["attachments_present"],
+                screening,
             )
         if parsed.deprecated_id is None:  # lost a race with an identical insert: retry as one
             raise Problem("submission-conflict", N_("The submission was being stored concurrently."))
@@ -212,5 +254,7 @@ async def ingest_submission(
             )
         if declarations:
             await store_entities(previous["submission_id"], version_id)
-        return IngestResult("edited", previous["submission_instance_id"], target.xml_form_id)
+        return IngestResult(
+            "edited", previous["submission_instance_id"], target.xml_form_id, None, screening
+        )
 

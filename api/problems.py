@@ -58,6 +58,7 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
     "auth-failed": (401, 401.2, N_("The email address or password is wrong.")),
     "session-invalid": (401, 401.2, N_("The session token is unknown, expired or ended.")),
     "forbidden": (403, 403.1, N_("The authenticated actor may not do this.")),
+    "public-link-revoked": (403, 403.1, N_("This public link was revoked.")),
     "summary-disclosure-required": (
         403,
         403.1,
@@ -81,6 +82,7 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
     "submission-deprecated-id-unknown": (404, 404.5, N_("The deprecatedID names no current submission.")),
     "attachment-not-found": (404, 404.1, N_("The attachment does not exist.")),
     "app-user-not-found": (404, 404.1, N_("The app user does not exist.")),
+    "public-link-not-found": (404, 404.1, N_("The public link does not exist.")),
     "user-not-found": (404, 404.1, N_("The user does not exist.")),
     "dataset-not-found": (404, 404.1, N_("The entity list (dataset) does not exist.")),
     "entity-not-found": (404, 404.1, N_("The entity does not exist.")),
@@ -96,6 +98,9 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
     "form-exists": (409, 409.3, N_("A form with that xmlFormId already exists in this project.")),
     "form-version-exists": (409, 409.6, N_("That version of the form was already published.")),
     "form-closed": (409, 409.2, N_("The form is closed and takes no submissions.")),
+    "public-link-used": (
+        409, 409.1, N_("This link allows one submission, and it was already sent from this browser.")
+    ),
     "submission-conflict": (
         409,
         409.1,

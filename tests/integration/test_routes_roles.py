@@ -69,6 +69,13 @@ ROUTE_RULES: dict[tuple[str, str], str] = {
     ("GET", "/v1/projects/{project_id:int}/forms/{form_svc:str}/{table:str}"): "submission.read",
     ("GET", "/v1/projects/{project_id:int}/forms/{form_svc:str}/{table:str}/{nav:path}"): "submission.read",
     ("GET", "/v1/audits"): "admin",
+    # browser filling: public access links, draft test submissions (preview)
+    ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/public-links"): "form.update",
+    ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/public-links"): "form.update",
+    ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/public-links/{link_id:int}"): "form.update",
+    ("DELETE", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/public-links/{link_id:int}"): "form.update",
+    ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/draft/submissions"): "form.update",
+    ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/draft/submissions"): "form.update",
     # summaries: counts only, with disclosure control for roles without microdata
     ("GET", "/v1/projects/{project_id:int}/summaries/risk"): "summary.read",
     ("GET", "/v1/projects/{project_id:int}/summaries/risk.xlsx"): "summary.read",
@@ -114,6 +121,7 @@ BODIES: dict[tuple[str, str], dict] = {
     ("PATCH", "/v1/projects/{project_id:int}"): {"name": " "},
     ("PATCH", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}"): {"state": "bogus"},
     ("POST", "/v1/projects/{project_id:int}/app-users"): {"displayName": " "},
+    ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/public-links"): {"displayName": " "},
     ("PATCH", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"): {"reviewState": "approved"},
     ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/comments"): {"body": "x"},
     ("POST", "/v1/projects/{project_id:int}/datasets"): {"name": "__not_valid"},
@@ -148,6 +156,7 @@ def concrete_path(template: str, project_id: int) -> str:
         "instance_id": "uuid:no-such-instance",
         "uuid": "00000000-0000-4000-8000-000000000000",
         "dataset_svc": "no_such_list.svc",
+        "link_id": "999999",
     }
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values.get(m.group(1), "x"), template)
 
