@@ -883,3 +883,16 @@ async def list_version_answers(
 ) -> list[asyncpg.Record]:
     """A submission's versions with their answers, newest first (the edit history)."""
     return await conn.fetch(SELECT_VERSION_ANSWERS, submission_id, limit)
+
+SELECT_CURRENT_VERSION = """
+SELECT v.id AS version_id, v.form_def_id, v.xml FROM submissions s
+JOIN submission_versions v ON v.id = s.current_version_id
+WHERE s.form_id = $1 AND s.instance_id = $2
+"""
+
+
+async def get_current_version(
+    conn: asyncpg.Connection, form_id: int, instance_id: str
+) -> asyncpg.Record | None:
+    """The current version of submission `instance_id` (its key): version id, def id, XML."""
+    return await conn.fetchrow(SELECT_CURRENT_VERSION, form_id, instance_id)

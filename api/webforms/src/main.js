@@ -58,9 +58,10 @@ function showResult(body) {
     note.hidden = !body.referralNote;
   }
   const level = panel.querySelector('[data-slot=level]');
-  if (level) {
+  const levelLine = panel.querySelector('[data-slot=level-line]');
+  if (level && levelLine) {
     level.textContent = body.riskLevelLabel || '';
-    level.hidden = !body.riskLevelLabel;
+    levelLine.hidden = !body.riskLevelLabel;
   }
   panel.dataset.instanceId = body.instanceId || '';
   show(panel, body.message);
@@ -98,10 +99,10 @@ async function mount() {
     try {
       result = await post(data);
     } catch (error) {
-      result = { ok: false, status: 0, body: { message: failure?.dataset.offline || String(error) } };
+      result = { ok: false, status: 0, body: {} };
     }
     if (!result.ok) {
-      show(failure, result.body.message || result.body.detail || `HTTP ${result.status}`);
+      show(failure, result.body.message || failure?.dataset.generic || `HTTP ${result.status}`);
       failure?.focus();
       setState('refused');
       return;
@@ -145,7 +146,117 @@ async function mount() {
   watch.observe(root, { subtree: true, childList: true, attributes: true });
 }
 
+// --- one language for the page and the form -----------------------------------------------
+// The server opens the form in the page's language (it marks that translation default). When
+// the page's switcher is used, the choice is saved, the page's own text is replaced by the
+// same page in the new language, and the form's language menu is set to match, without
+// losing the answers. When the form's own menu is used, the page follows the same way.
+
+const codeOf = (label) => {
+  const match = /\(([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]+)?\)\s*$/.exec(label || '');
+  return match ? match[1].toLowerCase() : null;
+};
+
+function visibleMenu() {
+  return [...document.querySelectorAll('.language-changer')].find((el) => el.offsetParent !== null);
+}
+
+function formLanguage() {
+  const menu = visibleMenu();
+  return menu ? codeOf(menu.innerText.trim()) : null;
+}
+
+// Replace the page's own parts (header, project navigation, our panels) with the same parts of
+// `html`, the page rendered in another language. The form itself is left alone.
+function swapChrome(html) {
+  const fresh = new DOMParser().parseFromString(html, 'text/html');
+  const swap = (selector) => {
+    const old = document.querySelector(selector);
+    const next = fresh.querySelector(selector);
+    if (old && next) {
+      if (old.hidden !== undefined) next.hidden = old.hidden;
+      old.replaceWith(document.adoptNode(next));
+    }
+  };
+  ['header.top', 'nav.project-nav', 'a.skip'].forEach(swap);
+  document.querySelectorAll('[data-swap]').forEach((el) => {
+    const next = fresh.querySelector(`[data-swap="${el.dataset.swap}"]`);
+    if (!next) return;
+    if (el.id === 'webform-done' || el.id === 'webform-failure') {
+      // these show what the server answered: keep it, translate only their fixed text
+      for (const selector of [':scope > h2', '#webform-again', '.fill-actions a']) {
+        const [mine, theirs] = [el.querySelector(selector), next.querySelector(selector)];
+        if (mine && theirs) mine.textContent = theirs.textContent;
+      }
+      Object.assign(el.dataset, next.dataset);
+      return;
+    }
+    next.hidden = el.hidden;
+    el.replaceWith(document.adoptNode(next));
+  });
+  const fresher = fresh.getElementById('webform');
+  if (fresher && root) root.dataset.csrf = fresher.dataset.csrf;
+  document.title = fresh.title;
+  document.documentElement.lang = fresh.documentElement.lang;
+}
+
+let switching = false;
+
+async function savePageLanguage(code) {
+  const form = document.getElementById('language');
+  if (!form || switching) return false;
+  switching = true;
+  try {
+    const data = new FormData(form);
+    data.set('locale', code);
+    const response = await fetch(form.action, { method: 'POST', body: data, credentials: 'same-origin' });
+    if (!response.ok) return false;
+    swapChrome(await response.text());
+    return true;
+  } finally {
+    switching = false;
+  }
+}
+
+async function setFormLanguage(code) {
+  if (formLanguage() === code) return;
+  const menu = visibleMenu();
+  if (!menu) return;
+  menu.click();
+  for (let i = 0; i < 50; i += 1) {
+    const option = [...document.querySelectorAll('.p-select-overlay [role=option]')]
+      .find((el) => codeOf(el.innerText.trim()) === code);
+    if (option) {
+      option.click();
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+document.addEventListener('submit', async (event) => {
+  if (event.target.id !== 'language' || !root) return;
+  event.preventDefault();
+  const code = event.submitter?.value;
+  if (!code || code === document.documentElement.lang) return;
+  setState('switching');
+  if (await savePageLanguage(code)) await setFormLanguage(code);
+  setState(root.hidden ? 'submitted' : 'ready');
+});
+
+function followFormLanguage() {
+  new MutationObserver(async () => {
+    const code = formLanguage();
+    if (!code || code === document.documentElement.lang || switching) return;
+    if (!['en', 'ru', 'tg'].includes(code)) return;
+    setState('switching');
+    await savePageLanguage(code);
+    setState('ready');
+  }).observe(root, { subtree: true, childList: true, characterData: true });
+}
+
 if (root) {
+  followFormLanguage();
   mount().catch((error) => {
     setState('failed');
     show(failure, failure?.dataset.loadFailed || String(error));
