@@ -104,7 +104,8 @@ def refusal(page: Page, problem: Problem) -> Response:
     message = REFUSALS.get(problem.slug)
     text = page._(message) if message else page._(
         "The server refused the submission: %(detail)s", detail=problem.detail)
-    return json_response({"message": text, "code": problem.slug}, problem.status)
+    return json_response({"message": text, "slug": problem.slug, "code": problem.code},
+                         problem.status)
 
 
 def xml_response(xform: str) -> Response:
