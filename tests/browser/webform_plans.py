@@ -49,7 +49,7 @@ def full_plans(today: date) -> dict[str, list]:
             ("campaign_id", "CA-2026-SU1"), ("region", "TJ-SU"), ("district", "TJ-SU-KHUJAND"),
             ("settlement_type", "urban"), ("consent", "yes"), ("resp_sex", "female"),
             ("resp_age", "34"), ("education", "vocational"), ("resp_worked_abroad", "no"),
-            ("hh_size", "3"),
+            ("hh_size", "2"),  # the repeat has one entry per member (its count)
             ("household_member", [
                 [("member_sex", "female"), ("member_age_band", "age_25_34"),
                  ("member_migration", "seasonal"), ("member_abroad_now", "yes"),

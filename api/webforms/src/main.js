@@ -31,7 +31,7 @@ async function loadText(url) {
 
 function headers() {
   const out = { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest' };
-  if (root.dataset.csrf) out['X-CSRF-Token'] = root.dataset.csrf;
+  if (root.dataset.csrf) out['X-CSRFToken'] = root.dataset.csrf; // Litestar's CSRF header
   return out;
 }
 
