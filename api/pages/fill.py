@@ -25,13 +25,14 @@ from urllib.parse import quote
 
 import asyncpg
 import msgspec
+from babel import Locale
 from litestar import Request, Response, get, post
-from litestar.datastructures import State, UploadFile
+from litestar.datastructures import State
 
 from api.auth import public_link_actor
 from api.i18n import N_
-from api.ingest import IncomingFile, IngestResult, ingest_submission
-from api.openrosa import base_url
+from api.ingest import IngestResult, ingest_submission
+from api.openrosa import base_url, multipart_submission
 from api.pages.web import (
     CONTENT_SECURITY_POLICY,
     RISK_LEVELS,
@@ -63,6 +64,8 @@ WEBFORMS_CSP = (
     .replace("script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'")
     .replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
     .replace("font-src 'self'", "font-src 'self' data:")
+    # photos are made smaller in a worker (image-blob-reduce, pica) from a blob: or data: URL
+    + "; worker-src 'self' blob: data:"
 )
 JSON = "application/json"
 ONCE_COOKIE = "fieldsurvey_link_{id}"
@@ -111,21 +114,6 @@ def refusal(page: Page, problem: Problem) -> Response:
 def xml_response(xform: str) -> Response:
     return Response(xform.encode("utf-8"), media_type="text/xml",
                     headers={"Cache-Control": "no-store"})
-
-
-async def read_parts(request: Request) -> tuple[bytes, list[IncomingFile]]:
-    """The submission as Web Forms sends it: multipart with xml_submission_file and the files,
-    exactly the shape of an OpenRosa submission from Collect."""
-    form = await request.form()
-    xml_part = form.get("xml_submission_file")
-    if xml_part is None:
-        raise Problem("submission-file-missing")
-    xml = await xml_part.read() if isinstance(xml_part, UploadFile) else str(xml_part).encode()
-    files = []
-    for name, value in form.multi_items():
-        if name != "xml_submission_file" and isinstance(value, UploadFile):
-            files.append(IncomingFile(value.filename or name, await value.read(), value.content_type))
-    return xml, files
 
 
 def referral_note(xform: str, result: IngestResult, locale: str) -> tuple[str | None, str | None]:
@@ -180,12 +168,61 @@ async def form_or_404(conn: asyncpg.Connection, project_id: int, xml_form_id: st
     return form
 
 
+# Web Forms 0.22.0 has no translations of its own buttons and messages (English only): the
+# entry replaces these texts with the page language's (keys are Web Forms' English texts).
+WEBFORMS_TEXTS = {
+    "Send": N_("Send"),
+    "Add": N_("Add"),
+    "Remove": N_("Remove"),
+    "Delete": N_("Delete"),
+    "Cancel": N_("Cancel"),
+    "Condition not satisfied: required": N_("This question must be answered."),
+    "Condition not satisfied: constraint": N_("This answer is not allowed."),
+    "1 question with error.": N_("1 question has an error."),
+    "{n} questions with errors.": N_("Questions with errors: {n}."),
+    "Powered by": N_("Powered by"),
+    "Change language": N_("Change language"),
+    "Choose image": N_("Choose image"),
+    "Take picture": N_("Take picture"),
+    "No file chosen": N_("No file chosen"),
+    "Get location": N_("Get location"),
+    "Save location": N_("Save location"),
+    "Finding your location": N_("Finding your location"),
+    "No results found": N_("No results found"),
+    "An error occurred while loading this form": N_("The form could not be loaded."),
+}
+
+
+def webform_texts(page: Page) -> dict:
+    """What the entry needs to show Web Forms in the page's language: its texts, and the
+    calendar's month and day names (Babel's, from CLDR)."""
+    if page.i18n.locale == "en":
+        return {}
+    locale = Locale.parse(page.i18n.locale)
+    months = locale.months["stand-alone"]
+    days = locale.days["format"]
+    order = [6, 0, 1, 2, 3, 4, 5]  # PrimeVue starts the week on Sunday; Babel on Monday (0)
+    return {
+        "texts": {english: page._(message) for english, message in WEBFORMS_TEXTS.items()},
+        "calendar": {
+            "monthNames": [months["wide"][m] for m in range(1, 13)],
+            "monthNamesShort": [months["abbreviated"][m] for m in range(1, 13)],
+            "dayNames": [days["wide"][d] for d in order],
+            "dayNamesShort": [days["abbreviated"][d] for d in order],
+            "dayNamesMin": [days["short"][d] for d in order],
+            "firstDayOfWeek": 1,
+            "today": page._("Today"),
+            "clear": page._("Clear"),
+        },
+    }
+
+
 def render_form_page(page: Page, *, project, form, mode: str, base: str, title: str,
                      status: int = 200, **extra) -> Response:
     script = entry_script()
     return page.render(
         "fill/form.html", status=status, project=project, form=form, mode=mode, base=base,
-        title=title, entry_script=script, csp=WEBFORMS_CSP, **extra,
+        title=title, entry_script=script, csp=WEBFORMS_CSP, texts=webform_texts(page), **extra,
     )
 
 
@@ -258,21 +295,30 @@ async def fill_form_attachment(project_id: int, xml_form_id: str, name: str, pag
     return await form_attachment_response(conn, form["current_def_id"], name)
 
 
-@post(FORM_PATH + "/fill/submission", status_code=201)
-async def fill_submit(project_id: int, xml_form_id: str, request: Request, page: Page,
-                      conn: asyncpg.Connection, state: State) -> Response:
+async def submit_from_page(page: Page, request: Request, conn, state: State, project_id: int,
+                           xml_form_id: str, *, draft: bool) -> Response:
+    """A logged-in user's submission from the fill or preview page, through api/ingest.py."""
     if page.actor is None:
         return refusal(page, Problem("auth-required"))
     try:
-        xml, files = await read_parts(request)
+        xml, files = await multipart_submission(request)
         result = await ingest_submission(
             conn, state.attachment_store, page.actor, project_id, xml, files,
             user_agent=request.headers.get("user-agent"), expected_form_id=xml_form_id,
+            draft=draft,
         )
     except Problem as problem:
         return refusal(page, problem)
     form = await forms_db.get_form(conn, project_id, xml_form_id)
-    return answer_for(page, result, await def_xform(conn, form["current_def_id"]), draft=False)
+    def_id = form["draft_def_id"] if draft else form["current_def_id"]
+    return answer_for(page, result, await def_xform(conn, def_id), draft=draft)
+
+
+@post(FORM_PATH + "/fill/submission", status_code=201)
+async def fill_submit(project_id: int, xml_form_id: str, request: Request, page: Page,
+                      conn: asyncpg.Connection, state: State) -> Response:
+    return await submit_from_page(page, request, conn, state, project_id, xml_form_id,
+                                  draft=False)
 
 
 # --- preview the draft -------------------------------------------------------------------------
@@ -314,19 +360,8 @@ async def preview_form_attachment(project_id: int, xml_form_id: str, name: str, 
 @post(FORM_PATH + "/preview/submission", status_code=201)
 async def preview_submit(project_id: int, xml_form_id: str, request: Request, page: Page,
                          conn: asyncpg.Connection, state: State) -> Response:
-    if page.actor is None:
-        return refusal(page, Problem("auth-required"))
-    try:
-        xml, files = await read_parts(request)
-        result = await ingest_submission(
-            conn, state.attachment_store, page.actor, project_id, xml, files,
-            user_agent=request.headers.get("user-agent"), expected_form_id=xml_form_id,
-            draft=True,
-        )
-    except Problem as problem:
-        return refusal(page, problem)
-    form = await forms_db.get_form(conn, project_id, xml_form_id)
-    return answer_for(page, result, await def_xform(conn, form["draft_def_id"]), draft=True)
+    return await submit_from_page(page, request, conn, state, project_id, xml_form_id,
+                                  draft=True)
 
 
 # --- edit a submission -------------------------------------------------------------------------
@@ -410,13 +445,13 @@ async def edit_submit(project_id: int, xml_form_id: str, instance_id: str, reque
     if page.actor is None or not page.actor.can("submission.update", project_id):
         return refusal(page, Problem("forbidden"))
     try:
-        xml, files = await read_parts(request)
+        xml, files = await multipart_submission(request)
         result = await ingest_submission(
             conn, state.attachment_store, page.actor, project_id, xml, files,
             user_agent=request.headers.get("user-agent"), expected_form_id=xml_form_id,
         )
         if result.outcome != "edited" or result.instance_id != instance_id:
-            raise Problem("submission-conflict", "The form did not send an edit of this record.")
+            raise Problem("submission-conflict", N_("The form did not send an edit of this record."))
     except Problem as problem:
         return refusal(page, problem)
     await audits.log_audit(conn, page.actor.id, "submission.update.version",
@@ -533,7 +568,7 @@ async def public_submit(token: str, request: Request, page: Page, conn: asyncpg.
         link, actor, form = await link_or_page(page, conn, token)
         if used_from_here(request, link):
             raise Problem("public-link-used")
-        xml, files = await read_parts(request)
+        xml, files = await multipart_submission(request)
         result = await ingest_submission(
             conn, state.attachment_store, actor, link["project_id"], xml, files,
             user_agent=request.headers.get("user-agent"), expected_form_id=link["xml_form_id"],

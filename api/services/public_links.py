@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncpg
 
 from api.auth import Actor, authorize, forget_field_key, new_token
+from api.i18n import N_
 from api.problems import Problem
 from db import audits
 from db import forms as forms_db
@@ -32,7 +33,7 @@ async def create_public_link(
     actor, form = await form_for_links(conn, actor, project_id, xml_form_id)
     name = display_name.strip()
     if not name:
-        raise Problem("request-invalid", "A public link needs a displayName.")
+        raise Problem("request-invalid", N_("A public link needs a displayName."))
     async with conn.transaction():
         row = await links_db.create_public_link(conn, form["id"], name, once, new_token(), actor.id)
         await audits.log_audit(

@@ -12,6 +12,7 @@ from litestar import Request, get, post
 from litestar.datastructures import State
 
 from api.auth import Actor, authorize
+from api.i18n import N_
 from api.ingest import ingest_submission
 from api.problems import Problem
 from api.v1.submissions import _xml_body_type
@@ -34,7 +35,7 @@ async def _draft_def(conn: asyncpg.Connection, project_id: int, xml_form_id: str
     if form is None:
         raise Problem("form-not-found")
     if form["draft_def_id"] is None:
-        raise Problem("draft-missing", "The form has no draft.")
+        raise Problem("draft-missing", N_("The form has no draft."))
     return form["draft_def_id"]
 
 

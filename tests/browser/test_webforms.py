@@ -18,14 +18,20 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from api.i18n import I18n
 
+from api.i18n import I18n
 from api.pages.webforms import entry_script
 from forms.rubric import classify
 from forms.schema import parse_xform
 from forms.xform_language import translation_for
 from tests.browser.webform_filler import WebFormFiller, field_by_name
-from tests.browser.webform_plans import FIRST_STEPS, FULL_LANGUAGE, SHORT_PLANS, full_plans
+from tests.browser.webform_plans import (
+    FIRST_STEPS,
+    FULL_LANGUAGE,
+    SHORT_PLANS,
+    applicable,
+    full_plans,
+)
 from tests.xlsforms import XLSX
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -114,7 +120,7 @@ async def choose_page_language(page, code: str) -> None:
     if await page.get_attribute("html", "lang") == code:
         return
     await page.click(f"#language button[value={code}]")
-    await page.wait_for_function(f"document.documentElement.lang === '{code}'")
+    await page.wait_for_selector(f"html[lang={code}]", state="attached")
 
 
 async def open_form(page, url: str) -> None:
@@ -205,7 +211,7 @@ async def test_fill_each_form_fully(browser, site, pool, form_id) -> None:
         async with page.expect_navigation():
             await page.click(f"#fill-forms li[data-form={form_id}] a.fill-open")
         await wait_for_state(page, "ready")
-        plan = full_plans(TODAY)[form_id]
+        plan = applicable(schema, full_plans(TODAY)[form_id])
         await labels_in(page, schema, code, [plan[0][0]])
         filler = WebFormFiller(page, schema, language, TODAY)
         await filler.fill(plan)
@@ -255,7 +261,7 @@ async def test_other_languages_switch_and_send(browser, site, pool, form_id) -> 
     page = session.page
     try:
         await open_form(page, form_url(site, form_id))
-        short = SHORT_PLANS.get(form_id) or FIRST_STEPS[form_id]
+        short = applicable(schema, SHORT_PLANS.get(form_id) or FIRST_STEPS[form_id])
         for index, code in enumerate(others):
             if index == 0:  # the page's switcher: the form follows
                 await choose_page_language(page, code)
@@ -263,7 +269,7 @@ async def test_other_languages_switch_and_send(browser, site, pool, form_id) -> 
                 await page.locator(".language-changer").locator("visible=true").first.click()
                 name = translation_for(schema.languages, code)
                 await page.locator(".p-select-overlay [role=option]", has_text=name).click()
-                await page.wait_for_function(f"document.documentElement.lang === '{code}'")
+                await page.wait_for_selector(f"html[lang={code}]", state="attached")
             await wait_for_state(page, "ready")
             nav = await page.locator("#language button[aria-current=true]").get_attribute("value")
             assert nav == code
@@ -328,9 +334,13 @@ async def test_public_link_once_then_revoked(browser, site, pool) -> None:
         await page.goto(url)
         assert "one submission" in (await page.locator("#link-closed").inner_text())
         resent = await page.evaluate(
-            """async (url) => { const r = await fetch(url + '/submission', {method: 'POST',
-                 body: new FormData()}); return [r.status, await r.text()]; }""", url)
-        assert resent[0] in (403, 409), resent  # refused before anything is read
+            """async (url) => {
+                 const token = document.querySelector('input[name=_csrf_token]').value;
+                 const r = await fetch(url + '/submission', {method: 'POST', body: new FormData(),
+                   headers: {'X-CSRFToken': token}});
+                 return [r.status, await r.json()]; }""", url)
+        assert resent[0] == 409 and resent[1]["slug"] == "public-link-used", resent
+        assert "one submission" in resent[1]["message"]
     finally:
         await visitor.close()
 
@@ -368,7 +378,7 @@ async def test_preview_submissions_stay_out_of_the_data(browser, site, client, p
         page = session.page
         await open_form(page, form_url(site, form_id, "preview"))
         assert await page.locator("#preview-notice").count() == 1
-        plan = full_plans(TODAY)[form_id]
+        plan = applicable(schema, full_plans(TODAY)[form_id])
         filler = WebFormFiller(page, schema, schema.default_language, TODAY)
         await filler.fill(plan)
         await filler.send()
@@ -396,7 +406,7 @@ async def test_manager_edits_a_record_in_the_browser(browser, site, client, pool
     form_id = "hotline_call"
     schema = site["schemas"][form_id]
     headers = site["manager"]["headers"]
-    plan = full_plans(TODAY)[form_id]
+    plan = applicable(schema, full_plans(TODAY)[form_id])
     session = await open_session(browser, site, site["manager"], "desktop")
     try:
         page = session.page
@@ -427,3 +437,48 @@ async def test_manager_edits_a_record_in_the_browser(browser, site, client, pool
     assert answers["call"]["operator_code"] == "DU07"  # the rest as it was
     review = (await client.get(base, headers=headers)).json()["reviewState"]
     assert review == "edited"
+
+
+# A photo question: the file goes with the submission, through the same ingest as Collect's.
+
+
+async def test_a_photo_is_stored_with_the_submission(browser, site, client, pool, tmp_path) -> None:
+    from PIL import Image
+
+    from tests.xlsforms import xlsx_bytes
+
+    workbook = xlsx_bytes({
+        "survey": [["type", "name", "label", "parameters"], ["text", "place", "Place", None],
+                   ["image", "photo", "Photo", "max-pixels=1024"]],
+        "settings": [["form_id", "version"], ["browser_photo", "1"]],
+    })
+    uploaded = await client.post(
+        f"/v1/projects/{site['pid']}/forms?publish=true", content=workbook,
+        headers={**site["manager"]["headers"], "Content-Type": XLSX})
+    assert uploaded.status_code == 200, uploaded.text
+    xml = await client.get(f"/v1/projects/{site['pid']}/forms/browser_photo.xml",
+                           headers=site["manager"]["headers"])
+    schema = parse_xform(xml.text)
+    picture = tmp_path / "door.png"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(picture)
+    session = await open_session(browser, site, site["collector"], "phone")
+    try:
+        page = session.page
+        await open_form(page, form_url(site, "browser_photo"))
+        filler = WebFormFiller(page, schema, schema.default_language, TODAY)
+        await filler.fill([("place", "Khujand")])
+        box = await filler.container(field_by_name(schema, "photo"))
+        await box.locator("input[type=file]").first.set_input_files(str(picture))
+        await filler.send()
+        assert await wait_for_state(page, "submitted", "refused") == "submitted"
+        instance_id = await page.locator("#webform-done").get_attribute("data-instance-id")
+    finally:
+        await session.close()
+    answers = await stored_answers(pool, site["pid"], "browser_photo", instance_id)
+    name = answers["photo"]
+    assert name and answers["place"] == "Khujand"
+    base = f"/v1/projects/{site['pid']}/forms/browser_photo/submissions/{instance_id}/attachments"
+    listed = (await client.get(base, headers=site["manager"]["headers"])).json()
+    assert listed == [{"name": name, "exists": True}]
+    content = (await client.get(f"{base}/{name}", headers=site["manager"]["headers"])).content
+    assert content[:8] == b"\x89PNG\r\n\x1a\n" or content[:3] == b"\xff\xd8\xff"

@@ -33,6 +33,7 @@ def full_plans(today: date) -> dict[str, list]:
         "support_center_intake": [
             ("center", "khujand"), ("case_code", "SU-2026-014"), ("intake_date", days(10)),
             ("referral_source", "hotline"), ("client_sex", "male"), ("client_age", "17"),
+            ("region", "TJ-SU"),
             ("case_type", "presumed_victim"), ("exploitation_forms", ["forced_labour"]),
             ("exploitation_country", "russia"), ("consent_services", "yes"),
             ("services", ["legal", "shelter"]), ("shelter_days", "14"),
@@ -113,3 +114,18 @@ FULL_LANGUAGE = {
     "community_awareness": "tg",
     "risk_screening": "ru",
 }
+
+
+def applicable(schema, plan: list) -> list:
+    """The plan less the questions this version of the form does not ask (a form's later
+    version may compute a value it used to ask, or move a repeat to another form)."""
+    asked = {f.name: f for f in schema.walk() if f.kind in ("question", "repeat")
+             and f.type != "note" and not f.calculate and not f.readonly}
+    out = []
+    for name, value in plan:
+        if name not in asked:
+            continue
+        if asked[name].kind == "repeat":
+            value = [applicable(schema, entry) for entry in value]
+        out.append((name, value))
+    return out

@@ -70,6 +70,45 @@ function showResult(body) {
   window.scrollTo(0, 0);
 }
 
+// --- Web Forms' own texts in the page's language ------------------------------------------
+// Web Forms 0.22.0 shows its buttons and messages in English only. The page gives their
+// translations (data-texts, from the server's catalogues); text nodes that read exactly one
+// of them are replaced, and again whenever Web Forms rewrites them.
+const texts = JSON.parse(root?.dataset.texts || '{}');
+const table = texts.texts || {};
+const counted = /^(\d+) questions with errors\.$/;
+
+function translateText(node) {
+  const raw = node.nodeValue;
+  const text = raw.trim();
+  if (!text) return;
+  let out = table[text];
+  const many = counted.exec(text);
+  if (!out && many && table['{n} questions with errors.']) {
+    out = table['{n} questions with errors.'].replace('{n}', many[1]);
+  }
+  if (out && out !== text) node.nodeValue = raw.replace(text, out);
+}
+
+function translateTree(element) {
+  const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) translateText(node);
+}
+
+function translateWebForms() {
+  if (!Object.keys(table).length) return;
+  const watch = (target) => new MutationObserver((records) => {
+    for (const record of records) {
+      if (record.type === 'characterData') translateText(record.target);
+      record.addedNodes.forEach((node) => {
+        if (node.nodeType === Node.TEXT_NODE) translateText(node);
+        else if (node.nodeType === Node.ELEMENT_NODE) translateTree(node);
+      });
+    }
+  }).observe(target, { subtree: true, childList: true, characterData: true });
+  watch(document.body); // the form, and its menus and dialogs (appended to <body>)
+}
+
 async function mount() {
   setState('loading');
   const formXml = await loadText(root.dataset.formUrl);
@@ -122,6 +161,12 @@ async function mount() {
       }),
   });
   app.use(webFormsPlugin);
+  if (texts.calendar) {
+    // the date picker's month and day names (PrimeVue's locale)
+    const config = app.config.globalProperties.$primevue?.config;
+    if (config) config.locale = { ...config.locale, ...texts.calendar };
+  }
+  translateWebForms();
   app.mount(root);
   const again = document.getElementById('webform-again');
   if (again) {
@@ -162,8 +207,12 @@ function visibleMenu() {
 }
 
 function formLanguage() {
-  const menu = visibleMenu();
-  return menu ? codeOf(menu.innerText.trim()) : null;
+  // On small screens the visible menu shows only an icon; both menus hold the same language.
+  for (const menu of document.querySelectorAll('.language-changer')) {
+    const code = codeOf(menu.textContent.trim());
+    if (code) return code;
+  }
+  return null;
 }
 
 // Replace the page's own parts (header, project navigation, our panels) with the same parts of
@@ -200,58 +249,62 @@ function swapChrome(html) {
   document.documentElement.lang = fresh.documentElement.lang;
 }
 
+// true while one of the two is being made to follow the other (the observer then waits)
 let switching = false;
 
 async function savePageLanguage(code) {
   const form = document.getElementById('language');
-  if (!form || switching) return false;
-  switching = true;
-  try {
-    const data = new FormData(form);
-    data.set('locale', code);
-    const response = await fetch(form.action, { method: 'POST', body: data, credentials: 'same-origin' });
-    if (!response.ok) return false;
-    swapChrome(await response.text());
-    return true;
-  } finally {
-    switching = false;
-  }
+  if (!form) return false;
+  const data = new FormData(form);
+  data.set('locale', code);
+  const response = await fetch(form.action, { method: 'POST', body: data, credentials: 'same-origin' });
+  if (!response.ok) return false;
+  swapChrome(await response.text());
+  return true;
 }
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function setFormLanguage(code) {
-  if (formLanguage() === code) return;
   const menu = visibleMenu();
-  if (!menu) return;
+  if (!menu || formLanguage() === code) return;
   menu.click();
-  for (let i = 0; i < 50; i += 1) {
+  for (let i = 0; i < 100 && formLanguage() !== code; i += 1) {
     const option = [...document.querySelectorAll('.p-select-overlay [role=option]')]
       .find((el) => codeOf(el.innerText.trim()) === code);
-    if (option) {
-      option.click();
-      return;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    if (option) option.click();
+    await pause(50);
   }
 }
 
-document.addEventListener('submit', async (event) => {
+async function follow(action) {
+  switching = true;
+  setState('switching');
+  try {
+    await action();
+  } finally {
+    switching = false;
+    setState(root.hidden ? 'submitted' : 'ready');
+  }
+}
+
+document.addEventListener('submit', (event) => {
   if (event.target.id !== 'language' || !root) return;
   event.preventDefault();
   const code = event.submitter?.value;
-  if (!code || code === document.documentElement.lang) return;
-  setState('switching');
-  if (await savePageLanguage(code)) await setFormLanguage(code);
-  setState(root.hidden ? 'submitted' : 'ready');
+  if (!code || code === document.documentElement.lang || switching) return;
+  follow(async () => {
+    if (await savePageLanguage(code)) await setFormLanguage(code);
+  });
 });
 
 function followFormLanguage() {
-  new MutationObserver(async () => {
+  new MutationObserver(() => {
+    if (switching) return;
     const code = formLanguage();
-    if (!code || code === document.documentElement.lang || switching) return;
+    if (!code || code === document.documentElement.lang) return;
     if (!['en', 'ru', 'tg'].includes(code)) return;
-    setState('switching');
-    await savePageLanguage(code);
-    setState('ready');
+    follow(() => savePageLanguage(code));
   }).observe(root, { subtree: true, childList: true, characterData: true });
 }
 
