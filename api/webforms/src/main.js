@@ -266,14 +266,14 @@ async function savePageLanguage(code) {
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function setFormLanguage(code) {
-  const menu = visibleMenu();
-  if (!menu || formLanguage() === code) return;
-  menu.click();
-  for (let i = 0; i < 100 && formLanguage() !== code; i += 1) {
+  // As a person would: open the form's language menu and pick the language (again if the
+  // menu closed before the choice took, e.g. while the form was still busy).
+  for (let i = 0; i < 200 && formLanguage() !== code; i += 1) {
     const option = [...document.querySelectorAll('.p-select-overlay [role=option]')]
       .find((el) => codeOf(el.innerText.trim()) === code);
     if (option) option.click();
-    await pause(50);
+    else if (i % 10 === 0) visibleMenu()?.click();
+    await pause(100);
   }
 }
 
