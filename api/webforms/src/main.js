@@ -271,7 +271,8 @@ async function setFormLanguage(code) {
   for (let i = 0; i < 200 && formLanguage() !== code; i += 1) {
     const option = [...document.querySelectorAll('.p-select-overlay [role=option]')]
       .find((el) => codeOf(el.innerText.trim()) === code);
-    if (option) option.click();
+    // PrimeVue's Select picks an option on mousedown
+    if (option) option.dispatchEvent(new MouseEvent('mousedown', { bubbles: true, cancelable: true }));
     else if (i % 10 === 0) visibleMenu()?.click();
     await pause(100);
   }
