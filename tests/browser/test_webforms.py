@@ -469,6 +469,7 @@ async def test_a_photo_is_stored_with_the_submission(browser, site, client, pool
         await filler.fill([("place", "Khujand")])
         box = await filler.container(field_by_name(schema, "photo"))
         await box.locator("input[type=file]").first.set_input_files(str(picture))
+        await box.locator("img").first.wait_for(timeout=30_000)  # the preview: the file is taken
         await filler.send()
         assert await wait_for_state(page, "submitted", "refused") == "submitted"
         instance_id = await page.locator("#webform-done").get_attribute("data-instance-id")
