@@ -151,7 +151,7 @@ LIMIT $2 OFFSET $3
 """
 # The current properties of every entity of a list (what summaries count; no uuid, no label).
 SELECT_CURRENT_DATA = """
-SELECT v.data FROM datasets d
+SELECT e.uuid::text AS uuid, v.data FROM datasets d
 JOIN entities e ON e.dataset_id = d.id AND e.deleted_at IS NULL
 JOIN entity_defs v ON v.entity_id = e.id AND v.current
 WHERE d.project_id = $1 AND d.name = $2
@@ -454,8 +454,11 @@ async def page_entities(
     return await conn.fetch(SELECT_ENTITIES_PAGE, dataset_id, limit, offset)
 
 
-async def current_data(conn: asyncpg.Connection, project_id: int, name: str) -> list[dict]:
-    return [r["data"] for r in await conn.fetch(SELECT_CURRENT_DATA, project_id, name)]
+async def current_data(
+    conn: asyncpg.Connection, project_id: int, name: str
+) -> list[tuple[str, dict]]:
+    """(uuid, current data) of every live entity of a list."""
+    return [(r["uuid"], r["data"]) for r in await conn.fetch(SELECT_CURRENT_DATA, project_id, name)]
 
 
 async def count_entities(conn: asyncpg.Connection, dataset_id: int) -> int:

@@ -6,11 +6,10 @@ or date finer than a quarter ever leaves this module."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
-from exports.disclosure import CountTable, complete_cells
+from exports.disclosure import EMPTY, Cell, CountTable, complete_cells
 
 MEASURES = ("opened", "active", "closed")
 UNKNOWN = "unknown"
@@ -69,17 +68,22 @@ def _quarters_between(found: set[str]) -> list[str]:
 
 
 def reintegration_table(
-    cases: Iterable[Mapping[str, str]], measure: str, by: Sequence[str]
+    cases: Iterable[tuple[int, Mapping[str, str]]], measure: str, by: Sequence[str]
 ) -> CountTable:
-    """The counts of `measure` by up to two dimensions, zeros included, with totals."""
+    """The counts of `measure` by up to two dimensions, zeros included, with totals. Each case
+    comes with its record key (the cell-key method of exports/disclosure.py): a cell is the
+    set of its cases, so the same cases always publish the same value."""
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {', '.join(MEASURES)}")
     if len(by) > 2 or len(set(by)) != len(by) or any(d not in DIMENSIONS for d in by):
         raise ValueError(f"by takes up to two of {', '.join(DIMENSIONS)}")
     if measure == "active" and "quarter" in by:
         raise ValueError("active cases are counted as they are now, not by quarter")
-    counted = [c for c in cases if _counted(c, measure)]
-    keys = Counter(tuple(_value(c, d, measure) for d in by) for c in counted)
+    counted = [(rk, c) for rk, c in cases if _counted(c, measure)]
+    keys: dict[tuple, Cell] = {}
+    for record_key, case in counted:
+        key = tuple(_value(case, d, measure) for d in by)
+        keys[key] = keys.get(key, EMPTY) + Cell(1, record_key)
     dims_values = []
     for i, dim in enumerate(by):
         found = {key[i] for key in keys}
@@ -91,8 +95,9 @@ def reintegration_table(
     margins: tuple = ()
     if len(by) == 2:
         margins = tuple(
-            {v: sum(n for key, n in cells.items() if key[i] == v) for v in dims_values[i]}
+            {v: sum((c for key, c in cells.items() if key[i] == v), EMPTY) for v in dims_values[i]}
             for i in range(2)
         )
+    total = sum((Cell(1, rk) for rk, _ in counted), EMPTY)
     return CountTable(dims=tuple(by), multi=(False,) * len(by), cells=cells, margins=margins,
-                      total=len(counted))
+                      total=total)

@@ -9,6 +9,8 @@ finer than a quarter.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,13 +20,25 @@ from api.auth import Actor, authorize
 from api.problems import Problem
 from db import entities as entities_db
 from db import projects as projects_db
-from exports.disclosure import ProtectedTable, protect, unprotected
+from db.secrets import get_secret
+from exports.disclosure import KEY_BITS, ProtectedTable, method, protect, unprotected
 from exports.reintegration import DIMENSIONS, MEASURES, reintegration_table
 
 CASES_LIST = "cases"
 QUERY_KEYS = {"measure", "by", "disclosure"}
 DEFAULT_BY = {"opened": ("centre", "quarter"), "active": ("centre", "stage"),
               "closed": ("centre", "quarter")}
+
+
+CASE_KEY_SECRET = "case-record-key"
+
+
+def case_record_key(secret: bytes, uuid: str) -> int:
+    """A case's record key for cell-key perturbation: uniform in [0, 2^32) and fixed for the
+    case, from a keyed hash of its uuid with a server secret (migration 0014), so it needs no
+    column of its own and nobody without the secret can compute it."""
+    digest = hmac.new(secret, uuid.encode("ascii"), hashlib.sha256).digest()
+    return int.from_bytes(digest[: KEY_BITS // 8], "big")
 
 
 def parse_reintegration_query(params: Mapping[str, str]) -> tuple[str, tuple[str, ...], bool]:
@@ -59,8 +73,10 @@ async def reintegration_summary(
     measure, by, off = parse_reintegration_query(params)
     if off and not actor.sees_microdata(project_id):
         raise Problem("summary-disclosure-required")
-    table = reintegration_table(await entities_db.current_data(conn, project_id, CASES_LIST),
-                                measure, by)
+    secret = await get_secret(conn, CASE_KEY_SECRET)
+    cases = [(case_record_key(secret, uuid), data)
+             for uuid, data in await entities_db.current_data(conn, project_id, CASES_LIST)]
+    table = reintegration_table(cases, measure, by)
     return measure, by, unprotected(table) if off else protect(table, k)
 
 
@@ -70,5 +86,8 @@ def summary_json(measure: str, by: tuple[str, ...], table: ProtectedTable) -> di
     totals = [{by[i]: value, "count": n, "suppressed": n is None}
               for i, margin in enumerate(table.margins) for value, n in margin.items()]
     totals.append({"count": table.total, "suppressed": table.total is None})
-    return {"k": table.k, "disclosureControl": table.k is not None, "measure": measure,
+    body = {"k": table.k, "disclosureControl": table.k is not None, "measure": measure,
             "by": list(by), "cells": cells, "totals": totals}
+    if table.k is not None:
+        body["method"] = method(table.k)  # an attacker is assumed to know it: say it
+    return body

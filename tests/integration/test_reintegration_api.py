@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 
+from exports.disclosure import MAX_ADJUSTMENT as D
+
 
 async def test_reintegration_summary_roles_and_disclosure(client, admin_headers, make_user) -> None:
     made = await client.post("/v1/projects", json={"name": f"reint-{uuid.uuid4().hex[:6]}"},
@@ -43,17 +45,20 @@ async def test_reintegration_summary_roles_and_disclosure(client, admin_headers,
     cell = {(c["centre"], c["quarter"]): c["count"] for c in body["cells"]}
     assert set(cell) == set(truth)
     assert cell[("khujand", "2026-Q1")] is None  # 3 cases: suppressed
-    for key, n in cell.items():  # what is shown is true, and never a small count
-        assert n is None or (n == truth[key] and (n == 0 or n >= body["k"]))
+    for key, n in cell.items():  # what is shown is near the truth, and never a small count
+        assert n is None or (abs(n - truth[key]) <= D and n >= body["k"])
+    assert body["method"]["maxAdjustment"] == D
+    # the same cases, the same published values (cell keys), however often it is asked
+    assert (await client.get(url, headers=ministry["headers"])).json() == body
     assert sum(n is None for n in cell.values()) >= 2  # and the small one cannot be derived
     grand = next(t for t in body["totals"] if set(t) == {"count", "suppressed"})
-    assert grand["count"] in (None, 36)
+    assert grand["count"] is None or abs(grand["count"] - 36) <= D
     assert "DU-2026" not in opened.text and "KH-2026" not in opened.text
 
     active = (await client.get(f"{url}?measure=active&by=stage",
                                headers=ministry["headers"])).json()
-    assert {c["stage"]: c["count"] for c in active["cells"]}["in_shelter"] == 17
-    assert active["totals"][-1]["count"] == 35
+    assert abs({c["stage"]: c["count"] for c in active["cells"]}["in_shelter"] - 17) <= D
+    assert abs(active["totals"][-1]["count"] - 35) <= D
     closed = (await client.get(f"{url}?measure=closed&by=close_reason",
                                headers=ministry["headers"])).json()
     assert {c["close_reason"]: c["count"] for c in closed["cells"]}["referred"] is None
