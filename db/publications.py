@@ -19,7 +19,7 @@ from datetime import datetime
 import asyncpg
 
 from db.summaries import DIMENSIONS, shape_of
-from exports.disclosure import KEY_MODULUS, Cell
+from forms.record_key import KEY_MODULUS, Cell
 
 _LOCK = 72_405_512  # advisory lock (with the project id): one publisher per project
 # Making a publication reads every screening of a project once: at 1M screenings its

@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from exports.disclosure import new_record_key
+from forms.record_key import new_record_key
 from forms.screening import SCREENING_COLUMNS
 
 

@@ -29,17 +29,18 @@ table"): build its cells as `Cell(count, key_sum)` of the persons they count (th
 from __future__ import annotations
 
 import itertools
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+# the persons' side of the method (record keys and the cells they sum to) lives with the
+# records, where db/ may import it too; re-exported here for every other user of the engine
+from forms.record_key import EMPTY, KEY_BITS, KEY_MODULUS, Cell, new_record_key  # noqa: F401
+
 MIN_K = 5
 DISTRICT_GUARD_FACTOR = 5
 OTHER_DISTRICTS = "other districts of {region}"
-KEY_BITS = 32
-KEY_MODULUS = 1 << KEY_BITS
 MAX_ADJUSTMENT = 3  # D
 # The perturbation table's general row: the chance (per 1000) of each adjustment -D..D for a
 # count of k + D or more. Rows for k..k+D-1 keep the adjustments that stay at or above k, in
@@ -48,38 +49,6 @@ PERTURBATION: tuple[int, ...] = (20, 100, 230, 300, 230, 100, 20)
 METHOD_NAME = "cell-key perturbation with a threshold"
 
 
-def new_record_key() -> int:
-    """A screening's record key, uniform in [0, 2^32), from the operating system's CSPRNG."""
-    return secrets.randbits(KEY_BITS)
-
-
-@dataclass(frozen=True, slots=True)
-class Cell:
-    """The persons of a cell: how many, and the sum of their record keys mod 2^32."""
-
-    n: int
-    key: int = 0
-
-    def __add__(self, other: Cell | int) -> Cell:
-        if isinstance(other, int):
-            if other != 0:
-                raise TypeError("only cells (or 0) add to a cell")
-            return self
-        return Cell(self.n + other.n, (self.key + other.key) % KEY_MODULUS)
-
-    __radd__ = __add__
-
-    def __sub__(self, other: Cell | int) -> Cell:
-        """The cell of the persons in self and not in other (other must be a subset; 0 is
-        the empty one)."""
-        if isinstance(other, int):
-            if other != 0:
-                raise TypeError("only cells (or 0) are taken from a cell")
-            return self
-        return Cell(self.n - other.n, (self.key - other.key) % KEY_MODULUS)
-
-
-EMPTY = Cell(0, 0)
 
 
 def adjustment_row(n: int, k: int) -> tuple[tuple[int, float], ...]:

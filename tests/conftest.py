@@ -16,10 +16,16 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.settings import Settings
+
+# Property tests check properties, not speed (speed lives in bench/): no per-example deadline,
+# so that they hold on a loaded machine too.
+hypothesis_settings.register_profile("fieldsurvey", deadline=None)
+hypothesis_settings.load_profile("fieldsurvey")
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_EMAIL = "admin@test.example"
