@@ -34,6 +34,11 @@ def add_export_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     export.add_argument("--choices", choices=("value", "label"), default="value")
     export.add_argument("--split-select-multiples", action="store_true", help="CSV zip")
     export.add_argument("--no-group-paths", action="store_true")
+    export.add_argument(
+        "--raw-formulas",
+        action="store_true",
+        help="CSV zip: write text beginning with = + - @ as submitted (default: a leading ')",
+    )
     export.add_argument("--quiet", action="store_true", help="no progress bar")
     return export
 
@@ -108,7 +113,7 @@ async def run_export(settings: Settings, args: argparse.Namespace) -> int:
                 header_labels=language is not None,
                 choice_labels=args.choices == "label",
             )
-        return stream_csv_zip(records, layout)
+        return stream_csv_zip(records, layout, escape_formulas=not args.raw_formulas)
 
     output = Path(args.output)
     written = 0

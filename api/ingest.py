@@ -3,6 +3,7 @@ parse safely, pick the form version, classify, store the files, commit; answer a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 
@@ -15,11 +16,16 @@ from api.problems import Problem
 from api.services import entities as entities_service
 from db import draft_submissions as drafts_db
 from db import submissions as submissions_db
-from db.storage import AttachmentStore
+from db.storage import AttachmentStore, blob_key
 from db.submissions import AttachmentIn
 from exports.disclosure import new_record_key
 from forms.screening import screening_row
-from forms.submission import ParsedSubmission, SubmissionParseError, parse_submission
+from forms.submission import (
+    ParsedSubmission,
+    SubmissionParseError,
+    file_name_problem,
+    parse_submission,
+)
 
 _PARSE_PROBLEMS = {
     "form-id-missing": "submission-form-id-missing",
@@ -104,14 +110,33 @@ async def ingest_submission(
         parsed = parse_or_problem(xml, target)
 
     expected = list(dict.fromkeys(parsed.attachment_names))
+    for name in expected:
+        reason = file_name_problem(name)
+        if reason is not None:
+            raise Problem(
+                "attachment-name-invalid",
+                f"The submission names a file {name!r} that cannot be stored: {reason}.",
+            )
     wanted = set(expected)
+    # Files are written to the store only once the database has decided to keep them (new,
+    # missing from a duplicate, or part of an edit), inside the transaction that references
+    # them: a refused resend leaves no file behind.
+    contents: dict[str, bytes] = {}
     uploaded: dict[str, AttachmentIn] = {}
     for item in files:
         if item.name in wanted and item.name not in uploaded:  # unexpected files are ignored
-            key = await store.put(item.content)
+            contents[item.name] = item.content
             uploaded[item.name] = AttachmentIn(
-                item.name, key, item.content_type or "application/octet-stream", len(item.content)
+                item.name,
+                blob_key(item.content),
+                item.content_type or "application/octet-stream",
+                len(item.content),
             )
+
+    async def store_files(names) -> None:
+        for name in names:
+            await store.put(contents[name])
+
     xml_md5 = hashlib.md5(xml).digest()
     screening = screening_row(parsed.answers) if target.is_screening else None
 
@@ -133,6 +158,7 @@ async def ingest_submission(
             ],
             submitter_id=actor.id,
         )
+        await store_files(uploaded)
         return IngestResult("draft", parsed.instance_id, target.xml_form_id, len(uploaded),
                             screening)
 
@@ -164,9 +190,13 @@ async def ingest_submission(
     )
     if plan is not None:
         # the usual intake: the submission and the entity it creates, in one statement
-        ids = await entities_service.store_submission_with_entity(
-            conn, new_args, plan, stored_version(0, 0)
-        )
+        # (with its files written before it commits, when it has some)
+        async with conn.transaction() if uploaded else contextlib.nullcontext():
+            ids = await entities_service.store_submission_with_entity(
+                conn, new_args, plan, stored_version(0, 0)
+            )
+            if ids is not None:
+                await store_files(uploaded)
         if ids is not None:
             return IngestResult(
                 "created", parsed.instance_id, target.xml_form_id, len(uploaded), screening
@@ -176,13 +206,18 @@ async def ingest_submission(
             ids = await submissions_db.insert_new_submission_ids(conn, new_args)
             if ids is not None:
                 await store_entities(*ids, fresh=True)
+                await store_files(uploaded)
         if ids is not None:
             return IngestResult(
                 "created", parsed.instance_id, target.xml_form_id, len(uploaded), screening
             )
     elif parsed.deprecated_id is None:
-        # The common case: one statement, atomic on its own.
-        ids = await submissions_db.insert_new_submission_ids(conn, new_args)
+        # The common case: one statement, atomic on its own (in a transaction with the
+        # writing of its files when it has some).
+        async with conn.transaction() if uploaded else contextlib.nullcontext():
+            ids = await submissions_db.insert_new_submission_ids(conn, new_args)
+            if ids is not None:
+                await store_files(uploaded)
         if ids is not None:
             return IngestResult(
                 "created", parsed.instance_id, target.xml_form_id, len(uploaded), screening
@@ -196,6 +231,14 @@ async def ingest_submission(
                     N_("A submission with instanceID %(id)s already exists with different content."),
                     params={"id": parsed.instance_id},
                 )
+            if uploaded:
+                missing = {
+                    a["name"]
+                    for a in await submissions_db.list_attachments(conn, existing["version_id"])
+                    if a["blob_key"] is None
+                }
+                uploaded = {n: a for n, a in uploaded.items() if n in missing}
+                await store_files(uploaded)
             filled = await submissions_db.fill_missing_attachments(
                 conn, existing["version_id"], uploaded
             )
@@ -230,6 +273,7 @@ async def ingest_submission(
                    "edited already."),
                 params={"id": parsed.deprecated_id},
             )
+        await store_files(uploaded)
         version_id = await submissions_db.insert_edit(
             conn,
             submission_id=previous["submission_id"],

@@ -53,6 +53,19 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
     "entity-no-conflict": (400, 400.32, N_("The entity has no conflict to resolve.")),
     "entity-property-not-found": (
         400, 400.23, N_("The query names a property the entity list does not have.")),
+    "attachment-name-invalid": (
+        400,
+        400.8,
+        N_("A file name cannot be stored: it has a path or control characters."),
+    ),
+    "password-too-short": (
+        400, 400.21, N_("The password is too short; it needs at least 10 characters.")
+    ),
+    "value-invalid": (
+        400,
+        400.8,
+        N_("A value in the request cannot be stored (too long, NUL, or out of range)."),
+    ),
     # 401 / 403
     "auth-required": (401, 401.2, N_("Authentication is required.")),
     "auth-failed": (401, 401.2, N_("The email address or password is wrong.")),

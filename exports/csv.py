@@ -12,6 +12,11 @@ in `meta/audit`) are merged into `<formId> - audit.csv`: an `instance ID` column
 Central's columns (event, node, start, end, latitude, longitude, accuracy, old-value,
 new-value, user, change-reason) taken from each log by header name.
 
+Text cells that a spreadsheet would run as a formula (beginning with `=`, `+`, `-`, `@`, a
+tab or a carriage return) are neutralised as OWASP recommends: a `'` is put before them, so
+Excel and LibreOffice show the text. Numbers stay numbers (`-5`, `+7.5`, `-1e3`).
+`escape_formulas=False` writes every value exactly as submitted (Central's behaviour).
+
 One difference from Central: the 0/1 columns of a split select_multiple stay empty when the
 question was not answered (Central writes 0 there, which reads as "not chosen").
 """
@@ -31,6 +36,8 @@ from exports.layout import ExportLayout
 from exports.zipstream import ZipStream
 
 FLUSH_BYTES = 1 << 16
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 CLIENT_AUDIT_COLUMNS = (
     "event", "node", "start", "end", "latitude", "longitude", "accuracy", "old-value",
     "new-value", "user", "change-reason",
@@ -45,6 +52,8 @@ class SubmissionFile:
     name: str
     content: bytes
     client_audit: bool = False
+
+
 _FILENAME_UNSAFE = re.compile(r'[/\\?<>:*|"\x00-\x1f\x80-\x9f]')
 
 
@@ -72,6 +81,20 @@ def table_filenames(layout: ExportLayout) -> list[str]:
         else:
             names.append(sanitize_filename(f"{form_id}-{name}.csv"))
     return names
+
+
+def neutralise_formula(value: str) -> str:
+    """OWASP's CSV injection defence: a text a spreadsheet would evaluate gets a leading `'`."""
+    if value.startswith(FORMULA_TRIGGERS) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def _neutralise_row(row: list[Any]) -> list[Any]:
+    for index, value in enumerate(row):
+        if value.__class__ is str and value.startswith(FORMULA_TRIGGERS):
+            row[index] = neutralise_formula(value)
+    return row
 
 
 def iso_utc(moment: datetime) -> str:
@@ -145,6 +168,7 @@ async def stream_csv_zip(
     *,
     files: AsyncIterable[SubmissionFile] | None = None,
     flush_bytes: int = FLUSH_BYTES,
+    escape_formulas: bool = True,
 ) -> AsyncIterator[bytes]:
     """Yield the bytes of the zip while reading `records` (in the order given: Central's is
     newest first), then `files` (see the module docstring)."""
@@ -166,6 +190,8 @@ async def stream_csv_zip(
                         value = row[at]
                         if value is not None:
                             row[at] = convert(value)
+                if escape_formulas:
+                    _neutralise_row(row)
                 tables[t_index].writer.writerow(row)
             if archive.pending >= flush_bytes:
                 yield archive.take()

@@ -655,6 +655,8 @@ def report_xlsx(report: dict) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
+    from exports.spreadsheet import append_text_safe
+
     bold = Font(bold=True)
     book = Workbook()
     about = book.active
@@ -699,17 +701,19 @@ def report_xlsx(report: dict) -> bytes:
             else ()
         ),
     ):
-        about.append([key, value])
+        append_text_safe(about, [key, value])
     sheet = book.create_sheet("report")
     column_labels = [c["label"] for c in report["breakdown"]["columns"]]
 
     def block(title: str, table: dict, *, subtitle: str = "") -> None:
-        sheet.append([title, subtitle])
+        append_text_safe(sheet, [title, subtitle])
         sheet.cell(sheet.max_row, 1).font = bold
-        sheet.append(["", *column_labels])
+        append_text_safe(sheet, ["", *column_labels])
         for row_spec, counts in zip(table["rows"], table["counts"], strict=True):
-            sheet.append([row_spec["label"], *("suppressed" if c is None else c for c in counts)])
-        sheet.append([])
+            append_text_safe(
+                sheet, [row_spec["label"], *("suppressed" if c is None else c for c in counts)]
+            )
+        append_text_safe(sheet, [])
 
     for population in report["population"]:
         block(population["label"], population["table"])
@@ -721,8 +725,8 @@ def report_xlsx(report: dict) -> bytes:
             block(f"{title}: answered", q["answered"], subtitle=subtitle)
         if "stats" in q:
             for name, values in q["stats"].items():
-                sheet.append([name, *("" if v is None else v for v in values)])
-            sheet.append([])
+                append_text_safe(sheet, [name, *("" if v is None else v for v in values)])
+            append_text_safe(sheet, [])
     buffer = BytesIO()
     book.save(buffer)
     return buffer.getvalue()

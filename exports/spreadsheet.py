@@ -10,8 +10,10 @@ Excel's limits, handled as formpack (KoboToolbox) handles them:
 - a text over 32,767 characters gets formpack's warning prefix and is cut to 32,767;
 - sheet names: `[]*?:/\\` become `_`, a leading or trailing `'` becomes `_`, names over 31
   characters are cut with `...`, duplicates get `... (n)`;
-- characters XML 1.0 cannot carry are written as Excel's `_xHHHH_` escapes (as xlsxwriter
-  does), and a literal `_xHHHH_` is protected as `_x005F_xHHHH_`;
+- characters XML 1.0 cannot carry, and `\r` (which XML parsers turn into `\n`), are
+  written as Excel's `_xHHHH_` escapes (`_x000D_`, as Excel and xlsxwriter do), and a
+  literal `_xHHHH_` is protected as `_x005F_xHHHH_`;
+- text is always an inline string, never a formula, whatever it begins with (`=`, `+`...);
 - more rows than a sheet holds (1,048,576) continue on a sheet named like the next duplicate;
 - more than 16,384 columns cannot be written: `SpreadsheetLimitError` before the first row.
 """
@@ -41,7 +43,7 @@ STYLE_HEADER = 4
 
 _EXCEL_EPOCH_ORDINAL = date(1899, 12, 30).toordinal()
 _FIRST_SAFE_DATE = date(1900, 3, 1)  # Excel's serials before this count a 29 Feb 1900
-_SPECIAL = re.compile(r"[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
+_SPECIAL = re.compile(r"[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
 # Repeated short texts (choice values, yes/no) are escaped once; unique ones (keys, names)
 # are longer than this and are not kept, so the cache stays small.
 _STRING_CACHE_LIMIT = 20_000
@@ -125,6 +127,38 @@ def excel_serial(value: date | datetime) -> float | int | None:
         return None
     seconds = value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6
     return value.toordinal() - _EXCEL_EPOCH_ORDINAL + seconds / 86400
+
+
+def append_text_safe(worksheet, values: Sequence[Any]) -> None:
+    """`worksheet.append(values)` for an openpyxl worksheet, with every text a text: openpyxl
+    turns a string beginning with `=` into a live formula and `#N/A`-like ones into errors,
+    and refuses control characters. Here a text is written as an inline string (escaped as
+    `cell_text` escapes it), so no answer or label sent by a phone becomes a formula."""
+    from openpyxl.cell import Cell
+
+    row = []
+    for value in values:
+        if value.__class__ is str:
+            cell = Cell(worksheet, value=_escaped(value))
+            cell.data_type = "s"
+            value = cell
+        row.append(value)
+    worksheet.append(row)
+
+
+def _escaped(value: str) -> str:
+    if len(value) > MAX_CELL_CHARS:
+        value = (TRUNCATION_WARNING + value)[:MAX_CELL_CHARS]
+    return _OPENPYXL_SPECIAL.sub(_escape_control, value)
+
+
+# openpyxl escapes &, <, > itself; these it would refuse or lose
+_OPENPYXL_SPECIAL = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
+
+
+def _escape_control(match: re.Match) -> str:
+    text = match.group(0)
+    return f"_x{ord(text):04X}_" if len(text) == 1 else "_x005F" + text
 
 
 class Sheet:

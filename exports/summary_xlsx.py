@@ -12,6 +12,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
 from exports.disclosure import ProtectedTable
+from exports.spreadsheet import append_text_safe
 
 SUPPRESSED = "x"
 _BOLD = Font(bold=True)
@@ -37,27 +38,34 @@ def _label(sheet: SummarySheet, value) -> str:
 def _write_table(ws, sheet: SummarySheet, table: ProtectedTable) -> None:
     dims = sheet.dims
     if not dims:
-        ws.append(["Total", _count(table.total)])
+        append_text_safe(ws, ["Total", _count(table.total)])
         return
     if len(dims) == 1:
-        ws.append([dims[0], "count"])
+        append_text_safe(ws, [dims[0], "count"])
         for cell in ws[ws.max_row]:
             cell.font = _BOLD
         for (value,), n in table.cells.items():
-            ws.append([_label(sheet, value), _count(n)])
-        ws.append(["Total (persons)", _count(table.total)])
+            append_text_safe(ws, [_label(sheet, value), _count(n)])
+        append_text_safe(ws, ["Total (persons)", _count(table.total)])
         ws[ws.max_row][0].font = _BOLD
         return
     rows = list(table.margins[0])
     cols = list(table.margins[1])
-    ws.append([f"{dims[0]} \\ {dims[1]}", *[_label(sheet, c) for c in cols], "Total"])
+    append_text_safe(ws, [f"{dims[0]} \\ {dims[1]}", *[_label(sheet, c) for c in cols], "Total"])
     for cell in ws[ws.max_row]:
         cell.font = _BOLD
     for r in rows:
-        ws.append(
-            [_label(sheet, r), *[_count(table.cells.get((r, c))) for c in cols], _count(table.margins[0][r])]
+        append_text_safe(
+            ws,
+            [
+                _label(sheet, r),
+                *[_count(table.cells.get((r, c))) for c in cols],
+                _count(table.margins[0][r]),
+            ],
         )
-    ws.append(["Total", *[_count(table.margins[1][c]) for c in cols], _count(table.total)])
+    append_text_safe(
+        ws, ["Total", *[_count(table.margins[1][c]) for c in cols], _count(table.total)]
+    )
     ws[ws.max_row][0].font = _BOLD
 
 
@@ -73,20 +81,20 @@ def summary_workbook(sheets: Sequence[SummarySheet], notes: Sequence[tuple[str, 
             n += 1
         used.add(title.lower())
         ws = book.create_sheet(title)
-        ws.append([sheet.title])
+        append_text_safe(ws, [sheet.title])
         ws["A1"].font = Font(bold=True, size=13)
         for label, table in sheet.slices:
-            ws.append([])
+            append_text_safe(ws, [])
             if label is not None or len(sheet.slices) > 1:
-                ws.append([f"Period: {label or 'date unknown'}"])
+                append_text_safe(ws, [f"Period: {label or 'date unknown'}"])
                 ws[ws.max_row][0].font = _BOLD
             _write_table(ws, sheet, table)
         ws.column_dimensions["A"].width = 28
     ws = book.create_sheet("Notes")
-    ws.append(["Notes"])
+    append_text_safe(ws, ["Notes"])
     ws["A1"].font = Font(bold=True, size=13)
     for key, text in notes:
-        ws.append([key, text])
+        append_text_safe(ws, [key, text])
         ws[ws.max_row][0].font = _BOLD
         ws[ws.max_row][1].alignment = Alignment(wrap_text=True, vertical="top")
     ws.column_dimensions["A"].width = 24

@@ -4,6 +4,13 @@
 descriptor after its data; `ZipStream` is such a sink: what zipfile writes is kept until
 `take()` hands it out. Only one entry can be open at a time, so a caller streams its main
 entry directly and spools the others to temporary files (`spool()`), copied in at the end.
+
+Zip64 only where an entry needs it. Microsoft Excel refuses or "repairs" containers whose
+entries all carry Zip64 records (minizip-ng and duckdb-excel report it), so local headers are
+plain (version 2.0, sizes in the data descriptor). An entry of unknown size that grows past
+zipfile's Zip64 limit is switched to Zip64 before its data descriptor is written: that
+descriptor then has 8-byte sizes and the central directory a Zip64 extra field, as Go's
+archive/zip writes such entries (readers take the sizes from the central directory).
 """
 
 from __future__ import annotations
@@ -22,9 +29,17 @@ class _Sink:
         self.chunks: list[bytes] = []
         self.size = 0
         self.position = 0
+        self.entry = None  # the entry being written (zipfile's write handle)
 
     def write(self, data) -> int:
         data = bytes(data)
+        entry = self.entry
+        # zipfile counts an entry's sizes before it hands their bytes to this sink, and
+        # decides the descriptor's shape at close; this is its `_zip64` flag, set in time.
+        if entry is not None and not entry._zip64 and (
+            entry._file_size > zipfile.ZIP64_LIMIT or entry._compress_size > zipfile.ZIP64_LIMIT
+        ):
+            entry._zip64 = True
         self.chunks.append(data)
         self.size += len(data)
         self.position += len(data)
@@ -46,7 +61,9 @@ class ZipStream:
 
     def open(self, name: str) -> IO[bytes]:
         """A writable entry; close it before opening another."""
-        return self._zip.open(name, "w", force_zip64=True)
+        entry = self._zip.open(name, "w")
+        self._sink.entry = entry
+        return entry
 
     @staticmethod
     def spool() -> tempfile.SpooledTemporaryFile:

@@ -353,3 +353,25 @@ def parse_submission(
         answers=answers,
         attachment_names=tuple(dict.fromkeys(attachments)),
     )
+
+
+MAX_FILE_NAME_BYTES = 255
+# Path separators, parent references and characters no file name of Collect's has (control
+# characters, CR/LF: they cannot go into a Content-Disposition header).
+_UNSAFE_FILE_NAME = re.compile(r"[/\\\x00-\x1f\x7f\x85\u2028\u2029]|\.\.")
+
+
+def file_name_problem(name: str) -> str | None:
+    """Why `name` cannot be an attachment's file name, or None. ODK Collect names files like
+    `1712345678901.jpg`; a name that could not be downloaded again is refused at upload."""
+    if not name or name.strip() != name:
+        return "it is empty or has leading or trailing spaces"
+    if len(name.encode("utf-8")) > MAX_FILE_NAME_BYTES:
+        return f"it is longer than {MAX_FILE_NAME_BYTES} bytes"
+    match = _UNSAFE_FILE_NAME.search(name)
+    if match:
+        found = match.group(0)
+        return f"it contains {found!r}" if found in ("..", "/", "\\") else (
+            f"it contains the control character U+{ord(found):04X}"
+        )
+    return None

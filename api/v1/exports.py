@@ -344,6 +344,7 @@ async def export_csv_zip(
     group_paths: bool = Parameter(query="groupPaths", default=True),
     split_select_multiples: bool = Parameter(query="splitSelectMultiples", default=False),
     attachments: bool = True,
+    escape_formulas: bool = Parameter(query="escapeFormulas", default=True),
 ) -> Stream:
     """As Central: newest submission first; with `attachments` (the default) the files under
     media/ and the Collect audit logs merged, in `{xmlFormId}.zip`; without, `.csv.zip`."""
@@ -359,11 +360,11 @@ async def export_csv_zip(
     )
     await _audit(
         conn, actor, "submission.export", target,
-        {"format": "csv.zip", "attachments": attachments},
+        {"format": "csv.zip", "attachments": attachments, "escapeFormulas": escape_formulas},
     )
 
     def write(records, files=None):
-        return stream_csv_zip(records, layout, files=files)
+        return stream_csv_zip(records, layout, files=files, escape_formulas=escape_formulas)
 
     body = await HeldStream.start(request.app.state.stream_slots, lambda: stream_records_into(
         request.app.state.dsn, target, write, newest_first=True,

@@ -36,6 +36,7 @@ from api.services import submissions as submission_service
 from api.v1.query_params import non_negative_int
 from db import audits
 from db import submissions as submissions_db
+from db.storage import blob_key
 from db.submissions import AttachmentIn
 
 BASE = "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions"
@@ -386,13 +387,14 @@ async def upload_submission_attachment(
         )
     content = await request.body()
     content_type = request.headers.get("content-type") or "application/octet-stream"
-    key = await state.attachment_store.put(content)
+    key = blob_key(content)
     async with conn.transaction():
         present = await submissions_db.attach_file(
             conn, row["version_id"], AttachmentIn(name, key, content_type, len(content))
         )
         if present is None:
             raise Problem("attachment-not-found")
+        await state.attachment_store.put(content)  # stored once referenced, before commit
         await audits.log_audit(
             conn, actor.id, "submission.attachment.update",
             acted_on(project_id, xml_form_id, instance_id),
