@@ -40,6 +40,12 @@ from db.secrets import get_secret
 
 log = logging.getLogger("fieldsurvey")
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# The database went away (stopped, restarted, unreachable): a 503, and the pool reconnects.
+DATABASE_GONE = (
+    asyncpg.PostgresConnectionError,  # ConnectionDoesNotExistError and the 08 class
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
+    ConnectionError,  # refused or reset while connecting
+)
 
 
 def problem_response(request: Request, problem: Problem) -> Response:
@@ -101,11 +107,27 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response:
     return problem_response(request, problem_from_http_exception(exc))
 
 
-def handle_unexpected(request: Request, exc: Exception) -> Response:
+def problem_for_exception(request: Request, exc: Exception) -> Problem:
+    """The Problem for an exception no handler turned into one. A value PostgreSQL cannot
+    take (NUL in text, a number or a date out of range, an over-long index key) is the
+    client's: a 400, and the transaction it was in has been rolled back. Input too deeply
+    nested for the JSON decoder likewise. Anything else is ours: a 500, logged."""
+    if isinstance(exc, asyncpg.DataError | asyncpg.ProgramLimitExceededError):
+        return Problem("value-invalid", f"A value cannot be stored: {exc}.")
+    if isinstance(exc, RecursionError) and "deserializ" in str(exc):
+        return Problem("json-invalid", "The JSON is nested too deeply.")
+    if isinstance(exc, DATABASE_GONE):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return Problem("database-unavailable")
     log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return Problem("internal-error")
+
+
+def handle_unexpected(request: Request, exc: Exception) -> Response:
+    problem = problem_for_exception(request, exc)
     if is_page_path(request.url.path):
-        return error_page(request, 500)
-    return problem_response(request, Problem("internal-error"))
+        return error_page(request, problem.status)  # a page in the user's language
+    return problem_response(request, problem)
 
 
 async def add_date_header(response: Response) -> Response:

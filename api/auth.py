@@ -133,6 +133,18 @@ def require_admin(actor: Actor | None) -> Actor:
     return actor
 
 
+MIN_PASSWORD_LENGTH = 10  # as ODK Central
+
+
+def check_new_password(password: str) -> None:
+    """A password a user may be given: at least MIN_PASSWORD_LENGTH characters (REST, pages,
+    CLI: this one rule)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Problem(
+            "password-too-short", f"A password needs at least {MIN_PASSWORD_LENGTH} characters."
+        )
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 

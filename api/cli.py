@@ -37,14 +37,16 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
+    forwarded = args.forwarded_allow_ips or settings.forwarded_allow_ips
     print(f"fieldsurvey: listening on http://{host}:{port}/ ({workers} worker(s))", flush=True)
     options = dict(
         host=host,
         port=port,
         log_level="info",
         access_log=settings.access_log,
-        proxy_headers=True,
-        forwarded_allow_ips=args.forwarded_allow_ips,
+        # X-Forwarded-* only from proxies named by --forwarded-allow-ips (none by default)
+        proxy_headers=bool(forwarded),
+        forwarded_allow_ips=forwarded or "",
         date_header=False,  # the app sets Date itself (api/app.py)
     )
     if workers > 1:
@@ -68,7 +70,8 @@ async def _migrate(settings: Settings) -> None:
 
 
 async def _user_create(settings: Settings, args: argparse.Namespace) -> None:
-    from api.auth import ROLES, digest_ha1, generate_password, hash_password
+    from api.auth import ROLES, check_new_password, digest_ha1, generate_password, hash_password
+    from api.problems import Problem
     from db import audits, users
 
     if args.role != "admin" and args.role not in ROLES:
@@ -80,8 +83,10 @@ async def _user_create(settings: Settings, args: argparse.Namespace) -> None:
         generated = False
     else:
         password, generated = generate_password(), True
-    if len(password) < 10:
-        raise SystemExit("the password must have at least 10 characters")
+    try:
+        check_new_password(password)
+    except Problem as exc:
+        raise SystemExit(exc.detail) from exc
     async with cli_connection(settings) as conn:
         async with conn.transaction():
             user = await users.get_user_by_email(conn, args.email)
@@ -257,7 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, help="worker processes (FIELDSURVEY_WORKERS, default 1)")
-    serve.add_argument("--forwarded-allow-ips", default="127.0.0.1")
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        help="proxies trusted for X-Forwarded-Proto (FIELDSURVEY_FORWARDED_ALLOW_IPS; none by default)",
+    )
 
     db = sub.add_parser("db", help="database")
     db_sub = db.add_subparsers(dest="db_command", required=True)

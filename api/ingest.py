@@ -30,6 +30,7 @@ from forms.submission import (
 _PARSE_PROBLEMS = {
     "form-id-missing": "submission-form-id-missing",
     "instance-id-missing": "submission-instance-id-missing",
+    "instance-id-too-long": "value-invalid",
     "xml-too-large": "payload-too-large",
 }
 

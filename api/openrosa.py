@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import re
 import time
 from email.utils import formatdate
@@ -30,6 +31,7 @@ from api.services import entities as entities_service
 from api.settings import Settings
 from db import entities as entities_db
 from db import forms as forms_db
+from db import nonces as nonces_db
 from db import users as users_db
 from db.storage import LocalAttachmentStore
 
@@ -111,21 +113,23 @@ def _request_uri(request: Request) -> str:
     return raw.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
 
 
-# Highest nonce count seen per nonce (this process): a Digest header cannot be replayed.
-_nonce_counts: dict[str, int] = {}
+_MAX_NONCE_COUNT = 0xFFFFFFFF  # nc is 8 hex digits (RFC 7616)
+_nonce_uses = itertools.count()
 
 
-def _fresh_count(nonce: str, nc: str) -> bool:
+async def _fresh_count(conn, nonce: str, nc: str) -> bool:
+    """Accept each (nonce, nc) once, in the database that every worker process shares: a
+    Digest header cannot be replayed on another worker. Counts older than a nonce's life are
+    deleted every 1,000 logins."""
     try:
         count = int(nc, 16)
     except ValueError:
         return False
-    if count <= _nonce_counts.get(nonce, 0):
+    if not 0 < count <= _MAX_NONCE_COUNT or len(nonce) > 200:
         return False
-    if len(_nonce_counts) > 50_000:
-        _nonce_counts.clear()  # nonces live NONCE_TTL seconds; old counts are not needed
-    _nonce_counts[nonce] = count
-    return True
+    if next(_nonce_uses) % 1000 == 0:
+        await nonces_db.delete_old(conn, NONCE_TTL)
+    return await nonces_db.accept_count(conn, nonce, count)
 
 
 async def _digest_actor(conn, request: Request, header: str) -> Actor:
@@ -142,8 +146,7 @@ async def _digest_actor(conn, request: Request, header: str) -> Actor:
     state = nonce_state(_nonce_secret(request), params["nonce"])
     if state != "ok":
         raise Problem("auth-required", headers=challenge_headers(request, stale=state == "stale"))
-    uri = _request_uri(request)
-    if params["uri"] != uri and not params["uri"].endswith(uri):
+    if params["uri"] != _request_uri(request):  # exactly this request's target
         raise Problem(
             "auth-failed", N_("The Digest header is for another address."),
             headers=challenge_headers(request),
@@ -159,7 +162,7 @@ async def _digest_actor(conn, request: Request, header: str) -> Actor:
             N_("Wrong username or password (the username is the email address, in lower case)."),
             headers=challenge_headers(request),
         )
-    if not _fresh_count(params["nonce"], params["nc"]):
+    if not await _fresh_count(conn, params["nonce"], params["nc"]):
         raise Problem("auth-required", headers=challenge_headers(request, stale=True))
     return await actor_from_user_row(conn, row)
 
@@ -433,10 +436,18 @@ def openrosa_http_exception_handler(request: Request, exc: HTTPException) -> Res
     )
 
 
+def openrosa_unexpected_handler(request: Request, exc: Exception) -> Response:
+    """Whatever fails, Collect gets an OpenRosaResponse it can show (a 500 included)."""
+    from api.app import problem_for_exception
+
+    return openrosa_problem_handler(request, problem_for_exception(request, exc))
+
+
 _HANDLERS = [form_list, form_manifest, form_attachment, dataset_integrity, submission_post]
 _EXCEPTION_HANDLERS = {
     Problem: openrosa_problem_handler,
     HTTPException: openrosa_http_exception_handler,
+    Exception: openrosa_unexpected_handler,
 }
 
 

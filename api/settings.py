@@ -25,6 +25,9 @@ class Settings:
     publication_lag_days: int = 7  # a month is published this many days after it closes
     max_submission_bytes: int = 100 * 1024 * 1024
     max_streams: int = 8  # exports and OData pages streaming at once (each holds a connection)
+    # proxies whose X-Forwarded-Proto/-For are trusted (comma-separated IPs, or "*"); none by
+    # default, so a forged "X-Forwarded-Proto: https" cannot make plain HTTP look like HTTPS
+    forwarded_allow_ips: str | None = None
     admin_email: str | None = None
     admin_password: str | None = field(default=None, repr=False)
     bundled_forms_dir: Path = Path(__file__).resolve().parent.parent / "forms" / "library"
@@ -65,6 +68,7 @@ class Settings:
                 env.get("FIELDSURVEY_MAX_SUBMISSION_BYTES", str(100 * 1024 * 1024))
             ),
             max_streams=int(env.get("FIELDSURVEY_MAX_STREAMS", "8")),
+            forwarded_allow_ips=env.get("FIELDSURVEY_FORWARDED_ALLOW_IPS") or None,
             admin_email=env.get("FIELDSURVEY_ADMIN_EMAIL") or None,
             admin_password=env.get("FIELDSURVEY_ADMIN_PASSWORD") or None,
             publish_bundled_forms=env.get("FIELDSURVEY_PUBLISH_BUNDLED_FORMS", "1") != "0",

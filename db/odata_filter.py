@@ -25,6 +25,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from db.limits import OutOfRange, checked_bigint, utc_moment
+
 ROOT_PREFIX = "$root/Submissions/"
 
 # OData name -> (SQL expression, kind). Kinds: timestamp, int, text.
@@ -40,7 +42,8 @@ CASTS = {"timestamp": "timestamptz", "int": "bigint", "text": "text", "number": 
 COMPARISONS = {"eq": "=", "ne": "<>", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 EXTRACT_FUNCTIONS = ("year", "month", "day", "hour", "minute", "second")
 MAX_FILTER_LENGTH = 4000
-MAX_DEPTH = 50
+MAX_DEPTH = 50  # parentheses and `not`, together
+MAX_NUMBER_EXPONENT = 1000  # a decimal literal's magnitude: 1e-1000 .. 1e1000
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -56,6 +59,10 @@ _TOKEN = re.compile(
 
 class ODataQueryError(ValueError):
     """The $filter or $orderby cannot be used; the message says why."""
+
+
+class _TooDeep(ODataQueryError):
+    """Nesting (parentheses, `not`) beyond MAX_DEPTH: never retried another way."""
 
 
 @dataclass(frozen=True)
@@ -125,15 +132,22 @@ class _Compiler:
         self.params.append(value)
         return f"${self.first_param + len(self.params) - 1}::{CASTS[kind]}"
 
-    # -- grammar: or < and < not < comparison
-    def boolean(self) -> str:
+    # -- nesting: every way in (a parenthesis, `not`) counts, in one place
+    def descend(self) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise ODataQueryError("The $filter nests too deeply.")
+            raise _TooDeep(f"The $filter nests deeper than {MAX_DEPTH} levels.")
+
+    def ascend(self) -> None:
+        self.depth -= 1
+
+    # -- grammar: or < and < not < comparison
+    def boolean(self) -> str:
+        self.descend()
         left = self.conjunction()
         while self.accept_word("or"):
             left = f"({left} OR {self.conjunction()})"
-        self.depth -= 1
+        self.ascend()
         return left
 
     def conjunction(self) -> str:
@@ -144,7 +158,10 @@ class _Compiler:
 
     def negation(self) -> str:
         if self.accept_word("not"):
-            return f"(NOT {self.negation()})"
+            self.descend()
+            inner = self.negation()
+            self.ascend()
+            return f"(NOT {inner})"
         return self.comparison()
 
     def comparison(self) -> str:
@@ -159,6 +176,8 @@ class _Compiler:
                 following = self.peek()
                 if following is None or following.kind != "name" or following.text not in COMPARISONS:
                     return inner
+            except _TooDeep:
+                raise
             except ODataQueryError:
                 pass
             self.pos, self.depth = saved, saved_depth
@@ -175,8 +194,10 @@ class _Compiler:
     def operand(self) -> Operand:
         token = self.next()
         if token.kind == "punct" and token.text == "(":
+            self.descend()
             inner = self.operand()
             self.expect_punct(")")
+            self.ascend()
             return inner
         if token.kind in ("string", "number", "datetime"):
             return Operand(None, "literal", token)
@@ -236,9 +257,14 @@ class _Compiler:
             if kind == "timestamp":
                 return parse_timestamp(text)
             if kind == "int":
-                return int(text)
+                return checked_bigint(int(text))
             if kind == "number":
-                return Decimal(text)
+                number = Decimal(text)
+                if not number.is_finite() or abs(number.adjusted()) > MAX_NUMBER_EXPONENT:
+                    raise OutOfRange(f"{text} is not a finite number of up to 1000 digits.")
+                return number
+        except OutOfRange as exc:
+            raise ODataQueryError(f"{token.text} is out of range: {exc}") from exc
         except (ValueError, InvalidOperation) as exc:
             raise ODataQueryError(f"{token.text} is not a {kind}.") from exc
         if token.kind != "string":
@@ -280,8 +306,7 @@ def parse_timestamp(text: str) -> datetime:
         text = text[:-1] + "+00:00"
     elif re.search(r"[+-]\d{4}$", text):
         text = f"{text[:-2]}:{text[-2:]}"
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return utc_moment(datetime.fromisoformat(text))
 
 
 def compile_filter(

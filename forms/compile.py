@@ -229,7 +229,13 @@ def compile_xlsform(
 def compiled_from_xform(
     xform: str | bytes, *, warnings: list[str] | None = None, validate: bool = False
 ) -> CompiledForm:
-    text = xform.decode("utf-8") if isinstance(xform, bytes) else xform
+    try:
+        text = xform.decode("utf-8") if isinstance(xform, bytes) else xform
+    except UnicodeDecodeError as exc:
+        raise FormCompileError(
+            "xform-invalid",
+            [CompileProblem(f"The XForm is not UTF-8 (byte {exc.start}): {exc.reason}.")],
+        ) from exc
     form_id, version, title, media = read_xform_identity(text)
     if validate:
         validate_with_odk(text)

@@ -60,6 +60,12 @@ def _xpath_number(text: str | None) -> float | None:
     return float(match.group(1)) if match else None
 
 
+def parse_age(text: str | None) -> float | None:
+    """A screening's age, as the form's XPath reads it (number()); None when unknown. The one
+    parse of the age: the rubric and the summaries' row (forms/screening.py) both use it."""
+    return _xpath_number(text)
+
+
 def flatten_answers(answers: Mapping[str, Any]) -> dict[str, str]:
     """Leaf name -> text value, wherever the form's groups put the leaf.
 
@@ -83,19 +89,20 @@ def flatten_answers(answers: Mapping[str, Any]) -> dict[str, str]:
     return flat
 
 
-def age_band(age: int | None) -> str | None:
-    """The summaries' age band: 0-13, 14-17, 18-24, 25-34, 35-49, 50+ (None when unknown)."""
+def age_band(age: float | None) -> str | None:
+    """The summaries' age band: 0-13, 14-17, 18-24, 25-34, 35-49, 50+ (None when unknown);
+    a fraction counts with the whole years below it (17.9 is 14-17, as "age < 18" holds)."""
     if age is None or age < 0:
         return None
-    if age <= 13:
+    if age < 14:
         return "0-13"
-    if age <= 17:
+    if age < 18:
         return "14-17"
-    if age <= 24:
+    if age < 25:
         return "18-24"
-    if age <= 34:
+    if age < 35:
         return "25-34"
-    if age <= 49:
+    if age < 50:
         return "35-49"
     return "50+"
 
@@ -303,7 +310,7 @@ def classify(answers: Mapping[str, Any]) -> RubricResult | None:
     flat = flatten_answers(answers)
     if flat.get("consent") != YES:
         return None
-    person = _Respondent(age=_xpath_number(flat.get("age")), sex=flat.get("sex", ""))
+    person = _Respondent(age=parse_age(flat.get("age")), sex=flat.get("sex", ""))
 
     score, tags = _part_a(flat, person)
     level = vulnerability_level(score)

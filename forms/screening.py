@@ -3,12 +3,13 @@ result beside the dimensions summaries group by. Pure."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from forms.rubric import age_band, classify, flatten_answers
+from forms.rubric import age_band, classify, flatten_answers, parse_age
 
 RISK_SCREENING_FORM_ID = "risk_screening"
 _DATE = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})")
@@ -26,20 +27,21 @@ def _date_of(text: str | None) -> date | None:
         return None
 
 
-def _int_of(text: str | None) -> int | None:
-    if text is None:
+_MAX_STORED_AGE = 2**31 - 1  # screenings.age is an integer column
+
+
+def _whole_years(age: float | None) -> int | None:
+    """The age stored beside the result: its whole years (None beyond an integer column)."""
+    if age is None or not -_MAX_STORED_AGE <= age <= _MAX_STORED_AGE:
         return None
-    try:
-        return int(text.strip())
-    except ValueError:
-        return None
+    return math.floor(age)
 
 
 def screening_row(answers: Mapping[str, Any]) -> dict[str, Any]:
     """Columns of the `screenings` table (without ids) for one submission's answers."""
     flat = flatten_answers(answers)
     result = classify(answers)
-    age = _int_of(flat.get("age"))
+    age = parse_age(flat.get("age"))
     row: dict[str, Any] = {
         "consent_refused": result is None,
         "rubric_version": None,
@@ -55,7 +57,7 @@ def screening_row(answers: Mapping[str, Any]) -> dict[str, Any]:
         "region": flat.get("region") or None,
         "district": flat.get("district") or None,
         "sex": flat.get("sex") or None,
-        "age": age,
+        "age": _whole_years(age),
         "age_band": age_band(age),
         "site_type": flat.get("site_type") or None,
         # the interview's date, not the upload's: the form's date, else today, else start

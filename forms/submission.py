@@ -46,11 +46,13 @@ SUBMISSION_ERROR_KINDS = frozenset(
         "xml-doctype-forbidden",
         "form-id-missing",
         "instance-id-missing",
+        "instance-id-too-long",
     }
 )
 
-DEFAULT_MAX_BYTES = 10_000_000
+DEFAULT_MAX_BYTES = 10_000_000  # the xml_submission_file part (the request: Settings)
 DEFAULT_MAX_DEPTH = 64
+MAX_INSTANCE_ID_CHARS = 255  # instanceID and deprecatedID (Collect writes 41: uuid:...)
 
 # One parser per thread: an lxml parser serialises concurrent use of itself.
 _parsers = threading.local()
@@ -341,6 +343,12 @@ def parse_submission(
             "instance-id-missing", "The submission has no meta/instanceID value."
         )
     deprecated_id = (_meta_text(meta, "deprecatedID") or "").strip() or None
+    for name, value in (("instanceID", instance_id), ("deprecatedID", deprecated_id or "")):
+        if len(value) > MAX_INSTANCE_ID_CHARS:
+            raise SubmissionParseError(
+                "instance-id-too-long",
+                f"meta/{name} has {len(value)} characters; at most {MAX_INSTANCE_ID_CHARS}.",
+            )
     instance_name = _meta_text(meta, "instanceName")
     if instance_name is not None and not instance_name.strip():
         instance_name = None

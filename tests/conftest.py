@@ -162,9 +162,10 @@ def _free_port() -> int:
 class LiveServer:
     """`fieldsurvey serve` in a subprocess, against the test database."""
 
-    def __init__(self, database_url: str, data_dir: Path):
+    def __init__(self, database_url: str, data_dir: Path, env: dict[str, str] | None = None):
         self.database_url = database_url
         self.data_dir = data_dir
+        self.extra_env = dict(env or {})
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -181,6 +182,7 @@ class LiveServer:
             HOST="127.0.0.1",
             PORT=str(self.port),
         )
+        env.update(self.extra_env)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=env, stdout=log, stderr=log

@@ -79,7 +79,7 @@ async def users_create(page: Page, conn: asyncpg.Connection, data: dict[str, str
     try:
         row = await users_service.create_user(
             conn, actor, data.get("email", ""), password, display_name=data.get("display_name"),
-            is_admin=data.get("is_admin") == "on", check_length=True,
+            is_admin=data.get("is_admin") == "on",
         )
     except Problem as problem:
         return await _users_page(page, conn, status=problem.status,

@@ -117,7 +117,7 @@ def _month_bound(text: str, *, upper: bool) -> int:
                 "Summaries cover whole months: 'from' must be the first day of a month and 'to' "
                 f"the last (got {text}).",
             )
-    if not 1 <= month <= 12:
+    if not 1 <= month <= 12 or not 1 <= year <= 9999:
         raise Problem("summary-query-invalid", f"{text!r} has no such month.")
     return year * 100 + month
 

@@ -10,6 +10,7 @@ from api.auth import (
     ROLES,
     Actor,
     authorize,
+    check_new_password,
     digest_ha1,
     generate_password,
     hash_password,
@@ -18,14 +19,6 @@ from api.auth import (
 from api.problems import Problem
 from db import audits, projects
 from db import users as users_db
-
-MIN_PASSWORD_LENGTH = 10
-
-
-def _check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise Problem("request-invalid",
-                      f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
 
 
 async def create_user(
@@ -36,7 +29,6 @@ async def create_user(
     *,
     display_name: str | None = None,
     is_admin: bool = False,
-    check_length: bool = False,
 ) -> asyncpg.Record:
     """A new web user (administrators only); without a password the user cannot log in until
     one is set. Returns the user's row."""
@@ -44,8 +36,8 @@ async def create_user(
     email = (email or "").strip()
     if "@" not in email or any(ch.isspace() for ch in email):
         raise Problem("request-invalid", "email must be an email address.")
-    if password and check_length:
-        _check_password(password)
+    if password is not None:
+        check_new_password(password)  # at least 10 characters, as Central
     try:
         async with conn.transaction():
             row = await users_db.create_user(
@@ -112,7 +104,7 @@ async def reset_password(
     if row is None:
         raise Problem("user-not-found")
     password = password or generate_password()
-    _check_password(password)
+    check_new_password(password)
     hashed = hash_password(password)
     async with conn.transaction():
         await users_db.set_password_hash(

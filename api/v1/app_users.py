@@ -13,10 +13,11 @@ from api.auth import Actor
 from api.openrosa import base_url
 from api.services import app_users as app_user_service
 from api.settings import Settings
+from api.v1.schemas import Name
 
 
 class AppUserCreate(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
-    display_name: str
+    display_name: Name
 
 
 class AppUserOut(msgspec.Struct, rename="camel"):

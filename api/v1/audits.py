@@ -20,6 +20,7 @@ from api.problems import Problem
 from api.v1.query_params import non_negative_int
 from api.v1.submissions import AuditOut, audit_out
 from db import audits
+from db.limits import OutOfRange, utc_moment
 
 MAX_LIMIT = 10_000
 
@@ -35,9 +36,11 @@ def parse_time(name: str, value: str | None) -> datetime | None:
             day = date.fromisoformat(text)
             return datetime(day.year, day.month, day.day, tzinfo=UTC)
         parsed = datetime.fromisoformat(text)
+        return utc_moment(parsed)
+    except OutOfRange as exc:
+        raise Problem("request-invalid", f"{name}: {exc}") from exc
     except ValueError as exc:
         raise Problem("request-invalid", f"{name} must be an ISO 8601 date or timestamp.") from exc
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 

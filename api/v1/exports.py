@@ -37,6 +37,7 @@ from api.v1.summaries import publication_json
 from db import audits
 from db import forms as forms_db
 from db import publications as publications_db
+from db.limits import OutOfRange, utc_moment
 from db.pool import connect
 from db.storage import AttachmentStore
 from db.submissions import stream_attachments_for_export, stream_submissions_for_export
@@ -112,12 +113,13 @@ def _moment(text: str, name: str, *, end: bool) -> datetime:
             day = date.fromisoformat(text)
             moment = datetime.combine(day, time(0), tzinfo=UTC)
             return moment + timedelta(days=1) if end else moment
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
+        return utc_moment(datetime.fromisoformat(text))
+    except OutOfRange as exc:
+        raise Problem("export-option-invalid", f"{name}: {exc}") from exc
+    except (ValueError, OverflowError) as exc:
         raise Problem(
             "export-option-invalid", f"{name}={text!r} is not an ISO date or date-time."
         ) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _split(values: list[str] | str | None) -> tuple[str, ...] | None:

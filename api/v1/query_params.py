@@ -5,10 +5,11 @@ from __future__ import annotations
 from litestar import Request
 
 from api.problems import Problem
+from db.limits import MAX_BIGINT
 
 
 def non_negative_int(request: Request, name: str, slug: str = "request-invalid") -> int | None:
-    """`?name=` as a whole number >= 0; None when absent or empty; a 400 problem `slug`
+    """`?name=` as a whole number from 0 to 2^63-1 (what PostgreSQL's LIMIT/OFFSET take); None when absent or empty; a 400 problem `slug`
     otherwise."""
     value = request.query_params.get(name)
     if value in (None, ""):
@@ -19,4 +20,6 @@ def non_negative_int(request: Request, name: str, slug: str = "request-invalid")
         raise Problem(slug, f"{name} must be a whole number.") from exc
     if number < 0:
         raise Problem(slug, f"{name} must not be negative.")
+    if number > MAX_BIGINT:
+        raise Problem(slug, f"{name} must be at most {MAX_BIGINT}.")
     return number

@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
+
+# How long a text of a request body may be (one place; README "Hostile input and limits").
+# Names stay well under PostgreSQL's btree key size (~2,700 bytes) since they are indexed.
+MAX_EMAIL_CHARS = 320
+MAX_PASSWORD_CHARS = 1024
+MAX_NAME_CHARS = 255
+MAX_DESCRIPTION_CHARS = 10_000
+MAX_COMMENT_CHARS = 100_000
+
+Email = Annotated[str, msgspec.Meta(max_length=MAX_EMAIL_CHARS)]
+Password = Annotated[str, msgspec.Meta(max_length=MAX_PASSWORD_CHARS)]
+Name = Annotated[str, msgspec.Meta(max_length=MAX_NAME_CHARS)]
+Description = Annotated[str, msgspec.Meta(max_length=MAX_DESCRIPTION_CHARS)]
+CommentText = Annotated[str, msgspec.Meta(max_length=MAX_COMMENT_CHARS)]
 
 
 class RequestBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -12,8 +27,8 @@ class RequestBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
 
 
 class SessionCreate(RequestBody):
-    email: str
-    password: str
+    email: Email
+    password: Password
 
 
 class SessionOut(msgspec.Struct, rename="camel"):
@@ -23,9 +38,9 @@ class SessionOut(msgspec.Struct, rename="camel"):
 
 
 class UserCreate(RequestBody):
-    email: str
-    password: str | None = None
-    display_name: str | None = None
+    email: Email
+    password: Password | None = None
+    display_name: Name | None = None
     is_admin: bool = False
 
 
@@ -42,8 +57,8 @@ class UserOut(msgspec.Struct, rename="camel"):
 
 
 class ProjectCreate(RequestBody):
-    name: str
-    description: str | None = None
+    name: Name
+    description: Description | None = None
 
 
 class ProjectUpdate(RequestBody):

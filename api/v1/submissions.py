@@ -34,6 +34,7 @@ from api.openrosa import multipart_submission
 from api.problems import Problem
 from api.services import submissions as submission_service
 from api.v1.query_params import non_negative_int
+from api.v1.schemas import CommentText
 from db import audits
 from db import submissions as submissions_db
 from db.storage import blob_key
@@ -89,7 +90,7 @@ class ReviewPatch(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
 
 
 class CommentCreate(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
-    body: str
+    body: CommentText
 
 
 class CommentOut(msgspec.Struct, rename="camel"):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from forms.submission import DEFAULT_MAX_BYTES as MAX_SUBMISSION_XML_BYTES
 from tests.unit.test_hostile_spreadsheets import local_headers
 from tests.xlsforms import XLSX, xlsx_bytes
 
@@ -165,3 +166,239 @@ async def test_attachment_names_with_paths_or_control_characters_are_refused(
     assert "cannot be stored" in openrosa_error(response, 400)
     assert await pool.fetchval("SELECT count(*) FROM submissions WHERE instance_id = $1", instance) == 0
     assert stored_files(data_dir) == before
+
+
+# --- Clear 4xx instead of a 500 or a cut-off 200 -------------------------------------------
+
+
+def problem(response, status: int = 400) -> dict:
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    assert response.headers["content-type"].startswith("application/problem+json"), response.text
+    body = response.json()
+    assert body["status"] == status and body["code"]
+    return body
+
+
+async def audit_count(pool) -> int:
+    return await pool.fetchval("SELECT count(*) FROM audits")
+
+
+async def test_nul_characters_in_json_strings_are_400(client, admin_headers, hostile):
+    pid = hostile["pid"]
+    nul = "a\u0000b"
+    problem(await client.post("/v1/sessions", json={"email": nul, "password": nul}))
+    problem(await client.post("/v1/users", json={"email": f"{nul}@x.example", "password": "p" * 12},
+                              headers=admin_headers))
+    problem(await client.post("/v1/projects", json={"name": nul}, headers=admin_headers))
+    problem(await client.post("/v1/projects", json={"name": "ok", "description": nul},
+                              headers=admin_headers))
+    problem(await client.post(f"/v1/projects/{pid}/app-users", json={"displayName": nul},
+                              headers=admin_headers))
+    instance = f"uuid:{uuid.uuid4()}"
+    created = await post_openrosa(client, hostile, submission(instance))
+    assert created.status_code == 201
+    problem(await client.post(
+        f"/v1/projects/{pid}/forms/{FORM_ID}/submissions/{instance}/comments",
+        json={"body": nul}, headers=admin_headers,
+    ))
+
+
+async def test_nul_in_query_parameters(client, admin_headers, hostile):
+    pid = hostile["pid"]
+    response = await client.post(
+        f"{hostile['key']}/submission?deviceID=a%00b",
+        files={"xml_submission_file": ("s.xml", submission(f"uuid:{uuid.uuid4()}"), "text/xml")},
+        headers=OPENROSA,
+    )
+    openrosa_error(response, 400)
+    response = await client.post(
+        f"/v1/projects/{pid}/forms/{FORM_ID}/submissions?deviceID=a%00b",
+        content=submission(f"uuid:{uuid.uuid4()}"),
+        headers={**admin_headers, "Content-Type": "application/xml"},
+    )
+    problem(response)
+    problem(await client.get("/v1/audits?action=a%00b", headers=admin_headers))
+
+
+async def test_deep_json_is_400(client):
+    depth = 100_000
+    body = "[" * depth + "]" * depth
+    response = await client.post(
+        "/v1/sessions", content=body, headers={"Content-Type": "application/json"}
+    )
+    problem(response)
+    obj = '{"email":' * 5000 + '"x"' + "}" * 5000
+    problem(await client.post("/v1/sessions", content=obj, headers={"Content-Type": "application/json"}))
+
+
+async def test_oversized_names_are_400(client, admin_headers, hostile):
+    problem(await client.post("/v1/projects", json={"name": "p" * 1_000_000}, headers=admin_headers))
+    problem(await client.post(f"/v1/projects/{hostile['pid']}/app-users",
+                              json={"displayName": "d" * 100_000}, headers=admin_headers))
+
+
+async def test_huge_limit_offset_and_extreme_dates_are_400(client, admin_headers, hostile):
+    pid = hostile["pid"]
+    huge = "100000000000000000000"
+    base = f"/v1/projects/{pid}/forms/{FORM_ID}/submissions"
+    problem(await client.get(f"{base}?limit={huge}", headers=admin_headers))
+    problem(await client.get(f"{base}?offset={huge}", headers=admin_headers))
+    problem(await client.get(f"/v1/audits?limit={huge}", headers=admin_headers))
+    problem(await client.get(f"/v1/audits?offset={huge}", headers=admin_headers))
+    for moment in ("9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00%2B05:00"):
+        problem(await client.get(f"/v1/audits?start={moment}", headers=admin_headers))
+        problem(await client.get(f"/v1/audits?end={moment}", headers=admin_headers))
+    for month in ("0000-01", "0000-01-01"):
+        problem(await client.get(f"/v1/projects/{pid}/summaries/risk?from={month}",
+                                 headers=admin_headers))
+        problem(await client.get(f"/v1/projects/{pid}/summaries/risk.xlsx?from={month}",
+                                 headers=admin_headers))
+
+
+async def test_xform_upload_with_invalid_utf8_is_400(client, admin_headers, hostile):
+    xform = (
+        b'<?xml version="1.0" encoding="UTF-8"?><h:html xmlns="http://www.w3.org/2002/xforms" '
+        b'xmlns:h="http://www.w3.org/1999/xhtml"><h:head><h:title>\xff\xfe bad</h:title><model>'
+        b'<instance><data id="bad_utf8"><a/><meta><instanceID/></meta></data></instance>'
+        b'<bind nodeset="/data/a" type="string"/></model></h:head><h:body>'
+        b'<input ref="/data/a"><label>A</label></input></h:body></h:html>'
+    )
+    response = await client.post(
+        f"/v1/projects/{hostile['pid']}/forms", content=xform,
+        headers={**admin_headers, "Content-Type": "application/xml"},
+    )
+    problem(response)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "$filter=" + "(" * 1000 + "__system/submitterId eq 1" + ")" * 1000,
+        "$filter=" + "not " * 1000 + "(__system/submitterId eq 1)",
+        "$filter=__system/submitterId eq 99999999999999999999",
+        "$filter=__system/submitterId eq -99999999999999999999",
+        "$filter=__system/submissionDate gt 0001-01-01T00:00:00%2B05:00",
+        "$filter=__system/submissionDate lt 9999-12-31T23:59:59-05:00",
+        "$filter=year(__system/submissionDate) eq 1e999999",
+        "$filter=year(__system/submissionDate) eq -1e999999",
+        "$top=100000000000000000000",
+        "$skip=100000000000000000000",
+    ],
+)
+async def test_odata_values_are_checked_before_the_first_byte(
+    client, admin_headers, hostile_rows, pool, query
+):
+    before = await audit_count(pool)
+    url = f"/v1/projects/{hostile_rows['pid']}/forms/{FORM_ID}.svc/Submissions?{query}"
+    problem(await client.get(url, headers=admin_headers))
+    assert await audit_count(pool) == before
+
+
+async def test_export_dates_are_checked_before_the_first_byte(client, admin_headers, hostile, pool):
+    base = f"/v1/projects/{hostile['pid']}/forms/{FORM_ID}"
+    before = await audit_count(pool)
+    for path in ("/submissions.csv.zip", "/submissions.xlsx"):
+        for moment in ("0001-01-01T00:00:00%2B05:00", "9999-12-31T23:59:59-05:00"):
+            problem(await client.get(f"{base}{path}?since={moment}", headers=admin_headers))
+            problem(await client.get(f"{base}{path}?until={moment}", headers=admin_headers))
+    assert await audit_count(pool) == before
+
+
+async def test_instance_ids_are_bounded(client, hostile, pool):
+    long_id = "uuid:" + "x" * 100_000
+    response = await post_openrosa(client, hostile, submission(long_id))
+    openrosa_error(response, 400)
+    assert await pool.fetchval("SELECT count(*) FROM submissions WHERE length(instance_id) > 1000") == 0
+
+
+async def test_head_submission_advertises_the_cap_the_server_enforces(client, hostile, settings):
+    head = await client.head(f"{hostile['key']}/submission", headers=OPENROSA)
+    assert head.status_code == 204
+    advertised = int(head.headers["X-OpenRosa-Accept-Content-Length"])
+    assert advertised == settings.max_submission_bytes
+    # an XML part as large as the advertised body is refused with a clear 413, not a 500
+    big = submission(f"uuid:{uuid.uuid4()}", text="y" * (MAX_SUBMISSION_XML_BYTES + 1))
+    assert len(big) < advertised
+    assert f"{MAX_SUBMISSION_XML_BYTES}" in openrosa_error(await post_openrosa(client, hostile, big), 413)
+
+
+# --- Authentication -------------------------------------------------------------------------
+
+
+async def test_new_users_need_passwords_of_ten_characters(client, admin_headers):
+    email = f"short-{uuid.uuid4().hex[:6]}@test.example"
+    body = problem(await client.post("/v1/users", json={"email": email, "password": "123456789"},
+                                     headers=admin_headers))
+    assert body["code"] == "password-too-short"
+    created = await client.post("/v1/users", json={"email": email, "password": "1234567890"},
+                                headers=admin_headers)
+    assert created.status_code == 200, created.text
+
+
+def _digest_header(email: str, password: str, method: str, uri: str, challenge: str, nc: int) -> str:
+    import hashlib
+
+    from api.openrosa import parse_digest
+
+    params = parse_digest(challenge)
+    ha1 = hashlib.md5(f"{email}:{params['realm']}:{password}".encode()).hexdigest()
+    ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
+    cnonce = uuid.uuid4().hex[:16]
+    response = hashlib.md5(
+        f"{ha1}:{params['nonce']}:{nc:08x}:{cnonce}:auth:{ha2}".encode()
+    ).hexdigest()
+    return (
+        f'Digest username="{email}", realm="{params["realm"]}", nonce="{params["nonce"]}", '
+        f'uri="{uri}", response="{response}", qop=auth, nc={nc:08x}, cnonce="{cnonce}", '
+        "algorithm=MD5"
+    )
+
+
+@pytest.fixture(scope="module")
+def two_workers(database_url, data_dir, client):
+    from tests.conftest import LiveServer
+
+    server = LiveServer(
+        database_url, data_dir,
+        env={"FIELDSURVEY_WORKERS": "2", "FIELDSURVEY_FORWARDED_ALLOW_IPS": "127.0.0.1"},
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_digest_counts_are_shared_by_workers_and_uris_compared_exactly(
+    two_workers, hostile, make_user
+):
+    import httpx
+
+    collector = await make_user("collector", hostile["pid"])
+    path = f"/v1/projects/{hostile['pid']}/formList"
+    url = two_workers.base_url + path
+    with httpx.Client(headers=OPENROSA, timeout=30) as http:
+        challenge = http.get(url).headers["WWW-Authenticate"]
+        header = _digest_header(collector["email"], collector["password"], "GET", path, challenge, 1)
+        assert http.get(url, headers={"Authorization": header}).status_code == 200
+    for _ in range(12):  # new connections: uvicorn's workers share the socket
+        with httpx.Client(headers={**OPENROSA, "Authorization": header}, timeout=30) as http:
+            assert http.get(url).status_code == 401
+    with httpx.Client(headers=OPENROSA, timeout=30) as http:
+        challenge = http.get(url).headers["WWW-Authenticate"]
+        moved = _digest_header(
+            collector["email"], collector["password"], "GET", "/elsewhere" + path, challenge, 1
+        )
+        assert http.get(url, headers={"Authorization": moved}).status_code == 401
+
+
+async def test_forwarded_proto_is_trusted_only_from_named_proxies(two_workers, live_server):
+    import httpx
+
+    from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
+    with httpx.Client(timeout=30) as http:
+        forged = http.get(f"{live_server.base_url}/v1/projects", auth=(ADMIN_EMAIL, ADMIN_PASSWORD),
+                          headers={"X-Forwarded-Proto": "https"})
+        assert forged.status_code == 401  # the default server trusts no proxy
+        proxied = http.get(f"{two_workers.base_url}/v1/projects", auth=(ADMIN_EMAIL, ADMIN_PASSWORD),
+                           headers={"X-Forwarded-Proto": "https"})
+        assert proxied.status_code == 200  # this one was told 127.0.0.1 is its TLS proxy
