@@ -10,7 +10,7 @@ from email.utils import formatdate
 from typing import Any
 
 import asyncpg
-from litestar import Litestar, Request, Response
+from litestar import Litestar, Request, Response, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import (
@@ -19,6 +19,7 @@ from litestar.exceptions import (
     SerializationException,
     ValidationException,
 )
+from litestar.middleware import DefineMiddleware
 
 from api.auth import Actor, resolve_actor
 from api.i18n import I18n, locale_from_headers, localized_problem
@@ -32,6 +33,7 @@ from api.pages.web import (
 )
 from api.paths import EncodedSlashes, restore_slashes
 from api.problems import Problem, slug_for_status
+from api.request_body import BoundedBody
 from api.settings import Settings
 from db.embedded import start_embedded_postgres
 from db.migrate import apply_migrations
@@ -136,9 +138,45 @@ async def add_date_header(response: Response) -> Response:
     return response
 
 
+async def acquire(pool: asyncpg.Pool, timeout: float | None = None) -> asyncpg.Connection:
+    """A pool connection, or a 503 while the database does not answer."""
+    try:
+        return await pool.acquire(timeout=timeout)
+    except (*DATABASE_GONE, OSError, TimeoutError) as exc:
+        raise Problem("database-unavailable", f"The database does not answer ({exc}).") from exc
+
+
 async def provide_conn(state: State) -> AsyncIterator[asyncpg.Connection]:
-    async with state.pool.acquire() as conn:
+    """One pool connection per request, taken once the request's body is here (BoundedBody).
+    When the database went away, the pool's other connections are dropped too, so that the
+    next requests reconnect instead of failing one by one."""
+    conn = await acquire(state.pool)
+    try:
         yield conn
+    except DATABASE_GONE:
+        await state.pool.expire_connections()
+        raise
+    finally:
+        await state.pool.release(conn)
+
+
+@get("/health")
+async def health(state: State) -> Response:
+    """Whether the server and its database answer: 200, or 503 (problem+json)."""
+    try:
+        conn = await acquire(state.pool, timeout=2)
+        try:
+            await conn.fetchval("SELECT 1", timeout=2)
+        finally:
+            await state.pool.release(conn)
+    except (Problem, *DATABASE_GONE, OSError, TimeoutError) as exc:
+        await state.pool.expire_connections()
+        problem = exc if isinstance(exc, Problem) else Problem("database-unavailable", str(exc))
+        return Response(
+            problem.to_json(instance="/health"), status_code=problem.status,
+            media_type=PROBLEM_MEDIA_TYPE,
+        )
+    return Response({"status": "ok", "database": "ok"})
 
 
 async def provide_actor(request: Request, conn: asyncpg.Connection) -> Actor | None:
@@ -184,7 +222,7 @@ def create_app(settings: Settings) -> Litestar:
 
     app = Litestar(
         route_handlers=[
-            *v1_handlers, *openrosa_routers(settings), pages_router(settings, csrf),
+            health, *v1_handlers, *openrosa_routers(settings), pages_router(settings, csrf),
             *static_routers(), *webforms_routes(),
         ],
         lifespan=[lifespan, fold_in_background],
@@ -198,6 +236,14 @@ def create_app(settings: Settings) -> Litestar:
             HTTPException: handle_http_exception,
             Exception: handle_unexpected,
         },
+        middleware=[
+            DefineMiddleware(
+                BoundedBody,
+                max_bytes=settings.max_submission_bytes,
+                idle_seconds=settings.body_idle_seconds,
+                total_seconds=settings.body_seconds,
+            )
+        ],
         request_max_body_size=settings.max_submission_bytes,
         after_request=add_date_header,
         middleware=[restore_slashes],

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -49,12 +52,45 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         forwarded_allow_ips=forwarded or "",
         date_header=False,  # the app sets Date itself (api/app.py)
     )
-    if workers > 1:
-        # Each worker process builds its app from the environment (settings are passed in).
-        uvicorn.run("api.app:app_from_env", factory=True, workers=workers, **options)
-    else:
-        uvicorn.run(create_app(settings), **options)
+    supervisor = None
+    started_here = False
+    if not settings.database_url:
+        # The embedded PostgreSQL is started here, once, supervised while serving, and
+        # stopped on the way out (Ctrl-C, SIGTERM) if this command started it.
+        from db.embedded import (
+            EmbeddedSupervisor,
+            embedded_postgres_running,
+            start_embedded_postgres,
+            stop_embedded_postgres,
+        )
+
+        started_here = not embedded_postgres_running(settings.data_dir)
+        dsn = start_embedded_postgres(settings.data_dir)
+        os.environ["DATABASE_URL"] = dsn  # worker processes build their settings from it
+        settings = dataclasses.replace(settings, database_url=dsn)
+        supervisor = EmbeddedSupervisor(settings.data_dir)
+        supervisor.start()
+    # uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown; with the default handlers
+    # that kills the process before the `finally` below (and pgserver's atexit) could run.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _exit_quietly)
+    try:
+        if workers > 1:
+            # Each worker process builds its app from the environment (settings are passed in).
+            uvicorn.run("api.app:app_from_env", factory=True, workers=workers, **options)
+        else:
+            uvicorn.run(create_app(settings), **options)
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
+            if started_here:
+                stop_embedded_postgres(settings.data_dir)
+                print("fieldsurvey: stopped the embedded PostgreSQL", flush=True)
     return 0
+
+
+def _exit_quietly(signum, frame) -> None:
+    raise SystemExit(0)
 
 
 async def _migrate(settings: Settings) -> None:

@@ -138,11 +138,12 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
     "entity-version-conflict": (
         409, 409.15,
         N_("The entity has changed since baseVersion; give the current version or ?force=true.")),
-    # 429
+    # 408 / 413 / 429
+    "request-timeout": (408, 408.99, N_("The request body did not arrive in time.")),
     "login-throttled": (429, 429.99, N_("Too many failed logins; wait before trying again.")),
-    # 413
     "payload-too-large": (413, 413.99, N_("The request is larger than the server accepts.")),
     "internal-error": (500, 500.1, N_("The server failed; the failure was logged.")),
+    "database-unavailable": (503, 503.99, N_("The database does not answer; try again shortly.")),
 }
 
 
@@ -201,6 +202,7 @@ def slug_for_status(status: int) -> str:
         403: "forbidden",
         404: "not-found",
         405: "method-not-allowed",
+        408: "request-timeout",
         409: "request-invalid",
         413: "payload-too-large",
         415: "content-type-unsupported",

@@ -24,6 +24,8 @@ class Settings:
     disclosure_k: int = 10
     publication_lag_days: int = 7  # a month is published this many days after it closes
     max_submission_bytes: int = 100 * 1024 * 1024
+    body_idle_seconds: float = 30  # a request body that stops arriving this long: 408
+    body_seconds: float = 900  # a request body not complete after this long: 408
     max_streams: int = 8  # exports and OData pages streaming at once (each holds a connection)
     # proxies whose X-Forwarded-Proto/-For are trusted (comma-separated IPs, or "*"); none by
     # default, so a forged "X-Forwarded-Proto: https" cannot make plain HTTP look like HTTPS
@@ -68,6 +70,8 @@ class Settings:
                 env.get("FIELDSURVEY_MAX_SUBMISSION_BYTES", str(100 * 1024 * 1024))
             ),
             max_streams=int(env.get("FIELDSURVEY_MAX_STREAMS", "8")),
+            body_idle_seconds=float(env.get("FIELDSURVEY_BODY_IDLE_SECONDS", "30")),
+            body_seconds=float(env.get("FIELDSURVEY_BODY_SECONDS", "900")),
             forwarded_allow_ips=env.get("FIELDSURVEY_FORWARDED_ALLOW_IPS") or None,
             admin_email=env.get("FIELDSURVEY_ADMIN_EMAIL") or None,
             admin_password=env.get("FIELDSURVEY_ADMIN_PASSWORD") or None,

@@ -1,13 +1,16 @@
 """The embedded PostgreSQL server (PyPI `pgserver`), started in a data folder.
 
 Used when DATABASE_URL is not set. The server outlives a crashed app process (it is a
-separate postmaster), so a restart finds it running and reconnects.
+separate postmaster), so a restart finds it running and reconnects. `fieldsurvey serve`
+supervises it (`EmbeddedSupervisor`: restarted within seconds when it dies) and stops it on
+exit when it started it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -48,3 +51,47 @@ def stop_embedded_postgres(data_dir: Path | str) -> None:
     if (pgdata / "postmaster.pid").exists():
         subprocess.run([str(pg_ctl), "-D", str(pgdata), "-m", "fast", "stop"], check=False)
     _servers.pop(pgdata, None)
+
+
+def embedded_postgres_running(data_dir: Path | str) -> bool:
+    """A postmaster is running in `<data_dir>/pg` (its postmaster.pid names a live process)."""
+    from pgserver.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(Path(data_dir).resolve() / "pg")
+    return info is not None and info.is_running()
+
+
+class EmbeddedSupervisor:
+    """Checks every `interval` seconds that the embedded PostgreSQL runs; starts it again
+    when it died (killed, crashed). One per `fieldsurvey serve`, in its main process."""
+
+    def __init__(self, data_dir: Path | str, *, interval: float = 2.0):
+        self.data_dir = data_dir
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pg-supervisor", daemon=True)
+        self.restarts = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                if embedded_postgres_running(self.data_dir):
+                    continue
+                log.warning("embedded PostgreSQL is not running; starting it again")
+                pgdata = Path(self.data_dir).resolve() / "pg"
+                server = _servers.get(pgdata)
+                if server is None:
+                    start_embedded_postgres(self.data_dir)
+                else:
+                    server.ensure_postgres_running()
+                self.restarts += 1
+                log.warning("embedded PostgreSQL is running again")
+            except Exception:  # keep supervising: the next round tries again
+                log.exception("could not start the embedded PostgreSQL")

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from io import BytesIO
 from urllib.parse import unquote
@@ -172,6 +173,55 @@ def _has_explicit_form_id(workbook: dict) -> bool:
     return False
 
 
+# What an uploaded .xlsx may hold once unzipped, checked before pyxform (openpyxl) reads it:
+# a 1 MB upload can inflate to a 1 GiB sheet. The bundled forms use under 1 MB and 20k cells.
+MAX_XLSFORM_UNZIPPED_BYTES = 64 * 1024 * 1024
+MAX_XLSFORM_CELLS = 1_000_000
+MAX_XLSFORM_ENTRIES = 1_000
+_CELL = re.compile(rb"<c[ >/]")
+
+
+def check_xlsx_inflation(xlsform: bytes) -> None:
+    """Refuse an .xlsx that unzips beyond MAX_XLSFORM_UNZIPPED_BYTES or holds more than
+    MAX_XLSFORM_CELLS cells. Every entry is inflated in steps and counted as it comes (the
+    sizes a zip declares can lie); nothing is kept."""
+    def too_large(message: str) -> FormCompileError:
+        return FormCompileError("xlsform-invalid", [CompileProblem(message)])
+
+    try:
+        archive = zipfile.ZipFile(BytesIO(xlsform))
+    except zipfile.BadZipFile:
+        return  # not a zip: pyxform reports what it is
+    with archive:
+        entries = archive.infolist()
+        if len(entries) > MAX_XLSFORM_ENTRIES:
+            raise too_large(f"The file has {len(entries)} parts; an XLSForm has a few dozen.")
+        total = cells = 0
+        for entry in entries:
+            try:
+                with archive.open(entry) as part:
+                    carry = b""
+                    while chunk := part.read(1 << 20):
+                        total += len(chunk)
+                        if total > MAX_XLSFORM_UNZIPPED_BYTES:
+                            raise too_large(
+                                "The XLSForm unzips to more than "
+                                f"{MAX_XLSFORM_UNZIPPED_BYTES // (1024 * 1024)} MiB."
+                            )
+                        if entry.filename.startswith("xl/worksheets/"):
+                            cells += len(_CELL.findall(carry + chunk))
+                            carry = chunk[-2:]
+                            if cells > MAX_XLSFORM_CELLS:
+                                raise too_large(
+                                    f"The XLSForm has more than {MAX_XLSFORM_CELLS} cells."
+                                )
+            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError) as exc:
+                raise FormCompileError(
+                    "xlsform-invalid",
+                    [CompileProblem(f"The file could not be read as an XLSForm: {exc}")],
+                ) from exc
+
+
 def compile_xlsform(
     xlsform: bytes,
     *,
@@ -188,6 +238,8 @@ def compile_xlsform(
     one such a workbook is refused (form-id-missing).
     """
     warnings: list[str] = []
+    if file_type.lstrip(".") == "xlsx":
+        check_xlsx_inflation(xlsform)
     try:
         # Read the workbook once; check the settings, then convert the parsed sheets.
         workbook = dataclasses.asdict(

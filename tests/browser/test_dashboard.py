@@ -13,6 +13,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from tests.conftest import require
 from tests.summaries_seed import random_answers, screening_project, submission_xml, submit
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -21,10 +22,14 @@ try:
 except ImportError:  # pragma: no cover - the test extras install it
     async_playwright = None
 
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed (apt-get install chromium)"),
-    pytest.mark.skipif(async_playwright is None, reason="playwright (PyPI) is not installed"),
-]
+
+
+@pytest.fixture(autouse=True)
+def _browser_available() -> None:
+    require(CHROMIUM is not None, "no chromium installed (apt-get install chromium)")
+    require(async_playwright is not None, "playwright (PyPI) is not installed")
+
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 900}}
 

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from db.migrate import apply_migrations, available_migrations
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, login
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, login, require
 from tests.xlsforms import XLSX, simple_form, xlsx_bytes
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "message", "slug"}
@@ -239,8 +239,8 @@ async def test_xlsform_without_form_id_is_refused(client, admin_headers, project
     assert_problem(response, 400, "form-id-missing")
 
 
-@pytest.mark.skipif(shutil.which("java") is None, reason="java not on PATH: ODK Validate not run")
 async def test_odk_validate_errors_are_reported(client, admin_headers, project) -> None:
+    require(shutil.which("java") is not None, "java not on PATH: ODK Validate not run")
     # pyxform accepts this; JavaRosa does not (a relevance with an unknown function)
     invalid = xlsx_bytes(
         {

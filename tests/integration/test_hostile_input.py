@@ -175,7 +175,7 @@ def problem(response, status: int = 400) -> dict:
     assert response.status_code == status, (response.status_code, response.text[:500])
     assert response.headers["content-type"].startswith("application/problem+json"), response.text
     body = response.json()
-    assert body["status"] == status and body["code"]
+    assert body["status"] == status and body["slug"] and int(body["code"]) == status
     return body
 
 
@@ -329,7 +329,7 @@ async def test_new_users_need_passwords_of_ten_characters(client, admin_headers)
     email = f"short-{uuid.uuid4().hex[:6]}@test.example"
     body = problem(await client.post("/v1/users", json={"email": email, "password": "123456789"},
                                      headers=admin_headers))
-    assert body["code"] == "password-too-short"
+    assert body["slug"] == "password-too-short"
     created = await client.post("/v1/users", json={"email": email, "password": "1234567890"},
                                 headers=admin_headers)
     assert created.status_code == 200, created.text
@@ -360,7 +360,11 @@ def two_workers(database_url, data_dir, client):
 
     server = LiveServer(
         database_url, data_dir,
-        env={"FIELDSURVEY_WORKERS": "2", "FIELDSURVEY_FORWARDED_ALLOW_IPS": "127.0.0.1"},
+        env={
+            "FIELDSURVEY_WORKERS": "2",
+            "FIELDSURVEY_FORWARDED_ALLOW_IPS": "127.0.0.1",
+            "FIELDSURVEY_BODY_IDLE_SECONDS": "3",
+        },
     )
     server.start()
     yield server
@@ -402,3 +406,112 @@ async def test_forwarded_proto_is_trusted_only_from_named_proxies(two_workers, l
         proxied = http.get(f"{two_workers.base_url}/v1/projects", auth=(ADMIN_EMAIL, ADMIN_PASSWORD),
                            headers={"X-Forwarded-Proto": "https"})
         assert proxied.status_code == 200  # this one was told 127.0.0.1 is its TLS proxy
+
+
+# --- Starvation and recovery ----------------------------------------------------------------
+
+
+def _stalled_upload(port: int, path: str):
+    """An upload that sends a tenth of its Content-Length, then nothing."""
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    body = b"--b\r\nContent-Disposition: form-data; name=\"xml_submission_file\"; " \
+           b"filename=\"s.xml\"\r\n\r\n<data"
+    sock.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-OpenRosa-Version: 1.0\r\n"
+        "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n".encode()
+        + body
+    )
+    return sock
+
+
+async def test_slow_uploads_do_not_starve_other_requests(two_workers, hostile):
+    import time
+
+    import httpx
+
+    from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
+    base = two_workers.base_url
+    with httpx.Client(timeout=20) as http:
+        token = http.post(f"{base}/v1/sessions",
+                          json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).json()["token"]
+    # more stalled uploads than both workers' pools hold connections (2 x 20), one app user
+    stalled = [_stalled_upload(two_workers.port, f"{hostile['key']}/submission") for _ in range(45)]
+    try:
+        time.sleep(0.5)
+        started = time.monotonic()
+        with httpx.Client(timeout=10, headers={"Authorization": f"Bearer {token}"}) as http:
+            for _ in range(3):
+                assert http.get(f"{base}/v1/projects").status_code == 200
+                assert http.get(f"{base}/health").status_code == 200
+        assert time.monotonic() - started < 10
+        # and each stalled upload is answered: 408, in OpenRosa's XML
+        for sock in stalled:
+            answer = sock.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+            assert b"OpenRosaResponse" in answer or b"\r\n\r\n" in answer
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+async def test_embedded_database_is_supervised_and_stopped_with_the_server(tmp_path):
+    import os
+    import signal
+    import time
+
+    import httpx
+
+    from tests.conftest import LiveServer
+
+    server = LiveServer(None, tmp_path, env={"FIELDSURVEY_PUBLISH_BUNDLED_FORMS": "0"},
+                        startup_seconds=240)
+    server.start()
+    pid_file = tmp_path / "pg" / "postmaster.pid"
+    try:
+        with httpx.Client(timeout=10) as http:
+            assert http.get(f"{server.base_url}/health").json()["database"] == "ok"
+            first = int(pid_file.read_text().split()[0])
+            os.kill(first, signal.SIGKILL)  # the database dies
+            seen = set()
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                health = http.get(f"{server.base_url}/health")
+                seen.add(health.status_code)
+                if health.status_code == 503:
+                    assert health.headers["content-type"].startswith("application/problem+json")
+                if health.status_code == 200 and pid_file.exists() and (
+                    int(pid_file.read_text().split()[0]) != first
+                ):
+                    break
+                time.sleep(0.5)
+            assert health.status_code == 200, (seen, server.log_path.read_text()[-2000:])
+            # the pool answers real requests again
+            login = http.post(f"{server.base_url}/v1/sessions",
+                              json={"email": "admin@test.example", "password": "admin-password-for-tests"})
+            assert login.status_code == 200, login.text
+        second = int(pid_file.read_text().split()[0])
+    finally:
+        server.stop(timeout=90)  # SIGTERM, as Ctrl-C or a service manager would
+    assert server.process.returncode == 0, server.log_path.read_text()[-2000:]
+    assert "stopped the embedded PostgreSQL" in server.log_path.read_text()
+    for _ in range(40):
+        try:
+            os.kill(second, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("the embedded PostgreSQL outlived the server")
+
+
+async def test_xlsform_that_inflates_is_refused_over_rest(client, admin_headers, hostile):
+    from tests.unit.test_xlsform_inflation import inflating_bomb
+
+    response = await client.post(
+        f"/v1/projects/{hostile['pid']}/forms", content=inflating_bomb(),
+        headers={**admin_headers, "Content-Type": XLSX},
+    )
+    assert "MiB" in problem(response)["detail"]

@@ -16,6 +16,7 @@ from api.pages.web import is_page_path
 
 # (method, path) -> rule: a permission name, or "public", "authenticated", "admin".
 ROUTE_RULES: dict[tuple[str, str], str] = {
+    ("GET", "/health"): "public",  # whether the server and its database answer
     ("POST", "/v1/sessions"): "public",
     ("DELETE", "/v1/sessions/{token:str}"): "authenticated",
     ("GET", "/v1/users/current"): "user",

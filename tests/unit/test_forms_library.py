@@ -14,6 +14,7 @@ from defusedxml import ElementTree as SafeET
 
 import forms
 from forms.compile import CompiledForm, compile_xlsform, validate_with_odk
+from tests.conftest import require
 
 LIBRARY = Path(forms.__file__).parent / "library"
 FORM_PATHS = sorted(LIBRARY.glob("*.xlsx"))
@@ -187,8 +188,7 @@ def test_region_and_district_choices_follow_the_admin_codes(path: Path):
 
 @form_params
 def test_passes_odk_validate(path: Path):
-    if shutil.which("java") is None:
-        pytest.skip("java not on PATH: ODK Validate not run")
+    require(shutil.which("java") is not None, "java not on PATH: ODK Validate not run")
     validate_with_odk(compiled(path).xform)
 
 

@@ -13,6 +13,7 @@ from defusedxml import ElementTree as SafeET
 
 import forms
 from forms.compile import compile_xlsform, java_available
+from tests.conftest import require
 from tests.risk_spec import MODULE_ITEMS as SPEC_MODULE_ITEMS
 
 FORM_PATH = Path(forms.__file__).resolve().parent / "library" / "risk_screening.xlsx"
@@ -212,8 +213,7 @@ def test_compiles_without_warnings(xlsform_bytes):
 
 
 def test_passes_odk_validate(xlsform_bytes):
-    if not java_available():
-        pytest.skip("java is not on PATH: ODK Validate (JavaRosa) cannot run")
+    require(java_available(), "java is not on PATH: ODK Validate (JavaRosa) cannot run")
     compiled = compile_xlsform(xlsform_bytes, validate=True)
     assert compiled.xml_form_id == "risk_screening"
 

@@ -1,0 +1,154 @@
+"""Every request body is read whole, bounded in size and in time, before the application sees
+the request: a handler (and so its database connection, api/app.py `provide_conn`) starts
+only once its body is here. A client that sends less than its Content-Length and then goes
+quiet gets a 408 after `body_idle_seconds`; one that trickles gets it after `body_seconds`;
+neither holds a connection of the pool meanwhile. Bodies over 1 MiB are spooled to a
+temporary file, so memory stays bounded too.
+
+An ASGI middleware rather than per-handler reads: Litestar resolves a handler's dependencies
+(the connection included) before it reads a `data` body, for every route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from email.utils import formatdate
+from xml.sax.saxutils import escape
+
+import msgspec
+
+from api.problems import Problem
+
+SPOOL_BYTES = 1 << 20
+REPLAY_CHUNK = 1 << 16
+_NO_BODY_METHODS = {"GET", "HEAD", "OPTIONS", "DELETE"}
+_SLUGS = {408: "request-timeout", 413: "payload-too-large"}
+
+
+def _is_openrosa(path: str) -> bool:
+    return path.endswith("/submission") or path.endswith("/formList")
+
+
+def _error_response(status: int, path: str, detail: str) -> tuple[list, bytes]:
+    problem = Problem(_SLUGS[status], detail)
+    if _is_openrosa(path):
+        body = (
+            '<OpenRosaResponse xmlns="http://openrosa.org/http/response">'
+            f'<message nature="error">{escape(detail)}</message></OpenRosaResponse>'
+        ).encode()
+        media = b"text/xml; charset=utf-8"
+        extra = [(b"x-openrosa-version", b"1.0")]
+    else:
+        body = msgspec.json.encode(problem.to_json(instance=path))
+        media = b"application/problem+json"
+        extra = []
+    headers = [
+        (b"content-type", media),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+        (b"date", formatdate(usegmt=True).encode()),
+        *extra,
+    ]
+    return headers, body
+
+
+class BoundedBody:
+    def __init__(self, app, *, max_bytes: int, idle_seconds: float, total_seconds: float):
+        self.app = app
+        self.max_bytes = max_bytes
+        self.idle_seconds = idle_seconds
+        self.total_seconds = total_seconds
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or ())
+        length = headers.get(b"content-length")
+        if scope["method"] in _NO_BODY_METHODS and length in (None, b"0") and (
+            b"transfer-encoding" not in headers
+        ):
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await self._refuse(send, 413, path, f"The body is {int(length)} bytes; the server "
+                               f"accepts at most {self.max_bytes}.")
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.total_seconds
+        chunks: list[bytes] = []
+        spool = None
+        size = 0
+        while True:
+            wait = min(self.idle_seconds, deadline - loop.time())
+            try:
+                if wait <= 0:
+                    raise TimeoutError
+                message = await asyncio.wait_for(receive(), wait)
+            except TimeoutError:
+                if spool is not None:
+                    spool.close()
+                await self._refuse(send, 408, path, f"Only {size} bytes of the body arrived "
+                                   "before the server stopped waiting; send it again.")
+                return
+            if message["type"] == "http.disconnect":
+                if spool is not None:
+                    spool.close()
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                if spool is not None:
+                    spool.close()
+                await self._refuse(send, 413, path, "The body is larger than the server accepts "
+                                   f"({self.max_bytes} bytes).")
+                return
+            if spool is None and size > SPOOL_BYTES:
+                spool = tempfile.TemporaryFile()
+                spool.writelines(chunks)
+                chunks = []
+            if spool is not None:
+                spool.write(body)
+            elif body:
+                chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        try:
+            await self.app(scope, _replay(chunks, spool, size, receive), send)
+        finally:
+            if spool is not None:
+                spool.close()
+
+    @staticmethod
+    async def _refuse(send, status: int, path: str, detail: str) -> None:
+        headers, body = _error_response(status, path, detail)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _replay(chunks: list[bytes], spool, size: int, receive):
+    """The `receive` the application gets: the body read already, then the client's own
+    (for http.disconnect)."""
+    done = False
+    sent = 0
+    if spool is not None:
+        spool.seek(0)
+
+    async def replayed():
+        nonlocal done, sent
+        if done:
+            return await receive()
+        if spool is None:
+            done = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        chunk = spool.read(REPLAY_CHUNK)
+        sent += len(chunk)
+        more = sent < size
+        if not more:
+            done = True
+            spool.close()
+        return {"type": "http.request", "body": chunk, "more_body": more}
+
+    return replayed
