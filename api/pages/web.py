@@ -429,8 +429,10 @@ def handle_not_found(request: Request, exc: PageNotFound) -> Response:
 
 def is_page_path(path: str) -> bool:
     """Paths that answer people (HTML), not programs: everything but the REST API and OpenRosa
-    (all under /v1) and the OpenAPI schema."""
-    return not (path == "/v1" or path.startswith("/v1/") or path.startswith("/schema"))
+    (all under /v1), the OpenAPI schema and /health (api/app.py)."""
+    return not (
+        path == "/v1" or path.startswith("/v1/") or path.startswith("/schema") or path == "/health"
+    )
 
 
 def wants_html(request: Request) -> bool:
