@@ -365,6 +365,7 @@ def two_workers(database_url, data_dir, client):
             "FIELDSURVEY_FORWARDED_ALLOW_IPS": "127.0.0.1",
             "FIELDSURVEY_BODY_IDLE_SECONDS": "3",
         },
+        startup_seconds=240,
     )
     server.start()
     yield server
