@@ -135,7 +135,7 @@ async def _download(page: Page, conn, project_id: int, xml_form_id: str, kind: s
             response = await rest_exports.export_csv_zip.fn(
                 request=page.request, project_id=project_id, xml_form_id=xml_form_id, conn=conn,
                 actor=page.actor, split_select_multiples=params.get("splitSelectMultiples") == "true",
-                **args,
+                escape_formulas=params.get("escapeFormulas", "true") != "false", **args,
             )
     except Problem as problem:
         return await _export_page(page, conn, project, xml_form_id, status=problem.status,
