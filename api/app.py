@@ -237,6 +237,7 @@ def create_app(settings: Settings) -> Litestar:
             Exception: handle_unexpected,
         },
         middleware=[
+            restore_slashes,
             DefineMiddleware(
                 BoundedBody,
                 max_bytes=settings.max_submission_bytes,
@@ -246,7 +247,6 @@ def create_app(settings: Settings) -> Litestar:
         ],
         request_max_body_size=settings.max_submission_bytes,
         after_request=add_date_header,
-        middleware=[restore_slashes],
         debug=False,
     )
     app.asgi_handler = EncodedSlashes(app.asgi_handler)  # form ids and versions with `/`
