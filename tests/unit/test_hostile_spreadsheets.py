@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 
 from exports.csv import neutralise_formula
-from exports.disclosure import CountTable, unprotected
+from exports.disclosure import Cell, CountTable, unprotected
 from exports.spreadsheet import StreamingWorkbook
 from exports.summary_xlsx import SummarySheet, summary_workbook
 from exports.zipstream import ZipStream
@@ -87,7 +87,9 @@ def test_streaming_xlsx_writes_text_never_formulas_and_keeps_carriage_returns() 
 
 
 def test_summary_workbook_labels_from_phones_are_text() -> None:
-    table = unprotected(CountTable(("region",), (False,), {(EVIL,): 12, ("=1+1",): 11}, total=23))
+    table = unprotected(CountTable(
+        ("region",), (False,), {(EVIL,): Cell(12, 3), ("=1+1",): Cell(11, 4)}, total=Cell(23, 7)
+    ))
     data = summary_workbook(
         [SummarySheet(EVIL, ("region",), [(None, table)], labels={"=1+1": "@SUM(A1)"})],
         [("note", "a\rb")],
