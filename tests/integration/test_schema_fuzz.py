@@ -23,7 +23,8 @@ from tests.xlsforms import XLSX, simple_form
 FUZZ_EXAMPLES = int(os.environ.get("FIELDSURVEY_FUZZ_EXAMPLES", "8"))
 # Not REST: OpenRosa answers XML; pages answer HTML (their own tests walk them).
 NOT_PROBLEM_JSON = ("/v1/key/", "/formList", "/submission", "/manifest", "/login", "/logout",
-                    "/dashboard", "/static/", "/schema", "/forms/{xml_form_id}/attachments/")
+                    "/dashboard", "/static/", "/schema", "/forms/{xml_form_id}/attachments/",
+                    "/datasets/{name}/integrity")  # OpenRosa (Collect): XML
 
 
 @pytest.fixture(scope="module")
