@@ -9,6 +9,9 @@
   a link to its submissions.
 - .../versions/{defId}/{name}.xml|.xlsx: a version's XForm or XLSForm (the draft's too).
 
+The form's page links to the Web Forms pages of api/pages/fill.py (fill the published form,
+try the draft, public access links), each only for a role that api/auth.py allows.
+
 The work is done by api/services/forms.py (what REST calls); api/auth.py decides who may.
 """
 
@@ -56,6 +59,27 @@ COMPILE_HEADLINES = {
     "version-missing": N_("Give a version to publish."),
     "attachment-not-found": N_("The draft does not use a file of that name."),
 }
+
+
+WEB_FORMS_PATH = "/dashboard/projects/{project_id}/forms/{xml_form_id}"  # api/pages/fill.py
+
+
+def web_forms_links(actor, project_id: int, form) -> dict:
+    """The Web Forms pages (api/pages/fill.py) this actor may open for the form: fill the
+    published, not closed form (submission.create), try the draft and manage public links
+    (form.update, Central's project managers)."""
+    base = WEB_FORMS_PATH.format(project_id=project_id,
+                                 xml_form_id=quote(form["xml_form_id"], safe=""))
+    links = {}
+    if (form["current_def_id"] is not None and form["state"] != "closed"
+            and actor.can("submission.create", project_id)):
+        links["fill"] = base + "/fill"
+    if actor.can("form.update", project_id):
+        if form["draft_def_id"] is not None:
+            links["preview"] = base + "/preview"
+        if form["current_def_id"] is not None:
+            links["public_links"] = base + "/public-links"
+    return links
 
 
 def form_url(project_id: int, xml_form_id: str) -> str:
@@ -131,6 +155,7 @@ async def _list_context(conn: asyncpg.Connection, page: Page, project_id: int) -
             "row": row, "url": form_url(project_id, row["xml_form_id"]),
             "title": row["title"] or row["draft_title"] or row["xml_form_id"],
             "submissions": await submissions_db.count_submissions(conn, row["id"]),
+            "web_forms": web_forms_links(page.actor, project_id, row),
         })
     return {"forms": forms, "states": STATES,
             "can_create": page.actor.can("form.create", project_id)}
@@ -191,6 +216,7 @@ async def _form_context(conn: asyncpg.Connection, page: Page, project_id: int, f
         "can_read_submissions": actor.can("submission.read", project_id),
         "can_download": actor.can("form.download", project_id),
         "manages_app_users": actor.can("app_user.manage", project_id),
+        "web_forms": web_forms_links(actor, project_id, form),
         "download": lambda v, kind: f"{url}/versions/{v['id']}/"
         f"{quote(form['xml_form_id'], safe='')}.{kind}",
     }

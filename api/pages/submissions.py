@@ -70,6 +70,12 @@ def submission_url(project_id: int, xml_form_id: str, instance_id: str) -> str:
             f"{quote(instance_id, safe='')}")
 
 
+def edit_url(project_id: int, xml_form_id: str, instance_id: str) -> str:
+    """The Web Forms edit page of a submission (api/pages/fill.py)."""
+    return (f"/dashboard/projects/{project_id}/forms/{quote(xml_form_id, safe='')}/submissions/"
+            f"{quote(instance_id, safe='')}/edit")
+
+
 async def place_labels(conn: asyncpg.Connection, form, locale: str) -> dict[str, str]:
     """Region and district names from the form's own choices, in the reader's language."""
     if form["current_def_id"] is None:
@@ -213,6 +219,8 @@ async def _detail_context(
         first=detail.versions[-1], feed=detail.feed,
         classification=_classification(page, detail.screening),
         can_review=actor.can("submission.update", project_id),
+        edit_url=edit_url(project_id, xml_form_id, instance_id)
+        if actor.can("submission.update", project_id) else None,
         review_actions=REVIEW_ACTIONS, url=url,
         file_url=lambda name: f"{url}/files/{quote(name, safe='')}",
         table=table_url(project_id, xml_form_id),

@@ -122,6 +122,18 @@ async def test_upload_errors_warnings_publish_and_versions(client, site) -> None
     second = await manager.post(client, f"/projects/{pid}/forms/{form_id}/draft", files={
         "file": ("visit.xlsx", visit_form(form_id, "2"), XLSX)})
     assert second.status_code == 303
+    # the form's page links to the Web Forms pages a manager may open; each one answers
+    page = await manager.get(client, f"/projects/{pid}/forms/{form_id}")
+    web_forms = re.findall(r'href="(/dashboard/projects/\d+/forms/[^"]+)"', page.text)
+    base = f"/dashboard/projects/{pid}/forms/{form_id}"
+    assert web_forms == [f"{base}/fill", f"{base}/preview", f"{base}/public-links"]
+    for link in web_forms:
+        assert (await manager.get(client, link)).status_code == 200, link
+    listed = await manager.get(client, f"/projects/{pid}/forms")
+    assert f'href="{base}/fill"' in listed.text
+    researcher_view = await site["browsers"]["researcher"].get(
+        client, f"/projects/{pid}/forms/{form_id}")
+    assert f"{base}/" not in researcher_view.text  # may neither fill nor preview
     clash = await manager.post(client, f"/projects/{pid}/forms/{form_id}/draft/publish",
                                {"version": "2026-1"})
     assert clash.status_code == 409 and "new version" in clash.text
@@ -255,6 +267,11 @@ async def test_submission_page_labels_image_history(client, site, visits) -> Non
     assert re.search(r"<del>son</del>.*<ins>daughter</ins>", page.text, re.S)
     assert re.search(r"<del>No</del>.*<ins>Yes</ins>", page.text, re.S)
     assert "reviewState" not in page.text  # read-only: no review buttons
+    assert "/edit" not in page.text  # nor an edit in the browser
+    edit = re.search(r'id="edit-in-browser" href="([^"]+)"',
+                     (await site["browsers"]["manager"].get(client, url)).text).group(1)
+    assert edit == f"/dashboard{url}/edit".replace(":", "%3A")
+    assert (await site["browsers"]["manager"].get(client, edit)).status_code == 200
     # Russian: the form's own labels
     researcher.lang = "ru"
     try:
