@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import asyncpg
 from litestar import Request, Response, get
 
-from api.i18n import N_, I18n
+from api.i18n import N_, I18n, problem_text
 from api.pages.submissions import place_labels, submission_url, table_url
 from api.pages.web import NavItem, Page, PageNotFound, add_nav, disposition, file_name
 from api.problems import Problem
@@ -199,7 +199,7 @@ async def ministry_view(
     except Problem as problem:
         query, _unused = parse_summary_query({}, restricted=True)
         params = {}
-        error = problem.detail
+        error = problem_text(problem, page.i18n)
     else:
         error = None
     query = query.with_forms(await summaries_db.screening_form_ids(conn, project_id))
@@ -217,7 +217,7 @@ async def ministry_view(
         try:
             result = await build_summary(conn, table_request, settings.disclosure_k, publication)
         except Problem as problem:  # e.g. a guarded district chosen as a filter
-            error = problem.detail
+            error = problem_text(problem, page.i18n)
             tables.append(unavailable)
             continue
         tables.append(table_view(page.i18n, title, result, CHARTS.get(title, "bar"), names))

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from api.auth import Actor, authorize
+from api.i18n import N_
 from api.problems import Problem
 from db import entities as entities_db
 from db import projects as projects_db
@@ -44,22 +45,24 @@ def case_record_key(secret: bytes, uuid: str) -> int:
 def parse_reintegration_query(params: Mapping[str, str]) -> tuple[str, tuple[str, ...], bool]:
     unknown = sorted(set(params) - QUERY_KEYS)
     if unknown:
-        raise Problem("summary-query-invalid", f"Unknown query parameter(s): {', '.join(unknown)}.")
+        raise Problem("summary-query-invalid", N_("Unknown query parameter(s): %(names)s."),
+                      params={"names": ", ".join(unknown)})
     measure = params.get("measure", "opened")
     if measure not in MEASURES:
-        raise Problem("summary-query-invalid", f"measure must be one of {', '.join(MEASURES)}.")
+        raise Problem("summary-query-invalid", N_("measure must be one of %(values)s."),
+                      params={"values": ", ".join(MEASURES)})
     raw = params.get("by")
     by = DEFAULT_BY[measure] if raw is None else tuple(p for p in raw.split(",") if p.strip())
     bad = [d for d in by if d not in DIMENSIONS]
     if bad or len(by) > 2 or len(set(by)) != len(by):
-        raise Problem("summary-query-invalid",
-                      f"by takes up to two of {', '.join(DIMENSIONS)} (got {raw!r}).")
+        raise Problem("summary-query-invalid", N_("by takes up to two of %(values)s (got %(value)s)."),
+                      params={"values": ", ".join(DIMENSIONS), "value": raw or ""})
     if measure == "active" and "quarter" in by:
         raise Problem("summary-query-invalid",
-                      "Active cases are counted as they are now; quarter applies to opened and closed.")
+                      N_("Active cases are counted as they are now; quarter applies to opened and closed."))
     disclosure = params.get("disclosure", "on")
     if disclosure not in ("on", "off"):
-        raise Problem("summary-query-invalid", "disclosure must be on or off.")
+        raise Problem("summary-query-invalid", N_("disclosure must be on or off."))
     return measure, by, disclosure == "off"
 
 

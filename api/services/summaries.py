@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 
+from api.i18n import N_
 from api.problems import Problem
 from db import publications as publications_db
 from db import summaries as summaries_db
@@ -104,21 +105,23 @@ def _month_bound(text: str, *, upper: bool) -> int:
     else:
         match = _DAY.match(text)
         if not match:
-            raise Problem("summary-query-invalid", f"{text!r} is not a date (YYYY-MM-DD) or a month (YYYY-MM).")
+            raise Problem("summary-query-invalid", N_("%(value)s is not a date (YYYY-MM-DD) or a month (YYYY-MM)."),
+                          params={"value": text})
         year, month, day = (int(g) for g in match.groups())
         try:
             date(year, month, day)
         except ValueError as exc:
-            raise Problem("summary-query-invalid", f"{text!r} is not a date.") from exc
+            raise Problem("summary-query-invalid", N_("%(value)s is not a date."), params={"value": text}) from exc
         last = calendar.monthrange(year, month)[1]
         if (upper and day != last) or (not upper and day != 1):
             raise Problem(
                 "summary-query-invalid",
-                "Summaries cover whole months: 'from' must be the first day of a month and 'to' "
-                f"the last (got {text}).",
+                N_("Summaries cover whole months: 'from' must be the first day of a month and 'to' "
+                   "the last (got %(value)s)."),
+                params={"value": text},
             )
     if not 1 <= month <= 12 or not 1 <= year <= 9999:
-        raise Problem("summary-query-invalid", f"{text!r} has no such month.")
+        raise Problem("summary-query-invalid", N_("%(value)s has no such month."), params={"value": text})
     return year * 100 + month
 
 
@@ -145,53 +148,58 @@ def parse_summary_query(params: Mapping[str, str], *, restricted: bool = False) 
     if unknown:
         raise Problem(
             "summary-query-invalid",
-            f"Unknown parameter(s): {', '.join(unknown)}. Dimensions: {', '.join(BY_NAME)}.",
+            N_("Unknown parameter(s): %(names)s. Dimensions: %(dimensions)s."),
+            params={"names": ", ".join(unknown), "dimensions": ", ".join(BY_NAME)},
         )
     by = _listed(params.get("by", ""))
     for name in by:
         if name not in BY_NAME:
-            raise Problem("summary-query-invalid", f"Unknown dimension {name!r}; use {', '.join(BY_NAME)}.")
+            raise Problem("summary-query-invalid", N_("Unknown dimension %(name)s; use %(dimensions)s."),
+                          params={"name": name, "dimensions": ", ".join(BY_NAME)})
     if len(by) > 2:
-        raise Problem("summary-query-invalid", "A table has at most two dimensions (and a period).")
+        raise Problem("summary-query-invalid", N_("A table has at most two dimensions (and a period)."))
     period = params.get("period") or None
     if period is not None and period not in PERIODS:
-        raise Problem("summary-query-invalid", f"period must be one of {', '.join(PERIODS)}.")
+        raise Problem("summary-query-invalid", N_("period must be one of %(values)s."),
+                      params={"values": ", ".join(PERIODS)})
     if restricted and params.get("reviewState"):
         raise Problem(
             "summary-query-invalid",
-            "Published summaries count every screening that is not rejected: there is no "
-            "review state to choose.",
+            N_("Published summaries count every screening that is not rejected: there is no "
+               "review state to choose."),
         )
     reviews = _listed(params.get("reviewState", "")) or DEFAULT_REVIEWS
     for state in reviews:
         if state not in REVIEW_STATES:
-            raise Problem("summary-query-invalid", f"reviewState must be among {', '.join(REVIEW_STATES)}.")
+            raise Problem("summary-query-invalid", N_("reviewState must be among %(values)s."),
+                          params={"values": ", ".join(REVIEW_STATES)})
     month_from = _month_bound(params["from"], upper=False) if params.get("from") else 0
     month_to = _month_bound(params["to"], upper=True) if params.get("to") else 999_912
     if month_from > month_to:
-        raise Problem("summary-query-invalid", "'from' is after 'to'.")
+        raise Problem("summary-query-invalid", N_("'from' is after 'to'."))
     filters = {name: _listed(params[name]) for name in BY_NAME if params.get(name)}
     if restricted:
         if not whole_period(month_from, month_to):
             raise Problem(
                 "summary-query-invalid",
-                "Published summaries cover everything or one whole month, quarter or year "
-                "('from' and 'to' of the same month, quarter or year).",
+                N_("Published summaries cover everything or one whole month, quarter or year "
+                   "('from' and 'to' of the same month, quarter or year)."),
             )
         for name, values in filters.items():
             if len(values) != 1:
-                raise Problem("summary-query-invalid", f"Filter {name} takes one value.")
+                raise Problem("summary-query-invalid", N_("Filter %(name)s takes one value."), params={"name": name})
             if name in by:
-                raise Problem("summary-query-invalid", f"{name} is a breakdown and a filter at once.")
+                raise Problem("summary-query-invalid", N_("%(name)s is a breakdown and a filter at once."),
+                              params={"name": name})
         if len(set(by) | set(filters)) > 2:
             raise Problem(
                 "summary-query-invalid",
-                "A published table involves at most two dimensions, breakdowns and filters "
-                "together (and a period).",
+                N_("A published table involves at most two dimensions, breakdowns and filters "
+                   "together (and a period)."),
             )
     disclosure = params.get("disclosure", "on")
     if disclosure not in ("on", "off"):
-        raise Problem("summary-query-invalid", "disclosure must be on or off.")
+        raise Problem("summary-query-invalid", N_("disclosure must be on or off."))
     request = SummaryRequest(by, period, month_from, month_to, reviews, filters)
     return request, disclosure == "off"
 
@@ -388,12 +396,13 @@ async def _published_summary(
     conn: asyncpg.Connection, request: SummaryRequest, k: int, publication: Publication
 ) -> SummaryResult:
     if not within_bounds(request):
-        raise Problem("summary-query-invalid", "A published table involves at most two dimensions.")
+        raise Problem("summary-query-invalid", N_("A published table involves at most two dimensions."))
     if request.month_from and request.month_from > publication.through_month:
         raise Problem(
             "summary-query-invalid",
-            f"The current publication covers interviews through {publication.label}; later months "
-            "are published after they close.",
+            N_("The current publication covers interviews through %(month)s; later months are "
+               "published after they close."),
+            params={"month": publication.label},
         )
     facts = await _facts(conn, publication, k)
     fixed = {BY_NAME[name].number: values[0] for name, values in request.filters.items()}
@@ -401,8 +410,9 @@ async def _published_summary(
     if district and district[0] not in facts.shown:
         raise Problem(
             "summary-district-guarded",
-            f"District {district[0]} is shown only within 'other districts of' its region "
-            "(fewer than 5k screenings in the publication).",
+            N_("District %(district)s is shown only within 'other districts of' its region "
+               "(fewer than 5k screenings in the publication)."),
+            params={"district": district[0]},
         )
     span = {"period": request.period, "month_from": request.month_from, "month_to": request.month_to}
     numbers = [BY_NAME[name].number for name in request.by]
@@ -481,7 +491,7 @@ async def workbook_tables(
                 continue  # with a filter, a 2-D table would involve three dimensions
         tables.append((title, await build_summary(conn, table_request, k, publication)))
     if not tables:
-        raise Problem("summary-query-invalid", "No table of the workbook fits these filters (one filter at most).")
+        raise Problem("summary-query-invalid", N_("No table of the workbook fits these filters (one filter at most)."))
     return tables
 
 

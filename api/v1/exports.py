@@ -30,6 +30,7 @@ from litestar.params import Parameter
 from litestar.response import Response, Stream
 
 from api.auth import Actor, authorize
+from api.i18n import N_
 from api.problems import Problem
 from api.services.publications import current_publication
 from api.services.summaries import whole_period
@@ -445,7 +446,7 @@ def _published_period(
     if review_state or version:
         raise Problem(
             "export-option-invalid",
-            "Under disclosure control a report covers every version and review state.",
+            N_("Under disclosure control a report covers every version and review state."),
         )
     bounds = []
     for name, value in (("since", since), ("until", until)):
@@ -456,14 +457,15 @@ def _published_period(
         if match is None or not 1 <= int(match.group(2)) <= 12:
             raise Problem(
                 "export-option-invalid",
-                f"Under disclosure control {name} must be a whole month (YYYY-MM).",
+                N_("Under disclosure control %(name)s must be a whole month (YYYY-MM)."),
+                params={"name": name},
             )
         bounds.append(int(match.group(1)) * 100 + int(match.group(2)))
     if not whole_period(bounds[0], bounds[1]):
         raise Problem(
             "export-option-invalid",
-            "Under disclosure control a report covers everything or one whole month, quarter or "
-            "year (since and until of the same month, quarter or year).",
+            N_("Under disclosure control a report covers everything or one whole month, quarter "
+               "or year (since and until of the same month, quarter or year)."),
         )
     return bounds[0], bounds[1]
 
@@ -551,8 +553,8 @@ async def _published_report(
     if xml_form_id != RISK_SCREENING_FORM_ID:
         raise Problem(
             "forbidden",
-            "Roles without microdata see reports of the risk screening only: its publication "
-            "is the one population their counts come from.",
+            N_("Roles without microdata see reports of the risk screening only: its publication "
+               "is the one population their counts come from."),
         )
     language = _language(target, options.lang)
     settings = request.app.state.settings
@@ -568,7 +570,8 @@ async def _published_report(
     if month_from and month_from > publication.through_month:
         raise Problem(
             "export-option-invalid",
-            f"The current publication covers interviews through {publication.label}.",
+            N_("The current publication covers interviews through %(month)s."),
+            params={"month": publication.label},
         )
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         report = await build_report(

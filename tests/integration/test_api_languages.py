@@ -56,3 +56,25 @@ async def test_openrosa_message_in_the_phones_language(client, admin_headers, de
     )
     assert ElementTree.fromstring(english.content).find(f"{NS}message").text == \
         "No published form 'no_such_form' with version '1' in this project."
+
+
+async def test_summary_query_errors_in_the_readers_language(client, admin_headers, default_project_id) -> None:
+    """The bounded query language's refusals (risk and reintegration summaries) are catalogue
+    templates: the detail follows Accept-Language, with the caller's values filled in."""
+    base = f"/v1/projects/{default_project_id}/summaries"
+    cases = [
+        ("risk?sex=female,male", "ru", "Фильтр sex принимает одно значение."),
+        ("risk?sex=female,male", "tg", "Филтри sex як қимат мегирад."),
+        ("risk?by=region,sex,age_band", "ru", "В таблице не более двух измерений (и период)."),
+        ("risk?from=2026-01&to=2026-02", "tg", "Хулосаҳои нашршуда тамоми давра ё як моҳ, семоҳа ё "
+         "соли пурраро фаро мегиранд (from ва to аз як моҳ, семоҳа ё сол)."),
+        ("reintegration?measure=all", "ru", "Параметр measure должен быть одним из: opened, active, closed."),
+    ]
+    for query, language, detail in cases:
+        response = await client.get(f"{base}/{query}", headers={**admin_headers, "Accept-Language": language})
+        assert response.status_code == 400, (query, response.text)
+        problem = response.json()
+        assert problem["slug"] == "summary-query-invalid"
+        assert problem["detail"] == problem["message"] == detail, (query, language)
+    english = (await client.get(f"{base}/risk?sex=female,male", headers=admin_headers)).json()
+    assert english["detail"] == "Filter sex takes one value."
