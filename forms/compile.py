@@ -20,6 +20,7 @@ from io import BytesIO
 from urllib.parse import unquote
 from xml.etree.ElementTree import Element
 
+import xlrd  # pyxform's reader of .xls
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 from markupsafe import escape
@@ -27,7 +28,7 @@ from pyxform.errors import PyXFormError
 from pyxform.validators.odk_validate import ODKValidateError, check_xform
 from pyxform.xls2xform import convert, get_xlsform
 
-from forms.submission import local_attribute
+from forms.submission import file_name_problem, local_attribute
 
 XFORMS_NS = "http://www.w3.org/2002/xforms"
 _ROW_RE = re.compile(r"\[row\s*:\s*(\d+)\]", re.IGNORECASE)
@@ -136,6 +137,16 @@ def read_xform_identity(xform: str | bytes) -> tuple[str, str, str, list[str]]:
         text = el.text or ""
         if el.tag.endswith("value") and text.startswith("jr://"):
             media.add(text.rsplit("/", 1)[-1].strip())
+    # A media name the form expects is a file name we store and serve (formList manifest,
+    # downloads): refuse one no phone could fetch, with the same rule as submission files.
+    refused = [
+        CompileProblem(f"The form refers to a media file {name!r} that cannot be a file name: "
+                       f"{why}.")
+        for name in sorted(media)
+        if (why := file_name_problem(name)) is not None
+    ]
+    if refused:
+        raise FormCompileError("xform-invalid", refused)
     return form_id, version, title or form_id, sorted(media)
 
 
@@ -222,6 +233,37 @@ def check_xlsx_inflation(xlsform: bytes) -> None:
                 ) from exc
 
 
+# An .xls (BIFF) is not compressed, so its size bounds its cells; xlrd keeps every cell as an
+# object (~100 bytes), so the file itself is capped before anything reads it, then its cells.
+MAX_XLS_BYTES = 8 * 1024 * 1024
+
+
+def check_xls_size(xlsform: bytes) -> None:
+    """Refuse an .xls over MAX_XLS_BYTES or with more than MAX_XLSFORM_CELLS cells."""
+    if len(xlsform) > MAX_XLS_BYTES:
+        raise FormCompileError("xlsform-invalid", [CompileProblem(
+            f"The .xls file is larger than {MAX_XLS_BYTES // (1024 * 1024)} MiB; "
+            "save the XLSForm as .xlsx.")])
+    try:
+        # ragged_rows: count the grid pyxform's xlrd would pad to (nrows × ncols) without
+        # allocating it: two cells far apart make a tiny file and a 16M-cell grid.
+        book = xlrd.open_workbook(file_contents=xlsform, on_demand=True, ragged_rows=True)
+    except Exception as exc:  # xlrd raises its own and struct errors for broken files
+        raise FormCompileError("xlsform-invalid", [CompileProblem(
+            f"The file could not be read as an .xls XLSForm: {exc}")]) from exc
+    try:
+        cells = 0
+        for index in range(book.nsheets):
+            sheet = book.sheet_by_index(index)
+            cells += sheet.nrows * sheet.ncols
+            book.unload_sheet(index)
+            if cells > MAX_XLSFORM_CELLS:
+                raise FormCompileError("xlsform-invalid", [CompileProblem(
+                    f"The XLSForm has more than {MAX_XLSFORM_CELLS} cells.")])
+    finally:
+        book.release_resources()
+
+
 def compile_xlsform(
     xlsform: bytes,
     *,
@@ -240,6 +282,8 @@ def compile_xlsform(
     warnings: list[str] = []
     if file_type.lstrip(".") == "xlsx":
         check_xlsx_inflation(xlsform)
+    elif file_type.lstrip(".") == "xls":
+        check_xls_size(xlsform)
     try:
         # Read the workbook once; check the settings, then convert the parsed sheets.
         workbook = dataclasses.asdict(

@@ -60,6 +60,10 @@ ODATA_HEADERS = {"OData-Version": "4.0"}
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"  # as Central sends OData rows
 SERVICE_MEDIA_TYPE = "application/json; odata.metadata=minimal"
 _TABLE = re.compile(r"^(Submissions(?:\.[A-Za-z0-9_.]+)?)(?:\('([^']*)'\))?$")
+# The keys Central addresses a submission by (lib/resources/odata.js): letters, digits and
+# dashes, after an optional "uuid:". Any other instanceID is 404 over OData, as on Central;
+# the REST route /submissions/{instanceId} still reaches it.
+_KEY = re.compile(r"^(?:uuid:)?[a-z0-9-]+$", re.IGNORECASE)
 _forms: dict[int, ODataForm] = {}
 _MAX_CACHED = 256
 _SAFE = "*,'()"  # left as they are in nextLink query values (e.g. $expand=*)
@@ -151,6 +155,7 @@ async def odata_resource(
     table_name, key = match.group(1), match.group(2)
     if key is not None and table_name != ROOT_TABLE:
         raise Problem("not-found", "Only Submissions('instanceId') can be addressed by key.")
+    _check_key(key)
     return await _serve_table(
         request, conn, actor, project_id, xml_form_id, form_row, form, table_name, key
     )
@@ -177,6 +182,7 @@ async def odata_navigation(
             "Navigation below a repeat row is not supported; read the repeat table "
             f"{ROOT_TABLE}.{'.'.join(s.split('(')[0] for s in steps)} instead.",
         )
+    _check_key(match.group(2))
     table_name = ".".join((ROOT_TABLE, *steps))
     if table_name not in form.tables:
         raise Problem("not-found", f"The form has no repeat {'/'.join(steps)!r}.")
@@ -184,6 +190,16 @@ async def odata_navigation(
         request, conn, actor, project_id, xml_form_id, form_row, form, table_name,
         match.group(2),
     )
+
+
+def _check_key(key: str | None) -> None:
+    if key is not None and _KEY.match(key) is None:
+        raise Problem(
+            "not-found",
+            "OData addresses a submission only by an instanceID of letters, digits and dashes "
+            "(optionally after uuid:), as Central does; read this one from "
+            "/v1/projects/{projectId}/forms/{xmlFormId}/submissions/{instanceId}.",
+        )
 
 
 async def _serve_table(

@@ -270,6 +270,29 @@ async def test_xform_upload_with_invalid_utf8_is_400(client, admin_headers, host
     problem(response)
 
 
+@pytest.mark.parametrize("name", ["..", "a&#13;&#10;b.png", "x&#127;.png", "a\\\\b.png"])
+async def test_form_media_names_that_no_phone_could_fetch_are_refused(
+    client, admin_headers, hostile, name
+):
+    xform = (
+        '<?xml version="1.0"?><h:html xmlns="http://www.w3.org/2002/xforms" '
+        'xmlns:h="http://www.w3.org/1999/xhtml" xmlns:jr="http://openrosa.org/javarosa"><h:head>'
+        '<h:title>Media</h:title><model><itext><translation lang="default"><text id="q:label">'
+        f'<value form="image">jr://images/{name}</value><value>Q</value></text></translation>'
+        '</itext><instance><data id="bad_media"><q/><meta><instanceID/></meta></data></instance>'
+        '<bind nodeset="/data/q" type="string"/></model></h:head><h:body>'
+        '<input ref="/data/q"><label ref="jr:itext(\'q:label\')"/></input></h:body></h:html>'
+    ).encode()
+    response = await client.post(
+        f"/v1/projects/{hostile['pid']}/forms", content=xform,
+        headers={**admin_headers, "Content-Type": "application/xml"},
+    )
+    body = problem(response)
+    assert body["slug"] == "xform-invalid" and "media file" in response.text
+    listed = await client.get(f"/v1/projects/{hostile['pid']}/forms", headers=admin_headers)
+    assert "bad_media" not in listed.text
+
+
 @pytest.mark.parametrize(
     "query",
     [
