@@ -64,6 +64,14 @@ INSERT_PROPERTY_FIELD = """
 INSERT INTO dataset_property_fields (property_id, form_def_id, path) VALUES ($1, $2, $3)
 ON CONFLICT ON CONSTRAINT dataset_property_fields_pk DO NOTHING
 """
+# Which field of which published form version saves to each property (the pages take the
+# properties' labels from those fields), newest form version first.
+SELECT_PROPERTY_FIELDS = """
+SELECT p.name, pf.form_def_id, pf.path FROM dataset_properties p
+JOIN dataset_property_fields pf ON pf.property_id = p.id
+JOIN forms f ON f.current_def_id = pf.form_def_id AND f.deleted_at IS NULL
+WHERE p.dataset_id = $1 ORDER BY p.id, pf.form_def_id DESC
+"""
 SELECT_FORM_DEF_DATASETS = f"""
 SELECT {DATASET_COLUMNS}, l.actions
 FROM dataset_form_defs l JOIN datasets d ON d.id = l.dataset_id
@@ -385,6 +393,10 @@ async def add_property(conn: asyncpg.Connection, dataset_id: int, name: str) -> 
 
 async def list_properties(conn: asyncpg.Connection, dataset_id: int) -> list[asyncpg.Record]:
     return await conn.fetch(SELECT_PROPERTIES, dataset_id)
+
+
+async def property_fields(conn: asyncpg.Connection, dataset_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_PROPERTY_FIELDS, dataset_id)
 
 
 async def link_form_def(

@@ -77,7 +77,7 @@ class Answer:
     children: list[Answer] = field(default_factory=list)
 
 
-def _choice_text(f: Field, value: str, language: str | None, default: str | None) -> str | None:
+def choice_text(f: Field, value: str, language: str | None, default: str | None) -> str | None:
     names = value.split() if f.type == "select_multiple" else [value]
     by_name = {c.name: c for c in f.choices}
     labels = []
@@ -97,7 +97,7 @@ def _value(f: Field, value: Any, language: str | None, default: str | None) -> A
     text = str(value)
     answer.text = text
     if f.type in ("select_one", "select_multiple") and f.choices:
-        shown = _choice_text(f, text, language, default)
+        shown = choice_text(f, text, language, default)
         if shown is not None and shown != text:
             answer.text, answer.code = shown, text
     elif f.type == "binary":

@@ -2,7 +2,7 @@
 at a phone size (390x844) and a desktop size (1366x900), in English, Russian and Tajik: upload
 the bundled hotline_call.xlsx and a broken XLSForm (the page names the row), publish the draft,
 create an app user and open its QR page, find a submission in the table and approve it with a
-comment (htmx, no reload). axe-core (npm, api/pages/node_modules) checks every page: no serious
+comment (htmx, no reload), open the support-centre cases and a case's timeline. axe-core (npm, api/pages/node_modules) checks every page: no serious
 or critical violation. Screenshots go to tests/artifacts/ (git-ignored)."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 from forms.compile import compile_xlsform
 from forms.schema import parse_xform
 from tests.browser.support import MARKS, VIEWPORTS, chromium
+from tests.cases_seed import seed_case
 from tests.instances import instance_xml
 
 pytestmark = MARKS
@@ -27,7 +28,8 @@ HOTLINE = ROOT / "forms" / "library" / "hotline_call.xlsx"
 AXE = ROOT / "api" / "pages" / "node_modules" / "axe-core" / "axe.min.js"
 CASES = [(size, lang) for size in ("phone", "desktop") for lang in ("en", "ru", "tg")]
 # English words that must not appear on a Russian or Tajik page of this walk.
-ENGLISH = ("Submissions", "Upload", "Publish", "App users", "Approve", "Review state", "Forms")
+ENGLISH = ("Submissions", "Upload", "Publish", "App users", "Approve", "Review state", "Forms",
+           "Cases", "Timeline", "Follow-up visit")
 
 
 def broken_hotline() -> tuple[bytes, int]:
@@ -66,7 +68,7 @@ def hotline_answers(schema, rng: random.Random) -> dict:
 
 
 @pytest.fixture(scope="module")
-async def site(client, admin_headers, make_user, live_server):
+async def site(client, pool, admin_headers, make_user, live_server):
     project = await client.post("/v1/projects", json={"name": f"Hotline {uuid.uuid4().hex[:6]}"},
                                 headers=admin_headers)
     pid = project.json()["id"]
@@ -86,13 +88,14 @@ async def site(client, admin_headers, make_user, live_server):
             files={"xml_submission_file": ("s.xml", xml, "text/xml")},
             headers={**admin_headers, "X-OpenRosa-Version": "1.0"})
         assert sent.status_code == 201, sent.text
+    case = await seed_case(client, pool, admin_headers, pid)
     manager = await make_user("manager", pid)
     ARTIFACTS.mkdir(exist_ok=True)
     broken, broken_row = broken_hotline()
     broken_path = ARTIFACTS / "hotline_broken.xlsx"
     broken_path.write_bytes(broken)
     return {"pid": pid, "base": live_server.base_url, "manager": manager,
-            "broken": broken_path, "broken_row": broken_row}
+            "broken": broken_path, "broken_row": broken_row, "case": case}
 
 
 @pytest.fixture(scope="module")
@@ -191,5 +194,13 @@ async def test_coordinator_walk(browser, site, size, lang) -> None:
         assert await page.evaluate("window.__notReloaded === true")  # htmx: no full reload
         assert f"Checked ({lang}, {size})." in await page.inner_text("#review .feed")
         await check_page(page, "submission-approved", lang, size)
+
+        # the support-centre cases, and one case's timeline (three entries, one per submission)
+        await page.goto(f"{base}/projects/{pid}/cases")
+        await check_page(page, "cases", lang, size)
+        async with page.expect_navigation():
+            await page.click(f"#cases a:text-is('{site['case']['code']}')")
+        assert await page.locator("ol.timeline > li").count() == 3
+        await check_page(page, "case", lang, size)
     finally:
         await context.close()

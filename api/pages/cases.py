@@ -1,0 +1,257 @@
+"""Support-centre cases in the browser: coordinators follow each case over months.
+
+- /projects/{pid}/cases: the cases of the project (the `cases` entity list that the
+  support-centre intake form fills), with their centre, stage, status and visits; open or
+  closed ones only.
+- /projects/{pid}/cases/{uuid}: one case: its current state and its timeline (the intake, each
+  follow-up visit, each change through the API) in the order the visits happened, what each
+  one changed, when the server received it (in the reader's time zone) and a link to the
+  submission that made it.
+
+The data comes from api/services/entities.py (`list_entities`, `entity_timeline`, what REST's
+`.../entities` and `.../timeline` call; api/auth.py's entity.read decides who may). Names of
+properties and of their values come from the fields of the forms that save to them, in the
+page's language; the few properties a form computes without a label have names here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from urllib.parse import quote
+
+import asyncpg
+from litestar import Request, Response, get
+
+from api.i18n import N_, I18n
+from api.pages.answers import choice_text, language_of, schema_for_def
+from api.pages.submissions import submission_url
+from api.pages.web import NavItem, Page, PageNotFound, add_nav
+from api.problems import Problem
+from api.services import entities as entities_service
+from api.services.reintegration import CASES_LIST
+from db import entities as entities_db
+from db import forms as forms_db
+from db import projects as projects_db
+from exports.layout import label_in
+from forms.schema import Field
+
+add_nav(NavItem("cases", N_("Cases"), "/projects/{project_id}/cases", "entity.read", order=35))
+
+# Properties the forms compute (calculate fields have no label) and their coded values.
+PROPERTY_NAMES = {
+    "label": N_("Case code"),
+    "case_code": N_("Case code"),
+    "age_band": N_("Age group"),
+    "status": N_("Status"),
+    "visits": N_("Visits"),
+    "stage": N_("Reintegration stage"),
+}
+VALUE_NAMES = {
+    "status": {"open": N_("Open"), "closed": N_("Closed")},
+    "age_band": {"under_18": N_("under 18"), "18_24": N_("18–24"), "25_34": N_("25–34"),
+                 "35_49": N_("35–49"), "50_plus": N_("50 and older")},
+}
+# The list's columns, when the case list has these properties.
+LIST_COLUMNS = ("centre", "stage", "status", "opened", "last_visit", "next_contact", "visits")
+STATUS_FILTERS = {"": N_("All"), "open": N_("Open"), "closed": N_("Closed")}
+
+
+def cases_url(project_id: int, uuid: str | None = None) -> str:
+    base = f"/projects/{project_id}/cases"
+    return base if uuid is None else f"{base}/{quote(uuid, safe='')}"
+
+
+@dataclass
+class Shown:
+    text: str
+    code: str | None = None  # the raw value, when a label is shown instead
+
+
+class CaseLabels:
+    """Names of a case list's properties and values in the reader's language."""
+
+    def __init__(self, i18n: I18n, fields: dict[str, tuple[Field, str | None, str | None]],
+                 order: list[str]):
+        self.i18n = i18n
+        self.fields = fields  # property -> (field, form language, form default language)
+        self.order = order
+
+    def name(self, prop: str) -> str:
+        found = self.fields.get(prop)
+        if found:
+            label = label_in(found[0].labels, found[1], found[2])
+            if label:
+                return label
+        return self.i18n.gettext(PROPERTY_NAMES[prop]) if prop in PROPERTY_NAMES else prop
+
+    def value(self, prop: str, raw) -> Shown | None:
+        if raw is None or raw == "":
+            return None
+        text = str(raw)
+        if prop in VALUE_NAMES and text in VALUE_NAMES[prop]:
+            return Shown(self.i18n.gettext(VALUE_NAMES[prop][text]), text)
+        found = self.fields.get(prop)
+        if found:
+            f, language, default = found
+            if f.type in ("select_one", "select_multiple") and f.choices:
+                shown = choice_text(f, text, language, default)
+                if shown is not None and shown != text:
+                    return Shown(shown, text)
+            elif f.type == "date":
+                try:
+                    return Shown(self.i18n.date(date.fromisoformat(text[:10])))
+                except ValueError:
+                    pass
+        if prop == "visits" and text.isdigit():
+            return Shown(self.i18n.number(int(text)))
+        return Shown(text)
+
+    def facts(self, state: dict) -> list[tuple[str, Shown]]:
+        """(name, value) of every property with a value, in the list's order."""
+        keys = [p for p in self.order if p in state] + sorted(
+            k for k in state if k not in self.order and k != "label")
+        return [(self.name(k), shown) for k in keys
+                if (shown := self.value(k, state.get(k))) is not None]
+
+
+def _pick(candidates: list[Field]) -> Field:
+    """The field that names a property best: one with choices, else one with a label."""
+    return max(candidates, key=lambda f: (bool(f.choices), bool(f.labels)))
+
+
+async def case_labels(conn: asyncpg.Connection, i18n: I18n, dataset_id: int) -> CaseLabels:
+    found: dict[str, list[tuple[Field, str | None, str | None]]] = {}
+    order: list[str] = []
+    for row in await entities_db.property_fields(conn, dataset_id):
+        if row["name"] not in order:
+            order.append(row["name"])
+        schema = await schema_for_def(conn, row["form_def_id"])
+        try:
+            f = schema.field(row["path"])
+        except KeyError:
+            continue
+        found.setdefault(row["name"], []).append(
+            (f, language_of(schema, i18n.locale), schema.default_language))
+    for prop in (p["name"] for p in await entities_db.list_properties(conn, dataset_id)):
+        if prop not in order:
+            order.append(prop)
+    fields = {}
+    for prop, items in found.items():
+        best = _pick([f for f, _, _ in items])
+        fields[prop] = next(item for item in items if item[0] is best)
+    return CaseLabels(i18n, fields, order)
+
+
+async def _project(conn: asyncpg.Connection, project_id: int):
+    project = await projects_db.get_project(conn, project_id)
+    if project is None:
+        raise PageNotFound()
+    return project
+
+
+@get("/projects/{project_id:int}/cases")
+async def cases_page(project_id: int, page: Page, request: Request,
+                     conn: asyncpg.Connection) -> Response:
+    actor = page.require("entity.read", project_id)
+    project = await _project(conn, project_id)
+    status = request.query_params.get("status", "")
+    if status not in STATUS_FILTERS:
+        status = ""
+    try:
+        dataset = await entities_service.get_dataset(conn, project_id, CASES_LIST)
+    except Problem:
+        return page.render("cases/list.html", project=project, cases=None, columns=[],
+                           chosen=status, statuses=STATUS_FILTERS, total=0)
+    rows = await entities_service.list_entities(conn, actor, project_id, CASES_LIST)
+    labels = await case_labels(conn, page.i18n, dataset["id"])
+    columns = [c for c in LIST_COLUMNS if c in labels.order]
+    cases = [
+        {"url": cases_url(project_id, r["uuid"]), "label": r["label"], "conflict": r["conflict"],
+         "updated": r["updated_at"] or r["created_at"],
+         "cells": [labels.value(c, r["data"].get(c)) for c in columns]}
+        for r in rows
+        if not status or (r["data"].get("status") or "open") == status
+    ]
+    return page.render("cases/list.html", project=project, cases=cases, chosen=status,
+                       statuses=STATUS_FILTERS, total=len(rows),
+                       columns=[labels.name(c) for c in columns])
+
+
+# What each entry of the timeline was, by how the version was made.
+ENTRY_KINDS = {
+    ("created", True): N_("Intake"),
+    ("created", False): N_("Case created"),
+    ("updated", True): N_("Follow-up visit"),
+    ("updated", False): N_("Changed"),
+}
+
+
+def _changes(labels: CaseLabels, before: dict | None, after: dict) -> list[dict]:
+    """What a version changed, property by property (the intake: every value it set)."""
+    # the intake's code is the page's heading; a later change of it is shown
+    seen = {**(before or {}), **after}
+    keys = [k for k in dict.fromkeys(("label", *labels.order, *sorted(seen)))
+            if k in seen and (k != "label" or before is not None)]
+    out = []
+    for k in keys:
+        old = (before or {}).get(k)
+        new = after.get(k)
+        if before is not None and old == new:
+            continue
+        shown_new = labels.value(k, new)
+        if before is None and shown_new is None:
+            continue
+        out.append({"name": labels.name(k), "old": labels.value(k, old) if before else None,
+                    "new": shown_new})
+    return out
+
+
+@get("/projects/{project_id:int}/cases/{uuid:str}")
+async def case_page(project_id: int, uuid: str, page: Page, conn: asyncpg.Connection) -> Response:
+    actor = page.require("entity.read", project_id)
+    project = await _project(conn, project_id)
+    try:
+        dataset = await entities_service.get_dataset(conn, project_id, CASES_LIST)
+        timeline = await entities_service.entity_timeline(conn, actor, project_id, CASES_LIST,
+                                                          uuid)
+    except Problem as problem:
+        if problem.status == 404:
+            raise PageNotFound() from problem
+        raise
+    labels = await case_labels(conn, page.i18n, dataset["id"])
+    titles = {f["xml_form_id"]: f["title"] or f["xml_form_id"]
+              for f in await forms_db.list_forms(conn, project_id)}
+    states = {e["version"]: e["state"] for e in timeline["entries"]}
+    links = actor.can("submission.read", project_id)
+    entries = []
+    for e in timeline["entries"]:
+        kind = e["kind"].split(" ", 1)[0]
+        from_submission = e["instanceId"] is not None
+        entries.append({
+            "version": e["version"],
+            "kind": page._(ENTRY_KINDS.get((kind, from_submission), N_("Changed"))),
+            "day": _day(page.i18n, e["date"]),
+            "received": e["receivedAt"],
+            "by": e["creatorName"],
+            "form": titles.get(e["xmlFormId"], e["xmlFormId"]) if e["xmlFormId"] else None,
+            "submission": submission_url(project_id, e["xmlFormId"], e["instanceId"])
+            if from_submission and links else None,
+            "conflict": e["conflict"],
+            "changes": _changes(labels, states.get(e["baseVersion"] or e["version"] - 1)
+                                if e["version"] > 1 else None, e["state"]),
+        })
+    return page.render(
+        "cases/one.html", project=project, case=timeline, entries=entries,
+        facts=labels.facts(timeline["current"]), list_url=cases_url(project_id),
+    )
+
+
+def _day(i18n: I18n, text: str) -> str:
+    try:
+        return i18n.date(date.fromisoformat(text[:10]))
+    except ValueError:
+        return text
+
+
+ROUTES = [cases_page, case_page]

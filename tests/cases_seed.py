@@ -1,0 +1,58 @@
+"""A support-centre case for page tests: the bundled intake and follow-up forms published in a
+project (compiled without ODK Validate, which the forms' own tests run: it is most of the
+time), an intake and two follow-up visits sent over OpenRosa as Collect sends them."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from api.services import forms as form_service
+from forms.compile import compile_xlsform
+
+LIBRARY = Path(__file__).resolve().parents[1] / "forms" / "library"
+VERSION = "2026120101"
+
+
+def intake_xml(case_id: str, code: str, instance_id: str) -> bytes:
+    return (
+        f'<data id="support_center_intake" version="{VERSION}"><intake><center>dushanbe</center>'
+        f"<case_code>{code}</case_code><intake_date>2026-03-02</intake_date>"
+        "<referral_source>hotline</referral_source></intake><client><client_sex>female"
+        "</client_sex><client_age>17</client_age><age_band>under_18</age_band>"
+        "<region>TJ-SU</region></client><services_group><services>legal shelter</services>"
+        "</services_group><stage>in_shelter</stage><status>open</status>"
+        f'<meta><entity dataset="cases" create="1" id="{case_id}"><label>{code}</label></entity>'
+        f"<instanceID>{instance_id}</instanceID></meta></data>").encode()
+
+
+def followup_xml(case_id: str, base: int, instance_id: str, *, day: str, stage: str) -> bytes:
+    status = "closed" if stage == "case_closed" else "open"
+    return (
+        f'<data id="support_center_followup" version="{VERSION}"><case>{case_id}</case>'
+        f"<visits>{base}</visits><visit_date>{day}</visit_date>"
+        "<contact_type>in_person</contact_type><services_given>legal</services_given>"
+        f"<stage>{stage}</stage><status>{status}</status><next_contact>2026-06-01"
+        f'</next_contact><meta><entity dataset="cases" update="1" baseVersion="{base}" '
+        f'trunkVersion="" branchId="" id="{case_id}"/><instanceID>{instance_id}</instanceID>'
+        "</meta></data>").encode()
+
+
+async def seed_case(client, pool, admin_headers, pid: int) -> dict:
+    """Publish the two forms in project `pid` and send one case's intake and two visits."""
+    async with pool.acquire() as conn:
+        for stem in ("support_center_intake", "support_center_followup"):
+            body = (LIBRARY / f"{stem}.xlsx").read_bytes()
+            await form_service.create_form(conn, None, pid, compile_xlsform(body, validate=False),
+                                           body, publish=True, xlsform_name=f"{stem}.xlsx")
+    case_id, code = str(uuid.uuid4()), f"DU-2026-{uuid.uuid4().hex[:6].upper()}"
+    ids = [f"uuid:{uuid.uuid4()}" for _ in range(3)]
+    headers = {**admin_headers, "X-OpenRosa-Version": "1.0"}
+    bodies = [intake_xml(case_id, code, ids[0]),
+              followup_xml(case_id, 1, ids[1], day="2026-04-01", stage="receiving_services"),
+              followup_xml(case_id, 2, ids[2], day="2026-05-04", stage="vocational_training")]
+    for body in bodies:
+        sent = await client.post(f"/v1/projects/{pid}/submission", headers=headers,
+                                 files={"xml_submission_file": ("s.xml", body, "text/xml")})
+        assert sent.status_code == 201, sent.text
+    return {"case": case_id, "code": code, "ids": ids}
