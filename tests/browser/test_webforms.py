@@ -1,16 +1,18 @@
 """Filling forms in the browser with ODK Web Forms, in a real headless Chromium against
 `fieldsurvey serve`: each bundled form filled through the Web Forms UI by clicking and typing,
-in each of its three languages, and sent; what is stored equals what was entered, and a
-screening's stored classification is what forms/rubric.py gives. Public links (no login, once,
-revoked), the preview of a draft (kept apart from the data) and editing a record.
+in each of its three languages (a different way through the form in each), and sent; what is
+stored equals what was entered, and a screening's stored classification is what
+forms/rubric.py gives. One fill changes language twice on the way (the page's switcher, the
+form's own menu). Public links (no login, once, revoked), the preview of a draft (kept apart
+from the data) and editing a record.
 
-Lean on purpose (one browser for the module): each form is filled fully in one language; in
-its other two languages the page and the form are switched, the labels checked, and a short
-way through the form is sent where the form has one (the first answers only where not).
-Screenshots go to tests/artifacts/ (git-ignored)."""
+Lean on purpose: one browser and one server for the module; the 16 fills run in concurrent
+pages of it (at most FIELDSURVEY_BROWSER_PAGES at a time, 4 unless set), with no fixed sleeps.
+Screenshots of failures go to tests/artifacts/ (git-ignored)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import uuid
@@ -19,19 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from api.i18n import I18n
+from api.i18n import LOCALE_COOKIE, I18n
+from api.pages.web import RISK_LEVELS as FILL_RISK_LEVELS
+from api.pages.web import SESSION_COOKIE
 from api.pages.webforms import entry_script
 from forms.rubric import classify
 from forms.schema import parse_xform
 from forms.xform_language import translation_for
 from tests.browser.webform_filler import WebFormFiller, field_by_name
-from tests.browser.webform_plans import (
-    FIRST_STEPS,
-    FULL_LANGUAGE,
-    SHORT_PLANS,
-    applicable,
-    full_plans,
-)
+from tests.browser.webform_plans import RISK_LEVELS, applicable, plans
 from tests.xlsforms import XLSX
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -49,8 +47,10 @@ pytestmark = pytest.mark.skipif(bool(_missing), reason=f"missing: {', '.join(_mi
 
 LIBRARY = Path(__file__).resolve().parents[2] / "forms" / "library"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-FORMS = sorted(FULL_LANGUAGE)
+FORMS = ("community_awareness", "departure_point_consultation", "hotline_call",
+         "risk_screening", "support_center_intake")
 LANGUAGES = ("en", "ru", "tg")
+PAGES = int(os.environ.get("FIELDSURVEY_BROWSER_PAGES", "4"))
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 900}}
 TODAY = date.today()
 
@@ -73,6 +73,7 @@ async def site(client, admin_headers, make_user, live_server):
     return {
         "pid": pid, "base": live_server.base_url, "schemas": schemas,
         "collector": await make_user("collector", pid), "manager": await make_user("manager", pid),
+        "switcher": await make_user("collector", pid),
     }
 
 
@@ -197,75 +198,121 @@ def form_url(site, form_id: str, what: str = "fill") -> str:
     return f"{site['base']}/dashboard/projects/{site['pid']}/forms/{form_id}/{what}"
 
 
-@pytest.mark.parametrize("form_id", FORMS)
-async def test_fill_each_form_fully(browser, site, pool, form_id) -> None:
-    code = FULL_LANGUAGE[form_id]
+# --- every form in every language, in concurrent pages of the one browser -----------------
+
+
+def cookies(site, user: dict, code: str | None = None) -> list[dict]:
+    """A signed-in browser (the page session is the user's API session, as in Central), with
+    the page language chosen before (the language cookie): the page opens in `code`."""
+    token = user["headers"]["Authorization"].removeprefix("Bearer ")
+    out = [{"name": SESSION_COOKIE, "value": token, "url": site["base"]}]
+    if code:
+        out.append({"name": LOCALE_COOKIE, "value": code, "url": site["base"]})
+    return out
+
+
+def watch(page, errors: list[str]) -> None:
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error"
+            and "Content Security Policy" in msg.text else None)
+
+
+async def is_empty(box) -> bool:
+    """A question with no answer: no choice checked, no text."""
+    if await box.locator("input:checked").count():
+        return False
+    for field in await box.locator("input[type=text], input:not([type]), textarea").all():
+        if await field.input_value():
+            return False
+    return True
+
+
+async def after_sending(page, schema, code: str, plan: list, pool, site, form_id: str) -> None:
+    """What the page says once sent (in `code`), and what was stored."""
+    assert await wait_for_state(page, "submitted", "refused") == "submitted", \
+        await page.locator("#webform-failure").inner_text()
+    i18n = I18n.for_locale(code)
+    done = page.locator("#webform-done")
+    assert await done.locator("[data-slot=message]").inner_text() == i18n.gettext(
+        "The form was sent and saved.")
+    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, "the page scrolls sideways"
+    instance_id = await done.get_attribute("data-instance-id")
+    answers = await stored_answers(pool, site["pid"], form_id, instance_id)
+    assert_answers_equal(schema, plan, answers)
+    if form_id != "risk_screening":
+        return
+    row = await pool.fetchrow(
+        "SELECT sc.risk_level, sc.urgent, sc.risk_groups, sc.vulnerability_score "
+        "FROM screenings sc JOIN submissions s ON s.id = sc.submission_id "
+        "WHERE s.instance_id = $1", instance_id)
+    expected = classify(answers)
+    assert (row["risk_level"], row["urgent"], tuple(row["risk_groups"]),
+            row["vulnerability_score"]) == (expected.risk_level, expected.urgent,
+                                            expected.risk_groups, expected.vulnerability_score)
+    assert expected.risk_level == RISK_LEVELS[code]
+    assert await done.locator("[data-slot=level]").inner_text() == i18n.gettext(
+        FILL_RISK_LEVELS[expected.risk_level])
+    referral = done.locator("[data-slot=referral]")
+    if expected.risk_level == "high" or expected.urgent:  # the form's own note, its language
+        label = field_by_name(schema, "referral").labels[translation_for(schema.languages, code)]
+        assert " ".join((await referral.inner_text()).split()) == " ".join(label.split())
+    else:
+        assert await referral.is_hidden()
+
+
+async def fill_and_send(context, site, pool, form_id: str, code: str, size: str) -> None:
+    """One person fills `form_id` in language `code` (the page opens in it), sends it, checks
+    what the page says and what was stored, then asks for another: an empty form."""
     schema = site["schemas"][form_id]
     language = translation_for(schema.languages, code)
-    size = "phone" if FORMS.index(form_id) % 2 == 0 else "desktop"
-    session = await open_session(browser, site, site["collector"], size)
-    page = session.page
+    plan = applicable(schema, plans(TODAY)[form_id][code])
+    page = await context.new_page()
+    errors: list[str] = []
+    watch(page, errors)
+    await page.set_viewport_size(VIEWPORTS[size])
     try:
-        await page.goto(f"{site['base']}/dashboard/projects/{site['pid']}/fill")
-        await choose_page_language(page, code)
-        async with page.expect_navigation():
-            await page.click(f"#fill-forms li[data-form={form_id}] a.fill-open")
-        await wait_for_state(page, "ready")
-        plan = applicable(schema, full_plans(TODAY)[form_id])
+        await open_form(page, form_url(site, form_id))
+        assert await page.get_attribute("html", "lang") == code
         await labels_in(page, schema, code, [plan[0][0]])
         filler = WebFormFiller(page, schema, language, TODAY)
         await filler.fill(plan)
-        await page.screenshot(path=str(ARTIFACTS / f"webforms-{form_id}-{size}.png"), full_page=True)
         await filler.send()
-        assert await wait_for_state(page, "submitted", "refused") == "submitted", \
-            await page.locator("#webform-failure").inner_text()
-        i18n = I18n.for_locale(code)
-        done = page.locator("#webform-done")
-        assert await done.locator("[data-slot=message]").inner_text() == i18n.gettext(
-            "The form was sent and saved.")
-        overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        assert overflow <= 1, "the page scrolls sideways"
-        instance_id = await done.get_attribute("data-instance-id")
-        answers = await stored_answers(pool, site["pid"], form_id, instance_id)
-        assert_answers_equal(schema, plan, answers)
-        if form_id == "risk_screening":
-            row = await pool.fetchrow(
-                "SELECT sc.risk_level, sc.urgent, sc.risk_groups, sc.vulnerability_score "
-                "FROM screenings sc JOIN submissions s ON s.id = sc.submission_id "
-                "WHERE s.instance_id = $1", instance_id)
-            expected = classify(answers)
-            assert (row["risk_level"], row["urgent"], tuple(row["risk_groups"]),
-                    row["vulnerability_score"]) == (expected.risk_level, expected.urgent,
-                                                    expected.risk_groups, expected.vulnerability_score)
-            assert expected.risk_level == "high"
-            referral = field_by_name(schema, "referral").labels[language]
-            shown = await done.locator("[data-slot=referral]").inner_text()
-            assert " ".join(shown.split()) == " ".join(referral.split())
-            assert await done.locator("[data-slot=level]").inner_text() == i18n.gettext("High")
-        await page.screenshot(path=str(ARTIFACTS / f"webforms-{form_id}-sent-{size}.png"))
-        # "fill another": an empty form again, ready
-        await page.click("#webform-again")
+        await after_sending(page, schema, code, plan, pool, site, form_id)
+        await page.click("#webform-again")  # "fill another": an empty form again
         await wait_for_state(page, "ready")
-        first = await WebFormFiller(page, schema, language, TODAY).container(
-            field_by_name(schema, plan[0][0]))
-        assert await first.locator("input:checked").count() == 0
+        first = WebFormFiller(page, schema, language, TODAY)  # reads from the top again
+        assert await is_empty(await first.container(field_by_name(schema, plan[0][0])))
+        assert errors == [], errors
+    except BaseException:
+        await page.screenshot(path=str(ARTIFACTS / f"webforms-{form_id}-{code}-{size}.png"),
+                              full_page=True)
+        raise
     finally:
-        await session.close()
+        await page.close()
 
 
-@pytest.mark.parametrize("form_id", FORMS)
-async def test_other_languages_switch_and_send(browser, site, pool, form_id) -> None:
+async def switch_languages_while_filling(context, site, pool) -> None:
+    """From the list page, in English; after a few answers the page's switcher goes to
+    Russian (the form follows), later the form's own menu to Tajik (the page follows); the
+    answers given in each language are all kept and sent."""
+    form_id = "hotline_call"
     schema = site["schemas"][form_id]
-    others = [c for c in LANGUAGES if c != FULL_LANGUAGE[form_id]]
-    session = await open_session(browser, site, site["collector"], "phone")
-    page = session.page
+    plan = applicable(schema, plans(TODAY)[form_id]["en"])
+    parts = {"en": plan[:4], "ru": plan[4:9], "tg": plan[9:]}
+    page = await context.new_page()
+    errors: list[str] = []
+    watch(page, errors)
+    await page.set_viewport_size(VIEWPORTS["phone"])
     try:
-        await open_form(page, form_url(site, form_id))
-        short = applicable(schema, SHORT_PLANS.get(form_id) or FIRST_STEPS[form_id])
-        for index, code in enumerate(others):
-            if index == 0:  # the page's switcher: the form follows
+        await page.goto(f"{site['base']}/dashboard/projects/{site['pid']}/fill")
+        async with page.expect_navigation():
+            await page.click(f"#fill-forms li[data-form={form_id}] a.fill-open")
+        await wait_for_state(page, "ready")
+        for code in ("en", "ru", "tg"):
+            if code == "ru":  # the page's switcher: the form follows
                 await choose_page_language(page, code)
-            else:  # the form's own menu: the page follows
+            elif code == "tg":  # the form's own menu: the page follows
                 await page.locator(".language-changer").locator("visible=true").first.click()
                 name = translation_for(schema.languages, code)
                 await page.locator(".p-select-overlay [role=option]", has_text=name).click()
@@ -273,25 +320,55 @@ async def test_other_languages_switch_and_send(browser, site, pool, form_id) -> 
             await wait_for_state(page, "ready")
             nav = await page.locator("#language button[aria-current=true]").get_attribute("value")
             assert nav == code
-            await labels_in(page, schema, code, [n for n, _ in short[:3]])
-            if form_id not in SHORT_PLANS:  # no short way through: the first answers only
-                if index == len(others) - 1:
-                    await WebFormFiller(page, schema, translation_for(schema.languages, code),
-                                        TODAY).fill(short)
-                continue
-            filler = WebFormFiller(page, schema, translation_for(schema.languages, code), TODAY)
-            await filler.fill(short)
-            await filler.send()
-            assert await wait_for_state(page, "submitted", "refused") == "submitted"
-            message = await page.locator("#webform-done [data-slot=message]").inner_text()
-            assert message == I18n.for_locale(code).gettext("The form was sent and saved.")
-            instance_id = await page.locator("#webform-done").get_attribute("data-instance-id")
-            assert_answers_equal(schema, short,
-                                 await stored_answers(pool, site["pid"], form_id, instance_id))
-            await page.click("#webform-again")
-            await wait_for_state(page, "ready")
+            await labels_in(page, schema, code, [parts[code][0][0]])
+            await WebFormFiller(page, schema, translation_for(schema.languages, code),
+                                TODAY).fill(parts[code])
+        await WebFormFiller(page, schema, "", TODAY).send()
+        await after_sending(page, schema, "tg", plan, pool, site, form_id)
+        assert errors == [], errors
+    except BaseException:
+        await page.screenshot(path=str(ARTIFACTS / "webforms-switching.png"), full_page=True)
+        raise
     finally:
-        await session.close()
+        await page.close()
+
+
+async def test_fill_every_form_in_every_language(browser, site, pool) -> None:
+    """Each bundled form filled and sent in each of its languages (a different way through it
+    in each), plus one fill that changes language twice on the way: in concurrent pages (at
+    most PAGES at a time) of the one browser, one signed-in context per language."""
+    contexts = {}
+    for code in LANGUAGES:
+        context = await browser.new_context(viewport=VIEWPORTS["desktop"])
+        await context.add_cookies(cookies(site, site["collector"], code))
+        contexts[code] = context
+    switcher = await browser.new_context()
+    await switcher.add_cookies(cookies(site, site["switcher"], "en"))
+    try:
+        for context in contexts.values():  # one page first: the context's CSRF cookie is set
+            warm = await context.new_page()
+            await warm.goto(f"{site['base']}/dashboard/projects/{site['pid']}/fill")
+            await warm.close()
+        limit = asyncio.Semaphore(PAGES)
+
+        async def job(label: str, work):
+            async with limit:
+                try:
+                    await work
+                except Exception as error:  # every failure is reported, not only the first
+                    return f"{label}: {type(error).__name__}: {error}"[:2000]
+            return None
+
+        jobs = [job("switching", switch_languages_while_filling(switcher, site, pool))]
+        for index, (form_id, code) in enumerate((f, c) for f in FORMS for c in LANGUAGES):
+            size = "phone" if index % 2 == 0 else "desktop"
+            jobs.append(job(f"{form_id} in {code} ({size})",
+                            fill_and_send(contexts[code], site, pool, form_id, code, size)))
+        failures = [failure for failure in await asyncio.gather(*jobs) if failure]
+        assert failures == [], "\n".join(failures)
+    finally:
+        for context in (*contexts.values(), switcher):
+            await context.close()
 
 
 async def test_public_link_once_then_revoked(browser, site, pool) -> None:
@@ -318,7 +395,7 @@ async def test_public_link_once_then_revoked(browser, site, pool) -> None:
     try:
         page = visitor.page
         await open_form(page, url)
-        plan = SHORT_PLANS[form_id]
+        plan = plans(TODAY)[form_id]["tg"]  # a silent call (its labels read in English here)
         filler = WebFormFiller(page, schema, schema.default_language, TODAY)
         await filler.fill(plan)
         await filler.send()
@@ -378,7 +455,7 @@ async def test_preview_submissions_stay_out_of_the_data(browser, site, client, p
         page = session.page
         await open_form(page, form_url(site, form_id, "preview"))
         assert await page.locator("#preview-notice").count() == 1
-        plan = applicable(schema, full_plans(TODAY)[form_id])
+        plan = applicable(schema, plans(TODAY)[form_id]["ru"])  # high risk
         filler = WebFormFiller(page, schema, schema.default_language, TODAY)
         await filler.fill(plan)
         await filler.send()
@@ -406,7 +483,7 @@ async def test_manager_edits_a_record_in_the_browser(browser, site, client, pool
     form_id = "hotline_call"
     schema = site["schemas"][form_id]
     headers = site["manager"]["headers"]
-    plan = applicable(schema, full_plans(TODAY)[form_id])
+    plan = applicable(schema, plans(TODAY)[form_id]["ru"])
     session = await open_session(browser, site, site["manager"], "desktop")
     try:
         page = session.page
@@ -419,8 +496,9 @@ async def test_manager_edits_a_record_in_the_browser(browser, site, client, pool
 
         await open_form(page, f"{form_url(site, form_id, 'submissions')}/{instance_id}/edit")
         assert await page.locator("#edit-notice").count() == 1
+        filler = WebFormFiller(page, schema, schema.default_language, TODAY)
         notes = await filler.container(field_by_name(schema, "call_notes"))
-        assert await notes.locator("textarea").input_value() == "Called back twice"  # loaded
+        assert await notes.locator("textarea").input_value() == "Перезвонили дважды"  # loaded
         await notes.locator("textarea").fill("Called back three times")
         await filler.send()
         assert await wait_for_state(page, "submitted", "refused") == "submitted", \

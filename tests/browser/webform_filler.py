@@ -14,14 +14,18 @@ from datetime import date
 
 from forms.schema import Field, FormSchema
 
-# The question container (Web Forms' `.question-container`) whose label reads `label`.
+# The question container (Web Forms' `.question-container`) whose label reads `label`: the
+# first shown after the question answered last (`afterId`), as a person reads on down the
+# form; several questions may share a label ("Please specify").
 _FIND_CONTAINER = """
-([label, scopeId]) => {
+([label, scopeId, afterId]) => {
   const norm = (s) => s.replace(/\\s+/g, ' ').trim();
   const scope = scopeId ? document.getElementById(scopeId) : document;
+  const after = afterId ? document.getElementById(afterId) : null;
   const wanted = norm(label);
   for (const c of scope.querySelectorAll('.question-container')) {
     if (c.offsetParent === null) continue;  // hidden (not relevant)
+    if (after && !(after.compareDocumentPosition(c) & Node.DOCUMENT_POSITION_FOLLOWING)) continue;
     const l = c.querySelector('.control-text label, .control-text .label, .control-text');
     if (!l) continue;
     const text = norm(l.innerText).replace(/^\\*\\s*/, '');
@@ -48,22 +52,25 @@ def shown_label(field: Field, language: str) -> str:
 
 
 class WebFormFiller:
-    def __init__(self, page, schema: FormSchema, language: str, today: date | None = None):
+    def __init__(self, page, schema: FormSchema, language: str, today: date | None = None,
+                 timeout: float = 15_000):
         self.page = page
+        self.timeout = timeout
+        self.last: str | None = None  # the id of the question answered last
         self.schema = schema
         self.language = language
         self.today = today or date.today()
 
     async def container(self, field: Field, scope: str | None = None):
         label = shown_label(field, self.language)
-        handle_id = None
-        for _ in range(50):  # relevance is recomputed after each answer: wait for it
-            handle_id = await self.page.evaluate(_FIND_CONTAINER, [label, scope])
-            if handle_id:
-                break
-            await self.page.wait_for_timeout(100)
-        assert handle_id, f"question {field.name!r} ({label!r}) is not on the page"
-        return self.page.locator(f'[id="{handle_id}"]')
+        try:  # relevance is recomputed after each answer: wait for the question to show
+            found = await self.page.wait_for_function(
+                _FIND_CONTAINER, arg=[label, scope, self.last], timeout=self.timeout)
+        except Exception as error:
+            raise AssertionError(f"question {field.name!r} ({label!r}) is not on the page") \
+                from error
+        self.last = await found.json_value()
+        return self.page.locator(f'[id="{self.last}"]')
 
     async def fill(self, plan: list[tuple[str, object]], scope: str | None = None) -> None:
         for name, value in plan:
