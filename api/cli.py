@@ -217,6 +217,7 @@ def cmd_forms_compile(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _forms_publish(settings: Settings, args: argparse.Namespace) -> int:
+    from api.openrosa import attachment_store
     from api.problems import Problem
     from api.services.forms import create_draft_and_publish_from_file
 
@@ -229,6 +230,7 @@ async def _forms_publish(settings: Settings, args: argparse.Namespace) -> int:
                 Path(args.file),
                 ignore_warnings=args.ignore_warnings,
                 version=args.version,
+                store=attachment_store(settings),
             )
         except Problem as exc:
             print(f"{args.file}: {exc.slug}: {exc.detail}", file=sys.stderr)

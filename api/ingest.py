@@ -14,6 +14,7 @@ from api.form_cache import SubmissionTarget, draft_submission_target, submission
 from api.i18n import N_
 from api.problems import Problem
 from api.services import entities as entities_service
+from db import blobs as blobs_db
 from db import draft_submissions as drafts_db
 from db import submissions as submissions_db
 from db.storage import AttachmentStore, blob_key
@@ -135,6 +136,10 @@ async def ingest_submission(
             )
 
     async def store_files(names) -> None:
+        # inside the transaction that references them, under the blob lock (db/blobs.py)
+        if not names:
+            return
+        await blobs_db.hold_for_writing(conn)
         for name in names:
             await store.put(contents[name])
 
@@ -144,22 +149,23 @@ async def ingest_submission(
     if draft:
         if parsed.deprecated_id is not None:
             raise Problem("request-invalid", N_("A draft test submission cannot be edited."))
-        await drafts_db.insert_draft_submission(
-            conn,
-            form_id=target.form_id,
-            form_def_id=target.def_id,
-            instance_id=parsed.instance_id,
-            xml=xml,
-            answers=parsed.answers,
-            screening=screening,
-            attachments=[
-                {"name": a.name, "blobKey": a.blob_key, "contentType": a.content_type,
-                 "size": a.size}
-                for a in uploaded.values()
-            ],
-            submitter_id=actor.id,
-        )
-        await store_files(uploaded)
+        async with conn.transaction() if uploaded else contextlib.nullcontext():
+            await drafts_db.insert_draft_submission(
+                conn,
+                form_id=target.form_id,
+                form_def_id=target.def_id,
+                instance_id=parsed.instance_id,
+                xml=xml,
+                answers=parsed.answers,
+                screening=screening,
+                attachments=[
+                    {"name": a.name, "blobKey": a.blob_key, "contentType": a.content_type,
+                     "size": a.size}
+                    for a in uploaded.values()
+                ],
+                submitter_id=actor.id,
+            )
+            await store_files(uploaded)
         return IngestResult("draft", parsed.instance_id, target.xml_form_id, len(uploaded),
                             screening)
 

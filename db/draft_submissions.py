@@ -49,3 +49,16 @@ async def list_draft_submissions(
     conn: asyncpg.Connection, form_def_id: int, limit: int = 100, offset: int = 0
 ) -> list[asyncpg.Record]:
     return await conn.fetch(SELECT_DRAFT_SUBMISSIONS, form_def_id, limit, offset)
+
+
+DELETE_FORM_DRAFT_SUBMISSIONS = """
+DELETE FROM draft_submissions WHERE form_id = $1
+RETURNING (SELECT coalesce(array_agg(a->>'blobKey'), '{}')
+           FROM jsonb_array_elements(attachments) a) AS blob_keys
+"""
+
+
+async def delete_form_draft_submissions(conn: asyncpg.Connection, form_id: int) -> list[str]:
+    """Delete the form's draft test submissions (every draft's); the blob keys of their files."""
+    rows = await conn.fetch(DELETE_FORM_DRAFT_SUBMISSIONS, form_id)
+    return [key for row in rows for key in row["blob_keys"] if key]

@@ -2,7 +2,8 @@
 
 Content-addressed (the key is the SHA-256 of the bytes), so storing the same file twice is a
 no-op and a file written before a crashed transaction is harmless. An S3-compatible store can
-implement the same three methods.
+implement the same four methods. A file is deleted only when nothing references it any more
+(db/blobs.py decides, under its lock).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ class AttachmentStore(Protocol):
         """The bytes of a stored key; FileNotFoundError when absent."""
 
     async def exists(self, key: str) -> bool: ...
+
+    async def delete(self, key: str) -> None:
+        """Remove a stored key; nothing when absent."""
 
 
 def blob_key(data: bytes) -> str:
@@ -71,3 +75,6 @@ class LocalAttachmentStore:
 
     async def exists(self, key: str) -> bool:
         return self._path(key).exists()
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._path(key).unlink, missing_ok=True)

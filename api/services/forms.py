@@ -12,7 +12,10 @@ from api.form_cache import forget_form
 from api.problems import Problem
 from api.services import entities as entities_service
 from db import audits, projects
+from db import blobs as blobs_db
+from db import draft_submissions as drafts_db
 from db import forms as forms_db
+from db.storage import AttachmentStore
 from forms.compile import (
     CompiledForm,
     FormCompileError,
@@ -123,8 +126,10 @@ async def publish_form_draft(
     project_id: int,
     xml_form_id: str,
     version: str | None,
-) -> None:
-    """Publish the draft of a form (inside the caller's transaction)."""
+) -> list[str]:
+    """Publish the draft of a form (inside the caller's transaction). Its test submissions
+    (the preview's) are deleted, as Central deletes them on publish; the blob keys of their
+    files are returned, for `db.blobs.delete_unreferenced` once committed."""
     form = await forms_db.lock_form(conn, project_id, xml_form_id)
     if form is None:
         raise Problem("form-not-found")
@@ -161,6 +166,7 @@ async def publish_form_draft(
         f"form/{project_id}/{xml_form_id}",
         {"version": final_version},
     )
+    return await drafts_db.delete_form_draft_submissions(conn, form["id"])
 
 
 async def create_form(
@@ -262,11 +268,16 @@ async def publish_draft(
     project_id: int,
     xml_form_id: str,
     version: str | None,
+    store: AttachmentStore | None = None,
 ) -> None:
-    """Publish the draft in a transaction of its own, then forget the cached form."""
+    """Publish the draft in a transaction of its own, then forget the cached form. With the
+    attachment store, the files of the draft's test submissions go too (when nothing else
+    references the same content)."""
     async with conn.transaction():
-        await publish_form_draft(conn, actor_id, project_id, xml_form_id, version)
+        freed = await publish_form_draft(conn, actor_id, project_id, xml_form_id, version)
     forget_form(project_id, xml_form_id)
+    if store is not None:
+        await blobs_db.delete_unreferenced(conn, store, freed)
 
 
 async def set_form_state(
@@ -338,6 +349,7 @@ async def create_draft_and_publish_from_file(
     *,
     ignore_warnings: bool = False,
     version: str | None = None,
+    store: AttachmentStore | None = None,
 ) -> tuple[str, str]:
     """CLI: publish an XLSForm/XForm file as a new form, or as the next version of its form."""
     body = path.read_bytes()
@@ -355,5 +367,7 @@ async def create_draft_and_publish_from_file(
             )
         else:
             await set_draft(conn, form, compiled, xlsform, path.name)
-        await publish_form_draft(conn, None, project_id, compiled.xml_form_id, version)
+        freed = await publish_form_draft(conn, None, project_id, compiled.xml_form_id, version)
+    if store is not None:
+        await blobs_db.delete_unreferenced(conn, store, freed)
     return compiled.xml_form_id, version if version is not None else compiled.version

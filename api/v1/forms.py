@@ -159,7 +159,8 @@ async def publish_draft(
 ) -> dict:
     actor = authorize(actor, "form.update", project_id)
     await forms_service.publish_draft(
-        conn, actor.id, project_id, xml_form_id, request.query_params.get("version")
+        conn, actor.id, project_id, xml_form_id, request.query_params.get("version"),
+        store=request.app.state.attachment_store,
     )
     return {"success": True}
 

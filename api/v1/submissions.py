@@ -36,6 +36,7 @@ from api.services import submissions as submission_service
 from api.v1.query_params import non_negative_int
 from api.v1.schemas import CommentText
 from db import audits
+from db import blobs as blobs_db
 from db import submissions as submissions_db
 from db.storage import blob_key
 from db.submissions import AttachmentIn
@@ -395,6 +396,7 @@ async def upload_submission_attachment(
         )
         if present is None:
             raise Problem("attachment-not-found")
+        await blobs_db.hold_for_writing(conn)  # the lock a sweep of unreferenced files takes
         await state.attachment_store.put(content)  # stored once referenced, before commit
         await audits.log_audit(
             conn, actor.id, "submission.attachment.update",

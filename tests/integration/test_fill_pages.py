@@ -1,6 +1,7 @@
 """The browser-filling pages without a browser: who may open them, their Content-Security-
 Policy, the XForm served in the page's language, public link pages (unknown, revoked, used
-once), and no English left on the Russian and Tajik pages."""
+once), no English left on the Russian and Tajik pages, and a draft's test submissions deleted
+when it is published."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import uuid
 
 import pytest
 
+from db.storage import LocalAttachmentStore, blob_key
 from forms.schema import parse_xform
+from tests.instances import instance_xml
 from tests.integration.test_pages_infra import assert_no_english
 from tests.pages_client import anonymous, signed_in
 from tests.summaries_seed import screening_project, submission_xml
+from tests.xlsforms import XLSX, xlsx_bytes
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +127,51 @@ async def test_public_link_pages_and_submissions(client, site, admin_headers) ->
         "xml_submission_file": ("s.xml", submission_xml({"consent": "no"}), "text/xml")},
         headers={"X-CSRFToken": other.csrf})
     assert late.status_code == 403 and late.json()["slug"] == "public-link-revoked"
+
+
+async def test_publishing_a_draft_deletes_its_test_submissions_and_their_files(
+        client, site, pool, settings) -> None:
+    """As Central: what was sent from the preview goes when the draft is published, files
+    included; a file whose content a real submission also has stays."""
+    pid, manager = site["pid"], site["users"]["manager"]
+    workbook = xlsx_bytes({
+        "survey": [["type", "name", "label", "appearance", "parameters"],
+                   ["text", "place", "Place", None, None],
+                   ["image", "photo", "Photo", None, "max-pixels=1024"],
+                   ["image", "sign", "Signature", "signature", "max-pixels=1024"]],
+        "settings": [["form_id", "version"], ["draft_purge", "1"]],
+    })
+    api = f"/v1/projects/{pid}/forms/draft_purge"
+    uploaded = await client.post(f"/v1/projects/{pid}/forms?publish=true", content=workbook,
+                                 headers={**manager["headers"], "Content-Type": XLSX})
+    assert uploaded.status_code == 200, uploaded.text
+    assert (await client.post(api + "/draft", headers=manager["headers"])).status_code == 200
+    schema = parse_xform((await client.get(api + ".xml", headers=manager["headers"])).text)
+    only_draft, shared = uuid.uuid4().bytes * 8, uuid.uuid4().bytes * 8  # unique contents
+    store = LocalAttachmentStore(settings.attachments_dir)
+    browser = await as_user(client, site, "manager")
+    pages = f"/dashboard/projects/{pid}/forms/draft_purge"
+
+    async def send(what: str, photo: bytes, sign: bytes) -> None:
+        xml = instance_xml(schema, {"place": what, "photo": "p.jpg", "sign": "s.png"})
+        sent = await browser.post(client, f"{pages}/{what}/submission", csrf=False, files={
+            "xml_submission_file": ("s.xml", xml, "text/xml"),
+            "p.jpg": ("p.jpg", photo, "image/jpeg"), "s.png": ("s.png", sign, "image/png")},
+            headers={"X-CSRFToken": browser.csrf})
+        assert sent.status_code == 200, sent.text
+
+    await send("fill", shared, shared)  # data
+    await send("preview", only_draft, shared)  # a test of the draft
+    form_id = await pool.fetchval(
+        "SELECT id FROM forms WHERE project_id = $1 AND xml_form_id = 'draft_purge'", pid)
+    count = "SELECT count(*) FROM draft_submissions WHERE form_id = $1"
+    assert await pool.fetchval(count, form_id) == 1
+    assert await store.exists(blob_key(only_draft)) and await store.exists(blob_key(shared))
+
+    published = await client.post(api + "/draft/publish?version=2", headers=manager["headers"])
+    assert published.status_code == 200, published.text
+    assert await pool.fetchval(count, form_id) == 0
+    assert not await store.exists(blob_key(only_draft))
+    assert await store.exists(blob_key(shared))  # still the real submission's
+    listed = (await client.get(api + "/submissions", headers=manager["headers"])).json()
+    assert len(listed) == 1  # the data is untouched
