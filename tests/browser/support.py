@@ -1,12 +1,12 @@
 """What the browser tests share: Debian's Chromium through Playwright (never `playwright
-install`), skipped only when either is missing (CI installs both), and one browser per module."""
+install`; tests/browser/conftest.py launches one for the session and fails under CI=true when
+either is missing), the two viewports, where screenshots go and axe-core."""
 
 from __future__ import annotations
 
 import shutil
 from contextlib import asynccontextmanager
-
-import pytest
+from pathlib import Path
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 try:
@@ -14,10 +14,9 @@ try:
 except ImportError:  # pragma: no cover - the test extras install it
     async_playwright = None
 
-MARKS = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed (apt-get install chromium)"),
-    pytest.mark.skipif(async_playwright is None, reason="playwright (PyPI) is not installed"),
-]
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+AXE = ROOT / "api" / "pages" / "node_modules" / "axe-core" / "axe.min.js"
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 900}}
 
 

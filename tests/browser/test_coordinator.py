@@ -10,22 +10,17 @@ from __future__ import annotations
 import random
 import uuid
 from io import BytesIO
-from pathlib import Path
 
 import openpyxl
 import pytest
 
 from forms.compile import compile_xlsform
 from forms.schema import parse_xform
-from tests.browser.support import MARKS, VIEWPORTS, chromium
+from tests.browser.support import ARTIFACTS, AXE, ROOT, VIEWPORTS
 from tests.cases_seed import seed_case
 from tests.instances import instance_xml
 
-pytestmark = MARKS
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "tests" / "artifacts"
 HOTLINE = ROOT / "forms" / "library" / "hotline_call.xlsx"
-AXE = ROOT / "api" / "pages" / "node_modules" / "axe-core" / "axe.min.js"
 CASES = [(size, lang) for size in ("phone", "desktop") for lang in ("en", "ru", "tg")]
 # English words that must not appear on a Russian or Tajik page of this walk.
 ENGLISH = ("Submissions", "Upload", "Publish", "App users", "Approve", "Review state", "Forms",
@@ -96,12 +91,6 @@ async def site(client, pool, admin_headers, make_user, live_server):
     broken_path.write_bytes(broken)
     return {"pid": pid, "base": live_server.base_url, "manager": manager,
             "broken": broken_path, "broken_row": broken_row, "case": case}
-
-
-@pytest.fixture(scope="module")
-async def browser():
-    async with chromium() as launched:
-        yield launched
 
 
 async def check_page(page, name: str, lang: str, size: str) -> None:

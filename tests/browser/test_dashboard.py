@@ -7,31 +7,12 @@ from __future__ import annotations
 
 import io
 import random
-import shutil
-from pathlib import Path
 
 import openpyxl
 import pytest
 
-from tests.conftest import require
+from tests.browser.support import ARTIFACTS, VIEWPORTS
 from tests.summaries_seed import random_answers, screening_project, submission_xml, submit
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-try:
-    from playwright.async_api import async_playwright
-except ImportError:  # pragma: no cover - the test extras install it
-    async_playwright = None
-
-
-
-@pytest.fixture(autouse=True)
-def _browser_available() -> None:
-    require(CHROMIUM is not None, "no chromium installed (apt-get install chromium)")
-    require(async_playwright is not None, "playwright (PyPI) is not installed")
-
-
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 900}}
 
 
 @pytest.fixture(scope="module")
@@ -51,17 +32,6 @@ async def site(client, admin_headers, make_user, live_server):
     manager = await make_user("manager", pid)
     ARTIFACTS.mkdir(exist_ok=True)
     return {"pid": pid, "base": live_server.base_url, "ministry": ministry, "manager": manager}
-
-
-@pytest.fixture(scope="module")
-async def browser():
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        await chromium.close()
 
 
 async def logged_in_page(browser, site, user: dict, size: str, target: str):

@@ -11,30 +11,15 @@ import csv
 import io
 import json
 import random
-import shutil
 import uuid
 import zipfile
-from pathlib import Path
 
 import openpyxl
 import pytest
 
+from tests.browser.support import ARTIFACTS, AXE, VIEWPORTS
 from tests.summaries_seed import random_answers, screening_project, submission_xml, submit
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-try:
-    from playwright.async_api import async_playwright
-except ImportError:  # pragma: no cover - the test extras install it
-    async_playwright = None
-
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no chromium installed (apt-get install chromium)"),
-    pytest.mark.skipif(async_playwright is None, reason="playwright (PyPI) is not installed"),
-]
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "tests" / "artifacts"
-AXE = ROOT / "api" / "pages" / "node_modules" / "axe-core" / "axe.min.js"
-VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 900}}
 # Each language once, at alternating sizes; every page is also checked at the other size
 # (the viewport is resized: layout and screenshot, no second walk) to keep the suite lean.
 CASES = [("en", "phone"), ("ru", "desktop"), ("tg", "phone")]
@@ -57,17 +42,6 @@ async def site(client, admin_headers, make_user, live_server):
     return {"pid": pid, "base": live_server.base_url,
             "admin": {"email": "admin@test.example", "password": "admin-password-for-tests"},
             "researcher": await make_user("researcher", pid), "ministry": await make_user("ministry", pid)}
-
-
-@pytest.fixture(scope="module")
-async def browser():
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        await chromium.close()
 
 
 async def session(browser, site, user: dict, locale: str, size: str):
