@@ -17,13 +17,9 @@ import io
 import os
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -32,7 +28,8 @@ from openpyxl import load_workbook
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import free_port, multipart_request, post_all  # noqa: E402
+from bench.harness import fresh_database, serve  # noqa: E402
+from bench.ingest import multipart_request, post_all  # noqa: E402
 from forms.compile import compile_xlsform  # noqa: E402
 from forms.schema import parse_xform  # noqa: E402
 from tests.instances import instance_xml  # noqa: E402
@@ -90,93 +87,67 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs per form")
     args = parser.parse_args()
 
-    server_url = os.environ.get("DATABASE_URL")
-    if not server_url:
-        from db.embedded import start_embedded_postgres
+    async with fresh_database() as dsn:
+        with serve(dsn) as server:
+            await run(args, dsn, server)
 
-        server_url = start_embedded_postgres(ROOT / ".data" / "bench")
-    dbname = f"fieldsurvey_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(server_url)
-    await admin.execute(f'CREATE DATABASE "{dbname}"')
-    await admin.close()
-    dsn = urlunsplit(urlsplit(server_url)._replace(path=f"/{dbname}"))
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": dsn, "PORT": str(port),
-           "FIELDSURVEY_DATA_DIR": tempfile.mkdtemp(prefix="fieldsurvey-bench-"),
-           "FIELDSURVEY_ADMIN_EMAIL": "bench@example.org",
-           "FIELDSURVEY_ADMIN_PASSWORD": "bench-password"}
-    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            try:
-                httpx.get(f"{base}/v1/projects", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        token = httpx.post(f"{base}/v1/sessions", json={"email": "bench@example.org",
-                                                         "password": "bench-password"}).json()["token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        pid = httpx.get(f"{base}/v1/projects", headers=auth).json()[0]["id"]
-        uploaded = httpx.post(f"{base}/v1/projects/{pid}/forms?publish=true",
-                              content=plain_intake(), headers={**auth, "Content-Type": XLSX},
-                              timeout=120)
-        uploaded.raise_for_status()
-        app_user = httpx.post(f"{base}/v1/projects/{pid}/app-users", json={"displayName": "bench"},
-                              headers=auth).json()
-        for form_id in ("support_center_intake", "support_center_intake_plain"):
-            httpx.post(f"{base}/v1/projects/{pid}/forms/{form_id}/assignments/app-user/"
-                       f"{app_user['id']}", headers=auth).raise_for_status()
-        path = f"/v1/key/{app_user['token']}/projects/{pid}/submission"
-        with_entities = parse_xform(compile_xlsform(INTAKE.read_bytes(), validate=False).xform)
-        plain = parse_xform(compile_xlsform(plain_intake(), validate=False).xform)
-        rng = random.Random(13)
-        print(f"support_center_intake {with_entities.version}: {args.n} submissions per form "
-              f"and run, {args.rounds} alternating runs; server: 1 process; "
-              f"{os.cpu_count()} cores")
 
-        def requests_for(schema, entity: bool) -> list[bytes]:
-            out = []
-            for _ in range(args.n):
-                answers = random_intake(rng)
-                xml = instance_xml(schema, answers)
-                if entity:
-                    xml = with_entity(xml, answers["case_code"])
-                out.append(multipart_request(f"127.0.0.1:{port}", path, xml))
-            return out
+async def run(args: argparse.Namespace, dsn: str, server) -> None:
+    base, port = server.base, server.port
+    auth = server.bearer()
+    pid = httpx.get(f"{base}/v1/projects", headers=auth).json()[0]["id"]
+    uploaded = httpx.post(f"{base}/v1/projects/{pid}/forms?publish=true",
+                          content=plain_intake(), headers={**auth, "Content-Type": XLSX},
+                          timeout=120)
+    uploaded.raise_for_status()
+    app_user = httpx.post(f"{base}/v1/projects/{pid}/app-users", json={"displayName": "bench"},
+                          headers=auth).json()
+    for form_id in ("support_center_intake", "support_center_intake_plain"):
+        httpx.post(f"{base}/v1/projects/{pid}/forms/{form_id}/assignments/app-user/"
+                   f"{app_user['id']}", headers=auth).raise_for_status()
+    path = f"/v1/key/{app_user['token']}/projects/{pid}/submission"
+    with_entities = parse_xform(compile_xlsform(INTAKE.read_bytes(), validate=False).xform)
+    plain = parse_xform(compile_xlsform(plain_intake(), validate=False).xform)
+    rng = random.Random(13)
+    print(f"support_center_intake {with_entities.version}: {args.n} submissions per form "
+          f"and run, {args.rounds} alternating runs; server: 1 process; "
+          f"{os.cpu_count()} cores")
 
-        for concurrency in args.concurrency:
-            rates: dict[str, list[float]] = {"plain": [], "entity": []}
-            lat: dict[str, list[float]] = {"plain": [], "entity": []}
-            await post_all(port, requests_for(plain, False)[:50], concurrency)
-            await post_all(port, requests_for(with_entities, True)[:50], concurrency)
-            for _ in range(args.rounds):
-                for kind, schema in (("plain", plain), ("entity", with_entities)):
-                    requests = requests_for(schema, kind == "entity")
-                    elapsed, latencies = await post_all(port, requests, concurrency)
-                    rates[kind].append(len(requests) / elapsed)
-                    lat[kind] += latencies
-            for kind in ("plain", "entity"):
-                ordered = sorted(lat[kind])
-                print(f"{'with a case entity' if kind == 'entity' else 'no entities sheet':20} "
-                      f"concurrency {concurrency:2}: {statistics.median(rates[kind]):7.0f}/s   "
-                      f"p50 {statistics.median(ordered) * 1000:6.1f} ms   "
-                      f"p99 {ordered[int(len(ordered) * 0.99)] * 1000:6.1f} ms")
-            added = statistics.median(rates["plain"]) / statistics.median(rates["entity"]) - 1
-            print(f"entity creation adds {added * 100:+.1f}% per intake at concurrency "
-                  f"{concurrency} (target <= +20%)")
-        conn = await asyncpg.connect(dsn)
-        made = await conn.fetchval("SELECT count(*) FROM entities")
-        errors = await conn.fetchval("SELECT count(*) FROM audits WHERE action = 'entity.error'")
-        await conn.close()
-        print(f"entities created: {made}; entity errors: {errors}")
-    finally:
-        server.terminate()
-        server.wait(60)
-        admin = await asyncpg.connect(server_url)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-        await admin.close()
+    def requests_for(schema, entity: bool) -> list[bytes]:
+        out = []
+        for _ in range(args.n):
+            answers = random_intake(rng)
+            xml = instance_xml(schema, answers)
+            if entity:
+                xml = with_entity(xml, answers["case_code"])
+            out.append(multipart_request(f"127.0.0.1:{port}", path, xml))
+        return out
+
+    for concurrency in args.concurrency:
+        rates: dict[str, list[float]] = {"plain": [], "entity": []}
+        lat: dict[str, list[float]] = {"plain": [], "entity": []}
+        await post_all(port, requests_for(plain, False)[:50], concurrency)
+        await post_all(port, requests_for(with_entities, True)[:50], concurrency)
+        for _ in range(args.rounds):
+            for kind, schema in (("plain", plain), ("entity", with_entities)):
+                requests = requests_for(schema, kind == "entity")
+                elapsed, latencies = await post_all(port, requests, concurrency)
+                rates[kind].append(len(requests) / elapsed)
+                lat[kind] += latencies
+        for kind in ("plain", "entity"):
+            ordered = sorted(lat[kind])
+            print(f"{'with a case entity' if kind == 'entity' else 'no entities sheet':20} "
+                  f"concurrency {concurrency:2}: {statistics.median(rates[kind]):7.0f}/s   "
+                  f"p50 {statistics.median(ordered) * 1000:6.1f} ms   "
+                  f"p99 {ordered[int(len(ordered) * 0.99)] * 1000:6.1f} ms")
+        added = statistics.median(rates["plain"]) / statistics.median(rates["entity"]) - 1
+        print(f"entity creation adds {added * 100:+.1f}% per intake at concurrency "
+              f"{concurrency} (target <= +20%)")
+    conn = await asyncpg.connect(dsn)
+    made = await conn.fetchval("SELECT count(*) FROM entities")
+    errors = await conn.fetchval("SELECT count(*) FROM audits WHERE action = 'entity.error'")
+    await conn.close()
+    print(f"entities created: {made}; entity errors: {errors}")
 
 
 if __name__ == "__main__":

@@ -26,14 +26,12 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
-
-import asyncpg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from api.v1.exports import ExportTarget  # noqa: E402
+from bench.harness import create_database, database_server, drop_database  # noqa: E402
 from db.migrate import apply_migrations  # noqa: E402
 from db.pool import connect  # noqa: E402
 from exports.layout import ExportOptions, build_layout, merge_versions  # noqa: E402
@@ -53,10 +51,6 @@ MB = 1 << 20
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
 async def child_export(dsn: str, project_id: int, form_id: int, fmt: str, out: str) -> dict:
@@ -190,11 +184,7 @@ def run_child(*args: str) -> dict:
 
 
 async def prepare(server: str, n: int) -> tuple[str, str, int, int]:
-    name = f"fieldsurvey_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(server)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    dsn = _with_database(server, name)
+    dsn, name = await create_database(server)
     conn = await connect(dsn)
     try:
         await apply_migrations(conn)
@@ -208,12 +198,6 @@ async def prepare(server: str, n: int) -> tuple[str, str, int, int]:
     finally:
         await conn.close()
     return dsn, name, project_id, form_id
-
-
-async def drop(server: str, name: str) -> None:
-    admin = await asyncpg.connect(server)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 def main() -> None:
@@ -232,11 +216,7 @@ def main() -> None:
         print(json.dumps(child_writer(writer, int(n), out)))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        server = os.environ.get("DATABASE_URL")
-        if not server:
-            from db.embedded import start_embedded_postgres
-
-            server = start_embedded_postgres(Path(tmp) / "pg")
+        server = database_server()
         dsn, name, project_id, form_id = asyncio.run(prepare(server, args.n))
         try:
             print(
@@ -258,7 +238,7 @@ def main() -> None:
                     f"{r['peak_rss_mb']:>11.0f}"
                 )
         finally:
-            asyncio.run(drop(server, name))
+            asyncio.run(drop_database(server, name))
         if args.no_compare:
             return
         print(f"\nXLSX writers alone, {args.n} typed rows of the risk screening (no database):")

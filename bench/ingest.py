@@ -16,16 +16,11 @@ import asyncio
 import json
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -33,6 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.harness import fresh_database, serve  # noqa: E402
 from forms.compile import compile_xlsform  # noqa: E402
 from forms.schema import parse_xform  # noqa: E402
 from tests.instances import instance_xml  # noqa: E402
@@ -64,12 +60,6 @@ def random_answers(rng: random.Random) -> dict:
         answers["situation_ongoing"] = rng.choice(("yes", "no"))
         answers["exploitation_type"] = ["domestic", "agricultural"]
     return answers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def multipart_request(host: str, path: str, xml: bytes) -> bytes:
@@ -174,76 +164,47 @@ async def main() -> None:
     parser.add_argument("--profile", help="run the server under py-spy and write this SVG")
     args = parser.parse_args()
 
-    server_url = os.environ.get("DATABASE_URL")
-    if not server_url:
-        from db.embedded import start_embedded_postgres
+    async with fresh_database() as dsn:
+        wrapper = ["py-spy", "record", "--rate", "500", "--format", "raw", "-o", args.profile,
+                   "--"] if args.profile else None
+        with serve(dsn, wrapper=wrapper) as server:
+            await run(args, dsn, server)
 
-        server_url = start_embedded_postgres(ROOT / ".data" / "bench")
-    dbname = f"fieldsurvey_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(server_url)
-    await admin.execute(f'CREATE DATABASE "{dbname}"')
-    await admin.close()
-    dsn = urlunsplit(urlsplit(server_url)._replace(path=f"/{dbname}"))
 
-    port = free_port()
-    data_dir = Path(tempfile.mkdtemp(prefix="fieldsurvey-bench-"))
-    env = {**os.environ, "DATABASE_URL": dsn, "PORT": str(port), "FIELDSURVEY_DATA_DIR": str(data_dir),
-           "FIELDSURVEY_ADMIN_EMAIL": "bench@example.org", "FIELDSURVEY_ADMIN_PASSWORD": "bench-password"}
-    command = [sys.executable, "-m", "api.cli", "serve"]
-    if args.profile:
-        command = ["py-spy", "record", "--rate", "500", "--format", "raw", "-o", args.profile, "--", *command]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                httpx.get(f"{base}/v1/projects", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        token = httpx.post(f"{base}/v1/sessions", json={"email": "bench@example.org",
-                                                         "password": "bench-password"}).json()["token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        pid = httpx.get(f"{base}/v1/projects", headers=auth).json()[0]["id"]
-        app_user = httpx.post(f"{base}/v1/projects/{pid}/app-users", json={"displayName": "bench"},
-                              headers=auth).json()
-        assigned = httpx.post(
-            f"{base}/v1/projects/{pid}/forms/risk_screening/assignments/app-user/{app_user['id']}",
-            headers=auth)
-        if assigned.status_code != 200:
-            raise RuntimeError(f"could not assign the app user: {assigned.text}")
-        path = f"/v1/key/{app_user['token']}/projects/{pid}/submission"
+async def run(args: argparse.Namespace, dsn: str, server) -> None:
+    base, port = server.base, server.port
+    auth = server.bearer()
+    pid = httpx.get(f"{base}/v1/projects", headers=auth).json()[0]["id"]
+    app_user = httpx.post(f"{base}/v1/projects/{pid}/app-users", json={"displayName": "bench"},
+                          headers=auth).json()
+    assigned = httpx.post(
+        f"{base}/v1/projects/{pid}/forms/risk_screening/assignments/app-user/{app_user['id']}",
+        headers=auth)
+    if assigned.status_code != 200:
+        raise RuntimeError(f"could not assign the app user: {assigned.text}")
+    path = f"/v1/key/{app_user['token']}/projects/{pid}/submission"
 
-        xform = compile_xlsform((ROOT / "forms/library/risk_screening.xlsx").read_bytes(), validate=False)
-        schema = parse_xform(xform.xform)
-        rng = random.Random(7)
-        print(f"risk_screening {schema.version}: {args.n} submissions per run; server: 1 process; "
-              f"{os.cpu_count()} cores")
-        results = []
-        for concurrency in args.concurrency:
-            payloads = [instance_xml(schema, random_answers(rng)) for _ in range(args.n)]
-            requests = [multipart_request(f"127.0.0.1:{port}", path, xml) for xml in payloads]
-            # warm up (form cache, connections)
-            await post_all(port, requests[:50], min(concurrency, 8))
-            elapsed, latencies = await post_all(port, requests[50:], concurrency)
-            results.append(summary(f"OpenRosa ingest, concurrency {concurrency}", args.n - 50, elapsed, latencies))
-            rows = [(xml, json.dumps(random_answers(rng))) for xml in payloads[50:]]
-            elapsed, latencies = await commit_baseline(dsn, rows, concurrency)
-            results.append(summary(f"durable commit,  concurrency {concurrency}", len(rows), elapsed, latencies))
-            print(results[-2])
-            print(results[-1])
-        stored = await (await asyncpg.connect(dsn)).fetchval("SELECT count(*) FROM screenings")
-        print(f"classified screenings stored: {stored}")
-    finally:
-        if args.profile:
-            server.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
-        else:
-            server.terminate()
-        server.wait(60)
-        admin = await asyncpg.connect(server_url)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-        await admin.close()
+    xform = compile_xlsform((ROOT / "forms/library/risk_screening.xlsx").read_bytes(), validate=False)
+    schema = parse_xform(xform.xform)
+    rng = random.Random(7)
+    print(f"risk_screening {schema.version}: {args.n} submissions per run; server: 1 process; "
+          f"{os.cpu_count()} cores")
+    results = []
+    for concurrency in args.concurrency:
+        payloads = [instance_xml(schema, random_answers(rng)) for _ in range(args.n)]
+        requests = [multipart_request(f"127.0.0.1:{port}", path, xml) for xml in payloads]
+        # warm up (form cache, connections)
+        await post_all(port, requests[:50], min(concurrency, 8))
+        elapsed, latencies = await post_all(port, requests[50:], concurrency)
+        results.append(summary(f"OpenRosa ingest, concurrency {concurrency}", args.n - 50, elapsed, latencies))
+        rows = [(xml, json.dumps(random_answers(rng))) for xml in payloads[50:]]
+        elapsed, latencies = await commit_baseline(dsn, rows, concurrency)
+        results.append(summary(f"durable commit,  concurrency {concurrency}", len(rows), elapsed, latencies))
+        print(results[-2])
+        print(results[-1])
+    conn = await asyncpg.connect(dsn)
+    print(f"classified screenings stored: {await conn.fetchval('SELECT count(*) FROM screenings')}")
+    await conn.close()
 
 
 if __name__ == "__main__":

@@ -20,20 +20,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from api.auth import token_hash  # noqa: E402
 from api.services.submissions import Cursor  # noqa: E402
+from bench.harness import create_database, database_server, drop_database, serve  # noqa: E402
 from db import submissions as submissions_db  # noqa: E402
 from db import users as users_db  # noqa: E402
 from db.pool import connect  # noqa: E402
@@ -84,45 +78,6 @@ WITH old AS (
 UPDATE submissions s SET current_version_id = ver.id, edits = 1, updated_at = now()
 FROM ver WHERE s.id = ver.submission_id AND s.id = $1
 """
-
-
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(dsn: str, data_dir: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": dsn,
-        "FIELDSURVEY_DATA_DIR": str(data_dir),
-        "FIELDSURVEY_PUBLISH_BUNDLED_FORMS": "0",
-        "FIELDSURVEY_ADMIN_PASSWORD": secrets.token_urlsafe(12),
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-    }
-    log = (data_dir / "server.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve"], cwd=ROOT, env=env, stdout=log, stderr=log
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit((data_dir / "server.log").read_text()[-3000:])
-        try:
-            httpx.get(f"{base}/v1/projects", timeout=1)
-            return process, base
-        except httpx.TransportError:
-            time.sleep(0.3)
-    process.kill()
-    raise SystemExit("the server did not start in 90 s")
 
 
 async def prepare(dsn: str, n: int) -> dict:
@@ -216,35 +171,18 @@ def server_rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def create_db(server: str) -> tuple[str, str]:
-    name = f"fieldsurvey_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(server)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    return _with_database(server, name), name
-
-
-async def drop_db(server: str, name: str) -> None:
-    admin = await asyncpg.connect(server)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        server = os.environ.get("DATABASE_URL")
-        if not server:
-            from db.embedded import start_embedded_postgres
-
-            server = start_embedded_postgres(Path(tmp) / "pg")
-        dsn, name = asyncio.run(create_db(server))
-        process = None
-        try:
-            process, base = start_server(dsn, Path(tmp))  # migrates and bootstraps
+    server = database_server()
+    dsn, name = asyncio.run(create_database(server))
+    try:
+        # migrates and bootstraps; the bench makes its own form and session
+        with serve(dsn, {"FIELDSURVEY_PUBLISH_BUNDLED_FORMS": "0"}) as served:
+            process, base = served.process, served.base
             info = asyncio.run(prepare(dsn, args.n))
             pid, form = info["project_id"], "risk_screening"
             table = f"/projects/{pid}/forms/{form}/submissions"
@@ -280,14 +218,8 @@ def main() -> None:
                       f"{r['kb']:>6.1f}  {verdict}")
             print(f"server RSS {server_rss_mb(process.pid):.0f} MB; worst p95 {worst:.1f} ms "
                   f"(target {TARGET_MS} ms)")
-        finally:
-            if process is not None:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-            asyncio.run(drop_db(server, name))
+    finally:
+        asyncio.run(drop_database(server, name))
 
 
 if __name__ == "__main__":
