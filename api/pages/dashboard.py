@@ -22,8 +22,17 @@ import asyncpg
 from litestar import Request, Response, get
 
 from api.i18n import N_, I18n, problem_text
+from api.pages.labels import CONTROL_FORMS, EXPLOITATION_TYPES, RISK_GROUPS
 from api.pages.submissions import place_labels, submission_url, table_url
-from api.pages.web import NavItem, Page, PageNotFound, add_nav, disposition, file_name
+from api.pages.web import (
+    RISK_LEVELS,
+    NavItem,
+    Page,
+    PageNotFound,
+    add_nav,
+    disposition,
+    file_name,
+)
 from api.problems import Problem
 from api.services.publications import current_publication
 from api.services.summaries import (
@@ -44,6 +53,7 @@ from db import summaries as summaries_db
 from db import users as users_db
 from db.summaries import BY_NAME, UNKNOWN
 from exports.disclosure import MAX_ADJUSTMENT
+from exports.summary_xlsx import Words
 
 FILTER_NAMES = ("region", "sex", "age_band", "site_type")
 FILTER_LABELS = {
@@ -59,6 +69,15 @@ LABELS = {
     "TJ-GB": N_("Gorno-Badakhshan"),
     "TJ-RA": N_("Districts of Republican Subordination"),
     UNKNOWN: N_("unknown"),
+}
+# The summaries' dimensions, as the workbook's headings name them.
+DIMENSION_NAMES = {
+    **FILTER_LABELS,
+    "district": N_("District"),
+    "risk_level": N_("Risk level"),
+    "risk_group": N_("Risk group"),
+    "control_form": N_("Control form"),
+    "exploitation_type": N_("Exploitation type"),
 }
 TABLE_TITLES = {
     "Risk level by region": N_("Risk level by region"),
@@ -125,6 +144,27 @@ async def form_labels(conn, project_id: int, locale: str) -> dict[str, str]:
     return names
 
 
+# The rubric's codes (risk levels, risk groups, control forms, exploitation types) by name.
+RUBRIC_NAMES = {**RISK_LEVELS, **RISK_GROUPS, **CONTROL_FORMS, **EXPLOITATION_TYPES}
+
+
+def value_name(i18n: I18n, names: dict[str, str], value) -> str:
+    """A summary value's name: the rubric's, else the form's own label (regions, districts,
+    sex...), else the catalogue's, else the code."""
+    if value in RUBRIC_NAMES:
+        return i18n.gettext(RUBRIC_NAMES[value])
+    if value in names:
+        return names[value]
+    return i18n.gettext(LABELS[value]) if value in LABELS else str(value)
+
+
+def workbook_words(i18n: I18n, names: dict[str, str]) -> Words:
+    """The ministry workbook in the page's language (exports/summary_xlsx.py)."""
+    return Words(translate=i18n.gettext,
+                 dim_names={k: i18n.gettext(v) for k, v in DIMENSION_NAMES.items()},
+                 value_label=lambda value: value_name(i18n, names, value))
+
+
 def table_view(i18n: I18n, title: str, result: SummaryResult, chart: str,
                names: dict[str, str] | None = None) -> dict:
     """What a template and the chart script need of a protected table."""
@@ -132,9 +172,7 @@ def table_view(i18n: I18n, title: str, result: SummaryResult, chart: str,
     names = names or {}
 
     def label(value) -> str:
-        if value in names:
-            return names[value]
-        return _(LABELS[value]) if value in LABELS else str(value)
+        return value_name(i18n, names, value)
 
     by = list(result.request.by)
     view: dict[str, Any] = {"title": _(TABLE_TITLES.get(title, title)), "by": by, "chart": chart,
@@ -247,8 +285,9 @@ async def ministry_workbook(
     tables = await workbook_tables(
         conn, query, settings.disclosure_k, requested_by=bool(params.get("by")), publication=publication
     )
+    names = await form_labels(conn, project_id, page.i18n.locale)
     return Response(
-        workbook_bytes(project["name"], tables),
+        workbook_bytes(project["name"], tables, words=workbook_words(page.i18n, names)),
         media_type=XLSX_MEDIA,
         headers={"Content-Disposition": disposition(file_name(page.i18n, "risk.xlsx", project["name"]))},
     )

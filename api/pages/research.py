@@ -40,6 +40,9 @@ REPORT_WORDS = {
     "Total": N_("Total"),
 }
 PERIODS = {"month": N_("Month"), "quarter": N_("Quarter"), "year": N_("Year")}
+# The report engine's statistics of a number question (its `stats` keys), in order.
+REPORT_STATS = {"n": N_("Answers"), "mean": N_("Mean"), "median": N_("Median"),
+                "min": N_("Smallest"), "max": N_("Largest")}
 
 
 async def _project(conn, page: Page, project_id: int, permission: str):
@@ -185,12 +188,16 @@ def report_view(i18n: I18n, report: dict) -> list[dict]:
         rows = [{"label": word(r["label"]) if r.get("label") is not None else "—",
                  "counts": counts, "missing": bool(r.get("missing"))}
                 for r, counts in zip(table["rows"], table["counts"], strict=False)]
+        stats = q.get("stats") or {}
         out.append({
-            "index": index, "label": q["label"] or q["name"], "name": q["name"], "kind": q["kind"],
+            # a question without a label (a calculation) is named by its code alone
+            "index": index, "label": q["label"], "name": q["name"], "kind": q["kind"],
             "rows": rows, "columns": columns,
             "series": {"labels": [r["label"] for r in rows if not r["missing"]],
                        "values": [r["counts"][-1] if r["counts"] else None for r in rows if not r["missing"]]},
-            "stats": q.get("stats"),
+            "stats": [{"label": _(name), "values": stats[key]}
+                      for key, name in REPORT_STATS.items() if key in stats],
+            "repeat": q["scope"].rsplit("/", 1)[-1] if q.get("scope") else None,
         })
     return out
 

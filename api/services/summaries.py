@@ -43,7 +43,7 @@ from exports.disclosure import (
     shown_districts,
     unprotected,
 )
-from exports.summary_xlsx import SummarySheet, summary_workbook
+from exports.summary_xlsx import SummarySheet, Words, summary_workbook
 
 DEFAULT_REVIEWS = tuple(s for s in REVIEW_STATES if s != "rejected")
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -518,7 +518,9 @@ def publication_notes(publication: Publication) -> list[tuple[str, str]]:
     ]
 
 
-def workbook_bytes(project_name: str, tables: list[tuple[str, SummaryResult]]) -> bytes:
+def workbook_bytes(project_name: str, tables: list[tuple[str, SummaryResult]], *,
+                   words: Words | None = None) -> bytes:
+    """The workbook; `words` (exports/summary_xlsx.py) puts it in the reader's language."""
     first = tables[0][1]
     request = first.request
     sheets = [
@@ -551,7 +553,7 @@ def workbook_bytes(project_name: str, tables: list[tuple[str, SummaryResult]]) -
                      "exploitation type they have, so those columns do not add up to the total."),
         ("Source", "fieldsurvey risk rubric; screening labels, not legal determinations."),
     ]
-    return summary_workbook(sheets, notes)
+    return summary_workbook(sheets, notes, words=words)
 
 
 # --- folding in the background ----------------------------------------------------------------

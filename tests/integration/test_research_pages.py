@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import re
 import zipfile
 from urllib.parse import unquote
 
@@ -75,6 +76,10 @@ async def test_report_page_and_workbook(client, site) -> None:
     page = await browser.get(client, f"/projects/{pid}/data/risk_screening/report?period=year")
     assert page.status_code == 200 and 'id="report-data"' in page.text and 'id="question-0"' in page.text
     assert "/static/dashboard/report.js" in page.text
+    # a number question's statistics, named (the engine's keys n/mean/median/min/max are not)
+    stats = re.search(r'<table class="stats">.*?</table>', page.text, re.S).group(0)
+    assert [*re.findall(r"<tr><th>([^<]+)</th>", stats)] == [
+        "Answers", "Mean", "Median", "Smallest", "Largest"]
     book = await browser.get(client, f"/projects/{pid}/data/risk_screening/report.xlsx")
     assert book.status_code == 200 and " - report " in filename_of(book)
     assert openpyxl.load_workbook(io.BytesIO(book.content)).sheetnames
@@ -115,7 +120,8 @@ async def test_research_pages_in_russian_and_tajik(client, site, pool, locale) -
     user_text += [r["title"] for r in await pool.fetch("SELECT DISTINCT title FROM form_defs")]
     try:
         for path in (f"/projects/{pid}/data", f"/projects/{pid}/data/risk_screening",
-                     f"/projects/{pid}/connect"):
+                     f"/projects/{pid}/connect",
+                     f"/projects/{pid}/data/risk_screening/report?by=respondent/region&period=quarter"):
             page = await browser.get(client, path)
             assert page.status_code == 200 and f'<html lang="{locale}">' in page.text
             assert_no_english(page.text, f"{locale} {path}", user_text)

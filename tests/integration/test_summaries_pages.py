@@ -170,3 +170,29 @@ async def test_ministry_page_labels_come_from_the_forms_translations(client, sit
     browser.lang = "ru"
     page = await browser.get(client, f"/dashboard/projects/{site['pid']}/summaries")
     assert f">{ru_label}</option>" in page.text and ">Khatlon<" not in page.text
+
+
+@pytest.mark.parametrize("locale", ["ru", "tg"])
+async def test_ministry_workbook_in_the_page_language(client, site, locale) -> None:
+    """risk.xlsx from the ministry page: sheet titles, headings, dimension and value names and
+    the workbook's own words in the page's language (REST's risk.xlsx stays English)."""
+    from api.i18n import I18n
+    from tests.pages_client import signed_in
+
+    _ = I18n.for_locale(locale).gettext
+    user = site["users"]["ministry"]
+    browser = await signed_in(client, user["email"], user["password"])
+    browser.lang = locale
+    got = await browser.get(client, f"/dashboard/projects/{site['pid']}/risk.xlsx")
+    assert got.status_code == 200
+    book = openpyxl.load_workbook(io.BytesIO(got.content))
+    assert book.sheetnames[0] == _("Risk level by region")[:31]
+    assert book.sheetnames[-1] == _("Notes") != "Notes"
+    rows = [r for r in book.worksheets[0].iter_rows(values_only=True) if any(r)]
+    assert rows[1][0] == f"{_('Region')} \\ {_('Risk level')}"
+    assert rows[-1][0] == _("Total") != "Total"
+    levels = {_("Low"), _("Medium"), _("High")}
+    assert levels <= set(rows[1][1:])  # risk levels named, not coded
+    trend = [r[0] for r in book.worksheets[-2].iter_rows(values_only=True) if r[0]]
+    assert any(str(v).startswith(_("Period: %(period)s", period="")) for v in trend)
+    assert _("Total (persons)") in trend

@@ -49,3 +49,29 @@ def test_periods_one_d_and_long_titles() -> None:
     values = [r[0] for r in book[book.sheetnames[0]].iter_rows(values_only=True)]
     assert "Period: 2026-Q1" in values and "Period: 2026-Q2" in values
     assert values.count("Total (persons)") == 2
+
+
+def test_words_translate_titles_headings_and_template_notes() -> None:
+    from exports.summary_xlsx import Words
+
+    catalogue = {"Risk groups": "Группы риска", "Notes": "Примечания", "Total": "Итого",
+                 "count": "число", "Total (persons)": "Всего (человек)",
+                 "k (threshold)": "k (порог)", "Cells under %(k)s are x.": "Ячейки меньше %(k)s: x."}
+
+    def translate(message, **variables):
+        text = catalogue.get(message, message)
+        return text % variables if variables else text
+
+    one = CountTable(("risk_group",), (True,), {("CHILD",): Cell(12)}, total=Cell(12))
+    words = Words(translate, {"risk_group": "Группа риска"},
+                  lambda v: {"CHILD": "Ребёнок"}.get(v))
+    data = summary_workbook([SummarySheet("Risk groups", ("risk_group",), [(None, unprotected(one))])],
+                            [("k (threshold)", "Cells under %(k)s are x.", {"k": 10}), ("Project", "P")],
+                            words=words)
+    book = openpyxl.load_workbook(io.BytesIO(data))
+    assert book.sheetnames == ["Группы риска", "Примечания"]
+    rows = [r for r in book["Группы риска"].iter_rows(values_only=True) if any(r)]
+    assert rows == [("Группы риска", None), ("Группа риска", "число"), ("Ребёнок", 12),
+                    ("Всего (человек)", 12)]
+    notes = list(book["Примечания"].iter_rows(values_only=True))
+    assert notes[1:] == [("k (порог)", "Ячейки меньше 10: x."), ("Project", "P")]

@@ -14,7 +14,7 @@
     if (!canvas) { return; }
     new window.Chart(canvas, {
       type: "bar",
-      data: { labels: q.series.labels, datasets: [{ label: q.label, data: q.series.values, backgroundColor: "#1b5fb4" }] },
+      data: { labels: q.series.labels, datasets: [{ label: q.label || q.name, data: q.series.values, backgroundColor: "#1b5fb4" }] },
       options: {
         responsive: true, maintainAspectRatio: false, animation: false,
         indexAxis: q.series.labels.length > 5 ? "y" : "x",
