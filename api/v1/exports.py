@@ -61,7 +61,7 @@ from exports.reports import (
     report_xlsx,
 )
 from exports.spreadsheet import MAX_COLUMNS
-from exports.streaming import taking_turns
+from exports.streaming import HeldStream, taking_turns
 from exports.xlsx import stream_xlsx
 from forms.schema import parse_xform
 from forms.screening import RISK_SCREENING_FORM_ID
@@ -269,48 +269,6 @@ async def _export_files(
                       target.xml_form_id, row["name"], row["instance_id"])
             continue
         yield SubmissionFile(row["instance_id"], row["name"], content, row["client_audit"])
-
-
-class HeldStream:
-    """An export body that holds one of the server's stream slots (FIELDSURVEY_MAX_STREAMS),
-    taken before the response starts, until its last byte, a failure, or its being dropped
-    unstarted. A client that must wait for a slot so waits for the headers, not in the middle
-    of a body: a queue of exports (central-backend's soak test asks 3 a second) then ends in
-    timeouts the client reports, never in bodies stalled past its read timeout."""
-
-    def __init__(self, slots: asyncio.Semaphore, body: AsyncIterator[bytes]):
-        self._slots = slots
-        self._body = body
-        self._held = True
-
-    @classmethod
-    async def start(cls, slots: asyncio.Semaphore, make_body: Callable[[], AsyncIterator[bytes]]):
-        await slots.acquire()
-        return cls(slots, make_body())
-
-    def _release(self) -> None:
-        if self._held:
-            self._held = False
-            self._slots.release()
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self) -> bytes:
-        try:
-            return await self._body.__anext__()
-        except BaseException:  # the end (StopAsyncIteration), a failure, a cancellation
-            self._release()
-            raise
-
-    async def aclose(self) -> None:
-        try:
-            await self._body.aclose()
-        finally:
-            self._release()
-
-    def __del__(self) -> None:
-        self._release()
 
 
 def _disposition(filename: str) -> str:

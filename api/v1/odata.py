@@ -53,7 +53,7 @@ from exports.odata import (
     service_document,
     stream_table,
 )
-from exports.streaming import taking_turns
+from exports.streaming import HeldStream, taking_turns
 from forms.schema import parse_xform
 
 ODATA_HEADERS = {"OData-Version": "4.0"}
@@ -298,11 +298,13 @@ async def _serve_table(
     else:
         records = _records(request, form_row["id"], where, params, None, order, None, 0)
         page = Page(top=top, skip=skip, after_row=after_row)
-    body_stream = stream_table(
+    # The stream slot is taken before the headers: a client queued behind other streams waits
+    # for its status line, never in the middle of a 200's body.
+    body_stream = await HeldStream.start(request.app.state.stream_slots, lambda: stream_table(
         form, table_name, records,
         options=RowOptions(wkt=_flag(query.get("$wkt")), expand=expand_all),
         keep=keep, page=page, footer=footer,
-    )
+    ))
     return Stream(body_stream, media_type=JSON_MEDIA_TYPE, headers=ODATA_HEADERS)
 
 
@@ -310,18 +312,18 @@ async def _records(
     request: Request, form_id: int, where: str, params: list[Any], cursor: str | None,
     order: str | None, limit: int | None, offset: int,
 ) -> AsyncIterator[asyncpg.Record]:
-    """Submissions on the stream's own connection, in one read-only snapshot."""
-    async with request.app.state.stream_slots:  # a bounded number of stream connections
-        conn = await connect(request.app.state.dsn)
-        try:
-            async with conn.transaction(isolation="repeatable_read", readonly=True):
-                async for record in taking_turns(
-                    submissions_db.stream_submissions_for_odata(
-                        conn, form_id, where, params, cursor=cursor, order=order, limit=limit,
-                        offset=offset,
-                    )
-                ):
-                    yield record
-        finally:
-            await conn.close()
+    """Submissions on the stream's own connection (its HeldStream holds the slot), in one
+    read-only snapshot."""
+    conn = await connect(request.app.state.dsn)
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            async for record in taking_turns(
+                submissions_db.stream_submissions_for_odata(
+                    conn, form_id, where, params, cursor=cursor, order=order, limit=limit,
+                    offset=offset,
+                )
+            ):
+                yield record
+    finally:
+        await conn.close()
 
