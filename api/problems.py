@@ -107,7 +107,6 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
     "entity-deleted": (404, 404.11, N_("The entity has been deleted.")),
     "method-not-allowed": (405, 405.99, N_("The method is not allowed on this resource.")),
     # 409
-    "project-exists": (409, 409.3, N_("A project with that name already exists.")),
     "form-exists": (409, 409.3, N_("A form with that xmlFormId already exists in this project.")),
     "form-version-exists": (409, 409.6, N_("That version of the form was already published.")),
     "form-closed": (409, 409.2, N_("The form is closed and takes no submissions.")),
