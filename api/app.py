@@ -194,6 +194,7 @@ def create_app(settings: Settings) -> Litestar:
     from api.openrosa import attachment_store, openrosa_routers
     from api.pages import pages_router, static_routers
     from api.pages.webforms import webforms_routes
+    from api.services.publications import publish_in_background
     from api.services.summaries import fold_in_background
     from api.v1 import route_handlers as v1_handlers
 
@@ -225,7 +226,7 @@ def create_app(settings: Settings) -> Litestar:
             health, *v1_handlers, *openrosa_routers(settings), pages_router(settings, csrf),
             *static_routers(), *webforms_routes(),
         ],
-        lifespan=[lifespan, fold_in_background],
+        lifespan=[lifespan, fold_in_background, publish_in_background],
         dependencies={
             "conn": Provide(provide_conn),
             "actor": Provide(provide_actor),

@@ -292,6 +292,17 @@ async def _reclassify(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _publish(settings: Settings, args: argparse.Namespace) -> int:
+    from api.services.publications import publish_all_due
+
+    async with cli_connection(settings) as conn:
+        project_ids = [(await _find_project(conn, args.project))["id"]] if args.project else None
+        for publication in await publish_all_due(conn, settings, project_ids=project_ids):
+            print(f"project {publication.project_id}: publication through {publication.label} "
+                  f"(made {publication.published_at:%Y-%m-%d %H:%M} UTC)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fieldsurvey", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -358,6 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reclassify.add_argument("--project", help="project id or name (default: all projects)")
     reclassify.add_argument("--batch-size", type=int, default=1000)
+    publish_ = sub.add_parser(
+        "publish", help="make the due monthly publications of summaries (what ministries see)"
+    )
+    publish_.add_argument("--project", help="project id or name (default: every project with data)")
     from api.export_cli import add_export_parser
 
     add_export_parser(sub)
@@ -380,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "forms" and args.forms_command == "compile":
         return cmd_forms_compile(settings, args)
+    if args.command == "publish":
+        return asyncio.run(_publish(settings, args))
     if args.command == "reclassify":
         return asyncio.run(_reclassify(settings, args))
     if args.command == "app-user":

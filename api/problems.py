@@ -143,6 +143,11 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
     "payload-too-large": (413, 413.99, N_("The request is larger than the server accepts.")),
     "internal-error": (500, 500.1, N_("The server failed; the failure was logged.")),
     "database-unavailable": (503, 503.99, N_("The database does not answer; try again shortly.")),
+    "publication-pending": (
+        503, 503.99,
+        N_("This project has no publication of its summaries yet: the publisher makes one within "
+           "minutes once the project has data; try again later."),
+    ),
 }
 
 

@@ -23,6 +23,9 @@ class Settings:
     login_address_limit: int = 20
     disclosure_k: int = 10
     publication_lag_days: int = 7  # a month is published this many days after it closes
+    # the app's publisher makes due publications at startup and then this often (0: never;
+    # `fieldsurvey publish` makes them)
+    publication_interval_seconds: int = 600
     max_submission_bytes: int = 100 * 1024 * 1024
     body_idle_seconds: float = 30  # a request body that stops arriving this long: 408
     body_seconds: float = 900  # a request body not complete after this long: 408
@@ -43,6 +46,11 @@ class Settings:
         if self.publication_lag_days < 0:
             raise ValueError(
                 f"FIELDSURVEY_PUBLICATION_LAG_DAYS must not be negative (got {self.publication_lag_days})"
+            )
+        if self.publication_interval_seconds < 0:
+            raise ValueError(
+                "FIELDSURVEY_PUBLICATION_INTERVAL_SECONDS must not be negative "
+                f"(got {self.publication_interval_seconds})"
             )
 
     @property
@@ -66,6 +74,7 @@ class Settings:
             login_address_limit=int(env.get("FIELDSURVEY_LOGIN_ADDRESS_LIMIT", "20")),
             disclosure_k=int(env.get("FIELDSURVEY_DISCLOSURE_K", "10")),
             publication_lag_days=int(env.get("FIELDSURVEY_PUBLICATION_LAG_DAYS", "7")),
+            publication_interval_seconds=int(env.get("FIELDSURVEY_PUBLICATION_INTERVAL_SECONDS", "600")),
             max_submission_bytes=int(
                 env.get("FIELDSURVEY_MAX_SUBMISSION_BYTES", str(100 * 1024 * 1024))
             ),

@@ -5,9 +5,12 @@ aggregate adds to an ingest (the real INSERT_NEW_SUBMISSION statement at concurr
 the summary trigger on and off).
 
     python bench/summaries.py [-n 1000000] [--repeat 15] [--ingest 6000]
+    python bench/summaries.py --published-only --keep           # keeps the loaded database
+    python bench/summaries.py --published-only --database NAME  # re-publishes it, no loading
 
 Uses DATABASE_URL's server, else the embedded PostgreSQL in .data/bench; a fresh database is
-created and dropped.
+created and dropped (unless --keep; --database reuses a kept one: its publications are
+dropped and made again, so that publishing is timed on the same screenings).
 """
 
 from __future__ import annotations
@@ -199,11 +202,14 @@ async def time_published(pool: asyncpg.Pool, project: int, form: int, repeat: in
     through = due_month(datetime.now(UTC), 7)
     async with pool.acquire() as conn:
         began = time.perf_counter()
-        publication = await publications_db.publish(conn, project, [form], through)
+        steps: dict[str, float] = {}
+        publication = await publications_db.publish(conn, project, [form], through, timings=steps)
         elapsed = time.perf_counter() - began
         cells = await conn.fetchval("SELECT count(*) FROM publication_cells WHERE publication_id = $1", publication.id)
         print(f"\nPublication through {publication.label}: made in {elapsed:.1f} s, {cells:,} month cells")
+        print("  " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in steps.items()))
         await conn.execute("VACUUM ANALYZE publication_cells")
+        await conn.execute("VACUUM ANALYZE publication_rollups")
         print(f"\nPublished table latency (ms; the first call, then {repeat} more; cells + totals + "
               f"district guard + cell-key perturbation, k={k}):")
         print(f"  {'table':58} {'first':>7} {'p50':>7} {'max':>7} {'cells':>6}")
@@ -354,6 +360,7 @@ async def main() -> None:
     parser.add_argument("--ingest", type=int, default=6000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument("--database", help="a database kept by --keep: publish and time it again, no loading")
     parser.add_argument("--published-only", action="store_true",
                         help="only the publication and its tables (no folding, live tables or ingest cost)")
     args = parser.parse_args()
@@ -363,13 +370,25 @@ async def main() -> None:
         from db.embedded import start_embedded_postgres
 
         server_url = start_embedded_postgres(ROOT / ".data" / "bench")
-    dbname = f"fieldsurvey_bench_summaries_{uuid.uuid4().hex[:8]}"
+    dbname = args.database or f"fieldsurvey_bench_summaries_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(server_url)
-    await admin.execute(f'CREATE DATABASE "{dbname}"')
+    if not args.database:
+        await admin.execute(f'CREATE DATABASE "{dbname}"')
     dsn = urlunsplit(urlsplit(server_url)._replace(path=f"/{dbname}"))
     try:
         conn = await asyncpg.connect(dsn)
         await apply_migrations(conn)
+        if args.database:
+            print(f"Database {dbname} as loaded before; its publications dropped and made again")
+            project, form = await conn.fetchrow(
+                "SELECT project_id, id FROM forms WHERE xml_form_id = 'risk_screening' ORDER BY id LIMIT 1")
+            await conn.execute("DELETE FROM publications WHERE project_id = $1", project)
+            await conn.close()
+            pool = await open_pool(dsn, min_size=1, max_size=2)
+            await time_published(pool, project, form, args.repeat)
+            await pool.close()
+            return
+        print(f"Database {dbname}" + (" (kept)" if args.keep else ""))
         project, form, form_def = await create_form(conn)
         print(f"Loading {args.n:,} classified screenings with COPY (the trigger appends their deltas):")
         began = time.perf_counter()
@@ -401,7 +420,7 @@ async def main() -> None:
         await pool.close()
         await ingest_cost(dsn, form, form_def, args.ingest, args.concurrency)
     finally:
-        if not args.keep:
+        if not args.keep and not args.database:
             await admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         await admin.close()
 

@@ -6,25 +6,37 @@ The population is the one of shared/spec/summaries.md: classified risk screening
 rejected, consent given. Cells are kept by month of interview for no dimension, every
 dimension and every pair of dimensions: enough for every table the bounded query language
 allows (at most two dimensions and a period), each period's cell summed from its months.
+
+The same publication freezes the support-centre cases that reintegration summaries count
+(0017): every live case of the `cases` list whose intake was not rejected, in its state at the
+end of the publication's month, as the coded values those tables break down by.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import secrets
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
 
+from db.secrets import get_secret
 from db.summaries import DIMENSIONS, shape_of
-from forms.record_key import KEY_MODULUS, Cell
+from forms.record_key import KEY_MODULUS, Cell, keyed_record_key
 
 _LOCK = 72_405_512  # advisory lock (with the project id): one publisher per project
 # Making a publication reads every screening of a project once: at 1M screenings its
 # statements take minutes on a small machine, past the pool's usual command timeout.
 PUBLISH_TIMEOUT = 3600
+# Memory for each sort or hash of a publishing statement (SET LOCAL, this transaction only):
+# the GROUPING SETS statements aggregate every screening into dozens of cell shapes at once,
+# and with the server's default (4 MB) they sort on disk, pass after pass.
+PUBLISH_WORK_MEM = "256MB"
 _SINGLE = [d for d in DIMENSIONS if not d.multi]
 _MULTI = [d for d in DIMENSIONS if d.multi]
 
@@ -38,6 +50,7 @@ class Publication:
     revised: tuple[int, ...]  # months changed since the publication before (YYYYMM, 0: no date)
     previous_month: int | None  # the publication before, if any
     rubric_versions: tuple[str, ...] = ()
+    cases_revised: bool = False  # the cases' states differ from the publication before's
 
     @property
     def label(self) -> str:
@@ -47,7 +60,7 @@ class Publication:
 POPULATION = f"""
 CREATE TEMP TABLE publication_population ON COMMIT DROP AS
 SELECT sc.submission_id, sc.version_id, sc.form_id, summary_month(sc.interview_date) AS month,
-       sc.record_key, {", ".join(f"summary_sorted(sc.{d.column}) AS {d.column}" if d.multi else f"coalesce(sc.{d.column}, '') AS {d.column}" for d in DIMENSIONS)}
+       sc.record_key, sc.rubric_version, {", ".join(f"summary_sorted(sc.{d.column}) AS {d.column}" if d.multi else f"coalesce(sc.{d.column}, '') AS {d.column}" for d in DIMENSIONS)}
 FROM screenings sc JOIN submissions s ON s.id = sc.submission_id
 WHERE sc.form_id = ANY($1::integer[]) AND NOT sc.consent_refused AND sc.rubric_version IS NOT NULL
   AND coalesce(s.review_state, 'received') <> 'rejected'
@@ -116,13 +129,29 @@ def _grouping_sql() -> list[str]:
 
 
 _CELL_STATEMENTS = _grouping_sql()
+# grains of publication_rollups: 1 quarter (period YYYYq), 2 year (YYYY), 3 everything (0);
+# a month's cells stay in publication_cells (grain 0). Month 0 (date unknown) is period 0.
+QUARTER, YEAR, EVERYTHING = 1, 2, 3
+ROLLUPS = f"""
+INSERT INTO publication_rollups (publication_id, dims, grain, period, a, b, n, key_sum)
+SELECT c.publication_id, c.dims, g.grain,
+       CASE g.grain WHEN {QUARTER} THEN (c.month / 100) * 10 + ((c.month % 100) + 2) / 3
+                    WHEN {YEAR} THEN c.month / 100 ELSE 0 END AS period,
+       c.a, c.b, sum(c.n)::integer, (sum(c.key_sum) % {KEY_MODULUS})::bigint
+FROM publication_cells c CROSS JOIN (VALUES ({QUARTER}), ({YEAR}), ({EVERYTHING})) AS g(grain)
+WHERE c.publication_id = $1
+GROUP BY c.publication_id, c.dims, g.grain, 4, c.a, c.b
+"""
 
-SELECT_PUBLICATION = """
+_PUBLICATION_COLUMNS = """
 SELECT p.id, p.project_id, p.through_month, p.published_at, p.revised, p.rubric_versions,
+       p.cases_revised,
        (SELECT max(q.through_month) FROM publications q
         WHERE q.project_id = p.project_id AND q.through_month < p.through_month) AS previous_month
-FROM publications p WHERE p.project_id = $1 AND p.through_month = $2
-"""
+FROM publications p"""
+SELECT_PUBLICATION = _PUBLICATION_COLUMNS + " WHERE p.project_id = $1 AND p.through_month = $2"
+SELECT_LATEST = (_PUBLICATION_COLUMNS + " WHERE p.project_id = $1 AND p.through_month <= $2 "
+                 "ORDER BY p.through_month DESC LIMIT 1")
 PREVIOUS_MONTHS = """
 SELECT m.month, m.fingerprint, m.salt FROM publication_months m
 JOIN publications p ON p.id = m.publication_id
@@ -135,6 +164,7 @@ def _publication(row: asyncpg.Record) -> Publication:
     return Publication(
         row["id"], row["project_id"], row["through_month"], row["published_at"],
         tuple(row["revised"]), row["previous_month"], tuple(row["rubric_versions"]),
+        row["cases_revised"],
     )
 
 
@@ -143,11 +173,33 @@ async def get_publication(conn: asyncpg.Connection, project_id: int, through_mon
     return _publication(row) if row else None
 
 
+async def latest_publication(conn: asyncpg.Connection, project_id: int, through_month: int) -> Publication | None:
+    """The newest publication through `through_month` or an earlier month (None: none yet)."""
+    row = await conn.fetchrow(SELECT_LATEST, project_id, through_month)
+    return _publication(row) if row else None
+
+
+PUBLISHABLE_PROJECTS = """
+SELECT p.id FROM projects p
+WHERE EXISTS (SELECT 1 FROM forms f JOIN screenings sc ON sc.form_id = f.id WHERE f.project_id = p.id)
+   OR EXISTS (SELECT 1 FROM datasets d JOIN entities e ON e.dataset_id = d.id
+              WHERE d.project_id = p.id AND d.name = $1)
+ORDER BY p.id
+"""
+
+
+async def publishable_projects(conn: asyncpg.Connection) -> list[int]:
+    """The projects with something to publish: screenings stored, or support-centre cases."""
+    return [r["id"] for r in await conn.fetch(PUBLISHABLE_PROJECTS, CASES_LIST)]
+
+
 async def publish(
-    conn: asyncpg.Connection, project_id: int, form_ids: Sequence[int], through_month: int
+    conn: asyncpg.Connection, project_id: int, form_ids: Sequence[int], through_month: int,
+    *, timings: dict[str, float] | None = None,
 ) -> Publication:
     """The project's publication through `through_month`: the one made before, or a new one
-    from everything stored now (in one transaction, one publisher per project at a time)."""
+    from everything stored now (in one transaction, one publisher per project at a time).
+    `timings`, when given, gets the seconds of each step of making one (bench/summaries.py)."""
     found = await get_publication(conn, project_id, through_month)
     if found is not None:
         return found
@@ -156,7 +208,7 @@ async def publish(
     try:
         found = await get_publication(conn, project_id, through_month)
         if found is None:
-            await _make(conn, project_id, form_ids, through_month)
+            await _make(conn, project_id, form_ids, through_month, {} if timings is None else timings)
             found = await get_publication(conn, project_id, through_month)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1, $2)", _LOCK, project_id)
@@ -164,10 +216,22 @@ async def publish(
     return found
 
 
-async def _make(conn: asyncpg.Connection, project_id: int, form_ids: Sequence[int], through_month: int) -> None:
+async def _make(conn: asyncpg.Connection, project_id: int, form_ids: Sequence[int], through_month: int,
+                timings: dict[str, float]) -> None:
+    clock = [time.perf_counter()]
+
+    def step(name: str) -> None:
+        now = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now - clock[0]
+        clock[0] = now
+
     async with conn.transaction(isolation="repeatable_read"):
+        await conn.execute(f"SET LOCAL work_mem = '{PUBLISH_WORK_MEM}'")
         await conn.execute(POPULATION, list(form_ids), through_month, timeout=PUBLISH_TIMEOUT)
+        await conn.execute("ANALYZE publication_population", timeout=PUBLISH_TIMEOUT)
+        step("population")
         current = {r["month"]: r["fingerprint"] for r in await conn.fetch(FINGERPRINTS, timeout=PUBLISH_TIMEOUT)}
+        step("fingerprints")
         before = {
             r["month"]: (r["fingerprint"], r["salt"])
             for r in await conn.fetch(PREVIOUS_MONTHS, project_id, through_month)
@@ -197,17 +261,86 @@ async def _make(conn: asyncpg.Connection, project_id: int, form_ids: Sequence[in
             months,
         )
         await conn.execute(
-            "UPDATE publications SET revised = $2, rubric_versions = ARRAY(SELECT DISTINCT sc.rubric_version "
-            "FROM publication_population p JOIN screenings sc ON sc.submission_id = p.submission_id "
-            "ORDER BY 1) WHERE id = $1",
+            "UPDATE publications SET revised = $2, rubric_versions = ARRAY(SELECT DISTINCT rubric_version "
+            "FROM publication_population ORDER BY 1) WHERE id = $1",
             publication_id, sorted(revised), timeout=PUBLISH_TIMEOUT,
         )
+        step("months")
         await conn.execute(MEMBERS, publication_id, timeout=PUBLISH_TIMEOUT)
+        step("members")
         await conn.execute(SALTED, publication_id, timeout=PUBLISH_TIMEOUT)
+        await conn.execute("ANALYZE publication_salted", timeout=PUBLISH_TIMEOUT)
+        step("salted keys")
         for statement in _CELL_STATEMENTS:
             await conn.execute(statement, publication_id, timeout=PUBLISH_TIMEOUT)
+        step("cells")
+        await conn.execute(ROLLUPS, publication_id, timeout=PUBLISH_TIMEOUT)
+        step("rollups")
         await conn.execute("DROP TABLE publication_salted")
         await conn.execute("DROP TABLE publication_population")
+        await _freeze_cases(conn, project_id, publication_id, through_month)
+        step("cases")
+
+
+# --- support-centre cases (reintegration summaries) ------------------------------------------
+
+CASES_LIST = "cases"
+CASE_KEY_SECRET = "case-record-key"  # migration 0014
+# The properties of a case that reintegration tables read (exports/reintegration.py): coded
+# values and the dates their quarters come from; nothing else of a case is frozen.
+CASE_PROPERTIES = ("status", "opened", "last_visit", "centre", "stage", "close_reason", "region",
+                   "sex", "age_band")
+# A version's date: its visit, else the case's opening, else the day it was stored.
+_VERSION_DATE = ("coalesce(nullif(v.data->>'last_visit', ''), nullif(v.data->>'opened', ''), "
+                 "to_char(v.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'))")
+CASES_POPULATION = f"""
+SELECT DISTINCT ON (e.id) e.uuid::text AS uuid,
+       jsonb_strip_nulls(jsonb_build_object({", ".join(f"'{p}', v.data->'{p}'" for p in CASE_PROPERTIES)})) AS state
+FROM datasets d
+JOIN entities e ON e.dataset_id = d.id AND e.deleted_at IS NULL
+JOIN entity_defs v ON v.entity_id = e.id
+JOIN entity_defs root ON root.entity_id = e.id AND root.root
+LEFT JOIN submissions s ON s.id = root.submission_id
+WHERE d.project_id = $1 AND d.name = $2
+  AND coalesce(s.review_state, 'received') <> 'rejected'
+  AND left({_VERSION_DATE}, 7) <= $3
+ORDER BY e.id, v.version DESC
+"""
+
+
+def _month_text(month: int) -> str:
+    return f"{month // 100:04d}-{month % 100:02d}"
+
+
+async def _freeze_cases(conn: asyncpg.Connection, project_id: int, publication_id: int, through_month: int) -> None:
+    """The publication's cases, each with its record key plus the publication's case salt: the
+    salt of the publication before when every case is in the same state, else a new one."""
+    rows = await conn.fetch(CASES_POPULATION, project_id, CASES_LIST, _month_text(through_month))
+    fingerprint = hashlib.md5(
+        ";".join(f"{r['uuid']}={json.dumps(r['state'], sort_keys=True)}" for r in sorted(rows, key=lambda r: r["uuid"])).encode()
+    ).hexdigest()
+    before = await conn.fetchrow(
+        "SELECT cases_fingerprint, cases_salt FROM publications WHERE project_id = $1 AND through_month < $2 "
+        "ORDER BY through_month DESC LIMIT 1", project_id, through_month)
+    if before is not None and before["cases_fingerprint"] == fingerprint:
+        salt, revised = before["cases_salt"], False
+    else:
+        salt, revised = secrets.randbits(32), before is not None
+    secret = await get_secret(conn, CASE_KEY_SECRET) if rows else b""
+    await conn.executemany(
+        "INSERT INTO publication_cases (publication_id, record_key, state) VALUES ($1, $2, $3)",
+        [(publication_id, (keyed_record_key(secret, r["uuid"]) + salt) % KEY_MODULUS, r["state"]) for r in rows],
+    )
+    await conn.execute(
+        "UPDATE publications SET cases_fingerprint = $2, cases_salt = $3, cases_revised = $4 WHERE id = $1",
+        publication_id, fingerprint, salt, revised)
+
+
+async def read_cases(conn: asyncpg.Connection, publication_id: int) -> list[tuple[int, dict]]:
+    """(record key as the publication counts it, state) of every case a publication froze."""
+    rows = await conn.fetch(
+        "SELECT record_key, state FROM publication_cases WHERE publication_id = $1", publication_id)
+    return [(r["record_key"], r["state"]) for r in rows]
 
 
 PERIOD_OF_MONTH = {
@@ -216,6 +349,34 @@ PERIOD_OF_MONTH = {
     "quarter": "(c.month / 100) * 10 + ((c.month % 100) + 2) / 3",
     "year": "c.month / 100",
 }
+_FINENESS = {None: 0, "year": 1, "quarter": 2, "month": 3}
+_GRAIN_FINENESS = {EVERYTHING: 0, YEAR: 1, QUARTER: 2}
+
+
+def _rollup(period: str | None, month_from: int, month_to: int) -> tuple[int, str, int, int] | None:
+    """The coarsest rollup a table can read instead of summing months: (grain, the period key's
+    expression, first and last period code), or None (months). A rollup fits when it is at
+    least as fine as the table's period and the range is a union of its whole periods."""
+    everything = (month_from, month_to) == (0, 999_912)
+    for grain in (EVERYTHING, YEAR, QUARTER):
+        if _GRAIN_FINENESS[grain] < _FINENESS[period]:
+            continue
+        if grain == EVERYTHING:
+            if everything:
+                return grain, "0", 0, 0
+            continue
+        if not everything and (month_from == 0 or month_to == 999_912):
+            continue
+        (y1, m1), (y2, m2) = divmod(month_from, 100), divmod(month_to, 100)
+        if grain == YEAR and (everything or (m1 == 1 and m2 == 12)):
+            key = "c.period" if period == "year" else "0"
+            return (grain, key, 0, 9999) if everything else (grain, key, y1, y2)
+        if grain == QUARTER and (everything or (m1 % 3 == 1 and m2 % 3 == 0)):
+            key = {"quarter": "c.period", "year": "c.period / 10"}.get(period, "0")
+            if everything:
+                return grain, key, 0, 99_999
+            return grain, key, y1 * 10 + (m1 + 2) // 3, y2 * 10 + m2 // 3
+    return None
 
 
 async def read_cells(
@@ -227,11 +388,15 @@ async def read_cells(
     month_from: int,
     month_to: int,
     fixed: Mapping[int, str] | None = None,
+    merged: tuple[int, Mapping[str, str]] | None = None,
 ) -> dict[tuple, Cell]:
     """(period key, values of `dims` in dimension order) -> the cell, summed over the months
     in [month_from, month_to] (month 0, date unknown, counts only in a range from 0). `fixed`:
     dimension number -> the one value it must have (a filter); those dimensions are part of
-    `dims` but not of the returned keys. Only cells with persons are returned."""
+    `dims` but not of the returned keys. `merged`: (dimension number, value -> label) for
+    values counted under a label of several (the district guard's "other districts of"): the
+    label's cell is the sum of its values' cells, their persons and keys. Only cells with
+    persons are returned."""
     numbers = sorted(dims)
     if len(numbers) > 2:
         raise ValueError("a publication keeps cells of at most two dimensions")
@@ -242,14 +407,27 @@ async def read_cells(
         if number in fixed:
             args.append(fixed[number])
             where.append(f"c.{column} = ${len(args)}")
-    keys = [PERIOD_OF_MONTH[period]] + [
-        column for column, number in zip(("a", "b"), numbers, strict=False) if number not in fixed
+    joins = ""
+    columns = {column: f"c.{column}" for column in ("a", "b")}
+    for column, number in zip(("a", "b"), numbers, strict=False):
+        if merged is not None and merged[0] == number and number not in fixed:
+            args += [list(merged[1]), list(merged[1].values())]
+            joins = f" LEFT JOIN unnest(${len(args) - 1}::text[], ${len(args)}::text[]) AS m(v, label) ON m.v = c.{column}"
+            columns[column] = f"coalesce(m.label, c.{column})"
+    rollup = _rollup(period, month_from, month_to)
+    if rollup is None:
+        source, period_key, span = "publication_cells c", PERIOD_OF_MONTH[period], "c.month BETWEEN $3 AND $4"
+    else:
+        grain, period_key, args[2], args[3] = rollup
+        source, span = "publication_rollups c", f"c.grain = {grain} AND c.period BETWEEN $3 AND $4"
+    keys = [period_key] + [
+        columns[column] for column, number in zip(("a", "b"), numbers, strict=False) if number not in fixed
     ]
     names = ", ".join(f"k{i}" for i in range(len(keys)))
     sql = (
         f"SELECT {', '.join(f'{k} AS k{i}' for i, k in enumerate(keys))}, sum(c.n)::bigint AS n, "
-        f"(sum(c.key_sum) % {KEY_MODULUS})::bigint AS key FROM publication_cells c "
-        "WHERE c.publication_id = $1 AND c.dims = $2 AND c.month BETWEEN $3 AND $4 "
+        f"(sum(c.key_sum) % {KEY_MODULUS})::bigint AS key FROM {source}{joins} "
+        f"WHERE c.publication_id = $1 AND c.dims = $2 AND {span} "
         f"{''.join(' AND ' + w for w in where)} GROUP BY {names}"
     )
     rows = await conn.fetch(sql, *args)

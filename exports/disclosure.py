@@ -29,6 +29,7 @@ table"): build its cells as `Cell(count, key_sum)` of the persons they count (th
 from __future__ import annotations
 
 import itertools
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -77,15 +78,23 @@ def _thresholds(offset: int, k: int) -> tuple[tuple[int, int], ...]:
     return tuple(bounds)
 
 
+@lru_cache(maxsize=16)
+def _rows(k: int) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+    """For each offset 0..D of a count from k: (upper bounds, adjustments) for bisection."""
+    rows = []
+    for offset in range(MAX_ADJUSTMENT + 1):
+        bounds = _thresholds(offset, k)
+        rows.append((tuple(upper for _, upper in bounds), tuple(adj for adj, _ in bounds)))
+    return tuple(rows)
+
+
 def adjustment(cell: Cell, k: int) -> int | None:
-    """The adjustment of a cell with n >= k (None below k)."""
+    """The adjustment of a cell with n >= k (None below k): the first row entry whose upper
+    bound lies above the cell key."""
     if cell.n < k:
         return None
-    key = cell.key % KEY_MODULUS
-    for adj, upper in _thresholds(min(cell.n - k, MAX_ADJUSTMENT), k):
-        if key < upper:
-            return adj
-    raise AssertionError("the thresholds end at the modulus")
+    uppers, adjustments = _rows(k)[min(cell.n - k, MAX_ADJUSTMENT)]
+    return adjustments[bisect_right(uppers, cell.key % KEY_MODULUS)]
 
 
 def published(cell: Cell, k: int) -> int | None:
@@ -230,15 +239,23 @@ def shown_districts(totals: Mapping[str, Cell | int], k: int) -> frozenset[str]:
     return frozenset(d for d, c in totals.items() if (c.n if isinstance(c, Cell) else c) >= threshold)
 
 
+def merged_districts(districts, region_of: Mapping[Any, str | None], shown: frozenset) -> dict[Any, str]:
+    """District -> "other districts of <region>" for every district not in `shown`: the guard's
+    merge, which a table applies to its cells (`guard_districts`) or a statement to its rows."""
+    return {d: other_districts_label(region_of.get(d)) for d in districts if d not in shown}
+
+
 def guard_districts(table: CountTable, region_of: Mapping[Any, str | None], shown: frozenset) -> CountTable:
     """Merge the districts not in `shown` into "other districts of <region>": a cell of its
     own (the sum of the merged districts' cells: the same persons, the same key)."""
     if "district" not in table.dims:
         return table
     index = table.dims.index("district")
+    found = {key[index] for key in table.cells} | (set(table.margins[index]) if table.margins else set())
+    merge = merged_districts(found, region_of, shown)
 
     def mapped(district):
-        return district if district in shown else other_districts_label(region_of.get(district))
+        return merge.get(district, district)
 
     cells: dict[tuple, Cell] = {}
     for key, cell in table.cells.items():

@@ -94,6 +94,9 @@ def settings(database_url: str, data_dir: Path) -> Settings:
         # (tests/integration/test_login_throttle.py sets its own limits)
         login_address_limit=100_000,
         login_account_limit=100_000,
+        # no publisher on a timer: a test makes the publications it reads when its data is in
+        # (tests/summaries_seed.py `publish_now`), so that none freezes half of a test's data
+        publication_interval_seconds=0,
     )
 
 
@@ -200,6 +203,7 @@ class LiveServer:
             FIELDSURVEY_ADMIN_EMAIL=ADMIN_EMAIL,
             FIELDSURVEY_ADMIN_PASSWORD=ADMIN_PASSWORD,
             FIELDSURVEY_LOGIN_ADDRESS_LIMIT="100000",
+            FIELDSURVEY_PUBLICATION_INTERVAL_SECONDS="0",  # as the in-process app's settings
             HOST="127.0.0.1",
             PORT=str(self.port),
         )

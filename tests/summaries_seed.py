@@ -43,6 +43,15 @@ def screening_schema():
     return _schema
 
 
+async def publish_now(pool, settings, project_id: int, now=None):
+    """The project's due publication, made now (as the app's publisher or `fieldsurvey
+    publish` would), for tests whose data is all in."""
+    from api.services.publications import publish_due
+
+    async with pool.acquire() as conn:
+        return await publish_due(conn, project_id, settings, now)
+
+
 async def screening_project(client, admin_headers, name: str | None = None) -> int:
     name = name or f"summaries-{uuid.uuid4().hex[:8]}"
     project = await client.post("/v1/projects", json={"name": name}, headers=admin_headers)

@@ -34,7 +34,7 @@ from api.pages.web import (
     file_name,
 )
 from api.problems import Problem
-from api.services.publications import current_publication
+from api.services.publications import latest_publication
 from api.services.summaries import (
     DASHBOARD_TABLES,
     XLSX_MEDIA,
@@ -242,7 +242,7 @@ async def ministry_view(
         error = None
     query = query.with_forms(await summaries_db.screening_form_ids(conn, project_id))
     # always the publication, with disclosure control: this is the ministry's view
-    publication = await current_publication(conn, project_id, settings)
+    publication = await latest_publication(conn, project_id, settings)
     names = await form_labels(conn, project_id, page.i18n.locale)
     tables = []
     for title, by, period in DASHBOARD_TABLES:
@@ -281,7 +281,7 @@ async def ministry_workbook(
     params = {k: v for k, v in page.request.query_params.items() if v and k != "disclosure"}
     query, _unused = parse_summary_query(params, restricted=True)
     query = query.with_forms(await summaries_db.screening_form_ids(conn, project_id))
-    publication = await current_publication(conn, project_id, settings)
+    publication = await latest_publication(conn, project_id, settings)
     tables = await workbook_tables(
         conn, query, settings.disclosure_k, requested_by=bool(params.get("by")), publication=publication
     )

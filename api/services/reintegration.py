@@ -2,15 +2,17 @@
 list) opened, active and closed, by centre, quarter, stage and the other coded properties.
 
 The same disclosure control as the risk summaries, from the same engine
-(exports/disclosure.py): on by default with the server's k, and only roles that may read
-microdata may turn it off. The answer holds counts only: never a case code, a label or a date
-finer than a quarter.
+(exports/disclosure.py) and the same publications (api/services/publications.py): with
+disclosure control (on by default; always for roles without microdata) the counts are those of
+the project's current publication, which froze every case in its state at the end of the
+publication's month (db/publications.py), each case's record key a keyed hash of its uuid plus
+the publication's case salt; nothing a case does after that moves a published count. Only
+roles that may read microdata may turn it off, for live counts of the cases as they are now.
+The answer holds counts only: never a case code, a label or a date finer than a quarter.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,27 +21,19 @@ import asyncpg
 from api.auth import Actor, authorize
 from api.i18n import N_
 from api.problems import Problem
+from api.services.publications import latest_publication
+from api.services.summaries import publication_json
+from api.settings import Settings
 from db import entities as entities_db
 from db import projects as projects_db
-from db.secrets import get_secret
-from exports.disclosure import KEY_BITS, ProtectedTable, method, protect, unprotected
+from db import publications as publications_db
+from db.publications import CASES_LIST, Publication
+from exports.disclosure import ProtectedTable, method, protect, unprotected
 from exports.reintegration import DIMENSIONS, MEASURES, reintegration_table
 
-CASES_LIST = "cases"
 QUERY_KEYS = {"measure", "by", "disclosure"}
 DEFAULT_BY = {"opened": ("centre", "quarter"), "active": ("centre", "stage"),
               "closed": ("centre", "quarter")}
-
-
-CASE_KEY_SECRET = "case-record-key"
-
-
-def case_record_key(secret: bytes, uuid: str) -> int:
-    """A case's record key for cell-key perturbation: uniform in [0, 2^32) and fixed for the
-    case, from a keyed hash of its uuid with a server secret (migration 0014), so it needs no
-    column of its own and nobody without the secret can compute it."""
-    digest = hmac.new(secret, uuid.encode("ascii"), hashlib.sha256).digest()
-    return int.from_bytes(digest[: KEY_BITS // 8], "big")
 
 
 def parse_reintegration_query(params: Mapping[str, str]) -> tuple[str, tuple[str, ...], bool]:
@@ -68,22 +62,24 @@ def parse_reintegration_query(params: Mapping[str, str]) -> tuple[str, tuple[str
 
 async def reintegration_summary(
     conn: asyncpg.Connection, actor: Actor | None, project_id: int, params: Mapping[str, str],
-    k: int,
-) -> tuple[str, tuple[str, ...], ProtectedTable]:
+    settings: Settings,
+) -> tuple[str, tuple[str, ...], ProtectedTable, Publication | None]:
     actor = authorize(actor, "summary.read", project_id)
     if await projects_db.get_project(conn, project_id) is None:
         raise Problem("project-not-found")
     measure, by, off = parse_reintegration_query(params)
     if off and not actor.sees_microdata(project_id):
         raise Problem("summary-disclosure-required")
-    secret = await get_secret(conn, CASE_KEY_SECRET)
-    cases = [(case_record_key(secret, uuid), data)
-             for uuid, data in await entities_db.current_data(conn, project_id, CASES_LIST)]
-    table = reintegration_table(cases, measure, by)
-    return measure, by, unprotected(table) if off else protect(table, k)
+    if off:  # live: the cases as they are now (keys play no part without perturbation)
+        cases = [(0, data) for _, data in await entities_db.current_data(conn, project_id, CASES_LIST)]
+        return measure, by, unprotected(reintegration_table(cases, measure, by)), None
+    publication = await latest_publication(conn, project_id, settings)
+    table = reintegration_table(await publications_db.read_cases(conn, publication.id), measure, by)
+    return measure, by, protect(table, settings.disclosure_k), publication
 
 
-def summary_json(measure: str, by: tuple[str, ...], table: ProtectedTable) -> dict[str, Any]:
+def summary_json(measure: str, by: tuple[str, ...], table: ProtectedTable,
+                 publication: Publication | None = None) -> dict[str, Any]:
     cells = [{**dict(zip(by, key, strict=True)), "count": n, "suppressed": n is None}
              for key, n in table.cells.items()]
     totals = [{by[i]: value, "count": n, "suppressed": n is None}
@@ -93,4 +89,6 @@ def summary_json(measure: str, by: tuple[str, ...], table: ProtectedTable) -> di
             "by": list(by), "cells": cells, "totals": totals}
     if table.k is not None:
         body["method"] = method(table.k)  # an attacker is assumed to know it: say it
+    if publication is not None:
+        body["publication"] = {**publication_json(publication), "casesRevised": publication.cases_revised}
     return body

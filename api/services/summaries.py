@@ -36,9 +36,8 @@ from exports.disclosure import (
     CountTable,
     ProtectedTable,
     complete_cells,
-    guard_districts,
+    merged_districts,
     method_notes,
-    other_districts_label,
     protect,
     shown_districts,
     unprotected,
@@ -328,6 +327,7 @@ class _Facts:
     shown: frozenset  # districts shown on their own
     region_of: dict[str, str]
     totals: dict[int, Cell]  # period key of a month -> its total (for the list of periods)
+    merged: dict[str, str]  # district not shown -> its "other districts of <region>"
 
 
 _facts_cache: dict[tuple[int, int], _Facts] = {}
@@ -346,22 +346,23 @@ async def _facts(conn: asyncpg.Connection, publication: Publication, k: int) -> 
             best[district] = (cell.n, region)
     region_of = {d: r for d, (_, r) in best.items()}
     shown = shown_districts({key[1]: c for key, c in districts.items()}, k)
+    merged = merged_districts({key[1] for key in districts}, region_of, shown)
     values: dict[str, list[str]] = {}
     for dim in DIMENSIONS:
         if dim.name == "district":
-            merged: dict[str, Cell] = {}
+            labelled: dict[str, Cell] = {}
             for (_, district), cell in districts.items():
-                label = district if district in shown else other_districts_label(region_of.get(district))
-                merged[label] = merged.get(label, EMPTY) + cell
+                label = merged.get(district, district)
+                labelled[label] = labelled.get(label, EMPTY) + cell
             values["district"] = sorted(d for d in shown if d != UNKNOWN) + sorted(
-                label for label, cell in merged.items() if label not in shown and cell.n >= k
+                label for label, cell in labelled.items() if label not in shown and cell.n >= k
             ) + ([UNKNOWN] if UNKNOWN in shown else [])
             continue
         cells = await publications_db.read_cells(conn, publication.id, (dim.number,), **everything)
         found = {key[1] for key, cell in cells.items() if cell.n >= k}  # listing a value says nothing below k
         values[dim.name] = _values(dim.name, found | set(dim.known))
     months = await publications_db.read_cells(conn, publication.id, (), period="month", month_from=0, month_to=999_912)
-    facts = _Facts(values, shown, region_of, {key[0]: cell for key, cell in months.items()})
+    facts = _Facts(values, shown, region_of, {key[0]: cell for key, cell in months.items()}, merged)
     if len(_facts_cache) > 256:
         _facts_cache.clear()
     _facts_cache[(publication.id, k)] = facts
@@ -417,44 +418,36 @@ async def _published_summary(
     span = {"period": request.period, "month_from": request.month_from, "month_to": request.month_to}
     numbers = [BY_NAME[name].number for name in request.by]
 
-    async def read(by_numbers: Sequence[int]) -> dict[tuple, Cell]:
-        """Cells keyed (period, values in the order of `by_numbers`)."""
-        cells = await publications_db.read_cells(
-            conn, publication.id, [*by_numbers, *fixed], fixed=fixed, **span
-        )
-        order = sorted(by_numbers)
-        positions = [order.index(n) for n in by_numbers]
-        return {(key[0], *(key[1 + p] for p in positions)): cell for key, cell in cells.items()}
+    district_number = BY_NAME["district"].number
+    # the district guard in the statement: a merged district's persons count under its label
+    merged = (district_number, facts.merged) if "district" in request.by else None
 
-    raw = await read(numbers)
-    margins_raw = [await read([n]) for n in numbers] if len(numbers) == 2 else []
-    totals = await read([]) if numbers else raw
+    async def read(by_numbers: Sequence[int]) -> dict[int, dict[tuple, Cell]]:
+        """Cells by period key, then by the values in the order of `by_numbers`."""
+        cells = await publications_db.read_cells(
+            conn, publication.id, [*by_numbers, *fixed], fixed=fixed,
+            merged=merged if district_number in by_numbers else None, **span,
+        )
+        swapped = list(by_numbers) != sorted(by_numbers)
+        grouped: dict[int, dict[tuple, Cell]] = {}
+        for key, cell in cells.items():
+            grouped.setdefault(key[0], {})[key[:0:-1] if swapped else key[1:]] = cell
+        return grouped
+
+    by_period = await read(numbers)
+    margins_by_period = [await read([n]) for n in numbers] if len(numbers) == 2 else []
+    totals = await read([]) if numbers else by_period
     values = [facts.values[name] for name in request.by]
-    dims = [BY_NAME[name] for name in request.by]
-    by_period: dict[int, dict[tuple, Cell]] = {}
-    for c, cell in raw.items():
-        by_period.setdefault(c[0], {})[tuple(c[1:])] = cell
-    margins_by_period: list[dict[int, dict]] = []
-    for margin in margins_raw:
-        grouped: dict[int, dict] = {}
-        for (p, v), cell in margin.items():
-            grouped.setdefault(p, {})[v] = cell
-        margins_by_period.append(grouped)
+    multi = tuple(BY_NAME[name].multi for name in request.by)
     slices = []
     for key in _published_periods(request, facts, publication, k):
         counts = by_period.get(key, {})
-        margins = tuple(grouped.get(key, {}) for grouped in margins_by_period)
         table = CountTable(
-            tuple(request.by), tuple(d.multi for d in dims), counts, margins, totals.get((key,), EMPTY)
-        )
-        if "district" in request.by:
-            table = guard_districts(table, facts.region_of, facts.shown)
-        table = CountTable(
-            table.dims,
-            table.multi,
-            complete_cells(values, table.cells) if dims else {},
-            tuple({v: table.margins[i].get(v, EMPTY) for v in values[i]} for i in range(len(table.margins))),
-            table.total,
+            tuple(request.by), multi,
+            complete_cells(values, counts) if values else {},
+            tuple({v: grouped.get(key, {}).get((v,), EMPTY) for v in values[i]}
+                  for i, grouped in enumerate(margins_by_period)),
+            totals.get(key, {}).get((), EMPTY),
         )
         slices.append(Slice(summaries_db.period_label(key, request.period), protect(table, k)))
     return SummaryResult(request, k, list(publication.rubric_versions), slices, publication)
@@ -516,6 +509,16 @@ def publication_notes(publication: Publication) -> list[tuple[str, str]]:
                        f"reviewed or reclassified after it): {revised}.") if before else
                       "none (the first publication)"),
     ]
+
+
+def publication_json(publication: Publication) -> dict:
+    """The publication as every answer under disclosure control names it."""
+    return {
+        "throughMonth": publication.label,
+        "publishedAt": publication.published_at.isoformat(),
+        "previous": month_label(publication.previous_month) if publication.previous_month else None,
+        "revisedMonths": [month_label(m) for m in publication.revised],
+    }
 
 
 def workbook_bytes(project_name: str, tables: list[tuple[str, SummaryResult]], *,

@@ -440,10 +440,10 @@ async def reintegration_summary(
     """Cases opened, active or closed (?measure=), by up to two of centre, quarter, stage,
     close_reason, region, sex, age_band (?by=), under disclosure control (?disclosure=off only
     for roles that read microdata)."""
-    measure, by, table = await reintegration.reintegration_summary(
-        conn, actor, project_id, dict(request.query_params), settings.disclosure_k
+    measure, by, table, publication = await reintegration.reintegration_summary(
+        conn, actor, project_id, dict(request.query_params), settings
     )
-    return reintegration.summary_json(measure, by, table)
+    return reintegration.summary_json(measure, by, table, publication)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,9 +32,8 @@ from litestar.response import Response, Stream
 from api.auth import Actor, authorize
 from api.i18n import N_
 from api.problems import Problem
-from api.services.publications import current_publication
-from api.services.summaries import whole_period
-from api.v1.summaries import publication_json
+from api.services.publications import latest_publication
+from api.services.summaries import publication_json, whole_period
 from db import audits
 from db import forms as forms_db
 from db import publications as publications_db
@@ -524,7 +523,7 @@ async def _published_report(
         )
     except ReportOptionError as exc:
         raise Problem("export-option-invalid", str(exc)) from exc
-    publication = await current_publication(conn, project_id, settings)
+    publication = await latest_publication(conn, project_id, settings)
     if month_from and month_from > publication.through_month:
         raise Problem(
             "export-option-invalid",

@@ -16,15 +16,15 @@ from litestar import Request, Response, get
 
 from api.auth import Actor, authorize
 from api.problems import Problem
-from api.services.publications import current_publication
+from api.services.publications import latest_publication
 from api.services.summaries import (
     XLSX_MEDIA,
     SummaryRequest,
     SummaryResult,
     build_summary,
-    month_label,
     month_text,
     parse_summary_query,
+    publication_json,
     workbook_bytes,
     workbook_tables,
 )
@@ -76,15 +76,6 @@ def summary_json(result: SummaryResult) -> dict:
     return body
 
 
-def publication_json(publication: Publication) -> dict:
-    return {
-        "throughMonth": publication.label,
-        "publishedAt": publication.published_at.isoformat(),
-        "previous": month_label(publication.previous_month) if publication.previous_month else None,
-        "revisedMonths": [month_label(m) for m in publication.revised],
-    }
-
-
 # --- handlers ---------------------------------------------------------------------------------
 
 
@@ -104,7 +95,7 @@ async def resolve_request(
     request = request.with_forms(await summaries_db.screening_form_ids(conn, project_id))
     if off:
         return request, None, project["name"], None
-    publication = await current_publication(conn, project_id, settings)
+    publication = await latest_publication(conn, project_id, settings)
     return request, settings.disclosure_k, project["name"], publication
 
 

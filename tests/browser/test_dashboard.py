@@ -12,11 +12,17 @@ import openpyxl
 import pytest
 
 from tests.browser.support import ARTIFACTS, VIEWPORTS
-from tests.summaries_seed import random_answers, screening_project, submission_xml, submit
+from tests.summaries_seed import (
+    publish_now,
+    random_answers,
+    screening_project,
+    submission_xml,
+    submit,
+)
 
 
 @pytest.fixture(scope="module")
-async def site(client, admin_headers, make_user, live_server):
+async def site(client, admin_headers, make_user, live_server, pool, settings):
     pid = await screening_project(client, admin_headers)
     rng = random.Random(5)
     for i in range(260):
@@ -30,6 +36,7 @@ async def site(client, admin_headers, make_user, live_server):
     assert created.status_code == 200
     ministry = await make_user("ministry", pid)
     manager = await make_user("manager", pid)
+    await publish_now(pool, settings, pid)
     ARTIFACTS.mkdir(exist_ok=True)
     return {"pid": pid, "base": live_server.base_url, "ministry": ministry, "manager": manager}
 

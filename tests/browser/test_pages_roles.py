@@ -18,7 +18,13 @@ import openpyxl
 import pytest
 
 from tests.browser.support import ARTIFACTS, AXE, VIEWPORTS
-from tests.summaries_seed import random_answers, screening_project, submission_xml, submit
+from tests.summaries_seed import (
+    publish_now,
+    random_answers,
+    screening_project,
+    submission_xml,
+    submit,
+)
 
 # Each language once, at alternating sizes; every page is also checked at the other size
 # (the viewport is resized: layout and screenshot, no second walk) to keep the suite lean.
@@ -32,12 +38,13 @@ WORDS = {  # what each language's pages say (from the catalogues), to check the 
 
 
 @pytest.fixture(scope="module")
-async def site(client, admin_headers, make_user, live_server):
+async def site(client, admin_headers, make_user, live_server, pool, settings):
     assert AXE.is_file(), "npm ci in api/pages installs axe-core"
     pid = await screening_project(client, admin_headers)
     rng = random.Random(8)
     for _ in range(N):
         await submit(client, admin_headers, pid, submission_xml(random_answers(rng, region="TJ-SU")))
+    await publish_now(pool, settings, pid)
     ARTIFACTS.mkdir(exist_ok=True)
     return {"pid": pid, "base": live_server.base_url,
             "admin": {"email": "admin@test.example", "password": "admin-password-for-tests"},

@@ -32,6 +32,7 @@ from scipy.sparse import csr_matrix
 from api.services.publications import due_month
 from tests.summaries_seed import (
     DISTRICTS,
+    publish_now,
     random_answers,
     screening_project,
     submission_xml,
@@ -93,7 +94,7 @@ def planted_people(rng: random.Random) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-async def planted(client, admin_headers, make_user, live_server, pool):
+async def planted(client, admin_headers, make_user, live_server, pool, settings):
     pid = await screening_project(client, admin_headers, f"attack-{uuid.uuid4().hex[:6]}")
     rng = random.Random(15)
     keys = []
@@ -112,6 +113,7 @@ async def planted(client, admin_headers, make_user, live_server, pool):
         pid,
     )
     assert len(truth) == 393
+    await publish_now(pool, settings, pid)  # the app's publisher, once the data is in
     return {"pid": pid, "headers": ministry["headers"], "base": live_server.base_url, "truth": truth}
 
 
@@ -389,12 +391,12 @@ async def test_a_late_screening_is_a_revision_of_the_next_publication(planted, c
     """Within a publication nothing moves (above); the next publication counts a screening
     stored late and names the month it revises, and every cell of a revised month is drawn
     anew (not only those of the late screening), while an untouched month keeps its values."""
-    from api.services.publications import current_publication
+    from api.services.publications import publish_due
     from api.services.summaries import SummaryRequest, build_summary, publication_notes
 
     pid = planted["pid"]
     async with pool.acquire() as conn:
-        first = await current_publication(conn, pid, settings)
+        first = await publish_due(conn, pid, settings)
     late = random_answers(random.Random(7), region="TJ-DU", consent="yes")
     late.update(interview_date="2026-01-11", sex="female")
     await submit(client, admin_headers, pid, submission_xml(late, instance_id=f"uuid:{uuid.uuid4()}"))
@@ -402,7 +404,7 @@ async def test_a_late_screening_is_a_revision_of_the_next_publication(planted, c
     year, month = (year + 1, 1) if month == 12 else (year, month + 1)  # the month after
     year, month = (year + 1, 1) if month == 12 else (year, month + 1)  # ... is published in the next
     async with pool.acquire() as conn:
-        second = await current_publication(conn, pid, settings, now=datetime(year, month, 9, tzinfo=UTC))
+        second = await publish_due(conn, pid, settings, now=datetime(year, month, 9, tzinfo=UTC))
         assert second.id != first.id and second.previous_month == first.through_month
         assert 202601 in second.revised and 202603 not in second.revised
         notes = dict(publication_notes(second))
@@ -431,3 +433,217 @@ async def test_a_late_screening_is_a_revision_of_the_next_publication(planted, c
             "AND publication_id = ANY($1::bigint[])", [first.id, second.id])
         assert len({r["salt"] for r in salts}) == 2  # January's cells are all drawn anew
         assert january[0].dims == january[1].dims
+
+
+# --- reintegration summaries: support-centre cases ---------------------------------------------
+#
+# The same attacker asks every reintegration table (3 measures x every breakdown of up to two
+# of the 7 dimensions) about 120 cases with small groups planted: sex `other` 3, region TJ-GB
+# 4, centre `other` 2, age band 50+ 3. Cases are seeded with the entity API (a follow-up visit
+# is a new version of the case, whatever sends it). The attacker's program: a world of cases
+# (one vector of values each), every published count p saying its cell holds max(k, p-D)..p+D
+# cases, every suppressed cell 0..k-1. For every planted group a second world with another
+# group count must satisfy everything collected (searched from the truth by changing, removing
+# or adding one case; each one found checked against every constraint).
+
+CASE_DIMS = ("quarter", "centre", "stage", "close_reason", "region", "sex", "age_band")
+CASE_VALUES = {
+    "centre": ("dushanbe", "khujand", "other"),
+    "stage": ("in_shelter", "receiving_services", "vocational_training", "employed_or_studying",
+              "returned_to_family", "case_closed"),
+    "close_reason": ("reintegrated", "referred", "no_contact", "declined"),
+    "region": ("TJ-DU", "TJ-SU", "TJ-KT", "TJ-GB", "TJ-RA"),
+    "sex": ("female", "male", "other", "refused"),
+    "age_band": ("under_18", "18_24", "25_34", "35_49", "50_plus"),
+}
+CASE_GROUPS = {"sex": ("other", 3), "region": ("TJ-GB", 4), "centre": ("other", 2), "age_band": ("50_plus", 3)}
+
+
+def planted_cases(rng: random.Random) -> list[dict]:
+    """120 cases opened in 2026-01..09; 30 closed (visit in the quarter after opening at the
+    latest, within the published months); the planted groups do not overlap."""
+    cases = []
+    for i in range(120):
+        case = {
+            "centre": "other" if i < 2 else rng.choice(["dushanbe", "khujand"]),
+            "sex": "other" if 2 <= i < 5 else rng.choice(["female", "male", "refused"] if i % 9 == 0 else ["female", "male"]),
+            "region": "TJ-GB" if 5 <= i < 9 else rng.choice(["TJ-DU", "TJ-SU", "TJ-KT", "TJ-RA"]),
+            "age_band": "50_plus" if 9 <= i < 12 else rng.choice(["under_18", "18_24", "25_34", "35_49"]),
+            "opened": f"2026-{rng.randint(1, 8):02d}-{rng.randint(1, 28):02d}",
+        }
+        if rng.random() < 0.25:
+            month = min(9, int(case["opened"][5:7]) + rng.randint(0, 1))
+            case.update(status="closed", stage="case_closed", close_reason=rng.choice(CASE_VALUES["close_reason"]),
+                        last_visit=f"2026-{month:02d}-28")
+        else:
+            case.update(status="open", stage=rng.choice(CASE_VALUES["stage"][:-1]))
+        cases.append(case)
+    return cases
+
+
+def case_value(case: dict, dim: str, measure: str) -> str:
+    """The attacker's reading of the published method (README): quarters of opening, or of the
+    closing visit for closed cases; anything else as coded."""
+    if dim == "quarter":
+        when = case["opened"] if measure == "opened" else case.get("last_visit", "")
+        return f"{when[:4]}-Q{(int(when[5:7]) - 1) // 3 + 1}" if when else "unknown"
+    return case.get(dim) or "unknown"
+
+
+def case_counted(case: dict, measure: str) -> bool:
+    return measure == "opened" or (case["status"] == "closed") == (measure == "closed")
+
+
+def reintegration_queries() -> list[str]:
+    queries = []
+    for measure in ("opened", "active", "closed"):
+        dims = [d for d in CASE_DIMS if not (measure == "active" and d == "quarter")]
+        for by in [()] + [(d,) for d in dims] + list(itertools.combinations(dims, 2)):
+            queries.append(f"measure={measure}&by={','.join(by)}")
+    return queries
+
+
+class CaseAttacker:
+    def __init__(self, base: str, pid: int, headers: dict):
+        self.http = httpx.Client(base_url=base, headers=headers, timeout=60)
+        self.pid = pid
+        self.cells: dict[tuple, int | None] = {}  # (measure, ((dim, value), ...)) -> value
+        self.responses: dict[str, str] = {}
+
+    def ask(self, query: str) -> dict:
+        response = self.http.get(f"/v1/projects/{self.pid}/summaries/reintegration?{query}")
+        assert response.status_code == 200, (query, response.text)
+        self.responses[query] = response.text
+        body = response.json()
+        for item in body["cells"] + body["totals"]:
+            conditions = tuple(sorted((d, v) for d, v in item.items() if d not in ("count", "suppressed")))
+            identity = (body["measure"], conditions)
+            if identity in self.cells:  # the same cases reached by another query: the same value
+                assert self.cells[identity] == item["count"], identity
+            self.cells[identity] = item["count"]
+        return body
+
+
+def case_constraints(cells: dict) -> tuple[list, np.ndarray, np.ndarray]:
+    keys = list(cells)
+    lower = np.array([0 if cells[c] is None else max(K, cells[c] - D) for c in keys])
+    upper = np.array([K - 1 if cells[c] is None else cells[c] + D for c in keys])
+    return keys, lower, upper
+
+
+def membership(keys: list, case: dict) -> np.ndarray:
+    return np.array([case_counted(case, measure) and all(case_value(case, d, measure) == v for d, v in conditions)
+                     for measure, conditions in keys], dtype=np.int16)
+
+
+def other_case_worlds(keys, lower, upper, world: list[dict], dim: str, value: str) -> dict[int, list[dict]]:
+    """Worlds of cases with another count of the group (dim = value) that satisfy every
+    collected constraint: one case of the group given another value or removed, or one case
+    outside it given the value or copied into it."""
+    members = np.stack([membership(keys, c) for c in world], axis=1)
+    counts = members.sum(axis=1)
+    truth = sum(c.get(dim) == value for c in world)
+    found: dict[int, list[dict]] = {}
+
+    def fits(delta: np.ndarray) -> bool:
+        return bool(np.all(counts + delta >= lower) and np.all(counts + delta <= upper))
+
+    for i, case in enumerate(world):
+        inside = case.get(dim) == value
+        if inside and truth - 1 not in found:
+            if fits(-members[:, i]):
+                found[truth - 1] = world[:i] + world[i + 1:]
+            for other in CASE_VALUES[dim]:
+                changed = {**case, dim: other}
+                if other != value and truth - 1 not in found and fits(membership(keys, changed) - members[:, i]):
+                    found[truth - 1] = world[:i] + [changed] + world[i + 1:]
+        if not inside and truth + 1 not in found:
+            changed = {**case, dim: value}
+            if fits(membership(keys, changed) - members[:, i]):
+                found[truth + 1] = world[:i] + [changed] + world[i + 1:]
+            elif fits(membership(keys, changed)):
+                found[truth + 1] = world + [changed]
+        if len(found) == 2:
+            break
+    for count, other_world in found.items():  # each is a world: it satisfies everything collected
+        assert sum(c.get(dim) == value for c in other_world) == count != truth
+        values = np.stack([membership(keys, c) for c in other_world], axis=1).sum(axis=1)
+        assert np.all(values >= lower) and np.all(values <= upper)
+    return found
+
+
+@pytest.fixture(scope="module")
+async def cases(client, admin_headers, make_user, live_server, pool, settings):
+    made = await client.post("/v1/projects", json={"name": f"attack-cases-{uuid.uuid4().hex[:6]}"},
+                             headers=admin_headers)
+    pid = made.json()["id"]
+    await client.post(f"/v1/projects/{pid}/datasets", json={"name": "cases"}, headers=admin_headers)
+    for prop in ("centre", "opened", "stage", "status", "last_visit", "close_reason", "region", "sex", "age_band"):
+        await client.post(f"/v1/projects/{pid}/datasets/cases/properties", json={"name": prop},
+                          headers=admin_headers)
+    world = planted_cases(random.Random(151))
+    rows = [{"label": f"XX-2026-{i:06X}", "data": case} for i, case in enumerate(world)]
+    bulk = await client.post(f"/v1/projects/{pid}/datasets/cases/entities",
+                             json={"entities": rows, "source": {"name": "seed"}}, headers=admin_headers)
+    assert bulk.status_code == 200, bulk.text
+    ministry = await make_user("ministry", pid)
+    await publish_now(pool, settings, pid)
+    return {"pid": pid, "world": world, "headers": ministry["headers"], "base": live_server.base_url}
+
+
+async def test_reintegration_attacks_leave_every_planted_group_ambiguous(cases, client, admin_headers) -> None:
+    attacker = CaseAttacker(cases["base"], cases["pid"], cases["headers"])
+    queries = reintegration_queries()
+    for query in queries:  # complements (opened = active + closed), subtraction of margins, pairs
+        attacker.ask(query)
+    # --- before and after new follow-ups: nothing moves within a publication ---
+    listed = (await client.get(f"/v1/projects/{cases['pid']}/datasets/cases/entities", headers=admin_headers)).json()
+    uuids = {int(e["currentVersion"]["label"][-6:], 16): e["uuid"] for e in listed}
+    world = cases["world"]
+    other_sex = next(i for i in range(2, 5) if world[i]["status"] == "open")  # a planted case's visit
+    late = next(i for i in range(60, 120) if world[i]["status"] == "open")
+    today = datetime.now(UTC).date().isoformat()
+    for i, visit in ((other_sex, today), (late, "2026-09-20")):  # today's, and a late one
+        followed = await client.patch(
+            f"/v1/projects/{cases['pid']}/datasets/cases/entities/{uuids[i]}?force=true",
+            json={"data": {"stage": "case_closed", "status": "closed", "close_reason": "declined",
+                           "last_visit": visit}}, headers=admin_headers)
+        assert followed.status_code == 200, followed.text
+    before = dict(attacker.responses)
+    for query, text in before.items():
+        assert attacker.http.get(f"/v1/projects/{cases['pid']}/summaries/reintegration?{query}").text == text, query
+    # --- the program over everything collected ---
+    keys, lower, upper = case_constraints(attacker.cells)
+    truth = np.stack([membership(keys, c) for c in world], axis=1).sum(axis=1)
+    assert np.all(truth >= lower) and np.all(truth <= upper), "the program rejects the truth"
+    assert (lower > 0).sum() > 100  # published cells bind it
+    for dim, (value, count) in CASE_GROUPS.items():
+        assert sum(c[dim] == value for c in world) == count
+        others = other_case_worlds(keys, lower, upper, world, dim, value)
+        print(f"cases {dim}={value}: true count {count}; other counts feasible: {sorted(others)} "
+              f"({len(keys)} distinct cells from {len(queries)} queries)")
+        assert others, f"cases {dim}={value}: the program pins the count {count}"
+
+
+async def test_reintegration_follow_ups_are_revisions_of_the_next_publication(cases, pool, settings) -> None:
+    """The late follow-up (a visit in a published month) changes the next publication's cases:
+    it says so, and every case cell is drawn anew (a new salt); today's visit is not in it."""
+    from api.services.publications import publish_due
+    from db.publications import read_cases
+
+    pid = cases["pid"]
+    year, month = divmod(THROUGH, 100)
+    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    async with pool.acquire() as conn:
+        first = await publish_due(conn, pid, settings)
+        second = await publish_due(conn, pid, settings, now=datetime(year, month, 9, tzinfo=UTC))
+        assert second.id != first.id and second.cases_revised and not first.cases_revised
+        salts = await conn.fetch("SELECT cases_salt FROM publications WHERE id = ANY($1::bigint[])",
+                                 [first.id, second.id])
+        assert len({r["cases_salt"] for r in salts}) == 2
+        states = [s for _, s in await read_cases(conn, second.id)]
+        before = [s for _, s in await read_cases(conn, first.id)]
+    closed = sum(s.get("status") == "closed" for s in states)
+    assert closed == sum(s.get("status") == "closed" for s in before) + 1  # the late visit, not today's
+    assert all("case_code" not in s and "label" not in s for s in states)  # coded values only

@@ -13,7 +13,7 @@ from babel.messages.pofile import read_po
 
 from api.i18n import LOCALE_DIR
 from tests.pages_client import anonymous, signed_in
-from tests.summaries_seed import screening_project
+from tests.summaries_seed import publish_now, screening_project
 
 # Names and file types that stay as they are in every language.
 SAME_IN_EVERY_LANGUAGE = {"xlsx", "csv", "zip", "CSV", "Excel", "Power", "BI", "OData", "pyodk",
@@ -22,10 +22,11 @@ SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.S | re.I)
 
 
 @pytest.fixture(scope="module")
-async def site(client, admin_headers, make_user):
+async def site(client, admin_headers, make_user, pool, settings):
     name = f"<b>Proj</b> {uuid.uuid4().hex[:6]}"  # user text: must come back escaped
     pid = await screening_project(client, admin_headers, name=name)
     users = {role: await make_user(role, pid) for role in ("manager", "ministry", "collector")}
+    await publish_now(pool, settings, pid)  # an empty one: the ministry's page has its tables
     return {"pid": pid, "name": name, "users": users}
 
 

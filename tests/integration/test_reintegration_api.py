@@ -6,9 +6,11 @@ from __future__ import annotations
 import uuid
 
 from exports.disclosure import MAX_ADJUSTMENT as D
+from tests.summaries_seed import publish_now
 
 
-async def test_reintegration_summary_roles_and_disclosure(client, admin_headers, make_user) -> None:
+async def test_reintegration_summary_roles_and_disclosure(client, admin_headers, make_user, pool,
+                                                          settings) -> None:
     made = await client.post("/v1/projects", json={"name": f"reint-{uuid.uuid4().hex[:6]}"},
                              headers=admin_headers)
     pid = made.json()["id"]
@@ -35,6 +37,7 @@ async def test_reintegration_summary_roles_and_disclosure(client, admin_headers,
     assert bulk.status_code == 200, bulk.text
     ministry = await make_user("ministry", pid)
     manager = await make_user("manager", pid)
+    await publish_now(pool, settings, pid)
     url = f"/v1/projects/{pid}/summaries/reintegration"
 
     opened = await client.get(url, headers=ministry["headers"])

@@ -16,18 +16,25 @@ import pytest
 
 from tests.integration.test_pages_infra import assert_no_english
 from tests.pages_client import signed_in
-from tests.summaries_seed import random_answers, screening_project, submission_xml, submit
+from tests.summaries_seed import (
+    publish_now,
+    random_answers,
+    screening_project,
+    submission_xml,
+    submit,
+)
 
 N = 24
 
 
 @pytest.fixture(scope="module")
-async def site(client, admin_headers, make_user):
+async def site(client, admin_headers, make_user, pool, settings):
     pid = await screening_project(client, admin_headers)
     rng = random.Random(3)
     for _ in range(N):
         await submit(client, admin_headers, pid, submission_xml(random_answers(rng)))
     users = {role: await make_user(role, pid) for role in ("researcher", "ministry", "collector")}
+    await publish_now(pool, settings, pid)
     browsers = {role: await signed_in(client, u["email"], u["password"]) for role, u in users.items()}
     return {"pid": pid, "users": users, "browsers": browsers}
 

@@ -28,7 +28,7 @@ NOT_PROBLEM_JSON = ("/v1/key/", "/formList", "/submission", "/manifest", "/login
 
 
 @pytest.fixture(scope="module")
-async def fuzz_server(server_url, tmp_path_factory):
+async def fuzz_server(server_url, tmp_path_factory, settings):
     name = f"fieldsurvey_fuzz_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(server_url)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -52,6 +52,17 @@ async def fuzz_server(server_url, tmp_path_factory):
                 headers={**headers, "Content-Type": XLSX},
             )
             assert published.status_code == 200, published.text
+        # every project's publication, as the app's publisher makes it (off in tests): the
+        # summaries answer with their tables, not "no publication yet"
+        from api.services.publications import publish_due
+        from db.pool import connect
+
+        conn = await connect(_with_database(server_url, name))
+        try:
+            for project in await conn.fetch("SELECT id FROM projects"):
+                await publish_due(conn, project["id"], settings)
+        finally:
+            await conn.close()
         yield {"server": server, "headers": headers}
     finally:
         server.stop()

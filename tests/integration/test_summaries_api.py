@@ -13,7 +13,13 @@ import openpyxl
 import pytest
 
 from api.services.publications import due_month
-from tests.summaries_seed import random_answers, screening_project, submission_xml, submit
+from tests.summaries_seed import (
+    publish_now,
+    random_answers,
+    screening_project,
+    submission_xml,
+    submit,
+)
 
 K = 10  # the test settings' disclosure_k
 D = 3  # the perturbation's maximum adjustment
@@ -26,7 +32,7 @@ PUBLISHED = ("coalesce(s.review_state, 'received') <> 'rejected' AND (sc.intervi
 
 
 @pytest.fixture(scope="module")
-async def seeded(client, admin_headers, make_user):
+async def seeded(client, admin_headers, make_user, pool, settings):
     pid = await screening_project(client, admin_headers)
     rng = random.Random(2026)
     keys = []
@@ -38,6 +44,7 @@ async def seeded(client, admin_headers, make_user):
         keys.append(instance)
     ministry = await make_user("ministry", pid)
     researcher = await make_user("researcher", pid)
+    await publish_now(pool, settings, pid)
     return {"pid": pid, "keys": keys, "ministry": ministry["headers"], "researcher": researcher["headers"]}
 
 
@@ -229,21 +236,93 @@ async def test_workbook(client, seeded) -> None:
     assert openpyxl.load_workbook(io.BytesIO(one.content)).sheetnames == ["sex", "Notes"]
 
 
-async def test_one_publication_per_month_under_concurrent_requests(client, admin_headers, pool, settings) -> None:
-    """Two first requests at once make one publication; both get it, and it stays."""
+async def test_one_publication_per_month_under_concurrent_publishers(client, admin_headers, make_user, pool,
+                                                                    settings) -> None:
+    """No request makes a publication: before the publisher has made one, the API says so
+    (503, Retry-After, in the reader's language) at once. Two publishers at once (two server
+    processes, or the app and `fieldsurvey publish`) make one publication; both get it."""
     import asyncio
-
-    from api.services.publications import current_publication
 
     pid = await screening_project(client, admin_headers)
     rng = random.Random(3)
     for _ in range(12):
         await submit(client, admin_headers, pid, submission_xml(random_answers(rng, consent="yes")))
+    ministry = await make_user("ministry", pid)
+    for path in ("risk", "risk.xlsx", "reintegration"):
+        pending = await client.get(f"/v1/projects/{pid}/summaries/{path}",
+                                   headers={**ministry["headers"], "Accept-Language": "ru"})
+        assert pending.status_code == 503 and pending.headers["retry-after"].isdigit(), path
+        assert pending.headers["content-type"].startswith("application/problem+json")
+        assert pending.json()["slug"] == "publication-pending"
+        assert pending.json()["detail"].startswith("У этого проекта ещё нет публикации сводок")
+    report = await client.get(f"/v1/projects/{pid}/forms/risk_screening/report", headers=ministry["headers"])
+    assert report.status_code == 503 and report.json()["slug"] == "publication-pending"
+    assert await pool.fetchval("SELECT count(*) FROM publications WHERE project_id = $1", pid) == 0
 
-    async def ask():
-        async with pool.acquire() as conn:
-            return await current_publication(conn, pid, settings)
-
-    first, second = await asyncio.gather(ask(), ask())
+    first, second = await asyncio.gather(publish_now(pool, settings, pid), publish_now(pool, settings, pid))
     assert first.id == second.id and first.through_month == THROUGH
     assert await pool.fetchval("SELECT count(*) FROM publications WHERE project_id = $1", pid) == 1
+
+
+async def test_the_publisher_runs_in_the_app_and_from_the_cli(client, admin_headers, pool, settings,
+                                                             database_url, data_dir) -> None:
+    """`fieldsurvey publish --project` makes one project's due publication; the app's
+    publisher (its lifespan, as at startup) makes every other project's that has data, on a
+    connection of its own, and leaves the ones made before as they are."""
+    import asyncio
+    import dataclasses
+    from types import SimpleNamespace
+
+    from api.services.publications import publish_in_background
+    from tests.integration.test_cli import run_cli
+
+    by_cli, by_app = [await screening_project(client, admin_headers) for _ in range(2)]
+    rng = random.Random(5)
+    for pid in (by_cli, by_app):
+        await submit(client, admin_headers, pid, submission_xml(random_answers(rng, consent="yes")))
+    result = await asyncio.to_thread(run_cli, ["publish", "--project", str(by_cli)], database_url, data_dir)
+    assert result.returncode == 0, result.stderr
+    assert f"project {by_cli}: publication through {THROUGH_LABEL}" in result.stdout
+    made = await pool.fetchval("SELECT id FROM publications WHERE project_id = $1", by_cli)
+    assert await pool.fetchval("SELECT count(*) FROM publications WHERE project_id = $1", by_app) == 0
+
+    app = SimpleNamespace(state=SimpleNamespace(
+        settings=dataclasses.replace(settings, publication_interval_seconds=3600), dsn=database_url))
+    async with publish_in_background(app):
+        for _ in range(600):
+            if await pool.fetchval("SELECT count(*) FROM publications WHERE project_id = $1", by_app):
+                break
+            await asyncio.sleep(0.1)
+    rows = await pool.fetch("SELECT project_id, id, through_month FROM publications "
+                            "WHERE project_id = ANY($1::integer[])", [by_cli, by_app])
+    assert {(r["project_id"], r["through_month"]) for r in rows} == {(by_cli, THROUGH), (by_app, THROUGH)}
+    assert {r["id"] for r in rows if r["project_id"] == by_cli} == {made}
+
+
+async def test_rollups_are_the_sums_of_their_months(seeded, pool) -> None:
+    """A whole quarter, year or everything is read from the publication's rollups: each of
+    their cells is exactly the sum of its months' cells (persons and keys), so the published
+    value is the one the months would give."""
+    from db import publications as publications_db
+    from db.publications import _rollup
+
+    publication_id = await pool.fetchval("SELECT id FROM publications WHERE project_id = $1", seeded["pid"])
+    assert _rollup(None, 0, 999_912)[0] == publications_db.EVERYTHING
+    assert _rollup("month", 202601, 202612) is None and _rollup(None, 202603, 202603) is None
+    async with pool.acquire() as conn:
+        for dims in ((), (0,), (0, 5), (6, 7)):
+            months = await publications_db.read_cells(conn, publication_id, dims, period="month",
+                                                      month_from=0, month_to=999_912)
+            for period, span in ((None, (0, 999_912)), ("year", (0, 999_912)), ("quarter", (202601, 202612)),
+                                 (None, (202604, 202606)), ("year", (202501, 202512))):
+                assert _rollup(period, *span) is not None
+                rolled = await publications_db.read_cells(conn, publication_id, dims, period=period,
+                                                          month_from=span[0], month_to=span[1])
+                summed: dict = {}
+                for (month, *values), cell in months.items():
+                    if not span[0] <= month <= span[1]:
+                        continue
+                    key = {None: 0, "year": month // 100,
+                           "quarter": (month // 100) * 10 + (month % 100 + 2) // 3}[period]
+                    summed[(key, *values)] = summed.get((key, *values), 0) + cell
+                assert rolled == summed, (dims, period, span)

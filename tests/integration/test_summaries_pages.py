@@ -12,11 +12,17 @@ import pytest
 
 from api.pages.web import SESSION_COOKIE as COOKIE
 from tests.pages_client import anonymous
-from tests.summaries_seed import random_answers, screening_project, submission_xml, submit
+from tests.summaries_seed import (
+    publish_now,
+    random_answers,
+    screening_project,
+    submission_xml,
+    submit,
+)
 
 
 @pytest.fixture(scope="module")
-async def site(client, admin_headers, make_user):
+async def site(client, admin_headers, make_user, pool, settings):
     pid = await screening_project(client, admin_headers)
     rng = random.Random(11)
     for _ in range(40):
@@ -30,6 +36,7 @@ async def site(client, admin_headers, make_user):
     users = {"admin": await make_user("admin", None)}
     for role in ("manager", "researcher", "ministry", "collector"):
         users[role] = await make_user(role, pid)
+    await publish_now(pool, settings, pid)
     return {"pid": pid, "users": users}
 
 
