@@ -22,7 +22,7 @@ from litestar.exceptions import (
 from litestar.middleware import DefineMiddleware
 
 from api.auth import Actor, resolve_actor
-from api.i18n import I18n, locale_from_headers, localized_problem
+from api.i18n import I18n, locale_from_headers, localized_problem, localized_problem_json
 from api.pages.web import (
     csrf_config,
     error_page,
@@ -53,8 +53,7 @@ DATABASE_GONE = (
 def problem_response(request: Request, problem: Problem) -> Response:
     """problem+json, its title, detail and message in the request's language (Accept-Language)."""
     i18n = I18n.for_locale(locale_from_headers(request.headers))
-    body = problem.to_json(instance=request.url.path)
-    body["title"], body["detail"], body["message"] = localized_problem(problem, i18n)
+    body = localized_problem_json(problem, i18n, request.url.path)
     return Response(
         body,
         status_code=problem.status,

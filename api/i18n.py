@@ -237,6 +237,14 @@ def localized_problem(problem, i18n: I18n) -> tuple[str, str, str]:
     return title, detail, detail
 
 
+def localized_problem_json(problem, i18n: I18n, instance: str | None = None) -> dict:
+    """An api.problems.Problem's problem+json body with its title, detail and message in the
+    language of `i18n` (see localized_problem)."""
+    body = problem.to_json(instance=instance)
+    body["title"], body["detail"], body["message"] = localized_problem(problem, i18n)
+    return body
+
+
 def problem_text(problem, i18n: I18n) -> str:
     """The detail of an api.problems.Problem in the language of `i18n` (its English text when
     the catalogue has no translation of it)."""

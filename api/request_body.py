@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape
 
 import msgspec
 
+from api.i18n import N_, I18n, locale_from_headers, localized_problem, localized_problem_json
 from api.problems import Problem
 
 SPOOL_BYTES = 1 << 20
@@ -30,17 +31,24 @@ def _is_openrosa(path: str) -> bool:
     return path.endswith("/submission") or path.endswith("/formList")
 
 
-def _error_response(status: int, path: str, detail: str) -> tuple[list, bytes]:
-    problem = Problem(_SLUGS[status], detail)
+def _error_response(status: int, scope, detail: str, params: dict) -> tuple[list, bytes]:
+    path = scope.get("path", "")
+    problem = Problem(_SLUGS[status], detail, params=params)
+    # Before the application, so before any signed-in user: the language of the request's
+    # own Accept-Language, as every API problem (api/app.py problem_response).
+    request_headers = {k.decode("latin-1"): v.decode("latin-1")
+                       for k, v in scope.get("headers") or ()}
+    i18n = I18n.for_locale(locale_from_headers(request_headers))
     if _is_openrosa(path):
         body = (
             '<OpenRosaResponse xmlns="http://openrosa.org/http/response">'
-            f'<message nature="error">{escape(detail)}</message></OpenRosaResponse>'
+            f'<message nature="error">{escape(localized_problem(problem, i18n)[2])}</message>'
+            "</OpenRosaResponse>"
         ).encode()
         media = b"text/xml; charset=utf-8"
         extra = [(b"x-openrosa-version", b"1.0")]
     else:
-        body = msgspec.json.encode(problem.to_json(instance=path))
+        body = msgspec.json.encode(localized_problem_json(problem, i18n, path))
         media = b"application/problem+json"
         extra = []
     headers = [
@@ -71,10 +79,10 @@ class BoundedBody:
         ):
             await self.app(scope, receive, send)
             return
-        path = scope.get("path", "")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._refuse(send, 413, path, f"The body is {int(length)} bytes; the server "
-                               f"accepts at most {self.max_bytes}.")
+            await self._refuse(send, 413, scope, N_(
+                "The body is %(size)s bytes; the server accepts at most %(limit)s."),
+                {"size": int(length), "limit": self.max_bytes})
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.total_seconds
@@ -90,8 +98,9 @@ class BoundedBody:
             except TimeoutError:
                 if spool is not None:
                     spool.close()
-                await self._refuse(send, 408, path, f"Only {size} bytes of the body arrived "
-                                   "before the server stopped waiting; send it again.")
+                await self._refuse(send, 408, scope, N_(
+                    "Only %(size)s bytes of the body arrived before the server stopped waiting; "
+                    "send it again."), {"size": size})
                 return
             if message["type"] == "http.disconnect":
                 if spool is not None:
@@ -102,8 +111,9 @@ class BoundedBody:
             if size > self.max_bytes:
                 if spool is not None:
                     spool.close()
-                await self._refuse(send, 413, path, "The body is larger than the server accepts "
-                                   f"({self.max_bytes} bytes).")
+                await self._refuse(send, 413, scope, N_(
+                    "The body is larger than the server accepts (%(limit)s bytes)."),
+                    {"limit": self.max_bytes})
                 return
             if spool is None and size > SPOOL_BYTES:
                 spool = tempfile.TemporaryFile()
@@ -122,8 +132,8 @@ class BoundedBody:
                 spool.close()
 
     @staticmethod
-    async def _refuse(send, status: int, path: str, detail: str) -> None:
-        headers, body = _error_response(status, path, detail)
+    async def _refuse(send, status: int, scope, detail: str, params: dict) -> None:
+        headers, body = _error_response(status, scope, detail, params)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

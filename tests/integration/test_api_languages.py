@@ -78,3 +78,30 @@ async def test_summary_query_errors_in_the_readers_language(client, admin_header
         assert problem["detail"] == problem["message"] == detail, (query, language)
     english = (await client.get(f"{base}/risk?sex=female,male", headers=admin_headers)).json()
     assert english["detail"] == "Filter sex takes one value."
+
+
+async def test_body_limit_answers_in_the_requests_language(settings, default_project_id) -> None:
+    """The body bound answers before the application (api/request_body.py), in the language of
+    the request all the same: problem+json on REST, OpenRosaResponse for Collect."""
+    import dataclasses
+
+    from litestar.testing import AsyncTestClient
+
+    from api.app import create_app
+
+    small = dataclasses.replace(settings, max_submission_bytes=4096)
+    async with AsyncTestClient(app=create_app(small)) as small_client:
+        rest = await small_client.post("/v1/projects", content=b"x" * 5000, headers={
+            "Content-Type": "application/json", "Accept-Language": "ru"})
+        assert rest.status_code == 413
+        problem = rest.json()
+        assert problem["slug"] == "payload-too-large" and problem["code"] == 413.99
+        assert problem["detail"] == problem["message"] == (
+            "Тело запроса — 5000 байт; сервер принимает не больше 4096.")
+        phone = await small_client.post(
+            f"/v1/projects/{default_project_id}/submission", content=b"x" * 5000,
+            headers={**OPENROSA, "Content-Type": "multipart/form-data; boundary=b",
+                     "Accept-Language": "tg-TJ"})
+        assert phone.status_code == 413
+        message = ElementTree.fromstring(phone.content).find(f"{NS}message").text
+        assert message == "Ҳаҷми дархост 5000 байт аст; сервер на бештар аз 4096 байт қабул мекунад."
