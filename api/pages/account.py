@@ -1,16 +1,21 @@
-"""Signing in and out, and choosing the language: /login, /logout, /language."""
+"""Signing in and out, choosing the language, the user's own settings: /login, /logout,
+/language, /account (language and time zone, api/services/users.py set_preferences)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import asyncpg
+from babel.dates import get_timezone, get_timezone_gmt, get_timezone_location
 from litestar import Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
 from api.auth import token_hash
-from api.i18n import LOCALE_COOKIE, I18n, known_locale
-from api.pages.web import SESSION_COOKIE, Page, safe_next
+from api.i18n import DEFAULT_TIME_ZONE, LANGUAGE_NAMES, LOCALE_COOKIE, LOCALES, I18n, known_locale
+from api.pages.web import SESSION_COOKIE, Page, PageForbidden, safe_next
 from api.problems import Problem
+from api.services import users as users_service
 from api.services.sessions import password_login
 from api.settings import Settings
 from db import users as users_db
@@ -85,4 +90,51 @@ async def choose_language(page: Page, conn: asyncpg.Connection, data: dict[str, 
     return response
 
 
-ROUTES = [login_page, login_submit, logout, choose_language]
+def zone_choices(i18n: I18n) -> list[tuple[str, str]]:
+    """(IANA name, "Dushanbe (GMT+05:00)" in the page's language) of the zones one may choose."""
+    now = datetime.now(UTC)
+    out = []
+    for name in users_service.TIME_ZONES:
+        tz = get_timezone(name)
+        city = get_timezone_location(tz, locale=i18n.locale, return_city=True)
+        out.append((name, f"{city} ({get_timezone_gmt(now.astimezone(tz), locale=i18n.locale)})"))
+    return out
+
+
+def _account_page(page: Page, *, status: int = 200, saved: bool = False,
+                  error: str | None = None) -> Response:
+    actor = page.actor
+    return page.render(
+        "account.html", status=status, saved=saved, error=error,
+        languages=[(code, LANGUAGE_NAMES[code]) for code in LOCALES],
+        chosen_locale=actor.locale or page.i18n.locale,
+        zones=zone_choices(page.i18n), chosen_zone=actor.time_zone or DEFAULT_TIME_ZONE,
+        now=datetime.now(UTC),
+    )
+
+
+@get("/account", include_in_schema=False)
+async def account_page(page: Page) -> Response:
+    actor = page.require_login()
+    if actor.type != "user":
+        raise PageForbidden()
+    return _account_page(page, saved=page.request.query_params.get("saved") == "1")
+
+
+@post("/account", include_in_schema=False)
+async def account_save(page: Page, conn: asyncpg.Connection, data: dict[str, str] = FORM) -> Response:
+    actor = page.require_login()
+    try:
+        await users_service.set_preferences(conn, actor, data.get("locale") or None,
+                                            data.get("time_zone") or None)
+    except Problem as problem:
+        if problem.status == 403:
+            raise PageForbidden() from problem
+        return _account_page(page, status=400, error=page.problem_message(problem))
+    response = page.redirect("/account?saved=1")
+    if data.get("locale"):
+        page.set_locale_cookie(response, data["locale"])
+    return response
+
+
+ROUTES = [login_page, login_submit, logout, choose_language, account_page, account_save]

@@ -14,8 +14,10 @@ from api.auth import (
     digest_ha1,
     generate_password,
     hash_password,
+    require_actor,
     require_admin,
 )
+from api.i18n import N_, known_locale
 from api.problems import Problem
 from db import audits, projects
 from db import users as users_db
@@ -130,3 +132,28 @@ async def deactivate_user(conn: asyncpg.Connection, actor: Actor | None, user_id
         await users_db.deactivate_user(conn, user_id)
         await audits.log_audit(conn, actor.id, "user.delete", f"user/{user_id}",
                                {"email": row["email"]})
+
+
+# Time zones a user may choose on the account page (the people of this project work in and
+# around Tajikistan); the default is Asia/Dushanbe (api/i18n.py DEFAULT_TIME_ZONE).
+TIME_ZONES = (
+    "Asia/Dushanbe", "Asia/Tashkent", "Asia/Bishkek", "Asia/Almaty", "Asia/Kabul",
+    "Asia/Tehran", "Asia/Dubai", "Europe/Istanbul", "Europe/Moscow", "Europe/Berlin",
+    "Europe/London", "America/New_York", "UTC",
+)
+
+
+async def set_preferences(
+    conn: asyncpg.Connection, actor: Actor | None, locale: str | None, time_zone: str | None
+) -> None:
+    """A web user's own language (None: not chosen) and time zone for the pages."""
+    actor = require_actor(actor)
+    if actor.type != "user":
+        raise Problem("forbidden", N_("Only a web user has a language and time zone."))
+    if locale is not None and known_locale(locale) != locale:
+        raise Problem("request-invalid", N_("Unknown language %(locale)s."),
+                      params={"locale": repr(locale)})
+    if time_zone is not None and time_zone not in TIME_ZONES:
+        raise Problem("request-invalid", N_("Unknown time zone %(zone)s."),
+                      params={"zone": repr(time_zone)})
+    await users_db.set_preferences(conn, actor.id, locale, time_zone)

@@ -191,5 +191,10 @@ async def test_coordinator_walk(browser, site, size, lang) -> None:
             await page.click(f"#cases a:text-is('{site['case']['code']}')")
         assert await page.locator("ol.timeline > li").count() == 3
         await check_page(page, "case", lang, size)
+
+        # the user's own settings (language and time zone), from the name in the header
+        async with page.expect_navigation():
+            await page.click("header a.who")
+        await check_page(page, "account", lang, size)
     finally:
         await context.close()

@@ -98,6 +98,33 @@ async def test_switcher_sets_the_cookie_and_the_users_choice(client, site, pool)
     await pool.execute("UPDATE users SET locale = NULL WHERE actor_id = $1", user["id"])
 
 
+async def test_account_page_sets_language_and_time_zone(client, site, pool, make_user) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from api.i18n import I18n
+
+    user = await make_user("researcher", site["pid"])
+    browser = await signed_in(client, user["email"], user["password"])
+    page = await browser.get(client, "/account")
+    assert page.status_code == 200 and 'value="Asia/Dushanbe" selected' in page.text
+    assert 'href="/account"' in page.text  # the user's name in the header leads here
+    saved = await browser.post(client, "/account", {"locale": "ru", "time_zone": "Europe/Moscow"})
+    assert saved.status_code == 303 and saved.cookies.get("fieldsurvey_lang") == "ru"
+    row = await pool.fetchrow("SELECT locale, time_zone FROM users WHERE actor_id = $1", user["id"])
+    assert tuple(row) == ("ru", "Europe/Moscow")
+    page = await browser.get(client, "/account?saved=1")
+    assert '<html lang="ru">' in page.text and "Ваши настройки сохранены." in page.text
+    assert 'value="Europe/Moscow" selected' in page.text and "Москва (GMT+03:00)" in page.text
+    # the times of the pages follow the zone (the page says what time it is there)
+    moscow = I18n.for_locale("ru", "Europe/Moscow")
+    now = datetime.now(UTC)
+    assert any(moscow.datetime(t, "short") in page.text for t in (now, now - timedelta(minutes=1)))
+    refused = await browser.post(client, "/account", {"locale": "ru", "time_zone": "Mars/Olympus"})
+    assert refused.status_code == 400 and "Неизвестный часовой пояс" in refused.text
+    assert (await browser.post(client, "/account", {"time_zone": "Asia/Dushanbe"},
+                               csrf=False)).status_code == 403
+
+
 async def test_navigation_follows_the_roles(client, site) -> None:
     pid = site["pid"]
     summaries = f'href="/dashboard/projects/{pid}/summaries" data-nav="summaries"'
@@ -183,6 +210,7 @@ async def test_russian_and_tajik_pages_have_no_english_sentence(client, site, po
         "summaries": await admin.get(client, f"/dashboard/projects/{pid}/summaries"),
         "coordinator": await admin.get(client, f"/dashboard/projects/{pid}/coordinator"),
         "403": await ministry.get(client, f"/dashboard/projects/{pid}/coordinator"),
+        "account": await ministry.get(client, "/account"),
     }
     user_text = [site["name"], *[row["title"] for row in await pool.fetch(
         "SELECT DISTINCT title FROM form_defs WHERE title IS NOT NULL")],
