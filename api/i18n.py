@@ -246,11 +246,14 @@ def localized_problem_json(problem, i18n: I18n, instance: str | None = None) -> 
 
 
 def problem_text(problem, i18n: I18n) -> str:
-    """The detail of an api.problems.Problem in the language of `i18n` (its English text when
-    the catalogue has no translation of it)."""
+    """The detail of an api.problems.Problem in the language of `i18n`, as a page shows it.
+    A detail the catalogue lacks is English: a Russian or Tajik page shows the translated
+    title instead (never English on those pages)."""
     template = getattr(problem, "detail_template", None) or problem.detail
     params = getattr(problem, "params", None) or {}
     text = i18n.catalogue.gettext(template)
+    if text == template and i18n.locale != DEFAULT_LOCALE and template != problem.title:
+        return i18n.catalogue.gettext(problem.title)
     if params:
         try:
             return text % params

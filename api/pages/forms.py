@@ -108,7 +108,8 @@ def compile_error_view(page: Page, problem: Problem) -> dict:
         "slug": problem.slug,
         "headline": page._(headline) if headline else page._("The form could not be accepted."),
         "problems": problem.extra.get("problems") or (
-            [] if headline else [{"message": problem.detail, "sheet": None, "row": None}]),
+            [] if headline else [{"message": page.problem_message(problem), "sheet": None,
+                                  "row": None}]),
     }
 
 

@@ -7,6 +7,7 @@ import asyncpg
 
 from api.app_users import collect_server_url, collect_settings_payload, qr_png
 from api.auth import Actor, authorize, forget_field_key, new_token
+from api.i18n import N_
 from api.problems import Problem
 from db import audits, projects, users
 from db import forms as forms_db
@@ -18,7 +19,8 @@ APP_USER_ROLES = ("app-user", "2")
 
 def _app_user_role(role: str) -> None:
     if role not in APP_USER_ROLES:
-        raise Problem("request-invalid", "Forms are assigned to app users only (role app-user or 2).")
+        raise Problem("request-invalid",
+                      N_("Forms are assigned to app users only (role app-user or 2)."))
 
 
 async def _form_id(conn: asyncpg.Connection, project_id: int, xml_form_id: str) -> int:
@@ -49,9 +51,10 @@ async def store_app_user(
     """create_app_user without the permission check: for the CLI (the server's operator)."""
     name = (display_name or "").strip()
     if not name:
-        raise Problem("request-invalid", "An app user needs a displayName.")
+        raise Problem("request-invalid", N_("An app user needs a displayName."))
     if len(name) > MAX_NAME_LENGTH:
-        raise Problem("request-invalid", f"A displayName has at most {MAX_NAME_LENGTH} characters.")
+        raise Problem("request-invalid", N_("A displayName has at most %(n)s characters."),
+                      params={"n": MAX_NAME_LENGTH})
     if await projects.get_project(conn, project_id) is None:
         raise Problem("project-not-found")
     forms = [(x, await _form_id(conn, project_id, x)) for x in dict.fromkeys(form_ids)]
@@ -118,7 +121,7 @@ async def _set_assignment(
         if assigned:
             await users.assign_form(conn, actor_id, form_id)
         elif not await users.unassign_form(conn, actor_id, form_id):
-            raise Problem("app-user-not-found", "That app user is not assigned to this form.")
+            raise Problem("app-user-not-found", N_("That app user is not assigned to this form."))
         await audits.log_audit(
             conn, actor.id,
             "field_key.assignment.create" if assigned else "field_key.assignment.delete",

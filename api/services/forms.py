@@ -9,6 +9,7 @@ import hashlib
 import asyncpg
 
 from api.form_cache import forget_form
+from api.i18n import N_
 from api.problems import Problem
 from api.services import entities as entities_service
 from db import audits, projects
@@ -34,7 +35,8 @@ FORM_STATES = ("open", "closing", "closed")
 
 def problem_from_compile_error(exc: FormCompileError) -> Problem:
     first = exc.problems[0] if exc.problems else None
-    detail = first.message if first else str(exc)
+    detail = first.message if first else str(exc)  # pyxform's own words (English)
+    params = None
     if first and first.row is not None:
         where = f" (sheet {first.sheet}, row {first.row})" if first.sheet else f" (row {first.row})"
         if where.strip(" ()") not in detail:
@@ -44,11 +46,12 @@ def problem_from_compile_error(exc: FormCompileError) -> Problem:
     }
     if exc.kind == "xlsform-has-warnings":
         extra["warnings"] = [p.message for p in exc.problems]
-        detail = f"The XLSForm has {len(exc.problems)} warning(s); resend with ignoreWarnings=true."
+        detail, params = (N_("The XLSForm has %(n)s warning(s); resend with ignoreWarnings=true."),
+                          {"n": len(exc.problems)})
     if first and first.row is not None:
         extra["row"] = first.row
         extra["sheet"] = first.sheet
-    return Problem(exc.kind, detail, extra=extra)
+    return Problem(exc.kind, detail, extra=extra, params=params)
 
 
 def _usable_id(compiled: CompiledForm) -> CompiledForm:
@@ -56,8 +59,9 @@ def _usable_id(compiled: CompiledForm) -> CompiledForm:
     if compiled.xml_form_id.lower().endswith((".xls", ".xlsx", ".xml")):
         raise Problem(
             "request-invalid",
-            f"The form id {compiled.xml_form_id!r} cannot end in .xls, .xlsx or .xml; give "
-            "another form_id in the settings sheet.",
+            N_("The form id %(id)s cannot end in .xls, .xlsx or .xml; give another form_id in "
+               "the settings sheet."),
+            params={"id": repr(compiled.xml_form_id)},
         )
     return compiled
 
@@ -70,7 +74,7 @@ async def compile_upload(
     `X-XlsForm-FormId-Fallback` header, read by `forms.compile.form_id_from_fallback_header`)."""
     media = content_type.split(";", 1)[0].strip().lower()
     if not body:
-        raise Problem("request-invalid", "The request body is empty; send an XLSForm or XForm.")
+        raise Problem("request-invalid", N_("The request body is empty; send an XLSForm or XForm."))
     try:
         if media in XLSX_TYPES:
             compiled = await compile_xlsform_async(
@@ -84,8 +88,8 @@ async def compile_upload(
         raise problem_from_compile_error(exc) from exc
     raise Problem(
         "content-type-unsupported",
-        "Send an XLSForm as application/vnd.openxmlformats-officedocument.spreadsheetml.sheet "
-        "or an XForm as application/xml.",
+        N_("Send an XLSForm as application/vnd.openxmlformats-officedocument.spreadsheetml.sheet "
+           "or an XForm as application/xml."),
     )
 
 
@@ -153,8 +157,9 @@ async def publish_form_draft(
         if exc.constraint_name == "form_defs_published_version_unique":
             raise Problem(
                 "form-version-exists",
-                f"Version {final_version!r} of {xml_form_id!r} was already published; "
-                "publish with a new ?version=.",
+                N_("Version %(version)s of %(form)s was already published; publish with a new "
+                   "?version=."),
+                params={"version": repr(final_version), "form": repr(xml_form_id)},
             ) from exc
         raise
     # a version with an entities block creates or extends its entity lists; {list}.csv links
@@ -198,8 +203,9 @@ async def create_form(
             if exc.constraint_name == "forms_project_xml_form_id_unique":
                 raise Problem(
                     "form-exists",
-                    f"A form {compiled.xml_form_id!r} already exists in this project; "
-                    "upload a new version as its draft.",
+                    N_("A form %(form)s already exists in this project; upload a new version as "
+                       "its draft."),
+                    params={"form": repr(compiled.xml_form_id)},
                     details={
                         "fields": ["projectId", "xmlFormId"],
                         "values": [project_id, compiled.xml_form_id],
@@ -245,7 +251,8 @@ async def set_draft_from_upload(
     if compiled is not None and compiled.xml_form_id != xml_form_id:
         raise Problem(
             "form-id-mismatch",
-            f"The uploaded form's id is {compiled.xml_form_id!r}, not {xml_form_id!r}.",
+            N_("The uploaded form's id is %(uploaded)s, not %(form)s."),
+            params={"uploaded": repr(compiled.xml_form_id), "form": repr(xml_form_id)},
         )
     async with conn.transaction():
         form = await forms_db.lock_form(conn, project_id, xml_form_id)
@@ -253,7 +260,7 @@ async def set_draft_from_upload(
             raise Problem("form-not-found")
         if compiled is None:
             if form["current_def_id"] is None:
-                raise Problem("draft-missing", "Send a form definition: there is nothing to copy.")
+                raise Problem("draft-missing", N_("Send a form definition: there is nothing to copy."))
             await forms_db.copy_current_to_draft(conn, form["id"], form["current_def_id"])
         else:
             await set_draft(conn, form, compiled, xlsform, xlsform_name)
@@ -285,7 +292,8 @@ async def set_form_state(
 ) -> None:
     """`open`, `closing` (no new phones, submissions still taken) or `closed`."""
     if state not in FORM_STATES:
-        raise Problem("request-invalid", f"state must be one of {', '.join(FORM_STATES)}.")
+        raise Problem("request-invalid", N_("state must be one of %(states)s."),
+                      params={"states": ", ".join(FORM_STATES)})
     async with conn.transaction():
         if await forms_db.set_form_state(conn, project_id, xml_form_id, state) is None:
             raise Problem("form-not-found")
@@ -298,7 +306,7 @@ async def set_form_state(
 async def draft_def_id(conn: asyncpg.Connection, project_id: int, xml_form_id: str) -> int:
     form = await get_form_row(conn, project_id, xml_form_id)
     if form["draft_def_id"] is None:
-        raise Problem("draft-missing", "The form has no draft; create one first.")
+        raise Problem("draft-missing", N_("The form has no draft; create one first."))
     return form["draft_def_id"]
 
 
@@ -324,9 +332,9 @@ async def put_draft_attachment(
         if name not in expected:
             raise Problem(
                 "attachment-not-found",
-                f"The form does not use a file named {name!r}; it expects: "
-                + (", ".join(sorted(expected)) or "no files")
-                + ".",
+                N_("The form does not use a file named %(name)s; it expects: %(expected)s.")
+                if expected else N_("The form does not use a file named %(name)s; it expects none."),
+                params={"name": repr(name), "expected": ", ".join(sorted(expected))},
             )
         await forms_db.put_form_attachment(
             conn,

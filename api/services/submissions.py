@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from api.auth import Actor, authorize
+from api.i18n import N_
 from api.problems import Problem
 from api.services import entities as entities_service
 from db import audits
@@ -74,7 +75,7 @@ class Cursor:
             micros, _, ident = raw.partition(".")
             return cls(EPOCH + timedelta(microseconds=int(micros)), int(ident))
         except (ValueError, UnicodeDecodeError, binascii.Error, OverflowError) as exc:
-            raise Problem("request-invalid", "The page cursor is not valid.") from exc
+            raise Problem("request-invalid", N_("The page cursor is not valid.")) from exc
 
     @classmethod
     def of(cls, row) -> Cursor:
@@ -120,7 +121,8 @@ def _day(text: str, name: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
-        raise Problem("request-invalid", f"{name} must be a date (YYYY-MM-DD).") from exc
+        raise Problem("request-invalid", N_("%(name)s must be a date (YYYY-MM-DD)."),
+                      params={"name": name}) from exc
 
 
 def parse_table_query(
@@ -133,29 +135,32 @@ def parse_table_query(
     tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
     start, end = _day(_one(params, "from"), "from"), _day(_one(params, "to"), "to")
     if start and end and end < start:
-        raise Problem("request-invalid", "The end date is before the start date.")
+        raise Problem("request-invalid", N_("The end date is before the start date."))
     reviews = _many(params, "review")
     for state in reviews:
         if state not in LISTED_REVIEW_STATES:
             raise Problem(
-                "request-invalid", "review must be one of " + ", ".join(LISTED_REVIEW_STATES) + "."
+                "request-invalid", N_("review must be one of %(states)s."),
+                params={"states": ", ".join(LISTED_REVIEW_STATES)},
             )
     risks = _many(params, "risk")
     for level in risks:
         if level not in RISK_LEVELS:
-            raise Problem("request-invalid", "risk must be one of " + ", ".join(RISK_LEVELS) + ".")
+            raise Problem("request-invalid", N_("risk must be one of %(levels)s."),
+                      params={"levels": ", ".join(RISK_LEVELS)})
     urgent_text = _one(params, "urgent")
     if urgent_text not in ("", "yes", "no"):
-        raise Problem("request-invalid", "urgent must be yes or no.")
+        raise Problem("request-invalid", N_("urgent must be yes or no."))
     submitter_text = _one(params, "submitter")
     if submitter_text and not submitter_text.isdigit():
-        raise Problem("request-invalid", "submitter must be an actor id.")
+        raise Problem("request-invalid", N_("submitter must be an actor id."))
     limit_text = _one(params, "limit")
     limit = DEFAULT_PAGE_SIZE
     if limit_text:
         if not limit_text.isdigit() or int(limit_text) not in PAGE_SIZES:
             raise Problem(
-                "request-invalid", "limit must be one of " + ", ".join(map(str, PAGE_SIZES)) + "."
+                "request-invalid", N_("limit must be one of %(sizes)s."),
+                params={"sizes": ", ".join(map(str, PAGE_SIZES))},
             )
         limit = int(limit_text)
     after, before = _one(params, "after"), _one(params, "before")
@@ -267,10 +272,11 @@ def clean_note(text: str | None, *, required: bool) -> str | None:
     body = (text or "").strip()
     if not body:
         if required:
-            raise Problem("request-invalid", "A comment needs a body.")
+            raise Problem("request-invalid", N_("A comment needs a body."))
         return None
     if len(body) > MAX_COMMENT_LENGTH:
-        raise Problem("request-invalid", f"A comment has at most {MAX_COMMENT_LENGTH} characters.")
+        raise Problem("request-invalid", N_("A comment has at most %(n)s characters."),
+                      params={"n": MAX_COMMENT_LENGTH})
     return body
 
 
@@ -284,7 +290,8 @@ async def review(
     if state not in REVIEW_STATES:
         raise Problem(
             "request-invalid",
-            "reviewState must be one of " + ", ".join(REVIEW_STATES) + " (edited is set by edits).",
+            N_("reviewState must be one of %(states)s (edited is set by edits)."),
+            params={"states": ", ".join(REVIEW_STATES)},
         )
     notes = clean_note(notes, required=False)
     form = await form_row(conn, project_id, xml_form_id)
@@ -392,7 +399,7 @@ async def attachment_content(
     if version_instance_id and version_instance_id != row["current_instance_id"]:
         version = await submissions_db.get_version(conn, row["id"], version_instance_id)
         if version is None:
-            raise Problem("submission-not-found", "The submission has no such version.")
+            raise Problem("submission-not-found", N_("The submission has no such version."))
         version_id = version["id"]
     item = await submissions_db.get_attachment(conn, version_id, name)
     if item is None or item["blob_key"] is None:

@@ -45,3 +45,20 @@ def test_translation_and_fallback() -> None:
     assert I18n.for_locale("en").gettext("Log in") == "Log in"
     assert I18n.for_locale("zz").locale == "en"
     assert I18n.for_locale("ru").gettext("QR code for %(name)s", name="A") == "QR-код для A"
+
+
+def test_service_problem_details_on_pages() -> None:
+    """A service's %(name)s detail comes out in the page's language; a detail the catalogue
+    lacks gives way to the translated title on a Russian or Tajik page (never English)."""
+    from api.i18n import N_, problem_text
+    from api.problems import Problem
+
+    long = Problem("request-invalid", N_("A displayName has at most %(n)s characters."),
+                   params={"n": 200})
+    assert problem_text(long, I18n.for_locale("en")) == long.detail
+    assert long.detail == "A displayName has at most 200 characters."
+    assert problem_text(long, I18n.for_locale("ru")) == "Имя — не более 200 символов."
+    unknown = Problem("request-invalid", "Something nobody translated.")
+    assert problem_text(unknown, I18n.for_locale("en")) == "Something nobody translated."
+    ru = problem_text(unknown, I18n.for_locale("ru"))
+    assert ru == I18n.for_locale("ru").gettext(unknown.title) and ru != unknown.title
