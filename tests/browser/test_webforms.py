@@ -517,47 +517,82 @@ async def test_manager_edits_a_record_in_the_browser(browser, site, client, pool
     assert review == "edited"
 
 
-# A photo question: the file goes with the submission, through the same ingest as Collect's.
+# A photo and a signature: the files go with the submission, through the same ingest as
+# Collect's. Web Forms 0.22.0 has no signature pad: an image question with the `signature`
+# appearance shows the same take-a-picture / choose-an-image buttons as a photo.
 
 
-async def test_a_photo_is_stored_with_the_submission(browser, site, client, pool, tmp_path) -> None:
-    from PIL import Image
+async def test_a_photo_and_a_signature_are_stored_with_the_submission(
+        browser, site, client, pool, tmp_path) -> None:
+    from PIL import Image, ImageDraw
 
     from tests.xlsforms import xlsx_bytes
 
     workbook = xlsx_bytes({
-        "survey": [["type", "name", "label", "parameters"], ["text", "place", "Place", None],
-                   ["image", "photo", "Photo", "max-pixels=1024"]],
+        "survey": [["type", "name", "label", "appearance", "parameters"],
+                   ["text", "place", "Place", None, None],
+                   ["image", "photo", "Photo", None, "max-pixels=1024"],
+                   ["image", "sign", "Signature of the client", "signature", "max-pixels=1024"]],
         "settings": [["form_id", "version"], ["browser_photo", "1"]],
     })
+    headers = site["manager"]["headers"]
     uploaded = await client.post(
         f"/v1/projects/{site['pid']}/forms?publish=true", content=workbook,
-        headers={**site["manager"]["headers"], "Content-Type": XLSX})
+        headers={**headers, "Content-Type": XLSX})
     assert uploaded.status_code == 200, uploaded.text
-    xml = await client.get(f"/v1/projects/{site['pid']}/forms/browser_photo.xml",
-                           headers=site["manager"]["headers"])
+    xml = await client.get(f"/v1/projects/{site['pid']}/forms/browser_photo.xml", headers=headers)
     schema = parse_xform(xml.text)
-    picture = tmp_path / "door.png"
+    picture, signature = tmp_path / "door.png", tmp_path / "signature.png"
     Image.new("RGB", (64, 48), (200, 30, 30)).save(picture)
+    drawn = Image.new("RGB", (120, 40), "white")
+    ImageDraw.Draw(drawn).line([(5, 30), (40, 8), (70, 32), (115, 10)], fill="black", width=3)
+    drawn.save(signature)
     session = await open_session(browser, site, site["collector"], "phone")
     try:
         page = session.page
         await open_form(page, form_url(site, "browser_photo"))
         filler = WebFormFiller(page, schema, schema.default_language, TODAY)
         await filler.fill([("place", "Khujand")])
-        box = await filler.container(field_by_name(schema, "photo"))
-        await box.locator("input[type=file]").first.set_input_files(str(picture))
-        await box.locator("img").first.wait_for(timeout=30_000)  # the preview: the file is taken
+        for name, path in (("photo", picture), ("sign", signature)):
+            box = await filler.container(field_by_name(schema, name))
+            if name == "sign":  # no drawing pad: the photo's own upload buttons
+                assert await box.locator("canvas").count() == 0
+                assert await box.locator(".capture-buttons input[type=file]").count() >= 1
+            await box.locator("input[type=file]").first.set_input_files(str(path))
+            await box.locator("img").first.wait_for(timeout=30_000)  # the preview: file taken
         await filler.send()
         assert await wait_for_state(page, "submitted", "refused") == "submitted"
         instance_id = await page.locator("#webform-done").get_attribute("data-instance-id")
     finally:
         await session.close()
     answers = await stored_answers(pool, site["pid"], "browser_photo", instance_id)
-    name = answers["photo"]
-    assert name and answers["place"] == "Khujand"
-    base = f"/v1/projects/{site['pid']}/forms/browser_photo/submissions/{instance_id}/attachments"
-    listed = (await client.get(base, headers=site["manager"]["headers"])).json()
-    assert listed == [{"name": name, "exists": True}]
-    content = (await client.get(f"{base}/{name}", headers=site["manager"]["headers"])).content
-    assert content[:8] == b"\x89PNG\r\n\x1a\n" or content[:3] == b"\xff\xd8\xff"
+    assert answers["place"] == "Khujand" and answers["photo"] and answers["sign"]
+    api = f"/v1/projects/{site['pid']}/forms/browser_photo/submissions"
+    listed = (await client.get(f"{api}/{instance_id}/attachments", headers=headers)).json()
+    assert sorted(a["name"] for a in listed) == sorted([answers["photo"], answers["sign"]])
+    assert all(a["exists"] for a in listed)
+    files = {}
+    for name in (answers["photo"], answers["sign"]):
+        files[name] = (await client.get(f"{api}/{instance_id}/attachments/{name}",
+                                        headers=headers)).content
+        assert files[name][:8] == b"\x89PNG\r\n\x1a\n" or files[name][:3] == b"\xff\xd8\xff"
+    # the same record as ODK Collect sends it (OpenRosa multipart): stored the same way
+    sent_xml = (await client.get(f"{api}/{instance_id}.xml", headers=headers)).content
+    collect_id = f"uuid:{uuid.uuid4()}"
+    collect_xml = sent_xml.replace(instance_id.encode(), collect_id.encode())
+    collect = await client.post(
+        f"/v1/projects/{site['pid']}/submission", headers={**headers, "X-OpenRosa-Version": "1.0"},
+        files=[("xml_submission_file", ("submission.xml", collect_xml, "text/xml")),
+               *((name, (name, content, "image/png")) for name, content in files.items())])
+    assert collect.status_code == 201, collect.text
+    from_collect = await stored_answers(pool, site["pid"], "browser_photo", collect_id)
+    assert {k: v for k, v in from_collect.items() if k != "meta"} == \
+        {k: v for k, v in answers.items() if k != "meta"}
+    rows = await pool.fetch(
+        "SELECT s.instance_id, a.name, a.blob_key, a.content_type, a.size "
+        "FROM submission_attachments a JOIN submission_versions v ON v.id = a.version_id "
+        "JOIN submissions s ON s.current_version_id = v.id WHERE s.instance_id = ANY($1) "
+        "ORDER BY a.name", [instance_id, collect_id])
+    by_source = {key: [tuple(r)[1:] for r in rows if r["instance_id"] == key]
+                 for key in (instance_id, collect_id)}
+    assert by_source[instance_id] == by_source[collect_id] and len(by_source[instance_id]) == 2

@@ -35,10 +35,29 @@ function headers() {
   return out;
 }
 
+// Web Forms 0.22.0 hands over its files (photos, and images for a signature question, which
+// it shows as an image upload) as File objects without a type; ODK Collect sends each part
+// with its type. Give such a file the type its name says, so it is stored and served as an
+// image, not application/octet-stream.
+const TYPES = { jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif',
+  webp: 'image/webp', bmp: 'image/bmp', svg: 'image/svg+xml', heic: 'image/heic' };
+
+function typed(formData) {
+  const out = new FormData();
+  for (const [name, value] of formData.entries()) {
+    const type = value instanceof File && !value.type
+      && TYPES[(value.name.split('.').pop() || '').toLowerCase()];
+    if (type) out.append(name, new File([value], value.name, { type }), value.name);
+    else if (value instanceof File) out.append(name, value, value.name);
+    else out.append(name, value);
+  }
+  return out;
+}
+
 async function post(formData) {
   const response = await fetch(root.dataset.submitUrl, {
     method: 'POST',
-    body: formData,
+    body: typed(formData),
     headers: headers(),
     credentials: 'same-origin',
   });
