@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
+import random
 import uuid
 from datetime import date
 from pathlib import Path
@@ -28,30 +28,26 @@ from api.pages.webforms import entry_script
 from forms.rubric import classify
 from forms.schema import parse_xform
 from forms.xform_language import translation_for
+from tests.browser.support import ARTIFACTS, VIEWPORTS
 from tests.browser.webform_filler import WebFormFiller, field_by_name
 from tests.browser.webform_plans import RISK_LEVELS, applicable, plans
+from tests.conftest import require
+from tests.summaries_seed import random_answers, screening_project, submission_xml, submit
 from tests.xlsforms import XLSX
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-try:
-    from playwright.async_api import async_playwright
-except ImportError:  # pragma: no cover - the test extras install it
-    async_playwright = None
 
-_missing = [what for what, ok in (("chromium", CHROMIUM), ("playwright", async_playwright),
-                                  ("the Web Forms build (make webforms)", entry_script()))
-            if not ok]
-if _missing and os.environ.get("CI") == "true":
-    raise RuntimeError(f"browser tests need {', '.join(_missing)}")  # a failure under CI
-pytestmark = pytest.mark.skipif(bool(_missing), reason=f"missing: {', '.join(_missing)}")
+@pytest.fixture(autouse=True)
+def _webforms_built() -> None:
+    require(entry_script() is not None, "the Web Forms build (make webforms)")
+
 
 LIBRARY = Path(__file__).resolve().parents[2] / "forms" / "library"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 FORMS = ("community_awareness", "departure_point_consultation", "hotline_call",
          "risk_screening", "support_center_intake")
 LANGUAGES = ("en", "ru", "tg")
 PAGES = int(os.environ.get("FIELDSURVEY_BROWSER_PAGES", "4"))
-VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 900}}
+# set to a folder (docs/screenshots): phone screenshots of the Russian and Tajik fill pages
+SCREENSHOTS = os.environ.get("FIELDSURVEY_SCREENSHOTS")
 TODAY = date.today()
 
 
@@ -69,23 +65,19 @@ async def site(client, admin_headers, make_user, live_server):
         assert uploaded.status_code == 200, uploaded.text
         xml = await client.get(f"/v1/projects/{pid}/forms/{form_id}.xml", headers=admin_headers)
         schemas[form_id] = parse_xform(xml.text)
-    ARTIFACTS.mkdir(exist_ok=True)
+    # the preview's own project: nothing else is sent there while its data is compared
+    preview_pid = await screening_project(client, admin_headers, f"preview-{uuid.uuid4().hex[:6]}")
+    rng = random.Random(11)
+    for _ in range(2):  # some data, which the preview must leave as it is
+        await submit(client, admin_headers, preview_pid,
+                     submission_xml(random_answers(rng, consent="yes")))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return {
         "pid": pid, "base": live_server.base_url, "schemas": schemas,
         "collector": await make_user("collector", pid), "manager": await make_user("manager", pid),
         "switcher": await make_user("collector", pid),
+        "preview_pid": preview_pid, "preview_manager": await make_user("manager", preview_pid),
     }
-
-
-@pytest.fixture(scope="module")
-async def browser():
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield chromium
-        await chromium.close()
 
 
 class Session:
@@ -194,8 +186,8 @@ async def labels_in(page, schema, language_code: str, names: list[str]) -> None:
             assert text == " ".join(choice.labels[language].split()), f"{name}: {text!r}"
 
 
-def form_url(site, form_id: str, what: str = "fill") -> str:
-    return f"{site['base']}/dashboard/projects/{site['pid']}/forms/{form_id}/{what}"
+def form_url(site, form_id: str, what: str = "fill", pid: int | None = None) -> str:
+    return f"{site['base']}/dashboard/projects/{pid or site['pid']}/forms/{form_id}/{what}"
 
 
 # --- every form in every language, in concurrent pages of the one browser -----------------
@@ -275,10 +267,15 @@ async def fill_and_send(context, site, pool, form_id: str, code: str, size: str)
         await open_form(page, form_url(site, form_id))
         assert await page.get_attribute("html", "lang") == code
         await labels_in(page, schema, code, [plan[0][0]])
+        shots = SCREENSHOTS and size == "phone" and code != "en"
+        if shots:
+            await page.screenshot(path=f"{SCREENSHOTS}/webforms-fill-{form_id}-{code}-phone.png")
         filler = WebFormFiller(page, schema, language, TODAY)
         await filler.fill(plan)
         await filler.send()
         await after_sending(page, schema, code, plan, pool, site, form_id)
+        if shots and form_id == "risk_screening":
+            await page.screenshot(path=f"{SCREENSHOTS}/webforms-sent-{form_id}-{code}-phone.png")
         await page.click("#webform-again")  # "fill another": an empty form again
         await wait_for_state(page, "ready")
         first = WebFormFiller(page, schema, language, TODAY)  # reads from the top again
@@ -333,10 +330,24 @@ async def switch_languages_while_filling(context, site, pool) -> None:
         await page.close()
 
 
-async def test_fill_every_form_in_every_language(browser, site, pool) -> None:
-    """Each bundled form filled and sent in each of its languages (a different way through it
-    in each), plus one fill that changes language twice on the way: in concurrent pages (at
-    most PAGES at a time) of the one browser, one signed-in context per language."""
+class Batch:
+    """How each job of the batch ended: None, or the exception its test raises again."""
+
+    def __init__(self, outcomes: dict[str, BaseException | None]):
+        self.outcomes = outcomes
+
+    def check(self, label: str) -> None:
+        outcome = self.outcomes[label]
+        if outcome is not None:
+            raise outcome
+
+
+@pytest.fixture(scope="module")
+async def batch(browser, site, client, pool, tmp_path_factory) -> Batch:
+    """Every browser job of the module, in concurrent pages (at most PAGES at a time) of the
+    one browser: the 15 fills (each form in each language, one signed-in context per
+    language), the fill that changes language on the way, the public link, the preview, the
+    edit and the photo. The tests below report each job's outcome."""
     contexts = {}
     for code in LANGUAGES:
         context = await browser.new_context(viewport=VIEWPORTS["desktop"])
@@ -351,27 +362,68 @@ async def test_fill_every_form_in_every_language(browser, site, pool) -> None:
             await warm.close()
         limit = asyncio.Semaphore(PAGES)
 
-        async def job(label: str, work):
+        async def run(label: str, work) -> tuple[str, BaseException | None]:
             async with limit:
                 try:
                     await work
-                except Exception as error:  # every failure is reported, not only the first
-                    return f"{label}: {type(error).__name__}: {error}"[:2000]
-            return None
+                except Exception as error:  # every job runs; each test reports its own
+                    return label, error
+            return label, None
 
-        jobs = [job("switching", switch_languages_while_filling(switcher, site, pool))]
-        for index, (form_id, code) in enumerate((f, c) for f in FORMS for c in LANGUAGES):
+        works = {}
+        combos = [(f, c) for f in FORMS for c in LANGUAGES]
+        for index, (form_id, code) in enumerate(combos):
             size = "phone" if index % 2 == 0 else "desktop"
-            jobs.append(job(f"{form_id} in {code} ({size})",
-                            fill_and_send(contexts[code], site, pool, form_id, code, size)))
-        failures = [failure for failure in await asyncio.gather(*jobs) if failure]
-        assert failures == [], "\n".join(failures)
+            works[f"{form_id} in {code}"] = (form_id, code, size)
+        jobs = {label: fill_and_send(contexts[code], site, pool, form_id, code, size)
+                for label, (form_id, code, size) in works.items()}
+        jobs["switching"] = switch_languages_while_filling(switcher, site, pool)
+        for name, job in (("public link", public_link_once_then_revoked),
+                          ("preview", preview_stays_out_of_the_data),
+                          ("edit", manager_edits_a_record_in_the_browser),
+                          ("photo", photo_and_signature_stored_with_the_submission)):
+            jobs[name] = job(browser, site, client, pool, tmp_path_factory.mktemp("job"))
+        # the longest first, so that the last to finish is a short one
+        first = [label for label in jobs if label.startswith(("risk_screening", "preview",
+                                                              "community"))]
+        order = first + [label for label in jobs if label not in first]
+        outcomes = dict(await asyncio.gather(*(run(label, jobs[label]) for label in order)))
     finally:
         for context in (*contexts.values(), switcher):
             await context.close()
+    return Batch(outcomes)
 
 
-async def test_public_link_once_then_revoked(browser, site, pool) -> None:
+@pytest.mark.parametrize("code", LANGUAGES)
+@pytest.mark.parametrize("form_id", FORMS)
+async def test_each_form_filled_and_sent_in_each_language(batch, form_id, code) -> None:
+    batch.check(f"{form_id} in {code}")
+
+
+async def test_page_and_form_languages_agree_while_filling(batch) -> None:
+    batch.check("switching")
+
+
+async def test_public_link_once_then_revoked(batch) -> None:
+    batch.check("public link")
+
+
+async def test_preview_submissions_stay_out_of_the_data(batch) -> None:
+    batch.check("preview")
+
+
+async def test_manager_edits_a_record_in_the_browser(batch) -> None:
+    batch.check("edit")
+
+
+async def test_a_photo_and_a_signature_are_stored_with_the_submission(batch) -> None:
+    batch.check("photo")
+
+
+# --- the jobs that are not a plain fill ----------------------------------------------------
+
+
+async def public_link_once_then_revoked(browser, site, client, pool, tmp_path) -> None:
     form_id = "hotline_call"
     schema = site["schemas"][form_id]
     manager = await open_session(browser, site, site["manager"], "desktop")
@@ -439,21 +491,28 @@ async def test_public_link_once_then_revoked(browser, site, pool) -> None:
         await other.close()
 
 
-async def test_preview_submissions_stay_out_of_the_data(browser, site, client, pool) -> None:
-    form_id = "risk_screening"
-    headers = site["manager"]["headers"]
-    api = f"/v1/projects/{site['pid']}/forms/{form_id}"
+async def preview_stays_out_of_the_data(browser, site, client, pool, tmp_path) -> None:
+    """A draft filled in its preview: classified, kept apart from the data (not in the
+    submissions, OData, summaries, exports), and gone when the draft is published."""
+    form_id, pid = "risk_screening", site["preview_pid"]
+    manager = site["preview_manager"]
+    headers = manager["headers"]
+    api = f"/v1/projects/{pid}/forms/{form_id}"
     assert (await client.post(api + "/draft", headers=headers)).status_code == 200
     before = {
         "list": (await client.get(api + "/submissions", headers=headers)).json(),
         "odata": (await client.get(api + ".svc/Submissions?$count=true", headers=headers)).json()["@odata.count"],
-        "summary": (await client.get(f"/v1/projects/{site['pid']}/summaries/risk?disclosure=off", headers=headers)).text,
+        "summary": (await client.get(f"/v1/projects/{pid}/summaries/risk?disclosure=off", headers=headers)).text,
     }
+    assert len(before["list"]) == 2
     schema = site["schemas"][form_id]
-    session = await open_session(browser, site, site["manager"], "phone")
+    context = await browser.new_context(viewport=VIEWPORTS["phone"])
+    await context.add_cookies(cookies(site, manager))
+    page = await context.new_page()
+    errors: list[str] = []
+    watch(page, errors)
     try:
-        page = session.page
-        await open_form(page, form_url(site, form_id, "preview"))
+        await open_form(page, form_url(site, form_id, "preview", pid))
         assert await page.locator("#preview-notice").count() == 1
         plan = applicable(schema, plans(TODAY)[form_id]["ru"])  # high risk
         filler = WebFormFiller(page, schema, schema.default_language, TODAY)
@@ -464,22 +523,29 @@ async def test_preview_submissions_stay_out_of_the_data(browser, site, client, p
         assert "kept apart" in await done.locator("[data-slot=message]").inner_text()
         assert await done.locator("[data-slot=referral]").is_visible()  # classified all the same
         instance_id = await done.get_attribute("data-instance-id")
+        assert errors == [], errors
     finally:
-        await session.close()
+        await context.close()
     drafts = (await client.get(api + "/draft/submissions", headers=headers)).json()
     assert [d["instanceId"] for d in drafts] == [instance_id] and drafts[0]["riskLevel"] == "high"
     assert (await client.get(api + "/submissions", headers=headers)).json() == before["list"]
     odata = await client.get(api + ".svc/Submissions?$count=true", headers=headers)
     assert odata.json()["@odata.count"] == before["odata"]
-    assert (await client.get(f"/v1/projects/{site['pid']}/summaries/risk?disclosure=off", headers=headers)).text == before["summary"]
+    assert (await client.get(f"/v1/projects/{pid}/summaries/risk?disclosure=off", headers=headers)).text == before["summary"]
     export = await client.get(api + "/submissions.csv.zip", headers=headers)
     assert export.status_code == 200 and instance_id.encode() not in export.content
     in_data = await pool.fetchval("SELECT count(*) FROM submission_versions WHERE instance_id = $1",
                                   instance_id)
     assert in_data == 0
+    # published: the test submission is deleted, as in Central
+    published = await client.post(api + "/draft/publish?version=preview-2", headers=headers)
+    assert published.status_code == 200, published.text
+    left = await pool.fetchval("SELECT count(*) FROM draft_submissions WHERE instance_id = $1",
+                               instance_id)
+    assert left == 0
 
 
-async def test_manager_edits_a_record_in_the_browser(browser, site, client, pool) -> None:
+async def manager_edits_a_record_in_the_browser(browser, site, client, pool, tmp_path) -> None:
     form_id = "hotline_call"
     schema = site["schemas"][form_id]
     headers = site["manager"]["headers"]
@@ -522,7 +588,7 @@ async def test_manager_edits_a_record_in_the_browser(browser, site, client, pool
 # appearance shows the same take-a-picture / choose-an-image buttons as a photo.
 
 
-async def test_a_photo_and_a_signature_are_stored_with_the_submission(
+async def photo_and_signature_stored_with_the_submission(
         browser, site, client, pool, tmp_path) -> None:
     from PIL import Image, ImageDraw
 
