@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import time
 import uuid
 from datetime import date
 from pathlib import Path
@@ -362,12 +363,17 @@ async def batch(browser, site, client, pool, tmp_path_factory) -> Batch:
             await warm.close()
         limit = asyncio.Semaphore(PAGES)
 
+        seconds: dict[str, float] = {}
+
         async def run(label: str, work) -> tuple[str, BaseException | None]:
             async with limit:
+                started = time.monotonic()
                 try:
                     await work
                 except Exception as error:  # every job runs; each test reports its own
                     return label, error
+                finally:
+                    seconds[label] = time.monotonic() - started
             return label, None
 
         works = {}
@@ -388,6 +394,8 @@ async def batch(browser, site, client, pool, tmp_path_factory) -> Batch:
                                                               "community"))]
         order = first + [label for label in jobs if label not in first]
         outcomes = dict(await asyncio.gather(*(run(label, jobs[label]) for label in order)))
+        (ARTIFACTS / "webforms-jobs.txt").write_text("".join(  # how long each job took
+            f"{seconds[label]:6.1f} s  {label}\n" for label in order))
     finally:
         for context in (*contexts.values(), switcher):
             await context.close()
