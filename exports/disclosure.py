@@ -132,36 +132,48 @@ def method(k: int) -> dict[str, Any]:
     }
 
 
+def N_(message: str) -> str:
+    """Marks a reader's text for the catalogues (api/pages/locale; `make messages` extracts
+    this module too); a reader's language is applied where the text is shown."""
+    return message
+
+
+METHOD_TEXT = N_(
+    "Counts of fewer than %(k)s persons (none included) are suppressed. Every other count is "
+    "published as its true value plus an adjustment between -%(d)s and +%(d)s (variance "
+    "%(variance)s), read from a fixed perturbation table at the position given by the sum of "
+    "the random keys of the persons counted (cell-key method of the ABS TableBuilder and the UK "
+    "Census 2021): the same persons always get the same published value, and no published count "
+    "lies between 1 and %(below)s. Totals are perturbed cells of their own: tables need not add up."
+)
+
+
+def _method_values(k: int) -> dict[str, Any]:
+    return {"k": k, "d": MAX_ADJUSTMENT, "variance": f"{row_variance(k + MAX_ADJUSTMENT, k):.2f}", "below": k - 1}
+
+
 def method_text(k: int) -> str:
-    return (
-        f"Counts of fewer than {k} persons (none included) are suppressed. Every other count is "
-        f"published as its true value plus an adjustment between -{MAX_ADJUSTMENT} and "
-        f"+{MAX_ADJUSTMENT} (variance {row_variance(k + MAX_ADJUSTMENT, k):.2f}), read from a "
-        "fixed perturbation table at the position given by the sum of the random keys of the "
-        "persons counted (cell-key method of the ABS TableBuilder and the UK Census 2021): the "
-        "same persons always get the same published value, and no published count lies "
-        f"between 1 and {k - 1}. Totals are perturbed cells of their own: tables need not add up."
-    )
+    return METHOD_TEXT % _method_values(k)
 
 
-def method_notes(k: int) -> list[tuple[str, str]]:
-    """The method as rows of a workbook's notes sheet."""
+def method_notes(k: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """The method as rows of a workbook's notes sheet: (key, text, values), key and text
+    catalogue templates (exports/summary_xlsx.py shows them in the reader's language)."""
     notes = [
-        ("Disclosure control", METHOD_NAME),
-        ("k (threshold)", str(k)),
-        ("Suppression", f"A cell marked x has fewer than {k} persons (possibly none)."),
-        ("Perturbation", method_text(k)),
-        ("Maximum adjustment D", str(MAX_ADJUSTMENT)),
-        ("Variance of the adjustment", f"{row_variance(k + MAX_ADJUSTMENT, k):.2f}"),
+        (N_("Disclosure control"), N_("cell-key perturbation with a threshold"), {}),
+        (N_("k (threshold)"), str(k), {}),
+        (N_("Suppression"), N_("A cell marked x has fewer than %(k)s persons (possibly none)."), {"k": k}),
+        (N_("Perturbation"), METHOD_TEXT, _method_values(k)),
+        (N_("Maximum adjustment D"), str(MAX_ADJUSTMENT), {}),
+        (N_("Variance of the adjustment"), f"{row_variance(k + MAX_ADJUSTMENT, k):.2f}", {}),
     ]
     for offset in range(MAX_ADJUSTMENT + 1):
-        count = str(k + offset) if offset < MAX_ADJUSTMENT else f"{k + offset} or more"
         row = ", ".join(f"{a:+d}: {p:.3f}" for a, p in adjustment_row(k + offset, k))
-        notes.append((f"Perturbation table, count {count}", row))
-    notes.append(
-        ("Districts", f"Districts with fewer than {DISTRICT_GUARD_FACTOR * k} persons in the "
-                      "publication are merged into 'other districts of <region>'.")
-    )
+        text = N_("count %(count)s: %(adjustments)s") if offset < MAX_ADJUSTMENT else N_(
+            "count %(count)s or more: %(adjustments)s")
+        notes.append((N_("Perturbation table"), text, {"count": k + offset, "adjustments": row}))
+    notes.append((N_("Districts"), N_("Districts with fewer than %(n)s persons in the publication are merged "
+                                      "into 'other districts of <region>'."), {"n": DISTRICT_GUARD_FACTOR * k}))
     return notes
 
 

@@ -456,11 +456,11 @@ async def _published_summary(
 # --- the workbook ------------------------------------------------------------------------------
 
 DASHBOARD_TABLES: tuple[tuple[str, tuple[str, ...], str | None], ...] = (
-    ("Risk level by region", ("region", "risk_level"), None),
-    ("Risk groups", ("risk_group",), None),
-    ("Control forms", ("control_form",), None),
-    ("Exploitation types", ("exploitation_type",), None),
-    ("Risk level by quarter", ("risk_level",), "quarter"),
+    (N_("Risk level by region"), ("region", "risk_level"), None),
+    (N_("Risk groups"), ("risk_group",), None),
+    (N_("Control forms"), ("control_form",), None),
+    (N_("Exploitation types"), ("exploitation_type",), None),
+    (N_("Risk level by quarter"), ("risk_level",), "quarter"),
 )
 
 
@@ -499,16 +499,31 @@ def month_label(month: int) -> str:
     return "date unknown" if month == 0 else f"{month // 100:04d}-{month % 100:02d}"
 
 
-def publication_notes(publication: Publication) -> list[tuple[str, str]]:
-    revised = ", ".join(month_label(m) for m in publication.revised) or "none"
-    before = month_label(publication.previous_month) if publication.previous_month else None
-    return [
-        ("Publication", f"{publication.label}: interviews through {publication.label}, as stored on "
-                        f"{publication.published_at:%Y-%m-%d %H:%M} UTC; it does not change."),
-        ("Revisions", (f"Months revised since publication {before} (screenings stored, edited, "
-                       f"reviewed or reclassified after it): {revised}.") if before else
-                      "none (the first publication)"),
-    ]
+Note = tuple[str, str, dict]  # (key, text, values): catalogue templates and their values
+
+
+def publication_notes(publication: Publication) -> list[Note]:
+    """The publication and its revisions as notes-sheet rows (exports/summary_xlsx.py puts
+    them in the reader's language)."""
+    stated = (N_("Publication"), N_("%(label)s: interviews through %(label)s, as stored on %(time)s UTC; "
+                                    "it does not change."),
+              {"label": publication.label, "time": f"{publication.published_at:%Y-%m-%d %H:%M}"})
+    if not publication.previous_month:
+        return [stated, (N_("Revisions"), N_("none (the first publication)"), {})]
+    values = {"before": month_label(publication.previous_month),
+              "months": ", ".join(month_label(m) for m in publication.revised if m)}
+    if not publication.revised:
+        text = N_("No month revised since publication %(before)s.")
+    elif 0 not in publication.revised:
+        text = N_("Months revised since publication %(before)s (screenings stored, edited, reviewed or "
+                  "reclassified after it): %(months)s.")
+    elif values["months"]:
+        text = N_("Months revised since publication %(before)s (screenings stored, edited, reviewed or "
+                  "reclassified after it): %(months)s, and the interviews of unknown date.")
+    else:
+        text = N_("Revised since publication %(before)s (screenings stored, edited, reviewed or "
+                  "reclassified after it): the interviews of unknown date.")
+    return [stated, (N_("Revisions"), text, values)]
 
 
 def publication_json(publication: Publication) -> dict:
@@ -536,25 +551,27 @@ def workbook_bytes(project_name: str, tables: list[tuple[str, SummaryResult]], *
         for title, result in tables
     ]
     versions = sorted({v for _, result in tables for v in result.rubric_versions})
-    notes = [
-        ("Project", project_name),
-        ("Generated", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
-        ("Period", f"{month_text(request.month_from, first=True) or 'all'} to "
-                   f"{month_text(request.month_to, first=False) or 'all'}"),
-        ("Filters", "; ".join(f"{n} = {', '.join(v)}" for n, v in request.filters.items()) or "none"),
-        ("Review states counted", ", ".join(request.reviews)),
-        ("Rubric version(s)", ", ".join(versions) or "none"),
+    start, end = month_text(request.month_from, first=True), month_text(request.month_to, first=False)
+    filters = "; ".join(f"{n} = {', '.join(v)}" for n, v in request.filters.items())
+    notes: list[Note] = [
+        (N_("Project"), project_name, {}),
+        (N_("Generated"), N_("%(time)s UTC"), {"time": datetime.now(UTC).strftime("%Y-%m-%d %H:%M")}),
+        (N_("Period"), N_("%(start)s to %(end)s"), {"start": start or "…", "end": end or "…"})
+        if start or end else (N_("Period"), N_("all"), {}),
+        (N_("Filters"), filters or N_("none"), {}),  # dimension and value codes, as asked
+        (N_("Review states counted"), ", ".join(request.reviews), {}),
+        (N_("Rubric version(s)"), ", ".join(versions) or N_("none"), {}),
     ]
     if first.k is not None and first.publication is not None:
         notes += publication_notes(first.publication)
         notes += method_notes(first.k)
     else:
-        notes.append(("Disclosure control", "off (microdata role): live counts"))
+        notes.append((N_("Disclosure control"), N_("off (microdata role): live counts"), {}))
     notes += [
-        ("Counting", "Counts are persons screened (risk_screening submissions with consent, not "
-                     "rejected). A person counts once in every risk group, control form and "
-                     "exploitation type they have, so those columns do not add up to the total."),
-        ("Source", "fieldsurvey risk rubric; screening labels, not legal determinations."),
+        (N_("Counting"), N_("Counts are persons screened (risk_screening submissions with consent, not "
+                            "rejected). A person counts once in every risk group, control form and "
+                            "exploitation type they have, so those columns do not add up to the total."), {}),
+        (N_("Source"), N_("fieldsurvey risk rubric; screening labels, not legal determinations."), {}),
     ]
     return summary_workbook(sheets, notes, words=words)
 

@@ -407,7 +407,7 @@ async def test_a_late_screening_is_a_revision_of_the_next_publication(planted, c
         second = await publish_due(conn, pid, settings, now=datetime(year, month, 9, tzinfo=UTC))
         assert second.id != first.id and second.previous_month == first.through_month
         assert 202601 in second.revised and 202603 not in second.revised
-        notes = dict(publication_notes(second))
+        notes = {key: text % values for key, text, values in publication_notes(second)}
         assert "2026-01" in notes["Revisions"] and "2026-03" not in notes["Revisions"]
         forms = [r["id"] for r in await conn.fetch(
             "SELECT id FROM forms WHERE project_id = $1 AND xml_form_id = 'risk_screening'", pid)]

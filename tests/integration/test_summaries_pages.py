@@ -203,3 +203,11 @@ async def test_ministry_workbook_in_the_page_language(client, site, locale) -> N
     trend = [r[0] for r in book.worksheets[-2].iter_rows(values_only=True) if r[0]]
     assert any(str(v).startswith(_("Period: %(period)s", period="")) for v in trend)
     assert _("Total (persons)") in trend
+    # the notes sheet too: the publication, the method and its perturbation table
+    notes = {row[0]: row[1] for row in book[_("Notes")].iter_rows(values_only=True)
+             if row[0] and len(row) > 1 and row[1]}
+    for key in ("Disclosure control", "Publication", "Perturbation table", "Counting", "Districts"):
+        assert _(key) in notes and _(key) != key, key
+    assert notes[_("Disclosure control")] == _("cell-key perturbation with a threshold")
+    assert notes[_("Perturbation table")].startswith(_("count %(count)s or more: %(adjustments)s") % {
+        "count": 13, "adjustments": ""})

@@ -127,9 +127,10 @@ def test_method_is_stated_with_its_parameters() -> None:
     assert stated["perturbationTable"][1]["adjustments"] == {
         str(a): round(p, 4) for a, p in adjustment_row(K, K)
     }
-    notes = dict(method_notes(K))
-    assert notes["Maximum adjustment D"] == str(MAX_ADJUSTMENT)
-    assert f"{K + MAX_ADJUSTMENT} or more" in " ".join(notes)
+    rows = [(key, text % values if values else text) for key, text, values in method_notes(K)]
+    assert ("Maximum adjustment D", str(MAX_ADJUSTMENT)) in rows
+    table = [text for key, text in rows if key == "Perturbation table"]
+    assert len(table) == MAX_ADJUSTMENT + 1 and table[-1].startswith(f"count {K + MAX_ADJUSTMENT} or more: ")
 
 
 REGION_DISTRICTS = {"TJ-SU": ["SU-1", "SU-2", "SU-3"], "TJ-KT": ["KT-1", "KT-2"], "TJ-GB": ["GB-1"]}
