@@ -104,6 +104,15 @@ SELECT fa.actor_id, fa.form_id, fa.created_at FROM form_assignments fa WHERE fa.
 ORDER BY fa.actor_id
 """
 
+# Central's "revoke access" (DELETE /v1/sessions/:token of an app user): the token stops
+# working, the app user stays listed without one.
+REVOKE_FIELD_KEY_ACCESS = """
+UPDATE field_keys SET revoked_at = now()
+WHERE actor_id = $1 AND project_id = $2 AND revoked_at IS NULL
+  AND EXISTS (SELECT 1 FROM actors a WHERE a.id = $1 AND a.deleted_at IS NULL)
+RETURNING actor_id
+"""
+# Central's DELETE /v1/projects/:id/app-users/:id: the app user is gone.
 REVOKE_FIELD_KEY = """
 WITH revoked AS (
     UPDATE field_keys SET revoked_at = now() WHERE actor_id = $1 AND project_id = $2
@@ -216,6 +225,10 @@ async def list_field_keys(conn: asyncpg.Connection, project_id: int) -> list[asy
 
 async def revoke_field_key(conn: asyncpg.Connection, actor_id: int, project_id: int) -> bool:
     return await conn.fetchval(REVOKE_FIELD_KEY, actor_id, project_id) is not None
+
+
+async def revoke_field_key_access(conn: asyncpg.Connection, actor_id: int, project_id: int) -> bool:
+    return await conn.fetchval(REVOKE_FIELD_KEY_ACCESS, actor_id, project_id) is not None
 
 
 async def assign_form(conn: asyncpg.Connection, actor_id: int, form_id: int) -> None:

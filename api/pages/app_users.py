@@ -39,13 +39,13 @@ async def _list_context(conn: asyncpg.Connection, page: Page, project_id: int) -
     rows = await app_user_service.list_app_users(conn, page.actor, project_id)
     forms = [f for f in await forms_db.list_forms(conn, project_id) if f["current_def_id"]]
     titles = {f["id"]: f["title"] or f["xml_form_id"] for f in forms}
-    users = [  # revoked app users are not listed (their actor is deleted)
+    users = [  # revoked ones are listed greyed, after the others (as Central shows them)
         {"id": r["id"], "name": r["display_name"], "created_at": r["created_at"],
-         "form_ids": set(r["form_ids"]),
+         "revoked_at": r["revoked_at"], "form_ids": set(r["form_ids"]),
          "forms": [titles[i] for i in r["form_ids"] if i in titles]}
-        for r in rows if r["revoked_at"] is None
+        for r in rows
     ]
-    users.sort(key=lambda u: u["name"].lower())
+    users.sort(key=lambda u: (u["revoked_at"] is not None, u["name"].lower()))
     return {"users": users, "forms": forms}
 
 
@@ -118,7 +118,7 @@ async def revoke_action(
     actor = page.require("app_user.manage", project_id)
     await _project(conn, page, project_id)
     try:
-        await app_user_service.revoke_app_user(conn, actor, project_id, actor_id)
+        await app_user_service.revoke_access(conn, actor, project_id, actor_id)
     except Problem as problem:
         if problem.status == 404:
             raise PageNotFound(page._("There is no such app user.")) from problem

@@ -82,9 +82,23 @@ async def live_app_user(conn: asyncpg.Connection, actor: Actor | None, project_i
     return row
 
 
+async def revoke_access(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, actor_id: int
+) -> None:
+    """Central's "Revoke access": the app user's token stops working at once; the app user
+    stays in the list (without a token, shown greyed), its submissions keep its name."""
+    actor = authorize(actor, "app_user.manage", project_id)
+    async with conn.transaction():
+        if not await users.revoke_field_key_access(conn, actor_id, project_id):
+            raise Problem("app-user-not-found")
+        await audits.log_audit(conn, actor.id, "field_key.session.end", f"field_key/{actor_id}")
+    forget_field_key(actor_id)
+
+
 async def revoke_app_user(
     conn: asyncpg.Connection, actor: Actor | None, project_id: int, actor_id: int
 ) -> None:
+    """Central's DELETE of an app user: revoked and no longer listed."""
     actor = authorize(actor, "app_user.manage", project_id)
     async with conn.transaction():
         if not await users.revoke_field_key(conn, actor_id, project_id):

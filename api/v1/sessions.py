@@ -12,6 +12,7 @@ from api.auth import (
     token_hash,
 )
 from api.problems import Problem
+from api.services import app_users as app_user_service
 from api.services import users as users_service
 from api.services.sessions import password_login
 from api.settings import Settings
@@ -32,11 +33,17 @@ async def create_session(
 
 @delete("/v1/sessions/{token:str}", status_code=200)
 async def delete_session(token: str, conn: asyncpg.Connection, actor: Actor | None) -> dict:
+    """Log a session out; an app user's token (as Central's frontend revokes access) stops
+    working, and the app user stays listed without a token."""
     actor = require_actor(actor)
     async with conn.transaction():
         owner = await users.delete_session(conn, token_hash(token))
         if owner is None:
-            raise Problem("not-found", "No such session.")
+            key = await users.get_field_key_by_token(conn, token)
+            if key is None:
+                raise Problem("not-found", "No such session.")
+            await app_user_service.revoke_access(conn, actor, key["project_id"], key["id"])
+            return {"success": True}
         if owner != actor.id and not actor.is_admin:
             raise Problem("forbidden", "That session belongs to someone else.")
         await audits.log_audit(conn, actor.id, "user.session.end", f"user/{owner}")

@@ -213,8 +213,31 @@ async def test_app_users_create_qr_assign_revoke(client, site) -> None:
                             headers={"X-OpenRosa-Version": "1.0"})
     assert gone.status_code in (401, 403)
     assert (await manager.get(client, qr_url)).status_code == 404
+    # revoked, as Central shows it: still listed, greyed, without QR code or forms to change
     listing = await manager.get(client, f"/projects/{pid}/app-users")
-    assert listing.status_code == 200 and "Phone Khujand 1" not in listing.text  # gone
+    item = re.search(rf'<li id="app-user-{actor_id}" class="app-user revoked">.*?</li>',
+                     listing.text, re.S)
+    assert listing.status_code == 200 and item and "Phone Khujand 1" in item.group(0)
+    assert "access revoked" in item.group(0) and "/qr" not in item.group(0)
+    assert "<form" not in item.group(0)
+    rest = await client.get(f"/v1/projects/{pid}/app-users",
+                            headers=site["users"]["manager"]["headers"])
+    assert {u["id"]: u["token"] for u in rest.json()}[actor_id] is None  # Central: token null
+    assert (await manager.post(client, f"/projects/{pid}/app-users/{actor_id}/revoke",
+                               {})).status_code == 404  # once
+    # Central's frontend revokes with DELETE /v1/sessions/{the app user's token}
+    other = (await client.post(f"/v1/projects/{pid}/app-users", json={"displayName": "Phone B"},
+                               headers=site["users"]["manager"]["headers"])).json()
+    assert (await client.delete(f"/v1/sessions/{other['token']}", headers=site["users"][
+        "researcher"]["headers"])).status_code == 403
+    ended = await client.delete(f"/v1/sessions/{other['token']}",
+                                headers=site["users"]["manager"]["headers"])
+    assert ended.status_code == 200 and ended.json() == {"success": True}
+    rest = await client.get(f"/v1/projects/{pid}/app-users",
+                            headers=site["users"]["manager"]["headers"])
+    assert {u["id"]: u["token"] for u in rest.json()}[other["id"]] is None
+    assert (await client.get(f"/v1/key/{other['token']}/projects/{pid}/formList",
+                             headers={"X-OpenRosa-Version": "1.0"})).status_code in (401, 403)
     blank = await manager.post(client, f"/projects/{pid}/app-users", {"displayName": "  "})
     assert blank.status_code == 400
     assert (await site["browsers"]["researcher"].get(
