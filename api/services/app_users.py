@@ -87,23 +87,27 @@ async def revoke_access(
 ) -> None:
     """Central's "Revoke access": the app user's token stops working at once; the app user
     stays in the list (without a token, shown greyed), its submissions keep its name."""
-    actor = authorize(actor, "app_user.manage", project_id)
-    async with conn.transaction():
-        if not await users.revoke_field_key_access(conn, actor_id, project_id):
-            raise Problem("app-user-not-found")
-        await audits.log_audit(conn, actor.id, "field_key.session.end", f"field_key/{actor_id}")
-    forget_field_key(actor_id)
+    await _end_app_user(conn, actor, project_id, actor_id, remove=False)
 
 
 async def revoke_app_user(
     conn: asyncpg.Connection, actor: Actor | None, project_id: int, actor_id: int
 ) -> None:
     """Central's DELETE of an app user: revoked and no longer listed."""
+    await _end_app_user(conn, actor, project_id, actor_id, remove=True)
+
+
+async def _end_app_user(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, actor_id: int, *,
+    remove: bool,
+) -> None:
     actor = authorize(actor, "app_user.manage", project_id)
+    revoke = users.revoke_field_key if remove else users.revoke_field_key_access
     async with conn.transaction():
-        if not await users.revoke_field_key(conn, actor_id, project_id):
+        if not await revoke(conn, actor_id, project_id):
             raise Problem("app-user-not-found")
-        await audits.log_audit(conn, actor.id, "field_key.revoke", f"field_key/{actor_id}")
+        await audits.log_audit(conn, actor.id, "field_key.revoke" if remove
+                               else "field_key.session.end", f"field_key/{actor_id}")
     forget_field_key(actor_id)
 
 

@@ -84,6 +84,11 @@ async def site(client, pool, admin_headers, make_user, live_server):
             headers={**admin_headers, "X-OpenRosa-Version": "1.0"})
         assert sent.status_code == 201, sent.text
     case = await seed_case(client, pool, admin_headers, pid)
+    # an app user whose access was revoked: listed greyed on the app users page
+    revoked = (await client.post(f"/v1/projects/{pid}/app-users", json={"displayName": "Old phone"},
+                                 headers=admin_headers)).json()
+    ended = await client.delete(f"/v1/sessions/{revoked['token']}", headers=admin_headers)
+    assert ended.status_code == 200, ended.text
     manager = await make_user("manager", pid)
     ARTIFACTS.mkdir(exist_ok=True)
     broken, broken_row = broken_hotline()
@@ -153,6 +158,8 @@ async def test_coordinator_walk(browser, site, size, lang) -> None:
 
         # an app user, and its QR page (made to be printed)
         await page.goto(f"{base}/projects/{pid}/app-users")
+        assert await page.locator("li.app-user.revoked").count() >= 1
+        await check_page(page, "app-users", lang, size)
         await page.fill("input[name=displayName]", f"Phone {lang} {size}")
         await page.check("#create-app-user input[value=hotline_call]")
         async with page.expect_navigation():
