@@ -379,7 +379,12 @@ def _rollup(period: str | None, month_from: int, month_to: int) -> tuple[int, st
     return None
 
 
-async def read_cells(
+async def read_cells(conn: asyncpg.Connection, publication_id: int, dims: Sequence[int], **options) -> dict[tuple, Cell]:
+    """(period key, values of `dims` in dimension order) -> the cell (`cell_rows`)."""
+    return {tuple(row[:-2]): Cell(row[-2], row[-1]) for row in await cell_rows(conn, publication_id, dims, **options)}
+
+
+async def cell_rows(
     conn: asyncpg.Connection,
     publication_id: int,
     dims: Sequence[int],
@@ -389,8 +394,8 @@ async def read_cells(
     month_to: int,
     fixed: Mapping[int, str] | None = None,
     merged: tuple[int, Mapping[str, str]] | None = None,
-) -> dict[tuple, Cell]:
-    """(period key, values of `dims` in dimension order) -> the cell, summed over the months
+) -> list[asyncpg.Record]:
+    """Rows (period key, values of `dims` in dimension order, n, key) of the cells summed over the months
     in [month_from, month_to] (month 0, date unknown, counts only in a range from 0). `fixed`:
     dimension number -> the one value it must have (a filter); those dimensions are part of
     `dims` but not of the returned keys. `merged`: (dimension number, value -> label) for
@@ -430,8 +435,8 @@ async def read_cells(
         f"WHERE c.publication_id = $1 AND c.dims = $2 AND {span} "
         f"{''.join(' AND ' + w for w in where)} GROUP BY {names}"
     )
-    rows = await conn.fetch(sql, *args)
-    return {tuple(row[:-2]): Cell(row["n"], row["key"]) for row in rows}
+    return await conn.fetch(sql, *args)
+
 
 
 async def months_of(conn: asyncpg.Connection, publication_id: int) -> list[int]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -89,20 +89,14 @@ def _rows(k: int) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
 
 
 def adjustment(cell: Cell, k: int) -> int | None:
-    """The adjustment of a cell with n >= k (None below k): the first row entry whose upper
-    bound lies above the cell key."""
-    if cell.n < k:
-        return None
-    uppers, adjustments = _rows(k)[min(cell.n - k, MAX_ADJUSTMENT)]
-    return adjustments[bisect_right(uppers, cell.key % KEY_MODULUS)]
+    """The adjustment of a cell with n >= k (None below k)."""
+    value = published(cell, k)
+    return None if value is None else value - cell.n
 
 
 def published(cell: Cell, k: int) -> int | None:
     """What a role without microdata sees of a cell: None (suppressed) or a count >= k."""
-    if k < MIN_K:
-        raise ValueError(f"k must be at least {MIN_K}")
-    adj = adjustment(cell, k)
-    return None if adj is None else cell.n + adj
+    return publisher(k)(cell)
 
 
 def row_variance(n: int, k: int) -> float:
@@ -217,10 +211,40 @@ class ProtectedTable:
     k: int | None = None
 
 
-def protect(table: CountTable, k: int) -> ProtectedTable:
-    cells = {key: published(cell, k) for key, cell in table.cells.items()}
-    margins = tuple({v: published(c, k) for v, c in margin.items()} for margin in table.margins)
-    total = published(table.total, k)
+@lru_cache(maxsize=16)
+def publisher(k: int) -> Callable[[Cell], int | None]:
+    """`published` for one k: the adjustment is the first entry of the cell's row in the
+    perturbation table whose upper bound on the cell key lies above the cell's key."""
+    if k < MIN_K:
+        raise ValueError(f"k must be at least {MIN_K}")
+    rows = _rows(k)
+
+    def value(cell: Cell) -> int | None:
+        n, key = cell
+        if n < k:
+            return None
+        uppers, adjustments = rows[n - k if n - k < MAX_ADJUSTMENT else MAX_ADJUSTMENT]
+        return n + adjustments[bisect_right(uppers, key % KEY_MODULUS)]
+
+    return value
+
+
+def protect(table: CountTable, k: int, values: Sequence[Sequence[Any]] | None = None) -> ProtectedTable:
+    """What a table shows under disclosure control. `values` (one list per dimension): the
+    table lists every combination of them and every value in its margins, a cell or margin
+    the table does not have being empty (as `complete_cells`, in the same pass)."""
+    value = publisher(k)
+    if values is None:
+        cells = {key: value(cell) for key, cell in table.cells.items()}
+        margins = tuple({v: value(c) for v, c in margin.items()} for margin in table.margins)
+    else:
+        found = table.cells
+        empty = value(EMPTY)
+        cells = {key: value(found[key]) if key in found else empty
+                 for key in (itertools.product(*values) if values else [()])}
+        margins = tuple({v: value(margin[v]) if v in margin else empty for v in values[i]}
+                        for i, margin in enumerate(table.margins))
+    total = value(table.total)
     suppressed = frozenset(
         [("cell", key) for key, n in cells.items() if n is None]
         + [("margin", i, v) for i, m in enumerate(margins) for v, n in m.items() if n is None]

@@ -17,6 +17,7 @@ import calendar
 import contextlib
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -44,6 +45,7 @@ from exports.disclosure import (
 )
 from exports.summary_xlsx import SummarySheet, Words, summary_workbook
 
+new_cell = tuple.__new__  # Cell(n, key) without a Python-level call, for thousands of rows
 DEFAULT_REVIEWS = tuple(s for s in REVIEW_STATES if s != "rejected")
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -393,7 +395,34 @@ def _published_periods(request: SummaryRequest, facts: _Facts, publication: Publ
     return keys + ([0] if unknown.n >= k else [])
 
 
+# A publication never changes: a table asked before is answered from memory (the same
+# values; the most recently asked tables of every publication, per server process).
+_TABLES_KEPT = 256
+_tables_cache: OrderedDict[tuple, SummaryResult] = OrderedDict()
+
+
+def forget_published_tables() -> None:
+    """Empty the memory of published tables (bench/summaries.py times their computation)."""
+    _tables_cache.clear()
+
+
 async def _published_summary(
+    conn: asyncpg.Connection, request: SummaryRequest, k: int, publication: Publication
+) -> SummaryResult:
+    key = (publication.id, k, request.by, request.period, request.month_from, request.month_to,
+           tuple(sorted(request.filters.items())), request.form_ids)
+    found = _tables_cache.get(key)
+    if found is not None:
+        _tables_cache.move_to_end(key)
+        return replace(found, request=request)
+    result = await _published_tables(conn, request, k, publication)
+    _tables_cache[key] = result
+    if len(_tables_cache) > _TABLES_KEPT:
+        _tables_cache.popitem(last=False)
+    return result
+
+
+async def _published_tables(
     conn: asyncpg.Connection, request: SummaryRequest, k: int, publication: Publication
 ) -> SummaryResult:
     if not within_bounds(request):
@@ -424,14 +453,19 @@ async def _published_summary(
 
     async def read(by_numbers: Sequence[int]) -> dict[int, dict[tuple, Cell]]:
         """Cells by period key, then by the values in the order of `by_numbers`."""
-        cells = await publications_db.read_cells(
+        rows = await publications_db.cell_rows(
             conn, publication.id, [*by_numbers, *fixed], fixed=fixed,
             merged=merged if district_number in by_numbers else None, **span,
         )
-        swapped = list(by_numbers) != sorted(by_numbers)
         grouped: dict[int, dict[tuple, Cell]] = {}
-        for key, cell in cells.items():
-            grouped.setdefault(key[0], {})[key[:0:-1] if swapped else key[1:]] = cell
+        width = len(by_numbers)
+        swapped = list(by_numbers) != sorted(by_numbers)
+        for row in rows:
+            period = grouped.get(row[0])
+            if period is None:
+                period = grouped[row[0]] = {}
+            values = (row[2], row[1]) if swapped else (row[1], row[2]) if width == 2 else (row[1],) if width else ()
+            period[values] = new_cell(Cell, (row[-2], row[-1]))
         return grouped
 
     by_period = await read(numbers)
@@ -443,13 +477,13 @@ async def _published_summary(
     for key in _published_periods(request, facts, publication, k):
         counts = by_period.get(key, {})
         table = CountTable(
-            tuple(request.by), multi,
-            complete_cells(values, counts) if values else {},
-            tuple({v: grouped.get(key, {}).get((v,), EMPTY) for v in values[i]}
-                  for i, grouped in enumerate(margins_by_period)),
+            tuple(request.by), multi, counts,
+            tuple({v: cell for (v,), cell in grouped.get(key, {}).items()} for grouped in margins_by_period),
             totals.get(key, {}).get((), EMPTY),
         )
-        slices.append(Slice(summaries_db.period_label(key, request.period), protect(table, k)))
+        # every combination of the listed values, empty ones included, in one pass
+        protected = protect(table, k, values) if values else protect(replace(table, cells={}), k)
+        slices.append(Slice(summaries_db.period_label(key, request.period), protected))
     return SummaryResult(request, k, list(publication.rubric_versions), slices, publication)
 
 

@@ -7,8 +7,8 @@ It tries every attack of the issue (complements, periods, review states, inclusi
 tables sharing a margin, reports against summaries, before and after one new screening) and
 averages over up to 1,000 distinct queries. Then, for each planted group, it solves for the
 group's count as an integer program over every response collected: the unknowns are the
-counts of every combination of region x sex x month x age band x risk level (plus "anything
-not listed" in each), each published count p says its cell holds max(k, p-D)..p+D persons,
+counts of every combination of region x sex x month x age band x risk level x site type (plus
+"anything not listed" in each), each published count p says its cell holds max(k, p-D)..p+D persons,
 each suppressed cell 0..k-1. For every planted group at least two counts must stay feasible.
 The program is checked to admit the true counts first, so that it constrains what it should.
 """
@@ -30,6 +30,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_matrix
 
 from api.services.publications import due_month
+from exports.reintegration import VALUES as REINTEGRATION_VALUES
 from tests.summaries_seed import (
     DISTRICTS,
     publish_now,
@@ -46,6 +47,7 @@ AGE = {"0-13": 9, "14-17": 15, "18-24": 23, "25-34": 30, "35-49": 41, "50+": 60}
 REGIONS = ["TJ-DU", "TJ-SU", "TJ-KT", "TJ-GB", "TJ-RA"]
 SEXES = ["female", "male", "other", "refused"]
 LEVELS = ["low", "medium", "high"]
+SITES = ["community", "school", "orphanage", "departure_point", "support_center", "hotline", "other"]
 
 
 def months_through(last: int) -> list[int]:
@@ -65,6 +67,7 @@ DIMS = {
     "month": MONTHS,
     "age_band": list(AGE),
     "risk_level": LEVELS,
+    "site_type": SITES,
 }
 NAMES = list(DIMS)
 SIZES = [len(v) + 1 for v in DIMS.values()]
@@ -108,7 +111,8 @@ async def planted(client, admin_headers, make_user, live_server, pool, settings)
         assert response.status_code == 200
     ministry = await make_user("ministry", pid)
     truth = await pool.fetch(
-        "SELECT sc.region, sc.sex, summary_month(sc.interview_date) AS month, sc.age_band, sc.risk_level "
+        "SELECT sc.region, sc.sex, summary_month(sc.interview_date) AS month, sc.age_band, sc.risk_level, "
+        "sc.site_type "
         "FROM screenings sc JOIN forms f ON f.id = sc.form_id WHERE f.project_id = $1 AND NOT sc.consent_refused",
         pid,
     )
@@ -188,7 +192,7 @@ def distinct_queries(limit: int) -> list[str]:
     """Distinct queries of the bounded language over the model's dimensions: every breakdown
     of up to two dimensions, every single-value filter, every period breakdown and every whole
     month, quarter or year."""
-    dims = ["region", "sex", "age_band", "risk_level"]
+    dims = ["region", "sex", "age_band", "risk_level", "site_type"]
     windows = [""] + [f"&from={m // 100}-{m % 100:02d}&to={m // 100}-{m % 100:02d}" for m in MONTHS]
     windows += [f"&from={y}-{3 * q - 2:02d}&to={y}-{3 * q:02d}" for y, q in QUARTERS]
     windows += ["&from=2026-01&to=2026-12"]
@@ -254,28 +258,37 @@ def program(cells: dict) -> tuple[csr_matrix, np.ndarray, np.ndarray]:
             lower.append(max(K, value - D))
             upper.append(value + D)
     rows_, columns_ = np.concatenate(rows), np.concatenate(columns)
-    matrix = csr_matrix((np.ones(len(rows_)), (rows_, columns_)), shape=(len(cells), int(np.prod(SIZES))))
+    matrix = csr_matrix((np.ones(len(rows_), np.float32), (rows_, columns_)),
+                        shape=(len(cells), int(np.prod(SIZES))))
     return matrix, np.array(lower, float), np.array(upper, float)
 
 
 def other_feasible_counts(matrix, lower, upper, truth: np.ndarray, group: np.ndarray) -> dict[int, np.ndarray]:
     """Solutions of the program with a count of the group other than the true one: searched
-    from the true counts by moving one person between combinations (into the group and out of
-    it), then, when that finds none on a side, by the MILP solver. Each solution returned is
-    checked against every constraint."""
+    from the true counts by moving one person from a combination a to a combination b (out
+    of the group and into it), then, when that finds none on a side, by the MILP solver. Each
+    solution returned is checked against every constraint. A move changes every cell by
+    (b in it) - (a in it): it fits when every cell of a that cannot lose a person also holds b,
+    and every cell of b that cannot gain one also holds a."""
     n = matrix.shape[1]
     inside = np.zeros(n, bool)
     inside[group] = True
-    dense = matrix.toarray().astype(np.int8)
     counts = matrix @ truth
-    room_down, room_up = counts - lower, upper - counts
+    tight_down, tight_up = counts - lower < 1, upper - counts < 1
+    columns = matrix.tocsc()
+    up_total = np.asarray(matrix[np.flatnonzero(tight_up)].sum(axis=0)).ravel()
+
+    def holding(rows: np.ndarray) -> np.ndarray:  # per combination: how many of `rows` hold it
+        return np.asarray(matrix[rows].sum(axis=0)).ravel() if len(rows) else np.zeros(n)
+
     found: dict[int, np.ndarray] = {}
     for sources, targets in ((inside & (truth > 0), ~inside), (~inside & (truth > 0), inside)):
         for a in np.flatnonzero(sources):
-            delta = dense[:, targets].astype(np.int16) - dense[:, a, None]
-            fits = np.all((delta >= -room_down[:, None]) & (delta <= room_up[:, None]), axis=0)
+            rows_a = columns.indices[columns.indptr[a]:columns.indptr[a + 1]]
+            down, up = rows_a[tight_down[rows_a]], rows_a[tight_up[rows_a]]
+            fits = targets & (holding(down) == len(down)) & (up_total - holding(up) == 0)
             if fits.any():
-                b = np.flatnonzero(targets)[np.argmax(fits)]
+                b = int(np.argmax(fits))
                 x = truth.copy()
                 x[a] -= 1
                 x[b] += 1
@@ -447,15 +460,7 @@ async def test_a_late_screening_is_a_revision_of_the_next_publication(planted, c
 # or adding one case; each one found checked against every constraint).
 
 CASE_DIMS = ("quarter", "centre", "stage", "close_reason", "region", "sex", "age_band")
-CASE_VALUES = {
-    "centre": ("dushanbe", "khujand", "other"),
-    "stage": ("in_shelter", "receiving_services", "vocational_training", "employed_or_studying",
-              "returned_to_family", "case_closed"),
-    "close_reason": ("reintegrated", "referred", "no_contact", "declined"),
-    "region": ("TJ-DU", "TJ-SU", "TJ-KT", "TJ-GB", "TJ-RA"),
-    "sex": ("female", "male", "other", "refused"),
-    "age_band": ("under_18", "18_24", "25_34", "35_49", "50_plus"),
-}
+CASE_VALUES = REINTEGRATION_VALUES  # the published categories (the attacker knows them)
 CASE_GROUPS = {"sex": ("other", 3), "region": ("TJ-GB", 4), "centre": ("other", 2), "age_band": ("50_plus", 3)}
 
 
