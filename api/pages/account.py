@@ -12,7 +12,15 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
 from api.auth import token_hash
-from api.i18n import DEFAULT_TIME_ZONE, LANGUAGE_NAMES, LOCALE_COOKIE, LOCALES, I18n, known_locale
+from api.i18n import (
+    DEFAULT_TIME_ZONE,
+    LANGUAGE_NAMES,
+    LOCALE_COOKIE,
+    LOCALES,
+    N_,
+    I18n,
+    known_locale,
+)
 from api.pages.web import SESSION_COOKIE, Page, PageForbidden, safe_next
 from api.problems import Problem
 from api.services import users as users_service
@@ -90,13 +98,17 @@ async def choose_language(page: Page, conn: asyncpg.Connection, data: dict[str, 
     return response
 
 
+UNIVERSAL_TIME = N_("Universal time")  # Babel names the UTC zone "UTC" in every language
+
+
 def zone_choices(i18n: I18n) -> list[tuple[str, str]]:
     """(IANA name, "Dushanbe (GMT+05:00)" in the page's language) of the zones one may choose."""
     now = datetime.now(UTC)
     out = []
     for name in users_service.TIME_ZONES:
         tz = get_timezone(name)
-        city = get_timezone_location(tz, locale=i18n.locale, return_city=True)
+        city = i18n.gettext(UNIVERSAL_TIME) if name == "UTC" else get_timezone_location(
+            tz, locale=i18n.locale, return_city=True)
         out.append((name, f"{city} ({get_timezone_gmt(now.astimezone(tz), locale=i18n.locale)})"))
     return out
 
