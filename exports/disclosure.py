@@ -212,15 +212,15 @@ class ProtectedTable:
 
 
 @lru_cache(maxsize=16)
-def publisher(k: int) -> Callable[[Cell], int | None]:
-    """`published` for one k: the adjustment is the first entry of the cell's row in the
-    perturbation table whose upper bound on the cell key lies above the cell's key."""
+def count_publisher(k: int) -> Callable[[int, int], int | None]:
+    """`published` for one k, of a cell given as its count and key (for the thousands of
+    rows of a table): the adjustment is the first entry of the count's row in the perturbation
+    table whose upper bound on the cell key lies above the cell's key."""
     if k < MIN_K:
         raise ValueError(f"k must be at least {MIN_K}")
     rows = _rows(k)
 
-    def value(cell: Cell) -> int | None:
-        n, key = cell
+    def value(n: int, key: int) -> int | None:
         if n < k:
             return None
         uppers, adjustments = rows[n - k if n - k < MAX_ADJUSTMENT else MAX_ADJUSTMENT]
@@ -229,21 +229,40 @@ def publisher(k: int) -> Callable[[Cell], int | None]:
     return value
 
 
+@lru_cache(maxsize=16)
+def publisher(k: int) -> Callable[[Cell], int | None]:
+    """`published` for one k."""
+    value = count_publisher(k)
+    return lambda cell: value(cell[0], cell[1])
+
+
+def protected_table(dims: tuple[str, ...], values: Sequence[Sequence[Any]], shown: Mapping[tuple, int | None],
+                    margins: Sequence[Mapping[Any, int | None]], total: int | None, k: int) -> ProtectedTable:
+    """A table of published values (`published` of each cell), listing every combination of
+    `values` and every value in its margins: one the table has no cell for is empty, and so
+    suppressed (none included)."""
+    get = shown.get
+    cells = {key: get(key) for key in (itertools.product(*values) if values else [()])} if dims else {}
+    margins = tuple({v: margin.get(v) for v in values[i]} for i, margin in enumerate(margins))
+    suppressed = frozenset(
+        [("cell", key) for key, n in cells.items() if n is None]
+        + [("margin", i, v) for i, m in enumerate(margins) for v, n in m.items() if n is None]
+        + ([("total",)] if total is None else [])
+    )
+    return ProtectedTable(dims, cells, margins, total, suppressed, k)
+
+
 def protect(table: CountTable, k: int, values: Sequence[Sequence[Any]] | None = None) -> ProtectedTable:
     """What a table shows under disclosure control. `values` (one list per dimension): the
     table lists every combination of them and every value in its margins, a cell or margin
     the table does not have being empty (as `complete_cells`, in the same pass)."""
     value = publisher(k)
-    if values is None:
-        cells = {key: value(cell) for key, cell in table.cells.items()}
-        margins = tuple({v: value(c) for v, c in margin.items()} for margin in table.margins)
-    else:
-        found = table.cells
-        empty = value(EMPTY)
-        cells = {key: value(found[key]) if key in found else empty
-                 for key in (itertools.product(*values) if values else [()])}
-        margins = tuple({v: value(margin[v]) if v in margin else empty for v in values[i]}
-                        for i, margin in enumerate(table.margins))
+    if values is not None:
+        return protected_table(
+            table.dims, values, {key: value(cell) for key, cell in table.cells.items()},
+            [{v: value(c) for v, c in margin.items()} for margin in table.margins], value(table.total), k)
+    cells = {key: value(cell) for key, cell in table.cells.items()}
+    margins = tuple({v: value(c) for v, c in margin.items()} for margin in table.margins)
     total = value(table.total)
     suppressed = frozenset(
         [("cell", key) for key, n in cells.items() if n is None]

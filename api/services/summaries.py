@@ -37,15 +37,15 @@ from exports.disclosure import (
     CountTable,
     ProtectedTable,
     complete_cells,
+    count_publisher,
     merged_districts,
     method_notes,
-    protect,
+    protected_table,
     shown_districts,
     unprotected,
 )
 from exports.summary_xlsx import SummarySheet, Words, summary_workbook
 
-new_cell = tuple.__new__  # Cell(n, key) without a Python-level call, for thousands of rows
 DEFAULT_REVIEWS = tuple(s for s in REVIEW_STATES if s != "rejected")
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -451,13 +451,15 @@ async def _published_tables(
     # the district guard in the statement: a merged district's persons count under its label
     merged = (district_number, facts.merged) if "district" in request.by else None
 
-    async def read(by_numbers: Sequence[int]) -> dict[int, dict[tuple, Cell]]:
-        """Cells by period key, then by the values in the order of `by_numbers`."""
+    value = count_publisher(k)  # the engine's published value of each cell, as it is read
+
+    async def read(by_numbers: Sequence[int]) -> dict[int, dict[tuple, int | None]]:
+        """Published values by period key, then by the values in the order of `by_numbers`."""
         rows = await publications_db.cell_rows(
             conn, publication.id, [*by_numbers, *fixed], fixed=fixed,
             merged=merged if district_number in by_numbers else None, **span,
         )
-        grouped: dict[int, dict[tuple, Cell]] = {}
+        grouped: dict[int, dict[tuple, int | None]] = {}
         width = len(by_numbers)
         swapped = list(by_numbers) != sorted(by_numbers)
         for row in rows:
@@ -465,24 +467,21 @@ async def _published_tables(
             if period is None:
                 period = grouped[row[0]] = {}
             values = (row[2], row[1]) if swapped else (row[1], row[2]) if width == 2 else (row[1],) if width else ()
-            period[values] = new_cell(Cell, (row[-2], row[-1]))
+            period[values] = value(row[-2], row[-1])
         return grouped
 
     by_period = await read(numbers)
     margins_by_period = [await read([n]) for n in numbers] if len(numbers) == 2 else []
     totals = await read([]) if numbers else by_period
     values = [facts.values[name] for name in request.by]
-    multi = tuple(BY_NAME[name].multi for name in request.by)
+    empty = value(0, 0)
     slices = []
     for key in _published_periods(request, facts, publication, k):
-        counts = by_period.get(key, {})
-        table = CountTable(
-            tuple(request.by), multi, counts,
-            tuple({v: cell for (v,), cell in grouped.get(key, {}).items()} for grouped in margins_by_period),
-            totals.get(key, {}).get((), EMPTY),
-        )
-        # every combination of the listed values, empty ones included, in one pass
-        protected = protect(table, k, values) if values else protect(replace(table, cells={}), k)
+        # every combination of the listed values, a cell without persons suppressed
+        protected = protected_table(
+            tuple(request.by), values, by_period.get(key, {}),
+            [{v: n for (v,), n in grouped.get(key, {}).items()} for grouped in margins_by_period],
+            totals.get(key, {}).get((), empty), k)
         slices.append(Slice(summaries_db.period_label(key, request.period), protected))
     return SummaryResult(request, k, list(publication.rubric_versions), slices, publication)
 
