@@ -98,7 +98,11 @@ async def publish_in_background(app) -> AsyncIterator[None]:
             try:
                 conn = await connect(app.state.dsn)
                 try:
-                    await publish_all_due(conn, settings)
+                    for project_id in await publications_db.publishable_projects(conn):
+                        try:  # one project's failure does not hold back the others
+                            await publish_all_due(conn, settings, project_ids=[project_id])
+                        except (asyncpg.PostgresError, ValueError, LookupError):
+                            log.exception("publishing project %s failed", project_id)
                 finally:
                     await conn.close()
             except Exception:  # logged; the next round tries again
