@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from io import BytesIO
 from typing import Any
 
-from exports.disclosure import DISTRICT_GUARD_FACTOR, EMPTY, Cell, method, published
+from exports.disclosure import DISTRICT_GUARD_FACTOR, EMPTY, N_, Cell, method, published
 from exports.layout import MergedForm, label_in
 from forms.schema import Field
 
@@ -650,50 +650,82 @@ def _number_stats(per_group: dict[tuple, Counter], columns: _Columns, spec: Repo
     return out
 
 
-def report_xlsx(report: dict) -> bytes:
-    """The report as a workbook: an `about` sheet, then one block per table in `report`."""
+# The words the report engine writes itself (row and column labels, statistics, the about
+# sheet's keys): marked for the catalogues; the page and the workbook translate them with the
+# reader's gettext (api/pages/research.py), REST keeps them in English.
+REPORT_WORDS = {
+    "(not answered)": N_("(not answered)"),
+    "answered": N_("answered"),
+    "submissions": N_("submissions"),
+    "total": N_("total"),
+    "Total": N_("Total"),
+}
+# The statistics of a number question (its `stats` keys), in order.
+REPORT_STATS = {"n": N_("Answers"), "mean": N_("Mean"), "median": N_("Median"),
+                "min": N_("Smallest"), "max": N_("Largest")}
+ABOUT_WORDS = (
+    N_("form"), N_("title"), N_("versions"), N_("breakdown by"), N_("period"),
+    N_("period from"), N_("disclosure control"), N_("suppressed cells"), N_("rubric versions"),
+    N_("rules"), N_("publication"), N_("revised months"), N_("maximum adjustment D"),
+    N_("variance of the adjustment"), N_("perturbation table, count %(count)s"),
+    N_("filter %(name)s"), N_("yes"), N_("no"), N_("none"), N_("suppressed"),
+    N_("%(question)s: answered"), N_("about"), N_("report"),
+)
+
+
+def report_xlsx(report: dict, translate: Callable[[str], str] | None = None) -> bytes:
+    """The report as a workbook: an `about` sheet, then one block per table in `report`.
+    `translate` (a gettext) puts the engine's own words in the reader's language; labels come
+    from the form in the report's language already."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
     from exports.spreadsheet import append_text_safe
 
+    _ = translate or (lambda text: text)
+
+    def word(text):
+        return _(REPORT_WORDS[text]) if text in REPORT_WORDS else text
+
     bold = Font(bold=True)
     book = Workbook()
     about = book.active
-    about.title = "about"
+    about.title = _("about")
     disclosure = report["disclosure"]
     for key, value in (
-        ("form", report["xmlFormId"]),
-        ("title", report["title"]),
-        ("versions", " ".join(report["versions"])),
-        ("breakdown by", report["breakdown"]["by"] or ""),
-        ("period", report["breakdown"]["period"] or ""),
-        ("period from", report["breakdown"]["periodSource"] or ""),
-        ("disclosure control", "yes" if disclosure["applied"] else "no"),
+        (_("form"), report["xmlFormId"]),
+        (_("title"), report["title"]),
+        (_("versions"), " ".join(report["versions"])),
+        (_("breakdown by"), report["breakdown"]["by"] or ""),
+        (_("period"), report["breakdown"]["period"] or ""),
+        (_("period from"), report["breakdown"]["periodSource"] or ""),
+        (_("disclosure control"), _("yes") if disclosure["applied"] else _("no")),
         ("k", disclosure["k"] if disclosure["k"] is not None else ""),
-        ("suppressed cells", disclosure["suppressedCells"]),
-        ("rubric versions", " ".join(disclosure["rubricVersions"])),
-        ("rules", disclosure["rules"] or ""),
+        (_("suppressed cells"), disclosure["suppressedCells"]),
+        (_("rubric versions"), " ".join(disclosure["rubricVersions"])),
+        (_("rules"), disclosure["rules"] or ""),
         *(
-            (f"filter {name}", str(value))
+            (_("filter %(name)s") % {"name": name}, str(value))
             for name, value in (report.get("filters") or {}).items()
             if value
         ),
         *(
             (
-                ("publication", report["publication"]["throughMonth"]),
-                ("revised months", ", ".join(report["publication"]["revisedMonths"]) or "none"),
+                (_("publication"), report["publication"]["throughMonth"]),
+                (_("revised months"),
+                 ", ".join(report["publication"]["revisedMonths"]) or _("none")),
             )
             if report.get("publication")
             else ()
         ),
         *(
             (
-                ("maximum adjustment D", disclosure["method"]["maxAdjustment"]),
-                ("variance of the adjustment", disclosure["method"]["variance"]),
+                (_("maximum adjustment D"), disclosure["method"]["maxAdjustment"]),
+                (_("variance of the adjustment"), disclosure["method"]["variance"]),
                 *(
-                    (f"perturbation table, count {row['count']}",
-                     ", ".join(f"{a}: {p}" for a, p in (row["adjustments"] or {}).items()) or "suppressed")
+                    (_("perturbation table, count %(count)s") % {"count": row["count"]},
+                     ", ".join(f"{a}: {p}" for a, p in (row["adjustments"] or {}).items())
+                     or _("suppressed"))
                     for row in disclosure["method"]["perturbationTable"]
                 ),
             )
@@ -702,8 +734,8 @@ def report_xlsx(report: dict) -> bytes:
         ),
     ):
         append_text_safe(about, [key, value])
-    sheet = book.create_sheet("report")
-    column_labels = [c["label"] for c in report["breakdown"]["columns"]]
+    sheet = book.create_sheet(_("report"))
+    column_labels = [word(c["label"]) for c in report["breakdown"]["columns"]]
 
     def block(title: str, table: dict, *, subtitle: str = "") -> None:
         append_text_safe(sheet, [title, subtitle])
@@ -711,7 +743,8 @@ def report_xlsx(report: dict) -> bytes:
         append_text_safe(sheet, ["", *column_labels])
         for row_spec, counts in zip(table["rows"], table["counts"], strict=True):
             append_text_safe(
-                sheet, [row_spec["label"], *("suppressed" if c is None else c for c in counts)]
+                sheet, [word(row_spec["label"]), *(_("suppressed") if c is None else c
+                                                   for c in counts)]
             )
         append_text_safe(sheet, [])
 
@@ -722,10 +755,12 @@ def report_xlsx(report: dict) -> bytes:
         subtitle = f"{q['path']} ({q['type']})"
         block(title, q["table"], subtitle=subtitle)
         if "answered" in q:
-            block(f"{title}: answered", q["answered"], subtitle=subtitle)
+            block(_("%(question)s: answered") % {"question": title}, q["answered"],
+                  subtitle=subtitle)
         if "stats" in q:
             for name, values in q["stats"].items():
-                append_text_safe(sheet, [name, *("" if v is None else v for v in values)])
+                label = _(REPORT_STATS[name]) if name in REPORT_STATS else name
+                append_text_safe(sheet, [label, *("" if v is None else v for v in values)])
             append_text_safe(sheet, [])
     buffer = BytesIO()
     book.save(buffer)

@@ -25,6 +25,7 @@ from db import forms as forms_db
 from db import projects as projects_db
 from db import summaries as summaries_db
 from exports.layout import label_in
+from exports.reports import REPORT_STATS, REPORT_WORDS, report_xlsx
 from forms.schema import parse_xform
 
 add_nav(NavItem("data", N_("Data and exports"), "/projects/{project_id}/data", "export", order=40))
@@ -32,17 +33,7 @@ add_nav(NavItem("connect", N_("Connect"), "/projects/{project_id}/connect", "exp
 
 REVIEW_STATES = rest_exports.REVIEW_STATES
 # English words the report engine (exports/reports.py) puts in its tables
-REPORT_WORDS = {
-    "(not answered)": N_("(not answered)"),
-    "answered": N_("answered"),
-    "submissions": N_("submissions"),
-    "total": N_("total"),
-    "Total": N_("Total"),
-}
 PERIODS = {"month": N_("Month"), "quarter": N_("Quarter"), "year": N_("Year")}
-# The report engine's statistics of a number question (its `stats` keys), in order.
-REPORT_STATS = {"n": N_("Answers"), "mean": N_("Mean"), "median": N_("Median"),
-                "min": N_("Smallest"), "max": N_("Largest")}
 
 
 async def _project(conn, page: Page, project_id: int, permission: str):
@@ -236,12 +227,14 @@ async def report_page(project_id: int, xml_form_id: str, page: Page, conn: async
 async def report_workbook(project_id: int, xml_form_id: str, page: Page, conn: asyncpg.Connection) -> Response:
     await _project(conn, page, project_id, "summary.read")
     form, schema = await _form(conn, project_id, xml_form_id)
-    response = await rest_exports.get_report_xlsx.fn(
-        request=page.request, project_id=project_id, xml_form_id=xml_form_id, conn=conn,
-        actor=page.actor, **_report_args(page, schema))
-    response.headers["Content-Disposition"] = disposition(
-        file_name(page.i18n, "report.xlsx", schema.title or xml_form_id))
-    return response
+    report = await rest_exports.form_report(
+        page.request, project_id, xml_form_id, conn, page.actor, output="xlsx",
+        **_report_args(page, schema))
+    return Response(
+        report_xlsx(report, translate=page.i18n.gettext), media_type=rest_exports.XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": disposition(
+            file_name(page.i18n, "report.xlsx", schema.title or xml_form_id))},
+    )
 
 
 # --- connecting other tools ----------------------------------------------------------------

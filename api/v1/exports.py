@@ -427,7 +427,7 @@ def _published_period(
     return bounds[0], bounds[1]
 
 
-async def _report(
+async def form_report(
     request: Request,
     project_id: int,
     xml_form_id: str,
@@ -557,7 +557,7 @@ async def get_report(
     period: str | None = None,
     lang: str | None = None,
 ) -> dict[str, Any]:
-    return await _report(
+    return await form_report(
         request,
         project_id,
         xml_form_id,
@@ -589,7 +589,7 @@ async def get_report_xlsx(
     period: str | None = None,
     lang: str | None = None,
 ) -> Response:
-    report = await _report(
+    report = await form_report(
         request,
         project_id,
         xml_form_id,

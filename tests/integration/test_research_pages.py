@@ -89,8 +89,22 @@ async def test_report_page_and_workbook(client, site) -> None:
         "Answers", "Mean", "Median", "Smallest", "Largest"]
     book = await browser.get(client, f"/projects/{pid}/data/risk_screening/report.xlsx")
     assert book.status_code == 200 and " - report " in filename_of(book)
-    assert openpyxl.load_workbook(io.BytesIO(book.content)).sheetnames
+    assert openpyxl.load_workbook(io.BytesIO(book.content)).sheetnames == ["about", "report"]
     assert (await client.get("/static/dashboard/report.js")).status_code == 200
+    # the workbook speaks the page's language: the engine's own words from the catalogue
+    browser.lang = "ru"
+    try:
+        russian = await browser.get(client, f"/projects/{pid}/data/risk_screening/report.xlsx")
+    finally:
+        browser.lang = None
+    workbook = openpyxl.load_workbook(io.BytesIO(russian.content))
+    assert workbook.sheetnames == ["об отчёте", "отчёт"]
+    keys = [row[0] for row in workbook["об отчёте"].iter_rows(values_only=True)]
+    assert keys[:3] == ["форма", "название", "версии"] and "контроль раскрытия" in keys
+    words = {cell for row in workbook["отчёт"].iter_rows(values_only=True) for cell in row
+             if isinstance(cell, str)}
+    assert "Ответы" in words  # a number question's statistics (English: Answers)
+    assert not words & {"Answers", "Mean", "total", "Total", "suppressed", "(not answered)"}
 
 
 async def test_connect_page(client, site) -> None:
