@@ -39,4 +39,15 @@ def simple_form(form_id: str = "simple", version: str = "1", extra_rows=(), titl
     )
 
 
+def photo_and_signature_form(form_id: str, version: str = "1") -> bytes:
+    """A place (text), a photo and a signature (an image with the `signature` appearance)."""
+    return xlsx_bytes({
+        "survey": [["type", "name", "label", "appearance", "parameters"],
+                   ["text", "place", "Place", None, None],
+                   ["image", "photo", "Photo", None, "max-pixels=1024"],
+                   ["image", "sign", "Signature of the client", "signature", "max-pixels=1024"]],
+        "settings": [["form_id", "version"], [form_id, version]],
+    })
+
+
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

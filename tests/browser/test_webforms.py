@@ -34,7 +34,7 @@ from tests.browser.webform_filler import WebFormFiller, field_by_name
 from tests.browser.webform_plans import RISK_LEVELS, applicable, plans
 from tests.conftest import require
 from tests.summaries_seed import random_answers, screening_project, submission_xml, submit
-from tests.xlsforms import XLSX
+from tests.xlsforms import XLSX, photo_and_signature_form
 
 
 @pytest.fixture(autouse=True)
@@ -600,15 +600,7 @@ async def photo_and_signature_stored_with_the_submission(
         browser, site, client, pool, tmp_path) -> None:
     from PIL import Image, ImageDraw
 
-    from tests.xlsforms import xlsx_bytes
-
-    workbook = xlsx_bytes({
-        "survey": [["type", "name", "label", "appearance", "parameters"],
-                   ["text", "place", "Place", None, None],
-                   ["image", "photo", "Photo", None, "max-pixels=1024"],
-                   ["image", "sign", "Signature of the client", "signature", "max-pixels=1024"]],
-        "settings": [["form_id", "version"], ["browser_photo", "1"]],
-    })
+    workbook = photo_and_signature_form("browser_photo")
     headers = site["manager"]["headers"]
     uploaded = await client.post(
         f"/v1/projects/{site['pid']}/forms?publish=true", content=workbook,

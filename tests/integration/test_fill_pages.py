@@ -15,7 +15,7 @@ from tests.instances import instance_xml
 from tests.integration.test_pages_infra import assert_no_english
 from tests.pages_client import anonymous, signed_in
 from tests.summaries_seed import screening_project, submission_xml
-from tests.xlsforms import XLSX, xlsx_bytes
+from tests.xlsforms import XLSX, photo_and_signature_form
 
 
 @pytest.fixture(scope="module")
@@ -134,13 +134,7 @@ async def test_publishing_a_draft_deletes_its_test_submissions_and_their_files(
     """As Central: what was sent from the preview goes when the draft is published, files
     included; a file whose content a real submission also has stays."""
     pid, manager = site["pid"], site["users"]["manager"]
-    workbook = xlsx_bytes({
-        "survey": [["type", "name", "label", "appearance", "parameters"],
-                   ["text", "place", "Place", None, None],
-                   ["image", "photo", "Photo", None, "max-pixels=1024"],
-                   ["image", "sign", "Signature", "signature", "max-pixels=1024"]],
-        "settings": [["form_id", "version"], ["draft_purge", "1"]],
-    })
+    workbook = photo_and_signature_form("draft_purge")
     api = f"/v1/projects/{pid}/forms/draft_purge"
     uploaded = await client.post(f"/v1/projects/{pid}/forms?publish=true", content=workbook,
                                  headers={**manager["headers"], "Content-Type": XLSX})
