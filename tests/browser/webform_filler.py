@@ -10,6 +10,7 @@ plans, one per entry.
 from __future__ import annotations
 
 import re
+import time
 from datetime import date
 
 from forms.schema import Field, FormSchema
@@ -57,6 +58,7 @@ class WebFormFiller:
         self.page = page
         self.timeout = timeout
         self.last: str | None = None  # the id of the question answered last
+        self.seconds: dict[str, float] = {}  # how long each answer took
         self.schema = schema
         self.language = language
         self.today = today or date.today()
@@ -78,8 +80,10 @@ class WebFormFiller:
             if field.kind == "repeat":
                 await self.fill_repeat(field, value)  # type: ignore[arg-type]
                 continue
+            started = time.monotonic()
             box = await self.container(field, scope)
             await self.answer(field, box, value)
+            self.seconds[name] = self.seconds.get(name, 0) + time.monotonic() - started
 
     async def answer(self, field: Field, box, value) -> None:
         kind = field.type
