@@ -278,7 +278,8 @@ async def publish_action(
     version = ((await request.form()).get("version") or "").strip()
     try:
         await form_service.publish_draft(conn, actor.id, project_id, xml_form_id,
-                                         version or None)
+                                         version or None,
+                                         store=request.app.state.attachment_store)
     except Problem as problem:
         upload = _refused_upload(page, problem, b"", "")
         return await _render_form(page, conn, project_id, form,

@@ -275,11 +275,12 @@ async def publish_draft(
     project_id: int,
     xml_form_id: str,
     version: str | None,
-    store: AttachmentStore | None = None,
+    *,
+    store: AttachmentStore | None,
 ) -> None:
     """Publish the draft in a transaction of its own, then forget the cached form. With the
     attachment store, the files of the draft's test submissions go too (when nothing else
-    references the same content)."""
+    references the same content); every caller names it, so none forgets the files."""
     async with conn.transaction():
         freed = await publish_form_draft(conn, actor_id, project_id, xml_form_id, version)
     forget_form(project_id, xml_form_id)

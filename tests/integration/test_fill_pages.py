@@ -129,13 +129,16 @@ async def test_public_link_pages_and_submissions(client, site, admin_headers) ->
     assert late.status_code == 403 and late.json()["slug"] == "public-link-revoked"
 
 
+@pytest.mark.parametrize("via", ["rest", "page"])
 async def test_publishing_a_draft_deletes_its_test_submissions_and_their_files(
-        client, site, pool, settings) -> None:
-    """As Central: what was sent from the preview goes when the draft is published, files
-    included; a file whose content a real submission also has stays."""
+        client, site, pool, settings, via) -> None:
+    """As Central: what was sent from the preview goes when the draft is published (by REST or
+    the coordinator's page), files included; a file whose content a real submission also has
+    stays."""
     pid, manager = site["pid"], site["users"]["manager"]
-    workbook = photo_and_signature_form("draft_purge")
-    api = f"/v1/projects/{pid}/forms/draft_purge"
+    form = f"draft_purge_{via}"
+    workbook = photo_and_signature_form(form)
+    api = f"/v1/projects/{pid}/forms/{form}"
     uploaded = await client.post(f"/v1/projects/{pid}/forms?publish=true", content=workbook,
                                  headers={**manager["headers"], "Content-Type": XLSX})
     assert uploaded.status_code == 200, uploaded.text
@@ -144,7 +147,7 @@ async def test_publishing_a_draft_deletes_its_test_submissions_and_their_files(
     only_draft, shared = uuid.uuid4().bytes * 8, uuid.uuid4().bytes * 8  # unique contents
     store = LocalAttachmentStore(settings.attachments_dir)
     browser = await as_user(client, site, "manager")
-    pages = f"/dashboard/projects/{pid}/forms/draft_purge"
+    pages = f"/dashboard/projects/{pid}/forms/{form}"
 
     async def send(what: str, photo: bytes, sign: bytes) -> None:
         xml = instance_xml(schema, {"place": what, "photo": "p.jpg", "sign": "s.png"})
@@ -157,13 +160,18 @@ async def test_publishing_a_draft_deletes_its_test_submissions_and_their_files(
     await send("fill", shared, shared)  # data
     await send("preview", only_draft, shared)  # a test of the draft
     form_id = await pool.fetchval(
-        "SELECT id FROM forms WHERE project_id = $1 AND xml_form_id = 'draft_purge'", pid)
+        "SELECT id FROM forms WHERE project_id = $1 AND xml_form_id = $2", pid, form)
     count = "SELECT count(*) FROM draft_submissions WHERE form_id = $1"
     assert await pool.fetchval(count, form_id) == 1
     assert await store.exists(blob_key(only_draft)) and await store.exists(blob_key(shared))
 
-    published = await client.post(api + "/draft/publish?version=2", headers=manager["headers"])
-    assert published.status_code == 200, published.text
+    if via == "rest":
+        published = await client.post(api + "/draft/publish?version=2", headers=manager["headers"])
+        assert published.status_code == 200, published.text
+    else:
+        published = await browser.post(client, f"/projects/{pid}/forms/{form}/draft/publish",
+                                       {"version": "2"})
+        assert published.status_code == 303, published.text
     assert await pool.fetchval(count, form_id) == 0
     assert not await store.exists(blob_key(only_draft))
     assert await store.exists(blob_key(shared))  # still the real submission's
