@@ -185,6 +185,13 @@ async def _json_body(request: Request) -> Any:
         raise Problem("json-invalid", f"The body is not valid JSON: {exc}") from exc
 
 
+async def _json_object(request: Request) -> dict:
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        raise Problem("json-invalid", "The body must be a JSON object.")
+    return body
+
+
 async def _full_entity(conn, project_id: int, name: str, uuid: str) -> EntityOut:
     _, row = await service.get_entity(conn, project_id, name, uuid)
     return entity_out(row, data=True)
@@ -209,9 +216,7 @@ async def create_dataset(
     project_id: int, request: Request, conn: asyncpg.Connection, actor: Actor | None
 ) -> DatasetOut:
     authorize(actor, "dataset.update", project_id)
-    body = await _json_body(request)
-    if not isinstance(body, dict):
-        raise Problem("json-invalid", "The body must be a JSON object.")
+    body = await _json_object(request)
     approval = body.get("approvalRequired", False)
     if not isinstance(approval, bool):
         raise Problem("entity-parameter-invalid", "approvalRequired must be true or false.")
@@ -242,9 +247,7 @@ async def update_dataset(
     project_id: int, name: str, request: Request, conn: asyncpg.Connection, actor: Actor | None
 ) -> DatasetOut:
     authorize(actor, "dataset.update", project_id)
-    body = await _json_body(request)
-    if not isinstance(body, dict):
-        raise Problem("json-invalid", "The body must be a JSON object.")
+    body = await _json_object(request)
     unexpected = [k for k in body if k not in ("approvalRequired",)]
     if unexpected:
         raise Problem("entity-attributes-unexpected",
@@ -267,9 +270,7 @@ async def create_property(
     project_id: int, name: str, request: Request, conn: asyncpg.Connection, actor: Actor | None
 ) -> dict:
     authorize(actor, "dataset.update", project_id)
-    body = await _json_body(request)
-    if not isinstance(body, dict):
-        raise Problem("json-invalid", "The body must be a JSON object.")
+    body = await _json_object(request)
     await service.add_property(conn, actor, project_id, name, body.get("name"))
     return {"success": True}
 
@@ -294,9 +295,7 @@ async def create_entities(
     project_id: int, name: str, request: Request, conn: asyncpg.Connection, actor: Actor | None
 ) -> Response:
     authorize(actor, "entity.update", project_id)
-    body = await _json_body(request)
-    if not isinstance(body, dict):
-        raise Problem("json-invalid", "The body must be a JSON object.")
+    body = await _json_object(request)
     user_agent = request.headers.get("user-agent")
     if "entities" in body:
         await service.create_entities(
