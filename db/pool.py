@@ -32,8 +32,21 @@ async def open_pool(
     )
 
 
-async def connect(dsn: str) -> asyncpg.Connection:
+class DatabaseRefused(ConnectionError):
+    """PostgreSQL refused a new connection: it accepts none now (ALLOW_CONNECTIONS, too many,
+    starting up or shutting down) or not ours. A ConnectionError: the database is gone for
+    the one who asked."""
+
+
+async def connect(dsn: str, *, timeout: float = 60) -> asyncpg.Connection:
     """A single connection with the same codecs (for streams with their own connection, CLI)."""
-    conn = await asyncpg.connect(dsn)
-    await _init_connection(conn)
+    try:
+        conn = await asyncpg.connect(dsn, timeout=timeout)
+    except asyncpg.PostgresError as exc:
+        raise DatabaseRefused(f"PostgreSQL refused a connection: {exc}") from exc
+    try:
+        await _init_connection(conn)
+    except BaseException:
+        conn.terminate()
+        raise
     return conn

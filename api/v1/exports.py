@@ -14,8 +14,6 @@ read-only REPEATABLE READ transaction, so the export is one consistent snapshot.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
@@ -60,7 +58,7 @@ from exports.reports import (
     report_xlsx,
 )
 from exports.spreadsheet import MAX_COLUMNS
-from exports.streaming import HeldStream, taking_turns
+from exports.streaming import HeldStream, prefetched, taking_turns
 from exports.xlsx import stream_xlsx
 from forms.schema import parse_xform
 from forms.screening import RISK_SCREENING_FORM_ID
@@ -221,46 +219,46 @@ async def stream_records_into(
     write: Callable[..., AsyncIterator[bytes]],
     *,
     prefetch: int = 1000,
-    slots: asyncio.Semaphore | None = None,
     newest_first: bool = False,
     store: AttachmentStore | None = None,
 ) -> AsyncIterator[bytes]:
-    """The export body: its own connection, a read-only snapshot, a server-side cursor.
-    `slots` bounds how many streams hold a connection at once (the server's). With `store`,
+    """The export body: its own connection, a read-only snapshot, a server-side cursor. The
+    connection, the snapshot and the first rows of each cursor are taken before the first
+    chunk (HeldStream.start takes that chunk before the response starts). With `store`,
     `write` is called as write(records, files): the uploaded files, read on the same
     snapshot after the records."""
-    async with slots if slots is not None else contextlib.nullcontext():
-        conn = await connect(dsn)
-        finished = False
-        try:
-            async with conn.transaction(isolation="repeatable_read", readonly=True):
-                records = taking_turns(
-                    stream_submissions_for_export(
-                        conn, target.form_id, prefetch=prefetch, newest_first=newest_first,
-                        **target.filter.as_kwargs(),
-                    )
+    conn = await connect(dsn)
+    finished = False
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            records = await prefetched(taking_turns(
+                stream_submissions_for_export(
+                    conn, target.form_id, prefetch=prefetch, newest_first=newest_first,
+                    **target.filter.as_kwargs(),
                 )
-                if store is None:
-                    body = write(records)
-                else:
-                    body = write(records, _export_files(conn, target, store))
-                async for chunk in body:
-                    if chunk:
-                        yield chunk
-            finished = True
-        finally:
-            if finished:
-                await conn.close()
+            ))
+            if store is None:
+                body = write(records)
             else:
-                conn.terminate()  # the client went away or writing failed: drop the snapshot
+                files = await prefetched(stream_attachments_for_export(
+                    conn, target.form_id, **target.filter.as_kwargs()
+                ))
+                body = write(records, _export_files(files, target, store))
+            async for chunk in body:
+                if chunk:
+                    yield chunk
+        finished = True
+    finally:
+        if finished:
+            await conn.close()
+        else:
+            conn.terminate()  # the client went away or writing failed: drop the snapshot
 
 
 async def _export_files(
-    conn: asyncpg.Connection, target: ExportTarget, store: AttachmentStore
+    rows: AsyncIterator[asyncpg.Record], target: ExportTarget, store: AttachmentStore
 ) -> AsyncIterator[SubmissionFile]:
-    async for row in taking_turns(
-        stream_attachments_for_export(conn, target.form_id, **target.filter.as_kwargs())
-    ):
+    async for row in taking_turns(rows):
         try:
             content = await store.get(row["blob_key"])
         except FileNotFoundError:
@@ -318,10 +316,6 @@ async def export_csv_zip(
         split_select_multiples=split_select_multiples,
         spreadsheet=False,
     )
-    await _audit(
-        conn, actor, "submission.export", target,
-        {"format": "csv.zip", "attachments": attachments, "escapeFormulas": escape_formulas},
-    )
 
     def write(records, files=None):
         return stream_csv_zip(records, layout, files=files, escape_formulas=escape_formulas)
@@ -329,6 +323,10 @@ async def export_csv_zip(
     body = await HeldStream.start(request.app.state.stream_slots, lambda: stream_records_into(
         request.app.state.dsn, target, write, newest_first=True,
         store=request.app.state.attachment_store if attachments else None,
+    ))
+    await body.then(_audit(
+        conn, actor, "submission.export", target,
+        {"format": "csv.zip", "attachments": attachments, "escapeFormulas": escape_formulas},
     ))
     return Stream(
         body,
@@ -368,7 +366,6 @@ async def export_xlsx(
         split_select_multiples=True,
         spreadsheet=True,
     )
-    await _audit(conn, actor, "submission.export", target, {"format": "xlsx", "lang": language})
 
     def write(records):
         return stream_xlsx(
@@ -382,6 +379,9 @@ async def export_xlsx(
     body = await HeldStream.start(
         request.app.state.stream_slots,
         lambda: stream_records_into(request.app.state.dsn, target, write),
+    )
+    await body.then(
+        _audit(conn, actor, "submission.export", target, {"format": "xlsx", "lang": language})
     )
     return Stream(
         body,

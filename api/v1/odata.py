@@ -53,7 +53,7 @@ from exports.odata import (
     service_document,
     stream_table,
 )
-from exports.streaming import HeldStream, taking_turns
+from exports.streaming import HeldStream, prefetched, taking_turns
 from forms.schema import parse_xform
 
 ODATA_HEADERS = {"OData-Version": "4.0"}
@@ -256,18 +256,21 @@ async def _serve_table(
     if is_root and want_count:
         total = await submissions_db.count_submissions_for_odata(conn, form_row["id"], where, params)
 
-    await audits.log_audit(
-        conn,
-        actor.id,
-        "odata.read",
-        f"form/{project_id}/{xml_form_id}",
-        {
-            "table": table_name,
-            **({"instanceId": key} if key is not None else {}),
-            **{k: v for k, v in query.items() if k.startswith("$")},
-        },
-    )
+    def audit():  # written once the body is open: a refused stream leaves no audit row
+        return audits.log_audit(
+            conn,
+            actor.id,
+            "odata.read",
+            f"form/{project_id}/{xml_form_id}",
+            {
+                "table": table_name,
+                **({"instanceId": key} if key is not None else {}),
+                **{k: v for k, v in query.items() if k.startswith("$")},
+            },
+        )
+
     if top == 0 and is_root:
+        await audit()
         body: dict[str, Any] = {"value": [], "@odata.context": context}
         if want_count:
             body["@odata.count"] = total
@@ -298,13 +301,21 @@ async def _serve_table(
     else:
         records = _records(request, form_row["id"], where, params, None, order, None, 0)
         page = Page(top=top, skip=skip, after_row=after_row)
-    # The stream slot is taken before the headers: a client queued behind other streams waits
-    # for its status line, never in the middle of a 200's body.
-    body_stream = await HeldStream.start(request.app.state.stream_slots, lambda: stream_table(
-        form, table_name, records,
-        options=RowOptions(wkt=_flag(query.get("$wkt")), expand=expand_all),
-        keep=keep, page=page, footer=footer,
-    ))
+
+    async def body() -> AsyncIterator[bytes]:
+        rows = await prefetched(records)  # the connection, the snapshot, the first rows
+        async for chunk in stream_table(
+            form, table_name, rows,
+            options=RowOptions(wkt=_flag(query.get("$wkt")), expand=expand_all),
+            keep=keep, page=page, footer=footer,
+        ):
+            yield chunk
+
+    # The stream slot, the connection and the first rows are taken before the headers: a
+    # client queued behind other streams waits for its status line, and a database that
+    # refuses is a problem, never a cut 200's body.
+    body_stream = await HeldStream.start(request.app.state.stream_slots, body)
+    await body_stream.then(audit())
     return Stream(body_stream, media_type=JSON_MEDIA_TYPE, headers=ODATA_HEADERS)
 
 
@@ -315,6 +326,7 @@ async def _records(
     """Submissions on the stream's own connection (its HeldStream holds the slot), in one
     read-only snapshot."""
     conn = await connect(request.app.state.dsn)
+    finished = False
     try:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             async for record in taking_turns(
@@ -324,6 +336,10 @@ async def _records(
                 )
             ):
                 yield record
+        finished = True
     finally:
-        await conn.close()
+        if finished:
+            await conn.close()
+        else:
+            conn.terminate()  # the client went away or reading failed: drop the snapshot
 

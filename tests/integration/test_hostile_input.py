@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from forms.submission import DEFAULT_MAX_BYTES as MAX_SUBMISSION_XML_BYTES
@@ -325,6 +326,45 @@ async def test_export_dates_are_checked_before_the_first_byte(client, admin_head
             problem(await client.get(f"{base}{path}?since={moment}", headers=admin_headers))
             problem(await client.get(f"{base}{path}?until={moment}", headers=admin_headers))
     assert await audit_count(pool) == before
+
+
+# The four streamed bodies: each opens its own connection and snapshot.
+STREAMS = (".svc/Submissions", "/submissions.csv.zip", "/submissions.csv.zip?attachments=false",
+           "/submissions.xlsx")
+# Two ways a database refuses a stream's own (new) connection while the request's pool
+# connection still works: it accepts no new connection (503), or a new connection cannot read
+# the tables (its first statement fails: 500).
+REFUSALS = {
+    "no-new-connections": ("ALLOW_CONNECTIONS false", "ALLOW_CONNECTIONS true", 503),
+    "first-statement-fails": ("SET search_path TO nowhere", "RESET search_path", 500),
+}
+
+
+@pytest.mark.parametrize("refusal", REFUSALS)
+async def test_a_stream_whose_database_refuses_is_a_problem_before_any_byte(
+    client, admin_headers, hostile_rows, pool, server_url, refusal
+):
+    base = f"/v1/projects/{hostile_rows['pid']}/forms/{FORM_ID}"
+    refuse, restore, status = REFUSALS[refusal]
+    name = await pool.fetchval("SELECT current_database()")
+    admin = await asyncpg.connect(server_url)  # on the server's own database, kept throughout
+    try:
+        for path in STREAMS:
+            # the request's checks run on a live pool connection (asyncpg's pool hands out the
+            # last one released), so only the stream's own connection meets the refusal
+            warm = await client.get(f"/v1/projects/{hostile_rows['pid']}", headers=admin_headers)
+            assert warm.status_code == 200
+            before = await audit_count(pool)
+            await admin.execute(f'ALTER DATABASE "{name}" {refuse}')
+            try:
+                response = await client.get(base + path, headers=admin_headers)
+            finally:
+                await admin.execute(f'ALTER DATABASE "{name}" {restore}')
+            problem(response, status)
+            assert await audit_count(pool) == before, path
+    finally:
+        await admin.close()
+    assert (await client.get(base + STREAMS[0], headers=admin_headers)).status_code == 200
 
 
 async def test_instance_ids_are_bounded(client, hostile, pool):
