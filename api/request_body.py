@@ -6,59 +6,25 @@ neither holds a connection of the pool meanwhile. Bodies over 1 MiB are spooled 
 temporary file, so memory stays bounded too.
 
 An ASGI middleware rather than per-handler reads: Litestar resolves a handler's dependencies
-(the connection included) before it reads a `data` body, for every route.
+(the connection included) before it reads a `data` body, for every route. Litestar runs it
+once the request is routed, so its 408 and 413 are Problems that the route's own exception
+handlers answer, as any other error of that route: OpenRosaResponse XML on the OpenRosa
+routers (api/openrosa.py), problem+json on REST, the page's answer on pages, each in the
+request's language. No path is guessed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
-from email.utils import formatdate
-from xml.sax.saxutils import escape
 
-import msgspec
-
-from api.i18n import N_, I18n, locale_from_headers, localized_problem, localized_problem_json
+from api.i18n import N_
 from api.problems import Problem
 
 SPOOL_BYTES = 1 << 20
 REPLAY_CHUNK = 1 << 16
 _NO_BODY_METHODS = {"GET", "HEAD", "OPTIONS", "DELETE"}
 _SLUGS = {408: "request-timeout", 413: "payload-too-large"}
-
-
-def _is_openrosa(path: str) -> bool:
-    return path.endswith("/submission") or path.endswith("/formList")
-
-
-def _error_response(status: int, scope, detail: str, params: dict) -> tuple[list, bytes]:
-    path = scope.get("path", "")
-    problem = Problem(_SLUGS[status], detail, params=params)
-    # Before the application, so before any signed-in user: the language of the request's
-    # own Accept-Language, as every API problem (api/app.py problem_response).
-    request_headers = {k.decode("latin-1"): v.decode("latin-1")
-                       for k, v in scope.get("headers") or ()}
-    i18n = I18n.for_locale(locale_from_headers(request_headers))
-    if _is_openrosa(path):
-        body = (
-            '<OpenRosaResponse xmlns="http://openrosa.org/http/response">'
-            f'<message nature="error">{escape(localized_problem(problem, i18n)[2])}</message>'
-            "</OpenRosaResponse>"
-        ).encode()
-        media = b"text/xml; charset=utf-8"
-        extra = [(b"x-openrosa-version", b"1.0")]
-    else:
-        body = msgspec.json.encode(localized_problem_json(problem, i18n, path))
-        media = b"application/problem+json"
-        extra = []
-    headers = [
-        (b"content-type", media),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-        (b"date", formatdate(usegmt=True).encode()),
-        *extra,
-    ]
-    return headers, body
 
 
 class BoundedBody:
@@ -80,10 +46,9 @@ class BoundedBody:
             await self.app(scope, receive, send)
             return
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._refuse(send, 413, scope, N_(
+            raise _refusal(413, N_(
                 "The body is %(size)s bytes; the server accepts at most %(limit)s."),
                 {"size": int(length), "limit": self.max_bytes})
-            return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.total_seconds
         chunks: list[bytes] = []
@@ -98,10 +63,9 @@ class BoundedBody:
             except TimeoutError:
                 if spool is not None:
                     spool.close()
-                await self._refuse(send, 408, scope, N_(
+                raise _refusal(408, N_(
                     "Only %(size)s bytes of the body arrived before the server stopped waiting; "
-                    "send it again."), {"size": size})
-                return
+                    "send it again."), {"size": size}) from None
             if message["type"] == "http.disconnect":
                 if spool is not None:
                     spool.close()
@@ -111,10 +75,9 @@ class BoundedBody:
             if size > self.max_bytes:
                 if spool is not None:
                     spool.close()
-                await self._refuse(send, 413, scope, N_(
+                raise _refusal(413, N_(
                     "The body is larger than the server accepts (%(limit)s bytes)."),
                     {"limit": self.max_bytes})
-                return
             if spool is None and size > SPOOL_BYTES:
                 spool = tempfile.TemporaryFile()
                 spool.writelines(chunks)
@@ -131,11 +94,10 @@ class BoundedBody:
             if spool is not None:
                 spool.close()
 
-    @staticmethod
-    async def _refuse(send, status: int, scope, detail: str, params: dict) -> None:
-        headers, body = _error_response(status, scope, detail, params)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+
+def _refusal(status: int, detail: str, params: dict) -> Problem:
+    # the rest of the body is never read: the connection is closed after the answer
+    return Problem(_SLUGS[status], detail, params=params, headers={"Connection": "close"})
 
 
 def _replay(chunks: list[bytes], spool, size: int, receive):

@@ -30,7 +30,7 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import State
 
 from api.auth import public_link_actor
-from api.i18n import N_
+from api.i18n import N_, problem_text
 from api.ingest import IngestResult, ingest_submission
 from api.openrosa import base_url, multipart_submission
 from api.pages.web import (
@@ -40,6 +40,7 @@ from api.pages.web import (
     Page,
     PageNotFound,
     add_nav,
+    page_of,
 )
 from api.pages.webforms import entry_script
 from api.problems import Problem
@@ -98,17 +99,27 @@ class SubmitAnswer(msgspec.Struct, rename="camel"):
 _encode = msgspec.json.Encoder()
 
 
-def json_response(body, status: int = 200) -> Response:
+def json_response(body, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(_encode.encode(body), status_code=status, media_type=JSON,
-                    headers={"Cache-Control": "no-store"})
+                    headers={"Cache-Control": "no-store", **(headers or {})})
 
 
 def refusal(page: Page, problem: Problem) -> Response:
     message = REFUSALS.get(problem.slug)
     text = page._(message) if message else page._(
-        "The server refused the submission: %(detail)s", detail=problem.detail)
+        "The server refused the submission: %(detail)s", detail=problem_text(problem, page.i18n))
     return json_response({"message": text, "slug": problem.slug, "code": problem.code},
-                         problem.status)
+                         problem.status, headers=problem.headers)
+
+
+def refusal_of_route(request: Request, problem: Problem) -> Response:
+    """The submission routes' answer to a Problem raised around their handler (the body bound's
+    408 and 413, api/request_body.py): the JSON refusal the fill page shows, as the handler's."""
+    return refusal(page_of(request), problem)
+
+
+# what the Web Forms page posts to: it reads a JSON refusal, whatever refused the submission
+SUBMIT = {"status_code": 201, "exception_handlers": {Problem: refusal_of_route}}
 
 
 def xml_response(xform: str) -> Response:
@@ -314,7 +325,7 @@ async def submit_from_page(page: Page, request: Request, conn, state: State, pro
     return answer_for(page, result, await def_xform(conn, def_id), draft=draft)
 
 
-@post(FORM_PATH + "/fill/submission", status_code=201)
+@post(FORM_PATH + "/fill/submission", **SUBMIT)
 async def fill_submit(project_id: int, xml_form_id: str, request: Request, page: Page,
                       conn: asyncpg.Connection, state: State) -> Response:
     return await submit_from_page(page, request, conn, state, project_id, xml_form_id,
@@ -357,7 +368,7 @@ async def preview_form_attachment(project_id: int, xml_form_id: str, name: str, 
     return await form_attachment_response(conn, form["draft_def_id"], name)
 
 
-@post(FORM_PATH + "/preview/submission", status_code=201)
+@post(FORM_PATH + "/preview/submission", **SUBMIT)
 async def preview_submit(project_id: int, xml_form_id: str, request: Request, page: Page,
                          conn: asyncpg.Connection, state: State) -> Response:
     return await submit_from_page(page, request, conn, state, project_id, xml_form_id,
@@ -439,7 +450,7 @@ async def edit_submission_file(project_id: int, xml_form_id: str, instance_id: s
                     headers={"Cache-Control": "no-store"})
 
 
-@post(EDIT_PATH + "/submission", status_code=201)
+@post(EDIT_PATH + "/submission", **SUBMIT)
 async def edit_submit(project_id: int, xml_form_id: str, instance_id: str, request: Request,
                       page: Page, conn: asyncpg.Connection, state: State) -> Response:
     if page.actor is None or not page.actor.can("submission.update", project_id):
@@ -561,7 +572,7 @@ async def public_form_attachment(token: str, name: str, page: Page, conn: asyncp
     return await form_attachment_response(conn, form["current_def_id"], name)
 
 
-@post("/f/{token:str}/submission", status_code=201)
+@post("/f/{token:str}/submission", **SUBMIT)
 async def public_submit(token: str, request: Request, page: Page, conn: asyncpg.Connection,
                         state: State) -> Response:
     try:

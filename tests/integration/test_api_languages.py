@@ -105,3 +105,20 @@ async def test_body_limit_answers_in_the_requests_language(settings, default_pro
         assert phone.status_code == 413
         message = ElementTree.fromstring(phone.content).find(f"{NS}message").text
         assert message == "Ҳаҷми дархост 5000 байт аст; сервер на бештар аз 4096 байт қабул мекунад."
+        # the format is the route's own, not guessed from its path: an OpenRosa route whose
+        # path is neither /submission nor /formList answers in XML ...
+        manifest = await small_client.request(
+            "GET", f"/v1/projects/{default_project_id}/forms/risk_screening/manifest",
+            content=b"x" * 5000, headers={**OPENROSA, "Accept-Language": "ru"})
+        assert manifest.status_code == 413 and manifest.headers["content-type"].startswith("text/xml")
+        message = ElementTree.fromstring(manifest.content).find(f"{NS}message").text
+        assert message == "Тело запроса — 5000 байт; сервер принимает не больше 4096."
+        # ... and a route ending in /submission that is not OpenRosa (the fill page's) answers
+        # as that route does: the JSON refusal its page shows
+        page = await small_client.post(
+            f"/dashboard/projects/{default_project_id}/forms/risk_screening/fill/submission",
+            content=b"x" * 5000, headers={"Content-Type": "multipart/form-data; boundary=b",
+                                          "Accept-Language": "ru"})
+        assert page.status_code == 413 and page.headers["content-type"].startswith("application/json")
+        assert page.json()["slug"] == "payload-too-large"
+        assert page.json()["message"] == "Файлы больше, чем принимает этот сервер."
