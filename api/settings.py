@@ -26,6 +26,9 @@ class Settings:
     # the app's publisher makes due publications at startup and then this often (0: never;
     # `fieldsurvey publish` makes them)
     publication_interval_seconds: int = 600
+    # a request or the timer makes a due publication only from data that has not changed for
+    # this long (an import still running is not frozen half-done; api/services/publications.py)
+    publication_settle_seconds: int = 300
     max_submission_bytes: int = 100 * 1024 * 1024
     body_idle_seconds: float = 30  # a request body that stops arriving this long: 408
     body_seconds: float = 900  # a request body not complete after this long: 408
@@ -53,6 +56,12 @@ class Settings:
                 f"(got {self.publication_interval_seconds})"
             )
 
+        if self.publication_settle_seconds < 0:
+            raise ValueError(
+                "FIELDSURVEY_PUBLICATION_SETTLE_SECONDS must not be negative "
+                f"(got {self.publication_settle_seconds})"
+            )
+
     @property
     def attachments_dir(self) -> Path:
         return self.data_dir / "attachments"
@@ -75,6 +84,7 @@ class Settings:
             disclosure_k=int(env.get("FIELDSURVEY_DISCLOSURE_K", "10")),
             publication_lag_days=int(env.get("FIELDSURVEY_PUBLICATION_LAG_DAYS", "7")),
             publication_interval_seconds=int(env.get("FIELDSURVEY_PUBLICATION_INTERVAL_SECONDS", "600")),
+            publication_settle_seconds=int(env.get("FIELDSURVEY_PUBLICATION_SETTLE_SECONDS", "300")),
             max_submission_bytes=int(
                 env.get("FIELDSURVEY_MAX_SUBMISSION_BYTES", str(100 * 1024 * 1024))
             ),

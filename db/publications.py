@@ -153,10 +153,20 @@ SELECT_PUBLICATION = _PUBLICATION_COLUMNS + " WHERE p.project_id = $1 AND p.thro
 SELECT_LATEST = (_PUBLICATION_COLUMNS + " WHERE p.project_id = $1 AND p.through_month <= $2 "
                  "ORDER BY p.through_month DESC LIMIT 1")
 PREVIOUS_MONTHS = """
-SELECT m.month, m.fingerprint, m.salt FROM publication_months m
+SELECT m.month, m.fingerprint FROM publication_months m
 JOIN publications p ON p.id = m.publication_id
 WHERE p.id = (SELECT id FROM publications WHERE project_id = $1 AND through_month < $2
               ORDER BY through_month DESC LIMIT 1)
+"""
+# A month's salt is drawn once, by the first publication that has the month, and kept by every
+# later one, revised or not: a person's key (record key + salt) never changes, so the same set
+# of persons gets the same published value in every publication, and a revision draws anew
+# only the cells whose persons changed (one draw per distinct set, not one per publication).
+KEPT_SALTS = """
+SELECT DISTINCT ON (m.month) m.month, m.salt FROM publication_months m
+JOIN publications p ON p.id = m.publication_id
+WHERE p.project_id = $1 AND p.through_month < $2
+ORDER BY m.month, p.through_month DESC
 """
 
 
@@ -193,13 +203,39 @@ async def publishable_projects(conn: asyncpg.Connection) -> list[int]:
     return [r["id"] for r in await conn.fetch(PUBLISHABLE_PROJECTS, CASES_LIST)]
 
 
+class Unsettled(Exception):
+    """The data a publication would cover changed within its settling time (an import, a
+    reclassification still running): it is not made now, so that none is frozen half-done."""
+
+    def __init__(self, changed_at: datetime):
+        super().__init__(f"data changed at {changed_at.isoformat()}")
+        self.changed_at = changed_at
+
+
+# The newest change of anything the publication would cover, read in its own snapshot: a
+# screening of a covered month stored, edited, reclassified or reviewed; a case version.
+NEWEST_CHANGE = """
+SELECT greatest(
+    (SELECT max(greatest(sc.classified_at, s.created_at, s.updated_at))
+     FROM screenings sc JOIN submissions s ON s.id = sc.submission_id
+     WHERE sc.form_id = ANY($1::integer[]) AND summary_month(sc.interview_date) <= $2),
+    (SELECT max(v.created_at) FROM datasets d JOIN entities e ON e.dataset_id = d.id
+     JOIN entity_defs v ON v.entity_id = e.id WHERE d.project_id = $3 AND d.name = $4)
+) AS changed_at, clock_timestamp() AS cut_off
+"""
+
+
 async def publish(
     conn: asyncpg.Connection, project_id: int, form_ids: Sequence[int], through_month: int,
-    *, timings: dict[str, float] | None = None,
+    *, timings: dict[str, float] | None = None, settle_seconds: float = 0,
 ) -> Publication:
     """The project's publication through `through_month`: the one made before, or a new one
-    from everything stored now (in one transaction, one publisher per project at a time).
-    `timings`, when given, gets the seconds of each step of making one (bench/summaries.py)."""
+    from everything committed when its transaction takes its snapshot (the cut-off: one
+    REPEATABLE READ transaction, so what commits while it is being made is in none of its
+    parts; it is the next publication's revision). With `settle_seconds`, a publication is
+    made only when nothing it covers changed in that long before the cut-off; otherwise
+    `Unsettled` (an import still running is not frozen half-done). One publisher per project
+    at a time. `timings`, when given, gets the seconds of each step (bench/summaries.py)."""
     found = await get_publication(conn, project_id, through_month)
     if found is not None:
         return found
@@ -208,7 +244,8 @@ async def publish(
     try:
         found = await get_publication(conn, project_id, through_month)
         if found is None:
-            await _make(conn, project_id, form_ids, through_month, {} if timings is None else timings)
+            await _make(conn, project_id, form_ids, through_month, {} if timings is None else timings,
+                        settle_seconds)
             found = await get_publication(conn, project_id, through_month)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1, $2)", _LOCK, project_id)
@@ -217,7 +254,7 @@ async def publish(
 
 
 async def _make(conn: asyncpg.Connection, project_id: int, form_ids: Sequence[int], through_month: int,
-                timings: dict[str, float]) -> None:
+                timings: dict[str, float], settle_seconds: float = 0) -> None:
     clock = [time.perf_counter()]
 
     def step(name: str) -> None:
@@ -226,16 +263,22 @@ async def _make(conn: asyncpg.Connection, project_id: int, form_ids: Sequence[in
         clock[0] = now
 
     async with conn.transaction(isolation="repeatable_read"):
+        # the first statement takes the snapshot every later one reads: the cut-off
+        if settle_seconds:
+            newest = await conn.fetchrow(NEWEST_CHANGE, list(form_ids), through_month, project_id, CASES_LIST,
+                                         timeout=PUBLISH_TIMEOUT)
+            if (newest["changed_at"] is not None
+                    and (newest["cut_off"] - newest["changed_at"]).total_seconds() < settle_seconds):
+                raise Unsettled(newest["changed_at"])
+            step("settled")
         await conn.execute(f"SET LOCAL work_mem = '{PUBLISH_WORK_MEM}'")
         await conn.execute(POPULATION, list(form_ids), through_month, timeout=PUBLISH_TIMEOUT)
         await conn.execute("ANALYZE publication_population", timeout=PUBLISH_TIMEOUT)
         step("population")
         current = {r["month"]: r["fingerprint"] for r in await conn.fetch(FINGERPRINTS, timeout=PUBLISH_TIMEOUT)}
         step("fingerprints")
-        before = {
-            r["month"]: (r["fingerprint"], r["salt"])
-            for r in await conn.fetch(PREVIOUS_MONTHS, project_id, through_month)
-        }
+        before = {r["month"]: r["fingerprint"] for r in await conn.fetch(PREVIOUS_MONTHS, project_id, through_month)}
+        kept = {r["month"]: r["salt"] for r in await conn.fetch(KEPT_SALTS, project_id, through_month)}
         previous = await conn.fetchval(
             "SELECT max(through_month) FROM publications WHERE project_id = $1 AND through_month < $2",
             project_id, through_month,
@@ -247,13 +290,9 @@ async def _make(conn: asyncpg.Connection, project_id: int, form_ids: Sequence[in
         months = []
         revised = []
         for month, fingerprint in sorted(current.items()):
-            old = before.get(month)
-            if old is not None and old[0] == fingerprint:
-                salt = old[1]
-            else:
-                salt = secrets.randbits(32)
-                if previous is not None and month <= previous:  # a late screening, an edit
-                    revised.append(month)
+            if before.get(month) != fingerprint and previous is not None and month <= previous:
+                revised.append(month)  # a late screening, an edit, a review, a reclassification
+            salt = kept[month] if month in kept else secrets.randbits(32)
             months.append((publication_id, month, fingerprint, salt))
         revised += [m for m in before if m not in current]  # every screening of it left
         await conn.executemany(
@@ -313,8 +352,10 @@ def _month_text(month: int) -> str:
 
 
 async def _freeze_cases(conn: asyncpg.Connection, project_id: int, publication_id: int, through_month: int) -> None:
-    """The publication's cases, each with its record key plus the publication's case salt: the
-    salt of the publication before when every case is in the same state, else a new one."""
+    """The publication's cases, each with its record key plus the project's case salt (drawn by
+    its first publication, kept by every later one: a case keeps its key, so a set of cases
+    gets the same published value in every publication; `cases_revised` says whether any
+    case's state differs from the publication before's)."""
     rows = await conn.fetch(CASES_POPULATION, project_id, CASES_LIST, _month_text(through_month))
     fingerprint = hashlib.md5(
         ";".join(f"{r['uuid']}={json.dumps(r['state'], sort_keys=True)}" for r in sorted(rows, key=lambda r: r["uuid"])).encode()
@@ -322,10 +363,8 @@ async def _freeze_cases(conn: asyncpg.Connection, project_id: int, publication_i
     before = await conn.fetchrow(
         "SELECT cases_fingerprint, cases_salt FROM publications WHERE project_id = $1 AND through_month < $2 "
         "ORDER BY through_month DESC LIMIT 1", project_id, through_month)
-    if before is not None and before["cases_fingerprint"] == fingerprint:
-        salt, revised = before["cases_salt"], False
-    else:
-        salt, revised = secrets.randbits(32), before is not None
+    salt = secrets.randbits(32) if before is None else before["cases_salt"]
+    revised = before is not None and before["cases_fingerprint"] != fingerprint
     secret = await get_secret(conn, CASE_KEY_SECRET) if rows else b""
     await conn.executemany(
         "INSERT INTO publication_cases (publication_id, record_key, state) VALUES ($1, $2, $3)",
@@ -463,3 +502,25 @@ async def stream_members(
     """The answers of the versions a publication counted for one form (within a transaction)."""
     async for row in conn.cursor(STREAM_MEMBERS, publication_id, form_id, month_from, month_to, prefetch=1000):
         yield row
+
+
+# --- published tables kept whole (0018) -------------------------------------------------------
+
+
+async def stored_table(conn: asyncpg.Connection, publication_id: int, k: int, request: str) -> bytes | None:
+    return await conn.fetchval(
+        "SELECT body FROM publication_tables WHERE publication_id = $1 AND k = $2 AND request = $3",
+        publication_id, k, request)
+
+
+async def stored_requests(conn: asyncpg.Connection, publication_id: int, k: int) -> set[str]:
+    rows = await conn.fetch("SELECT request FROM publication_tables WHERE publication_id = $1 AND k = $2",
+                            publication_id, k)
+    return {r["request"] for r in rows}
+
+
+async def store_table(conn: asyncpg.Connection, publication_id: int, k: int, request: str, body: bytes) -> None:
+    """Keep a table of a publication (the same request always computes the same body)."""
+    await conn.execute(
+        "INSERT INTO publication_tables (publication_id, k, request, body) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT DO NOTHING", publication_id, k, request, body)

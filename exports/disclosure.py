@@ -123,6 +123,7 @@ def method(k: int) -> dict[str, Any]:
         "perturbationTable": [{"count": f"0 to {k - 1}", "adjustments": None, "variance": None}, *rows],
         "additive": False,
         "description": method_text(k),
+        "acrossPublications": ACROSS_PUBLICATIONS_TEXT,
     }
 
 
@@ -142,6 +143,13 @@ METHOD_TEXT = N_(
 )
 
 
+ACROSS_PUBLICATIONS_TEXT = N_(
+    "Record keys never change: the same persons get the same published value in every "
+    "publication. A cell whose persons a revision changed gets one new value per such revision, "
+    "so collecting every publication gives at most one value per distinct set of persons."
+)
+
+
 def _method_values(k: int) -> dict[str, Any]:
     return {"k": k, "d": MAX_ADJUSTMENT, "variance": f"{row_variance(k + MAX_ADJUSTMENT, k):.2f}", "below": k - 1}
 
@@ -158,6 +166,7 @@ def method_notes(k: int) -> list[tuple[str, str, dict[str, Any]]]:
         (N_("k (threshold)"), str(k), {}),
         (N_("Suppression"), N_("A cell marked x has fewer than %(k)s persons (possibly none)."), {"k": k}),
         (N_("Perturbation"), METHOD_TEXT, _method_values(k)),
+        (N_("Across publications"), ACROSS_PUBLICATIONS_TEXT, {}),
         (N_("Maximum adjustment D"), str(MAX_ADJUSTMENT), {}),
         (N_("Variance of the adjustment"), f"{row_variance(k + MAX_ADJUSTMENT, k):.2f}", {}),
     ]

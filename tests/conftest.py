@@ -97,6 +97,9 @@ def settings(database_url: str, data_dir: Path) -> Settings:
         # no publisher on a timer: a test makes the publications it reads when its data is in
         # (tests/summaries_seed.py `publish_now`), so that none freezes half of a test's data
         publication_interval_seconds=0,
+        # nor when a request finds one missing: test data is always fresh, so it never settles
+        # (tests/integration/test_summaries_api.py makes apps that publish on request)
+        publication_settle_seconds=10**9,
     )
 
 
@@ -204,6 +207,7 @@ class LiveServer:
             FIELDSURVEY_ADMIN_PASSWORD=ADMIN_PASSWORD,
             FIELDSURVEY_LOGIN_ADDRESS_LIMIT="100000",
             FIELDSURVEY_PUBLICATION_INTERVAL_SECONDS="0",  # as the in-process app's settings
+            FIELDSURVEY_PUBLICATION_SETTLE_SECONDS=str(10**9),
             HOST="127.0.0.1",
             PORT=str(self.port),
         )

@@ -15,8 +15,11 @@ from __future__ import annotations
 import asyncio
 import calendar
 import contextlib
+import itertools
+import json
 import logging
 import re
+import zlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -422,11 +425,48 @@ async def _published_summary(
     return result
 
 
-async def _published_tables(
-    conn: asyncpg.Connection, request: SummaryRequest, k: int, publication: Publication
-) -> SummaryResult:
-    if not within_bounds(request):
-        raise Problem("summary-query-invalid", N_("A published table involves at most two dimensions."))
+# A published table of at least this many cells (every combination of its listed values, in
+# every period it lists) is kept whole in the database (publication_tables, 0018): made in the
+# background with the publication (`precompute_tables`: every one without a filter or a
+# range) or when first asked for (the others), then read in one indexed statement.
+PRECOMPUTED_CELLS = 2000
+
+
+def _stored_key(request: SummaryRequest) -> str:
+    """A table's request as publication_tables keeps it (the forms are the project's)."""
+    return json.dumps([list(request.by), request.period, request.month_from, request.month_to,
+                       sorted([n, list(v)] for n, v in request.filters.items())], separators=(",", ":"))
+
+
+def _table_size(request: SummaryRequest, facts: _Facts, publication: Publication, k: int) -> int:
+    cells = len(_published_periods(request, facts, publication, k))
+    for name in request.by:
+        cells *= len(facts.values[name])
+    return cells
+
+
+def _table_body(values: list[list[str]], slices: list[Slice]) -> bytes:
+    return zlib.compress(json.dumps({
+        "values": values,
+        "slices": [[s.period, list(s.table.cells.values()), [list(m.values()) for m in s.table.margins],
+                    s.table.total] for s in slices],
+    }, separators=(",", ":")).encode(), 1)
+
+
+def _table_slices(request: SummaryRequest, k: int, body: bytes) -> list[Slice]:
+    stored = json.loads(zlib.decompress(body))
+    values = stored["values"]
+    keys = list(itertools.product(*values)) if values else [()]
+    return [
+        Slice(label, protected_table(
+            tuple(request.by), values, dict(zip(keys, cells, strict=True)) if request.by else {},
+            [dict(zip(values[i], margin, strict=True)) for i, margin in enumerate(margins)], total, k))
+        for label, cells, margins, total in stored["slices"]
+    ]
+
+
+def _checked(request: SummaryRequest, publication: Publication, facts: _Facts) -> None:
+    """The refusals of a published table (before it is read or computed)."""
     if request.month_from and request.month_from > publication.through_month:
         raise Problem(
             "summary-query-invalid",
@@ -434,8 +474,6 @@ async def _published_tables(
                "published after they close."),
             params={"month": publication.label},
         )
-    facts = await _facts(conn, publication, k)
-    fixed = {BY_NAME[name].number: values[0] for name, values in request.filters.items()}
     district = request.filters.get("district")
     if district and district[0] not in facts.shown:
         raise Problem(
@@ -444,6 +482,53 @@ async def _published_tables(
                "(fewer than 5k screenings in the publication)."),
             params={"district": district[0]},
         )
+
+
+async def _published_tables(
+    conn: asyncpg.Connection, request: SummaryRequest, k: int, publication: Publication
+) -> SummaryResult:
+    if not within_bounds(request):
+        raise Problem("summary-query-invalid", N_("A published table involves at most two dimensions."))
+    facts = await _facts(conn, publication, k)
+    _checked(request, publication, facts)
+    if _table_size(request, facts, publication, k) < PRECOMPUTED_CELLS:
+        return await _computed_tables(conn, request, k, publication, facts)
+    key = _stored_key(request)
+    body = await publications_db.stored_table(conn, publication.id, k, key)
+    if body is not None:
+        return SummaryResult(request, k, list(publication.rubric_versions), _table_slices(request, k, body),
+                             publication)
+    result = await _computed_tables(conn, request, k, publication, facts)
+    await publications_db.store_table(
+        conn, publication.id, k, key, _table_body([facts.values[name] for name in request.by], result.slices))
+    return result
+
+
+async def precompute_tables(conn: asyncpg.Connection, publication: Publication, k: int) -> int:
+    """Keep every large table of a publication that has no filter and no range (the
+    publisher's work, once per publication; a request for one is then one indexed read).
+    Returns how many it made."""
+    facts = await _facts(conn, publication, k)
+    done = await publications_db.stored_requests(conn, publication.id, k)
+    names = [dim.name for dim in DIMENSIONS]
+    shapes = [()] + [(n,) for n in names] + list(itertools.permutations(names, 2))
+    made = 0
+    for by in shapes:
+        for period in (None, *PERIODS):
+            request = SummaryRequest(by=by, period=period)
+            if _stored_key(request) in done or _table_size(request, facts, publication, k) < PRECOMPUTED_CELLS:
+                continue
+            result = await _computed_tables(conn, request, k, publication, facts)
+            await publications_db.store_table(conn, publication.id, k, _stored_key(request),
+                                              _table_body([facts.values[n] for n in by], result.slices))
+            made += 1
+    return made
+
+
+async def _computed_tables(
+    conn: asyncpg.Connection, request: SummaryRequest, k: int, publication: Publication, facts: _Facts
+) -> SummaryResult:
+    fixed = {BY_NAME[name].number: values[0] for name, values in request.filters.items()}
     span = {"period": request.period, "month_from": request.month_from, "month_to": request.month_to}
     numbers = [BY_NAME[name].number for name in request.by]
 

@@ -214,8 +214,19 @@ def distinct_queries(limit: int) -> list[str]:
     return list(dict.fromkeys(queries))[:limit]
 
 
+_ATOMS: dict[tuple, np.ndarray] = {}
+
+
 def atoms_matching(conditions: dict, months: tuple | None) -> np.ndarray:
-    """Indexes of the atoms of a cell."""
+    """Indexes of the atoms of a cell (the same cell comes back in every publication)."""
+    key = (tuple(sorted(conditions.items())), months)
+    found = _ATOMS.get(key)
+    if found is None:
+        found = _ATOMS[key] = _atoms_of(conditions, months)
+    return found
+
+
+def _atoms_of(conditions: dict, months: tuple | None) -> np.ndarray:
     masks = []
     for name, size in zip(NAMES, SIZES, strict=True):
         mask = np.zeros(size, bool)
@@ -402,8 +413,8 @@ async def test_attacks_leave_every_planted_group_ambiguous(planted, client, admi
 async def test_a_late_screening_is_a_revision_of_the_next_publication(planted, client, admin_headers, pool,
                                                                      settings) -> None:
     """Within a publication nothing moves (above); the next publication counts a screening
-    stored late and names the month it revises, and every cell of a revised month is drawn
-    anew (not only those of the late screening), while an untouched month keeps its values."""
+    stored late and names the month it revises. Keys are permanent (the month keeps its salt):
+    every cell whose persons did not change keeps its value, in the revised month too."""
     from api.services.publications import publish_due
     from api.services.summaries import SummaryRequest, build_summary, publication_notes
 
@@ -444,8 +455,129 @@ async def test_a_late_screening_is_a_revision_of_the_next_publication(planted, c
         salts = await conn.fetch(
             "SELECT publication_id, salt FROM publication_months WHERE month = 202601 "
             "AND publication_id = ANY($1::bigint[])", [first.id, second.id])
-        assert len({r["salt"] for r in salts}) == 2  # January's cells are all drawn anew
+        assert len({r["salt"] for r in salts}) == 1  # January keeps its salt: no new draw
         assert january[0].dims == january[1].dims
+        # the late screenings (this test's, and the attack test's TJ-GB one): their cells
+        late = {(r["region"], r["sex"]) for r in await conn.fetch(
+            "SELECT sc.region, sc.sex FROM publication_members m JOIN screenings sc USING (submission_id) "
+            "WHERE m.publication_id = $1 AND m.month = 202601 AND m.submission_id NOT IN "
+            "(SELECT submission_id FROM publication_members WHERE publication_id = $2)", second.id, first.id)}
+        assert ("TJ-DU", "female") in late
+        assert {key for key in january[0].cells if key not in late}
+        for key, value in january[0].cells.items():  # the same persons, the same value
+            if key not in late:
+                assert january[1].cells[key] == value, key
+        for i in range(2):
+            for value, count in january[0].margins[i].items():
+                if value not in {cell[i] for cell in late}:
+                    assert january[1].margins[i][value] == count, (i, value)
+
+
+class Collector(Attacker):
+    """An attacker's collection of one publication's responses (asked in process, through the
+    same service functions the routes call), without the HTTP client."""
+
+    def __init__(self):  # noqa: D107 - no server: the cells of one publication only
+        self.cells, self.responses, self.refused = {}, {}, []
+
+    def record(self, conditions: dict, months, value) -> None:
+        if months is not None and any(m and m not in MONTHS for m in months):
+            return  # a month after the model's (later publications list them; nobody is in them)
+        super().record(conditions, months, value)
+
+
+def month_after(month: int) -> int:
+    year, m = divmod(month, 100)
+    return (year + 1) * 100 + 1 if m == 12 else year * 100 + m + 1
+
+
+async def test_collecting_every_publication_gives_one_draw_per_set_of_persons(planted, client, admin_headers,
+                                                                             pool, settings) -> None:
+    """Averaging over publications: the attacker collects every publication of the project,
+    four more of them each revising January by one late screening whose answers it knows
+    (TJ-DU, female: the threat model lets it know some persons). A cell whose persons did not
+    change has one published value in every publication; one whose persons changed has one
+    value per distinct set (at most 1 + the revisions that touched it, the README's bound).
+    Over everything collected, with the late persons known, every planted group keeps at
+    least two feasible counts."""
+    from api.problems import Problem
+    from api.services.publications import publish_due
+    from api.services.summaries import build_summary, parse_summary_query
+    from api.v1.summaries import summary_json
+    from db.publications import get_publication
+
+    pid = planted["pid"]
+    queries = ["", "by=region", "by=sex", "by=region,sex", "by=region&period=month", "by=sex&period=month",
+               "by=region,sex&from=2026-01&to=2026-01", "by=risk_level&region=TJ-RA&period=month",
+               "by=age_band&sex=other", "by=sex&from=2026-01&to=2026-03", *distinct_queries(50)]
+    rng = random.Random(23)
+    async with pool.acquire() as conn:
+        forms = [r["id"] for r in await conn.fetch(
+            "SELECT id FROM forms WHERE project_id = $1 AND xml_form_id = 'risk_screening'", pid)]
+        for _ in range(4):  # four more publications, each after one more late January screening
+            last = await conn.fetchval("SELECT max(through_month) FROM publications WHERE project_id = $1", pid)
+            late = random_answers(rng, region="TJ-DU", consent="yes")
+            late.update(interview_date="2026-01-14", sex="female")
+            await submit(client, admin_headers, pid, submission_xml(late, instance_id=f"uuid:{uuid.uuid4()}"))
+            due = month_after(month_after(last))  # a publication through `last`'s next month
+            await publish_due(conn, pid, settings, now=datetime(due // 100, due % 100, 9, tzinfo=UTC))
+        publications = await conn.fetch("SELECT id, through_month FROM publications WHERE project_id = $1 "
+                                        "ORDER BY through_month", pid)
+        assert len(publications) >= 5
+        first_members = {r["submission_id"] for r in await conn.fetch(
+            "SELECT submission_id FROM publication_members WHERE publication_id = $1", publications[0]["id"])}
+        collected = []  # per publication: (cells, the persons it counts beyond the first's)
+        for row in publications:
+            publication = await get_publication(conn, pid, row["through_month"])
+            collector = Collector()
+            for query in queries:
+                request, _ = parse_summary_query(dict(p.split("=") for p in query.split("&") if p), restricted=True)
+                try:
+                    result = await build_summary(conn, request.with_forms(forms), K, publication)
+                except Problem:  # a refusal (a guarded district, a month not yet published)
+                    continue
+                collector._collect(summary_json(result))
+            known = await conn.fetch(
+                "SELECT sc.region, sc.sex, summary_month(sc.interview_date) AS month, sc.age_band, "
+                "sc.risk_level, sc.site_type FROM publication_members m "
+                "JOIN screenings sc ON sc.submission_id = m.submission_id "
+                "WHERE m.publication_id = $1 AND NOT (m.submission_id = ANY($2::bigint[]))",
+                row["id"], list(first_members))
+            collected.append((collector.cells, true_atoms(known)))
+    assert [int(extra.sum()) for _, extra in collected] == sorted(int(e.sum()) for _, e in collected)
+    assert int(collected[-1][1].sum()) >= 5  # the first test's late screening, the revision test's, four here
+    # one draw per set of persons: a cell counts the same persons in two publications exactly
+    # when the known late persons in it are the same; then its published value is the same
+    values: dict[tuple, set] = {}
+    for cells, extra in collected:
+        for identity, value in cells.items():
+            atoms = atoms_matching(dict(identity[0]), identity[1])
+            values.setdefault((identity, int(extra[atoms].sum())), set()).add(value)
+    assert all(len(v) == 1 for v in values.values()), "a set of persons drawn twice"
+    unchanged = {identity for identity, shift in values if shift == 0}
+    assert len(unchanged) > 200
+    # the integer program over every publication: the late persons known, the first
+    # publication's persons unknown
+    rows, lower, upper = [], [], []
+    for cells, extra in collected:
+        matrix, low, high = program(cells)
+        shift = matrix @ extra
+        rows.append(matrix)
+        lower.append(low - shift)
+        upper.append(high - shift)
+    from scipy.sparse import vstack
+
+    matrix, lower, upper = vstack(rows).tocsr(), np.concatenate(lower), np.concatenate(upper)
+    truth = true_atoms(planted["truth"])
+    true_counts = matrix @ truth
+    assert np.all(true_counts >= lower) and np.all(true_counts <= upper), "the program rejects the truth"
+    groups = {"TJ-RA": (group_atoms("region", "TJ-RA"), 7), "sex other": (group_atoms("sex", "other"), 5),
+              "sex refused": (group_atoms("sex", "refused"), 4), "February": (group_atoms("month", 202602), 3)}
+    for name, (atoms, count) in groups.items():
+        others = other_feasible_counts(matrix, lower, upper, truth, atoms)
+        print(f"{name} over {len(collected)} publications: true count {count}; other counts feasible: "
+              f"{sorted(others)} ({matrix.shape[0]} cells)")
+        assert others, f"{name}: collecting publications pins the count {count}"
 
 
 # --- reintegration summaries: support-centre cases ---------------------------------------------
@@ -632,7 +764,8 @@ async def test_reintegration_attacks_leave_every_planted_group_ambiguous(cases, 
 
 async def test_reintegration_follow_ups_are_revisions_of_the_next_publication(cases, pool, settings) -> None:
     """The late follow-up (a visit in a published month) changes the next publication's cases:
-    it says so, and every case cell is drawn anew (a new salt); today's visit is not in it."""
+    it says so; every case keeps its key (the project's case salt is kept), so only the cells
+    the follow-up changed get a new draw; today's visit is not in it."""
     from api.services.publications import publish_due
     from db.publications import read_cases
 
@@ -646,9 +779,11 @@ async def test_reintegration_follow_ups_are_revisions_of_the_next_publication(ca
         assert second.id != first.id and second.cases_revised and not first.cases_revised
         salts = await conn.fetch("SELECT cases_salt FROM publications WHERE id = ANY($1::bigint[])",
                                  [first.id, second.id])
-        assert len({r["cases_salt"] for r in salts}) == 2
+        assert len({r["cases_salt"] for r in salts}) == 1
         states = [s for _, s in await read_cases(conn, second.id)]
         before = [s for _, s in await read_cases(conn, first.id)]
+        keys = {key for key, _ in await read_cases(conn, first.id)}
+        assert keys == {key for key, _ in await read_cases(conn, second.id)}  # every case, its key
     closed = sum(s.get("status") == "closed" for s in states)
     assert closed == sum(s.get("status") == "closed" for s in before) + 1  # the late visit, not today's
     assert all("case_code" not in s and "label" not in s for s in states)  # coded values only

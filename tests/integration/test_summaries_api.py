@@ -228,6 +228,7 @@ async def test_workbook(client, seeded) -> None:
     assert notes["Maximum adjustment D"] == str(D) and float(notes["Variance of the adjustment"]) > 0
     assert notes["Publication"].startswith(THROUGH_LABEL) and notes["Revisions"].startswith("none")
     assert any(key.startswith("Perturbation table") for key in notes)
+    assert notes["Across publications"].startswith("Record keys never change")
     assert notes["Rubric version(s)"] == "2026.1"
     values = [v for row in book["Risk level by region"].iter_rows(values_only=True) for v in row]
     assert "x" in values
@@ -238,9 +239,11 @@ async def test_workbook(client, seeded) -> None:
 
 async def test_one_publication_per_month_under_concurrent_publishers(client, admin_headers, make_user, pool,
                                                                     settings) -> None:
-    """No request makes a publication: before the publisher has made one, the API says so
-    (503, Retry-After, in the reader's language) at once. Two publishers at once (two server
-    processes, or the app and `fieldsurvey publish`) make one publication; both get it."""
+    """Before a project has a publication, the API says so (503, Retry-After, in the reader's
+    language) at once; the build the request asks for is put off while the data is fresh (as
+    every test's: the test settings never let data settle), so no request freezes half of a
+    test's data. Two publishers at once (two server processes, or the app and `fieldsurvey
+    publish`) make one publication; both get it."""
     import asyncio
 
     pid = await screening_project(client, admin_headers)
@@ -287,7 +290,8 @@ async def test_the_publisher_runs_in_the_app_and_from_the_cli(client, admin_head
     assert await pool.fetchval("SELECT count(*) FROM publications WHERE project_id = $1", by_app) == 0
 
     app = SimpleNamespace(state=SimpleNamespace(
-        settings=dataclasses.replace(settings, publication_interval_seconds=3600), dsn=database_url))
+        settings=dataclasses.replace(settings, publication_interval_seconds=3600, publication_settle_seconds=0),
+        dsn=database_url))
     async with publish_in_background(app):
         for _ in range(600):
             if await pool.fetchval("SELECT count(*) FROM publications WHERE project_id = $1", by_app):
@@ -326,3 +330,156 @@ async def test_rollups_are_the_sums_of_their_months(seeded, pool) -> None:
                            "quarter": (month // 100) * 10 + (month % 100 + 2) // 3}[period]
                     summed[(key, *values)] = summed.get((key, *values), 0) + cell
                 assert rolled == summed, (dims, period, span)
+
+
+async def test_a_due_publication_is_made_when_first_asked_for(client, admin_headers, pool, settings,
+                                                              database_url) -> None:
+    """The first request that finds the due publication missing starts making it in the
+    background (the app's publisher, its own connection) and does not wait: it answers with
+    the publication before, or publication-pending when there is none. Asking again while it
+    is being made starts nothing more; once made, requests get it. While another process
+    holds the publishers' lock, nothing is made (one publication at a time), and the request
+    that asked is not repeated before Retry-After (the timer's next round makes it)."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from api.problems import Problem
+    from api.services.publications import _BUILD_LOCK, latest_publication, publish_in_background
+    from db import publications as publications_db
+    from db import summaries as summaries_db
+
+    first, second = [await screening_project(client, admin_headers) for _ in range(2)]
+    rng = random.Random(8)
+    for pid in (first, second):
+        await submit(client, admin_headers, pid, submission_xml(random_answers(rng, consent="yes")))
+    on_request = dataclasses.replace(settings, publication_settle_seconds=0)
+    app = SimpleNamespace(state=SimpleNamespace(settings=on_request, dsn=database_url))
+    async with publish_in_background(app), pool.acquire() as conn:
+        publisher = app.state.publisher
+        async with pool.acquire() as other:  # another process is making a publication
+            assert await other.fetchval("SELECT pg_try_advisory_lock($1)", _BUILD_LOCK)
+            try:
+                with pytest.raises(Problem) as pending:  # none yet: pending, at once
+                    await latest_publication(conn, first, on_request)
+                assert await publisher.builds[first] is None  # asked, but left to the other one
+            finally:
+                await other.execute("SELECT pg_advisory_unlock($1)", _BUILD_LOCK)
+        assert pending.value.slug == "publication-pending" and pending.value.headers["Retry-After"].isdigit()
+        assert await pool.fetchval("SELECT count(*) FROM publications WHERE project_id = $1", first) == 0
+        with pytest.raises(Problem):
+            await latest_publication(conn, first, on_request)
+        assert publisher.builds[first].done()  # not asked again before Retry-After
+        made = await publisher.build(first)  # the timer's next round
+        assert made.through_month == THROUGH
+        assert (await latest_publication(conn, first, on_request)).id == made.id
+        # a publication before the due one: served while the due one is made
+        forms = await summaries_db.screening_form_ids(conn, second)
+        before_due = await publications_db.publish(conn, second, forms, THROUGH - 1 if THROUGH % 100 > 1 else THROUGH - 89)
+        assert (await latest_publication(conn, second, on_request)).id == before_due.id
+        build = publisher.builds[second]
+        assert publisher.ask(second) is build  # asked again meanwhile: the same build
+        due = await build
+        assert due.through_month == THROUGH and due.previous_month == before_due.through_month
+        assert (await latest_publication(conn, second, on_request)).id == due.id
+
+
+async def test_a_publication_is_one_snapshot_of_settled_data(client, admin_headers, pool, settings) -> None:
+    """An import while a publication is being made: what commits after the build's cut-off
+    (its snapshot) is in none of its parts (members, cells), and is the next publication's
+    revision. The automatic publishers make none while the covered data is still changing
+    (publication_settle_seconds)."""
+    import asyncio
+    import dataclasses
+
+    from api.services.publications import publish_due
+    from db.publications import Unsettled
+
+    pid = await screening_project(client, admin_headers)
+    rng = random.Random(9)
+
+    def answers() -> dict:
+        found = random_answers(rng, consent="yes")
+        found["interview_date"] = "2026-03-10"
+        return found
+
+    for _ in range(4):
+        await submit(client, admin_headers, pid, submission_xml(answers()))
+    async with pool.acquire() as conn:
+        with pytest.raises(Unsettled):  # just stored: not settled for the app's publishers
+            await publish_due(conn, pid, dataclasses.replace(settings, publication_settle_seconds=3600), settle=True)
+    assert await pool.fetchval("SELECT count(*) FROM publications WHERE project_id = $1", pid) == 0
+    async with pool.acquire() as holder:
+        # hold the build after its snapshot (its first write waits for this lock) ...
+        lock = holder.transaction()
+        await lock.start()
+        await holder.execute("LOCK TABLE publication_months IN SHARE ROW EXCLUSIVE MODE")
+        build = asyncio.create_task(publish_now(pool, settings, pid))
+        while not await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE 'INSERT INTO publication_months%'"):
+            await asyncio.sleep(0.02)
+        for _ in range(3):  # ... while an import commits three more screenings of March
+            await submit(client, admin_headers, pid, submission_xml(answers()))
+        await lock.commit()
+        made = await build
+    stored = await pool.fetchval("SELECT count(*) FROM screenings sc JOIN forms f ON f.id = sc.form_id "
+                                 "WHERE f.project_id = $1", pid)
+    assert stored == 7
+    members = await pool.fetchval("SELECT count(*) FROM publication_members WHERE publication_id = $1", made.id)
+    total = await pool.fetchval("SELECT n FROM publication_cells WHERE publication_id = $1 AND dims = 0 "
+                                "AND month = 202603", made.id)
+    assert members == total == 4
+    year, month = divmod(THROUGH, 100)
+    later = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)  # the month after THROUGH's
+    later = datetime(later.year + later.month // 12, later.month % 12 + 1, 9, tzinfo=UTC)
+    async with pool.acquire() as conn:
+        revision = await publish_due(conn, pid, settings, now=later)
+    assert revision.revised == (202603,)
+    assert await pool.fetchval("SELECT n FROM publication_cells WHERE publication_id = $1 AND dims = 0 "
+                               "AND month = 202603", revision.id) == 7
+
+
+async def test_large_tables_are_kept_whole_with_the_same_values(seeded, pool, settings, monkeypatch) -> None:
+    """A large published table (the threshold lowered to this small project's largest ones) is
+    computed once and kept in publication_tables, with the publication or when first asked
+    for; read back, it is the very table computed (every value, suppression and margin)."""
+    from api.services import summaries
+    from api.services.summaries import (
+        SummaryRequest,
+        build_summary,
+        forget_published_tables,
+        precompute_tables,
+    )
+    from db import summaries as summaries_db
+
+    pid = seeded["pid"]
+    async with pool.acquire() as conn:
+        publication = await latest_publication_of(conn, pid)
+        forms = await summaries_db.screening_form_ids(conn, pid)
+        requests = [SummaryRequest(by=("district", "risk_group"), period="month"),
+                    SummaryRequest(by=("risk_level", "region"), period="quarter"),
+                    SummaryRequest(by=("risk_group",), period="month", filters={"sex": ("female",)})]
+        computed = []
+        for request in requests:
+            forget_published_tables()
+            computed.append(await build_summary(conn, request.with_forms(forms), K, publication))
+        facts = await summaries._facts(conn, publication, K)
+        sizes = [summaries._table_size(r, facts, publication, K) for r in requests]
+        monkeypatch.setattr(summaries, "PRECOMPUTED_CELLS", sizes[0])
+        made = await precompute_tables(conn, publication, K)  # without a filter or range, >= the first's size
+        kept = await conn.fetch("SELECT request FROM publication_tables WHERE publication_id = $1", publication.id)
+        assert summaries._stored_key(requests[0]) in {r["request"] for r in kept} and made == len(kept)
+        monkeypatch.setattr(summaries, "PRECOMPUTED_CELLS", min(sizes))
+        for request, expected in zip(requests, computed, strict=True):  # kept when first asked, then read
+            for _ in range(2):
+                forget_published_tables()
+                again = await build_summary(conn, request.with_forms(forms), K, publication)
+                assert again.slices == expected.slices and again.publication == expected.publication
+        kept = await conn.fetch("SELECT request FROM publication_tables WHERE publication_id = $1", publication.id)
+        assert {summaries._stored_key(r) for r in requests} <= {r["request"] for r in kept}
+
+
+async def latest_publication_of(conn, pid: int):
+    from db import publications as publications_db
+
+    return await publications_db.latest_publication(conn, pid, THROUGH)
