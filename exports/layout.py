@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
+from exports.disclosure import N_
 from forms.schema import DEFAULT_LABEL_KEY, Choice, Field, FormSchema
 
 ROOT_SYSTEM_COLUMNS = (
@@ -62,13 +64,24 @@ _ROOT_SYSTEM_TYPES = {
 }
 
 
-class ExportOptionError(Exception):
+class OptionError(Exception):
+    """An option the form cannot serve. `template` is a catalogue text (N_) with %(name)s
+    placeholders from `params`, so that the API can say it in the reader's language; the
+    English message is template % params."""
+
+    def __init__(self, template: str, params: dict[str, Any] | None = None):
+        self.template = template
+        self.params = params or {}
+        super().__init__(template % self.params if self.params else template)
+
+
+class ExportOptionError(OptionError):
     """An export option names something the form does not have. `kind`: field-unknown,
     language-unknown, too-wide."""
 
-    def __init__(self, kind: str, message: str):
+    def __init__(self, kind: str, template: str, params: dict[str, Any] | None = None):
         self.kind = kind
-        super().__init__(message)
+        super().__init__(template, params)
 
 
 @dataclass(frozen=True)
@@ -219,7 +232,8 @@ def build_layout(merged: MergedForm, options: ExportOptions = ExportOptions()) -
         unknown = [p for p in options.fields if p not in known]
         if unknown:
             raise ExportOptionError(
-                "field-unknown", f"The form has no field {', '.join(map(repr, unknown))}."
+                "field-unknown", N_("The form has no field %(names)s."),
+                {"names": ", ".join(map(repr, unknown))},
             )
     tables: list[Table] = []
     table_of_repeat: dict[str, int] = {}
@@ -302,7 +316,9 @@ def resolve_language(schema: FormSchema, lang: str | None) -> str | None:
         return lang
     raise ExportOptionError(
         "language-unknown",
-        f"The form has no language {lang!r}; it has {', '.join(schema.languages) or 'none'}.",
+        N_("The form has no language %(name)s; it has %(languages)s.") if schema.languages
+        else N_("The form has no language %(name)s; it has none."),
+        {"name": repr(lang), "languages": ", ".join(schema.languages)},
     )
 
 

@@ -32,7 +32,7 @@ from io import BytesIO
 from typing import Any
 
 from exports.disclosure import DISTRICT_GUARD_FACTOR, EMPTY, N_, Cell, method, published
-from exports.layout import MergedForm, label_in
+from exports.layout import MergedForm, OptionError, label_in
 from forms.schema import Field
 
 PERIODS = ("month", "quarter", "year")
@@ -45,8 +45,11 @@ TOTAL = "total"
 HISTOGRAM_BINS = 10
 
 
-class ReportOptionError(Exception):
-    pass
+PERIOD_ONE_OF = N_("period must be one of %(values)s.")
+
+
+class ReportOptionError(OptionError):
+    """A report option the form cannot serve (its text a catalogue template)."""
 
 
 @dataclass(frozen=True)
@@ -96,16 +99,19 @@ def _kind(f: Field) -> str | None:
 def plan_report(merged: MergedForm, spec: ReportSpec) -> ReportPlan:
     schema = merged.schema
     if spec.period is not None and spec.period not in PERIODS:
-        raise ReportOptionError(f"period must be one of {', '.join(PERIODS)}")
+        raise ReportOptionError(PERIOD_ONE_OF, {"values": ", ".join(PERIODS)})
     by = None
     if spec.by is not None:
         try:
             by = schema.field(spec.by)
         except KeyError:
-            raise ReportOptionError(f"The form has no field {spec.by!r}.") from None
+            raise ReportOptionError(N_("The form has no field %(names)s."),
+                                    {"names": repr(spec.by)}) from None
         if by.type != "select_one" or any(spec.by.startswith(r + "/") for r in schema.repeat_paths):
             raise ReportOptionError(
-                f"by={spec.by!r}: a report is broken down by a select_one question outside repeats."
+                N_("by=%(name)s: a report is broken down by a select_one question outside "
+                   "repeats."),
+                {"name": repr(spec.by)},
             )
     period_source = None
     for name in PERIOD_SOURCES:

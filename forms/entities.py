@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import uuid as uuid_mod
 from dataclasses import dataclass, field
+from typing import Any
 
 from forms.submission import SubmissionParseError, parse_untrusted_xml
 
@@ -36,9 +37,10 @@ class EntityDataError(ValueError):
     """A value that Central would refuse. `kind`: missing, invalid-uuid, not-integer,
     invalid-name."""
 
-    def __init__(self, kind: str, field_name: str, message: str):
+    def __init__(self, kind: str, field_name: str, message: str, value: Any = None):
         self.kind = kind
         self.field = field_name
+        self.value = value  # the refused value (invalid-uuid, not-integer)
         super().__init__(message)
 
 
@@ -57,7 +59,8 @@ def normalize_uuid(value: str | None, field_name: str = "uuid") -> str:
     match = _UUID.match(value.strip())
     if match is None:
         raise EntityDataError(
-            "invalid-uuid", field_name, f"{field_name} must be a version 4 UUID, not {value!r}."
+            "invalid-uuid", field_name, f"{field_name} must be a version 4 UUID, not {value!r}.",
+            value,
         )
     return match.group(2).lower()
 
@@ -72,7 +75,8 @@ def parse_version(value: str | None, field_name: str) -> int | None:
         return None
     if not _INTEGER.match(value.strip()):
         raise EntityDataError(
-            "not-integer", field_name, f"{field_name} must be an integer, not {value!r}."
+            "not-integer", field_name, f"{field_name} must be an integer, not {value!r}.",
+            value,
         )
     return int(value.strip())
 

@@ -27,6 +27,7 @@ import asyncpg
 
 from api.auth import Actor, authorize
 from api.form_cache import entity_declarations_of_def
+from api.i18n import N_
 from api.problems import Problem
 from db import audits
 from db import entities as entities_db
@@ -46,15 +47,21 @@ from forms.entities import (
 )
 from forms.submission import SubmissionParseError
 
-_DATA_PROBLEMS = {
-    "missing": "entity-parameter-missing",
-    "invalid-uuid": "entity-parameter-invalid",
-    "not-integer": "entity-parameter-invalid",
+REQUIRED = N_("Required parameter %(name)s missing.")
+MUST_BE_STRING = N_("%(name)s must be a string.")
+_DATA_PROBLEMS = {  # forms/entities.py EntityDataError kinds: (slug, detail)
+    "missing": ("entity-parameter-missing", REQUIRED),
+    "invalid-uuid": ("entity-parameter-invalid",
+                     N_("%(name)s must be a version 4 UUID, not %(value)s.")),
+    "not-integer": ("entity-parameter-invalid", N_("%(name)s must be an integer, not %(value)s.")),
 }
 
 
 def problem_from_data_error(exc: EntityDataError) -> Problem:
-    return Problem(_DATA_PROBLEMS.get(exc.kind, "entity-invalid"), str(exc),
+    slug, detail = _DATA_PROBLEMS.get(exc.kind, ("entity-invalid", None))
+    if detail is None:
+        return Problem(slug, str(exc), extra={"field": exc.field})
+    return Problem(slug, detail, params={"name": exc.field, "value": repr(exc.value)},
                    extra={"field": exc.field})
 
 
@@ -73,7 +80,8 @@ def entity_acted_on(project_id: int, dataset: str, uuid: str) -> str:
 async def get_dataset(conn: asyncpg.Connection, project_id: int, name: str) -> asyncpg.Record:
     row = await entities_db.get_dataset(conn, project_id, name)
     if row is None:
-        raise Problem("dataset-not-found", f"No entity list {name!r} in this project.")
+        raise Problem("dataset-not-found", N_("No entity list %(name)s in this project."),
+                      params={"name": repr(name)})
     return row
 
 
@@ -83,13 +91,15 @@ async def _insert_dataset(conn, project_id: int, name: str, approval_required: b
             return await entities_db.insert_dataset(conn, project_id, name, approval_required)
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "datasets_project_name_unique":
-            raise Problem("dataset-exists", f"An entity list {name!r} already exists.") from exc
+            raise Problem("dataset-exists", N_("An entity list %(name)s already exists."),
+                          params={"name": repr(name)}) from exc
         if exc.constraint_name == "datasets_project_lower_name_unique":
             other = await entities_db.get_dataset_caseless(conn, project_id, name)
             raise Problem(
                 "dataset-name-conflict",
-                f"An entity list named {other['name']!r} exists and {name!r} differs from it "
-                "only in capitalization.",
+                N_("An entity list named %(other)s exists and %(name)s differs from it only "
+                   "in capitalization."),
+                params={"other": repr(other["name"]), "name": repr(name)},
             ) from exc
         raise
 
@@ -98,8 +108,9 @@ def _check_dataset_name(name: Any) -> str:
     if not isinstance(name, str) or not valid_dataset_name(name):
         raise Problem(
             "dataset-name-invalid",
-            f"{name!r} is not a valid entity list name: start with a letter or _, then "
-            "letters, digits, _ or -; not __ at the start.",
+            N_("%(name)s is not a valid entity list name: start with a letter or _, then "
+               "letters, digits, _ or -; not __ at the start."),
+            params={"name": repr(name)},
         )
     return name
 
@@ -108,8 +119,9 @@ def _check_property_name(name: Any) -> str:
     if not isinstance(name, str) or not valid_property_name(name):
         raise Problem(
             "property-name-invalid",
-            f"{name!r} is not a valid property name: start with a letter or _, then letters, "
-            "digits, _, - or .; not name, label, or __ at the start.",
+            N_("%(name)s is not a valid property name: start with a letter or _, then "
+               "letters, digits, _, - or .; not name, label, or __ at the start."),
+            params={"name": repr(name)},
         )
     return name
 
@@ -139,7 +151,8 @@ async def add_property(
         name = _check_property_name(name)
         _, created = await entities_db.add_property(conn, dataset["id"], name)
         if not created:
-            raise Problem("property-exists", f"The entity list already has a property {name!r}.")
+            raise Problem("property-exists", N_("The entity list already has a property %(name)s."),
+                          params={"name": repr(name)})
         await audits.log_audit(
             conn, actor.id, "dataset.update", dataset_acted_on(project_id, dataset_name),
             {"properties": [name]},
@@ -203,12 +216,14 @@ async def publish_form_entities(
         if not valid_dataset_name(decl.dataset):
             raise Problem(
                 "entity-form-invalid",
-                f"The entity list name {decl.dataset!r} in the form is not valid.",
+                N_("The entity list name %(name)s in the form is not valid."),
+                params={"name": repr(decl.dataset)},
             )
         for prop in decl.properties:
             if not valid_property_name(prop):
                 raise Problem(
-                    "entity-form-invalid", f"The save_to property name {prop!r} is not valid."
+                    "entity-form-invalid", N_("The save_to property name %(name)s is not valid."),
+                    params={"name": repr(prop)},
                 )
         dataset = await entities_db.get_dataset(conn, project_id, decl.dataset)
         if dataset is None:
@@ -240,12 +255,13 @@ async def publish_form_entities(
 
 def _check_body_keys(body: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
     if not isinstance(body, Mapping):
-        raise Problem("json-invalid", "The body must be a JSON object.")
+        raise Problem("json-invalid", N_("The body must be a JSON object."))
     unexpected = [k for k in body if k not in allowed]
     if unexpected:
         raise Problem(
             "entity-attributes-unexpected",
-            f"Expected parameters: ({', '.join(allowed)}). Got ({', '.join(body)}).",
+            N_("Expected parameters: (%(expected)s). Got (%(got)s)."),
+            params={"expected": ", ".join(allowed), "got": ", ".join(body)},
         )
 
 
@@ -253,14 +269,14 @@ def _label_of(body: Mapping[str, Any], *, required: bool) -> str | None:
     label = body.get("label")
     if label is None:
         if required:
-            raise Problem("entity-parameter-missing", "Required parameter label missing.",
+            raise Problem("entity-parameter-missing", REQUIRED, params={"name": "label"},
                           extra={"field": "label"})
         return None
     if not isinstance(label, str):
-        raise Problem("entity-parameter-invalid", "label must be a string.",
+        raise Problem("entity-parameter-invalid", MUST_BE_STRING, params={"name": "label"},
                       extra={"field": "label"})
     if not label.strip():
-        raise Problem("entity-invalid", "The entity is invalid. Label cannot be blank.")
+        raise Problem("entity-invalid", N_("The entity is invalid. Label cannot be blank."))
     return label
 
 
@@ -269,19 +285,20 @@ def _data_of(body: Mapping[str, Any], properties: list[str]) -> dict[str, str] |
     if data is None:
         return None
     if not isinstance(data, Mapping):
-        raise Problem("entity-parameter-invalid", "data must be an object.",
+        raise Problem("entity-parameter-invalid", N_("data must be an object."),
                       extra={"field": "data"})
     known = set(properties)
     for key, value in data.items():
         if not isinstance(value, str):
             raise Problem("entity-parameter-invalid",
-                          f"Invalid input data type: expected ({key}) to be (string).",
-                          extra={"field": key})
+                          N_("Invalid input data type: expected (%(name)s) to be (string)."),
+                          params={"name": key}, extra={"field": key})
         if key not in known:
             raise Problem(
                 "entity-invalid",
-                f"The entity is invalid. You specified the dataset property [{key}] which "
-                "does not exist.",
+                N_("The entity is invalid. You specified the dataset property [%(name)s] which "
+                   "does not exist."),
+                params={"name": key},
             )
     return dict(data)
 
@@ -297,7 +314,8 @@ def parse_new_entity(body: Mapping[str, Any], properties: list[str]) -> NewEntit
     _check_body_keys(body, ("label", "uuid", "data"))
     raw_uuid = body.get("uuid")
     if raw_uuid is not None and not isinstance(raw_uuid, str):
-        raise Problem("entity-parameter-invalid", "uuid must be a string.", extra={"field": "uuid"})
+        raise Problem("entity-parameter-invalid", MUST_BE_STRING, params={"name": "uuid"},
+                      extra={"field": "uuid"})
     try:
         uuid = normalize_uuid(raw_uuid) if raw_uuid else new_uuid()
     except EntityDataError as exc:
@@ -314,10 +332,12 @@ async def _refuse_taken_uuids(conn, uuids: list[str]) -> None:
         if found["deleted_at"] is not None:
             raise Problem(
                 "entity-uuid-deleted",
-                f"The following UUID(s) cannot be used because they are associated with "
-                f"deleted Entities: ({uuid}).",
+                N_("The following UUID(s) cannot be used because they are associated with "
+                   "deleted Entities: (%(uuid)s)."),
+                params={"uuid": uuid},
             )
-        raise Problem("entity-exists", f"A resource already exists with uuid value(s) of {uuid}.")
+        raise Problem("entity-exists", N_("A resource already exists with uuid value(s) of %(uuid)s."),
+                      params={"uuid": uuid})
 
 
 async def create_entity(
@@ -339,7 +359,8 @@ async def create_entity(
             audit_details={"entity": {"uuid": new.uuid, "dataset": dataset_name}},
         )
         if row is None:
-            raise Problem("entity-exists", f"A resource already exists with uuid {new.uuid}.")
+            raise Problem("entity-exists", N_("A resource already exists with uuid %(uuid)s."),
+                          params={"uuid": new.uuid})
     return new.uuid
 
 
@@ -352,26 +373,27 @@ async def create_entities(
     if not isinstance(entities, list) or not entities:
         raise Problem(
             "entity-attributes-unexpected",
-            "Expected parameters: (entities: [...]). Got (" +
-            ("empty array" if isinstance(entities, list) else "not an array") + ").",
+            N_("Expected parameters: (entities: [...]). Got (empty array).")
+            if isinstance(entities, list)
+            else N_("Expected parameters: (entities: [...]). Got (not an array)."),
         )
     if not isinstance(source, Mapping) or not source.get("name"):
-        raise Problem("entity-parameter-missing", "Required parameter source.name missing.",
+        raise Problem("entity-parameter-missing", REQUIRED, params={"name": "source.name"},
                       extra={"field": "source.name"})
     if not isinstance(source["name"], str):
-        raise Problem("entity-parameter-invalid", "source.name must be a string.",
+        raise Problem("entity-parameter-invalid", MUST_BE_STRING, params={"name": "source.name"},
                       extra={"field": "source.name"})
     size = source.get("size")
     if size is not None and (not isinstance(size, int | float) or isinstance(size, bool)):
-        raise Problem("entity-parameter-invalid", "source.size must be a number.",
-                      extra={"field": "source.size"})
+        raise Problem("entity-parameter-invalid", N_("%(name)s must be a number."),
+                      params={"name": "source.size"}, extra={"field": "source.size"})
     async with conn.transaction():
         dataset = await get_dataset(conn, project_id, dataset_name)
         properties = await property_names(conn, dataset["id"])
         parsed = [parse_new_entity(e, properties) for e in entities]
         uuids = [p.uuid for p in parsed]
         if len(set(uuids)) != len(uuids):
-            raise Problem("entity-exists", "The request gives the same uuid twice.")
+            raise Problem("entity-exists", N_("The request gives the same uuid twice."))
         await _refuse_taken_uuids(conn, uuids)
         details = {"name": source["name"], "count": len(parsed), "userAgent": user_agent,
                    **({"size": size} if size is not None else {})}
@@ -383,7 +405,7 @@ async def create_entities(
                 )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "entities_uuid_unique":
-                raise Problem("entity-exists", "An entity with one of these uuids exists.") from exc
+                raise Problem("entity-exists", N_("An entity with one of these uuids exists.")) from exc
             raise
         await audits.log_audit(
             conn, actor.id, "entity.bulk.create", dataset_acted_on(project_id, dataset_name),
@@ -403,7 +425,8 @@ async def get_entity(
         raise Problem("entity-not-found") from exc
     row = await entities_db.get_entity(conn, dataset["id"], key, deleted=deleted)
     if row is None:
-        raise Problem("entity-not-found", f"No entity {uuid} in the entity list {dataset_name!r}.")
+        raise Problem("entity-not-found", N_("No entity %(uuid)s in the entity list %(name)s."),
+                      params={"uuid": uuid, "name": repr(dataset_name)})
     return dataset, row
 
 
@@ -447,14 +470,15 @@ async def update_entity(
         await entities_db.lock_entity_uuid(conn, row["uuid"])
         dataset, row = await get_entity(conn, project_id, dataset_name, uuid)
         if resolve and row["conflict"] is None:
-            raise Problem("entity-no-conflict", "The Entity doesn't have any conflict.")
+            raise Problem("entity-no-conflict", N_("The Entity doesn't have any conflict."))
         current = row["version"]
         if base_version != str(current) and not force:
             raise Problem(
                 "entity-version-conflict",
-                f"Current version of the Entity is '{current}' and you provided "
-                f"'{base_version}'. Please correct the version number or pass '?force=true' "
-                "in the URL to forcefully update the Entity.",
+                N_("Current version of the Entity is '%(current)s' and you provided "
+                   "'%(provided)s'. Please correct the version number or pass '?force=true' "
+                   "in the URL to forcefully update the Entity."),
+                params={"current": current, "provided": base_version},
                 extra={"current": str(current), "provided": base_version},
             )
         if resolve and not body:
@@ -464,8 +488,8 @@ async def update_entity(
         label = _label_of(body, required=False)
         data = _data_of(body, await property_names(conn, dataset["id"]))
         if label is None and data is None:
-            raise Problem("entity-invalid", "The entity is invalid. No entity data or label "
-                          "provided.")
+            raise Problem("entity-invalid", N_("The entity is invalid. No entity data or label "
+                                              "provided."))
         received = {**(data or {}), **({"label": label} if label is not None else {})}
         def_id = await entities_db.insert_version(
             conn, entity_id=row["id"], version=current + 1, base_version=current,
@@ -699,7 +723,7 @@ async def integrity(
     if not actor.can("entity.read", project_id):
         linked = await entities_db.linked_forms(conn, dataset["id"])
         if not any(actor.may_use_form(project_id, f["form_id"]) for f in linked):
-            raise Problem("forbidden", "No form you may use reads this entity list.")
+            raise Problem("forbidden", N_("No form you may use reads this entity list."))
     uuids = None
     if ids:
         uuids = []
@@ -857,19 +881,21 @@ async def _links_of(conn, form_def_id: int) -> dict[str, dict[str, Any]]:
 
 async def _process_one(conn, stored: StoredVersion, item: SubmissionEntity, event: str) -> None:
     if not item.dataset.strip():
-        raise Problem("entity-parameter-missing", "Required parameter dataset missing.")
+        raise Problem("entity-parameter-missing", REQUIRED, params={"name": "dataset"})
     dataset = (await _links_of(conn, stored.form_def_id)).get(item.dataset)
     if dataset is None:
         raise Problem(
             "submission-dataset-not-found",
-            f"The dataset ({item.dataset}) specified in the submission does not exist.",
+            N_("The dataset (%(name)s) specified in the submission does not exist."),
+            params={"name": item.dataset},
         )
     for action, asked in (("create", item.create), ("update", item.update)):
         if asked and action not in dataset["actions"]:
             raise Problem(
                 "entity-action-not-permitted",
-                f"The submission attempts an entity {action}, but the form does not permit "
-                f"that action. The form permits: {', '.join(dataset['actions'])}.",
+                N_("The submission attempts an entity %(action)s, but the form does not "
+                   "permit that action. The form permits: %(actions)s."),
+                params={"action": action, "actions": ", ".join(dataset["actions"])},
             )
     uuid = normalize_uuid(item.id, "id")
     if item.update:  # a creation needs no lock: its insert refuses a taken uuid by itself
@@ -897,7 +923,7 @@ async def _create_from_submission(conn, stored, dataset, uuid, item, event) -> N
         if event == "approval":
             return  # created when it arrived
     if item.label is None or not item.label.strip():
-        raise Problem("entity-parameter-missing", "Required parameter label missing.")
+        raise Problem("entity-parameter-missing", REQUIRED, params={"name": "label"})
     branch_id = normalize_uuid(item.branch_id, "branchId") if item.branch_id else None
     row = await entities_db.insert_entity(
         conn, dataset_id=dataset["id"], uuid=uuid, creator_id=stored.submitter_id,
@@ -930,11 +956,13 @@ async def _update_from_submission(conn, stored, dataset, uuid, item, event) -> N
     server = await entities_db.get_entity(conn, dataset["id"], uuid)
     if server is None:
         if await entities_db.get_entity(conn, dataset["id"], uuid, deleted=True) is not None:
-            raise Problem("entity-deleted", f"The entity with UUID ({uuid}) has been deleted.")
+            raise Problem("entity-deleted", N_("The entity with UUID (%(uuid)s) has been deleted."),
+                          params={"uuid": uuid})
         raise Problem(
             "submission-entity-not-found",
-            f"The entity with UUID ({uuid}) specified in the submission does not exist in the "
-            f"dataset ({dataset['name']}).",
+            N_("The entity with UUID (%(uuid)s) specified in the submission does not exist "
+               "in the dataset (%(name)s)."),
+            params={"uuid": uuid, "name": dataset["name"]},
         )
     if branch_id is None or base_version == 1 or base_version == trunk_version:
         base = await entities_db.get_def_by_version(conn, server["id"], base_version)
@@ -951,14 +979,16 @@ async def _update_from_submission(conn, stored, dataset, uuid, item, event) -> N
     if base is None:
         raise Problem(
             "entity-base-version-not-found",
-            f"Base version ({base_version}) does not exist for entity UUID ({uuid}) in dataset "
-            f"({dataset['name']}).",
+            N_("Base version (%(version)s) does not exist for entity UUID (%(uuid)s) in "
+               "dataset (%(name)s)."),
+            params={"version": base_version, "uuid": uuid, "name": dataset["name"]},
         )
     if trunk_version is not None and trunk_version > server["version"]:
         raise Problem(
             "entity-base-version-not-found",
-            f"Base version (trunkVersion={trunk_version}) does not exist for entity UUID "
-            f"({uuid}) in dataset ({dataset['name']}).",
+            N_("Base version (trunkVersion=%(version)s) does not exist for entity UUID "
+               "(%(uuid)s) in dataset (%(name)s)."),
+            params={"version": trunk_version, "uuid": uuid, "name": dataset["name"]},
         )
     received = _received(item)
     conflict = server["conflict"]

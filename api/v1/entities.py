@@ -35,6 +35,7 @@ import msgspec
 from litestar import Request, Response, delete, get, patch, post
 
 from api.auth import Actor, authorize
+from api.i18n import N_
 from api.openrosa import base_url
 from api.problems import Problem
 from api.services import entities as service
@@ -47,6 +48,7 @@ from db import entities as entities_db
 from exports.odata_entities import entities_edmx, entity_row, select_keys
 
 BASE = "/v1/projects/{project_id:int}/datasets"
+TRUE_OR_FALSE = N_("%(name)s must be true or false.")
 ONE = BASE + "/{name:str}"
 ENTITY = ONE + "/entities/{uuid:str}"
 ODATA_HEADERS = {"OData-Version": "4.0"}
@@ -182,13 +184,14 @@ async def _json_body(request: Request) -> Any:
     try:
         return _decode.decode(raw)
     except msgspec.DecodeError as exc:
-        raise Problem("json-invalid", f"The body is not valid JSON: {exc}") from exc
+        raise Problem("json-invalid", N_("The body is not valid JSON: %(error)s"),
+                      params={"error": str(exc)}) from exc
 
 
 async def _json_object(request: Request) -> dict:
     body = await _json_body(request)
     if not isinstance(body, dict):
-        raise Problem("json-invalid", "The body must be a JSON object.")
+        raise Problem("json-invalid", N_("The body must be a JSON object."))
     return body
 
 
@@ -219,7 +222,7 @@ async def create_dataset(
     body = await _json_object(request)
     approval = body.get("approvalRequired", False)
     if not isinstance(approval, bool):
-        raise Problem("entity-parameter-invalid", "approvalRequired must be true or false.")
+        raise Problem("entity-parameter-invalid", TRUE_OR_FALSE, params={"name": "approvalRequired"})
     row = await service.create_dataset(conn, actor, project_id, body.get("name"), approval)
     return dataset_out(row, metadata=await service.dataset_metadata(conn, row))
 
@@ -251,14 +254,15 @@ async def update_dataset(
     unexpected = [k for k in body if k not in ("approvalRequired",)]
     if unexpected:
         raise Problem("entity-attributes-unexpected",
-                      f"Expected parameters: (approvalRequired). Got ({', '.join(body)}).")
+                      N_("Expected parameters: (%(expected)s). Got (%(got)s)."),
+                      params={"expected": "approvalRequired", "got": ", ".join(body)})
     row = await service.get_dataset(conn, project_id, name)
     if "approvalRequired" in body:
         if not isinstance(body["approvalRequired"], bool):
-            raise Problem("entity-parameter-invalid", "approvalRequired must be true or false.")
+            raise Problem("entity-parameter-invalid", TRUE_OR_FALSE, params={"name": "approvalRequired"})
         convert = request.query_params.get("convert")
         if convert not in (None, "true", "false"):
-            raise Problem("request-invalid", "convert must be true or false.")
+            raise Problem("request-invalid", TRUE_OR_FALSE, params={"name": "convert"})
         row = await service.set_approval_required(
             conn, actor, project_id, name, body["approvalRequired"], convert=convert == "true"
         )
@@ -466,9 +470,10 @@ async def odata_entities(
             media_type="application/xml; charset=utf-8", headers=ODATA_HEADERS,
         )
     if table != "Entities":
-        raise Problem("not-found", f"The entity list has no OData table {table!r}.")
+        raise Problem("not-found", N_("The entity list has no OData table %(name)s."),
+                      params={"name": repr(table)})
     if request.query_params.get("$filter"):
-        raise Problem("odata-query-invalid", "$filter is not supported on entity lists yet.")
+        raise Problem("odata-query-invalid", N_("$filter is not supported on entity lists yet."))
     try:
         keep = select_keys(request.query_params.get("$select"), properties)
     except ValueError as exc:

@@ -45,11 +45,13 @@ from exports.layout import (
     ExportOptionError,
     ExportOptions,
     MergedForm,
+    OptionError,
     build_layout,
     merge_versions,
     resolve_language,
 )
 from exports.reports import (
+    PERIOD_ONE_OF,
     PERIODS,
     ReportOptionError,
     ReportSpec,
@@ -113,11 +115,13 @@ def _moment(text: str, name: str, *, end: bool) -> datetime:
             return moment + timedelta(days=1) if end else moment
         return utc_moment(datetime.fromisoformat(text))
     except OutOfRange as exc:
-        raise Problem("export-option-invalid", f"{name}: {exc}") from exc
+        raise Problem("export-option-invalid",
+                      N_("%(name)s=%(value)s is outside the years 1 to 9999 in UTC."),
+                      params={"name": name, "value": repr(text)}) from exc
     except (ValueError, OverflowError) as exc:
-        raise Problem(
-            "export-option-invalid", f"{name}={text!r} is not an ISO date or date-time."
-        ) from exc
+        raise Problem("export-option-invalid",
+                      N_("%(name)s=%(value)s is not an ISO date or date-time."),
+                      params={"name": name, "value": repr(text)}) from exc
 
 
 def _split(values: list[str] | str | None) -> tuple[str, ...] | None:
@@ -143,14 +147,15 @@ def parse_filter(
         if unknown:
             raise Problem(
                 "export-option-invalid",
-                f"Unknown reviewState {', '.join(unknown)}; use {', '.join(REVIEW_STATES)}.",
+                N_("Unknown reviewState %(names)s; use %(values)s."),
+                params={"names": ", ".join(unknown), "values": ", ".join(REVIEW_STATES)},
             )
     else:
         states = default_review_states
     start = _moment(since, "since", end=False) if since else None
     stop = _moment(until, "until", end=True) if until else None
     if start and stop and stop <= start:
-        raise Problem("export-option-invalid", "until must be after since.")
+        raise Problem("export-option-invalid", N_("until must be after since."))
     return SubmissionFilter(since=start, until=stop, review_states=states, versions=_split(version))
 
 
@@ -166,7 +171,8 @@ async def resolve_target(
         unknown = [v for v in submission_filter.versions if v not in known]
         if unknown:
             raise Problem(
-                "form-version-not-found", f"No published version {', '.join(map(repr, unknown))}."
+                "form-version-not-found", N_("No published version %(names)s."),
+                params={"names": ", ".join(map(repr, unknown))},
             )
     merged = merge_versions([parse_xform(d["xform"]) for d in defs])
     return ExportTarget(project_id, xml_form_id, form["id"], merged, submission_filter)
@@ -194,14 +200,15 @@ def export_layout(
             ),
         )
     except ExportOptionError as exc:
-        raise Problem("export-option-invalid", str(exc)) from exc
+        raise option_problem(exc) from exc
     if spreadsheet:
         widest = max(len(t.columns) for t in layout.tables)
         if widest > MAX_COLUMNS:
             raise Problem(
                 "export-too-wide",
-                f"A sheet would have {widest} columns; Excel allows {MAX_COLUMNS}. "
-                "Choose fewer with ?fields=.",
+                N_("A sheet would have %(n)s columns; Excel allows %(limit)s. Choose fewer "
+                   "with ?fields=."),
+                params={"n": widest, "limit": MAX_COLUMNS},
             )
     return layout
 
@@ -210,7 +217,12 @@ def _language(target: ExportTarget, lang: str | None) -> str | None:
     try:
         return resolve_language(target.merged.schema, lang)
     except ExportOptionError as exc:
-        raise Problem("export-option-invalid", str(exc)) from exc
+        raise option_problem(exc) from exc
+
+
+def option_problem(exc: OptionError) -> Problem:
+    """An export or report option the form cannot serve, in the reader's language."""
+    return Problem("export-option-invalid", exc.template, params=exc.params)
 
 
 async def stream_records_into(
@@ -355,7 +367,7 @@ async def export_xlsx(
 ) -> Stream:
     actor = authorize(actor, "export", project_id)
     if choices not in ("value", "label"):
-        raise Problem("export-option-invalid", "choices must be value or label.")
+        raise Problem("export-option-invalid", N_("choices must be value or label."))
     submission_filter = parse_filter(since, until, review_state, version)
     target = await resolve_target(conn, project_id, xml_form_id, submission_filter)
     language = _language(target, lang)
@@ -445,7 +457,7 @@ async def form_report(
 ):
     actor = authorize(actor, "summary.read", project_id)
     if period is not None and period not in PERIODS:
-        raise Problem("export-option-invalid", f"period must be one of {', '.join(PERIODS)}.")
+        raise Problem("export-option-invalid", PERIOD_ONE_OF, params={"values": ", ".join(PERIODS)})
     if not actor.sees_microdata(project_id):
         options = ReportOptions(since, until, review_state, version, by, period, lang)
         return await _published_report(request, project_id, xml_form_id, conn, options)
@@ -467,7 +479,7 @@ async def form_report(
             ReportSpec(by=by, period=period, language=language, restricted=restricted, k=k),
         )
     except ReportOptionError as exc:
-        raise Problem("export-option-invalid", str(exc)) from exc
+        raise option_problem(exc) from exc
     await _audit(
         conn,
         actor,
@@ -522,7 +534,7 @@ async def _published_report(
             ReportSpec(by=options.by, period=options.period, language=language, restricted=True, k=k),
         )
     except ReportOptionError as exc:
-        raise Problem("export-option-invalid", str(exc)) from exc
+        raise option_problem(exc) from exc
     publication = await latest_publication(conn, project_id, settings)
     if month_from and month_from > publication.through_month:
         raise Problem(

@@ -122,3 +122,30 @@ async def test_body_limit_answers_in_the_requests_language(settings, default_pro
         assert page.status_code == 413 and page.headers["content-type"].startswith("application/json")
         assert page.json()["slug"] == "payload-too-large"
         assert page.json()["message"] == "Файлы больше, чем принимает этот сервер."
+
+
+async def test_entity_export_and_report_details_in_the_readers_language(
+    client, admin_headers, default_project_id
+) -> None:
+    """The entities, exports and report services' details are catalogue templates too: the
+    detail follows Accept-Language with the values filled in; English stays as it was."""
+    pid = default_project_id
+    form = f"/v1/projects/{pid}/forms/risk_screening"
+    cases = [
+        (f"/v1/projects/{pid}/datasets/nope/entities", 404,
+         "ru", "В этом проекте нет списка сущностей 'nope'."),
+        (f"/v1/projects/{pid}/datasets/nope/entities", 404,
+         "tg", "Дар ин лоиҳа рӯйхати объектҳо 'nope' нест."),
+        (f"{form}/submissions.csv.zip?since=someday", 400,
+         "ru", "since='someday' — не дата и не дата-время ISO."),
+        (f"{form}/submissions.xlsx?lang=xx", 400,
+         "tg", "Шакл забони 'xx' надорад; забонҳои он: English (en), Russian (ru), Tajik (tg)."),
+        (f"{form}/report?by=nothing", 400, "ru", "В форме нет поля 'nothing'."),
+    ]
+    for path, status, language, detail in cases:
+        response = await client.get(path, headers={**admin_headers, "Accept-Language": language})
+        assert response.status_code == status, (path, response.text)
+        problem = response.json()
+        assert problem["detail"] == problem["message"] == detail, (path, language)
+    english = await client.get(cases[0][0], headers=admin_headers)
+    assert english.json()["detail"] == "No entity list 'nope' in this project."
