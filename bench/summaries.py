@@ -199,6 +199,11 @@ PUBLISHED_TABLES = [(label, request) for label, request in TABLES if within_boun
     ("control forms, girls and boys 14-17, 2026-Q1", SummaryRequest(
         by=("control_form",), month_from=202601, month_to=202603, filters={"age_band": ("14-17",)})),
     ("districts, hotline calls (guard)", SummaryRequest(by=("district",), filters={"site_type": ("hotline",)})),
+    # large, with a filter or a range: computed when first asked for, then read whole
+    ("districts by month, hotline calls (guard; kept when asked)", SummaryRequest(
+        by=("district",), period="month", filters={"site_type": ("hotline",)})),
+    ("district x risk level by month, 2026 (guard; kept when asked)", SummaryRequest(
+        by=("district", "risk_level"), period="month", month_from=202601, month_to=202612)),
 ]
 
 
