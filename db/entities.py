@@ -157,6 +157,19 @@ WHERE e.dataset_id = $1 AND e.deleted_at IS NULL
 ORDER BY e.created_at, e.id
 LIMIT $2 OFFSET $3
 """
+# A list's live entities whose current data holds every given property value ($2, a JSON
+# object; {} is any) and whose label contains $3 (case-insensitive; NULL is any): a page of
+# them newest first, and how many there are.
+_MATCHING = """
+WHERE e.dataset_id = $1 AND e.deleted_at IS NULL AND v.data @> $2::jsonb
+  AND ($3::text IS NULL OR strpos(lower(v.label), lower($3)) > 0)
+"""
+SEARCH_ENTITIES = f"""
+SELECT {ENTITY_COLUMNS} {ENTITY_FROM} {_MATCHING}
+ORDER BY e.created_at DESC, e.id DESC
+LIMIT $4 OFFSET $5
+"""
+COUNT_MATCHING_ENTITIES = f"SELECT count(*) {ENTITY_FROM} {_MATCHING}"
 # The current properties of every entity of a list (what summaries count; no uuid, no label).
 SELECT_CURRENT_DATA = """
 SELECT e.uuid::text AS uuid, v.data FROM datasets d
@@ -464,6 +477,16 @@ async def page_entities(
     conn: asyncpg.Connection, dataset_id: int, *, limit: int | None, offset: int
 ) -> list[asyncpg.Record]:
     return await conn.fetch(SELECT_ENTITIES_PAGE, dataset_id, limit, offset)
+
+
+async def search_entities(
+    conn: asyncpg.Connection, dataset_id: int, properties: dict[str, str], label: str | None,
+    *, limit: int, offset: int,
+) -> tuple[list[asyncpg.Record], int]:
+    """A page of the live entities matching (SEARCH_ENTITIES), and how many match."""
+    matching = await conn.fetchval(COUNT_MATCHING_ENTITIES, dataset_id, properties, label)
+    rows = await conn.fetch(SEARCH_ENTITIES, dataset_id, properties, label, limit, offset)
+    return rows, matching
 
 
 async def current_data(

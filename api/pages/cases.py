@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import asyncpg
 from litestar import Request, Response, get
@@ -150,12 +150,25 @@ async def _project(conn: asyncpg.Connection, project_id: int):
     return project
 
 
+CASES_PAGE = 50  # cases a page of the list shows
+SEARCHED = ("centre", "stage")  # the properties the list searches by, when the forms name them
+
+
+def _options(labels: CaseLabels, prop: str) -> list[tuple[str, str]]:
+    """(code, name in the reader's language) of a searched property's choices."""
+    found = labels.fields.get(prop)
+    if not found or not found[0].choices:
+        return []
+    return [(c.name, labels.value(prop, c.name).text) for c in found[0].choices]
+
+
 @get("/projects/{project_id:int}/cases")
 async def cases_page(project_id: int, page: Page, request: Request,
                      conn: asyncpg.Connection) -> Response:
     actor = page.require("entity.read", project_id)
     project = await _project(conn, project_id)
-    status = request.query_params.get("status", "")
+    query = request.query_params
+    status = query.get("status", "")
     if status not in STATUS_FILTERS:
         status = ""
     try:
@@ -163,19 +176,45 @@ async def cases_page(project_id: int, page: Page, request: Request,
     except Problem:
         return page.render("cases/list.html", project=project, cases=None, columns=[],
                            chosen=status, statuses=STATUS_FILTERS, total=0)
-    rows = await entities_service.list_entities(conn, actor, project_id, CASES_LIST)
     labels = await case_labels(conn, page.i18n, dataset["id"])
+    searches = [{"name": prop, "label": labels.name(prop), "options": _options(labels, prop)}
+                for prop in SEARCHED if prop in labels.order]
+    searches = [s for s in searches if s["options"]]
+    chosen = {}  # the searched values the forms know; any other is no search
+    for search in searches:
+        value = query.get(search["name"], "")
+        if value in {code for code, _ in search["options"]}:
+            chosen[search["name"]] = value
+    code = (query.get("code") or "").strip()[:100]
+    try:
+        offset = max(0, int(query.get("offset") or 0))
+    except ValueError:
+        offset = 0
+    rows, matching = await entities_service.search_entities(
+        conn, actor, project_id, CASES_LIST, {**chosen, **({"status": status} if status else {})},
+        code, limit=CASES_PAGE, offset=offset)
     columns = [c for c in LIST_COLUMNS if c in labels.order]
     cases = [
         {"url": cases_url(project_id, r["uuid"]), "label": r["label"], "conflict": r["conflict"],
          "updated": r["updated_at"] or r["created_at"],
          "cells": [labels.value(c, r["data"].get(c)) for c in columns]}
         for r in rows
-        if not status or (r["data"].get("status") or "open") == status
     ]
-    return page.render("cases/list.html", project=project, cases=cases, chosen=status,
-                       statuses=STATUS_FILTERS, total=len(rows),
-                       columns=[labels.name(c) for c in columns])
+    kept = {**chosen, **({"code": code} if code else {})}
+
+    def link(**changes) -> str:
+        params = {k: v for k, v in {**kept, "status": status, **changes}.items() if v}
+        return cases_url(project_id) + (f"?{urlencode(params)}" if params else "")
+
+    return page.render(
+        "cases/list.html", project=project, cases=cases, chosen=status,
+        statuses=STATUS_FILTERS, total=await entities_db.count_entities(conn, dataset["id"]),
+        matching=matching, columns=[labels.name(c) for c in columns], searches=searches,
+        searched=chosen, code=code, first=offset + 1, last=offset + len(cases),
+        status_links={c: link(status=c, offset=None) for c in STATUS_FILTERS},
+        newer=link(offset=max(0, offset - CASES_PAGE) or None) if offset else None,
+        older=link(offset=offset + CASES_PAGE) if offset + len(cases) < matching else None,
+    )
 
 
 # What each entry of the timeline was, by how the version was made.

@@ -457,6 +457,27 @@ async def list_entities(
     return rows
 
 
+async def search_entities(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, dataset_name: str,
+    properties: Mapping[str, str], label: str | None, *, limit: int, offset: int,
+) -> tuple[list[asyncpg.Record], int]:
+    """A page of a list's live entities, newest first, whose current properties have the given
+    values and whose label contains `label` (the case list's centre, stage, status and code
+    search); and how many match."""
+    actor = authorize(actor, "entity.read", project_id)
+    dataset = await get_dataset(conn, project_id, dataset_name)
+    label = (label or "").strip() or None
+    rows, matching = await entities_db.search_entities(
+        conn, dataset["id"], dict(properties), label, limit=limit, offset=offset)
+    await audits.log_audit(
+        conn, actor.id, "entity.list", dataset_acted_on(project_id, dataset_name),
+        {"count": len(rows), "matching": matching, "offset": offset,
+         **({"properties": dict(properties)} if properties else {}),
+         **({"label": label} if label else {})},
+    )
+    return rows, matching
+
+
 async def update_entity(
     conn: asyncpg.Connection, actor: Actor | None, project_id: int, dataset_name: str,
     uuid: str, body: Mapping[str, Any], *, base_version: str | None, force: bool,

@@ -96,3 +96,44 @@ async def test_ministry_may_not_see_cases(client, centre) -> None:
         assert page.status_code == 403 and "DU-2026" not in page.text
     missing = await centre["browsers"]["manager"].get(client, f"/projects/{pid}/cases/nope")
     assert missing.status_code == 404
+
+
+async def test_case_list_pages_and_searches_by_centre_stage_and_code(client, centre) -> None:
+    """Last in this module: it adds 55 newer cases (one bulk REST request), so the seeded case
+    moves to the second page of the list, newest first."""
+    pid, manager = centre["pid"], centre["browsers"]["manager"]
+    entities = [{"label": f"KH-{i:03d}", "data": {"centre": "khujand", "stage": "in_shelter",
+                                                 "status": "open"}} for i in range(30)]
+    entities += [{"label": f"DU-X{i:03d}", "data": {"centre": "dushanbe", "stage": "case_closed",
+                                                   "status": "closed"}} for i in range(25)]
+    made = await client.post(f"/v1/projects/{pid}/datasets/cases/entities", headers=centre["headers"],
+                             json={"entities": entities, "source": {"name": "paging test"}})
+    assert made.status_code == 200, made.text
+
+    def codes(page) -> list[str]:
+        return re.findall(r'<th scope="row"><a href="[^"]+">([^<]+)</a>', page.text)
+
+    async def listed(query: str):
+        page = await manager.get(client, f"/projects/{pid}/cases{query}")
+        assert page.status_code == 200, query
+        return page
+
+    first = await listed("")
+    assert len(codes(first)) == 50 and "56 cases match." in first.text and "Shown: 1–50." in first.text
+    older = re.search(r'<a href="([^"]+)" rel="next">Older</a>', first.text).group(1)
+    second = await listed(older[len(f"/projects/{pid}/cases"):].replace("&amp;", "&"))
+    assert codes(second)[-1] == centre["code"] and len(codes(second)) == 6
+    assert 'rel="prev">Newer</a>' in second.text and 'rel="next"' not in second.text
+    # by centre, by stage and status, by a part of the code (any case), and together
+    khujand = await listed("?centre=khujand")
+    assert sorted(codes(khujand)) == [f"KH-{i:03d}" for i in range(30)]
+    assert '<option value="khujand" selected>Khujand support centre</option>' in khujand.text
+    closed = await listed("?stage=case_closed&status=closed")
+    assert len(codes(closed)) == 25 and all(c.startswith("DU-X") for c in codes(closed))
+    assert sorted(codes(await listed("?code=kh-00"))) == [f"KH-00{i}" for i in range(10)]
+    assert codes(await listed(f"?code={centre['code'][-6:].lower()}&stage=vocational_training")) \
+        == [centre["code"]]
+    nothing = await listed("?centre=khujand&code=DU-X")
+    assert codes(nothing) == [] and "No case matches." in nothing.text
+    # a value the forms do not have is no search, not an error
+    assert len(codes(await listed("?centre=nowhere&offset=abc"))) == 50
