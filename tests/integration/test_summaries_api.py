@@ -279,10 +279,7 @@ async def test_the_publisher_runs_in_the_app_and_from_the_cli(client, admin_head
     from api.services.publications import publish_in_background
     from tests.integration.test_cli import run_cli
 
-    by_cli, by_app = [await screening_project(client, admin_headers) for _ in range(2)]
-    rng = random.Random(5)
-    for pid in (by_cli, by_app):
-        await submit(client, admin_headers, pid, submission_xml(random_answers(rng, consent="yes")))
+    by_cli, by_app = [await cases_project(client, admin_headers) for _ in range(2)]
     result = await asyncio.to_thread(run_cli, ["publish", "--project", str(by_cli)], database_url, data_dir)
     assert result.returncode == 0, result.stderr
     assert f"project {by_cli}: publication through {THROUGH_LABEL}" in result.stdout
@@ -348,10 +345,7 @@ async def test_a_due_publication_is_made_when_first_asked_for(client, admin_head
     from db import publications as publications_db
     from db import summaries as summaries_db
 
-    first, second = [await screening_project(client, admin_headers) for _ in range(2)]
-    rng = random.Random(8)
-    for pid in (first, second):
-        await submit(client, admin_headers, pid, submission_xml(random_answers(rng, consent="yes")))
+    first, second = [await cases_project(client, admin_headers) for _ in range(2)]  # cheaper than forms
     on_request = dataclasses.replace(settings, publication_settle_seconds=0)
     app = SimpleNamespace(state=SimpleNamespace(settings=on_request, dsn=database_url))
     async with publish_in_background(app), pool.acquire() as conn:
@@ -483,3 +477,16 @@ async def latest_publication_of(conn, pid: int):
     from db import publications as publications_db
 
     return await publications_db.latest_publication(conn, pid, THROUGH)
+
+
+async def cases_project(client, admin_headers) -> int:
+    """A project with something to publish: one support-centre case (no form to publish)."""
+    made = await client.post("/v1/projects", json={"name": f"cases-{uuid.uuid4().hex[:8]}"}, headers=admin_headers)
+    pid = made.json()["id"]
+    await client.post(f"/v1/projects/{pid}/datasets", json={"name": "cases"}, headers=admin_headers)
+    await client.post(f"/v1/projects/{pid}/datasets/cases/properties", json={"name": "status"}, headers=admin_headers)
+    bulk = await client.post(f"/v1/projects/{pid}/datasets/cases/entities", headers=admin_headers,
+                             json={"entities": [{"label": "XX-2026-000001", "data": {"status": "open"}}],
+                                   "source": {"name": "seed"}})
+    assert bulk.status_code == 200, bulk.text
+    return pid
