@@ -12,6 +12,7 @@ from api.problems import Problem
 from api.services.forms import create_form, problem_from_compile_error
 from api.settings import Settings
 from db import audits, projects, users
+from db.pool import session_advisory_lock
 from forms.compile import FormCompileError, compile_xlsform_async
 
 log = logging.getLogger("fieldsurvey")
@@ -91,9 +92,6 @@ _BOOTSTRAP_LOCK = 7_240_551_002
 
 async def bootstrap(conn: asyncpg.Connection, settings: Settings) -> None:
     """Idempotent; one process at a time (an advisory lock), so parallel starts agree."""
-    await conn.execute("SELECT pg_advisory_lock($1)", _BOOTSTRAP_LOCK)
-    try:
+    async with session_advisory_lock(conn, _BOOTSTRAP_LOCK):
         await ensure_admin(conn, settings)
         await ensure_default_project(conn, settings)
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _BOOTSTRAP_LOCK)

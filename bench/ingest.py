@@ -24,6 +24,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -150,6 +151,58 @@ async def commit_baseline(dsn: str, rows: list[tuple[bytes, str]], concurrency: 
     return elapsed, latencies
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its children: the live ones,
+    and those that ended (counted in their parent once it reaped them: backends that quit)."""
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def postmaster_pid(dsn: str) -> int | None:
+    """The postmaster of the benchmark's database server when it runs on this machine (its
+    backends are its children), found through the data directory it reports."""
+    async def data_directory() -> str:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await conn.fetchval("SHOW data_directory")
+        finally:
+            await conn.close()
+
+    try:
+        pid_file = Path(asyncio.run(data_directory())) / "postmaster.pid"
+        return int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, asyncpg.PostgresError):
+        return None
+
+
+class CpuMeter:
+    """CPU per submission of the server (its process tree), PostgreSQL (the postmaster's
+    tree: backends, WAL writer, checkpointer) and this client, over one timed run."""
+
+    def __init__(self, server_pid: int, pg_pid: int | None):
+        self.server_pid, self.pg_pid = server_pid, pg_pid
+
+    def snapshot(self) -> tuple[float, float, float]:
+        pg = tree_cpu(self.pg_pid) if self.pg_pid else float("nan")
+        return tree_cpu(self.server_pid), pg, time.process_time()
+
+    def report(self, before, after, n: int) -> str:
+        server, pg, client = (1000 * (b - a) / n for a, b in zip(before, after, strict=True))
+        return (f"{'  CPU per submission':34} server {server:5.2f} ms   PostgreSQL {pg:5.2f} ms"
+                f"   client {client:5.2f} ms   total {server + pg + client:5.2f} ms")
+
+
 def summary(label: str, n: int, elapsed: float, latencies: list[float]) -> str:
     lat = sorted(latencies)
     p50 = statistics.median(lat) * 1000
@@ -173,6 +226,7 @@ async def main() -> None:
 
 async def run(args: argparse.Namespace, dsn: str, server) -> None:
     base, port = server.base, server.port
+    meter = CpuMeter(server.process.pid, await asyncio.to_thread(postmaster_pid, dsn))
     auth = server.bearer()
     pid = httpx.get(f"{base}/v1/projects", headers=auth).json()[0]["id"]
     app_user = httpx.post(f"{base}/v1/projects/{pid}/app-users", json={"displayName": "bench"},
@@ -188,20 +242,27 @@ async def run(args: argparse.Namespace, dsn: str, server) -> None:
     schema = parse_xform(xform.xform)
     rng = random.Random(7)
     print(f"risk_screening {schema.version}: {args.n} submissions per run; server: 1 process; "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at the start")
     results = []
     for concurrency in args.concurrency:
         payloads = [instance_xml(schema, random_answers(rng)) for _ in range(args.n)]
         requests = [multipart_request(f"127.0.0.1:{port}", path, xml) for xml in payloads]
         # warm up (form cache, connections)
         await post_all(port, requests[:50], min(concurrency, 8))
+        before = meter.snapshot()
         elapsed, latencies = await post_all(port, requests[50:], concurrency)
+        after = meter.snapshot()
         results.append(summary(f"OpenRosa ingest, concurrency {concurrency}", args.n - 50, elapsed, latencies))
+        cpu = meter.report(before, after, args.n - 50) + f"   (load average {os.getloadavg()[0]:.2f})"
         rows = [(xml, json.dumps(random_answers(rng))) for xml in payloads[50:]]
+        before = meter.snapshot()
         elapsed, latencies = await commit_baseline(dsn, rows, concurrency)
+        after = meter.snapshot()
         results.append(summary(f"durable commit,  concurrency {concurrency}", len(rows), elapsed, latencies))
         print(results[-2])
+        print(cpu)
         print(results[-1])
+        print(meter.report(before, after, len(rows)))
     conn = await asyncpg.connect(dsn)
     print(f"classified screenings stored: {await conn.fetchval('SELECT count(*) FROM screenings')}")
     await conn.close()

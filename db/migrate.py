@@ -8,6 +8,8 @@ from importlib import resources
 
 import asyncpg
 
+from db.pool import session_advisory_lock
+
 _NAME_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 7_240_551_001  # advisory lock: one migrator at a time
 
@@ -45,8 +47,7 @@ def available_migrations() -> list[Migration]:
 async def apply_migrations(conn: asyncpg.Connection) -> list[Migration]:
     """Apply the migrations not yet recorded, each in its own transaction. Returns those applied."""
     applied_now = []
-    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
-    try:
+    async with session_advisory_lock(conn, _LOCK_KEY):
         await conn.execute(CREATE_MIGRATIONS_TABLE)
         done = {r["version"] for r in await conn.fetch(SELECT_APPLIED)}
         for migration in available_migrations():
@@ -56,6 +57,4 @@ async def apply_migrations(conn: asyncpg.Connection) -> list[Migration]:
                 await conn.execute(migration.sql)
                 await conn.execute(INSERT_APPLIED, migration.version, migration.name)
             applied_now.append(migration)
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     return applied_now

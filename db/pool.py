@@ -1,6 +1,19 @@
-"""The asyncpg pool: opened in the app's lifespan, closed on shutdown."""
+"""The asyncpg pool: opened in the app's lifespan, closed on shutdown.
+
+Giving a connection back. asyncpg's pool rolls back an open transaction and drops listeners,
+then by default sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` -
+one more round trip and a statement on every request. The app keeps no session state on a
+pooled connection: settings are `SET LOCAL`, cursors live in transactions, nothing LISTENs,
+and session advisory locks are taken only through `session_advisory_lock`, which releases
+them. So the full reset runs only for a connection that may still hold such a lock (its
+unlock did not run), and otherwise nothing is sent.
+"""
 
 from __future__ import annotations
+
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import msgspec
@@ -20,6 +33,37 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+# connections that may hold a session advisory lock (taken, its unlock not yet done)
+_session_state: weakref.WeakSet = weakref.WeakSet()
+
+
+def _raw(conn):
+    """The connection itself when given a pool's proxy (the marks must outlive the proxy)."""
+    return getattr(conn, "_con", None) or conn
+
+
+@asynccontextmanager
+async def session_advisory_lock(conn: asyncpg.Connection, *key: int) -> AsyncIterator[None]:
+    """pg_advisory_lock(key) for the block, unlocked after it. Until the unlock has run, the
+    connection is marked, so that the pool resets it fully if it comes back still holding it."""
+    placeholders = ", ".join(f"${i + 1}" for i in range(len(key)))
+    _session_state.add(_raw(conn))
+    await conn.execute(f"SELECT pg_advisory_lock({placeholders})", *key)
+    try:
+        yield
+    finally:
+        await conn.execute(f"SELECT pg_advisory_unlock({placeholders})", *key)
+        _session_state.discard(_raw(conn))
+
+
+async def reset_connection(conn: asyncpg.Connection) -> None:
+    """The pool's reset (see the module's note): the full reset query only when needed."""
+    raw = _raw(conn)
+    if raw in _session_state:
+        await conn.execute(conn.get_reset_query())
+        _session_state.discard(raw)
+
+
 async def open_pool(
     dsn: str, *, min_size: int = 2, max_size: int = 20, command_timeout: float | None = 60
 ) -> asyncpg.Pool:
@@ -28,6 +72,7 @@ async def open_pool(
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=reset_connection,
         command_timeout=command_timeout,
     )
 

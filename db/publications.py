@@ -25,6 +25,7 @@ from datetime import datetime
 
 import asyncpg
 
+from db.pool import session_advisory_lock
 from db.secrets import get_secret
 from db.summaries import DIMENSIONS, shape_of
 from forms.record_key import KEY_MODULUS, Cell, keyed_record_key
@@ -240,15 +241,12 @@ async def publish(
     if found is not None:
         return found
     # the lock first, the snapshot after it: a publisher that waited sees the one made meanwhile
-    await conn.execute("SELECT pg_advisory_lock($1, $2)", _LOCK, project_id)
-    try:
+    async with session_advisory_lock(conn, _LOCK, project_id):
         found = await get_publication(conn, project_id, through_month)
         if found is None:
             await _make(conn, project_id, form_ids, through_month, {} if timings is None else timings,
                         settle_seconds)
             found = await get_publication(conn, project_id, through_month)
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1, $2)", _LOCK, project_id)
     assert found is not None
     return found
 

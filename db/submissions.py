@@ -47,7 +47,7 @@ _SCREENING_VALUES = ", ".join(
 # creates in one statement; NEW_SUBMISSION_PARAMS is the number of its parameters.
 NEW_SUBMISSION_CTES = f"""
 WITH ids AS (
-    SELECT nextval(pg_get_serial_sequence('submission_versions', 'id')) AS version_id
+    SELECT nextval('submission_versions_id_seq'::regclass) AS version_id  -- its identity's sequence
 ), sub AS (
     INSERT INTO submissions (form_id, instance_id, submitter_id, device_id, current_version_id)
     SELECT $1, $2, $3, $4, version_id FROM ids

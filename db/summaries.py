@@ -204,6 +204,7 @@ DELETE_ZERO_CELLS = "DELETE FROM summary_cells WHERE n = 0"
 DELETE_ZERO_WIDE = "DELETE FROM summary_wide WHERE n = 0"
 DELETE_ZERO_VERSIONS = "DELETE FROM summary_versions WHERE n = 0"
 COUNT_PENDING = "SELECT count(*) FROM summary_deltas"
+COUNT_PENDING_UP_TO = "SELECT count(*) FROM (SELECT FROM summary_deltas LIMIT $1) AS d"
 _fold_statements: dict[tuple[int, ...], str] = {}
 
 
@@ -245,6 +246,11 @@ async def fold_deltas(
 
 async def count_pending(conn: asyncpg.Connection) -> int:
     return await conn.fetchval(COUNT_PENDING)
+
+
+async def count_pending_up_to(conn: asyncpg.Connection, limit: int) -> int:
+    """The pending deltas, counted up to `limit` (the folder asks often: it reads no more)."""
+    return await conn.fetchval(COUNT_PENDING_UP_TO, limit)
 
 
 async def ensure_shape(conn: asyncpg.Connection, numbers: Sequence[int]) -> int:

@@ -76,14 +76,19 @@ def flatten_answers(answers: Mapping[str, Any]) -> dict[str, str]:
 
     def walk(node: Mapping[str, Any]) -> None:
         for name, value in node.items():
-            if isinstance(value, Mapping):
+            kind = value.__class__
+            if kind is str:  # most leaves (parsed answers): no ABC check on the way
+                text = value
+            elif kind is dict or isinstance(value, Mapping):
                 walk(value)
+                continue
             elif isinstance(value, list | tuple):
                 continue
             else:
                 text = "" if value is None else str(value)
-                if name not in flat or (not flat[name] and text):
-                    flat[name] = text
+            current = flat.get(name)
+            if current is None or (not current and text):
+                flat[name] = text
 
     walk(answers)
     return flat
@@ -307,7 +312,11 @@ def classify(answers: Mapping[str, Any]) -> RubricResult | None:
     Returns None when `consent` is not `yes`: a refusal is stored and counted, but gets no
     result.
     """
-    flat = flatten_answers(answers)
+    return classify_flat(flatten_answers(answers))
+
+
+def classify_flat(flat: Mapping[str, str]) -> RubricResult | None:
+    """`classify` of answers already flattened by `flatten_answers`."""
     if flat.get("consent") != YES:
         return None
     person = _Respondent(age=parse_age(flat.get("age")), sex=flat.get("sex", ""))

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from forms.rubric import age_band, classify, flatten_answers, parse_age
+from forms.rubric import age_band, classify_flat, flatten_answers, parse_age
 
 RISK_SCREENING_FORM_ID = "risk_screening"
 _DATE = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})")
@@ -40,7 +40,7 @@ def _whole_years(age: float | None) -> int | None:
 def screening_row(answers: Mapping[str, Any]) -> dict[str, Any]:
     """Columns of the `screenings` table (without ids) for one submission's answers."""
     flat = flatten_answers(answers)
-    result = classify(answers)
+    result = classify_flat(flat)
     age = parse_age(flat.get("age"))
     row: dict[str, Any] = {
         "consent_refused": result is None,

@@ -19,6 +19,7 @@ import itertools
 import json
 import logging
 import re
+import time
 import zlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -696,21 +697,37 @@ def workbook_bytes(project_name: str, tables: list[tuple[str, SummaryResult]], *
 
 # --- folding in the background ----------------------------------------------------------------
 
+# A fold costs about the number of cells it touches (every shape x grain of every delta),
+# and deltas that arrive together share cells: folding 300 deltas cost 1.5 ms of PostgreSQL
+# CPU per delta, 2,600 at once 0.28 ms. So the folder looks every FOLD_INTERVAL_SECONDS and
+# folds once FOLD_MIN_DELTAS wait, or when its last fold is FOLD_MAX_WAIT_SECONDS old; a read
+# then adds at most about that many pending deltas (~1.3 ms per 1,000 measured).
 FOLD_INTERVAL_SECONDS = 2.0
+FOLD_MIN_DELTAS = 2_000
+FOLD_MAX_WAIT_SECONDS = 10.0
 log = logging.getLogger("fieldsurvey.summaries")
+
+
+def fold_due(since_last_fold: float, pending: int) -> bool:
+    return pending >= FOLD_MIN_DELTAS or (pending > 0 and since_last_fold >= FOLD_MAX_WAIT_SECONDS)
 
 
 @asynccontextmanager
 async def fold_in_background(app) -> AsyncIterator[None]:
-    """An app lifespan (after the one that opens the pool): fold the summary deltas every few
-    seconds, so that reads have few pending deltas to add. Reads are exact without it."""
+    """An app lifespan (after the one that opens the pool): fold the summary deltas in
+    batches (see FOLD_MIN_DELTAS), so that reads have few pending deltas to add. Reads are
+    exact without it."""
 
     async def loop() -> None:
+        last_fold = time.monotonic()
         while True:
             await asyncio.sleep(FOLD_INTERVAL_SECONDS)
             try:
                 async with app.state.pool.acquire() as conn:
-                    await summaries_db.fold_deltas(conn)
+                    pending = await summaries_db.count_pending_up_to(conn, FOLD_MIN_DELTAS)
+                    if fold_due(time.monotonic() - last_fold, pending):
+                        await summaries_db.fold_deltas(conn)
+                        last_fold = time.monotonic()
             except (asyncpg.PostgresError, OSError) as exc:  # the next round tries again
                 log.warning("folding summary deltas failed: %s", exc)
 

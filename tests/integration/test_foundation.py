@@ -345,3 +345,35 @@ async def test_administrators_keep_no_digest_hash(pool) -> None:
     from tests.conftest import ADMIN_EMAIL
 
     assert await pool.fetchval("SELECT digest_ha1 FROM users WHERE email = $1", ADMIN_EMAIL) is None
+
+
+async def test_a_pooled_connection_comes_back_without_a_session_lock(database_url) -> None:
+    """The pool skips asyncpg's reset round trip (db/pool.py), except for a connection that
+    may still hold a session advisory lock: a block of `session_advisory_lock` that never
+    finished (its task dropped mid-way) still leaves the connection clean for the next user."""
+    from db.pool import open_pool, session_advisory_lock
+
+    key = 7_240_559_901
+    one = await open_pool(database_url, min_size=1, max_size=1)
+    other = await asyncpg.connect(database_url)
+    try:
+        async with one.acquire() as conn:
+            async with session_advisory_lock(conn, key):
+                assert not await other.fetchval("SELECT pg_try_advisory_lock($1)", key)
+        assert await other.fetchval("SELECT pg_try_advisory_lock($1)", key)  # unlocked at the end
+        await other.execute("SELECT pg_advisory_unlock($1)", key)
+
+        async with one.acquire() as conn:
+            backend = await conn.fetchval("SELECT pg_backend_pid()")
+            block = session_advisory_lock(conn, key)
+            await block.__aenter__()  # ... and its __aexit__ never runs
+            assert not await other.fetchval("SELECT pg_try_advisory_lock($1)", key)
+        async with one.acquire() as conn:
+            assert await conn.fetchval("SELECT pg_backend_pid()") == backend  # the same session
+            assert await conn.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = $1", backend
+            ) == 0
+        assert await other.fetchval("SELECT pg_try_advisory_lock($1)", key)
+    finally:
+        await other.close()
+        await one.close()
