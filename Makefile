@@ -51,8 +51,11 @@ install: $(STAMP) $(CHARTS) $(MO) $(WEBFORMS)
 run: $(STAMP) $(CHARTS) $(MO) $(WEBFORMS)
 	$(BIN)/fieldsurvey serve
 
+# The suite runs its modules in TEST_WORKERS processes (pytest-xdist; each module stays in one
+# process, with its own embedded PostgreSQL per process). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(CHARTS) $(MO) $(WEBFORMS)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 check: $(STAMP) $(MO) $(WEBFORMS)
 	$(BIN)/ruff check api db forms exports tests bench

@@ -57,6 +57,11 @@ def server_url() -> str:
     from db.embedded import start_embedded_postgres
 
     data_dir = Path(os.environ.get("FIELDSURVEY_TEST_DATA_DIR", ROOT / ".data" / "test"))
+    # `make test` runs the modules in parallel (pytest-xdist): each worker process has its own
+    # embedded server, so that one worker's bursts of connections never reach another's limit
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        data_dir = data_dir.with_name(f"{data_dir.name}-{worker}")
     return start_embedded_postgres(data_dir)
 
 
