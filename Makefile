@@ -55,7 +55,7 @@ run: $(STAMP) $(CHARTS) $(MO) $(WEBFORMS)
 # process, with its own embedded PostgreSQL per process). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 test: $(STAMP) $(CHARTS) $(MO) $(WEBFORMS)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 check: $(STAMP) $(MO) $(WEBFORMS)
 	$(BIN)/ruff check api db forms exports tests bench

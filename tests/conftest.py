@@ -39,6 +39,29 @@ def require(available: bool, what: str) -> None:
     if CI:
         pytest.fail(f"{what} (CI=true: a missing tool is a failure, not a skip)", pytrace=False)
     pytest.skip(what)
+
+
+# The modules that take a minute or more, started first: when `make test` runs the modules in
+# two processes, none of them is then left running alone at the end while the other waits.
+SLOW_MODULES = (
+    "tests/browser/test_pages_roles.py",
+    "tests/browser/test_webforms.py",
+    "tests/browser/test_coordinator.py",
+    "tests/integration/test_exports_scale.py",
+    "tests/clients/test_rubric_parity.py",
+    "tests/integration/test_hostile_input.py",
+    "tests/integration/test_disclosure_attacks.py",
+    "tests/integration/test_schema_fuzz.py",
+    "tests/integration/test_crash.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {module: n for n, module in enumerate(SLOW_MODULES)}
+    # a stable sort: every module's tests keep their order, the other modules theirs
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(SLOW_MODULES)))
+
+
 ADMIN_EMAIL = "admin@test.example"
 ADMIN_PASSWORD = "admin-password-for-tests"
 
