@@ -24,3 +24,10 @@ def test_environment_overrides() -> None:
                                   "FIELDSURVEY_DATA_DIR": "/srv/fs", "FIELDSURVEY_WORKERS": "2"})
     assert settings.database_url == "postgresql://x/y" and settings.port == 9000
     assert str(settings.attachments_dir) == "/srv/fs/attachments" and settings.workers == 2
+
+
+def test_publication_settling_time() -> None:
+    assert Settings.from_env({}).publication_settle_seconds == 300
+    assert Settings.from_env({"FIELDSURVEY_PUBLICATION_SETTLE_SECONDS": "0"}).publication_settle_seconds == 0
+    with pytest.raises(ValueError, match="SETTLE_SECONDS must not be negative"):
+        Settings.from_env({"FIELDSURVEY_PUBLICATION_SETTLE_SECONDS": "-1"})
