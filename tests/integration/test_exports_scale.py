@@ -303,4 +303,6 @@ async def test_100k_export_rows_and_flat_memory(pool, database_url) -> None:
             # flat: five times the rows adds (almost) nothing to the peak
             assert large_growth - small_growth < 16 * MB, (fmt, small, large)
             assert large_growth < 100 * MB, (fmt, large)
-            assert large["first_byte_s"] < 2.0, large
+            # streamed: the first bytes leave long before the last row is read (the seconds
+            # themselves are bench/exports.py's figures, not a test's: they follow the load)
+            assert large["first_byte_s"] < large["total_s"] / 5, large
