@@ -4,6 +4,7 @@ Content-Security-Policy, escaping, and no English sentence left on a Russian or 
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import uuid
@@ -38,32 +39,65 @@ def visible_text(page: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(page))
 
 
-def english_sentences() -> list[str]:
-    """The English source strings (placeholders cut out: their literal parts)."""
-    with (LOCALE_DIR / "ru" / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+def _pieces(text: str) -> list[str]:
+    """The literal parts of a catalogue text (placeholders and tags cut out) that are English."""
+    text = re.sub(r"<[^>]+>", " ", text)
+    out = []
+    for part in re.split(r"%\(\w+\)[sd]", text):
+        part = part.strip(" .:·-")
+        words = set(re.findall(r"[A-Za-z]+", part))
+        if len(part) >= 3 and re.search(r"[A-Za-z]{3}", part) and not words <= SAME_IN_EVERY_LANGUAGE:
+            out.append(part)
+    return out
+
+
+def _within(piece: str) -> re.Pattern:
+    # a whole word or phrase: not a part of a longer word, nor of a code (risk_level, DU-2026)
+    return re.compile(rf"(?<![A-Za-z0-9_]){re.escape(piece)}(?![A-Za-z0-9_])")
+
+
+@functools.lru_cache(maxsize=4)
+def english_sentences(locale: str = "ru") -> tuple[re.Pattern, ...]:
+    """The English source strings' literal parts, as patterns, that a page in `locale` must not
+    show. A part that the locale's own translation keeps (every message that has it keeps it:
+    "UTC" in "%(time)s по UTC") is that language's text too, so it is not looked for."""
+    with (LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po").open("rb") as handle:
         catalogue = read_po(handle)
-    pieces = []
+    kept: dict[str, bool] = {}
     for message in catalogue:
         if not message.id:
             continue
         source = message.id if isinstance(message.id, str) else message.id[0]
-        source = re.sub(r"<[^>]+>", " ", source)
-        for part in re.split(r"%\(\w+\)[sd]", source):
-            part = part.strip(" .:·-")
-            words = set(re.findall(r"[A-Za-z]+", part))
-            if len(part) >= 3 and re.search(r"[A-Za-z]{3}", part) and not words <= SAME_IN_EVERY_LANGUAGE:
-                pieces.append(part)
-    return pieces
+        translations = [message.string] if isinstance(message.string, str) else list(message.string)
+        for piece in _pieces(source):
+            in_translation = all(_within(piece).search(t or "") for t in translations)
+            kept[piece] = kept.get(piece, True) and in_translation
+    return tuple(_within(piece) for piece, keep in kept.items() if not keep)
 
 
 def assert_no_english(page: str, where: str, user_text: list[str] = ()) -> None:
-    """No catalogue string shown in English; what users typed (names, form titles) aside."""
+    """No catalogue string shown in English, in the page's own language (<html lang>); what
+    users typed (names, form titles) aside."""
+    found = re.search(r'<html lang="(\w+)"', page)
+    locale = found.group(1) if found and found.group(1) in ("ru", "tg") else "ru"
     text = visible_text(page)
     for typed in user_text:
         text = text.replace(typed, " ")
-    for sentence in english_sentences():
-        assert not re.search(rf"(?<![A-Za-z]){re.escape(sentence)}(?![A-Za-z])", text), \
-            f"{where}: English {sentence!r} left in: {text[:300]}"
+    for sentence in english_sentences(locale):
+        assert not sentence.search(text), \
+            f"{where}: English {sentence.pattern!r} left in: {text[:300]}"
+
+
+def test_the_english_check_spares_what_translations_keep_and_codes() -> None:
+    """The check itself: it finds a short catalogue word left in English, and it does not
+    take for English what the page's language keeps ("по UTC") nor a code (total_score)."""
+    def ru_page(main: str) -> str:
+        return f'<html lang="ru"><body><main>{main}</main></body></html>'
+
+    assert_no_english(ru_page("Время: 12:00 по UTC. Поле total_score, случай DU-2026-1."), "kept")
+    for english in ("Apply", "Newer", "Итого: total", "Сохранено. Saved"):
+        with pytest.raises(AssertionError):
+            assert_no_english(ru_page(english), english)
 
 
 async def test_language_comes_from_accept_language_then_cookie(client) -> None:
