@@ -246,7 +246,9 @@ async def test_russian_and_tajik_pages_have_no_english_sentence(client, site, po
         "403": await ministry.get(client, f"/dashboard/projects/{pid}/coordinator"),
         "account": await ministry.get(client, "/account"),
     }
-    user_text = [site["name"], *[row["title"] for row in await pool.fetch(
+    # what users typed: every project's name (the admin's home lists all, other modules' too)
+    user_text = [site["name"], *[row["name"] for row in await pool.fetch("SELECT name FROM projects")],
+        *[row["title"] for row in await pool.fetch(
         "SELECT DISTINCT title FROM form_defs WHERE title IS NOT NULL")],
         *[row["display_name"] for row in await pool.fetch("SELECT display_name FROM actors")]]
     for name, page in pages.items():
