@@ -133,7 +133,8 @@ def handle_unexpected(request: Request, exc: Exception) -> Response:
 
 async def add_date_header(response: Response) -> Response:
     """Every response carries Date (OpenRosa requires it), whatever server runs the app."""
-    response.headers.setdefault("Date", formatdate(usegmt=True))
+    if "Date" not in response.headers:  # (OpenRosa answers have theirs already)
+        response.headers["Date"] = formatdate(usegmt=True)
     return response
 
 
@@ -145,18 +146,25 @@ async def acquire(pool: asyncpg.Pool, timeout: float | None = None) -> asyncpg.C
         raise Problem("database-unavailable", f"The database does not answer ({exc}).") from exc
 
 
-async def provide_conn(state: State) -> AsyncIterator[asyncpg.Connection]:
-    """One pool connection per request, taken once the request's body is here (BoundedBody).
+@asynccontextmanager
+async def pooled_connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A request's pool connection, taken once the request's body is here (BoundedBody).
     When the database went away, the pool's other connections are dropped too, so that the
     next requests reconnect instead of failing one by one."""
-    conn = await acquire(state.pool)
+    conn = await acquire(pool)
     try:
         yield conn
     except DATABASE_GONE:
-        await state.pool.expire_connections()
+        await pool.expire_connections()
         raise
     finally:
-        await state.pool.release(conn)
+        await pool.release(conn)
+
+
+async def provide_conn(state: State) -> AsyncIterator[asyncpg.Connection]:
+    """The `conn` dependency of every handler that names it: `pooled_connection`."""
+    async with pooled_connection(state.pool) as conn:
+        yield conn
 
 
 @get("/health")

@@ -393,23 +393,26 @@ def make_submission_head(max_bytes: int):
 
 
 @post("/submission", status_code=201)
-async def submission_post(project_id: int, request: Request, conn: asyncpg.Connection) -> Response:
-    # The busiest route (every phone's every form): one dependency (the connection), so that
-    # Litestar resolves it without a task group; the store comes from the app's state.
+async def submission_post(project_id: int, request: Request) -> Response:
+    # The busiest route (every phone's every form): no dependency for Litestar to resolve;
+    # the connection is the one `conn` gives every other handler (api/app.py).
+    from api.app import pooled_connection  # (api.app builds this module's routers)
+
     require_openrosa_version(request)
-    actor = await openrosa_actor(conn, request)
-    authorize(actor, "submission.create", project_id)
-    xml, files = await multipart_submission(request)
-    result = await ingest_submission(
-        conn,
-        request.app.state.attachment_store,
-        actor,
-        project_id,
-        xml,
-        files,
-        device_id=request.query_params.get("deviceID"),
-        user_agent=request.headers.get("user-agent"),
-    )
+    async with pooled_connection(request.app.state.pool) as conn:
+        actor = await openrosa_actor(conn, request)
+        authorize(actor, "submission.create", project_id)
+        xml, files = await multipart_submission(request)
+        result = await ingest_submission(
+            conn,
+            request.app.state.attachment_store,
+            actor,
+            project_id,
+            xml,
+            files,
+            device_id=request.query_params.get("deviceID"),
+            user_agent=request.headers.get("user-agent"),
+        )
     message = {
         "created": "full submission upload was successful!",
         "duplicate": "full submission upload was successful!",

@@ -59,7 +59,8 @@ class BoundedBody:
             try:
                 if wait <= 0:
                     raise TimeoutError
-                message = await asyncio.wait_for(receive(), wait)
+                async with asyncio.timeout(wait):  # (no task per chunk, as wait_for makes)
+                    message = await receive()
             except TimeoutError:
                 if spool is not None:
                     spool.close()
