@@ -545,7 +545,7 @@ async def test_collecting_every_publication_gives_one_draw_per_set_of_persons(pl
                 row["id"], list(first_members))
             collected.append((collector.cells, true_atoms(known)))
     assert [int(extra.sum()) for _, extra in collected] == sorted(int(e.sum()) for _, e in collected)
-    assert int(collected[-1][1].sum()) >= 5  # the first test's late screening, the revision test's, four here
+    assert int(collected[-1][1].sum()) >= 4  # the four here (and the late ones of the tests before, if run)
     # one draw per set of persons: a cell counts the same persons in two publications exactly
     # when the known late persons in it are the same; then its published value is the same
     values: dict[tuple, set] = {}
