@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import os
 import re
@@ -17,6 +18,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from io import BytesIO
+from pathlib import Path
 from urllib.parse import unquote
 from xml.etree.ElementTree import Element
 
@@ -25,7 +27,7 @@ from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 from markupsafe import escape
 from pyxform.errors import PyXFormError
-from pyxform.validators.odk_validate import ODKValidateError, check_xform
+from pyxform.validators.odk_validate import ODK_VALIDATE_PATH, ODKValidateError, check_xform
 from pyxform.xls2xform import convert, get_xlsform
 
 from forms.submission import file_name_problem, local_attribute
@@ -150,13 +152,62 @@ def read_xform_identity(xform: str | bytes) -> tuple[str, str, str, list[str]]:
     return form_id, version, title or form_id, sorted(media)
 
 
-def validate_with_odk(xform: str) -> None:
-    """Run ODK Validate (JavaRosa) on the XForm. Raises FormCompileError on failure."""
+@functools.cache
+def _validator_identity() -> bytes:
+    """The ODK Validate jar pyxform runs (its path, size and time): a verdict remembered for
+    one jar is never taken for another's."""
+    jar = Path(ODK_VALIDATE_PATH)
+    stat = jar.stat()
+    return f"{jar.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode()
+
+
+def validation_cache_dir() -> Path | None:
+    """Where passes of ODK Validate are remembered: FIELDSURVEY_VALIDATE_CACHE, by default
+    `$XDG_CACHE_HOME/fieldsurvey/odk-validate` (`~/.cache/…`); an empty value turns it off."""
+    configured = os.environ.get("FIELDSURVEY_VALIDATE_CACHE")
+    if configured is not None:
+        return Path(configured) if configured.strip() else None
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "fieldsurvey" / "odk-validate"
+
+
+def _validation_marker(xform: str) -> Path | None:
+    folder = validation_cache_dir()
+    if folder is None:
+        return None
+    digest = hashlib.sha256(_validator_identity() + xform.encode("utf-8")).hexdigest()
+    return folder / digest
+
+
+def _remember_validation(marker: Path) -> None:
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=marker.parent, prefix=".partial-")
+        os.close(fd)
+        os.replace(partial, marker)
+    except OSError:  # a cache that cannot be written is no cache, never an error
+        pass
+
+
+def validate_with_odk(xform: str, *, remembered: bool = True) -> None:
+    """Run ODK Validate (JavaRosa) on the XForm. Raises FormCompileError on failure.
+
+    A JVM start costs one to two seconds per form. ODK Validate's verdict depends only on the
+    XForm's text and the jar, so a pass is remembered (an empty file named by the SHA-256 of
+    both, see `validation_cache_dir`) and the same XForm is not validated again: publishing
+    the bundled forms into a new database, or uploading a form again, does not start Java.
+    A refusal is never remembered: its messages come from a fresh run. remembered=False runs
+    Java whatever the cache holds."""
+    marker = _validation_marker(xform) if remembered else None
+    if marker is not None and marker.exists():
+        return
     fd, path = tempfile.mkstemp(suffix=".xml", prefix="fieldsurvey-validate-")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(xform)
         check_xform(path)
+        if marker is not None:
+            _remember_validation(marker)
     except ODKValidateError as exc:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
         problems = [CompileProblem.from_message(ln) for ln in lines] or [
