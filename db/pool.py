@@ -95,3 +95,21 @@ async def connect(dsn: str, *, timeout: float = 60) -> asyncpg.Connection:
         conn.terminate()
         raise
     return conn
+
+
+@asynccontextmanager
+async def read_snapshot(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of its own in a read-only REPEATABLE READ transaction (a stream's one
+    consistent snapshot, for server-side cursors): closed at the end; dropped (terminated) if
+    the reader fails or goes away, which is quicker than rolling back over the wire."""
+    conn = await connect(dsn)
+    finished = False
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            yield conn
+        finished = True
+    finally:
+        if finished:
+            await conn.close()
+        else:
+            conn.terminate()

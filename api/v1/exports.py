@@ -36,7 +36,7 @@ from db import audits
 from db import forms as forms_db
 from db import publications as publications_db
 from db.limits import OutOfRange, utc_moment
-from db.pool import connect
+from db.pool import read_snapshot
 from db.storage import AttachmentStore
 from db.submissions import stream_attachments_for_export, stream_submissions_for_export
 from exports.csv import SubmissionFile, stream_csv_zip
@@ -239,32 +239,23 @@ async def stream_records_into(
     chunk (HeldStream.start takes that chunk before the response starts). With `store`,
     `write` is called as write(records, files): the uploaded files, read on the same
     snapshot after the records."""
-    conn = await connect(dsn)
-    finished = False
-    try:
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            records = await prefetched(taking_turns(
-                stream_submissions_for_export(
-                    conn, target.form_id, prefetch=prefetch, newest_first=newest_first,
-                    **target.filter.as_kwargs(),
-                )
-            ))
-            if store is None:
-                body = write(records)
-            else:
-                files = await prefetched(stream_attachments_for_export(
-                    conn, target.form_id, **target.filter.as_kwargs()
-                ))
-                body = write(records, _export_files(files, target, store))
-            async for chunk in body:
-                if chunk:
-                    yield chunk
-        finished = True
-    finally:
-        if finished:
-            await conn.close()
+    async with read_snapshot(dsn) as conn:
+        records = await prefetched(taking_turns(
+            stream_submissions_for_export(
+                conn, target.form_id, prefetch=prefetch, newest_first=newest_first,
+                **target.filter.as_kwargs(),
+            )
+        ))
+        if store is None:
+            body = write(records)
         else:
-            conn.terminate()  # the client went away or writing failed: drop the snapshot
+            files = await prefetched(stream_attachments_for_export(
+                conn, target.form_id, **target.filter.as_kwargs()
+            ))
+            body = write(records, _export_files(files, target, store))
+        async for chunk in body:
+            if chunk:
+                yield chunk
 
 
 async def _export_files(

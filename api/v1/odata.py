@@ -39,7 +39,7 @@ from db import audits
 from db import forms as forms_db
 from db import submissions as submissions_db
 from db.odata_filter import ODataQueryError, compile_filter, compile_orderby
-from db.pool import connect
+from db.pool import read_snapshot
 from exports.odata import (
     ROOT_TABLE,
     ODataForm,
@@ -325,21 +325,12 @@ async def _records(
 ) -> AsyncIterator[asyncpg.Record]:
     """Submissions on the stream's own connection (its HeldStream holds the slot), in one
     read-only snapshot."""
-    conn = await connect(request.app.state.dsn)
-    finished = False
-    try:
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            async for record in taking_turns(
-                submissions_db.stream_submissions_for_odata(
-                    conn, form_id, where, params, cursor=cursor, order=order, limit=limit,
-                    offset=offset,
-                )
-            ):
-                yield record
-        finished = True
-    finally:
-        if finished:
-            await conn.close()
-        else:
-            conn.terminate()  # the client went away or reading failed: drop the snapshot
+    async with read_snapshot(request.app.state.dsn) as conn:
+        async for record in taking_turns(
+            submissions_db.stream_submissions_for_odata(
+                conn, form_id, where, params, cursor=cursor, order=order, limit=limit,
+                offset=offset,
+            )
+        ):
+            yield record
 
