@@ -90,16 +90,21 @@ async def publish_all_due(
     project_ids: list[int] | None = None,
 ) -> list[Publication]:
     """The due publication of every project that has something to publish (screenings of a
-    risk screening form, or cases), made where missing."""
+    risk screening form, or cases), made where missing (`fieldsurvey publish`: it waits for
+    a publication another process is making, then makes its own, one at a time too)."""
     if project_ids is None:
         project_ids = await publications_db.publishable_projects(conn)
     made = []
-    for project_id in project_ids:
-        began = time.perf_counter()
-        publication = await publish_due(conn, project_id, settings, now)
-        made.append(publication)
-        log.info("project %s: publication %s (%.1f s)", project_id, publication.label,
-                 time.perf_counter() - began)
+    await conn.execute("SELECT pg_advisory_lock($1)", _BUILD_LOCK)
+    try:
+        for project_id in project_ids:
+            began = time.perf_counter()
+            publication = await publish_due(conn, project_id, settings, now)
+            made.append(publication)
+            log.info("project %s: publication %s (%.1f s)", project_id, publication.label,
+                     time.perf_counter() - began)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _BUILD_LOCK)
     return made
 
 
