@@ -35,7 +35,7 @@ from api.problems import Problem
 from api.settings import Settings
 from db import publications as publications_db
 from db import summaries as summaries_db
-from db.pool import connect
+from db.pool import connect, session_advisory_lock
 from db.publications import Publication
 
 log = logging.getLogger("fieldsurvey.publications")
@@ -95,16 +95,13 @@ async def publish_all_due(
     if project_ids is None:
         project_ids = await publications_db.publishable_projects(conn)
     made = []
-    await conn.execute("SELECT pg_advisory_lock($1)", _BUILD_LOCK)
-    try:
+    async with session_advisory_lock(conn, _BUILD_LOCK):
         for project_id in project_ids:
             began = time.perf_counter()
             publication = await publish_due(conn, project_id, settings, now)
             made.append(publication)
             log.info("project %s: publication %s (%.1f s)", project_id, publication.label,
                      time.perf_counter() - began)
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _BUILD_LOCK)
     return made
 
 
