@@ -407,10 +407,11 @@ async def test_a_publication_is_one_snapshot_of_settled_data(client, admin_heade
         lock = holder.transaction()
         await lock.start()
         await holder.execute("LOCK TABLE publication_months IN SHARE ROW EXCLUSIVE MODE")
+        holder_pid = await holder.fetchval("SELECT pg_backend_pid()")
         build = asyncio.create_task(publish_now(pool, settings, pid))
         while not await pool.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND query LIKE 'INSERT INTO publication_months%'"):
+                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)) "
+                "AND query LIKE 'INSERT INTO publication_months%'", holder_pid):
             await asyncio.sleep(0.02)
         for _ in range(3):  # ... while an import commits three more screenings of March
             await submit(client, admin_headers, pid, submission_xml(answers()))
