@@ -2,7 +2,9 @@
 
 Prints submissions/s with p50 and p99 latency, and beside it the machine's durable commit rate
 for the same rows (a single-statement INSERT of the same XML + JSON per commit, at the same
-concurrencies). Everything runs on this machine: the server (`fieldsurvey serve`, one process),
+concurrencies), and the CPU each submission cost the server, PostgreSQL and this client (their
+processes' user + system time over the run, divided by the submissions). Everything runs on
+this machine: the server (`fieldsurvey serve`, one process unless FIELDSURVEY_WORKERS),
 the embedded PostgreSQL (or DATABASE_URL's server), and a small raw-HTTP client that costs far
 less CPU than the server it measures.
 
@@ -241,7 +243,8 @@ async def run(args: argparse.Namespace, dsn: str, server) -> None:
     xform = compile_xlsform((ROOT / "forms/library/risk_screening.xlsx").read_bytes(), validate=False)
     schema = parse_xform(xform.xform)
     rng = random.Random(7)
-    print(f"risk_screening {schema.version}: {args.n} submissions per run; server: 1 process; "
+    workers = os.environ.get("FIELDSURVEY_WORKERS", "1")
+    print(f"risk_screening {schema.version}: {args.n} submissions per run; server: {workers} process(es); "
           f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at the start")
     results = []
     for concurrency in args.concurrency:
