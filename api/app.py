@@ -176,7 +176,9 @@ async def health(state: State) -> Response:
             await conn.fetchval("SELECT 1", timeout=2)
         finally:
             await state.pool.release(conn)
-    except (Problem, *DATABASE_GONE, OSError, TimeoutError) as exc:
+    # InternalClientError: a pooled connection that PostgreSQL's death left mid-protocol
+    except (Problem, *DATABASE_GONE, OSError, TimeoutError,
+            asyncpg.exceptions.InternalClientError) as exc:
         await state.pool.expire_connections()
         problem = exc if isinstance(exc, Problem) else Problem("database-unavailable", str(exc))
         return Response(

@@ -54,11 +54,30 @@ def stop_embedded_postgres(data_dir: Path | str) -> None:
 
 
 def embedded_postgres_running(data_dir: Path | str) -> bool:
-    """A postmaster is running in `<data_dir>/pg` (its postmaster.pid names a live process)."""
+    """A postmaster is running in `<data_dir>/pg` (its postmaster.pid names a live process).
+
+    A killed postmaster stays a zombie until its parent (init, once pg_ctl has exited) reaps
+    it, which takes seconds on a loaded machine: a zombie is not running."""
+    import psutil
     from pgserver.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(Path(data_dir).resolve() / "pg")
-    return info is not None and info.is_running()
+    if info is None or not info.is_running():
+        return False
+    try:
+        return info.process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _forget_dead_postmaster(data_dir: Path | str) -> None:
+    """Remove the postmaster.pid of a postmaster that is dead or a zombie. PostgreSQL refuses
+    to start while the pid it names exists (a zombie does) and pgserver takes the file for a
+    running server; PostgreSQL's own shared-memory check still refuses a start while any old
+    backend lives."""
+    pid_file = Path(data_dir).resolve() / "pg" / "postmaster.pid"
+    if pid_file.exists() and not embedded_postgres_running(data_dir):
+        pid_file.unlink(missing_ok=True)
 
 
 class EmbeddedSupervisor:
@@ -85,6 +104,7 @@ class EmbeddedSupervisor:
                 if embedded_postgres_running(self.data_dir):
                     continue
                 log.warning("embedded PostgreSQL is not running; starting it again")
+                _forget_dead_postmaster(self.data_dir)
                 pgdata = Path(self.data_dir).resolve() / "pg"
                 server = _servers.get(pgdata)
                 if server is None:
