@@ -150,12 +150,12 @@ ACROSS_PUBLICATIONS_TEXT = N_(
 )
 
 
-def _method_values(k: int) -> dict[str, Any]:
+def method_values(k: int) -> dict[str, Any]:
     return {"k": k, "d": MAX_ADJUSTMENT, "variance": f"{row_variance(k + MAX_ADJUSTMENT, k):.2f}", "below": k - 1}
 
 
 def method_text(k: int) -> str:
-    return METHOD_TEXT % _method_values(k)
+    return METHOD_TEXT % method_values(k)
 
 
 def method_notes(k: int) -> list[tuple[str, str, dict[str, Any]]]:
@@ -165,7 +165,7 @@ def method_notes(k: int) -> list[tuple[str, str, dict[str, Any]]]:
         (N_("Disclosure control"), N_("cell-key perturbation with a threshold"), {}),
         (N_("k (threshold)"), str(k), {}),
         (N_("Suppression"), N_("A cell marked x has fewer than %(k)s persons (possibly none)."), {"k": k}),
-        (N_("Perturbation"), METHOD_TEXT, _method_values(k)),
+        (N_("Perturbation"), METHOD_TEXT, method_values(k)),
         (N_("Across publications"), ACROSS_PUBLICATIONS_TEXT, {}),
         (N_("Maximum adjustment D"), str(MAX_ADJUSTMENT), {}),
         (N_("Variance of the adjustment"), f"{row_variance(k + MAX_ADJUSTMENT, k):.2f}", {}),

@@ -31,7 +31,17 @@ from datetime import date, datetime
 from io import BytesIO
 from typing import Any
 
-from exports.disclosure import DISTRICT_GUARD_FACTOR, EMPTY, N_, Cell, method, published
+from exports.disclosure import (
+    ACROSS_PUBLICATIONS_TEXT,
+    DISTRICT_GUARD_FACTOR,
+    EMPTY,
+    METHOD_TEXT,
+    N_,
+    Cell,
+    method,
+    method_values,
+    published,
+)
 from exports.layout import MergedForm, OptionError, label_in
 from forms.schema import Field
 
@@ -726,6 +736,8 @@ def report_xlsx(report: dict, translate: Callable[[str], str] | None = None) -> 
         ),
         *(
             (
+                (_("method"), _(METHOD_TEXT) % method_values(disclosure["k"])),
+                (_("across publications"), _(ACROSS_PUBLICATIONS_TEXT)),
                 (_("maximum adjustment D"), disclosure["method"]["maxAdjustment"]),
                 (_("variance of the adjustment"), disclosure["method"]["variance"]),
                 *(

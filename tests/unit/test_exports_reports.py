@@ -154,3 +154,33 @@ def test_district_guard_merges_small_districts() -> None:
     assert "Isfara" not in labels  # ~9 of 300: below 5k = 25
     assert "other districts of Sughd" in labels
     assert "Khujand" in labels and "Bokhtar" in labels
+
+
+def test_ministry_workbook_states_the_method_and_the_rule_across_publications() -> None:
+    import io
+
+    import openpyxl
+
+    from api.i18n import translations
+    from exports.disclosure import (
+        ACROSS_PUBLICATIONS_TEXT,
+        METHOD_TEXT,
+        method_text,
+        method_values,
+    )
+    from exports.reports import report_xlsx
+
+    result = report(ReportSpec(by="region", restricted=True, k=10), records(120))
+
+    def about(translate=None) -> dict:
+        book = openpyxl.load_workbook(io.BytesIO(report_xlsx(result, translate)))
+        return {row[0]: row[1] for row in book.worksheets[0].iter_rows(values_only=True)}
+
+    english = about()
+    assert english["method"] == method_text(10)
+    assert english["across publications"] == ACROSS_PUBLICATIONS_TEXT
+    russian = about(translations("ru").gettext)
+    assert russian["метод"] == translations("ru").gettext(METHOD_TEXT) % method_values(10)
+    assert russian["метод"] != method_text(10)
+    assert russian["между публикациями"] == translations("ru").gettext(ACROSS_PUBLICATIONS_TEXT)
+    assert russian["между публикациями"] != ACROSS_PUBLICATIONS_TEXT
