@@ -16,7 +16,8 @@ REPEATABLE READ transaction takes) and never changes afterwards; a screening sto
 edited, reviewed or reclassified later, counts in the next publication, which names the months
 it revises. The automatic triggers make one only from settled data: when nothing it would
 cover changed in the `publication_settle_seconds` before the cut-off (an import or a
-reclassification still running), it is put off and tried again later.
+reclassification still running), it is put off and tried again later; after
+`MAX_PUT_OFF_SECONDS` (a day) of being put off it is made from what is committed then.
 """
 
 from __future__ import annotations
@@ -105,6 +106,12 @@ async def publish_all_due(
     return made
 
 
+# A publication put off this long because its data kept changing (an import that never ends,
+# a phone that keeps sending screenings of closed months, a case updated every few minutes) is
+# made anyway from what is committed: settling may delay a publication, never stop it.
+MAX_PUT_OFF_SECONDS = 24 * 3600
+
+
 class Publisher:
     """The app's publisher: makes a project's due publication when asked (by the first request
     that finds it missing, or by the timer), in the background on a connection of its own,
@@ -118,6 +125,8 @@ class Publisher:
         self.settings = settings
         self.builds: dict[int, asyncio.Task] = {}  # project -> its build (the newest)
         self._not_before: dict[int, float] = {}  # project -> when to try again (monotonic)
+        self._put_off_since: dict[int, float] = {}  # project -> first put off (monotonic)
+        self.max_put_off_seconds = MAX_PUT_OFF_SECONDS
         self._one_at_a_time = asyncio.Lock()
 
     def ask(self, project_id: int) -> asyncio.Task | None:
@@ -146,10 +155,14 @@ class Publisher:
                     log.info("project %s: another process is making a publication", project_id)
                 elif project_id in await publications_db.publishable_projects(conn):
                     began = time.perf_counter()
-                    made = await publish_due(conn, project_id, self.settings, settle=True)
+                    since = self._put_off_since.get(project_id)
+                    settle = since is None or time.monotonic() - since < self.max_put_off_seconds
+                    made = await publish_due(conn, project_id, self.settings, settle=settle)
+                    self._put_off_since.pop(project_id, None)
                     log.info("project %s: publication %s (%.1f s)", project_id, made.label,
                              time.perf_counter() - began)
             except publications_db.Unsettled as exc:
+                self._put_off_since.setdefault(project_id, time.monotonic())
                 log.info("project %s: publication put off, %s", project_id, exc)
             except (asyncpg.PostgresError, OSError, ValueError, LookupError):
                 log.exception("publishing project %s failed", project_id)

@@ -377,6 +377,27 @@ async def test_a_due_publication_is_made_when_first_asked_for(client, admin_head
         assert (await latest_publication(conn, second, on_request)).id == due.id
 
 
+async def test_data_that_never_settles_puts_a_publication_off_but_never_stops_it(
+        client, admin_headers, pool, settings, database_url) -> None:
+    """Data that keeps changing (here a case just updated) puts the automatic publication off;
+    once it has been put off for `max_put_off_seconds` (a day; here lowered), the next try
+    makes it from what is committed."""
+    import dataclasses
+
+    from api.services.publications import MAX_PUT_OFF_SECONDS, Publisher
+
+    pid = await cases_project(client, admin_headers)
+    publisher = Publisher(database_url, dataclasses.replace(settings, publication_settle_seconds=3600))
+    assert publisher.max_put_off_seconds == MAX_PUT_OFF_SECONDS == 86_400
+    assert await publisher.build(pid) is None  # put off: the case was stored just now
+    assert await publisher.build(pid) is None  # and again, within the day
+    assert await pool.fetchval("SELECT count(*) FROM publications WHERE project_id = $1", pid) == 0
+    publisher.max_put_off_seconds = 0.0  # the day has passed
+    made = await publisher.build(pid)
+    assert made is not None and made.through_month == THROUGH
+    assert await pool.fetchval("SELECT count(*) FROM publications WHERE project_id = $1", pid) == 1
+
+
 async def test_a_publication_is_one_snapshot_of_settled_data(client, admin_headers, pool, settings) -> None:
     """An import while a publication is being made: what commits after the build's cut-off
     (its snapshot) is in none of its parts (members, cells), and is the next publication's
