@@ -26,6 +26,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from db.limits import OutOfRange, checked_bigint, utc_moment
+from exports.disclosure import N_
+from exports.layout import OptionError
 
 ROOT_PREFIX = "$root/Submissions/"
 
@@ -57,8 +59,12 @@ _TOKEN = re.compile(
 )
 
 
-class ODataQueryError(ValueError):
-    """The $filter or $orderby cannot be used; the message says why."""
+class ODataQueryError(OptionError, ValueError):
+    """The $filter or $orderby cannot be used; the message says why (a catalogue template
+    and its values, so that the API says it in the reader's language)."""
+
+
+UNEXPECTED = N_("Unexpected %(token)s at character %(position)s.")
 
 
 class _TooDeep(ODataQueryError):
@@ -79,7 +85,8 @@ def tokenize(expression: str) -> list[Token]:
     while pos < end:
         match = _TOKEN.match(expression, pos)
         if match is None or match.end() == pos:
-            raise ODataQueryError(f"Cannot read the $filter at character {pos + 1}.")
+            raise ODataQueryError(N_("Cannot read the $filter at character %(position)s."),
+                                 {"position": pos + 1})
         kind = match.lastgroup
         assert kind is not None
         tokens.append(Token(kind, match.group(kind), match.start(kind)))
@@ -112,7 +119,7 @@ class _Compiler:
     def next(self) -> Token:
         token = self.peek()
         if token is None:
-            raise ODataQueryError("The $filter ends too early.")
+            raise ODataQueryError(N_("The $filter ends too early."))
         self.pos += 1
         return token
 
@@ -126,7 +133,8 @@ class _Compiler:
     def expect_punct(self, text: str) -> None:
         token = self.next()
         if token.kind != "punct" or token.text != text:
-            raise ODataQueryError(f"Expected {text!r} at character {token.position + 1}.")
+            raise ODataQueryError(N_("Expected %(expected)s at character %(position)s."),
+                                 {"expected": repr(text), "position": token.position + 1})
 
     def param(self, value: Any, kind: str) -> str:
         self.params.append(value)
@@ -136,7 +144,7 @@ class _Compiler:
     def descend(self) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise _TooDeep(f"The $filter nests deeper than {MAX_DEPTH} levels.")
+            raise _TooDeep(N_("The $filter nests deeper than %(depth)s levels."), {"depth": MAX_DEPTH})
 
     def ascend(self) -> None:
         self.depth -= 1
@@ -186,8 +194,12 @@ class _Compiler:
         operator = self.accept_word(*COMPARISONS)
         if operator is None:
             where = self.peek()
-            at = f" at character {where.position + 1}" if where else ""
-            raise ODataQueryError(f"Expected a comparison (eq, ne, lt, le, gt, ge){at}.")
+            if where is None:
+                raise ODataQueryError(N_("Expected a comparison (eq, ne, lt, le, gt, ge)."))
+            raise ODataQueryError(
+                N_("Expected a comparison (eq, ne, lt, le, gt, ge) at character %(position)s."),
+                {"position": where.position + 1},
+            )
         right = self.operand()
         return self.compare(left, operator, right)
 
@@ -202,7 +214,7 @@ class _Compiler:
         if token.kind in ("string", "number", "datetime"):
             return Operand(None, "literal", token)
         if token.kind != "name":
-            raise ODataQueryError(f"Unexpected {token.text!r} at character {token.position + 1}.")
+            raise ODataQueryError(UNEXPECTED, {"token": repr(token.text), "position": token.position + 1})
         if token.text == "null":
             return Operand(None, "null")
         following = self.peek()
@@ -216,11 +228,13 @@ class _Compiler:
             name = name[len(ROOT_PREFIX) :]
         elif self.root_only:
             raise ODataQueryError(
-                f"On a repeat table, filter by {ROOT_PREFIX}{name} (the submission's fields)."
+                N_("On a repeat table, filter by %(field)s (the submission's fields)."),
+                {"field": ROOT_PREFIX + name},
             )
         if name not in COLUMNS:
             raise ODataQueryError(
-                f"{token.text!r} cannot be filtered on; use one of: " + ", ".join(COLUMNS) + "."
+                N_("%(field)s cannot be filtered on; use one of: %(fields)s."),
+                {"field": repr(token.text), "fields": ", ".join(COLUMNS)},
             )
         sql, kind = COLUMNS[name]
         return Operand(sql, kind)
@@ -231,7 +245,8 @@ class _Compiler:
             self.expect_punct(")")
             return Operand("now()", "timestamp")
         if token.text not in EXTRACT_FUNCTIONS:
-            raise ODataQueryError(f"The function {token.text}() is not supported.")
+            raise ODataQueryError(N_("The function %(function)s() is not supported."),
+                                 {"function": token.text})
         argument = self.operand()
         self.expect_punct(")")
         argument = self.coerce(argument, "timestamp")
@@ -245,7 +260,8 @@ class _Compiler:
             return Operand(self.param(self.literal_value(operand.literal, kind), kind), kind)
         compatible = {kind} | ({"int", "number"} if kind in ("int", "number") else set())
         if operand.kind not in compatible:
-            raise ODataQueryError(f"Cannot compare a {operand.kind} with a {kind}.")
+            raise ODataQueryError(N_("Cannot compare a %(kind)s with a %(other)s."),
+                                 {"kind": operand.kind, "other": kind})
         return operand
 
     @staticmethod
@@ -255,20 +271,42 @@ class _Compiler:
             text = text[1:-1].replace("''", "'")
         try:
             if kind == "timestamp":
-                return parse_timestamp(text)
+                moment = timestamp_literal(text)
+                try:
+                    return utc_moment(moment)
+                except OutOfRange as exc:
+                    raise ODataQueryError(
+                        N_("%(value)s is out of range: %(moment)s is outside the years 1 to 9999 "
+                           "in UTC."),
+                        {"value": token.text, "moment": moment.isoformat()},
+                    ) from exc
             if kind == "int":
-                return checked_bigint(int(text))
+                number = int(text)
+                try:
+                    return checked_bigint(number)
+                except OutOfRange as exc:
+                    raise ODataQueryError(
+                        N_("%(value)s is out of range: %(number)s is outside the 64-bit integer "
+                           "range."),
+                        {"value": token.text, "number": number},
+                    ) from exc
             if kind == "number":
                 number = Decimal(text)
                 if not number.is_finite() or abs(number.adjusted()) > MAX_NUMBER_EXPONENT:
-                    raise OutOfRange(f"{text} is not a finite number of up to 1000 digits.")
+                    raise ODataQueryError(
+                        N_("%(value)s is out of range: %(text)s is not a finite number of up to "
+                           "1000 digits."),
+                        {"value": token.text, "text": text},
+                    )
                 return number
-        except OutOfRange as exc:
-            raise ODataQueryError(f"{token.text} is out of range: {exc}") from exc
+        except ODataQueryError:
+            raise
         except (ValueError, InvalidOperation) as exc:
-            raise ODataQueryError(f"{token.text} is not a {kind}.") from exc
+            raise ODataQueryError(N_("%(value)s is not a %(kind)s."),
+                                 {"value": token.text, "kind": kind}) from exc
         if token.kind != "string":
-            raise ODataQueryError(f"{token.text} is not a string; quote it: '{token.text}'.")
+            raise ODataQueryError(N_("%(value)s is not a string; quote it: '%(value)s'."),
+                                 {"value": token.text})
         return text
 
     def compare(self, left: Operand, operator: str, right: Operand) -> str:
@@ -282,7 +320,7 @@ class _Compiler:
                 return "FALSE" if operator == "eq" else "TRUE"
             return f"({other.sql} IS {'NOT ' if operator == 'ne' else ''}NULL)"
         if left.kind == "literal" and right.kind == "literal":
-            raise ODataQueryError("A comparison needs a field or a function on one side.")
+            raise ODataQueryError(N_("A comparison needs a field or a function on one side."))
         if left.kind == "literal":
             left = self.coerce(left, right.kind)
         elif right.kind == "literal":
@@ -296,8 +334,9 @@ class _Compiler:
         return f"({left.sql} {COMPARISONS[operator]} {right.sql})"
 
 
-def parse_timestamp(text: str) -> datetime:
-    """An OData date or timestamp literal; no offset means UTC."""
+def timestamp_literal(text: str) -> datetime:
+    """An OData date or timestamp literal as written (ValueError if it is none), before it is
+    moved to UTC."""
     text = text.strip()
     if len(text) == 10:
         day = date.fromisoformat(text)
@@ -306,7 +345,12 @@ def parse_timestamp(text: str) -> datetime:
         text = text[:-1] + "+00:00"
     elif re.search(r"[+-]\d{4}$", text):
         text = f"{text[:-2]}:{text[-2:]}"
-    return utc_moment(datetime.fromisoformat(text))
+    return datetime.fromisoformat(text)
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An OData date or timestamp literal; no offset means UTC."""
+    return utc_moment(timestamp_literal(text))
 
 
 def compile_filter(
@@ -318,13 +362,14 @@ def compile_filter(
     if expression is None or not expression.strip():
         return "TRUE", []
     if len(expression) > MAX_FILTER_LENGTH:
-        raise ODataQueryError(f"The $filter is longer than {MAX_FILTER_LENGTH} characters.")
+        raise ODataQueryError(N_("The $filter is longer than %(length)s characters."),
+                              {"length": MAX_FILTER_LENGTH})
     compiler = _Compiler(tokenize(expression), first_param, root_only)
     sql = compiler.boolean()
     leftover = compiler.peek()
     if leftover is not None:
         raise ODataQueryError(
-            f"Unexpected {leftover.text!r} at character {leftover.position + 1}."
+            UNEXPECTED, {"token": repr(leftover.text), "position": leftover.position + 1}
         )
     return sql, compiler.params
 
@@ -338,17 +383,20 @@ def compile_orderby(expression: str | None, *, root_only: bool = False) -> str |
     for part in expression.split(","):
         words = part.split()
         if not words or len(words) > 2:
-            raise ODataQueryError(f"Cannot read the $orderby part {part.strip()!r}.")
+            raise ODataQueryError(N_("Cannot read the $orderby part %(part)s."),
+                                 {"part": repr(part.strip())})
         name = words[0]
         if name.startswith(ROOT_PREFIX):
             name = name[len(ROOT_PREFIX) :]
         elif root_only:
-            raise ODataQueryError(f"On a repeat table, order by {ROOT_PREFIX}{name}.")
+            raise ODataQueryError(N_("On a repeat table, order by %(field)s."),
+                                 {"field": ROOT_PREFIX + name})
         if name not in COLUMNS:
-            raise ODataQueryError(f"{words[0]!r} cannot be sorted on.")
+            raise ODataQueryError(N_("%(field)s cannot be sorted on."), {"field": repr(words[0])})
         direction = words[1].upper() if len(words) == 2 else "ASC"
         if direction not in ("ASC", "DESC"):
-            raise ODataQueryError(f"Sort direction must be asc or desc, not {words[1]!r}.")
+            raise ODataQueryError(N_("Sort direction must be asc or desc, not %(direction)s."),
+                                 {"direction": repr(words[1])})
         if not clauses:
             first_direction = direction
         nulls = "NULLS FIRST" if direction == "ASC" else "NULLS LAST"

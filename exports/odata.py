@@ -33,6 +33,8 @@ from xml.sax.saxutils import quoteattr
 
 import msgspec
 
+from exports.disclosure import N_
+from exports.layout import OptionError
 from forms.schema import Field, FormSchema
 
 ROOT_TABLE = "Submissions"
@@ -68,8 +70,12 @@ _SHORT_OFFSET = re.compile(r"[+-]\d\d$")
 _encoder = msgspec.json.Encoder()
 
 
-class ODataRequestError(ValueError):
-    """A $select/$expand/table that this form cannot answer; the message says why."""
+class ODataRequestError(OptionError, ValueError):
+    """A $select/$expand/table that this form cannot answer; the message says why (a catalogue
+    template and its values)."""
+
+
+NO_PROPERTY = N_("Could not find a property named '%(name)s'.")
 
 
 def sanitize(name: str) -> str:
@@ -476,7 +482,7 @@ def compile_select(form: ODataForm, table: str, select: str | None) -> dict[str,
         if spec.parent_key is None and item.startswith("__system/"):
             name = item[len("__system/") :]
             if name not in SYSTEM_FIELDS:
-                raise ODataRequestError(f"Could not find a property named '{item}'.")
+                raise ODataRequestError(NO_PROPERTY, {"name": item})
             system = keep.get("__system")
             if system is not True:
                 keep.setdefault("__system", {})[name] = True
@@ -487,13 +493,15 @@ def compile_select(form: ODataForm, table: str, select: str | None) -> dict[str,
         for index, step in enumerate(steps):
             f = fields.get(step)
             if f is None:
-                raise ODataRequestError(f"Could not find a property named '{item}'.")
+                raise ODataRequestError(NO_PROPERTY, {"name": item})
             last = index == len(steps) - 1
             if last:
                 node[step] = True
             elif is_repeat(f):
                 raise ODataRequestError(
-                    f"The property '{item}' is inside a repeat; select it on the repeat's table."
+                    N_("The property '%(name)s' is inside a repeat; select it on the repeat's "
+                       "table."),
+                    {"name": item},
                 )
             elif is_structure(f):
                 child = node.get(step)
@@ -502,7 +510,7 @@ def compile_select(form: ODataForm, table: str, select: str | None) -> dict[str,
                 node = node.setdefault(step, {})
                 fields = _field_map(f.children)
             else:
-                raise ODataRequestError(f"Could not find a property named '{item}'.")
+                raise ODataRequestError(NO_PROPERTY, {"name": item})
     return keep
 
 

@@ -31,6 +31,7 @@ from litestar import Request, Response, get
 from litestar.response import Stream
 
 from api.auth import Actor, authorize
+from api.i18n import N_
 from api.openrosa import base_url
 from api.paths import encoded_path
 from api.problems import Problem
@@ -110,19 +111,22 @@ def _flag(value: str | None) -> bool:
 
 
 
+UNREADABLE_TOKEN = N_("The $skiptoken cannot be read.")
+
+
 def make_skiptoken(data: dict[str, str]) -> str:
     return "01" + base64.b64encode(json.dumps(data).encode()).decode()
 
 
 def parse_skiptoken(token: str) -> dict[str, Any]:
     if not token.startswith("01"):
-        raise Problem("odata-query-invalid", "The $skiptoken is not one this server made.")
+        raise Problem("odata-query-invalid", N_("The $skiptoken is not one this server made."))
     try:
         data = json.loads(base64.b64decode(token[2:] + "=" * (-len(token[2:]) % 4)))
     except (ValueError, binascii.Error) as exc:
-        raise Problem("odata-query-invalid", "The $skiptoken cannot be read.") from exc
+        raise Problem("odata-query-invalid", UNREADABLE_TOKEN) from exc
     if not isinstance(data, dict):
-        raise Problem("odata-query-invalid", "The $skiptoken cannot be read.")
+        raise Problem("odata-query-invalid", UNREADABLE_TOKEN)
     return data
 
 
@@ -151,10 +155,11 @@ async def odata_resource(
         )
     match = _TABLE.match(table)
     if match is None or match.group(1) not in form.tables:
-        raise Problem("not-found", f"The form has no OData table {table!r}.")
+        raise Problem("not-found", N_("The form has no OData table %(table)s."),
+                      params={"table": repr(table)})
     table_name, key = match.group(1), match.group(2)
     if key is not None and table_name != ROOT_TABLE:
-        raise Problem("not-found", "Only Submissions('instanceId') can be addressed by key.")
+        raise Problem("not-found", N_("Only Submissions('instanceId') can be addressed by key."))
     _check_key(key)
     return await _serve_table(
         request, conn, actor, project_id, xml_form_id, form_row, form, table_name, key
@@ -175,17 +180,20 @@ async def odata_navigation(
     match = _TABLE.match(table)
     steps = [step for step in nav.split("/") if step]
     if match is None or match.group(1) != ROOT_TABLE or match.group(2) is None or not steps:
-        raise Problem("not-found", f"No OData resource {table}{nav}.")
+        raise Problem("not-found", N_("No OData resource %(resource)s."),
+                      params={"resource": table + nav})
     if any("(" in step for step in steps):
         raise Problem(
             "not-found",
-            "Navigation below a repeat row is not supported; read the repeat table "
-            f"{ROOT_TABLE}.{'.'.join(s.split('(')[0] for s in steps)} instead.",
+            N_("Navigation below a repeat row is not supported; read the repeat table "
+               "%(table)s instead."),
+            params={"table": ".".join((ROOT_TABLE, *(s.split("(")[0] for s in steps)))},
         )
     _check_key(match.group(2))
     table_name = ".".join((ROOT_TABLE, *steps))
     if table_name not in form.tables:
-        raise Problem("not-found", f"The form has no repeat {'/'.join(steps)!r}.")
+        raise Problem("not-found", N_("The form has no repeat %(repeat)s."),
+                      params={"repeat": repr("/".join(steps))})
     return await _serve_table(
         request, conn, actor, project_id, xml_form_id, form_row, form, table_name,
         match.group(2),
@@ -196,9 +204,9 @@ def _check_key(key: str | None) -> None:
     if key is not None and _KEY.match(key) is None:
         raise Problem(
             "not-found",
-            "OData addresses a submission only by an instanceID of letters, digits and dashes "
-            "(optionally after uuid:), as Central does; read this one from "
-            "/v1/projects/{projectId}/forms/{xmlFormId}/submissions/{instanceId}.",
+            N_("OData addresses a submission only by an instanceID of letters, digits and "
+               "dashes (optionally after uuid:), as Central does; read this one from "
+               "/v1/projects/{projectId}/forms/{xmlFormId}/submissions/{instanceId}."),
         )
 
 
@@ -213,10 +221,10 @@ async def _serve_table(
     expand = query.get("$expand")
     select = query.get("$select")
     if expand not in (None, "", "*"):
-        raise Problem("odata-query-invalid", "Only $expand=* is supported.")
+        raise Problem("odata-query-invalid", N_("Only $expand=* is supported."))
     expand_all = expand == "*"
     if expand_all and select not in (None, "", "*"):
-        raise Problem("odata-query-invalid", "$select and $expand cannot be used together.")
+        raise Problem("odata-query-invalid", N_("$select and $expand cannot be used together."))
     top = non_negative_int(request, "$top", "odata-query-invalid")
     skip = non_negative_int(request, "$skip", "odata-query-invalid") or 0
     want_count = _flag(query.get("$count"))
@@ -226,7 +234,7 @@ async def _serve_table(
         order = compile_orderby(query.get("$orderby"), root_only=not is_root)
         keep = compile_select(form, table_name, select)
     except (ODataQueryError, ODataRequestError) as exc:
-        raise Problem("odata-query-invalid", str(exc)) from exc
+        raise Problem("odata-query-invalid", exc.template, params=exc.params) from exc
     if key is not None:
         if not await submissions_db.odata_cursor_exists(conn, form_row["id"], key):
             raise Problem("submission-not-found")
@@ -239,16 +247,18 @@ async def _serve_table(
         data = parse_skiptoken(token)
         if is_root:
             if order is not None:
-                raise Problem("odata-query-invalid", "$orderby and $skiptoken cannot be combined.")
+                raise Problem("odata-query-invalid",
+                              N_("$orderby and $skiptoken cannot be combined."))
             cursor = data.get("instanceId")
             if not isinstance(cursor, str) or not await submissions_db.odata_cursor_exists(
                 conn, form_row["id"], cursor
             ):
-                raise Problem("odata-query-invalid", "The $skiptoken names no submission.")
+                raise Problem("odata-query-invalid", N_("The $skiptoken names no submission."))
         else:
             after_row = data.get("repeatId")
             if not isinstance(after_row, str):
-                raise Problem("odata-query-invalid", "The $skiptoken is not for a repeat table.")
+                raise Problem("odata-query-invalid",
+                              N_("The $skiptoken is not for a repeat table."))
 
     domain = base_url(request, request.app.state.settings)
     context = f"{domain}{_service_path(request)}/$metadata#{table_name}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Request
 
+from api.i18n import N_
 from api.problems import Problem
 from db.limits import MAX_BIGINT
 
@@ -17,9 +18,10 @@ def non_negative_int(request: Request, name: str, slug: str = "request-invalid")
     try:
         number = int(value)
     except ValueError as exc:
-        raise Problem(slug, f"{name} must be a whole number.") from exc
+        raise Problem(slug, N_("%(name)s must be a whole number."), params={"name": name}) from exc
     if number < 0:
-        raise Problem(slug, f"{name} must not be negative.")
+        raise Problem(slug, N_("%(name)s must not be negative."), params={"name": name})
     if number > MAX_BIGINT:
-        raise Problem(slug, f"{name} must be at most {MAX_BIGINT}.")
+        raise Problem(slug, N_("%(name)s must be at most %(maximum)s."),
+                      params={"name": name, "maximum": MAX_BIGINT})
     return number

@@ -338,3 +338,43 @@ async def test_next_link_is_stable_while_submissions_arrive(client, feed, admin_
     assert [r["__id"] for r in second["value"]] == [r.instance_id for r in records[2::-1]][:2]
     fresh = await get_json(client, feed, "/Submissions", **{"$top": "1"})
     assert fresh["value"][0]["__id"] == newcomer.instance_id
+
+
+async def test_refusals_in_the_readers_language(client, feed) -> None:
+    """The OData refusals are catalogue templates: Accept-Language ru/tg gets them translated
+    with the offending token as written; without it, the English detail, slug and code of
+    before."""
+    columns = ", ".join(("__id", "__system/submissionDate", "__system/updatedAt",
+                         "__system/submitterId", "__system/reviewState", "__system/deletedAt"))
+    cases = [
+        ("/Submissions", {"$filter": "substringof('a', __id)"}, 400,
+         "ru", "Функция substringof() не поддерживается.",
+         "The function substringof() is not supported."),
+        ("/Submissions", {"$filter": "age gt 3"}, 400,
+         "tg", f"Аз рӯи майдони 'age' филтр кардан мумкин нест; яке аз инҳоро истифода баред: "
+               f"{columns}.",
+         f"'age' cannot be filtered on; use one of: {columns}."),
+        ("/Submissions", {"$filter": "__id eq 'a' )"}, 400,
+         "ru", "Неожиданное ')' на символе 13.", "Unexpected ')' at character 13."),
+        ("/Submissions", {"$top": "-1"}, 400,
+         "ru", "$top не может быть отрицательным.", "$top must not be negative."),
+        ("/Submissions", {"$orderby": "__id sideways"}, 400,
+         "tg", "Самти мураттабсозӣ бояд asc ё desc бошад, на 'sideways'.",
+         "Sort direction must be asc or desc, not 'sideways'."),
+        ("/Submissions", {"$select": "nothing"}, 400,
+         "tg", "Хосият бо номи 'nothing' ёфт нашуд.", "Could not find a property named 'nothing'."),
+        ("/Nope", {}, 404,
+         "ru", "В форме нет таблицы OData 'Nope'.", "The form has no OData table 'Nope'."),
+    ]
+    for path, params, status, language, translated, english in cases:
+        answers = {}
+        for lang in (language, None):
+            headers = {**feed["headers"], **({"Accept-Language": lang} if lang else {})}
+            response = await client.get(feed["svc"] + path, params=params, headers=headers)
+            assert response.status_code == status, (path, params, response.text)
+            answers[lang] = response.json()
+        local, plain = answers[language], answers[None]
+        assert local["detail"] == local["message"] == translated, (params, language)
+        assert plain["detail"] == plain["message"] == english, params
+        assert (local["slug"], local["code"]) == (plain["slug"], plain["code"])
+        assert local["title"] != plain["title"]
