@@ -8,6 +8,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+from exports.disclosure import N_
+from exports.odata import ODataRequestError
+
 SYSTEM_FIELDS = ("createdAt", "creatorId", "creatorName", "updates", "updatedAt", "deletedAt",
                  "version", "conflict")
 _SYSTEM_TYPES = {
@@ -50,14 +53,16 @@ def entities_edmx(properties: Sequence[str]) -> str:
 
 
 def select_keys(select: str | None, properties: Sequence[str]) -> set[str] | None:
-    """The names a `$select` keeps (None: everything). Raises ValueError for an unknown name."""
+    """The names a `$select` keeps (None: everything). Raises ODataRequestError for an unknown
+    name."""
     if not select or select.strip() == "*":
         return None
     keys = {p.strip() for p in select.split(",") if p.strip()}
     known = {"__id", "label", "__system", *properties, *(f"__system/{f}" for f in SYSTEM_FIELDS)}
     for key in keys:
         if key not in known:
-            raise ValueError(f"Could not find a property named '{key}'")
+            raise ODataRequestError(N_("Could not find a property named '%(name)s'"),
+                                    {"name": key})
     return keys
 
 

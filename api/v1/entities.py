@@ -45,6 +45,7 @@ from api.v1.query_params import non_negative_int
 from api.v1.submissions import AuditOut, audit_out
 from db import audits
 from db import entities as entities_db
+from exports.odata import ODataRequestError
 from exports.odata_entities import entities_edmx, entity_row, select_keys
 
 BASE = "/v1/projects/{project_id:int}/datasets"
@@ -476,8 +477,8 @@ async def odata_entities(
         raise Problem("odata-query-invalid", N_("$filter is not supported on entity lists yet."))
     try:
         keep = select_keys(request.query_params.get("$select"), properties)
-    except ValueError as exc:
-        raise Problem("entity-property-not-found", str(exc)) from exc
+    except ODataRequestError as exc:
+        raise Problem("entity-property-not-found", exc.template, params=exc.params) from exc
     top = non_negative_int(request, "$top", "odata-query-invalid")
     skip = non_negative_int(request, "$skip", "odata-query-invalid") or 0
     total = await entities_db.count_entities(conn, dataset["id"])

@@ -160,6 +160,10 @@ async def test_bulk_csv_odata_and_roles(client, admin_headers, make_user, projec
     assert all(set(r) == {"__id", "label"} for r in selected["value"])
     bad_select = await client.get(f"{base}.svc/Entities?$select=nope", headers=admin_headers)
     assert bad_select.status_code == 400
+    assert bad_select.json()["detail"] == "Could not find a property named 'nope'"
+    russian = await client.get(f"{base}.svc/Entities?$select=nope",
+                               headers={**admin_headers, "Accept-Language": "ru"})
+    assert russian.json()["detail"] == "Свойство с именем 'nope' не найдено"
     metadata = await client.get(f"{base}.svc/$metadata", headers=admin_headers)
     assert '<Property Name="state" Type="Edm.String"/>' in metadata.text
     service_doc = (await client.get(f"{base}.svc", headers=admin_headers)).json()

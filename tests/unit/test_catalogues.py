@@ -19,7 +19,8 @@ def extracted() -> set[str]:
     method_map = [("api/**.py", "python"), ("exports/summary_xlsx.py", "python"),
                   ("exports/disclosure.py", "python"), ("exports/reports.py", "python"),
                   ("exports/layout.py", "python"), ("db/odata_filter.py", "python"),
-                  ("exports/odata.py", "python"), ("api/pages/templates/**.html", "jinja2")]
+                  ("exports/odata.py", "python"),
+                  ("exports/odata_entities.py", "python"), ("api/pages/templates/**.html", "jinja2")]
     options = {"api/pages/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2), "N_": None}
     found = set()
