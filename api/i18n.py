@@ -33,6 +33,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
+from forms.messages import N_  # noqa: F401 - api.i18n.N_ is imported by other modules
+
 log = logging.getLogger("fieldsurvey.i18n")
 
 LOCALES = ("en", "ru", "tg")
@@ -45,10 +47,6 @@ LOCALE_DIR = Path(__file__).resolve().parent / "pages" / "locale"
 DOMAIN = "messages"
 
 
-def N_(message: str) -> str:
-    """Marks a string for extraction without translating it (module-level constants); translate
-    it where it is shown, with `I18n.gettext`."""
-    return message
 
 
 def known_locale(value: str | None) -> str | None:

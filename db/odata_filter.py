@@ -26,8 +26,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from db.limits import OutOfRange, checked_bigint, utc_moment
-from exports.disclosure import N_
-from exports.layout import OptionError
+from forms.messages import N_, OptionError
 
 ROOT_PREFIX = "$root/Submissions/"
 

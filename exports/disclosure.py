@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from forms.messages import N_  # noqa: F401 - exports.disclosure.N_ is imported by other modules
+
 # the persons' side of the method (record keys and the cells they sum to) lives with the
 # records, where db/ may import it too; re-exported here for every other user of the engine
 from forms.record_key import EMPTY, KEY_BITS, KEY_MODULUS, Cell, new_record_key  # noqa: F401
@@ -125,12 +127,6 @@ def method(k: int) -> dict[str, Any]:
         "description": method_text(k),
         "acrossPublications": ACROSS_PUBLICATIONS_TEXT,
     }
-
-
-def N_(message: str) -> str:
-    """Marks a reader's text for the catalogues (api/pages/locale; `make messages` extracts
-    this module too); a reader's language is applied where the text is shown."""
-    return message
 
 
 METHOD_TEXT = N_(

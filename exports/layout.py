@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from exports.disclosure import N_
+from forms.messages import N_, OptionError  # noqa: F401 - OptionError: exports.layout's too
 from forms.schema import DEFAULT_LABEL_KEY, Choice, Field, FormSchema
 
 ROOT_SYSTEM_COLUMNS = (
@@ -62,17 +62,6 @@ _ROOT_SYSTEM_TYPES = {
     "AttachmentsExpected": "int",
     "Edits": "int",
 }
-
-
-class OptionError(Exception):
-    """An option the form cannot serve. `template` is a catalogue text (N_) with %(name)s
-    placeholders from `params`, so that the API can say it in the reader's language; the
-    English message is template % params."""
-
-    def __init__(self, template: str, params: dict[str, Any] | None = None):
-        self.template = template
-        self.params = params or {}
-        super().__init__(template % self.params if self.params else template)
 
 
 class ExportOptionError(OptionError):
