@@ -360,6 +360,10 @@ async def test_a_stream_whose_database_refuses_is_a_problem_before_any_byte(
                 response = await client.get(base + path, headers=admin_headers)
             finally:
                 await admin.execute(f'ALTER DATABASE "{name}" {restore}')
+                # a connection a pool opened meanwhile (the app's summary folder's, say) keeps
+                # the refused settings for its life: both pools start afresh
+                await client.app.state.pool.expire_connections()
+                await pool.expire_connections()
             problem(response, status)
             assert await audit_count(pool) == before, path
     finally:
