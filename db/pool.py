@@ -5,8 +5,9 @@ then by default sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; R
 one more round trip and a statement on every request. The app keeps no session state on a
 pooled connection: settings are `SET LOCAL`, cursors live in transactions, nothing LISTENs,
 and session advisory locks are taken only through `session_advisory_lock`, which releases
-them (or on a connection of their own, closed after: the publisher's). So the full reset runs only for a connection that may still hold such a lock (its
-unlock did not run), and otherwise nothing is sent.
+them (or on a connection of their own, closed after: the publisher's). So the full reset runs
+only for a connection that may still hold such a lock (its unlock did not run), and otherwise
+nothing is sent.
 """
 
 from __future__ import annotations

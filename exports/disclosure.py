@@ -150,8 +150,9 @@ def method_values(k: int) -> dict[str, Any]:
     return {"k": k, "d": MAX_ADJUSTMENT, "variance": f"{row_variance(k + MAX_ADJUSTMENT, k):.2f}", "below": k - 1}
 
 
-def method_text(k: int) -> str:
-    return METHOD_TEXT % method_values(k)
+def method_text(k: int, translate: Callable[[str], str] | None = None) -> str:
+    """The method in words; `translate` (a gettext) says it in the reader's language."""
+    return (translate or str)(METHOD_TEXT) % method_values(k)
 
 
 def method_notes(k: int) -> list[tuple[str, str, dict[str, Any]]]:

@@ -35,11 +35,10 @@ from exports.disclosure import (
     ACROSS_PUBLICATIONS_TEXT,
     DISTRICT_GUARD_FACTOR,
     EMPTY,
-    METHOD_TEXT,
     N_,
     Cell,
     method,
-    method_values,
+    method_text,
     published,
 )
 from exports.layout import MergedForm, OptionError, label_in
@@ -685,7 +684,8 @@ ABOUT_WORDS = (
     N_("rules"), N_("publication"), N_("revised months"), N_("maximum adjustment D"),
     N_("variance of the adjustment"), N_("perturbation table, count %(count)s"),
     N_("filter %(name)s"), N_("yes"), N_("no"), N_("none"), N_("suppressed"),
-    N_("%(question)s: answered"), N_("about"), N_("report"),
+    N_("%(question)s: answered"), N_("about"), N_("report"), N_("method"),
+    N_("across publications"),
 )
 
 
@@ -736,7 +736,7 @@ def report_xlsx(report: dict, translate: Callable[[str], str] | None = None) -> 
         ),
         *(
             (
-                (_("method"), _(METHOD_TEXT) % method_values(disclosure["k"])),
+                (_("method"), method_text(disclosure["k"], _)),
                 (_("across publications"), _(ACROSS_PUBLICATIONS_TEXT)),
                 (_("maximum adjustment D"), disclosure["method"]["maxAdjustment"]),
                 (_("variance of the adjustment"), disclosure["method"]["variance"]),

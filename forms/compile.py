@@ -180,11 +180,9 @@ def _validation_marker(xform: str) -> Path | None:
 
 
 def _remember_validation(marker: Path) -> None:
-    try:
+    try:  # an empty file: it exists whole or not at all
         marker.parent.mkdir(parents=True, exist_ok=True)
-        fd, partial = tempfile.mkstemp(dir=marker.parent, prefix=".partial-")
-        os.close(fd)
-        os.replace(partial, marker)
+        marker.touch()
     except OSError:  # a cache that cannot be written is no cache, never an error
         pass
 
