@@ -336,11 +336,13 @@ class _Facts:
     merged: dict[str, str]  # district not shown -> its "other districts of <region>"
 
 
-_facts_cache: dict[tuple[int, int], _Facts] = {}
+# Memories of a publication are keyed by the whole (frozen) Publication, not its id alone: an
+# id is unique within one database only, and one process may read several (the CLI, tests).
+_facts_cache: dict[tuple[Publication, int], _Facts] = {}
 
 
 async def _facts(conn: asyncpg.Connection, publication: Publication, k: int) -> _Facts:
-    cached = _facts_cache.get((publication.id, k))
+    cached = _facts_cache.get((publication, k))
     if cached is not None:
         return cached
     everything = {"period": None, "month_from": 0, "month_to": 999_912}
@@ -371,7 +373,7 @@ async def _facts(conn: asyncpg.Connection, publication: Publication, k: int) -> 
     facts = _Facts(values, shown, region_of, {key[0]: cell for key, cell in months.items()}, merged)
     if len(_facts_cache) > 256:
         _facts_cache.clear()
-    _facts_cache[(publication.id, k)] = facts
+    _facts_cache[(publication, k)] = facts
     return facts
 
 
@@ -413,7 +415,7 @@ def forget_published_tables() -> None:
 async def _published_summary(
     conn: asyncpg.Connection, request: SummaryRequest, k: int, publication: Publication
 ) -> SummaryResult:
-    key = (publication.id, k, request.by, request.period, request.month_from, request.month_to,
+    key = (publication, k, request.by, request.period, request.month_from, request.month_to,
            tuple(sorted(request.filters.items())), request.form_ids)
     found = _tables_cache.get(key)
     if found is not None:
