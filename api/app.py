@@ -200,11 +200,12 @@ async def provide_settings(state: State) -> Settings:
 
 def create_app(settings: Settings) -> Litestar:
     from api.bootstrap import bootstrap
-    from api.openrosa import attachment_store, openrosa_routers
+    from api.openrosa import openrosa_routers
     from api.pages import pages_router, static_routers
     from api.pages.webforms import webforms_routes
     from api.services.publications import publish_in_background
     from api.services.summaries import fold_in_background
+    from api.storage import attachment_store
     from api.v1 import route_handlers as v1_handlers
 
     csrf = csrf_config(settings)

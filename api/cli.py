@@ -217,9 +217,9 @@ def cmd_forms_compile(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _forms_publish(settings: Settings, args: argparse.Namespace) -> int:
-    from api.openrosa import attachment_store
     from api.problems import Problem
     from api.services.forms import create_draft_and_publish_from_file
+    from api.storage import attachment_store
 
     async with cli_connection(settings) as conn:
         project = await _find_project(conn, args.project)

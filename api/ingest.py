@@ -14,10 +14,10 @@ from api.form_cache import SubmissionTarget, draft_submission_target, submission
 from api.i18n import N_
 from api.problems import Problem
 from api.services import entities as entities_service
+from api.storage import AttachmentStore, blob_key
 from db import blobs as blobs_db
 from db import draft_submissions as drafts_db
 from db import submissions as submissions_db
-from db.storage import AttachmentStore, blob_key
 from db.submissions import AttachmentIn
 from exports.disclosure import new_record_key
 from forms.screening import screening_row

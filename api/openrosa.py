@@ -33,7 +33,6 @@ from db import entities as entities_db
 from db import forms as forms_db
 from db import nonces as nonces_db
 from db import users as users_db
-from db.storage import LocalAttachmentStore
 
 OPENROSA_HEADERS = {"X-OpenRosa-Version": "1.0"}
 XML_MEDIA = "text/xml"  # Litestar adds "; charset=utf-8"
@@ -469,6 +468,3 @@ def openrosa_routers(settings: Settings) -> list[Router]:
         ),
     ]
 
-
-def attachment_store(settings: Settings) -> LocalAttachmentStore:
-    return LocalAttachmentStore(settings.attachments_dir)

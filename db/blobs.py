@@ -1,4 +1,4 @@
-"""Which stored files (db/storage.py, content-addressed) are still referenced, and the lock
+"""Which stored files (api/storage, content-addressed) are still referenced, and the lock
 that lets a file be deleted safely while submissions keep arriving.
 
 Writers (api/ingest.py, the REST attachment upload) take the lock shared, in the transaction
@@ -9,10 +9,16 @@ writer waiting on it puts the file again afterwards)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 import asyncpg
 
-from db.storage import AttachmentStore
+
+class Deletes(Protocol):
+    """What a sweep needs of an attachment store (api/storage AttachmentStore)."""
+
+    async def delete(self, key: str) -> None: ...
+
 
 BLOB_LOCK = 0x626C6F62  # "blob": the advisory lock key
 
@@ -30,7 +36,7 @@ async def hold_for_writing(conn: asyncpg.Connection) -> None:
 
 
 async def delete_unreferenced(
-    conn: asyncpg.Connection, store: AttachmentStore, keys: Iterable[str]
+    conn: asyncpg.Connection, store: Deletes, keys: Iterable[str]
 ) -> int:
     """Delete the files among `keys` that nothing references any more; how many."""
     wanted = sorted(set(keys))

@@ -12,11 +12,11 @@ from api.form_cache import forget_form
 from api.i18n import N_
 from api.problems import Problem
 from api.services import entities as entities_service
+from api.storage import AttachmentStore
 from db import audits, projects
 from db import blobs as blobs_db
 from db import draft_submissions as drafts_db
 from db import forms as forms_db
-from db.storage import AttachmentStore
 from forms.compile import (
     CompiledForm,
     FormCompileError,

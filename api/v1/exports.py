@@ -32,12 +32,12 @@ from api.i18n import N_
 from api.problems import Problem
 from api.services.publications import latest_publication
 from api.services.summaries import publication_json, whole_period
+from api.storage import AttachmentStore
 from db import audits
 from db import forms as forms_db
 from db import publications as publications_db
 from db.limits import OutOfRange, utc_moment
 from db.pool import read_snapshot
-from db.storage import AttachmentStore
 from db.submissions import stream_attachments_for_export, stream_submissions_for_export
 from exports.csv import SubmissionFile, stream_csv_zip
 from exports.layout import (

@@ -33,12 +33,12 @@ from api.ingest import IngestResult, ingest_submission, parse_or_problem
 from api.openrosa import multipart_submission
 from api.problems import Problem
 from api.services import submissions as submission_service
+from api.storage import blob_key
 from api.v1.query_params import non_negative_int
 from api.v1.schemas import CommentText
 from db import audits
 from db import blobs as blobs_db
 from db import submissions as submissions_db
-from db.storage import blob_key
 from db.submissions import AttachmentIn
 
 BASE = "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions"

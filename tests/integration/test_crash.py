@@ -97,7 +97,7 @@ async def test_kill_9_during_submissions_loses_nothing_acknowledged(
     restarted = LiveServer(database_url, data_dir)
     restarted.start()
     try:
-        from db.storage import LocalAttachmentStore
+        from api.storage.local import LocalAttachmentStore
 
         store = LocalAttachmentStore(data_dir / "attachments")
         for instance, kind, xml in acknowledged:

@@ -9,7 +9,8 @@ import uuid
 
 import pytest
 
-from db.storage import LocalAttachmentStore, blob_key
+from api.storage import blob_key
+from api.storage.local import LocalAttachmentStore
 from forms.schema import parse_xform
 from tests.instances import instance_xml
 from tests.integration.test_pages_infra import assert_no_english

@@ -1,36 +1,13 @@
-"""Where submission attachments live: a small interface, and a local-folder implementation.
-
-Content-addressed (the key is the SHA-256 of the bytes), so storing the same file twice is a
-no-op and a file written before a crashed transaction is harmless. An S3-compatible store can
-implement the same four methods. A file is deleted only when nothing references it any more
-(db/blobs.py decides, under its lock).
-"""
+"""The local-folder store, for one-server installs: files under `root/ab/abcdef...`."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Protocol
 
-
-class AttachmentStore(Protocol):
-    async def put(self, data: bytes) -> str:
-        """Store durably; return the key."""
-
-    async def get(self, key: str) -> bytes:
-        """The bytes of a stored key; FileNotFoundError when absent."""
-
-    async def exists(self, key: str) -> bool: ...
-
-    async def delete(self, key: str) -> None:
-        """Remove a stored key; nothing when absent."""
-
-
-def blob_key(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+from api.storage import blob_key, check_key
 
 
 class LocalAttachmentStore:
@@ -40,9 +17,7 @@ class LocalAttachmentStore:
         self.root = Path(root)
 
     def _path(self, key: str) -> Path:
-        if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
-            raise ValueError(f"not a blob key: {key!r}")
-        return self.root / key[:2] / key
+        return self.root / key[:2] / check_key(key)
 
     def _put_sync(self, data: bytes, key: str) -> None:
         path = self._path(key)
