@@ -73,6 +73,12 @@ async def store_app_user(
     return row
 
 
+async def published_form_ids(conn: asyncpg.Connection, project_id: int) -> list[str]:
+    """The xmlFormIds of the project's published forms (what an app user may be given)."""
+    return [f["xml_form_id"] for f in await forms_db.list_forms(conn, project_id)
+            if f["current_def_id"]]
+
+
 async def live_app_user(conn: asyncpg.Connection, actor: Actor | None, project_id: int, actor_id: int):
     """An app user that has not been revoked, else app-user-not-found."""
     authorize(actor, "app_user.manage", project_id)

@@ -21,12 +21,27 @@ async def create_project(
     conn: asyncpg.Connection, actor: Actor | None, name: str, description: str | None = None
 ) -> asyncpg.Record:
     actor = require_admin(actor)
+    return await store_project(conn, name, description, actor_id=actor.id)
+
+
+async def store_project(
+    conn: asyncpg.Connection, name: str, description: str | None, *, actor_id: int | None
+) -> asyncpg.Record:
+    """Creates a project and its audit row in one transaction; the caller has checked who may
+    (create_project) or is the operator at the server (the CLI, actor_id None)."""
     name = _name(name)
     # names may repeat, as in ODK Central (migration 0013): the id is the key
     async with conn.transaction():
         row = await projects_db.create_project(conn, name, description)
-        await audits.log_audit(conn, actor.id, "project.create", f"project/{row['id']}")
+        await audits.log_audit(conn, actor_id, "project.create", f"project/{row['id']}")
     return row
+
+
+async def projects_by_reference(conn: asyncpg.Connection, ref: str) -> list[asyncpg.Record]:
+    """The project an operator means by `ref`: the one with that id, else every project of
+    that name (names may repeat), oldest first."""
+    row = await projects_db.get_project(conn, int(ref)) if ref.isdigit() else None
+    return [row] if row is not None else await projects_db.projects_by_name(conn, ref)
 
 
 async def update_project(

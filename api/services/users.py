@@ -157,3 +157,47 @@ async def set_preferences(
         raise Problem("request-invalid", N_("Unknown time zone %(zone)s."),
                       params={"zone": repr(time_zone)})
     await users_db.set_preferences(conn, actor.id, locale, time_zone)
+
+
+async def ensure_user_role(
+    conn: asyncpg.Connection,
+    email: str,
+    password: str,
+    role: str,
+    project_id: int | None,
+    *,
+    replace_password: bool,
+) -> tuple[asyncpg.Record, bool]:
+    """The operator at the server (the CLI) creates a web user with `password`, or finds the
+    existing one (setting its password when `replace_password`), and gives it `role`: "admin"
+    makes a new user an administrator; a project role is granted in `project_id`. One
+    transaction with its audit rows. Returns the user's row and whether it was created."""
+    if role != "admin" and role not in ROLES:
+        raise Problem("request-invalid", f"role must be admin or one of {', '.join(ROLES)}.")
+    check_new_password(password)
+    async with conn.transaction():
+        user = await users_db.get_user_by_email(conn, email)
+        created = user is None
+        if user is None:
+            user = await users_db.create_user(
+                conn,
+                email,
+                hash_password(password),
+                is_admin=role == "admin",
+                digest_ha1=None if role == "admin" else digest_ha1(email, password),
+            )
+            await audits.log_audit(conn, None, "user.create", f"user/{user['id']}")
+        elif replace_password:
+            await users_db.set_password_hash(
+                conn,
+                user["id"],
+                hash_password(password),
+                None if user["is_admin"] else digest_ha1(email, password),
+            )
+        if role != "admin":
+            await users_db.assign_role(conn, user["id"], project_id, role)
+            await audits.log_audit(
+                conn, None, "user.assignment.create", f"user/{user['id']}",
+                {"projectId": project_id, "role": role},
+            )
+    return user, created

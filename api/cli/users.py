@@ -1,0 +1,62 @@
+"""`fieldsurvey user`: web users."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from api.cli._common import (
+    cli_connection,
+    fail,
+    fail_on_problem,
+    find_project,
+    run,
+    settings_from_env,
+)
+
+
+@click.group(help="web users")
+def user() -> None:
+    pass
+
+
+@user.command(help="create a user or give a role")
+@click.option("--email", required=True)
+@click.option("--role", required=True, help="admin, manager, researcher, ministry or collector")
+@click.option("--project", help="project id or name (for project roles)")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="read the password from stdin (else one is generated)",
+)
+def create(email: str, role: str, project: str | None, password_stdin: bool) -> None:
+    from api.auth import generate_password
+
+    if role != "admin" and not project:
+        fail("--project is needed for a project role")
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else generate_password()
+    run(_create(email, role, project, password, password_stdin))
+
+
+async def _create(
+    email: str, role: str, project_ref: str | None, password: str, password_stdin: bool
+) -> None:
+    from api.services.users import ensure_user_role
+
+    async with cli_connection(settings_from_env()) as conn:
+        project = await find_project(conn, project_ref) if role != "admin" else None
+        with fail_on_problem("user"):
+            row, created = await ensure_user_role(
+                conn, email, password, role, project and project["id"],
+                replace_password=password_stdin,
+            )
+    click.echo(
+        f"user {email} (id {row['id']}) has role {role}"
+        + (f" in project {project_ref}" if role != "admin" else "")
+    )
+    if created and not password_stdin:
+        click.echo(f"password (shown once): {password}")
+
+
+COMMANDS = (user,)

@@ -1,0 +1,32 @@
+"""The click CLI's shape: every module of api/cli/ is registered, --version answers."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import pkgutil
+
+from click.testing import CliRunner
+
+import api.cli
+from api.cli import main
+
+
+def test_version_prints_the_package_version() -> None:
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"fieldsurvey {importlib.metadata.version('fieldsurvey')}\n"
+
+
+def test_every_command_module_is_registered() -> None:
+    modules = [m.name for m in pkgutil.iter_modules(api.cli.__path__) if not m.name.startswith("_")]
+    registered = set(main.commands.values())
+    for name in modules:
+        module = importlib.import_module(f"api.cli.{name}")
+        assert module.COMMANDS and set(module.COMMANDS) <= registered, name
+    assert {"serve", "db", "user", "project", "forms", "app-user", "reclassify", "publish",
+            "export"} <= set(main.commands)
+
+
+def test_wrong_usage_exits_2() -> None:
+    assert CliRunner().invoke(main, ["no-such-command"]).exit_code == 2
+    assert CliRunner().invoke(main, ["export", "--format", "pdf"]).exit_code == 2
