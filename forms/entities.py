@@ -17,6 +17,7 @@ import uuid as uuid_mod
 from dataclasses import dataclass, field
 from typing import Any
 
+from forms.numbers import MAX_INTEGER, whole_number
 from forms.submission import SubmissionParseError, parse_untrusted_xml
 
 XFORMS_NS = "http://www.w3.org/2002/xforms"
@@ -30,7 +31,6 @@ _PROPERTY_NAME = re.compile(r"^(?!__)(?!name$)(?!label$)[^\W\d][\w.-]*$", re.UNI
 _UUID = re.compile(
     r"^(uuid:)?([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})$", re.I
 )
-_INTEGER = re.compile(r"^\d+$")
 
 
 class EntityDataError(ValueError):
@@ -73,12 +73,13 @@ def parse_version(value: str | None, field_name: str) -> int | None:
     """An entity version attribute: blank is None, else a non-negative integer."""
     if value is None or not value.strip():
         return None
-    if not _INTEGER.match(value.strip()):
+    number = whole_number(value, MAX_INTEGER)
+    if number is None:
         raise EntityDataError(
-            "not-integer", field_name, f"{field_name} must be an integer, not {value!r}.",
-            value,
+            "not-integer", field_name, f"{field_name} must be an integer, not {value[:40]!r}.",
+            value[:40],
         )
-    return int(value.strip())
+    return number
 
 
 @dataclass(frozen=True)

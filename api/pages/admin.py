@@ -4,7 +4,7 @@ calls the service REST uses (api/services/users.py, api/services/projects.py).""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 import asyncpg
@@ -21,6 +21,8 @@ from api.services import users as users_service
 from db import audits
 from db import projects as projects_db
 from db import users as users_db
+from db.limits import MAX_BIGINT, MAX_INTEGER, OutOfRange, utc_moment
+from forms.numbers import whole_number
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 ADMIN = "user.manage"  # asked of api/auth.py without a project: administrators only
@@ -117,10 +119,7 @@ async def user_detail(user_id: int, page: Page, conn: asyncpg.Connection) -> Res
 
 
 def _int(value: str | None) -> int | None:
-    try:
-        return int(value or "")
-    except ValueError:
-        return None
+    return whole_number(value, MAX_INTEGER)
 
 
 @post("/admin/users/{user_id:int}/roles", include_in_schema=False)
@@ -220,12 +219,16 @@ async def projects_update(project_id: int, page: Page, conn: asyncpg.Connection,
 # --- audit log -----------------------------------------------------------------------------
 
 
-def _day(value: str | None) -> datetime | None:
-    try:
-        day = datetime.strptime((value or "").strip(), "%Y-%m-%d")
-    except ValueError:
+def _day(value: str | None, zone, *, after: bool = False) -> datetime | None:
+    """The midnight that starts the day `value` (after: the one that ends it) in `zone`, in
+    UTC; None when empty; ValueError when it is no day, or one PostgreSQL cannot be sent."""
+    if not (value or "").strip():
         return None
-    return day.replace(tzinfo=UTC)
+    day = datetime.strptime(value.strip(), "%Y-%m-%d").replace(tzinfo=zone)
+    try:
+        return utc_moment(day + timedelta(days=int(after)))
+    except (OverflowError, OutOfRange) as exc:
+        raise ValueError(value) from exc
 
 
 @get("/admin/audits", include_in_schema=False)
@@ -233,18 +236,23 @@ async def audit_log(page: Page, conn: asyncpg.Connection) -> Response:
     page.require(ADMIN)
     query = page.request.query_params
     action = (query.get("action") or "").strip() or None
-    start, end = _day(query.get("from")), _day(query.get("to"))
-    offset = max(0, _int(query.get("offset")) or 0)
+    offset_text = (query.get("offset") or "").strip()
+    offset = whole_number(offset_text, MAX_BIGINT - AUDIT_PAGE) or 0
+    error = None
     # dates are days of the user's time zone: from its midnight to the midnight after `to`
     zone = page.i18n.time_zone
-    if start:
-        start = start.replace(tzinfo=zone)
-    if end:
-        end = end.replace(tzinfo=zone) + timedelta(days=1)
+    try:
+        start, end = _day(query.get("from"), zone), _day(query.get("to"), zone, after=True)
+        if offset_text and whole_number(offset_text, MAX_BIGINT - AUDIT_PAGE) is None:
+            raise ValueError(offset_text)
+    except ValueError:
+        start = end = None
+        offset, error = 0, page._("A filter has a value that cannot be used; it was reset. "
+                                  "Choose the filters again.")
     rows = await audits.list_audit_entries(conn, action=action, start=start, end=end,
                                            limit=AUDIT_PAGE + 1, offset=offset)
     filters = {k: v for k, v in (("action", action), ("from", query.get("from")),
-                                 ("to", query.get("to"))) if v}
+                                 ("to", query.get("to"))) if v and (k == "action" or not error)}
     more = len(rows) > AUDIT_PAGE
 
     def link(at: int) -> str:
@@ -252,6 +260,7 @@ async def audit_log(page: Page, conn: asyncpg.Connection) -> Response:
 
     return page.render(
         "admin/audits.html", entries=rows[:AUDIT_PAGE], filters=filters, groups=AUDIT_GROUPS,
+        error=error,
         newer=link(max(0, offset - AUDIT_PAGE)) if offset else None,
         older=link(offset + AUDIT_PAGE) if more else None,
     )

@@ -34,6 +34,7 @@ from db import entities as entities_db
 from db import forms as forms_db
 from db import projects as projects_db
 from exports.layout import label_in
+from forms.numbers import whole_number
 from forms.schema import Field
 
 add_nav(NavItem("cases", N_("Cases"), "/projects/{project_id}/cases", "entity.read", order=35))
@@ -103,8 +104,8 @@ class CaseLabels:
                     return Shown(self.i18n.date(date.fromisoformat(text[:10])))
                 except ValueError:
                     pass
-        if prop == "visits" and text.isdigit():
-            return Shown(self.i18n.number(int(text)))
+        if prop == "visits" and (count := whole_number(text)) is not None:
+            return Shown(self.i18n.number(count))
         return Shown(text)
 
     def facts(self, state: dict) -> list[tuple[str, Shown]]:
@@ -186,10 +187,7 @@ async def cases_page(project_id: int, page: Page, request: Request,
         if value in {code for code, _ in search["options"]}:
             chosen[search["name"]] = value
     code = (query.get("code") or "").strip()[:100]
-    try:
-        offset = max(0, int(query.get("offset") or 0))
-    except ValueError:
-        offset = 0
+    offset = whole_number(query.get("offset")) or 0
     rows, matching = await entities_service.search_entities(
         conn, actor, project_id, CASES_LIST, {**chosen, **({"status": status} if status else {})},
         code, limit=CASES_PAGE, offset=offset)

@@ -22,8 +22,10 @@ from api.services import entities as entities_service
 from db import audits
 from db import forms as forms_db
 from db import submissions as submissions_db
+from db.limits import MAX_INTEGER, OutOfRange, utc_moment
 from db.submissions import ListFilter
 from db.summaries import REVIEW_STATES as LISTED_REVIEW_STATES  # received, ... rejected
+from forms.numbers import whole_number
 
 # Review states a person may set; `edited` is set by edits, "received" means not reviewed.
 REVIEW_STATES = ("hasIssues", "approved", "rejected")
@@ -125,6 +127,19 @@ def _day(text: str, name: str) -> date | None:
                       params={"name": name}) from exc
 
 
+def _day_start(day: date | None, tz: ZoneInfo, name: str, *, after: bool = False) -> datetime | None:
+    """The midnight that starts `day` (after: the one that ends it) in `tz`, in UTC; a day at
+    the ends of the calendar whose midnight PostgreSQL cannot be sent is request-invalid."""
+    if day is None:
+        return None
+    try:
+        return utc_moment(datetime.combine(day, time.min, tzinfo=tz) + timedelta(days=int(after)))
+    except (OverflowError, OutOfRange) as exc:
+        raise Problem("request-invalid",
+                      N_("%(name)s=%(value)s is outside the years 1 to 9999 in UTC."),
+                      params={"name": name, "value": repr(day.isoformat())}) from exc
+
+
 def parse_table_query(
     params: Mapping[str, object], zone: ZoneInfo | str = "Asia/Dushanbe"
 ) -> TableQuery:
@@ -152,12 +167,13 @@ def parse_table_query(
     if urgent_text not in ("", "yes", "no"):
         raise Problem("request-invalid", N_("urgent must be yes or no."))
     submitter_text = _one(params, "submitter")
-    if submitter_text and not submitter_text.isdigit():
+    submitter_id = whole_number(submitter_text, MAX_INTEGER)
+    if submitter_text and submitter_id is None:
         raise Problem("request-invalid", N_("submitter must be an actor id."))
     limit_text = _one(params, "limit")
     limit = DEFAULT_PAGE_SIZE
     if limit_text:
-        if not limit_text.isdigit() or int(limit_text) not in PAGE_SIZES:
+        if whole_number(limit_text) not in PAGE_SIZES:
             raise Problem(
                 "request-invalid", N_("limit must be one of %(sizes)s."),
                 params={"sizes": ", ".join(map(str, PAGE_SIZES))},
@@ -165,10 +181,10 @@ def parse_table_query(
         limit = int(limit_text)
     after, before = _one(params, "after"), _one(params, "before")
     filt = ListFilter(
-        since=datetime.combine(start, time.min, tzinfo=tz) if start else None,
-        until=datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz) if end else None,
+        since=_day_start(start, tz, "from"),
+        until=_day_start(end, tz, "to", after=True),
         review_states=tuple(dict.fromkeys(reviews)),
-        submitter_id=int(submitter_text) if submitter_text else None,
+        submitter_id=submitter_id,
         risk_levels=tuple(dict.fromkeys(risks)),
         urgent=None if not urgent_text else urgent_text == "yes",
     )
