@@ -226,7 +226,7 @@ def create_app(settings: Settings) -> Litestar:
             app.state.stream_slots = asyncio.Semaphore(settings.max_streams)
             async with pool.acquire() as conn:
                 app.state.digest_secret = await get_secret(conn, "digest-nonce")
-                csrf.secret = (await get_secret(conn, "csrf")).hex()
+                app.state.csrf_secret = (await get_secret(conn, "csrf")).hex()
             yield
         finally:
             await pool.close()

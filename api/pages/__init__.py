@@ -45,7 +45,6 @@ import importlib
 from litestar import Router
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.middleware.csrf import CSRFMiddleware
 from litestar.static_files import create_static_files_router
 
 from api.settings import Settings
@@ -70,6 +69,7 @@ def pages_router(settings: Settings, csrf) -> Router:
         LoginRequired,
         PageForbidden,
         PageNotFound,
+        SharedSecretCSRF,
         handle_forbidden,
         handle_login_required,
         handle_not_found,
@@ -83,7 +83,7 @@ def pages_router(settings: Settings, csrf) -> Router:
         path="/",
         route_handlers=handlers,
         dependencies={"page": Provide(provide_page)},
-        middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],
+        middleware=[DefineMiddleware(SharedSecretCSRF, config=csrf)],
         exception_handlers={
             LoginRequired: handle_login_required,
             PageForbidden: handle_forbidden,

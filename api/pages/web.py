@@ -11,6 +11,7 @@ Permissions are api/auth.py's (`Actor.can`); a page never decides a rule of its 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 from collections.abc import Callable
@@ -25,7 +26,9 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from litestar import Request, Response
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException
+from litestar.middleware.csrf import CSRFMiddleware
 from litestar.response import Redirect
+from litestar.types import Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup
 
@@ -461,8 +464,8 @@ def http_exception_page(request: Request, exc: HTTPException) -> Response:
 def csrf_config(settings: Settings) -> CSRFConfig:
     """Litestar's double-submit CSRF check, for the cookie-authenticated pages only (the pages
     router's middleware; the REST API and OpenRosa use bearer tokens, Basic or Digest, which a
-    cross-site form cannot send). The secret is replaced by the shared server secret at
-    startup (api/app.py), so that every worker accepts every worker's token."""
+    cross-site form cannot send). The secret here is a placeholder: `SharedSecretCSRF` uses
+    the secret all servers share."""
     return CSRFConfig(
         secret=secrets.token_hex(32),
         cookie_name=CSRF_COOKIE,
@@ -471,3 +474,18 @@ def csrf_config(settings: Settings) -> CSRFConfig:
         cookie_samesite="lax",
         cookie_secure=bool(settings.public_url and settings.public_url.startswith("https://")),
     )
+
+
+class SharedSecretCSRF(CSRFMiddleware):
+    """Litestar's CSRF middleware with the secret every server process shares (server_secrets
+    row 'csrf', read at startup into app.state.csrf_secret), so that a form served by one app
+    server or worker is accepted by another. Setting it on the CSRFConfig at startup is not
+    enough: Litestar deep-copies a router when it is registered, so the middleware holds a
+    copy of the config made before the database was read (each process then kept its own
+    random secret and a login form posted to another server was refused with 403)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        secret = scope["litestar_app"].state.csrf_secret
+        if self.config.secret != secret:
+            self.config = dataclasses.replace(self.config, secret=secret)
+        await super().__call__(scope, receive, send)
