@@ -153,6 +153,17 @@ async def count_admins(conn: asyncpg.Connection) -> int:
     return await conn.fetchval(COUNT_ADMINS)
 
 
+_ADMINS_LOCK = 72_405_520  # advisory lock (one key): one change of who is an administrator
+
+
+async def lock_and_count_admins(conn: asyncpg.Connection) -> int:
+    """The active administrators, counted under a transaction-level advisory lock held until
+    the caller's transaction ends: two admins deactivating each other at once are one after
+    the other, and the second sees that the first left one administrator."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", _ADMINS_LOCK)
+    return await conn.fetchval(COUNT_ADMINS)
+
+
 async def set_password_hash(
     conn: asyncpg.Connection, actor_id: int, password_hash: str, digest_ha1: str | None
 ) -> None:

@@ -127,7 +127,7 @@ async def deactivate_user(conn: asyncpg.Connection, actor: Actor | None, user_id
     if user_id == actor.id:
         raise Problem("forbidden", "You cannot deactivate your own account.")
     async with conn.transaction():
-        if row["is_admin"] and await users_db.count_admins(conn) <= 1:
+        if row["is_admin"] and await users_db.lock_and_count_admins(conn) <= 1:
             raise Problem("forbidden", "The last administrator cannot be deactivated.")
         await users_db.deactivate_user(conn, user_id)
         await audits.log_audit(conn, actor.id, "user.delete", f"user/{user_id}",
