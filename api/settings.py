@@ -1,45 +1,142 @@
-"""Deployment settings, read from the environment once and passed in (create_app(settings))."""
+"""Deployment settings, read from the environment once and passed in (create_app(settings)).
+
+Each setting is one `setting(...)` entry in the Settings class below: its default, its
+environment variable and what it means. `Settings.from_env` reads every entry (the type of the
+field says how to parse it), and docs/configuration.md's table is generated from the entries
+(`make docs`; tests/unit/test_docs.py fails while it is stale). A new setting is one entry.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+
+def setting(
+    default: Any, env: str, meaning: str, *, shown: str | None = None, secret: bool = False
+) -> Any:
+    """A documented setting read from the environment variable `env`; `shown` is the default
+    as the docs give it when the value itself would not say it (e.g. "generated"); a `secret`
+    is left out of the repr."""
+    return field(default=default, repr=not secret,
+                 metadata={"env": env, "meaning": meaning, "shown": shown})
+
+
+def _flag(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("not 1 or 0")
+
+
+# how a field's annotation is read from its environment variable (an empty variable is unset)
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "str": str, "str | None": str, "int": int, "float": float, "bool": _flag, "Path": Path,
+}
 
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str | None = None
-    data_dir: Path = Path(".data")
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
-    access_log: bool = False
-    public_url: str | None = None  # base URL phones use, e.g. https://survey.example.org
-    session_hours: int = 24
-    # failed logins (pages and POST /v1/sessions) within the window before 429 (api/services/sessions.py)
-    login_window_seconds: int = 15 * 60
-    login_account_limit: int = 5
-    login_address_limit: int = 20
-    disclosure_k: int = 10
-    publication_lag_days: int = 7  # a month is published this many days after it closes
-    # the app's publisher makes due publications at startup and then this often (0: never;
-    # `fieldsurvey publish` makes them)
-    publication_interval_seconds: int = 600
-    # a request or the timer makes a due publication only from data that has not changed for
-    # this long (an import still running is not frozen half-done; api/services/publications.py)
-    publication_settle_seconds: int = 300
-    max_submission_bytes: int = 100 * 1024 * 1024
-    body_idle_seconds: float = 30  # a request body that stops arriving this long: 408
-    body_seconds: float = 900  # a request body not complete after this long: 408
-    max_streams: int = 8  # exports and OData pages streaming at once (each holds a connection)
-    # proxies whose X-Forwarded-Proto/-For are trusted (comma-separated IPs, or "*"); none by
-    # default, so a forged "X-Forwarded-Proto: https" cannot make plain HTTP look like HTTPS
-    forwarded_allow_ips: str | None = None
-    admin_email: str | None = None
-    admin_password: str | None = field(default=None, repr=False)
+    database_url: str | None = setting(
+        None, "DATABASE_URL",
+        "a PostgreSQL URL; when unset an embedded PostgreSQL (PyPI `pgserver`) runs in "
+        "`$FIELDSURVEY_DATA_DIR/pg`",
+    )
+    data_dir: Path = setting(
+        Path(".data"), "FIELDSURVEY_DATA_DIR", "embedded database and stored files"
+    )
+    host: str = setting("127.0.0.1", "HOST", "the address HTTP is served on")
+    port: int = setting(8000, "PORT", "the port HTTP is served on")
+    workers: int = setting(
+        1, "FIELDSURVEY_WORKERS", "server worker processes (`fieldsurvey serve --workers N`)"
+    )
+    access_log: bool = setting(
+        False, "FIELDSURVEY_ACCESS_LOG",
+        "`1` logs every request (costs about 5% of ingest throughput)",
+    )
+    public_url: str | None = setting(
+        None, "FIELDSURVEY_PUBLIC_URL",
+        "base URL phones use, e.g. `https://survey.example.org` (for app-user server URLs and "
+        "QR codes)", shown="the request's own",
+    )
+    session_hours: int = setting(24, "FIELDSURVEY_SESSION_HOURS", "lifetime of a session token")
+    login_window_seconds: int = setting(
+        15 * 60, "FIELDSURVEY_LOGIN_WINDOW_SECONDS",
+        "the window in which failed logins are counted (pages and `POST /v1/sessions`; "
+        "api/services/sessions.py)",
+    )
+    login_account_limit: int = setting(
+        5, "FIELDSURVEY_LOGIN_ACCOUNT_LIMIT",
+        "failed logins to one account within the window before 429",
+    )
+    login_address_limit: int = setting(
+        20, "FIELDSURVEY_LOGIN_ADDRESS_LIMIT",
+        "failed logins from one address within the window before 429",
+    )
+    disclosure_k: int = setting(
+        10, "FIELDSURVEY_DISCLOSURE_K",
+        "disclosure threshold k for summaries; refused below 5",
+    )
+    publication_lag_days: int = setting(
+        7, "FIELDSURVEY_PUBLICATION_LAG_DAYS",
+        "a month is published for roles without microdata this many days after it closes",
+    )
+    publication_interval_seconds: int = setting(
+        600, "FIELDSURVEY_PUBLICATION_INTERVAL_SECONDS",
+        "the server's publisher makes due publications at startup and then this often; `0` "
+        "turns this timer off (the first request that finds a due publication missing, or "
+        "`fieldsurvey publish`, still makes it)",
+    )
+    publication_settle_seconds: int = setting(
+        300, "FIELDSURVEY_PUBLICATION_SETTLE_SECONDS",
+        "the request and timer triggers make a publication only when nothing it covers "
+        "changed for this long (an import still running is not frozen half-done; "
+        "api/services/publications.py); a publication put off for a day is made anyway from "
+        "what is committed then, so data that never stops changing delays it but cannot stop it",
+    )
+    max_submission_bytes: int = setting(
+        100 * 1024 * 1024, "FIELDSURVEY_MAX_SUBMISSION_BYTES", "largest accepted request body"
+    )
+    body_idle_seconds: float = setting(
+        30, "FIELDSURVEY_BODY_IDLE_SECONDS",
+        "a request body that stops arriving this long is answered 408",
+    )
+    body_seconds: float = setting(
+        900, "FIELDSURVEY_BODY_SECONDS",
+        "a request body not complete after this long is answered 408",
+    )
+    max_streams: int = setting(
+        8, "FIELDSURVEY_MAX_STREAMS",
+        "exports and OData pages streaming at once (each holds a database connection; more wait)",
+    )
+    forwarded_allow_ips: str | None = setting(
+        None, "FIELDSURVEY_FORWARDED_ALLOW_IPS",
+        "proxies whose `X-Forwarded-Proto`/`-For` are trusted (comma-separated IPs, or `*`; "
+        "`serve --forwarded-allow-ips`); none by default, so a forged "
+        "`X-Forwarded-Proto: https` cannot make plain HTTP look like HTTPS",
+        shown="none",
+    )
+    admin_email: str | None = setting(
+        None, "FIELDSURVEY_ADMIN_EMAIL", "the first administrator's email",
+        shown="admin@fieldsurvey.local",
+    )
+    admin_password: str | None = setting(
+        None, "FIELDSURVEY_ADMIN_PASSWORD",
+        "the first administrator's password; when unset one is generated and printed once",
+        shown="generated", secret=True,
+    )
+    publish_bundled_forms: bool = setting(
+        True, "FIELDSURVEY_PUBLISH_BUNDLED_FORMS",
+        "`0` skips publishing `forms/library/` on first start",
+    )
+    # not read from the environment
     bundled_forms_dir: Path = Path(__file__).resolve().parent.parent / "forms" / "library"
-    publish_bundled_forms: bool = True
 
     def __post_init__(self) -> None:
         if self.disclosure_k < 5:
@@ -69,30 +166,41 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        return cls(
-            database_url=env.get("DATABASE_URL") or None,
-            data_dir=Path(env.get("FIELDSURVEY_DATA_DIR", ".data")),
-            host=env.get("HOST", "127.0.0.1"),
-            port=int(env.get("PORT", "8000")),
-            workers=int(env.get("FIELDSURVEY_WORKERS", "1")),
-            access_log=env.get("FIELDSURVEY_ACCESS_LOG", "0") == "1",
-            public_url=env.get("FIELDSURVEY_PUBLIC_URL") or None,
-            session_hours=int(env.get("FIELDSURVEY_SESSION_HOURS", "24")),
-            login_window_seconds=int(env.get("FIELDSURVEY_LOGIN_WINDOW_SECONDS", str(15 * 60))),
-            login_account_limit=int(env.get("FIELDSURVEY_LOGIN_ACCOUNT_LIMIT", "5")),
-            login_address_limit=int(env.get("FIELDSURVEY_LOGIN_ADDRESS_LIMIT", "20")),
-            disclosure_k=int(env.get("FIELDSURVEY_DISCLOSURE_K", "10")),
-            publication_lag_days=int(env.get("FIELDSURVEY_PUBLICATION_LAG_DAYS", "7")),
-            publication_interval_seconds=int(env.get("FIELDSURVEY_PUBLICATION_INTERVAL_SECONDS", "600")),
-            publication_settle_seconds=int(env.get("FIELDSURVEY_PUBLICATION_SETTLE_SECONDS", "300")),
-            max_submission_bytes=int(
-                env.get("FIELDSURVEY_MAX_SUBMISSION_BYTES", str(100 * 1024 * 1024))
-            ),
-            max_streams=int(env.get("FIELDSURVEY_MAX_STREAMS", "8")),
-            body_idle_seconds=float(env.get("FIELDSURVEY_BODY_IDLE_SECONDS", "30")),
-            body_seconds=float(env.get("FIELDSURVEY_BODY_SECONDS", "900")),
-            forwarded_allow_ips=env.get("FIELDSURVEY_FORWARDED_ALLOW_IPS") or None,
-            admin_email=env.get("FIELDSURVEY_ADMIN_EMAIL") or None,
-            admin_password=env.get("FIELDSURVEY_ADMIN_PASSWORD") or None,
-            publish_bundled_forms=env.get("FIELDSURVEY_PUBLISH_BUNDLED_FORMS", "1") != "0",
-        )
+        values: dict[str, Any] = {}
+        for entry in DOCUMENTED_SETTINGS:
+            raw = env.get(entry.env, "")
+            if raw == "":
+                continue  # unset or empty: the default
+            try:
+                values[entry.name] = _PARSERS[entry.type](raw)
+            except ValueError as exc:
+                raise ValueError(f"{entry.env}={raw!r} is not a valid {entry.type}") from exc
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class DocumentedSetting:
+    name: str  # the Settings field
+    env: str
+    type: str
+    default: str  # as the docs show it
+    meaning: str
+
+
+def _documented() -> tuple[DocumentedSetting, ...]:
+    rows = []
+    for f in dataclasses.fields(Settings):
+        if "env" not in f.metadata:
+            continue
+        shown = f.metadata["shown"]
+        if shown is None:
+            shown = "unset" if f.default is None else str(f.default)
+            if f.type == "bool":
+                shown = "1" if f.default else "0"
+        rows.append(DocumentedSetting(f.name, f.metadata["env"], f.type, shown,
+                                      f.metadata["meaning"]))
+    return tuple(rows)
+
+
+# The table docs/configuration.md is generated from, in the order of the class.
+DOCUMENTED_SETTINGS = _documented()

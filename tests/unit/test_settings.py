@@ -31,3 +31,19 @@ def test_publication_settling_time() -> None:
     assert Settings.from_env({"FIELDSURVEY_PUBLICATION_SETTLE_SECONDS": "0"}).publication_settle_seconds == 0
     with pytest.raises(ValueError, match="SETTLE_SECONDS must not be negative"):
         Settings.from_env({"FIELDSURVEY_PUBLICATION_SETTLE_SECONDS": "-1"})
+
+
+def test_every_setting_is_one_entry_read_by_its_type() -> None:
+    from api.settings import DOCUMENTED_SETTINGS
+
+    assert len({s.env for s in DOCUMENTED_SETTINGS}) == len(DOCUMENTED_SETTINGS)
+    assert all(s.meaning for s in DOCUMENTED_SETTINGS)
+    on = Settings.from_env({"FIELDSURVEY_ACCESS_LOG": "1", "FIELDSURVEY_PUBLISH_BUNDLED_FORMS": "0",
+                            "FIELDSURVEY_BODY_SECONDS": "2.5", "FIELDSURVEY_PUBLIC_URL": ""})
+    assert on.access_log is True and on.publish_bundled_forms is False
+    assert on.body_seconds == 2.5 and on.public_url is None
+    with pytest.raises(ValueError, match="PORT='eighty' is not a valid int"):
+        Settings.from_env({"PORT": "eighty"})
+    with pytest.raises(ValueError, match="FIELDSURVEY_ACCESS_LOG='maybe'"):
+        Settings.from_env({"FIELDSURVEY_ACCESS_LOG": "maybe"})
+    assert "admin_password" not in repr(Settings(admin_password="secret-value"))
