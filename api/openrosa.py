@@ -24,6 +24,7 @@ from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException
 
 from api.auth import DIGEST_REALM, Actor, actor_from_user_row, authorize, resolve_actor
+from api.http import content_disposition, stored_file_response
 from api.i18n import N_, I18n, locale_from_headers, localized_problem
 from api.ingest import IncomingFile, ingest_submission
 from api.problems import Problem, slug_for_status
@@ -309,15 +310,12 @@ async def form_attachment(
         return Response(
             await entities_service.attachment_csv(conn, item["dataset_id"]),
             media_type="text/csv",
-            headers={**OPENROSA_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'},
+            headers={**OPENROSA_HEADERS, "Content-Disposition": content_disposition(name),
+                     "X-Content-Type-Options": "nosniff"},
         )
     if item is None or item["content"] is None:
         raise Problem("attachment-not-found")
-    return Response(
-        item["content"],
-        media_type=item["content_type"],
-        headers={**OPENROSA_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return stored_file_response(item["content"], name, headers=OPENROSA_HEADERS)
 
 
 @get("/forms/{form_ref:str}")

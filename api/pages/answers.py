@@ -13,19 +13,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from api.http import (  # noqa: F401 (re-exported for the pages)
+    AUDIO_TYPES,
+    IMAGE_TYPES,
+    INLINE_TYPES,
+    VIDEO_TYPES,
+    media_kind,
+)
 from db import forms as forms_db
 from exports.layout import ExportOptionError, label_in, resolve_language
 from forms.schema import Field, FormSchema, parse_xform
-
-IMAGE_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif",
-               "webp": "image/webp", "bmp": "image/bmp"}
-AUDIO_TYPES = {"m4a": "audio/mp4", "mp3": "audio/mpeg", "ogg": "audio/ogg", "oga": "audio/ogg",
-               "opus": "audio/ogg", "wav": "audio/wav", "aac": "audio/aac", "amr": "audio/amr",
-               "3gpp": "audio/3gpp", "webm": "audio/webm", "flac": "audio/flac"}
-VIDEO_TYPES = {"mp4": "video/mp4", "3gp": "video/3gpp", "mov": "video/quicktime",
-               "mkv": "video/x-matroska"}
-# Types a browser may be given to render inline (no HTML, no SVG: those could run script).
-INLINE_TYPES = frozenset({*IMAGE_TYPES.values(), *AUDIO_TYPES.values(), *VIDEO_TYPES.values()})
 
 
 @lru_cache(maxsize=256)
@@ -54,15 +51,6 @@ def language_of(schema: FormSchema, locale: str) -> str | None:
         return resolve_language(schema, locale)
     except ExportOptionError:
         return schema.default_language
-
-
-def media_kind(name: str) -> tuple[str, str]:
-    """("image" | "audio" | "video" | "file", the content type to serve it inline)."""
-    ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    for kind, types in (("image", IMAGE_TYPES), ("audio", AUDIO_TYPES), ("video", VIDEO_TYPES)):
-        if ext in types:
-            return kind, types[ext]
-    return "file", "application/octet-stream"
 
 
 @dataclass

@@ -30,6 +30,7 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import State
 
 from api.auth import public_link_actor
+from api.http import stored_file_response
 from api.i18n import N_, problem_text
 from api.ingest import IngestResult, ingest_submission
 from api.openrosa import base_url, multipart_submission
@@ -256,8 +257,8 @@ async def form_attachment_response(conn, def_id: int, name: str) -> Response:
     item = await forms_db.get_form_attachment(conn, def_id, name)
     if item is None or item["content"] is None:
         raise PageNotFound()
-    return Response(item["content"], media_type=item["content_type"],
-                    headers={"Cache-Control": "no-store"})
+    # a form's images, audio and video may show in the form; every other medium is a download
+    return stored_file_response(item["content"], name, inline=True)
 
 
 # --- the list of forms to fill -----------------------------------------------------------------
@@ -446,8 +447,7 @@ async def edit_submission_file(project_id: int, xml_form_id: str, instance_id: s
     if item is None:
         raise PageNotFound()
     content = await state.attachment_store.get(item["blob_key"])
-    return Response(content, media_type=item["content_type"] or "application/octet-stream",
-                    headers={"Cache-Control": "no-store"})
+    return stored_file_response(content, name, inline=True)
 
 
 @post(EDIT_PATH + "/submission", **SUBMIT)

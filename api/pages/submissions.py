@@ -26,13 +26,12 @@ from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
+from api.http import stored_file_response
 from api.i18n import N_
 from api.pages.answers import (
-    INLINE_TYPES,
     answer_tree,
     diff,
     language_of,
-    media_kind,
     schema_for_def,
 )
 from api.pages.labels import (
@@ -310,20 +309,8 @@ async def submission_file(
     actor = page.require("submission.read", project_id)
     content, _stored_type = await _or_404(page, svc.attachment_content(
         conn, state.attachment_store, actor, project_id, xml_form_id, instance_id, name))
-    _, inferred = media_kind(name)
-    inline = page.request.query_params.get("download") != "1" and inferred in INLINE_TYPES
-    safe_name = quote(name, safe="")
-    return Response(
-        content,
-        media_type=inferred if inline else "application/octet-stream",
-        headers={
-            "Content-Disposition": ("inline" if inline else "attachment")
-            + f"; filename*=UTF-8''{safe_name}",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
-    )
+    inline = page.request.query_params.get("download") != "1"
+    return stored_file_response(content, name, inline=inline)
 
 
 ROUTES = [submissions_page, submission_page, review_action, comment_action, submission_file]

@@ -29,6 +29,7 @@ from litestar import Request, Response, get, patch, post, put
 from litestar.datastructures import State
 
 from api.auth import Actor, authorize
+from api.http import stored_file_response
 from api.ingest import IngestResult, ingest_submission, parse_or_problem
 from api.openrosa import multipart_submission
 from api.problems import Problem
@@ -363,15 +364,10 @@ async def get_submission_attachment(
     project_id: int, xml_form_id: str, instance_id: str, name: str, conn: asyncpg.Connection,
     actor: Actor | None, state: State,
 ) -> Response:
-    content, content_type = await submission_service.attachment_content(
+    content, _stored_type = await submission_service.attachment_content(
         conn, state.attachment_store, actor, project_id, xml_form_id, instance_id, name
     )
-    quoted = name.replace("\\", "_").replace('"', "_")
-    return Response(
-        content,
-        media_type=content_type,
-        headers={"Content-Disposition": f'attachment; filename="{quoted}"'},
-    )
+    return stored_file_response(content, name)
 
 
 @post(ONE + "/attachments/{name:str}", status_code=200)
