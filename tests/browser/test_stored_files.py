@@ -27,6 +27,9 @@ async def planted_site(client, admin_headers, live_server):
                           headers={**admin_headers, "Content-Type": content_type})
     preview = f"/dashboard/projects/{pid}/forms/{FORM_ID}/preview/attachments"
     assert (await client.post(f"{base}/{FORM_ID}/draft/publish", headers=admin_headers)).status_code == 200
+    # a new draft (as Central: a copy of the published version, its media carried over)
+    drafted = await client.post(f"{base}/{FORM_ID}/draft", headers=admin_headers)
+    assert drafted.status_code == 200, drafted.text
     link = (await client.post(f"{base}/{FORM_ID}/public-links", json={"displayName": "kiosk"},
                               headers=admin_headers)).json()
     instance = f"uuid:{uuid.uuid4()}"
