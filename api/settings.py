@@ -20,8 +20,8 @@ def setting(
     default: Any, env: str, meaning: str, *, shown: str | None = None, secret: bool = False
 ) -> Any:
     """A documented setting read from the environment variable `env`; `shown` is the default
-    as the docs give it when the value itself would not say it (e.g. "generated"); a `secret`
-    is left out of the repr."""
+    as the docs give it (markdown) when the value itself would not say it (e.g. "generated");
+    a `secret` is left out of the repr."""
     return field(default=default, repr=not secret,
                  metadata={"env": env, "meaning": meaning, "shown": shown})
 
@@ -124,7 +124,7 @@ class Settings:
     )
     admin_email: str | None = setting(
         None, "FIELDSURVEY_ADMIN_EMAIL", "the first administrator's email",
-        shown="admin@fieldsurvey.local",
+        shown="`admin@fieldsurvey.local`",
     )
     admin_password: str | None = setting(
         None, "FIELDSURVEY_ADMIN_PASSWORD",
@@ -183,7 +183,7 @@ class DocumentedSetting:
     name: str  # the Settings field
     env: str
     type: str
-    default: str  # as the docs show it
+    default: str  # as the docs show it (markdown)
     meaning: str
 
 
@@ -193,10 +193,11 @@ def _documented() -> tuple[DocumentedSetting, ...]:
         if "env" not in f.metadata:
             continue
         shown = f.metadata["shown"]
-        if shown is None:
-            shown = "unset" if f.default is None else str(f.default)
-            if f.type == "bool":
-                shown = "1" if f.default else "0"
+        if shown is None and f.default is None:
+            shown = "unset"
+        elif shown is None:
+            value = ("1" if f.default else "0") if f.type == "bool" else str(f.default)
+            shown = f"`{value}`"
         rows.append(DocumentedSetting(f.name, f.metadata["env"], f.type, shown,
                                       f.metadata["meaning"]))
     return tuple(rows)

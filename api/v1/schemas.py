@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 
-# How long a text of a request body may be (one place; README "Hostile input and limits").
+# How long a text of a request body may be (one place; docs/limits.md).
 # Names stay well under PostgreSQL's btree key size (~2,700 bytes) since they are indexed.
 MAX_EMAIL_CHARS = 320
 MAX_PASSWORD_CHARS = 1024

@@ -497,7 +497,7 @@ async def test_collecting_every_publication_gives_one_draw_per_set_of_persons(pl
     four more of them each revising January by one late screening whose answers it knows
     (TJ-DU, female: the threat model lets it know some persons). A cell whose persons did not
     change has one published value in every publication; one whose persons changed has one
-    value per distinct set (at most 1 + the revisions that touched it, the README's bound).
+    value per distinct set (at most 1 + the revisions that touched it, the bound of docs/disclosure.md).
     Over everything collected, with the late persons known, every planted group keeps at
     least two feasible counts."""
     from api.problems import Problem
@@ -619,7 +619,7 @@ def planted_cases(rng: random.Random) -> list[dict]:
 
 
 def case_value(case: dict, dim: str, measure: str) -> str:
-    """The attacker's reading of the published method (README): quarters of opening, or of the
+    """The attacker's reading of the published method (docs/disclosure.md): quarters of opening, or of the
     closing visit for closed cases; anything else as coded."""
     if dim == "quarter":
         when = case["opened"] if measure == "opened" else case.get("last_visit", "")
