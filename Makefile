@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check bench install clean messages webforms docs
+.PHONY: run test check bench install clean messages webforms docs dist
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ $(WEBFORMS): api/webforms/package-lock.json api/webforms/vite.config.js api/webf
 	else echo "make: npm not found: browser filling (ODK Web Forms) is unavailable"; fi
 
 webforms: $(WEBFORMS)
+
+# The release: a wheel (and sdist) in dist/ that brings the templates, the compiled catalogues,
+# ODK Web Forms' build, Chart.js and htmx, the bundled XLSForms and the migrations
+# (tests/production/test_production.py checks it has them).
+dist: $(STAMP) $(CHARTS) $(MO) $(WEBFORMS)
+	$(BIN)/python -m build --outdir dist .
 
 install: $(STAMP) $(CHARTS) $(MO) $(WEBFORMS)
 

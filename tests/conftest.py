@@ -53,6 +53,7 @@ SLOW_MODULES = (
     "tests/integration/test_disclosure_attacks.py",
     "tests/integration/test_schema_fuzz.py",
     "tests/integration/test_crash.py",
+    "tests/production/test_production.py",
 )
 
 
