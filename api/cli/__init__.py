@@ -34,13 +34,16 @@ import pkgutil
 
 import click
 
+from api import __version__
+
 
 @click.group(
     name="fieldsurvey",
     help="The fieldsurvey command line.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-@click.version_option(package_name="fieldsurvey", prog_name="fieldsurvey",
+# the release in the code itself (api.__version__), so a checkout and its wheel agree
+@click.version_option(version=__version__, prog_name="fieldsurvey",
                       message="%(prog)s %(version)s")
 def main() -> None:
     pass

@@ -5,6 +5,7 @@ with `tls internal`. Clients connect from 127.0.0.2, Caddy from 127.0.0.1."""
 from __future__ import annotations
 
 import io
+import subprocess
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
@@ -16,6 +17,7 @@ import openpyxl
 import pytest
 from PIL import Image
 
+from api import __version__
 from tests.conftest import ROOT
 from tests.production.conftest import CLIENT_ADDRESS, free_port
 from tests.xlsforms import XLSX, xlsx_bytes
@@ -105,6 +107,9 @@ def test_https_redirect_and_headers(stack) -> None:
         page = http.get("/login", headers={"Accept-Language": "ru"})
         assert page.status_code == 200 and 'lang="ru"' in page.text
         assert http.get("/static/vendor/chartjs/chart.umd.js").status_code == 200
+    version = subprocess.run([str(stack["server"].venv / "bin" / "fieldsurvey"), "--version"],
+                             capture_output=True, text=True, check=True)
+    assert version.stdout.strip() == f"fieldsurvey {__version__}"
 
 
 def test_phone_and_web_user_submit_with_a_photo(stack) -> None:
