@@ -214,6 +214,7 @@ def create_app(settings: Settings) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         dsn = settings.database_url or start_embedded_postgres(settings.data_dir)
         pool = await open_pool(dsn)
+        store = None
         try:
             async with pool.acquire() as conn:
                 await apply_migrations(conn)
@@ -221,7 +222,7 @@ def create_app(settings: Settings) -> Litestar:
             app.state.pool = pool
             app.state.dsn = dsn
             app.state.settings = settings
-            app.state.attachment_store = attachment_store(settings)
+            app.state.attachment_store = store = attachment_store(settings, dsn)
             # exports and OData pages stream on their own connections: at most this many at once
             app.state.stream_slots = asyncio.Semaphore(settings.max_streams)
             async with pool.acquire() as conn:
@@ -229,6 +230,8 @@ def create_app(settings: Settings) -> Litestar:
                 app.state.csrf_secret = (await get_secret(conn, "csrf")).hex()
             yield
         finally:
+            if store is not None:
+                await store.close()
             await pool.close()
 
     app = Litestar(

@@ -131,6 +131,14 @@ class Settings:
         "the first administrator's password; when unset one is generated and printed once",
         shown="generated", secret=True,
     )
+    attachments: str = setting(
+        "local", "FIELDSURVEY_ATTACHMENTS",
+        "where attachment files live: `local` (the folder `$FIELDSURVEY_DATA_DIR/attachments`, "
+        "for one server), `postgres` (the database's table `attachment_blobs`, read by every "
+        "app server) or `s3://bucket[/prefix]?endpoint=URL&region=R` (an S3-compatible bucket; "
+        "credentials from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`); "
+        "`fieldsurvey attachments move` moves the files between them (docs/scaling.md)",
+    )
     publish_bundled_forms: bool = setting(
         True, "FIELDSURVEY_PUBLISH_BUNDLED_FORMS",
         "`0` skips publishing `forms/library/` on first start",
@@ -152,12 +160,21 @@ class Settings:
                 "FIELDSURVEY_PUBLICATION_INTERVAL_SECONDS must not be negative "
                 f"(got {self.publication_interval_seconds})"
             )
-
         if self.publication_settle_seconds < 0:
             raise ValueError(
                 "FIELDSURVEY_PUBLICATION_SETTLE_SECONDS must not be negative "
                 f"(got {self.publication_settle_seconds})"
             )
+        if self.attachments not in ("local", "postgres"):
+            from api.storage import parse_s3_url
+
+            try:
+                parse_s3_url(self.attachments)
+            except ValueError as exc:
+                raise ValueError(
+                    "FIELDSURVEY_ATTACHMENTS must be local, postgres or s3://bucket?endpoint=URL "
+                    f"({exc})"
+                ) from None
 
     @property
     def attachments_dir(self) -> Path:

@@ -1,5 +1,6 @@
-"""Which stored files (api/storage, content-addressed) are still referenced, and the lock
-that lets a file be deleted safely while submissions keep arriving.
+"""Which stored files (api/storage, content-addressed) are still referenced, the lock
+that lets a file be deleted safely while submissions keep arriving, and the SQL of
+attachment_blobs (the files themselves, when they are kept in PostgreSQL).
 
 Writers (api/ingest.py, the REST attachment upload) take the lock shared, in the transaction
 that references the file, before putting it; a sweep takes it exclusively, so it sees every
@@ -8,7 +9,7 @@ writer waiting on it puts the file again afterwards)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Protocol
 
 import asyncpg
@@ -48,3 +49,51 @@ async def delete_unreferenced(
         for key in gone:
             await store.delete(key)
     return len(gone)
+
+
+# --- attachment_blobs: the files of the PostgreSQL store (api/storage/postgres.py) -----------
+
+INSERT_BLOB = """
+INSERT INTO attachment_blobs (key, content) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING
+"""
+SELECT_BLOB = "SELECT content FROM attachment_blobs WHERE key = $1"
+SELECT_BLOB_EXISTS = "SELECT EXISTS (SELECT 1 FROM attachment_blobs WHERE key = $1)"
+DELETE_BLOB = "DELETE FROM attachment_blobs WHERE key = $1"
+SELECT_BLOB_KEYS = "SELECT key FROM attachment_blobs ORDER BY key"
+
+
+async def insert_blob(conn: asyncpg.Connection, key: str, content: bytes) -> None:
+    await conn.execute(INSERT_BLOB, key, content)
+
+
+async def get_blob(conn: asyncpg.Connection, key: str) -> bytes | None:
+    content = await conn.fetchval(SELECT_BLOB, key)
+    return None if content is None else bytes(content)
+
+
+async def blob_exists(conn: asyncpg.Connection, key: str) -> bool:
+    return await conn.fetchval(SELECT_BLOB_EXISTS, key)
+
+
+async def delete_blob(conn: asyncpg.Connection, key: str) -> None:
+    await conn.execute(DELETE_BLOB, key)
+
+
+async def stream_blob_keys(conn: asyncpg.Connection) -> AsyncIterator[str]:
+    """Every stored key, in order (a server-side cursor: call inside a transaction)."""
+    async for row in conn.cursor(SELECT_BLOB_KEYS, prefetch=1000):
+        yield row["key"]
+
+
+# --- what every store holds that nothing refers to -----------------------------------------
+
+SELECT_ALL_REFERENCED = """
+SELECT DISTINCT blob_key AS key FROM submission_attachments WHERE blob_key IS NOT NULL
+UNION
+SELECT DISTINCT a->>'blobKey' FROM draft_submissions d, jsonb_array_elements(d.attachments) a
+"""
+
+
+async def referenced_keys(conn: asyncpg.Connection) -> set[str]:
+    """Every key a submission or a draft test submission refers to."""
+    return {r["key"] for r in await conn.fetch(SELECT_ALL_REFERENCED) if r["key"]}

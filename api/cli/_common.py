@@ -42,18 +42,36 @@ def fail_on_problem(prefix: str) -> Iterator[None]:
         fail(f"{prefix}: {exc.slug}: {exc.detail}")
 
 
+def database_dsn(settings: Settings) -> str:
+    """The configured database, or the embedded one (started if need be)."""
+    from db.embedded import start_embedded_postgres
+
+    return settings.database_url or start_embedded_postgres(settings.data_dir)
+
+
+@asynccontextmanager
+async def cli_attachment_store(settings: Settings, where: str | None = None):
+    """The attachment store the settings name (or `where` names), closed at the end."""
+    from api.storage import attachment_store, open_store
+
+    dsn = database_dsn(settings)
+    store = attachment_store(settings, dsn) if where is None else open_store(where, settings, dsn)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 @asynccontextmanager
 async def cli_connection(
     settings: Settings, *, migrate: bool = True
 ) -> AsyncIterator[asyncpg.Connection]:
     """One connection to the configured database (or the embedded one, started if need be),
     migrated to the current schema unless `migrate` is False."""
-    from db.embedded import start_embedded_postgres
     from db.migrate import apply_migrations
     from db.pool import connect
 
-    dsn = settings.database_url or start_embedded_postgres(settings.data_dir)
-    conn = await connect(dsn)
+    conn = await connect(database_dsn(settings))
     try:
         if migrate:
             await apply_migrations(conn)

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from api.cli._common import cli_connection, find_project, run, settings_from_env
+from api.cli._common import (
+    cli_attachment_store,
+    cli_connection,
+    find_project,
+    run,
+    settings_from_env,
+)
 
 
 @click.group(help="XLSForms")
@@ -57,10 +63,8 @@ def publish(file: str, project: str, version: str | None, ignore_warnings: bool)
 async def _publish(file: str, project_ref: str, version: str | None, ignore_warnings: bool) -> int:
     from api.problems import Problem
     from api.services.forms import create_draft_and_publish_from_file
-    from api.storage import attachment_store
-
     settings = settings_from_env()
-    async with cli_connection(settings) as conn:
+    async with cli_connection(settings) as conn, cli_attachment_store(settings) as store:
         project = await find_project(conn, project_ref)
         try:
             xml_form_id, published = await create_draft_and_publish_from_file(
@@ -69,7 +73,7 @@ async def _publish(file: str, project_ref: str, version: str | None, ignore_warn
                 Path(file),
                 ignore_warnings=ignore_warnings,
                 version=version,
-                store=attachment_store(settings),
+                store=store,
             )
         except Problem as exc:
             click.echo(f"{file}: {exc.slug}: {exc.detail}", err=True)

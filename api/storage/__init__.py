@@ -10,7 +10,10 @@ deleted only when nothing references it any more (db/blobs.py decides, under the
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import parse_qs, urlsplit
 
 from api.settings import Settings
 
@@ -27,20 +30,73 @@ class AttachmentStore(Protocol):
     async def delete(self, key: str) -> None:
         """Remove a stored key; nothing when absent."""
 
+    def keys(self) -> AsyncIterator[str]:
+        """Every stored key (for moving files between stores and sweeping)."""
+
+    async def close(self) -> None:
+        """Let go of connections and clients."""
+
 
 def blob_key(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def is_key(key: str) -> bool:
+    return len(key) == 64 and all(c in "0123456789abcdef" for c in key)
+
+
 def check_key(key: str) -> str:
     """A key is 64 lower-case hex digits: nothing else reaches a path or an object name."""
-    if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+    if not is_key(key):
         raise ValueError(f"not a blob key: {key!r}")
     return key
 
 
-def attachment_store(settings: Settings) -> AttachmentStore:
-    """The store the settings name (FIELDSURVEY_ATTACHMENTS)."""
-    from api.storage.local import LocalAttachmentStore
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    prefix: str = ""  # "" or ending with "/"
+    endpoint: str | None = None
+    region: str | None = None
 
-    return LocalAttachmentStore(settings.attachments_dir)
+
+def parse_s3_url(url: str) -> S3Location:
+    """`s3://bucket[/prefix][?endpoint=URL][&region=R]`; ValueError saying what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise ValueError(f"not an S3 location (s3://bucket?endpoint=...): {url!r}")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(query) - {"endpoint", "region"})
+    if unknown:
+        raise ValueError(f"unknown S3 option(s) {', '.join(unknown)} in {url!r} "
+                         "(endpoint and region are known)")
+    endpoint = query.get("endpoint", [None])[-1] or None
+    if endpoint is not None and urlsplit(endpoint).scheme not in ("http", "https"):
+        raise ValueError(f"the S3 endpoint must be an http(s) URL: {endpoint!r}")
+    prefix = parts.path.strip("/")
+    return S3Location(parts.netloc, prefix + "/" if prefix else "", endpoint,
+                      query.get("region", [None])[-1] or None)
+
+
+def open_store(where: str, settings: Settings, dsn: str) -> AttachmentStore:
+    """The store `where` names: `local` (the folder $FIELDSURVEY_DATA_DIR/attachments),
+    `postgres` (the table attachment_blobs of the database at `dsn`) or
+    `s3://bucket[/prefix]?endpoint=URL&region=R`. ValueError for anything else."""
+    if where == "local":
+        from api.storage.local import LocalAttachmentStore
+
+        return LocalAttachmentStore(settings.attachments_dir)
+    if where == "postgres":
+        from api.storage.postgres import PostgresAttachmentStore
+
+        return PostgresAttachmentStore(dsn)
+    if where.startswith("s3://"):
+        from api.storage.s3 import S3AttachmentStore
+
+        return S3AttachmentStore(parse_s3_url(where))
+    raise ValueError(f"unknown attachment store {where!r}: local, postgres or s3://bucket?...")
+
+
+def attachment_store(settings: Settings, dsn: str) -> AttachmentStore:
+    """The one factory: the store the settings name (FIELDSURVEY_ATTACHMENTS)."""
+    return open_store(settings.attachments, settings, dsn)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from api.storage import blob_key, check_key
+from api.storage import blob_key, check_key, is_key
 
 
 class LocalAttachmentStore:
@@ -53,3 +54,19 @@ class LocalAttachmentStore:
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
+
+    async def keys(self) -> AsyncIterator[str]:
+        if not self.root.is_dir():
+            return
+        for folder in sorted(await asyncio.to_thread(list, self.root.iterdir())):
+            if len(folder.name) == 2 and folder.is_dir():
+                names = await asyncio.to_thread(lambda f=folder: sorted(p.name for p in f.iterdir()))
+                for name in names:
+                    if is_key(name):
+                        yield name
+
+    async def close(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"local folder {self.root}"

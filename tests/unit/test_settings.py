@@ -47,3 +47,23 @@ def test_every_setting_is_one_entry_read_by_its_type() -> None:
     with pytest.raises(ValueError, match="FIELDSURVEY_ACCESS_LOG='maybe'"):
         Settings.from_env({"FIELDSURVEY_ACCESS_LOG": "maybe"})
     assert "admin_password" not in repr(Settings(admin_password="secret-value"))
+
+
+def test_attachment_store_setting() -> None:
+    assert Settings.from_env({}).attachments == "local"
+    assert Settings.from_env({"FIELDSURVEY_ATTACHMENTS": "postgres"}).attachments == "postgres"
+    s3 = "s3://bucket/files?endpoint=https://s3.example.org&region=eu-central-1"
+    assert Settings.from_env({"FIELDSURVEY_ATTACHMENTS": s3}).attachments == s3
+    for bad, reason in [("ftp://x", "not an S3 location"), ("s3://", "not an S3 location"),
+                        ("s3://b?endpoint=s3.example.org", "http"),
+                        ("s3://b?secret=x", "unknown S3 option"), ("Postgres", "not an S3")]:
+        with pytest.raises(ValueError, match=reason):
+            Settings.from_env({"FIELDSURVEY_ATTACHMENTS": bad})
+
+
+def test_s3_locations() -> None:
+    from api.storage import S3Location, parse_s3_url
+
+    assert parse_s3_url("s3://b") == S3Location("b")
+    assert parse_s3_url("s3://b/a/b/?endpoint=http://127.0.0.1:9000&region=r") == S3Location(
+        "b", "a/b/", "http://127.0.0.1:9000", "r")

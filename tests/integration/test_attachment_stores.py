@@ -1,0 +1,130 @@
+"""The attachment stores (api/storage): the local folder, PostgreSQL (attachment_blobs) and
+S3 (against moto's standalone server), each keeping the same promises; a server configured
+with a shared store keeps a submission's files there, where every app server reads them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from api.app import create_app
+from api.storage import blob_key, open_store
+from tests.integration.test_openrosa import COLLECT_HEADERS, photo_form, submission_xml
+from tests.s3_server import moto_server, new_bucket
+from tests.xlsforms import XLSX
+
+STORES = ("local", "postgres", "s3")
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory) -> Iterator[str]:
+    with moto_server(tmp_path_factory.mktemp("moto")) as endpoint:
+        yield endpoint
+
+
+def where(kind: str, s3_endpoint: str) -> str:
+    if kind == "s3":
+        return f"s3://{new_bucket(s3_endpoint)}/files?endpoint={s3_endpoint}&region=us-east-1"
+    return kind
+
+
+@pytest.mark.parametrize("kind", STORES)
+async def test_every_store_keeps_the_same_promises(kind, client, settings, database_url, s3_endpoint,
+                                                   tmp_path) -> None:
+    store = open_store(where(kind, s3_endpoint), replace(settings, data_dir=tmp_path), database_url)
+    try:
+        data, other = uuid.uuid4().bytes * 1000, b"\x00" + uuid.uuid4().bytes
+        key = await store.put(data)
+        assert key == blob_key(data) and await store.put(data) == key  # twice: the same key
+        await store.put(other)
+        assert await store.get(key) == data and await store.get(blob_key(other)) == other
+        assert await store.exists(key)
+        listed = [k async for k in store.keys()]
+        assert {key, blob_key(other)} <= set(listed)
+        if kind != "postgres":  # the test database's table holds other tests' files too
+            assert sorted(listed) == sorted({key, blob_key(other)})
+        await store.delete(key)
+        await store.delete(key)  # absent: nothing
+        assert not await store.exists(key)
+        with pytest.raises(FileNotFoundError):
+            await store.get(key)
+        for bad in ("../../etc/passwd", key.upper(), key[:-1]):
+            with pytest.raises(ValueError):
+                await store.get(bad)
+    finally:
+        await store.close()
+
+
+@pytest.fixture(scope="module")
+async def photo_project(client, admin_headers) -> dict:
+    pid = (await client.post("/v1/projects", json={"name": f"stores-{uuid.uuid4().hex[:6]}"},
+                             headers=admin_headers)).json()["id"]
+    uploaded = await client.post(f"/v1/projects/{pid}/forms?ignoreWarnings=true",
+                                 content=photo_form("1"),
+                                 headers={**admin_headers, "Content-Type": XLSX})
+    assert uploaded.status_code == 200, uploaded.text
+    media = await client.post(
+        f"/v1/projects/{pid}/forms/collect_photo/draft/attachments/places.csv",
+        content=b"name,label\na,Place A\n", headers={**admin_headers, "Content-Type": "text/csv"})
+    assert media.status_code == 200, media.text
+    published = await client.post(f"/v1/projects/{pid}/forms/collect_photo/draft/publish",
+                                  headers=admin_headers)
+    assert published.status_code == 200, published.text
+    app_user = (await client.post(f"/v1/projects/{pid}/app-users", json={"displayName": "Phone"},
+                                  headers=admin_headers)).json()
+    assigned = await client.post(
+        f"/v1/projects/{pid}/forms/collect_photo/assignments/app-user/{app_user['id']}",
+        headers=admin_headers)
+    assert assigned.status_code == 200
+    return {"pid": pid, "key": f"/v1/key/{app_user['token']}/projects/{pid}"}
+
+
+@pytest.fixture(params=["postgres", "s3"])
+async def shared_store_servers(request, settings, s3_endpoint) -> AsyncIterator[list]:
+    """Two app servers configured with the same shared store (their own local folders)."""
+    place = where(request.param, s3_endpoint)
+    servers = []
+    for n in range(2):
+        app = create_app(replace(settings, attachments=place,
+                                 data_dir=settings.data_dir / f"{request.param}-{n}"))
+        servers.append(AsyncTestClient(app=app, timeout=60))
+    for server in servers:
+        await server.__aenter__()
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            await server.__aexit__(None, None, None)
+
+
+async def test_a_file_sent_to_one_server_is_read_through_the_other(
+    shared_store_servers, photo_project, admin_headers, pool, database_url
+) -> None:
+    first, second = shared_store_servers
+    instance = f"uuid:{uuid.uuid4()}"
+    photo = b"\xff\xd8" + uuid.uuid4().bytes * 100
+    sent = await first.post(
+        photo_project["key"] + "/submission", headers=COLLECT_HEADERS,
+        files=[("xml_submission_file", ("s.xml", submission_xml(instance), "text/xml")),
+               ("photo.jpg", ("photo.jpg", photo, "image/jpeg"))])
+    assert sent.status_code == 201, sent.text
+    path = (f"/v1/projects/{photo_project['pid']}/forms/collect_photo/submissions/{instance}"
+            "/attachments/photo.jpg")
+    read = await second.get(path, headers=admin_headers)
+    assert read.status_code == 200 and read.content == photo
+    # in the shared store, and in neither server's own folder
+    configured = first.app.state.settings
+    store = open_store(configured.attachments, configured, database_url)
+    try:
+        assert await store.exists(blob_key(photo))
+    finally:
+        await store.close()
+    for server in (first, second):
+        assert not (server.app.state.settings.attachments_dir / blob_key(photo)[:2]).exists()
+    in_table = await pool.fetchval("SELECT count(*) FROM attachment_blobs WHERE key = $1",
+                                   blob_key(photo))
+    assert in_table == (1 if configured.attachments == "postgres" else 0)
