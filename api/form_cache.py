@@ -1,8 +1,9 @@
 """What ingest needs to know about a published form version, cached in-process.
 
 A published version (form_def) never changes, so its parsed schema is cached for good. The
-form's state (open/closing/closed) can change: it is re-read after STATE_TTL seconds, and at
-once in the process that changed it (`forget_form`).
+form's state (open/closing/closed) and its project's archived flag can change: they are re-read
+after STATE_TTL seconds, and at once in the process that changed them (`forget_form`,
+`forget_project`).
 """
 
 from __future__ import annotations
@@ -19,15 +20,15 @@ from forms.screening import RISK_SCREENING_FORM_ID
 STATE_TTL = 2.0
 
 SELECT_TARGET = """
-SELECT f.id AS form_id, f.state, d.id AS def_id, d.version, d.xform
-FROM forms f JOIN form_defs d ON d.form_id = f.id
+SELECT f.id AS form_id, f.state, d.id AS def_id, d.version, d.xform, p.archived
+FROM forms f JOIN form_defs d ON d.form_id = f.id JOIN projects p ON p.id = f.project_id
 WHERE f.project_id = $1 AND f.xml_form_id = $2 AND d.version = $3
   AND d.published_at IS NOT NULL AND f.deleted_at IS NULL
 """
 # A form's current draft (the preview page submits to it); never cached: drafts change.
 SELECT_DRAFT_TARGET = """
-SELECT f.id AS form_id, f.state, d.id AS def_id, d.version, d.xform
-FROM forms f JOIN form_defs d ON d.id = f.draft_def_id
+SELECT f.id AS form_id, f.state, d.id AS def_id, d.version, d.xform, p.archived
+FROM forms f JOIN form_defs d ON d.id = f.draft_def_id JOIN projects p ON p.id = f.project_id
 WHERE f.project_id = $1 AND f.xml_form_id = $2 AND d.version = $3 AND f.deleted_at IS NULL
 """
 
@@ -43,6 +44,7 @@ class SubmissionTarget:
     repeat_paths: frozenset[str]
     binary_paths: frozenset[str]
     entity_declarations: tuple[EntityDeclaration, ...] = ()
+    archived: bool = False  # the project's: read-only, it takes no submission
 
     @property
     def is_screening(self) -> bool:
@@ -55,6 +57,12 @@ _targets: dict[tuple[int, str, str], tuple[float, SubmissionTarget | None]] = {}
 
 def forget_form(project_id: int, xml_form_id: str) -> None:
     for key in [k for k in _targets if k[0] == project_id and k[1] == xml_form_id]:
+        _targets.pop(key, None)
+
+
+def forget_project(project_id: int) -> None:
+    """A project was (un)archived: its forms' targets are read again."""
+    for key in [k for k in _targets if k[0] == project_id]:
         _targets.pop(key, None)
 
 
@@ -78,6 +86,7 @@ def _target_of(project_id: int, xml_form_id: str, row: asyncpg.Record) -> Submis
         repeat_paths=paths[0],
         binary_paths=paths[1],
         entity_declarations=paths[2],
+        archived=row["archived"],
     )
 
 

@@ -17,6 +17,7 @@ from api.services import entities as entities_service
 from api.storage import AttachmentStore, blob_key
 from db import blobs as blobs_db
 from db import draft_submissions as drafts_db
+from db import public_links as links_db
 from db import submissions as submissions_db
 from db.submissions import AttachmentIn
 from exports.disclosure import new_record_key
@@ -80,9 +81,39 @@ async def ingest_submission(
 ) -> IngestResult:
     """Store one submission. With `draft`, it is a test of the form's current draft (the
     preview page): parsed, checked and classified the same way, then kept apart from the data
-    in draft_submissions (as Central keeps draft test submissions)."""
+    in draft_submissions (as Central keeps draft test submissions). A once-only public link
+    takes exactly one submission, however it is sent (its row is locked while it is stored;
+    a resend of that same submission is a duplicate, anything else public-link-used)."""
     actor = authorize(actor, "form.update" if draft else "submission.create", project_id)
+    args = (conn, store, actor, project_id, xml, files)
+    kwargs = dict(device_id=device_id, user_agent=user_agent, expected_form_id=expected_form_id,
+                  draft=draft)
+    if actor.type != "public_link" or not actor.once:
+        return await _ingest(*args, **kwargs)
     first = parse_or_problem(xml)
+    async with conn.transaction():
+        if await links_db.lock_and_check_used(conn, actor.id, first.instance_id):
+            raise Problem("public-link-used")
+        return await _ingest(*args, **kwargs)
+
+
+async def _ingest(
+    conn: asyncpg.Connection,
+    store: AttachmentStore,
+    actor: Actor,
+    project_id: int,
+    xml: bytes,
+    files: list[IncomingFile],
+    *,
+    device_id: str | None,
+    user_agent: str | None,
+    expected_form_id: str | None,
+    draft: bool,
+) -> IngestResult:
+    first = parse_or_problem(xml)
+    if first.deprecated_id is not None and actor.type == "public_link":
+        # every holder of a link is the same submitter: an edit would replace another's
+        raise Problem("forbidden", N_("A public link cannot edit a submission."))
     if expected_form_id is not None and first.xml_form_id != expected_form_id:
         raise Problem(
             "submission-form-id-missing",
@@ -105,6 +136,8 @@ async def ingest_submission(
         )
     if not actor.may_use_form(project_id, target.form_id):
         raise Problem("forbidden", N_("This app user is not assigned to the form."))
+    if target.archived:
+        raise Problem("project-archived")
     if target.state == "closed" and not draft:
         raise Problem("form-closed")
     parsed = first

@@ -111,7 +111,11 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
     "form-version-exists": (409, 409.6, N_("That version of the form was already published.")),
     "form-closed": (409, 409.2, N_("The form is closed and takes no submissions.")),
     "public-link-used": (
-        409, 409.1, N_("This link allows one submission, and it was already sent from this browser.")
+        409, 409.1, N_("This link allows one submission, and it was already sent.")
+    ),
+    "project-archived": (
+        409, 409.1, N_("This project is archived: it is read-only and takes no submissions or "
+                       "form changes. Ask an administrator to unarchive it.")
     ),
     "submission-conflict": (
         409,

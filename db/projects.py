@@ -40,6 +40,8 @@ async def projects_by_name(conn: asyncpg.Connection, name: str) -> list[asyncpg.
     """Projects may share a name, as in ODK Central (migration 0013); oldest first."""
     return await conn.fetch(SELECT_PROJECTS_BY_NAME, name)
 
+SELECT_ARCHIVED_FOR_SHARE = "SELECT archived FROM projects WHERE id = $1 FOR SHARE"
+
 
 async def list_projects(conn: asyncpg.Connection, actor_id: int | None) -> list[asyncpg.Record]:
     """All projects (actor_id None: an admin), or those the actor has a role in."""
@@ -53,3 +55,9 @@ async def update_project(
     description: str | None = None, archived: bool | None = None,
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(UPDATE_PROJECT, project_id, name, description, archived)
+
+
+async def lock_archived(conn: asyncpg.Connection, project_id: int) -> bool | None:
+    """The project's archived flag (None: no such project), its row held FOR SHARE until the
+    caller's transaction ends (when there is one)."""
+    return await conn.fetchval(SELECT_ARCHIVED_FOR_SHARE, project_id)

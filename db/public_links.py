@@ -50,6 +50,14 @@ WITH revoked AS (
 UPDATE actors SET deleted_at = now() FROM revoked WHERE actors.id = revoked.actor_id
 RETURNING actors.id
 """
+# A once-only link: its row held until the caller's transaction ends, and whether it has a
+# submission other than `instance_id` (a resend of the same one is a duplicate, not a second).
+LOCK_AND_CHECK_USED = """
+SELECT EXISTS (SELECT 1 FROM submissions s
+               WHERE s.form_id = p.form_id AND s.submitter_id = p.actor_id
+                 AND s.instance_id <> $2)
+FROM public_links p WHERE p.actor_id = $1 FOR UPDATE OF p
+"""
 
 
 async def create_public_link(
@@ -76,3 +84,9 @@ async def get_public_link_by_token(conn: asyncpg.Connection, token: str) -> asyn
 
 async def revoke_public_link(conn: asyncpg.Connection, form_id: int, link_id: int) -> bool:
     return await conn.fetchval(REVOKE_LINK, form_id, link_id) is not None
+
+
+async def lock_and_check_used(conn: asyncpg.Connection, actor_id: int, instance_id: str) -> bool:
+    """Locks a once-only link's row for the caller's transaction; True when the link already
+    has a submission other than `instance_id`."""
+    return bool(await conn.fetchval(LOCK_AND_CHECK_USED, actor_id, instance_id))

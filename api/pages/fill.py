@@ -76,8 +76,9 @@ ONCE_COOKIE_AGE = 10 * 365 * 24 * 3600
 # What the page says when the server refuses a submission (the problem's slug -> message).
 REFUSALS = {
     "form-closed": N_("This form is closed and takes no more submissions."),
-    "public-link-used": N_("This link allows one submission, and it was already sent from this "
-                           "browser."),
+    "public-link-used": N_("This link allows one submission, and it was already sent."),
+    "project-archived": N_("This project is archived: it is read-only and takes no submissions "
+                           "or form changes. Ask an administrator to unarchive it."),
     "public-link-revoked": N_("This link was revoked: it no longer accepts submissions."),
     "submission-conflict": N_("This record was changed by someone else, or sent already with "
                               "other answers. Reload the page and try again."),
@@ -551,7 +552,12 @@ async def public_page(token: str, request: Request, page: Page, conn: asyncpg.Co
     if form["state"] == "closed":
         return page.render("fill/link_closed.html", status=409, title=page._("Form closed"),
                            message=page._(REFUSALS["form-closed"]))
-    if used_from_here(request, link):
+    project = await projects_db.get_project(conn, link["project_id"])
+    if project is None or project["archived"]:
+        return page.render("fill/link_closed.html", status=409, title=page._("Project archived"),
+                           message=page._(REFUSALS["project-archived"]))
+    if used_from_here(request, link) or (
+            link["once"] and await links_db.lock_and_check_used(conn, link["id"], "")):
         return page.render("fill/link_closed.html", status=409, title=page._("Already sent"),
                            message=page._(REFUSALS["public-link-used"]))
     return render_form_page(page, project=None, form=form, mode="public",

@@ -12,6 +12,7 @@ from api.form_cache import forget_form
 from api.i18n import N_
 from api.problems import Problem
 from api.services import entities as entities_service
+from api.services.projects import require_writable_project
 from api.storage import AttachmentStore
 from db import audits, projects
 from db import blobs as blobs_db
@@ -186,6 +187,7 @@ async def create_form(
 ) -> None:
     """Create a form with its first draft, and publish it when asked (one transaction)."""
     async with conn.transaction():
+        await require_writable_project(conn, project_id)
         try:
             async with conn.transaction():
                 created = await forms_db.create_form_with_draft(
@@ -255,6 +257,7 @@ async def set_draft_from_upload(
             params={"uploaded": repr(compiled.xml_form_id), "form": repr(xml_form_id)},
         )
     async with conn.transaction():
+        await require_writable_project(conn, project_id)
         form = await forms_db.lock_form(conn, project_id, xml_form_id)
         if form is None:
             raise Problem("form-not-found")
@@ -282,6 +285,7 @@ async def publish_draft(
     attachment store, the files of the draft's test submissions go too (when nothing else
     references the same content); every caller names it, so none forgets the files."""
     async with conn.transaction():
+        await require_writable_project(conn, project_id)
         freed = await publish_form_draft(conn, actor_id, project_id, xml_form_id, version)
     forget_form(project_id, xml_form_id)
     if store is not None:
@@ -296,6 +300,7 @@ async def set_form_state(
         raise Problem("request-invalid", N_("state must be one of %(states)s."),
                       params={"states": ", ".join(FORM_STATES)})
     async with conn.transaction():
+        await require_writable_project(conn, project_id)
         if await forms_db.set_form_state(conn, project_id, xml_form_id, state) is None:
             raise Problem("form-not-found")
         await audits.log_audit(
@@ -328,6 +333,7 @@ async def put_draft_attachment(
 ) -> None:
     """Upload a file the draft names (image, audio, CSV for select_one_from_file / pulldata)."""
     async with conn.transaction():
+        await require_writable_project(conn, project_id)
         def_id = await draft_def_id(conn, project_id, xml_form_id)
         expected = {r["name"] for r in await forms_db.list_form_attachments(conn, def_id)}
         if name not in expected:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from api.auth import Actor, require_admin
+from api.form_cache import forget_project
 from api.problems import Problem
 from db import audits
 from db import projects as projects_db
@@ -54,7 +55,8 @@ async def update_project(
     archived: bool | None = None,
 ) -> asyncpg.Record:
     """Renames, describes or (un)archives a project (administrators only), as Central's
-    PATCH /v1/projects/:id. An archived project keeps its data and stays readable."""
+    PATCH /v1/projects/:id. An archived project keeps its data, stays readable and is
+    read-only (`require_writable_project`)."""
     actor = require_admin(actor)
     if name is not None:
         name = _name(name)
@@ -67,4 +69,17 @@ async def update_project(
         changed = {k: v for k, v in (("name", name), ("description", description),
                                      ("archived", archived)) if v is not None}
         await audits.log_audit(conn, actor.id, "project.update", f"project/{project_id}", changed)
+    if archived is not None:
+        forget_project(project_id)
     return row
+
+
+async def require_writable_project(conn: asyncpg.Connection, project_id: int) -> None:
+    """An archived project is read-only: nothing is added to it or changed in it until it is
+    unarchived. Inside a transaction the project's row is held (FOR SHARE) until it ends, so
+    archiving waits for a write that has passed this check."""
+    archived = await projects_db.lock_archived(conn, project_id)
+    if archived is None:
+        raise Problem("project-not-found")
+    if archived:
+        raise Problem("project-archived")

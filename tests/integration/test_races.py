@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+import xml.etree.ElementTree as ET
 
 import asyncpg
 import pytest
@@ -16,6 +17,11 @@ from db import users as users_db
 from db.migrate import apply_migrations
 from db.pool import connect
 from tests.conftest import _with_database
+from tests.pages_client import anonymous
+from tests.summaries_seed import OPENROSA, screening_project, submission_xml
+from tests.xlsforms import XLSX, simple_form
+
+NS_RESPONSE = "{http://openrosa.org/http/response}"
 
 
 @pytest.fixture
@@ -61,3 +67,126 @@ async def test_two_admins_deactivating_each_other_leave_one(empty_database):
     finally:
         for conn in conns:
             await conn.close()
+
+
+# --- Public links ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def links(client, admin_headers):
+    pid = await screening_project(client, admin_headers, f"races-{uuid.uuid4().hex[:6]}")
+    return {"pid": pid, "base": f"/v1/projects/{pid}/forms/risk_screening/public-links"}
+
+
+async def new_link(client, admin_headers, links, *, once: bool) -> dict:
+    made = await client.post(links["base"], json={"displayName": "Desk", "once": once},
+                             headers=admin_headers)
+    assert made.status_code == 200, made.text
+    return made.json()
+
+
+def xml_part(xml: bytes) -> dict:
+    return {"xml_submission_file": ("s.xml", xml, "text/xml")}
+
+
+async def test_a_once_link_takes_exactly_one_submission_however_sent(
+        client, admin_headers, links, pool):
+    link = await new_link(client, admin_headers, links, once=True)
+    visitor = await anonymous(client)
+    page_url = f"/f/{link['token']}/submission"
+    key_url = f"/v1/key/{link['token']}/projects/{links['pid']}/submission"
+
+    async def by_page():
+        xml = submission_xml({"consent": "no"}, instance_id=f"uuid:{uuid.uuid4()}")
+        return await visitor.post(client, page_url, csrf=False, files=xml_part(xml),
+                                  headers={"X-CSRFToken": visitor.csrf})
+
+    async def by_openrosa():
+        xml = submission_xml({"consent": "no"}, instance_id=f"uuid:{uuid.uuid4()}")
+        return await client.post(key_url, files=xml_part(xml), headers=OPENROSA)
+
+    answers = await asyncio.gather(*(by_page() for _ in range(6)),
+                                   *(by_openrosa() for _ in range(6)))
+    codes = sorted(a.status_code for a in answers)
+    assert codes.count(409) == 11 and len([c for c in codes if c in (200, 201)]) == 1, codes
+    stored = await pool.fetch("SELECT instance_id FROM submissions WHERE submitter_id = $1",
+                              link["id"])
+    assert len(stored) == 1
+    # a resend of that one submission is a duplicate (Collect retries), not a second one
+    again = await client.post(key_url, headers=OPENROSA, files=xml_part(
+        submission_xml({"consent": "no"}, instance_id=stored[0]["instance_id"])))
+    assert again.status_code in (200, 201, 409), again.text
+    assert await pool.fetchval("SELECT count(*) FROM submissions WHERE submitter_id = $1",
+                               link["id"]) == 1
+    # the link's page says it is used, in any browser
+    fresh = await anonymous(client)
+    used = await fresh.get(client, f"/f/{link['token']}")
+    assert used.status_code == 409 and 'id="link-closed"' in used.text
+
+
+async def test_a_public_link_cannot_edit_a_submission(client, admin_headers, links, pool):
+    link = await new_link(client, admin_headers, links, once=False)
+    key_url = f"/v1/key/{link['token']}/projects/{links['pid']}/submission"
+    first = f"uuid:{uuid.uuid4()}"
+    sent = await client.post(key_url, headers=OPENROSA, files=xml_part(
+        submission_xml({"consent": "no"}, instance_id=first)))
+    assert sent.status_code == 201, sent.text
+    edit = submission_xml({"consent": "yes", "age": "40"}, instance_id=f"uuid:{uuid.uuid4()}",
+                          deprecated_id=first)
+    refused = await client.post(key_url, headers=OPENROSA, files=xml_part(edit))
+    assert refused.status_code == 403, refused.text
+    assert "public link cannot edit" in refused.text
+    visitor = await anonymous(client)
+    by_page = await visitor.post(client, f"/f/{link['token']}/submission", csrf=False,
+                                 files=xml_part(edit), headers={"X-CSRFToken": visitor.csrf})
+    assert by_page.status_code == 403, by_page.text
+    assert await pool.fetchval(
+        "SELECT v.edits FROM submissions v WHERE v.instance_id = $1", first) == 0
+
+
+# --- An archived project --------------------------------------------------------------------
+
+
+async def test_an_archived_project_is_read_only_with_a_clear_message(client, admin_headers, pool):
+    pid = await screening_project(client, admin_headers, f"archived-{uuid.uuid4().hex[:6]}")
+    phone = (await client.post(f"/v1/projects/{pid}/app-users", json={"displayName": "p"},
+                               headers=admin_headers)).json()
+    await client.post(f"/v1/projects/{pid}/forms/risk_screening/assignments/app-user/"
+                      f"{phone['id']}", headers=admin_headers)
+    link = (await client.post(f"/v1/projects/{pid}/forms/risk_screening/public-links",
+                              json={"displayName": "Desk"}, headers=admin_headers)).json()
+    archived = await client.patch(f"/v1/projects/{pid}", json={"archived": True},
+                                  headers=admin_headers)
+    assert archived.status_code == 200 and archived.json()["archived"] is True
+
+    for url in (f"/v1/key/{phone['token']}/projects/{pid}/submission",
+                f"/v1/key/{link['token']}/projects/{pid}/submission"):
+        sent = await client.post(url, headers=OPENROSA, files=xml_part(
+            submission_xml({"consent": "no"}, instance_id=f"uuid:{uuid.uuid4()}")))
+        assert sent.status_code == 409, sent.text
+        message = ET.fromstring(sent.content).find(f"{NS_RESPONSE}message")
+        assert "archived" in message.text and message.get("nature") == "error"
+    rest = await client.post(f"/v1/projects/{pid}/submission", headers={
+        **admin_headers, **OPENROSA}, files=xml_part(submission_xml({"consent": "no"})))
+    assert rest.status_code == 409
+    visitor = await anonymous(client)
+    page = await visitor.get(client, f"/f/{link['token']}")
+    assert page.status_code == 409 and "archived" in page.text
+    by_page = await visitor.post(client, f"/f/{link['token']}/submission", csrf=False,
+                                 files=xml_part(submission_xml({"consent": "no"})),
+                                 headers={"X-CSRFToken": visitor.csrf})
+    assert by_page.status_code == 409 and "archived" in by_page.json()["message"]
+    upload = await client.post(f"/v1/projects/{pid}/forms?publish=true",
+                               content=simple_form("late_form"),
+                               headers={**admin_headers, "Content-Type": XLSX})
+    assert upload.status_code == 409 and upload.json()["slug"] == "project-archived", upload.text
+    draft = await client.post(f"/v1/projects/{pid}/forms/risk_screening/draft",
+                              headers=admin_headers)
+    assert draft.status_code == 409, draft.text
+    assert await pool.fetchval("SELECT count(*) FROM submissions s JOIN forms f ON "
+                               "f.id = s.form_id WHERE f.project_id = $1", pid) == 0
+
+    await client.patch(f"/v1/projects/{pid}", json={"archived": False}, headers=admin_headers)
+    sent = await client.post(f"/v1/key/{phone['token']}/projects/{pid}/submission",
+                             headers=OPENROSA, files=xml_part(submission_xml({"consent": "no"})))
+    assert sent.status_code == 201, sent.text
