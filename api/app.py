@@ -36,7 +36,7 @@ from api.problems import Problem, slug_for_status
 from api.request_body import BoundedBody
 from api.settings import Settings
 from db.embedded import start_embedded_postgres
-from db.migrate import apply_migrations
+from db.migrate import DatabaseNewerThanCode, apply_migrations
 from db.pool import open_pool
 from db.secrets import get_secret
 
@@ -217,7 +217,11 @@ def create_app(settings: Settings) -> Litestar:
         store = None
         try:
             async with pool.acquire() as conn:
-                await apply_migrations(conn)
+                try:
+                    await apply_migrations(conn)  # one migrator at a time (advisory lock)
+                except DatabaseNewerThanCode as exc:
+                    log.critical("fieldsurvey: %s", exc)  # the reason, before the traceback
+                    raise
                 await bootstrap(conn, settings)
             app.state.pool = pool
             app.state.dsn = dsn

@@ -19,8 +19,14 @@ def settings_from_env() -> Settings:
 
 
 def run(coroutine: Coroutine[Any, Any, int | None]) -> None:
-    """Runs an async command body; a non-zero result is the exit code."""
-    code = asyncio.run(coroutine)
+    """Runs an async command body; a non-zero result is the exit code. A database upgraded by
+    a later release ends every command with the reason (db/migrate.py)."""
+    from db.migrate import DatabaseNewerThanCode
+
+    try:
+        code = asyncio.run(coroutine)
+    except DatabaseNewerThanCode as exc:
+        fail(f"fieldsurvey: {exc}")
     if code:
         raise SystemExit(code)
 
