@@ -29,6 +29,7 @@ from db.pool import session_advisory_lock
 from db.secrets import get_secret
 from db.summaries import DIMENSIONS, shape_of
 from forms.record_key import KEY_MODULUS, Cell, keyed_record_key
+from forms.vocabulary import ALL_TIME, FIRST_MONTH, LAST_MONTH
 
 _LOCK = 72_405_512  # advisory lock (with the project id): one publisher per project
 # Making a publication reads every screening of a project once: at 1M screenings its
@@ -394,7 +395,7 @@ def _rollup(period: str | None, month_from: int, month_to: int) -> tuple[int, st
     """The coarsest rollup a table can read instead of summing months: (grain, the period key's
     expression, first and last period code), or None (months). A rollup fits when it is at
     least as fine as the table's period and the range is a union of its whole periods."""
-    everything = (month_from, month_to) == (0, 999_912)
+    everything = (month_from, month_to) == ALL_TIME
     for grain in (EVERYTHING, YEAR, QUARTER):
         if _GRAIN_FINENESS[grain] < _FINENESS[period]:
             continue
@@ -402,7 +403,7 @@ def _rollup(period: str | None, month_from: int, month_to: int) -> tuple[int, st
             if everything:
                 return grain, "0", 0, 0
             continue
-        if not everything and (month_from == 0 or month_to == 999_912):
+        if not everything and (month_from == FIRST_MONTH or month_to == LAST_MONTH):
             continue
         (y1, m1), (y2, m2) = divmod(month_from, 100), divmod(month_to, 100)
         if grain == YEAR and (everything or (m1 == 1 and m2 == 12)):

@@ -15,6 +15,8 @@ from datetime import date
 
 import asyncpg
 
+from forms.vocabulary import ALL_TIME, COUNTED_REVIEW_STATES, LAST_MONTH, REGIONS, RISK_LEVELS
+
 
 @dataclass(frozen=True)
 class Dimension:
@@ -26,7 +28,7 @@ class Dimension:
 
 
 DIMENSIONS: tuple[Dimension, ...] = (
-    Dimension(0, "region", "region", False, ("TJ-DU", "TJ-SU", "TJ-KT", "TJ-GB", "TJ-RA")),
+    Dimension(0, "region", "region", False, REGIONS),
     Dimension(1, "district", "district", False),
     Dimension(2, "sex", "sex", False, ("female", "male", "other", "refused")),
     Dimension(3, "age_band", "age_band", False, ("0-13", "14-17", "18-24", "25-34", "35-49", "50+")),
@@ -37,7 +39,7 @@ DIMENSIONS: tuple[Dimension, ...] = (
         False,
         ("community", "school", "orphanage", "departure_point", "support_center", "hotline", "other"),
     ),
-    Dimension(5, "risk_level", "risk_level", False, ("low", "medium", "high")),
+    Dimension(5, "risk_level", "risk_level", False, RISK_LEVELS),
     Dimension(
         6,
         "exploitation_status",
@@ -93,8 +95,6 @@ DIMENSIONS: tuple[Dimension, ...] = (
     ),
 )
 BY_NAME: dict[str, Dimension] = {d.name: d for d in DIMENSIONS}
-REVIEW_STATES = ("received", "hasIssues", "edited", "approved", "rejected")
-PERIODS = ("month", "quarter", "year")
 UNKNOWN = ""  # how an unknown value is stored
 
 _FOLD_LOCK = 7_240_551_004  # advisory lock: one folder (or shape builder) at a time
@@ -292,8 +292,8 @@ class CountQuery:
     by: Sequence[str] = ()
     filters: Mapping[str, Sequence[str]] = field(default_factory=dict)  # name -> any of values
     month_from: int = 0  # YYYYMM, inclusive; 0 = no lower bound (unknown dates included)
-    month_to: int = 999_912
-    reviews: Sequence[str] = ("received", "hasIssues", "edited", "approved")
+    month_to: int = LAST_MONTH
+    reviews: Sequence[str] = COUNTED_REVIEW_STATES
     period: str | None = None  # month | quarter | year | None (one period)
 
 
@@ -351,17 +351,15 @@ def _range_sql(alias: str, query: CountQuery, arg) -> str:
     )
 
 
-ALL_TIME = (0, 999_912)
-
 
 def _grain_sql(query: CountQuery, arg) -> tuple[str, str]:
     """Which rows of summary_cells answer the query's range and period, and their month as
     YYYYMM: all time for a table of everything, years for whole years, else months."""
-    whole = query.month_from == 0 and query.month_to == ALL_TIME[1]
+    whole = (query.month_from, query.month_to) == ALL_TIME
     if query.period is None and whole:
         return "0", "c.grain = 2"
     years = (query.month_from == 0 or query.month_from % 100 == 1) and (
-        query.month_to == ALL_TIME[1] or query.month_to % 100 == 12
+        query.month_to == LAST_MONTH or query.month_to % 100 == 12
     )
     if query.period in (None, "year") and years:
         unknown = " OR (c.grain = 0 AND c.month = 0)" if query.month_from == 0 else ""

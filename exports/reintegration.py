@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
 from exports.disclosure import EMPTY, Cell, CountTable, complete_cells
+from forms.vocabulary import REGIONS
 
 MEASURES = ("opened", "active", "closed")
 UNKNOWN = "unknown"
@@ -20,7 +21,7 @@ VALUES: dict[str, tuple[str, ...]] = {
     "stage": ("in_shelter", "receiving_services", "vocational_training", "employed_or_studying",
               "returned_to_family", "case_closed"),
     "close_reason": ("reintegrated", "referred", "no_contact", "declined"),
-    "region": ("TJ-DU", "TJ-SU", "TJ-KT", "TJ-GB", "TJ-RA"),
+    "region": REGIONS,
     "sex": ("female", "male", "other", "refused"),
     "age_band": ("under_18", "18_24", "25_34", "35_49", "50_plus"),
 }

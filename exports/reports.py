@@ -43,8 +43,8 @@ from exports.disclosure import (
 )
 from exports.layout import MergedForm, OptionError, label_in
 from forms.schema import Field
+from forms.vocabulary import PERIODS
 
-PERIODS = ("month", "quarter", "year")
 CHOICE_TYPES = ("select_one", "select_multiple")
 NUMBER_TYPES = ("int", "decimal", "range")
 DATE_TYPES = ("date", "dateTime")

@@ -2,7 +2,7 @@
 
 The rule is /work/shared/spec/risk-screening.md (version 2026.1); where this module and the
 spec disagree, the spec wins. Pure: it takes values and returns values, no I/O, and it
-imports nothing of the project.
+imports nothing of the project but the risk levels (forms/vocabulary.py).
 
 The form previews the same result on the phone with XPath calculate fields, so every rule
 here follows XPath semantics where the two could differ:
@@ -23,12 +23,13 @@ from typing import Any
 
 import msgspec
 
+from forms.vocabulary import RISK_LEVELS as LEVELS
+
 RUBRIC_VERSION = "2026.1"
 
 YES = "yes"
 NO = "no"
 
-LEVELS = ("low", "medium", "high")
 _LEVEL_RANK = {level: rank for rank, level in enumerate(LEVELS)}
 
 

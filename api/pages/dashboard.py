@@ -54,6 +54,7 @@ from db import users as users_db
 from db.summaries import BY_NAME, UNKNOWN
 from exports.disclosure import MAX_ADJUSTMENT
 from exports.summary_xlsx import Words
+from forms.vocabulary import REGION_LABELS
 
 FILTER_NAMES = ("region", "sex", "age_band", "site_type")
 FILTER_LABELS = {
@@ -62,14 +63,7 @@ FILTER_LABELS = {
     "age_band": N_("Age band"),
     "site_type": N_("Site type"),
 }
-LABELS = {
-    "TJ-DU": N_("Dushanbe"),
-    "TJ-SU": N_("Sughd"),
-    "TJ-KT": N_("Khatlon"),
-    "TJ-GB": N_("Gorno-Badakhshan"),
-    "TJ-RA": N_("Districts of Republican Subordination"),
-    UNKNOWN: N_("unknown"),
-}
+LABELS = {**REGION_LABELS, UNKNOWN: N_("unknown")}
 # The summaries' dimensions, as the workbook's headings name them.
 DIMENSION_NAMES = {
     **FILTER_LABELS,

@@ -1,6 +1,6 @@
 """Names of the rubric's codes (forms/rubric.py, the spec's risk-screening.md), marked for the
 catalogue: pages show these, with the code as secondary text where a researcher needs it.
-(Risk and vulnerability levels: RISK_LEVELS in api/pages/web.py.)"""
+(Risk and vulnerability levels: RISK_LEVEL_LABELS in forms/vocabulary.py.)"""
 
 from __future__ import annotations
 

@@ -27,13 +27,11 @@ from db import summaries as summaries_db
 from exports.layout import label_in
 from exports.reports import REPORT_STATS, REPORT_WORDS, report_xlsx
 from forms.schema import parse_xform
+from forms.vocabulary import PERIOD_LABELS, REVIEW_STATES
 
 add_nav(NavItem("data", N_("Data and exports"), "/projects/{project_id}/data", "export", order=40))
 add_nav(NavItem("connect", N_("Connect"), "/projects/{project_id}/connect", "export", order=45))
 
-REVIEW_STATES = rest_exports.REVIEW_STATES
-# English words the report engine (exports/reports.py) puts in its tables
-PERIODS = {"month": N_("Month"), "quarter": N_("Quarter"), "year": N_("Year")}
 
 
 async def _project(conn, page: Page, project_id: int, permission: str):
@@ -216,7 +214,7 @@ async def report_page(project_id: int, xml_form_id: str, page: Page, conn: async
         "research/report.html", status=400 if error else 200, project=project, title=schema.title,
         xml_form_id=xml_form_id, error=error, report=report,
         questions=report_view(page.i18n, report) if report else [],
-        choice_fields=choice_fields, periods=[(k, page._(v)) for k, v in PERIODS.items()],
+        choice_fields=choice_fields, periods=[(k, page._(v)) for k, v in PERIOD_LABELS.items()],
         params=params, microdata=page.actor.sees_microdata(project_id),
         download=f"/projects/{project_id}/data/{quote(xml_form_id, safe='')}/report.xlsx"
                  + (f"?{urlencode(params)}" if params else ""),

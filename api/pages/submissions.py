@@ -45,6 +45,7 @@ from api.problems import Problem
 from api.services import submissions as svc
 from db import projects as projects_db
 from exports.layout import label_in
+from forms import vocabulary
 from forms.screening import RISK_SCREENING_FORM_ID
 
 BASE = "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions"
@@ -54,7 +55,6 @@ REVIEW_ACTIONS = {
     "hasIssues": N_("Has issues"),
     "rejected": N_("Reject"),
 }
-FILTER_REVIEW_STATES = ("received", "hasIssues", "edited", "approved", "rejected")
 
 
 def table_url(project_id: int, xml_form_id: str, **params: Any) -> str:
@@ -151,7 +151,7 @@ async def submissions_page(
         matched=result.matched, capped=result.capped, error=error,
         screening=xml_form_id == RISK_SCREENING_FORM_ID, params=kept,
         submitters=await svc.form_submitters(conn, actor, project_id, result.form["id"]),
-        review_states=FILTER_REVIEW_STATES, risk_levels=svc.RISK_LEVELS,
+        review_states=vocabulary.REVIEW_STATES, risk_levels=vocabulary.RISK_LEVELS,
         page_sizes=svc.PAGE_SIZES, limit=query.limit,
         action=table_url(project_id, xml_form_id),
         submission_url=lambda instance_id: submission_url(project_id, xml_form_id, instance_id),
@@ -282,7 +282,7 @@ async def review_action(
 ) -> Response:
     actor = page.require("submission.update", project_id)
     state = data.get("reviewState", "")
-    if state not in svc.REVIEW_STATES:
+    if state not in vocabulary.REVIEW_DECISIONS:
         return await _after_action(page, conn, project_id, xml_form_id, instance_id, None,
                                    page._("Choose one of the review actions."))
     return await _act(page, conn, project_id, xml_form_id, instance_id, svc.review(

@@ -36,6 +36,10 @@ from api.auth import Actor, actor_from_session
 from api.i18n import LANGUAGE_NAMES, LOCALE_COOKIE, LOCALES, N_, I18n, negotiate_locale
 from api.settings import Settings
 
+# Labels of codes every page shows (translated when shown), under the pages' names
+from forms.vocabulary import REVIEW_STATE_LABELS as REVIEW_STATES
+from forms.vocabulary import RISK_LEVEL_LABELS as RISK_LEVELS
+
 log = logging.getLogger("fieldsurvey.pages")
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "fieldsurvey_session"
@@ -104,15 +108,6 @@ def _template_pgettext(i18n: I18n) -> Callable:
     return pgettext
 
 
-# Labels of codes every page shows (translated when shown).
-REVIEW_STATES = {
-    "received": N_("Received"),
-    "hasIssues": N_("Has issues"),
-    "edited": N_("Edited"),
-    "approved": N_("Approved"),
-    "rejected": N_("Rejected"),
-}
-RISK_LEVELS = {"low": N_("Low"), "medium": N_("Medium"), "high": N_("High")}
 
 
 @pass_context

@@ -24,12 +24,9 @@ from db import forms as forms_db
 from db import submissions as submissions_db
 from db.limits import MAX_INTEGER, OutOfRange, utc_moment
 from db.submissions import ListFilter
-from db.summaries import REVIEW_STATES as LISTED_REVIEW_STATES  # received, ... rejected
 from forms.numbers import whole_number
+from forms.vocabulary import REVIEW_DECISIONS, REVIEW_STATES, RISK_LEVELS
 
-# Review states a person may set; `edited` is set by edits, "received" means not reviewed.
-REVIEW_STATES = ("hasIssues", "approved", "rejected")
-RISK_LEVELS = ("low", "medium", "high")
 MAX_COMMENT_LENGTH = 10_000
 PAGE_SIZES = (25, 50, 100, 250)
 DEFAULT_PAGE_SIZE = 50
@@ -153,10 +150,10 @@ def parse_table_query(
         raise Problem("request-invalid", N_("The end date is before the start date."))
     reviews = _many(params, "review")
     for state in reviews:
-        if state not in LISTED_REVIEW_STATES:
+        if state not in REVIEW_STATES:
             raise Problem(
                 "request-invalid", N_("review must be one of %(states)s."),
-                params={"states": ", ".join(LISTED_REVIEW_STATES)},
+                params={"states": ", ".join(REVIEW_STATES)},
             )
     risks = _many(params, "risk")
     for level in risks:
@@ -303,11 +300,11 @@ async def review(
     """Set a submission's review state; a note goes into the audit log beside it (as ODK
     Central's X-Action-Notes does) and shows in the submission's feed. Returns the row."""
     actor = authorize(actor, "submission.update", project_id)
-    if state not in REVIEW_STATES:
+    if state not in REVIEW_DECISIONS:
         raise Problem(
             "request-invalid",
             N_("reviewState must be one of %(states)s (edited is set by edits)."),
-            params={"states": ", ".join(REVIEW_STATES)},
+            params={"states": ", ".join(REVIEW_DECISIONS)},
         )
     notes = clean_note(notes, required=False)
     form = await form_row(conn, project_id, xml_form_id)

@@ -34,7 +34,7 @@ from api.problems import Problem
 from db import publications as publications_db
 from db import summaries as summaries_db
 from db.publications import Publication
-from db.summaries import BY_NAME, DIMENSIONS, PERIODS, REVIEW_STATES, UNKNOWN, CountQuery
+from db.summaries import BY_NAME, DIMENSIONS, UNKNOWN, CountQuery
 from exports.disclosure import (
     EMPTY,
     Cell,
@@ -49,8 +49,16 @@ from exports.disclosure import (
     unprotected,
 )
 from exports.summary_xlsx import SummarySheet, Words, summary_workbook
+from forms.vocabulary import (
+    ALL_TIME,
+    COUNTED_REVIEW_STATES,
+    FIRST_MONTH,
+    LAST_MONTH,
+    PERIODS,
+    REVIEW_STATES,
+    whole_period,
+)
 
-DEFAULT_REVIEWS = tuple(s for s in REVIEW_STATES if s != "rejected")
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
@@ -62,8 +70,8 @@ class SummaryRequest:
     by: tuple[str, ...] = ()
     period: str | None = None
     month_from: int = 0
-    month_to: int = 999_912
-    reviews: tuple[str, ...] = DEFAULT_REVIEWS
+    month_to: int = LAST_MONTH
+    reviews: tuple[str, ...] = COUNTED_REVIEW_STATES
     filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     form_ids: tuple[int, ...] = ()
 
@@ -134,18 +142,6 @@ def _listed(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
 
 
-def whole_period(month_from: int, month_to: int) -> bool:
-    """Whether [from, to] is everything, or exactly one month, quarter or year."""
-    if (month_from, month_to) == (0, 999_912):
-        return True
-    if month_from == 0 or month_to == 999_912:
-        return False
-    (y1, m1), (y2, m2) = divmod(month_from, 100), divmod(month_to, 100)
-    if y1 != y2:
-        return False
-    return m1 == m2 or (m1 % 3 == 1 and m2 == m1 + 2) or (m1, m2) == (1, 12)
-
-
 def parse_summary_query(params: Mapping[str, str], *, restricted: bool = False) -> tuple[SummaryRequest, bool]:
     """The request and whether disclosure control was asked off. `restricted`: the bounded
     query language of roles without microdata."""
@@ -173,13 +169,13 @@ def parse_summary_query(params: Mapping[str, str], *, restricted: bool = False) 
             N_("Published summaries count every screening that is not rejected: there is no "
                "review state to choose."),
         )
-    reviews = _listed(params.get("reviewState", "")) or DEFAULT_REVIEWS
+    reviews = _listed(params.get("reviewState", "")) or COUNTED_REVIEW_STATES
     for state in reviews:
         if state not in REVIEW_STATES:
             raise Problem("summary-query-invalid", N_("reviewState must be among %(values)s."),
                           params={"values": ", ".join(REVIEW_STATES)})
-    month_from = _month_bound(params["from"], upper=False) if params.get("from") else 0
-    month_to = _month_bound(params["to"], upper=True) if params.get("to") else 999_912
+    month_from = _month_bound(params["from"], upper=False) if params.get("from") else FIRST_MONTH
+    month_to = _month_bound(params["to"], upper=True) if params.get("to") else LAST_MONTH
     if month_from > month_to:
         raise Problem("summary-query-invalid", N_("'from' is after 'to'."))
     filters = {name: _listed(params[name]) for name in BY_NAME if params.get(name)}
@@ -232,7 +228,7 @@ def _period_keys(request: SummaryRequest, found: set[int]) -> list[int]:
     if request.period is None:
         return [0]
     keys = set(found)
-    if request.month_from and request.month_to < 999_912:
+    if request.month_from and request.month_to < LAST_MONTH:
         keys |= set(_range_keys(request.period, request.month_from, request.month_to))
     return sorted(keys, key=lambda k: (k == 0, k))
 
@@ -345,7 +341,7 @@ async def _facts(conn: asyncpg.Connection, publication: Publication, k: int) -> 
     cached = _facts_cache.get((publication, k))
     if cached is not None:
         return cached
-    everything = {"period": None, "month_from": 0, "month_to": 999_912}
+    everything = {"period": None, "month_from": FIRST_MONTH, "month_to": LAST_MONTH}
     districts = await publications_db.read_cells(conn, publication.id, (1,), **everything)
     pairs = await publications_db.read_cells(conn, publication.id, (0, 1), **everything)
     best: dict[str, tuple[int, str]] = {}
@@ -369,7 +365,7 @@ async def _facts(conn: asyncpg.Connection, publication: Publication, k: int) -> 
         cells = await publications_db.read_cells(conn, publication.id, (dim.number,), **everything)
         found = {key[1] for key, cell in cells.items() if cell.n >= k}  # listing a value says nothing below k
         values[dim.name] = _values(dim.name, found | set(dim.known))
-    months = await publications_db.read_cells(conn, publication.id, (), period="month", month_from=0, month_to=999_912)
+    months = await publications_db.read_cells(conn, publication.id, (), period="month", month_from=FIRST_MONTH, month_to=LAST_MONTH)
     facts = _Facts(values, shown, region_of, {key[0]: cell for key, cell in months.items()}, merged)
     if len(_facts_cache) > 256:
         _facts_cache.clear()
@@ -610,7 +606,7 @@ async def workbook_tables(
 
 
 def month_text(month: int, *, first: bool) -> str | None:
-    if month in (0, 999_912):
+    if month in ALL_TIME:
         return None
     year, m = divmod(month, 100)
     return date(year, m, 1 if first else calendar.monthrange(year, m)[1]).isoformat()

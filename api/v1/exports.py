@@ -31,7 +31,7 @@ from api.auth import Actor, authorize
 from api.i18n import N_
 from api.problems import Problem
 from api.services.publications import latest_publication
-from api.services.summaries import publication_json, whole_period
+from api.services.summaries import publication_json
 from api.storage import AttachmentStore
 from db import audits
 from db import forms as forms_db
@@ -52,7 +52,6 @@ from exports.layout import (
 )
 from exports.reports import (
     PERIOD_ONE_OF,
-    PERIODS,
     ReportOptionError,
     ReportSpec,
     build_report,
@@ -64,9 +63,17 @@ from exports.streaming import HeldStream, prefetched, taking_turns
 from exports.xlsx import stream_xlsx
 from forms.schema import parse_xform
 from forms.screening import RISK_SCREENING_FORM_ID
+from forms.vocabulary import (
+    COUNTED_REVIEW_STATES,
+    FIRST_MONTH,
+    LAST_MONTH,
+    PERIODS,
+    REVIEW_STATES,
+    month_key,
+    whole_period,
+)
 
 log = logging.getLogger("fieldsurvey")
-REVIEW_STATES = ("received", "hasIssues", "edited", "approved", "rejected")
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -411,7 +418,7 @@ def _published_period(
     bounds = []
     for name, value in (("since", since), ("until", until)):
         if value is None:
-            bounds.append(0 if name == "since" else 999_912)
+            bounds.append(FIRST_MONTH if name == "since" else LAST_MONTH)
             continue
         match = _MONTH.match(value)
         if match is None or not 1 <= int(match.group(2)) <= 12:
@@ -420,7 +427,7 @@ def _published_period(
                 N_("Under disclosure control %(name)s must be a whole month (YYYY-MM)."),
                 params={"name": name},
             )
-        bounds.append(int(match.group(1)) * 100 + int(match.group(2)))
+        bounds.append(month_key(int(match.group(1)), int(match.group(2))))
     if not whole_period(bounds[0], bounds[1]):
         raise Problem(
             "export-option-invalid",
@@ -458,7 +465,7 @@ async def form_report(
         until,
         review_state,
         version,
-        default_review_states=tuple(s for s in REVIEW_STATES if s != "rejected"),
+        default_review_states=COUNTED_REVIEW_STATES,
     )
     target = await resolve_target(conn, project_id, xml_form_id, submission_filter)
     language = _language(target, lang)

@@ -39,3 +39,29 @@ def test_import_direction(package: str) -> None:
         if our_imports(path) - ALLOWED[package]
     }
     assert offenders == {}
+
+
+# --- one home for each rule (issue 21): literals that must not come back -----------------
+
+ONE_HOME = {
+    # the "last month" of an open range of month keys: forms.vocabulary.LAST_MONTH / ALL_TIME
+    "999_912": "forms/vocabulary.py",
+    "999912": "forms/vocabulary.py",
+    # the review states, risk levels, regions and periods: forms.vocabulary
+    '"received", "hasIssues"': "forms/vocabulary.py",
+    '("low", "medium", "high")': "forms/vocabulary.py",
+    '"TJ-DU", "TJ-SU"': "forms/vocabulary.py",
+    '("month", "quarter", "year")': "forms/vocabulary.py",
+}
+
+
+@pytest.mark.parametrize("literal", ONE_HOME)
+def test_one_home_for_each_word(literal: str) -> None:
+    found = sorted(
+        str(path.relative_to(ROOT))
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if literal in path.read_text(encoding="utf-8")
+        and "library/edits" not in path.as_posix()  # the questionnaires' own edit scripts
+    )
+    assert set(found) <= {ONE_HOME[literal]}, f"{literal} belongs in {ONE_HOME[literal]} only"
