@@ -37,16 +37,18 @@ from api.request_body import BoundedBody
 from api.settings import Settings
 from db.embedded import start_embedded_postgres
 from db.migrate import DatabaseNewerThanCode, apply_migrations
-from db.pool import open_pool
+from db.pool import BROKEN_CONNECTION, close_pool, open_pool
 from db.secrets import get_secret
 
 log = logging.getLogger("fieldsurvey")
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-# The database went away (stopped, restarted, unreachable): a 503, and the pool reconnects.
+# The database went away (stopped, restarted, unreachable) or left the request's connection
+# broken: a 503, and the pool reconnects. Its own text goes to the log, never to the client.
 DATABASE_GONE = (
     asyncpg.PostgresConnectionError,  # ConnectionDoesNotExistError and the 08 class
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
     ConnectionError,  # refused or reset while connecting
+    *BROKEN_CONNECTION,  # a connection PostgreSQL's death left mid-protocol
 )
 
 
@@ -114,7 +116,10 @@ def problem_for_exception(request: Request, exc: Exception) -> Problem:
     client's: a 400, and the transaction it was in has been rolled back. Input too deeply
     nested for the JSON decoder likewise. Anything else is ours: a 500, logged."""
     if isinstance(exc, asyncpg.DataError | asyncpg.ProgramLimitExceededError):
-        return Problem("value-invalid", f"A value cannot be stored: {exc}.")
+        # the database's own words name its types and statements: they stay in the log
+        log.info("value refused by the database on %s %s: %s", request.method,
+                 request.url.path, exc)
+        return Problem("value-invalid")
     if isinstance(exc, RecursionError) and "deserializ" in str(exc):
         return Problem("json-invalid", "The JSON is nested too deeply.")
     if isinstance(exc, DATABASE_GONE):
@@ -142,8 +147,11 @@ async def acquire(pool: asyncpg.Pool, timeout: float | None = None) -> asyncpg.C
     """A pool connection, or a 503 while the database does not answer."""
     try:
         return await pool.acquire(timeout=timeout)
-    except (*DATABASE_GONE, OSError, TimeoutError) as exc:
-        raise Problem("database-unavailable", f"The database does not answer ({exc}).") from exc
+    # any PostgreSQL error while acquiring is one of opening a connection: the database
+    # refuses connections (not accepting, too many, starting up), which is unavailability
+    except (*DATABASE_GONE, asyncpg.PostgresError, OSError, TimeoutError) as exc:
+        log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+        raise Problem("database-unavailable") from exc
 
 
 @asynccontextmanager
@@ -155,6 +163,7 @@ async def pooled_connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connect
     try:
         yield conn
     except DATABASE_GONE:
+        conn.terminate()  # its state is unknown: it leaves the pool
         await pool.expire_connections()
         raise
     finally:
@@ -176,11 +185,11 @@ async def health(state: State) -> Response:
             await conn.fetchval("SELECT 1", timeout=2)
         finally:
             await state.pool.release(conn)
-    # InternalClientError: a pooled connection that PostgreSQL's death left mid-protocol
-    except (Problem, *DATABASE_GONE, OSError, TimeoutError,
-            asyncpg.exceptions.InternalClientError) as exc:
+    except (Problem, *DATABASE_GONE, OSError, TimeoutError) as exc:
         await state.pool.expire_connections()
-        problem = exc if isinstance(exc, Problem) else Problem("database-unavailable", str(exc))
+        if not isinstance(exc, Problem):
+            log.warning("health: database unavailable: %s: %s", type(exc).__name__, exc)
+        problem = Problem("database-unavailable")  # what failed is in the log, not here
         return Response(
             problem.to_json(instance="/health"), status_code=problem.status,
             media_type=PROBLEM_MEDIA_TYPE,
@@ -234,9 +243,13 @@ def create_app(settings: Settings) -> Litestar:
                 app.state.csrf_secret = (await get_secret(conn, "csrf")).hex()
             yield
         finally:
+            # shutdown never depends on what failed before: each step is tried, and logged
             if store is not None:
-                await store.close()
-            await pool.close()
+                try:
+                    await store.close()
+                except Exception:
+                    log.exception("closing the attachment store failed")
+            await close_pool(pool)
 
     app = Litestar(
         route_handlers=[

@@ -12,6 +12,8 @@ nothing is sent.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +21,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 import msgspec
 
+log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder()
 _decode = msgspec.json.Decoder()
 
@@ -76,6 +79,36 @@ async def open_pool(
         reset=reset_connection,
         command_timeout=command_timeout,
     )
+
+
+# Exceptions after which a connection's state is unknown (PostgreSQL died mid-protocol, the
+# connection is closed under us): it must not go back to the pool as it is.
+BROKEN_CONNECTION = (asyncpg.exceptions.InternalClientError, asyncpg.InterfaceError)
+
+
+@asynccontextmanager
+async def pool_connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A pool connection for background work: one that a failure left broken is terminated
+    before it goes back, so the pool opens a new one instead of handing it out again."""
+    conn = await pool.acquire()
+    try:
+        yield conn
+    except (*BROKEN_CONNECTION, asyncpg.PostgresConnectionError, OSError):
+        conn.terminate()
+        raise
+    finally:
+        await pool.release(conn)
+
+
+async def close_pool(pool: asyncpg.Pool, timeout: float = 10) -> None:
+    """Close the pool at shutdown; connections that do not close in time (or broken ones)
+    are terminated. Never raises: shutdown goes on (and stops the embedded PostgreSQL)."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout)
+    except Exception as exc:
+        log.warning("closing the database pool failed (%s: %s); terminating it",
+                    type(exc).__name__, exc)
+        pool.terminate()
 
 
 class DatabaseRefused(ConnectionError):

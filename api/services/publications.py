@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from api.background import stop_background_task
 from api.problems import Problem
 from api.settings import Settings
 from db import publications as publications_db
@@ -217,7 +218,8 @@ async def publish_in_background(app) -> AsyncIterator[None]:
         if _publishers.get(id(settings)) is publisher:
             del _publishers[id(settings)]
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await publisher.close()
+            await stop_background_task(task, "publisher")
+        try:
+            await publisher.close()
+        except Exception:  # shutdown goes on
+            log.exception("closing the publisher failed")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-import contextlib
 import itertools
 import json
 import logging
@@ -29,10 +28,12 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 
+from api.background import stop_background_task
 from api.i18n import N_
 from api.problems import Problem
 from db import publications as publications_db
 from db import summaries as summaries_db
+from db.pool import pool_connection
 from db.publications import Publication
 from db.summaries import BY_NAME, DIMENSIONS, UNKNOWN, CountQuery
 from exports.disclosure import (
@@ -721,18 +722,16 @@ async def fold_in_background(app) -> AsyncIterator[None]:
         while True:
             await asyncio.sleep(FOLD_INTERVAL_SECONDS)
             try:
-                async with app.state.pool.acquire() as conn:
+                async with pool_connection(app.state.pool) as conn:
                     pending = await summaries_db.count_pending_up_to(conn, FOLD_MIN_DELTAS)
                     if fold_due(time.monotonic() - last_fold, pending):
                         await summaries_db.fold_deltas(conn)
                         last_fold = time.monotonic()
-            except (asyncpg.PostgresError, OSError) as exc:  # the next round tries again
-                log.warning("folding summary deltas failed: %s", exc)
+            except Exception:  # whatever it was: logged, and the next round tries again
+                log.exception("folding summary deltas failed")
 
     task = asyncio.create_task(loop())
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_background_task(task, "summary folder")
