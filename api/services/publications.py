@@ -23,7 +23,6 @@ reclassification still running), it is put off and tried again later; after
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -165,20 +164,20 @@ class Publisher:
             except publications_db.Unsettled as exc:
                 self._put_off_since.setdefault(project_id, time.monotonic())
                 log.info("project %s: publication put off, %s", project_id, exc)
-            except (asyncpg.PostgresError, OSError, ValueError, LookupError):
+            except Exception:  # whatever it was (a connection left broken too): logged
                 log.exception("publishing project %s failed", project_id)
             finally:
-                await conn.close()
+                try:
+                    await asyncio.wait_for(conn.close(), 10)
+                except Exception:  # a broken connection: dropped
+                    conn.terminate()
             if made is None:
                 self._not_before[project_id] = time.monotonic() + RETRY_AFTER_SECONDS
             return made
 
     async def close(self) -> None:
-        for task in self.builds.values():
-            task.cancel()
-        for task in self.builds.values():
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in list(self.builds.values()):
+            await stop_background_task(task, "publication build")
 
 
 # the publisher of each running app, by its settings (latest_publication finds it from them)
