@@ -5,6 +5,9 @@ with `tls internal`. Clients connect from 127.0.0.2, Caddy from 127.0.0.1."""
 from __future__ import annotations
 
 import io
+import os
+import re
+import shutil
 import subprocess
 import uuid
 import xml.etree.ElementTree as ET
@@ -18,8 +21,8 @@ import pytest
 from PIL import Image
 
 from api import __version__
-from tests.conftest import ROOT
-from tests.production.conftest import CLIENT_ADDRESS, free_port
+from tests.conftest import ROOT, require
+from tests.production.conftest import CLIENT_ADDRESS, ProductionServer, free_port
 from tests.xlsforms import XLSX, xlsx_bytes
 
 ADMIN_EMAIL = "admin@ngo.example"
@@ -199,3 +202,69 @@ def test_browser_login_is_secure_and_audited_with_the_clients_address(stack) -> 
     addresses = {a["details"].get("ip") for a in audits if a.get("details")}
     assert CLIENT_ADDRESS in addresses
     assert "127.0.0.1" not in addresses  # never the proxy's
+
+
+def test_install_sh_twice_then_its_units_and_its_server(debian_postgres, fieldsurvey_wheel,
+                                                        start_server, tmp_path) -> None:
+    """deploy/install.sh --root: every file it writes, the database and role it makes, the
+    administrator's password printed on the first run only; the units pass systemd-analyze;
+    the server it installed serves with the settings it wrote."""
+    require(shutil.which("shellcheck") is not None, "ShellCheck (apt-get install shellcheck)")
+    require(shutil.which("systemd-analyze") is not None, "systemd-analyze (apt-get install systemd)")
+    script = ROOT / "deploy" / "install.sh"
+    checked = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout
+
+    root = tmp_path / "root"
+    env = {**os.environ, "PGHOST": str(debian_postgres.root), "PGPORT": str(debian_postgres.port),
+           "PGUSER": "postgres"}
+    runs = [subprocess.run(["bash", str(script), "--address", "127.0.0.1", "--wheel",
+                            str(fieldsurvey_wheel), "--root", str(root)],
+                           capture_output=True, text=True, env=env, timeout=600)
+            for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stdout + run.stderr
+    passwords = [re.findall(r"password: (\S+)", run.stdout) for run in runs]
+    assert len(passwords[0]) == 1 and passwords[1] == []  # printed once
+    assert f"fieldsurvey {__version__} serves https://127.0.0.1/" in runs[1].stdout
+
+    settings = dict(line.split("=", 1) for line in
+                    (root / "etc/fieldsurvey/fieldsurvey.env").read_text().splitlines()
+                    if line and not line.startswith("#"))
+    assert settings["FIELDSURVEY_PUBLIC_URL"] == "https://127.0.0.1"
+    assert (root / "etc/fieldsurvey/fieldsurvey.env").stat().st_mode & 0o007 == 0
+    assert (root / "etc/caddy/Caddyfile").read_bytes() == (ROOT / "deploy/Caddyfile").read_bytes()
+    caddy_env = (root / "etc/fieldsurvey/caddy.env").read_text()
+    assert "FIELDSURVEY_TLS=internal" in caddy_env
+    assert f"FIELDSURVEY_MAX_SUBMISSION_BYTES={settings['FIELDSURVEY_MAX_SUBMISSION_BYTES']}" \
+        in caddy_env
+
+    # systemd-analyze verify in that root: systemd's own units beside ours, the binaries the
+    # units start where they name them (the venv install.sh made; Caddy's)
+    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
+    (root / "usr/bin").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(shutil.which("caddy"), root / "usr/bin/caddy")
+    for unit in ("fieldsurvey.service", "caddy.service"):
+        verified = subprocess.run(["systemd-analyze", "verify", f"--root={root}", unit],
+                                  capture_output=True, text=True)
+        assert verified.returncode == 0 and verified.stderr == "", (unit, verified.stderr)
+    drop_in = subprocess.run(["systemd-analyze", "cat-config", f"--root={root}",
+                              "systemd/system/caddy.service.d/fieldsurvey.conf"],
+                             capture_output=True, text=True)
+    assert "EnvironmentFile=/etc/fieldsurvey/caddy.env" in drop_in.stdout, drop_in.stderr
+    unit = (root / "etc/systemd/system/fieldsurvey.service").read_text()
+    for line in ("User=fieldsurvey", "Restart=on-failure", "NoNewPrivileges=yes",
+                 "ProtectSystem=strict", "EnvironmentFile=/etc/fieldsurvey/fieldsurvey.env",
+                 "--forwarded-allow-ips 127.0.0.1"):
+        assert line in unit
+
+    # the installed server, with the settings install.sh wrote, and the printed password
+    server = ProductionServer(root / "opt/fieldsurvey/venv", settings["DATABASE_URL"], tmp_path,
+                              {"FIELDSURVEY_PUBLISH_BUNDLED_FORMS": "0"})
+    try:
+        server.start()
+        login = httpx.post(f"{server.url}/v1/sessions", json={
+            "email": "admin@fieldsurvey.local", "password": passwords[0][0]})
+        assert login.status_code == 200, login.text
+    finally:
+        server.stop()
