@@ -7,12 +7,15 @@ Labels are catalogue texts (N_), translated where they are shown."""
 
 from __future__ import annotations
 
+import calendar
 import csv
+import re
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
 from pathlib import Path
 
-from forms.messages import N_
+from forms.messages import N_, OptionError
 
 # --- review states (ODK Central's) ---------------------------------------------------------
 
@@ -95,3 +98,101 @@ def whole_period(month_from: int, month_to: int) -> bool:
     if y1 != y2:
         return False
     return m1 == m2 or (m1 % 3 == 1 and m2 == m1 + 2) or (m1, m2) == (1, 12)
+
+
+# --- dates in query parameters -------------------------------------------------------------
+#
+# One meaning everywhere (exports' since/until, the audit log's start/end, the submissions
+# table's from/to, summaries' and reports' from/to): a range includes its start and its end,
+# and an END DATE NAMES THE LAST DAY INCLUDED: `until=2026-03-31` includes March 31 (up to the
+# midnight that ends it). A date-time is the moment itself (an end moment is not included).
+# Whole-month ranges (summaries, reports under disclosure control) take YYYY-MM, or a date
+# that is the first day of a month (a start) or the last day of one (an end), so
+# `until=2026-03-31` there is March too. The parsers raise OptionError with catalogue texts;
+# each surface turns it into its own problem (slug) or notice.
+
+DATE_INVALID = N_("%(name)s must be a date (YYYY-MM-DD).")
+MOMENT_INVALID = N_("%(name)s=%(value)s is not an ISO date or date-time.")
+OUT_OF_RANGE = N_("%(name)s=%(value)s is outside the years 1 to 9999 in UTC.")
+RANGE_ORDER = N_("%(end)s must come after %(start)s.")
+MONTH_INVALID = N_("%(value)s is not a date (YYYY-MM-DD) or a month (YYYY-MM).")
+NOT_A_DATE = N_("%(value)s is not a date.")
+NO_SUCH_MONTH = N_("%(value)s has no such month.")
+WHOLE_MONTHS = N_("A range of whole months starts on the first day of a month and ends on the "
+                  "last day of one (%(name)s=%(value)s).")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+def parse_moment(
+    text: str, name: str, *, end: bool = False, zone: tzinfo = UTC, dates_only: bool = False
+) -> datetime:
+    """An ISO date or date-time as an aware moment in UTC. A date alone is the midnight that
+    starts it in `zone`, or, as an `end`, the midnight that ends it (the day is included); a
+    date-time without an offset is UTC. `dates_only` refuses date-times."""
+    text = text.strip()
+    try:
+        if len(text) == 10 or dates_only:
+            day = date.fromisoformat(text) if _DAY.match(text) else None
+            if day is None:
+                raise ValueError(text)
+            moment = datetime.combine(day, time(0), tzinfo=zone)
+            return (moment + timedelta(days=1) if end else moment).astimezone(UTC)
+        moment = datetime.fromisoformat(text)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise OptionError(OUT_OF_RANGE, {"name": name, "value": repr(text)}) from exc
+    except ValueError as exc:
+        if dates_only:
+            raise OptionError(DATE_INVALID, {"name": name}) from exc
+        raise OptionError(MOMENT_INVALID, {"name": name, "value": repr(text)}) from exc
+
+
+def parse_moment_range(
+    start: str | None, end: str | None, names: tuple[str, str] = ("since", "until"), *,
+    zone: tzinfo = UTC, dates_only: bool = False,
+) -> tuple[datetime | None, datetime | None]:
+    """[start, end) in UTC from two optional parameters (empty: open); an end date is
+    included whole. A range that ends before it starts is refused."""
+    begin = parse_moment(start, names[0], zone=zone, dates_only=dates_only) if start else None
+    stop = (parse_moment(end, names[1], end=True, zone=zone, dates_only=dates_only)
+            if end else None)
+    if begin and stop and stop <= begin:
+        raise OptionError(RANGE_ORDER, {"start": names[0], "end": names[1]})
+    return begin, stop
+
+
+def parse_month(text: str, name: str, *, end: bool) -> int:
+    """A whole-month bound as a month key: YYYY-MM, or the first day of a month (a start) or
+    the last day of one (an end). Ranges are whole months: the aggregates keep months, and
+    day-level ranges would let two overlapping tables be subtracted to count the people of
+    one day."""
+    text = text.strip()
+    match = _MONTH.match(text)
+    if match:
+        year, month = int(match.group(1)), int(match.group(2))
+    else:
+        match = _DAY.match(text)
+        if not match:
+            raise OptionError(MONTH_INVALID, {"value": text})
+        year, month, day = (int(g) for g in match.groups())
+        try:
+            date(year, month, day)
+        except ValueError as exc:
+            raise OptionError(NOT_A_DATE, {"value": text}) from exc
+        if day != (calendar.monthrange(year, month)[1] if end else 1):
+            raise OptionError(WHOLE_MONTHS, {"name": name, "value": text})
+    if not 1 <= month <= 12 or not 1 <= year <= 9999:
+        raise OptionError(NO_SUCH_MONTH, {"value": text})
+    return month_key(year, month)
+
+
+def parse_month_range(
+    start: str | None, end: str | None, names: tuple[str, str] = ("from", "to")
+) -> tuple[int, int]:
+    """[from, to] as month keys (both included; empty: open, FIRST_MONTH or LAST_MONTH)."""
+    month_from = parse_month(start, names[0], end=False) if start else FIRST_MONTH
+    month_to = parse_month(end, names[1], end=True) if end else LAST_MONTH
+    if month_from > month_to:
+        raise OptionError(RANGE_ORDER, {"start": names[0], "end": names[1]})
+    return month_from, month_to

@@ -4,7 +4,6 @@ calls the service REST uses (api/services/users.py, api/services/projects.py).""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 import asyncpg
@@ -21,8 +20,10 @@ from api.services import users as users_service
 from db import audits
 from db import projects as projects_db
 from db import users as users_db
-from db.limits import MAX_BIGINT, MAX_INTEGER, OutOfRange, utc_moment
+from db.limits import MAX_BIGINT, MAX_INTEGER
+from forms.messages import OptionError
 from forms.numbers import whole_number
+from forms.vocabulary import parse_moment_range
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 ADMIN = "user.manage"  # asked of api/auth.py without a project: administrators only
@@ -219,18 +220,6 @@ async def projects_update(project_id: int, page: Page, conn: asyncpg.Connection,
 # --- audit log -----------------------------------------------------------------------------
 
 
-def _day(value: str | None, zone, *, after: bool = False) -> datetime | None:
-    """The midnight that starts the day `value` (after: the one that ends it) in `zone`, in
-    UTC; None when empty; ValueError when it is no day, or one PostgreSQL cannot be sent."""
-    if not (value or "").strip():
-        return None
-    day = datetime.strptime(value.strip(), "%Y-%m-%d").replace(tzinfo=zone)
-    try:
-        return utc_moment(day + timedelta(days=int(after)))
-    except (OverflowError, OutOfRange) as exc:
-        raise ValueError(value) from exc
-
-
 @get("/admin/audits", include_in_schema=False)
 async def audit_log(page: Page, conn: asyncpg.Connection) -> Response:
     page.require(ADMIN)
@@ -242,10 +231,12 @@ async def audit_log(page: Page, conn: asyncpg.Connection) -> Response:
     # dates are days of the user's time zone: from its midnight to the midnight after `to`
     zone = page.i18n.time_zone
     try:
-        start, end = _day(query.get("from"), zone), _day(query.get("to"), zone, after=True)
+        start, end = parse_moment_range((query.get("from") or "").strip(),
+                                        (query.get("to") or "").strip(), ("from", "to"),
+                                        zone=zone, dates_only=True)
         if offset_text and whole_number(offset_text, MAX_BIGINT - AUDIT_PAGE) is None:
-            raise ValueError(offset_text)
-    except ValueError:
+            raise OptionError(offset_text)
+    except OptionError:
         start = end = None
         offset, error = 0, page._("A filter has a value that cannot be used; it was reset. "
                                   "Choose the filters again.")

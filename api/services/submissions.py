@@ -10,7 +10,7 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -22,10 +22,11 @@ from api.services import entities as entities_service
 from db import audits
 from db import forms as forms_db
 from db import submissions as submissions_db
-from db.limits import MAX_INTEGER, OutOfRange, utc_moment
+from db.limits import MAX_INTEGER
 from db.submissions import ListFilter
+from forms.messages import OptionError
 from forms.numbers import whole_number
-from forms.vocabulary import REVIEW_DECISIONS, REVIEW_STATES, RISK_LEVELS
+from forms.vocabulary import REVIEW_DECISIONS, REVIEW_STATES, RISK_LEVELS, parse_moment_range
 
 MAX_COMMENT_LENGTH = 10_000
 PAGE_SIZES = (25, 50, 100, 250)
@@ -114,29 +115,6 @@ def _many(params: Mapping[str, object], name: str) -> list[str]:
     return [v.strip() for v in values if isinstance(v, str) and v.strip()]
 
 
-def _day(text: str, name: str) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise Problem("request-invalid", N_("%(name)s must be a date (YYYY-MM-DD)."),
-                      params={"name": name}) from exc
-
-
-def _day_start(day: date | None, tz: ZoneInfo, name: str, *, after: bool = False) -> datetime | None:
-    """The midnight that starts `day` (after: the one that ends it) in `tz`, in UTC; a day at
-    the ends of the calendar whose midnight PostgreSQL cannot be sent is request-invalid."""
-    if day is None:
-        return None
-    try:
-        return utc_moment(datetime.combine(day, time.min, tzinfo=tz) + timedelta(days=int(after)))
-    except (OverflowError, OutOfRange) as exc:
-        raise Problem("request-invalid",
-                      N_("%(name)s=%(value)s is outside the years 1 to 9999 in UTC."),
-                      params={"name": name, "value": repr(day.isoformat())}) from exc
-
-
 def parse_table_query(
     params: Mapping[str, object], zone: ZoneInfo | str = "Asia/Dushanbe"
 ) -> TableQuery:
@@ -145,9 +123,11 @@ def parse_table_query(
     approved, rejected), submitter (actor id), risk (repeatable: low, medium, high), urgent
     (yes / no), after / before (cursors), limit. Raises request-invalid on bad values."""
     tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
-    start, end = _day(_one(params, "from"), "from"), _day(_one(params, "to"), "to")
-    if start and end and end < start:
-        raise Problem("request-invalid", N_("The end date is before the start date."))
+    try:  # days in `zone`, both included (forms/vocabulary.py)
+        since, until = parse_moment_range(_one(params, "from"), _one(params, "to"),
+                                          ("from", "to"), zone=tz, dates_only=True)
+    except OptionError as exc:
+        raise Problem("request-invalid", exc.template, params=exc.params) from exc
     reviews = _many(params, "review")
     for state in reviews:
         if state not in REVIEW_STATES:
@@ -178,8 +158,8 @@ def parse_table_query(
         limit = int(limit_text)
     after, before = _one(params, "after"), _one(params, "before")
     filt = ListFilter(
-        since=_day_start(start, tz, "from"),
-        until=_day_start(end, tz, "to", after=True),
+        since=since,
+        until=until,
         review_states=tuple(dict.fromkeys(reviews)),
         submitter_id=submitter_id,
         risk_levels=tuple(dict.fromkeys(risks)),

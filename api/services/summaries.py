@@ -17,7 +17,6 @@ import calendar
 import itertools
 import json
 import logging
-import re
 import time
 import zlib
 from collections import OrderedDict
@@ -50,6 +49,7 @@ from exports.disclosure import (
     unprotected,
 )
 from exports.summary_xlsx import SummarySheet, Words, summary_workbook
+from forms.messages import OptionError
 from forms.vocabulary import (
     ALL_TIME,
     COUNTED_REVIEW_STATES,
@@ -57,12 +57,11 @@ from forms.vocabulary import (
     LAST_MONTH,
     PERIODS,
     REVIEW_STATES,
+    parse_month_range,
     whole_period,
 )
 
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 QUERY_KEYS = {"by", "period", "from", "to", "reviewState", "disclosure"} | set(BY_NAME)
 
 
@@ -109,36 +108,6 @@ class SummaryResult:
 # --- parsing ------------------------------------------------------------------------------
 
 
-def _month_bound(text: str, *, upper: bool) -> int:
-    """YYYY-MM, or a date: the first day of a month (from) or the last (to). Ranges are whole
-    months: the aggregates keep months, and day-level ranges would let two overlapping tables
-    be subtracted to count the people interviewed on one day."""
-    match = _MONTH.match(text)
-    if match:
-        year, month = int(match.group(1)), int(match.group(2))
-    else:
-        match = _DAY.match(text)
-        if not match:
-            raise Problem("summary-query-invalid", N_("%(value)s is not a date (YYYY-MM-DD) or a month (YYYY-MM)."),
-                          params={"value": text})
-        year, month, day = (int(g) for g in match.groups())
-        try:
-            date(year, month, day)
-        except ValueError as exc:
-            raise Problem("summary-query-invalid", N_("%(value)s is not a date."), params={"value": text}) from exc
-        last = calendar.monthrange(year, month)[1]
-        if (upper and day != last) or (not upper and day != 1):
-            raise Problem(
-                "summary-query-invalid",
-                N_("Summaries cover whole months: 'from' must be the first day of a month and 'to' "
-                   "the last (got %(value)s)."),
-                params={"value": text},
-            )
-    if not 1 <= month <= 12 or not 1 <= year <= 9999:
-        raise Problem("summary-query-invalid", N_("%(value)s has no such month."), params={"value": text})
-    return year * 100 + month
-
-
 def _listed(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
 
@@ -175,10 +144,10 @@ def parse_summary_query(params: Mapping[str, str], *, restricted: bool = False) 
         if state not in REVIEW_STATES:
             raise Problem("summary-query-invalid", N_("reviewState must be among %(values)s."),
                           params={"values": ", ".join(REVIEW_STATES)})
-    month_from = _month_bound(params["from"], upper=False) if params.get("from") else FIRST_MONTH
-    month_to = _month_bound(params["to"], upper=True) if params.get("to") else LAST_MONTH
-    if month_from > month_to:
-        raise Problem("summary-query-invalid", N_("'from' is after 'to'."))
+    try:  # whole months (forms/vocabulary.py)
+        month_from, month_to = parse_month_range(params.get("from"), params.get("to"))
+    except OptionError as exc:
+        raise Problem("summary-query-invalid", exc.template, params=exc.params) from exc
     filters = {name: _listed(params[name]) for name in BY_NAME if params.get(name)}
     if restricted:
         if not whole_period(month_from, month_to):

@@ -15,10 +15,9 @@ read-only REPEATABLE READ transaction, so the export is one consistent snapshot.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -36,7 +35,6 @@ from api.storage import AttachmentStore
 from db import audits
 from db import forms as forms_db
 from db import publications as publications_db
-from db.limits import OutOfRange, utc_moment
 from db.pool import read_snapshot
 from db.submissions import stream_attachments_for_export, stream_submissions_for_export
 from exports.csv import SubmissionFile, stream_csv_zip
@@ -65,11 +63,10 @@ from forms.schema import parse_xform
 from forms.screening import RISK_SCREENING_FORM_ID
 from forms.vocabulary import (
     COUNTED_REVIEW_STATES,
-    FIRST_MONTH,
-    LAST_MONTH,
     PERIODS,
     REVIEW_STATES,
-    month_key,
+    parse_moment_range,
+    parse_month_range,
     whole_period,
 )
 
@@ -112,25 +109,6 @@ class ExportTarget:
     filter: SubmissionFilter = field(default_factory=SubmissionFilter)
 
 
-def _moment(text: str, name: str, *, end: bool) -> datetime:
-    """An ISO date or date-time; a date alone means its whole day (UTC)."""
-    text = text.strip()
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime.combine(day, time(0), tzinfo=UTC)
-            return moment + timedelta(days=1) if end else moment
-        return utc_moment(datetime.fromisoformat(text))
-    except OutOfRange as exc:
-        raise Problem("export-option-invalid",
-                      N_("%(name)s=%(value)s is outside the years 1 to 9999 in UTC."),
-                      params={"name": name, "value": repr(text)}) from exc
-    except (ValueError, OverflowError) as exc:
-        raise Problem("export-option-invalid",
-                      N_("%(name)s=%(value)s is not an ISO date or date-time."),
-                      params={"name": name, "value": repr(text)}) from exc
-
-
 def _split(values: list[str] | str | None) -> tuple[str, ...] | None:
     if values is None:
         return None
@@ -159,10 +137,10 @@ def parse_filter(
             )
     else:
         states = default_review_states
-    start = _moment(since, "since", end=False) if since else None
-    stop = _moment(until, "until", end=True) if until else None
-    if start and stop and stop <= start:
-        raise Problem("export-option-invalid", N_("until must be after since."))
+    try:  # an end date is included whole (forms/vocabulary.py)
+        start, stop = parse_moment_range(since, until, ("since", "until"))
+    except OptionError as exc:
+        raise Problem("export-option-invalid", exc.template, params=exc.params) from exc
     return SubmissionFilter(since=start, until=stop, review_states=states, versions=_split(version))
 
 
@@ -400,8 +378,6 @@ async def export_xlsx(
     )
 
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-
 
 def _published_period(
     since: str | None, until: str | None, review_state: list[str] | None, version: list[str] | None
@@ -415,19 +391,10 @@ def _published_period(
             "export-option-invalid",
             N_("Under disclosure control a report covers every version and review state."),
         )
-    bounds = []
-    for name, value in (("since", since), ("until", until)):
-        if value is None:
-            bounds.append(FIRST_MONTH if name == "since" else LAST_MONTH)
-            continue
-        match = _MONTH.match(value)
-        if match is None or not 1 <= int(match.group(2)) <= 12:
-            raise Problem(
-                "export-option-invalid",
-                N_("Under disclosure control %(name)s must be a whole month (YYYY-MM)."),
-                params={"name": name},
-            )
-        bounds.append(month_key(int(match.group(1)), int(match.group(2))))
+    try:  # whole months: YYYY-MM, or the first or last day of one (forms/vocabulary.py)
+        bounds = parse_month_range(since, until, ("since", "until"))
+    except OptionError as exc:
+        raise Problem("export-option-invalid", exc.template, params=exc.params) from exc
     if not whole_period(bounds[0], bounds[1]):
         raise Problem(
             "export-option-invalid",

@@ -172,6 +172,11 @@ async def test_audit_log_endpoint(client, pool, admin_headers, setup) -> None:
     assert times == sorted(times, reverse=True)
     ended = await client.get("/v1/audits", params={"end": "2000-01-01z"}, headers=admin_headers)
     assert ended.status_code == 200 and ended.json() == []
+    # an end date names the last day included (forms/vocabulary.py), as everywhere
+    today = datetime.now(UTC).date().isoformat()
+    through_today = await client.get("/v1/audits", params={"action": "submission.read", "end": today},
+                                     headers=admin_headers)
+    assert any(e["actorId"] == researcher["id"] for e in through_today.json())
     future = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
     assert (await client.get("/v1/audits", params={"start": future},
                              headers=admin_headers)).json() == []

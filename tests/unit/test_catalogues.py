@@ -20,7 +20,8 @@ def extracted() -> set[str]:
                   ("exports/disclosure.py", "python"), ("exports/reports.py", "python"),
                   ("exports/layout.py", "python"), ("db/odata_filter.py", "python"),
                   ("exports/odata.py", "python"),
-                  ("exports/odata_entities.py", "python"), ("api/pages/templates/**.html", "jinja2")]
+                  ("exports/odata_entities.py", "python"), ("forms/vocabulary.py", "python"),
+                  ("api/pages/templates/**.html", "jinja2")]
     options = {"api/pages/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2), "N_": None}
     found = set()
