@@ -113,6 +113,10 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
     "public-link-used": (
         409, 409.1, N_("This link allows one submission, and it was already sent.")
     ),
+    "public-link-entity-form": (
+        409, 409.1, N_("This form reads an entity list (case data): a public link would give "
+                       "that data to anyone with the link, so this form cannot have one.")
+    ),
     "project-archived": (
         409, 409.1, N_("This project is archived: it is read-only and takes no submissions or "
                        "form changes. Ask an administrator to unarchive it.")

@@ -26,7 +26,7 @@ SELECT {FORM_COLUMNS} {FORM_FROM}
 WHERE f.project_id = $1 AND f.xml_form_id = $2 AND f.deleted_at IS NULL
 """
 SELECT_FORM_FOR_UPDATE = """
-SELECT id, state, current_def_id, draft_def_id FROM forms
+SELECT id, project_id, state, current_def_id, draft_def_id FROM forms
 WHERE project_id = $1 AND xml_form_id = $2 AND deleted_at IS NULL
 FOR UPDATE
 """
@@ -115,6 +115,9 @@ SELECT_FORM_ATTACHMENTS = """
 SELECT name, content_type, md5, updated_at,
        content IS NOT NULL OR dataset_id IS NOT NULL AS exists, dataset_id
 FROM form_attachments WHERE form_def_id = $1 ORDER BY name
+"""
+SELECT_READS_ENTITY_LIST = """
+SELECT EXISTS (SELECT 1 FROM form_attachments WHERE form_def_id = $1 AND dataset_id IS NOT NULL)
 """
 SELECT_FORM_ATTACHMENT = """
 SELECT name, content_type, content, md5, dataset_id FROM form_attachments
@@ -227,6 +230,11 @@ async def put_form_attachment(
 
 async def list_form_attachments(conn: asyncpg.Connection, def_id: int) -> list[asyncpg.Record]:
     return await conn.fetch(SELECT_FORM_ATTACHMENTS, def_id)
+
+
+async def reads_entity_list(conn: asyncpg.Connection, def_id: int) -> bool:
+    """Whether the form version reads an entity list (a `{list}.csv` it is served)."""
+    return await conn.fetchval(SELECT_READS_ENTITY_LIST, def_id)
 
 
 async def get_form_attachment(

@@ -45,6 +45,7 @@ from api.pages.web import (
 )
 from api.pages.webforms import entry_script
 from api.problems import Problem
+from api.services import entities as entities_service
 from api.services import public_links as links_service
 from api.settings import Settings
 from db import audits
@@ -254,8 +255,14 @@ async def def_xform(conn, def_id: int) -> str:
     return definition["xform"]
 
 
-async def form_attachment_response(conn, def_id: int, name: str) -> Response:
+async def form_attachment_response(conn, def_id: int, name: str, *,
+                                   entity_lists: bool = True) -> Response:
+    """A form's file for Web Forms: an uploaded medium, or an entity list's CSV (`cases.csv`,
+    as the OpenRosa routes serve it to Collect); `entity_lists=False` (a public link) is
+    served no entity data."""
     item = await forms_db.get_form_attachment(conn, def_id, name)
+    if item is not None and item["dataset_id"] is not None and entity_lists:
+        return stored_file_response(await entities_service.attachment_csv(conn, item["dataset_id"]), name)
     if item is None or item["content"] is None:
         raise PageNotFound()
     # a form's images, audio and video may show in the form; every other medium is a download
@@ -484,7 +491,8 @@ async def links_page(project_id: int, xml_form_id: str, request: Request, page: 
     project = await project_or_404(conn, project_id)
     links = await links_service.list_public_links(conn, page.actor, project_id, xml_form_id)
     return page.render("fill/links.html", project=project, form=form, links=links,
-                       base=base_url(request, settings), error=None)
+                       base=base_url(request, settings), error=None,
+                       reads_entities=await links_service.reads_entity_list(conn, form))
 
 
 @post(FORM_PATH + "/public-links")
@@ -498,14 +506,15 @@ async def links_create(project_id: int, xml_form_id: str, request: Request, page
             data.get("once") == "on",
         )
     except Problem as problem:
-        if problem.slug != "request-invalid":
+        if problem.slug not in ("request-invalid", "public-link-entity-form"):
             raise
         form = await form_or_404(conn, project_id, xml_form_id)
         project = await project_or_404(conn, project_id)
         links = await links_service.list_public_links(conn, page.actor, project_id, xml_form_id)
-        return page.render("fill/links.html", status=400, project=project, form=form,
-                           links=links, base=base_url(request, settings),
-                           error=page._("Give the link a name."))
+        reads = await links_service.reads_entity_list(conn, form)
+        return page.render("fill/links.html", status=problem.status, project=project, form=form,
+                           links=links, base=base_url(request, settings), reads_entities=reads,
+                           error=None if reads else page._("Give the link a name."))
     return page.redirect(request.url.path)
 
 
@@ -575,7 +584,7 @@ async def public_form_xml(token: str, page: Page, conn: asyncpg.Connection) -> R
 @get("/f/{token:str}/attachments/{name:str}")
 async def public_form_attachment(token: str, name: str, page: Page, conn: asyncpg.Connection) -> Response:
     _, _, form = await link_or_page(page, conn, token)
-    return await form_attachment_response(conn, form["current_def_id"], name)
+    return await form_attachment_response(conn, form["current_def_id"], name, entity_lists=False)
 
 
 @post("/f/{token:str}/submission", **SUBMIT)

@@ -17,6 +17,7 @@ from api.storage import AttachmentStore
 from db import audits, projects
 from db import blobs as blobs_db
 from db import draft_submissions as drafts_db
+from db import entities as entities_db
 from db import forms as forms_db
 from forms.compile import (
     CompiledForm,
@@ -122,6 +123,9 @@ async def set_draft(
     await _record_expected_media(conn, def_id, compiled)
     if form["current_def_id"] is not None:
         await forms_db.carry_over_attachments(conn, def_id, form["current_def_id"])
+    # as Central: a draft's {list}.csv with no file is the project's entity list of that name
+    # at once, so the preview and draft testing read it as the published form will
+    await entities_db.link_attachments(conn, def_id, form["project_id"])
     return def_id
 
 
@@ -215,6 +219,7 @@ async def create_form(
                 ) from exc
             raise
         await _record_expected_media(conn, created["draft_def_id"], compiled)
+        await entities_db.link_attachments(conn, created["draft_def_id"], project_id)
         await audits.log_audit(
             conn,
             actor_id,
@@ -264,7 +269,8 @@ async def set_draft_from_upload(
         if compiled is None:
             if form["current_def_id"] is None:
                 raise Problem("draft-missing", N_("Send a form definition: there is nothing to copy."))
-            await forms_db.copy_current_to_draft(conn, form["id"], form["current_def_id"])
+            def_id = await forms_db.copy_current_to_draft(conn, form["id"], form["current_def_id"])
+            await entities_db.link_attachments(conn, def_id, project_id)
         else:
             await set_draft(conn, form, compiled, xlsform, xlsform_name)
         await audits.log_audit(

@@ -31,6 +31,8 @@ async def create_public_link(
     display_name: str, once: bool,
 ) -> asyncpg.Record:
     actor, form = await form_for_links(conn, actor, project_id, xml_form_id)
+    if await reads_entity_list(conn, form):
+        raise Problem("public-link-entity-form")
     name = display_name.strip()
     if not name:
         raise Problem("request-invalid", N_("A public link needs a displayName."))
@@ -42,6 +44,16 @@ async def create_public_link(
              "once": once},
         )
     return await links_db.get_public_link(conn, form["id"], row["id"])
+
+
+async def reads_entity_list(conn: asyncpg.Connection, form: asyncpg.Record) -> bool:
+    """Whether the form (its published version, and its draft) reads an entity list: such a
+    form gets no public link, since the list (every case's data) would go to anyone with the
+    link; links made before are served no entity data (api/pages/fill.py)."""
+    for def_id in (form["current_def_id"], form["draft_def_id"]):
+        if def_id is not None and await forms_db.reads_entity_list(conn, def_id):
+            return True
+    return False
 
 
 async def list_public_links(
