@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from cachetools import TTLCache
 
 from api.i18n import N_
 from api.problems import Problem
@@ -247,20 +248,18 @@ async def actor_from_password(conn, email: str, password: str) -> Actor | None:
 # Clients that send HTTP Basic on every request (Excel, Power BI, ruODK) would pay argon2 each
 # time: a successful check is remembered for BASIC_TTL seconds under a hash of the credentials.
 BASIC_TTL = 10.0
-_basic_logins: dict[bytes, tuple[float, Actor]] = {}
+_basic_logins: TTLCache[bytes, Actor] = TTLCache(maxsize=10_000, ttl=BASIC_TTL,
+                                                  timer=time.monotonic)
 
 
 async def actor_from_basic(conn, email: str, password: str) -> Actor | None:
     key = hashlib.sha256(f"{email.strip().lower()}\0{password}".encode()).digest()
-    now = time.monotonic()
     cached = _basic_logins.get(key)
-    if cached is not None and cached[0] > now:
-        return cached[1]
+    if cached is not None:
+        return cached
     actor = await actor_from_password(conn, email, password)
     if actor is not None:
-        if len(_basic_logins) > 10_000:
-            _basic_logins.clear()
-        _basic_logins[key] = (now + BASIC_TTL, actor)
+        _basic_logins[key] = actor
     return actor
 
 
@@ -268,11 +267,12 @@ async def actor_from_basic(conn, email: str, password: str) -> Actor | None:
 # seconds. Revoking or (un)assigning forgets it at once in this process (`forget_field_key`);
 # other processes see the change within the TTL. Unknown tokens are never cached.
 FIELD_KEY_TTL = 2.0
-_field_keys: dict[str, tuple[float, Actor]] = {}
+_field_keys: TTLCache[str, Actor] = TTLCache(maxsize=10_000, ttl=FIELD_KEY_TTL,
+                                              timer=time.monotonic)
 
 
 def forget_field_key(actor_id: int) -> None:
-    for token in [t for t, (_, a) in _field_keys.items() if a.id == actor_id]:
+    for token in [t for t, a in _field_keys.items() if a.id == actor_id]:
         _field_keys.pop(token, None)
 
 
@@ -292,10 +292,9 @@ async def actor_from_field_key(conn, token: str) -> Actor | None:
     from db import public_links as links_db
     from db import users as users_db
 
-    now = time.monotonic()
     cached = _field_keys.get(token)
-    if cached is not None and cached[0] > now:
-        return cached[1]
+    if cached is not None:
+        return cached
     row = await users_db.get_field_key_by_token(conn, token)
     if row is not None:
         actor = Actor(
@@ -311,9 +310,7 @@ async def actor_from_field_key(conn, token: str) -> Actor | None:
             _field_keys.pop(token, None)
             return None
         actor = public_link_actor(link)
-    if len(_field_keys) > 10_000:
-        _field_keys.clear()
-    _field_keys[token] = (now + FIELD_KEY_TTL, actor)
+    _field_keys[token] = actor
     return actor
 
 

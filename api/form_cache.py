@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 import asyncpg
+from cachetools import LRUCache, TTLCache
 
 from forms.entities import EntityDeclaration, entity_declarations
 from forms.schema import parse_xform
@@ -51,8 +52,14 @@ class SubmissionTarget:
         return self.xml_form_id == RISK_SCREENING_FORM_ID
 
 
-_schema_paths: dict[int, tuple[frozenset[str], frozenset[str], tuple[EntityDeclaration, ...]]] = {}
-_targets: dict[tuple[int, str, str], tuple[float, SubmissionTarget | None]] = {}
+_schema_paths: LRUCache[int, tuple[frozenset[str], frozenset[str], tuple[EntityDeclaration, ...]]] = (
+    LRUCache(maxsize=10_000)
+)
+# ids and versions come from phones: the cache is bounded; a miss (None) is cached too
+_targets: TTLCache[tuple[int, str, str], SubmissionTarget | None] = TTLCache(
+    maxsize=10_000, ttl=STATE_TTL, timer=time.monotonic
+)
+_MISSING = object()
 
 
 def forget_form(project_id: int, xml_form_id: str) -> None:
@@ -73,8 +80,6 @@ def _target_of(project_id: int, xml_form_id: str, row: asyncpg.Record) -> Submis
         paths = (
             schema.repeat_paths, schema.binary_paths, tuple(entity_declarations(row["xform"]))
         )
-        if len(_schema_paths) > 10_000:
-            _schema_paths.clear()
         _schema_paths[row["def_id"]] = paths
     return SubmissionTarget(
         project_id=project_id,
@@ -102,15 +107,12 @@ async def submission_target(
     conn: asyncpg.Connection, project_id: int, xml_form_id: str, version: str
 ) -> SubmissionTarget | None:
     key = (project_id, xml_form_id, version)
-    cached = _targets.get(key)
-    now = time.monotonic()
-    if cached is not None and cached[0] > now:
-        return cached[1]
+    cached = _targets.get(key, _MISSING)
+    if cached is not _MISSING:
+        return cached
     row = await conn.fetchrow(SELECT_TARGET, project_id, xml_form_id, version)
     target = None if row is None else _target_of(project_id, xml_form_id, row)
-    if len(_targets) > 10_000:  # ids and versions come from phones: keep the cache bounded
-        _targets.clear()
-    _targets[key] = (now + STATE_TTL, target)
+    _targets[key] = target
     return target
 
 

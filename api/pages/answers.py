@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from cachetools import LRUCache
+
 from api.http import (  # noqa: F401 (re-exported for the pages)
     AUDIO_TYPES,
     IMAGE_TYPES,
@@ -30,7 +32,7 @@ def schema_of(xform: str) -> FormSchema:
     return parse_xform(xform)
 
 
-_by_def: dict[int, FormSchema] = {}
+_by_def: LRUCache[int, FormSchema] = LRUCache(maxsize=512)
 
 
 async def schema_for_def(conn, def_id: int) -> FormSchema:
@@ -39,8 +41,6 @@ async def schema_for_def(conn, def_id: int) -> FormSchema:
     schema = _by_def.get(def_id)
     if schema is None:
         schema = schema_of(await forms_db.get_xform(conn, def_id))
-        if len(_by_def) > 512:
-            _by_def.clear()
         _by_def[def_id] = schema
     return schema
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import asyncpg
+from cachetools import LRUCache
 
 from api.auth import Actor, authorize
 from api.form_cache import entity_declarations_of_def
@@ -885,7 +886,7 @@ async def _log_entity_error(conn, stored: StoredVersion, problem: Problem, datas
 
 # Which datasets a form version writes to, with its actions: fixed at publishing, so cached
 # for good (a dataset's approvalRequired, which can change, is read by the statements).
-_form_def_links: dict[int, dict[str, dict[str, Any]]] = {}
+_form_def_links: LRUCache[int, dict[str, dict[str, Any]]] = LRUCache(maxsize=10_000)
 
 
 async def _links_of(conn, form_def_id: int) -> dict[str, dict[str, Any]]:
@@ -894,8 +895,6 @@ async def _links_of(conn, form_def_id: int) -> dict[str, dict[str, Any]]:
         rows = await entities_db.datasets_of_form_def(conn, form_def_id)
         links = {r["name"]: {"id": r["id"], "name": r["name"], "actions": list(r["actions"])}
                  for r in rows}
-        if len(_form_def_links) > 10_000:
-            _form_def_links.clear()
         _form_def_links[form_def_id] = links
     return links
 

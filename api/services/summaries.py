@@ -19,13 +19,13 @@ import json
 import logging
 import time
 import zlib
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 import asyncpg
+from cachetools import LRUCache
 
 from api.background import stop_background_task
 from api.i18n import N_
@@ -304,7 +304,7 @@ class _Facts:
 
 # Memories of a publication are keyed by the whole (frozen) Publication, not its id alone: an
 # id is unique within one database only, and one process may read several (the CLI, tests).
-_facts_cache: dict[tuple[Publication, int], _Facts] = {}
+_facts_cache: LRUCache[tuple[Publication, int], _Facts] = LRUCache(maxsize=256)
 
 
 async def _facts(conn: asyncpg.Connection, publication: Publication, k: int) -> _Facts:
@@ -337,8 +337,6 @@ async def _facts(conn: asyncpg.Connection, publication: Publication, k: int) -> 
         values[dim.name] = _values(dim.name, found | set(dim.known))
     months = await publications_db.read_cells(conn, publication.id, (), period="month", month_from=FIRST_MONTH, month_to=LAST_MONTH)
     facts = _Facts(values, shown, region_of, {key[0]: cell for key, cell in months.items()}, merged)
-    if len(_facts_cache) > 256:
-        _facts_cache.clear()
     _facts_cache[(publication, k)] = facts
     return facts
 
@@ -369,8 +367,7 @@ def _published_periods(request: SummaryRequest, facts: _Facts, publication: Publ
 
 # A publication never changes: a table asked before is answered from memory (the same
 # values; the most recently asked tables of every publication, per server process).
-_TABLES_KEPT = 256
-_tables_cache: OrderedDict[tuple, SummaryResult] = OrderedDict()
+_tables_cache: LRUCache[tuple, SummaryResult] = LRUCache(maxsize=256)
 
 
 def forget_published_tables() -> None:
@@ -385,12 +382,9 @@ async def _published_summary(
            tuple(sorted(request.filters.items())), request.form_ids)
     found = _tables_cache.get(key)
     if found is not None:
-        _tables_cache.move_to_end(key)
         return replace(found, request=request)
     result = await _published_tables(conn, request, k, publication)
     _tables_cache[key] = result
-    if len(_tables_cache) > _TABLES_KEPT:
-        _tables_cache.popitem(last=False)
     return result
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 import asyncpg
+from cachetools import LRUCache
 from litestar import Request, Response, get
 from litestar.response import Stream
 
@@ -65,16 +66,13 @@ _TABLE = re.compile(r"^(Submissions(?:\.[A-Za-z0-9_.]+)?)(?:\('([^']*)'\))?$")
 # dashes, after an optional "uuid:". Any other instanceID is 404 over OData, as on Central;
 # the REST route /submissions/{instanceId} still reaches it.
 _KEY = re.compile(r"^(?:uuid:)?[a-z0-9-]+$", re.IGNORECASE)
-_forms: dict[int, ODataForm] = {}
-_MAX_CACHED = 256
+_forms: LRUCache[int, ODataForm] = LRUCache(maxsize=256)
 _SAFE = "*,'()"  # left as they are in nextLink query values (e.g. $expand=*)
 
 
 def _odata_form(def_id: int, xform: str) -> ODataForm:
     cached = _forms.get(def_id)
     if cached is None:
-        if len(_forms) >= _MAX_CACHED:
-            _forms.clear()
         cached = _forms[def_id] = odata_form(parse_xform(xform))
     return cached
 

@@ -4,6 +4,7 @@ import `forms`; `forms` imports nothing of ours."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,21 @@ def test_one_home_for_each_word(literal: str) -> None:
         and "library/edits" not in path.as_posix()  # the questionnaires' own edit scripts
     )
     assert set(found) <= {ONE_HOME[literal]}, f"{literal} belongs in {ONE_HOME[literal]} only"
+
+
+HAND_MADE_CACHE = re.compile(
+    r"if len\(\s*([\w.]+)\s*\)\s*>=?\s*[\w.]+\s*:\s*(?:#[^\n]*)?\n\s*\1\.clear\(\)"
+    r"|popitem\(last=False\)"
+)
+
+
+def test_bounded_caches_are_cachetools() -> None:
+    """A bounded cache is a cachetools LRUCache or TTLCache, not a dict emptied when full."""
+    offenders = sorted(
+        str(path.relative_to(ROOT))
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if HAND_MADE_CACHE.search(path.read_text(encoding="utf-8"))
+    )
+    assert offenders == []
+    assert HAND_MADE_CACHE.search("if len(_x) > 10_000:\n        _x.clear()")  # the pattern works
