@@ -23,6 +23,7 @@ from litestar.middleware import DefineMiddleware
 
 from api.auth import Actor, resolve_actor
 from api.i18n import I18n, locale_from_headers, localized_problem, localized_problem_json
+from api.metrics import metrics, prometheus_config, watch_pool
 from api.pages.web import (
     csrf_config,
     error_page,
@@ -253,10 +254,11 @@ def create_app(settings: Settings) -> Litestar:
 
     app = Litestar(
         route_handlers=[
-            health, *v1_handlers, *openrosa_routers(settings), pages_router(settings, csrf),
+            health, metrics, *v1_handlers, *openrosa_routers(settings),
+            pages_router(settings, csrf),
             *static_routers(), *webforms_routes(),
         ],
-        lifespan=[lifespan, fold_in_background, publish_in_background],
+        lifespan=[lifespan, fold_in_background, publish_in_background, watch_pool],
         dependencies={
             "conn": Provide(provide_conn),
             "actor": Provide(provide_actor),
@@ -268,6 +270,7 @@ def create_app(settings: Settings) -> Litestar:
             Exception: handle_unexpected,
         },
         middleware=[
+            prometheus_config().middleware,
             restore_slashes,
             DefineMiddleware(
                 BoundedBody,

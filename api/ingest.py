@@ -12,6 +12,7 @@ import asyncpg
 from api.auth import Actor, authorize
 from api.form_cache import SubmissionTarget, draft_submission_target, submission_target
 from api.i18n import N_
+from api.metrics import count_stored_submission
 from api.problems import Problem
 from api.services import entities as entities_service
 from api.storage import AttachmentStore, blob_key
@@ -89,12 +90,15 @@ async def ingest_submission(
     kwargs = dict(device_id=device_id, user_agent=user_agent, expected_form_id=expected_form_id,
                   draft=draft)
     if actor.type != "public_link" or not actor.once:
-        return await _ingest(*args, **kwargs)
-    first = parse_or_problem(xml)
-    async with conn.transaction():
-        if await links_db.lock_and_check_used(conn, actor.id, first.instance_id):
-            raise Problem("public-link-used")
-        return await _ingest(*args, **kwargs)
+        result = await _ingest(*args, **kwargs)
+    else:
+        first = parse_or_problem(xml)
+        async with conn.transaction():
+            if await links_db.lock_and_check_used(conn, actor.id, first.instance_id):
+                raise Problem("public-link-used")
+            result = await _ingest(*args, **kwargs)
+    count_stored_submission(result.outcome)  # /metrics, once committed
+    return result
 
 
 async def _ingest(

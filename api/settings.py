@@ -126,6 +126,13 @@ class Settings:
         None, "FIELDSURVEY_ADMIN_EMAIL", "the first administrator's email",
         shown="`admin@fieldsurvey.local`",
     )
+    metrics_token: str | None = setting(
+        None, "FIELDSURVEY_METRICS_TOKEN",
+        "a token that lets a scraper read `/metrics` through the proxy (`Authorization: Bearer "
+        "TOKEN`); without it, `/metrics` answers only requests made on the machine straight to "
+        "the server (docs/deploying.md)",
+        shown="none", secret=True,
+    )
     admin_password: str | None = setting(
         None, "FIELDSURVEY_ADMIN_PASSWORD",
         "the first administrator's password; when unset one is generated and printed once",

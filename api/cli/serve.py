@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import signal
+import tempfile
 
 import click
 
@@ -44,6 +46,7 @@ def serve(host: str | None, port: int | None, workers: int | None,
     )
     supervisor = None
     started_here = False
+    metrics_dir = None
     if not settings.database_url:
         # The embedded PostgreSQL is started here, once, supervised while serving, and
         # stopped on the way out (Ctrl-C, SIGTERM) if this command started it.
@@ -66,11 +69,16 @@ def serve(host: str | None, port: int | None, workers: int | None,
         signal.signal(signum, _exit_quietly)
     try:
         if workers > 1:
+            # /metrics sums the workers' counts, kept in files in a fresh folder (api/metrics.py)
+            metrics_dir = tempfile.mkdtemp(prefix="fieldsurvey-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
             # Each worker process builds its app from the environment (settings are passed in).
             uvicorn.run("api.app:app_from_env", factory=True, workers=workers, **options)
         else:
             uvicorn.run(create_app(settings), **options)
     finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
         if supervisor is not None:
             supervisor.stop()
             if started_here:

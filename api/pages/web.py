@@ -427,9 +427,10 @@ def handle_not_found(request: Request, exc: PageNotFound) -> Response:
 
 def is_page_path(path: str) -> bool:
     """Paths that answer people (HTML), not programs: everything but the REST API and OpenRosa
-    (all under /v1), the OpenAPI schema and /health (api/app.py)."""
+    (all under /v1), the OpenAPI schema, /health and /metrics (api/app.py, api/metrics.py)."""
     return not (
-        path == "/v1" or path.startswith("/v1/") or path.startswith("/schema") or path == "/health"
+        path == "/v1" or path.startswith("/v1/") or path.startswith("/schema")
+        or path in ("/health", "/metrics")
     )
 
 

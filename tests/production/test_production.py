@@ -19,6 +19,7 @@ import httpx
 import openpyxl
 import pytest
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 
 from api import __version__
 from tests.conftest import ROOT, require
@@ -31,6 +32,7 @@ MAX_BODY = 2 * 1024 * 1024  # the server's limit and Caddy's (the same variable)
 COLLECT = {"X-OpenRosa-Version": "1.0",
            "User-Agent": "org.odk.collect.android/v2025.3.0 Dalvik/2.1.0 (Linux; U; Android 14)"}
 NS_LIST = "{http://openrosa.org/xforms/xformsList}"
+METRICS_TOKEN = "production-metrics-token"
 
 
 def test_the_wheel_brings_what_the_server_reads(fieldsurvey_wheel: Path) -> None:
@@ -61,6 +63,7 @@ def stack(debian_postgres, start_server, start_caddy):
         FIELDSURVEY_ADMIN_EMAIL=ADMIN_EMAIL, FIELDSURVEY_ADMIN_PASSWORD=ADMIN_PASSWORD,
         FIELDSURVEY_PUBLIC_URL=caddy.https_url,
         FIELDSURVEY_MAX_SUBMISSION_BYTES=str(MAX_BODY),
+        FIELDSURVEY_WORKERS="2", FIELDSURVEY_METRICS_TOKEN=METRICS_TOKEN,
     )
     with caddy.client() as http:
         token = http.post("/v1/sessions", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
@@ -169,6 +172,25 @@ def test_phone_and_web_user_submit_with_a_photo(stack) -> None:
         sheet = openpyxl.load_workbook(io.BytesIO(body), read_only=True).worksheets[0]
         cells = {c for row in sheet.iter_rows(values_only=True) for c in row}
         assert set(sent.values()) <= cells
+
+
+def test_metrics_on_the_machine_or_with_the_token(stack) -> None:
+    """Two workers: a scrape of either sums both (prometheus-client's multiprocess mode)."""
+    with stack["caddy"].client() as http:
+        for _ in range(10):
+            assert http.get("/health").status_code == 200
+        assert http.get("/metrics").status_code == 403  # through the proxy, no token
+        with_token = http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    direct = httpx.get(f"{stack['server'].url}/metrics")  # on the machine, not proxied
+    for answer in (with_token, direct):
+        assert answer.status_code == 200
+        found = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                 for f in text_string_to_metric_families(answer.text) for s in f.samples}
+        health = sum(v for (name, labels), v in found.items()
+                     if name == "fieldsurvey_requests_total" and dict(labels)["path"] == "/health")
+        assert health >= 10
+        assert found[("fieldsurvey_submissions_stored_total", (("outcome", "created"),))] >= 2
+        assert any(name == "fieldsurvey_db_pool_connections" for name, _ in found)
 
 
 def test_a_body_over_the_limit_is_refused(stack) -> None:
