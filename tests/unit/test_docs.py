@@ -60,3 +60,15 @@ def test_every_variable_read_anywhere_is_documented() -> None:
 def test_command_is_documented(command) -> None:
     text = (ROOT / "docs/cli.md").read_text()
     assert f"\n## {command}\n" in text, f"`{command}` is missing from docs/cli.md: run `make docs`"
+
+
+def test_links_between_the_docs_resolve() -> None:
+    """The README and docs/ point at each other since the split: every relative link names a
+    file that exists."""
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+            path = target.split("#")[0]
+            if path and "://" not in path and not (page.parent / path).exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert broken == []
