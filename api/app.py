@@ -22,6 +22,7 @@ from litestar.exceptions import (
 from litestar.middleware import DefineMiddleware
 
 from api.auth import Actor, resolve_actor
+from api.http import with_true_status
 from api.i18n import I18n, locale_from_headers, localized_problem, localized_problem_json
 from api.metrics import metrics, prometheus_config, watch_pool
 from api.pages.web import (
@@ -99,6 +100,7 @@ def handle_problem(request: Request, exc: Problem) -> Response:
 
 
 def handle_http_exception(request: Request, exc: HTTPException) -> Response:
+    exc = with_true_status(exc)
     path = request.url.path
     if isinstance(exc, NotFoundException) and not isinstance(exc, Problem):
         # Litestar's own 404: no route matched (handlers raise Problem for missing things).

@@ -8,6 +8,7 @@ import hashlib
 import secrets
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
@@ -137,6 +138,24 @@ def require_admin(actor: Actor | None) -> Actor:
 MIN_PASSWORD_LENGTH = 10  # as ODK Central
 
 
+# Characters no one can see or tell apart in an address: controls, format characters (zero-width
+# space and joiners, bidirectional marks, soft hyphen), separators, private and unassigned ones.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zs", "Zl", "Zp"})
+
+
+def normal_email(email: str) -> str:
+    """An email address as a user is known by it (REST, pages, CLI, login: this one rule):
+    Unicode NFKC (full-width or other compatibility letters become the plain ones) and trimmed;
+    request-invalid when it has no '@' or holds a character no one can see (a zero-width
+    space, a control, a space inside): two addresses that look the same are the same."""
+    email = unicodedata.normalize("NFKC", email or "").strip()
+    if "@" not in email or any(unicodedata.category(ch) in _INVISIBLE_CATEGORIES
+                               for ch in email):
+        raise Problem("request-invalid", N_("email must be an email address, with no invisible "
+                                            "characters or spaces."))
+    return email
+
+
 def check_new_password(password: str) -> None:
     """A password a user may be given: at least MIN_PASSWORD_LENGTH characters (REST, pages,
     CLI: this one rule)."""
@@ -236,7 +255,7 @@ def _verify_password_limited(password_hash: str | None, password: str) -> bool:
 async def actor_from_password(conn, email: str, password: str) -> Actor | None:
     from db import users as users_db
 
-    row = await users_db.get_user_by_email(conn, email)
+    row = await users_db.get_user_by_email(conn, unicodedata.normalize("NFKC", email))
     ok = await asyncio.to_thread(
         _verify_password_limited, row["password_hash"] if row else None, password
     )

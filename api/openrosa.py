@@ -24,7 +24,7 @@ from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException
 
 from api.auth import DIGEST_REALM, Actor, actor_from_user_row, authorize, resolve_actor
-from api.http import content_disposition, stored_file_response
+from api.http import content_disposition, stored_file_response, with_true_status
 from api.i18n import N_, I18n, locale_from_headers, localized_problem
 from api.ingest import IncomingFile, ingest_submission
 from api.problems import Problem, slug_for_status
@@ -427,6 +427,7 @@ def openrosa_problem_handler(request: Request, exc: Problem) -> Response:
 
 
 def openrosa_http_exception_handler(request: Request, exc: HTTPException) -> Response:
+    exc = with_true_status(exc)
     problem = Problem(slug_for_status(exc.status_code))
     i18n = I18n.for_locale(locale_from_headers(request.headers))
     message = str(exc.detail) if exc.detail and i18n.locale == "en" else i18n.gettext(problem.title)

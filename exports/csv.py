@@ -221,3 +221,4 @@ async def stream_csv_zip(
         for table in (*repeats, *([audit] if audit is not None else [])):
             if not table.raw.closed:
                 table.raw.close()
+        archive.discard()  # an aborted download leaves nothing for ZipFile.__del__

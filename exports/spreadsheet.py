@@ -365,9 +365,11 @@ class StreamingWorkbook:
         yield self.archive.close()
 
     def discard(self) -> None:
+        """Drop what is left: spooled sheets, and the archive unless it was finished."""
         for _, spool in self._spooled:
             spool.close()
         self._spooled.clear()
+        self.archive.discard()
 
     def _workbook_xml(self) -> bytes:
         sheets = "".join(

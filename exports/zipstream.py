@@ -109,6 +109,16 @@ class ZipStream:
         self._zip.close()
         return self.take()
 
+    def discard(self) -> None:
+        """Abandon the archive (its reader went away): the open entry and the archive are
+        closed here, into memory that is dropped, so zipfile has nothing left to finish when
+        it is collected (it would raise in ZipFile.__del__ over the open entry)."""
+        entry = self._sink.entry
+        if entry is not None and not entry.closed:
+            entry.close()
+        self._zip.close()
+        self.take()
+
 
 def copy_file(source: IO[bytes], target: IO[bytes]) -> None:
     source.seek(0)

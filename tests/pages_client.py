@@ -64,4 +64,5 @@ async def signed_in(client, email: str, password: str, next_url: str = "/dashboa
     assert response.status_code == 303, response.text
     browser.session = response.cookies.get(SESSION_COOKIE)
     assert browser.session
+    browser.csrf = response.cookies.get(CSRF_COOKIE) or browser.csrf  # rotated at login
     return browser

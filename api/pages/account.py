@@ -63,6 +63,7 @@ async def login_submit(
     actor, token = session.actor, session.token
     response = page.redirect(target)
     page.set_session_cookie(response, token, max_age=settings.session_hours * 3600)
+    page.rotate_csrf_cookie(response)
     if actor.locale:  # the user's own language, for the pages rendered before we know them
         page.set_locale_cookie(response, actor.locale)
     elif page.request.cookies.get(LOCALE_COOKIE):  # chosen before login: remember it

@@ -196,13 +196,13 @@ async def report_page(project_id: int, xml_form_id: str, page: Page, conn: async
     project = await _project(conn, page, project_id, "summary.read")
     form, schema = await _form(conn, project_id, xml_form_id)
     args = _report_args(page, schema)
-    error = None
+    error, status = None, 200
     try:
         report = await rest_exports.get_report.fn(
             request=page.request, project_id=project_id, xml_form_id=xml_form_id, conn=conn,
             actor=page.actor, **args)
-    except Problem as problem:
-        error = page.problem_message(problem)
+    except Problem as problem:  # the page answers with REST's status (403 is 403, not 400)
+        error, status = page.problem_message(problem), problem.status
         report = None
     choice_fields = [
         {"path": f.path, "label": label_in(f.labels, args["lang"], schema.default_language) or f.name}
@@ -211,7 +211,7 @@ async def report_page(project_id: int, xml_form_id: str, page: Page, conn: async
     ]
     params = {k: v for k, v in page.request.query_params.items() if v}
     return page.render(
-        "research/report.html", status=400 if error else 200, project=project, title=schema.title,
+        "research/report.html", status=status, project=project, title=schema.title,
         xml_form_id=xml_form_id, error=error, report=report,
         questions=report_view(page.i18n, report) if report else [],
         choice_fields=choice_fields, periods=[(k, page._(v)) for k, v in PERIOD_LABELS.items()],

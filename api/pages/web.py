@@ -26,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from litestar import Request, Response
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import HTTPException
-from litestar.middleware.csrf import CSRFMiddleware
+from litestar.middleware.csrf import CSRFMiddleware, generate_csrf_token
 from litestar.response import Redirect
 from litestar.types import Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
@@ -327,6 +327,17 @@ class Page:
         response.set_cookie(
             SESSION_COOKIE, token, max_age=max_age, path="/", httponly=True, samesite="lax",
             secure=is_https(self.request, self.settings),
+        )
+
+    def rotate_csrf_cookie(self, response: Response) -> None:
+        """A new CSRF token at login (as the session is new): a token planted or read before
+        the login (a shared computer, a fixated cookie) is worth nothing after it. The same
+        cookie attributes as Litestar's middleware gives it (`csrf_config`)."""
+        config = csrf_config(self.settings)
+        response.set_cookie(
+            CSRF_COOKIE, generate_csrf_token(self.request.app.state.csrf_secret),
+            path=config.cookie_path, httponly=config.cookie_httponly,
+            samesite=config.cookie_samesite, secure=config.cookie_secure,
         )
 
     def set_locale_cookie(self, response: Response, locale: str) -> None:

@@ -14,6 +14,7 @@ from api.auth import (
     digest_ha1,
     generate_password,
     hash_password,
+    normal_email,
     require_actor,
     require_admin,
 )
@@ -35,9 +36,7 @@ async def create_user(
     """A new web user (administrators only); without a password the user cannot log in until
     one is set. Returns the user's row."""
     actor = require_admin(actor)
-    email = (email or "").strip()
-    if "@" not in email or any(ch.isspace() for ch in email):
-        raise Problem("request-invalid", "email must be an email address.")
+    email = normal_email(email)
     if password is not None:
         check_new_password(password)  # at least 10 characters, as Central
     try:
@@ -174,6 +173,7 @@ async def ensure_user_role(
     transaction with its audit rows. Returns the user's row and whether it was created."""
     if role != "admin" and role not in ROLES:
         raise Problem("request-invalid", f"role must be admin or one of {', '.join(ROLES)}.")
+    email = normal_email(email)
     check_new_password(password)
     async with conn.transaction():
         user = await users_db.get_user_by_email(conn, email)
