@@ -146,6 +146,12 @@ class Settings:
         "credentials from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`); "
         "`fieldsurvey attachments move` moves the files between them (docs/scaling.md)",
     )
+    attachments_previous: str | None = setting(
+        None, "FIELDSURVEY_ATTACHMENTS_PREVIOUS",
+        "while attachment files move to another store: the store they come from (as "
+        "`FIELDSURVEY_ATTACHMENTS`); every file is then written to both, read from the new one "
+        "first, so app servers switch one at a time without downtime (docs/scaling.md)",
+    )
     publish_bundled_forms: bool = setting(
         True, "FIELDSURVEY_PUBLISH_BUNDLED_FORMS",
         "`0` skips publishing `forms/library/` on first start",
@@ -172,16 +178,20 @@ class Settings:
                 "FIELDSURVEY_PUBLICATION_SETTLE_SECONDS must not be negative "
                 f"(got {self.publication_settle_seconds})"
             )
-        if self.attachments not in ("local", "postgres"):
-            from api.storage import parse_s3_url
+        for name, where in (("FIELDSURVEY_ATTACHMENTS", self.attachments),
+                            ("FIELDSURVEY_ATTACHMENTS_PREVIOUS", self.attachments_previous)):
+            if where not in (None, "local", "postgres"):
+                from api.storage import parse_s3_url
 
-            try:
-                parse_s3_url(self.attachments)
-            except ValueError as exc:
-                raise ValueError(
-                    "FIELDSURVEY_ATTACHMENTS must be local, postgres or s3://bucket?endpoint=URL "
-                    f"({exc})"
-                ) from None
+                try:
+                    parse_s3_url(where)
+                except ValueError as exc:
+                    raise ValueError(
+                        f"{name} must be local, postgres or s3://bucket?endpoint=URL ({exc})"
+                    ) from None
+        if self.attachments_previous == self.attachments:
+            raise ValueError("FIELDSURVEY_ATTACHMENTS_PREVIOUS names the same store as "
+                             "FIELDSURVEY_ATTACHMENTS")
 
     @property
     def attachments_dir(self) -> Path:

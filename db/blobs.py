@@ -87,13 +87,26 @@ async def stream_blob_keys(conn: asyncpg.Connection) -> AsyncIterator[str]:
 
 # --- what every store holds that nothing refers to -----------------------------------------
 
-SELECT_ALL_REFERENCED = """
-SELECT DISTINCT blob_key AS key FROM submission_attachments WHERE blob_key IS NOT NULL
-UNION
-SELECT DISTINCT a->>'blobKey' FROM draft_submissions d, jsonb_array_elements(d.attachments) a
+SELECT_SUBMISSION_KEYS_AFTER = """
+SELECT DISTINCT blob_key AS key FROM submission_attachments
+WHERE blob_key IS NOT NULL AND blob_key > $1 ORDER BY blob_key LIMIT $2
+"""
+SELECT_DRAFT_KEYS = """
+SELECT DISTINCT a->>'blobKey' AS key FROM draft_submissions d, jsonb_array_elements(d.attachments) a
+WHERE a->>'blobKey' IS NOT NULL
 """
 
 
-async def referenced_keys(conn: asyncpg.Connection) -> set[str]:
-    """Every key a submission or a draft test submission refers to."""
-    return {r["key"] for r in await conn.fetch(SELECT_ALL_REFERENCED) if r["key"]}
+async def referenced_keys(conn: asyncpg.Connection, *, batch: int = 1000) -> AsyncIterator[list[str]]:
+    """Every key a submission or a draft test submission refers to, in lists of at most
+    `batch` (submissions' keys in order, a page at a time; then the drafts')."""
+    after = ""
+    while True:
+        keys = [r["key"] for r in await conn.fetch(SELECT_SUBMISSION_KEYS_AFTER, after, batch)]
+        if not keys:
+            break
+        yield keys
+        after = keys[-1]
+    drafts = [r["key"] for r in await conn.fetch(SELECT_DRAFT_KEYS)]
+    for start in range(0, len(drafts), batch):
+        yield drafts[start:start + batch]

@@ -97,6 +97,48 @@ def open_store(where: str, settings: Settings, dsn: str) -> AttachmentStore:
     raise ValueError(f"unknown attachment store {where!r}: local, postgres or s3://bucket?...")
 
 
+class MovingStore:
+    """While files move to another store (docs/scaling.md): every file is written to both
+    stores, read from the new one and else from the previous one, deleted from both. Servers
+    that still use only the previous store and servers that use this one then read every file
+    the others write, so app servers can be switched one at a time without downtime."""
+
+    def __init__(self, new: AttachmentStore, previous: AttachmentStore):
+        self.new, self.previous = new, previous
+
+    async def put(self, data: bytes) -> str:
+        await self.previous.put(data)
+        return await self.new.put(data)
+
+    async def get(self, key: str) -> bytes:
+        try:
+            return await self.new.get(key)
+        except FileNotFoundError:
+            return await self.previous.get(key)
+
+    async def exists(self, key: str) -> bool:
+        return await self.new.exists(key) or await self.previous.exists(key)
+
+    async def delete(self, key: str) -> None:
+        await self.new.delete(key)
+        await self.previous.delete(key)
+
+    async def keys(self) -> AsyncIterator[str]:
+        async for key in self.new.keys():
+            yield key
+
+    async def close(self) -> None:
+        await self.new.close()
+        await self.previous.close()
+
+    def __repr__(self) -> str:
+        return f"{self.new!r} (moving from {self.previous!r})"
+
+
 def attachment_store(settings: Settings, dsn: str) -> AttachmentStore:
-    """The one factory: the store the settings name (FIELDSURVEY_ATTACHMENTS)."""
-    return open_store(settings.attachments, settings, dsn)
+    """The one factory: the store the settings name (FIELDSURVEY_ATTACHMENTS), written beside
+    the previous one while files move (FIELDSURVEY_ATTACHMENTS_PREVIOUS)."""
+    store = open_store(settings.attachments, settings, dsn)
+    if settings.attachments_previous:
+        return MovingStore(store, open_store(settings.attachments_previous, settings, dsn))
+    return store

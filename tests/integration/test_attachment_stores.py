@@ -4,6 +4,9 @@ with a shared store keeps a submission's files there, where every app server rea
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -13,6 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.storage import blob_key, open_store
+from tests.conftest import ROOT
 from tests.integration.test_openrosa import COLLECT_HEADERS, photo_form, submission_xml
 from tests.s3_server import moto_server, new_bucket
 from tests.xlsforms import XLSX
@@ -81,6 +85,76 @@ async def photo_project(client, admin_headers) -> dict:
         headers=admin_headers)
     assert assigned.status_code == 200
     return {"pid": pid, "key": f"/v1/key/{app_user['token']}/projects/{pid}"}
+
+
+async def send_photo(server, project: dict, photo: bytes) -> str:
+    instance = f"uuid:{uuid.uuid4()}"
+    sent = await server.post(
+        project["key"] + "/submission", headers=COLLECT_HEADERS,
+        files=[("xml_submission_file", ("s.xml", submission_xml(instance), "text/xml")),
+               ("photo.jpg", ("photo.jpg", photo, "image/jpeg"))])
+    assert sent.status_code == 201, sent.text
+    return instance
+
+
+async def read_photo(server, project: dict, instance: str, headers: dict) -> bytes | None:
+    read = await server.get(f"/v1/projects/{project['pid']}/forms/collect_photo/submissions/"
+                            f"{instance}/attachments/photo.jpg", headers=headers)
+    return read.content if read.status_code == 200 else None
+
+
+def cli(args: list[str], database_url: str, data_dir, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args], cwd=ROOT, capture_output=True, text=True,
+        timeout=120, env={**os.environ, "DATABASE_URL": database_url,
+                          "FIELDSURVEY_DATA_DIR": str(data_dir), **env})
+
+
+async def test_files_move_to_another_store_while_servers_run(
+    client, settings, photo_project, admin_headers, s3_endpoint, database_url
+) -> None:
+    """The procedure of docs/scaling.md, from the local folder to a bucket. (First of the
+    module's tests that store submissions: every file the database refers to is then in the
+    suite's local folder.)"""
+    bucket = where("s3", s3_endpoint)
+    old_photo, new_photo = (b"\xff\xd8" + uuid.uuid4().bytes * 50 for _ in range(2))
+    old = await send_photo(client, photo_project, old_photo)  # a server on the folder
+    # 1. a server switched to the bucket, the folder named as the previous store
+    switched = replace(settings, attachments=bucket, attachments_previous="local")
+    async with AsyncTestClient(app=create_app(switched), timeout=60) as moving:
+        new = await send_photo(moving, photo_project, new_photo)
+        # each reads what the other took: the switched one from the folder too, and it
+        # wrote its own file into both
+        assert await read_photo(moving, photo_project, old, admin_headers) == old_photo
+        assert await read_photo(client, photo_project, new, admin_headers) == new_photo
+    # 2. the files only the folder has are copied (the servers keep running)
+    env = {"FIELDSURVEY_ATTACHMENTS": bucket, "FIELDSURVEY_ATTACHMENTS_PREVIOUS": "local"}
+    moved = cli(["attachments", "move", "--to", bucket], database_url, settings.data_dir, **env)
+    assert moved.returncode == 0, moved.stderr
+    assert " files copied from local to s3://" in moved.stdout
+    again = cli(["attachments", "move", "--to", bucket], database_url, settings.data_dir, **env)
+    assert again.returncode == 0 and again.stdout.startswith("0 files copied"), again.stdout
+    # 3. servers on the bucket alone read every file
+    only_bucket = replace(settings, attachments=bucket,
+                          data_dir=settings.data_dir / "bucket-only")
+    async with AsyncTestClient(app=create_app(only_bucket), timeout=60) as server:
+        assert await read_photo(server, photo_project, old, admin_headers) == old_photo
+        assert await read_photo(server, photo_project, new, admin_headers) == new_photo
+    # a file nothing refers to is swept, the others stay
+    store = open_store(bucket, settings, database_url)
+    try:
+        orphan = await store.put(b"left by a transaction that died")
+        swept = cli(["attachments", "sweep"], database_url, settings.data_dir,
+                    FIELDSURVEY_ATTACHMENTS=bucket)
+        assert swept.returncode == 0, swept.stderr
+        assert swept.stdout.startswith("1 files nothing referred to deleted"), swept.stdout
+        assert not await store.exists(orphan)
+        assert await store.exists(blob_key(old_photo)) and await store.exists(blob_key(new_photo))
+    finally:
+        await store.close()
+    # a store that is not one is refused, with the reason
+    wrong = cli(["attachments", "move", "--to", "ftp://x"], database_url, settings.data_dir)
+    assert wrong.returncode == 1 and "not an S3 location" in wrong.stderr
 
 
 @pytest.fixture(params=["postgres", "s3"])
