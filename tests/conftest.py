@@ -54,6 +54,7 @@ SLOW_MODULES = (
     "tests/integration/test_schema_fuzz.py",
     "tests/integration/test_crash.py",
     "tests/production/test_production.py",
+    "tests/production/test_two_servers.py",
 )
 
 
