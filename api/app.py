@@ -22,7 +22,7 @@ from litestar.exceptions import (
 from litestar.middleware import DefineMiddleware
 
 from api.auth import Actor, resolve_actor
-from api.http import with_true_status
+from api.http import acquire, is_https, pooled_connection, with_true_status
 from api.i18n import I18n, locale_from_headers, localized_problem, localized_problem_json
 from api.metrics import metrics, prometheus_config, watch_pool
 from api.pages.web import (
@@ -34,24 +34,16 @@ from api.pages.web import (
     wants_html,
 )
 from api.paths import EncodedSlashes, restore_slashes
-from api.problems import Problem, slug_for_status
+from api.problems import DATABASE_GONE, Problem, problem_for_exception, slug_for_status
 from api.request_body import BoundedBody
 from api.settings import Settings
 from db.embedded import start_embedded_postgres
 from db.migrate import DatabaseNewerThanCode, apply_migrations
-from db.pool import BROKEN_CONNECTION, close_pool, open_pool
+from db.pool import close_pool, open_pool
 from db.secrets import get_secret
 
 log = logging.getLogger("fieldsurvey")
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-# The database went away (stopped, restarted, unreachable) or left the request's connection
-# broken: a 503, and the pool reconnects. Its own text goes to the log, never to the client.
-DATABASE_GONE = (
-    asyncpg.PostgresConnectionError,  # ConnectionDoesNotExistError and the 08 class
-    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
-    ConnectionError,  # refused or reset while connecting
-    *BROKEN_CONNECTION,  # a connection PostgreSQL's death left mid-protocol
-)
 
 
 def problem_response(request: Request, problem: Problem) -> Response:
@@ -113,25 +105,6 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response:
     return problem_response(request, problem_from_http_exception(exc))
 
 
-def problem_for_exception(request: Request, exc: Exception) -> Problem:
-    """The Problem for an exception no handler turned into one. A value PostgreSQL cannot
-    take (NUL in text, a number or a date out of range, an over-long index key) is the
-    client's: a 400, and the transaction it was in has been rolled back. Input too deeply
-    nested for the JSON decoder likewise. Anything else is ours: a 500, logged."""
-    if isinstance(exc, asyncpg.DataError | asyncpg.ProgramLimitExceededError):
-        # the database's own words name its types and statements: they stay in the log
-        log.info("value refused by the database on %s %s: %s", request.method,
-                 request.url.path, exc)
-        return Problem("value-invalid")
-    if isinstance(exc, RecursionError) and "deserializ" in str(exc):
-        return Problem("json-invalid", "The JSON is nested too deeply.")
-    if isinstance(exc, DATABASE_GONE):
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return Problem("database-unavailable")
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return Problem("internal-error")
-
-
 def handle_unexpected(request: Request, exc: Exception) -> Response:
     problem = problem_for_exception(request, exc)
     if is_page_path(request.url.path):
@@ -144,33 +117,6 @@ async def add_date_header(response: Response) -> Response:
     if "Date" not in response.headers:  # (OpenRosa answers have theirs already)
         response.headers["Date"] = formatdate(usegmt=True)
     return response
-
-
-async def acquire(pool: asyncpg.Pool, timeout: float | None = None) -> asyncpg.Connection:
-    """A pool connection, or a 503 while the database does not answer."""
-    try:
-        return await pool.acquire(timeout=timeout)
-    # any PostgreSQL error while acquiring is one of opening a connection: the database
-    # refuses connections (not accepting, too many, starting up), which is unavailability
-    except (*DATABASE_GONE, asyncpg.PostgresError, OSError, TimeoutError) as exc:
-        log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
-        raise Problem("database-unavailable") from exc
-
-
-@asynccontextmanager
-async def pooled_connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    """A request's pool connection, taken once the request's body is here (BoundedBody).
-    When the database went away, the pool's other connections are dropped too, so that the
-    next requests reconnect instead of failing one by one."""
-    conn = await acquire(pool)
-    try:
-        yield conn
-    except DATABASE_GONE:
-        conn.terminate()  # its state is unknown: it leaves the pool
-        await pool.expire_connections()
-        raise
-    finally:
-        await pool.release(conn)
 
 
 async def provide_conn(state: State) -> AsyncIterator[asyncpg.Connection]:
@@ -202,7 +148,7 @@ async def health(state: State) -> Response:
 
 async def provide_actor(request: Request, conn: asyncpg.Connection) -> Actor | None:
     return await resolve_actor(
-        conn, request.headers, request.path_params, https=request.url.scheme == "https"
+        conn, request.headers, request.path_params, https=is_https(request)
     )
 
 

@@ -5,18 +5,28 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import hmac
+import itertools
+import re
 import secrets
 import threading
 import time
 import unicodedata
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from cachetools import TTLCache
 
+from api.http import is_https
 from api.i18n import N_
 from api.problems import Problem
+from db import nonces as nonces_db
+from db import users as users_db
+
+if TYPE_CHECKING:
+    from litestar import Request
 
 # argon2id (the argon2-cffi default type), with its RFC 9106 "low memory" profile.
 _hasher = PasswordHasher()
@@ -362,3 +372,133 @@ async def resolve_actor(conn, headers, path_params, *, https: bool) -> Actor | N
             raise Problem("auth-failed")
         return actor
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Digest (RFC 7616), as ODK Collect logs in on OpenRosa routes; Basic over HTTPS and Bearer too
+
+NONCE_TTL = 300
+_DIGEST_PARAM = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
+
+
+def _nonce_secret(request: Request) -> bytes:
+    """Shared by every worker process (db/migrations/0005), loaded in the app's lifespan."""
+    return request.app.state.digest_secret
+
+
+def make_nonce(secret: bytes, now: float | None = None) -> str:
+    stamp = str(int(now if now is not None else time.time()))
+    mac = hmac.new(secret, stamp.encode(), hashlib.sha256).hexdigest()[:32]
+    return base64.urlsafe_b64encode(f"{stamp}:{mac}".encode()).decode().rstrip("=")
+
+
+def nonce_state(secret: bytes, nonce: str) -> str:
+    """'ok', 'stale' (ours but too old) or 'invalid'."""
+    try:
+        padded = nonce + "=" * (-len(nonce) % 4)
+        stamp, mac = base64.urlsafe_b64decode(padded).decode().split(":", 1)
+        expected = hmac.new(secret, stamp.encode(), hashlib.sha256).hexdigest()[:32]
+    except (ValueError, UnicodeDecodeError):
+        return "invalid"
+    if not hmac.compare_digest(mac, expected):
+        return "invalid"
+    return "ok" if time.time() - int(stamp) <= NONCE_TTL else "stale"
+
+
+def challenge_headers(request: Request, *, stale: bool = False) -> dict[str, str]:
+    digest = (
+        f'Digest realm="{DIGEST_REALM}", qop="auth", algorithm=MD5, '
+        f'nonce="{make_nonce(_nonce_secret(request))}"' + (", stale=true" if stale else "")
+    )
+    # One WWW-Authenticate header per scheme would be ideal; Litestar headers are a mapping,
+    # so the schemes are joined in one field as RFC 9110 allows.
+    if is_https(request):
+        return {"WWW-Authenticate": f'{digest}, Basic realm="{DIGEST_REALM}", charset="UTF-8"'}
+    return {"WWW-Authenticate": digest}
+
+
+def parse_digest(header: str) -> dict[str, str]:
+    params = {}
+    for match in _DIGEST_PARAM.finditer(header[len("digest ") :]):
+        value = match.group(2) if match.group(2) is not None else match.group(3)
+        params[match.group(1).lower()] = value.replace('\\"', '"')
+    return params
+
+
+def _request_uri(request: Request) -> str:
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string") or b""
+    return raw.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+
+
+_MAX_NONCE_COUNT = 0xFFFFFFFF  # nc is 8 hex digits (RFC 7616)
+_nonce_uses = itertools.count()
+
+
+async def _fresh_count(conn, nonce: str, nc: str) -> bool:
+    """Accept each (nonce, nc) once, in the database that every worker process shares: a
+    Digest header cannot be replayed on another worker. Counts older than a nonce's life are
+    deleted every 1,000 logins."""
+    try:
+        count = int(nc, 16)
+    except ValueError:
+        return False
+    if not 0 < count <= _MAX_NONCE_COUNT or len(nonce) > 200:
+        return False
+    if next(_nonce_uses) % 1000 == 0:
+        await nonces_db.delete_old(conn, NONCE_TTL)
+    return await nonces_db.accept_count(conn, nonce, count)
+
+
+async def _digest_actor(conn, request: Request, header: str) -> Actor:
+    """RFC 7616 Digest (MD5, qop=auth), as ODK Collect answers the challenge. The header must
+    name this request's URI, and each (nonce, nc) is accepted once."""
+    params = parse_digest(header)
+    required = ("username", "realm", "nonce", "uri", "response", "qop", "nc", "cnonce")
+    if (
+        any(k not in params for k in required)
+        or params["realm"] != DIGEST_REALM
+        or params["qop"] != "auth"
+    ):
+        raise Problem("auth-required", headers=challenge_headers(request))
+    state = nonce_state(_nonce_secret(request), params["nonce"])
+    if state != "ok":
+        raise Problem("auth-required", headers=challenge_headers(request, stale=state == "stale"))
+    if params["uri"] != _request_uri(request):  # exactly this request's target
+        raise Problem(
+            "auth-failed", N_("The Digest header is for another address."),
+            headers=challenge_headers(request),
+        )
+    row = await users_db.get_user_by_email(conn, params["username"])
+    ha1 = row["digest_ha1"] if row is not None else None
+    ha2 = hashlib.md5(f"{request.method}:{params['uri']}".encode()).hexdigest()
+    material = f"{ha1}:{params['nonce']}:{params['nc']}:{params['cnonce']}:auth:{ha2}"
+    expected = hashlib.md5(material.encode()).hexdigest()
+    if ha1 is None or not hmac.compare_digest(expected, params["response"].lower()):
+        raise Problem(
+            "auth-failed",
+            N_("Wrong username or password (the username is the email address, in lower case)."),
+            headers=challenge_headers(request),
+        )
+    if not await _fresh_count(conn, params["nonce"], params["nc"]):
+        raise Problem("auth-required", headers=challenge_headers(request, stale=True))
+    return await actor_from_user_row(conn, row)
+
+
+async def openrosa_actor(conn, request: Request) -> Actor:
+    """Authenticate an OpenRosa request, or raise a 401 with the challenge Collect answers."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("digest "):
+        return await _digest_actor(conn, request, header)
+    if header.lower().startswith("basic ") and not is_https(request):
+        raise Problem(
+            "auth-required",
+            N_("Basic authentication is only accepted over HTTPS; use Digest."),
+            headers=challenge_headers(request),
+        )
+    actor = await resolve_actor(
+        conn, request.headers, request.path_params, https=is_https(request)
+    )
+    if actor is None:
+        raise Problem("auth-required", headers=challenge_headers(request))
+    return actor

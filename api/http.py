@@ -1,5 +1,8 @@
 """What every HTTP surface (REST, OpenRosa, pages) shares: how a stored file is served and how a
-download is named.
+download is named; the pooled connection of a request, whether it came over HTTPS, the
+server's base URL, the X-Extended-Metadata switch and the multipart body of a submission. No
+routes here, and no surface is imported: api/app.py, api/v1, api/openrosa.py and api/pages
+import this module.
 
 Stored files (submission attachments, form media, entity lists) come from anyone who may submit
 or upload: a phone, a public-link holder, a manager. Served from our own origin, an HTML, SVG,
@@ -18,11 +21,18 @@ serves every stored file, on every route:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from urllib.parse import quote
 
-from litestar import Response
+import asyncpg
+from litestar import Request, Response
+from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException
+
+from api.problems import DATABASE_GONE, Problem, log
+from api.settings import Settings
+from forms.submission import IncomingFile
 
 IMAGE_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif",
                "webp": "image/webp", "bmp": "image/bmp"}
@@ -100,3 +110,67 @@ def stored_file_response(
             "Cache-Control": cache_control,
         },
     )
+
+
+async def acquire(pool: asyncpg.Pool, timeout: float | None = None) -> asyncpg.Connection:
+    """A pool connection, or a 503 while the database does not answer."""
+    try:
+        return await pool.acquire(timeout=timeout)
+    # any PostgreSQL error while acquiring is one of opening a connection: the database
+    # refuses connections (not accepting, too many, starting up), which is unavailability
+    except (*DATABASE_GONE, asyncpg.PostgresError, OSError, TimeoutError) as exc:
+        log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+        raise Problem("database-unavailable") from exc
+
+
+@asynccontextmanager
+async def pooled_connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A request's pool connection, taken once the request's body is here (BoundedBody).
+    When the database went away, the pool's other connections are dropped too, so that the
+    next requests reconnect instead of failing one by one."""
+    conn = await acquire(pool)
+    try:
+        yield conn
+    except DATABASE_GONE:
+        conn.terminate()  # its state is unknown: it leaves the pool
+        await pool.expire_connections()
+        raise
+    finally:
+        await pool.release(conn)
+
+
+def is_https(request: Request) -> bool:
+    """The request came over HTTPS. Behind a proxy, uvicorn sets the scheme from
+    X-Forwarded-Proto only when the proxy is trusted (`serve --forwarded-allow-ips`)."""
+    return request.url.scheme == "https"
+
+
+def base_url(request: Request, settings: Settings) -> str:
+    """The server's address as clients reach it: FIELDSURVEY_PUBLIC_URL, else this request's."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    host = request.headers.get("host", "localhost")
+    return f"{request.url.scheme}://{host}"
+
+
+def extended_metadata(request: Request) -> bool:
+    """Central's `X-Extended-Metadata: true`: answers name their actors in full."""
+    return request.headers.get("x-extended-metadata", "").strip().lower() == "true"
+
+
+async def multipart_submission(request: Request) -> tuple[bytes, list[IncomingFile]]:
+    """The `xml_submission_file` part and the other file parts of a multipart submission, as
+    Collect sends it to OpenRosa and as Central also takes it on REST POST .../submissions."""
+    form = await request.form()
+    xml_part = form.get("xml_submission_file")
+    if xml_part is None:
+        raise Problem("submission-file-missing")
+    xml = await xml_part.read() if isinstance(xml_part, UploadFile) else str(xml_part).encode()
+    files = []
+    for field_name, value in form.multi_items():
+        if field_name == "xml_submission_file" or not isinstance(value, UploadFile):
+            continue
+        files.append(
+            IncomingFile(value.filename or field_name, await value.read(), value.content_type)
+        )
+    return xml, files

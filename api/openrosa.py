@@ -8,37 +8,33 @@ Collect shows to the enumerator.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import itertools
-import re
-import time
 from email.utils import formatdate
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 import asyncpg
 from litestar import Request, Response, Router, get, head, post
-from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException
 
-from api.auth import DIGEST_REALM, Actor, actor_from_user_row, authorize, resolve_actor
-from api.http import content_disposition, stored_file_response, with_true_status
+from api.auth import Actor, authorize, openrosa_actor
+from api.http import (
+    base_url,
+    content_disposition,
+    multipart_submission,
+    pooled_connection,
+    stored_file_response,
+    with_true_status,
+)
 from api.i18n import N_, I18n, locale_from_headers, localized_problem
-from api.ingest import IncomingFile, ingest_submission
-from api.problems import Problem, slug_for_status
+from api.problems import Problem, problem_for_exception, slug_for_status
 from api.services import entities as entities_service
+from api.services.ingest import ingest_submission
 from api.settings import Settings
 from db import entities as entities_db
 from db import forms as forms_db
-from db import nonces as nonces_db
-from db import users as users_db
 
 OPENROSA_HEADERS = {"X-OpenRosa-Version": "1.0"}
 XML_MEDIA = "text/xml"  # Litestar adds "; charset=utf-8"
-NONCE_TTL = 300
-_DIGEST_PARAM = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 
 
 def openrosa_response(
@@ -57,145 +53,9 @@ def openrosa_response(
     )
 
 
-def _is_https(request: Request) -> bool:
-    """The request came over HTTPS. Behind a proxy, uvicorn sets the scheme from
-    X-Forwarded-Proto only when the proxy is trusted (`serve --forwarded-allow-ips`)."""
-    return request.url.scheme == "https"
-
-
-def _nonce_secret(request: Request) -> bytes:
-    """Shared by every worker process (db/migrations/0005), loaded in the app's lifespan."""
-    return request.app.state.digest_secret
-
-
-def make_nonce(secret: bytes, now: float | None = None) -> str:
-    stamp = str(int(now if now is not None else time.time()))
-    mac = hmac.new(secret, stamp.encode(), hashlib.sha256).hexdigest()[:32]
-    return base64.urlsafe_b64encode(f"{stamp}:{mac}".encode()).decode().rstrip("=")
-
-
-def nonce_state(secret: bytes, nonce: str) -> str:
-    """'ok', 'stale' (ours but too old) or 'invalid'."""
-    try:
-        padded = nonce + "=" * (-len(nonce) % 4)
-        stamp, mac = base64.urlsafe_b64decode(padded).decode().split(":", 1)
-        expected = hmac.new(secret, stamp.encode(), hashlib.sha256).hexdigest()[:32]
-    except (ValueError, UnicodeDecodeError):
-        return "invalid"
-    if not hmac.compare_digest(mac, expected):
-        return "invalid"
-    return "ok" if time.time() - int(stamp) <= NONCE_TTL else "stale"
-
-
-def challenge_headers(request: Request, *, stale: bool = False) -> dict[str, str]:
-    digest = (
-        f'Digest realm="{DIGEST_REALM}", qop="auth", algorithm=MD5, '
-        f'nonce="{make_nonce(_nonce_secret(request))}"' + (", stale=true" if stale else "")
-    )
-    # One WWW-Authenticate header per scheme would be ideal; Litestar headers are a mapping,
-    # so the schemes are joined in one field as RFC 9110 allows.
-    if _is_https(request):
-        return {"WWW-Authenticate": f'{digest}, Basic realm="{DIGEST_REALM}", charset="UTF-8"'}
-    return {"WWW-Authenticate": digest}
-
-
-def parse_digest(header: str) -> dict[str, str]:
-    params = {}
-    for match in _DIGEST_PARAM.finditer(header[len("digest ") :]):
-        value = match.group(2) if match.group(2) is not None else match.group(3)
-        params[match.group(1).lower()] = value.replace('\\"', '"')
-    return params
-
-
-def _request_uri(request: Request) -> str:
-    raw = request.scope.get("raw_path") or request.url.path.encode()
-    query = request.scope.get("query_string") or b""
-    return raw.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
-
-
-_MAX_NONCE_COUNT = 0xFFFFFFFF  # nc is 8 hex digits (RFC 7616)
-_nonce_uses = itertools.count()
-
-
-async def _fresh_count(conn, nonce: str, nc: str) -> bool:
-    """Accept each (nonce, nc) once, in the database that every worker process shares: a
-    Digest header cannot be replayed on another worker. Counts older than a nonce's life are
-    deleted every 1,000 logins."""
-    try:
-        count = int(nc, 16)
-    except ValueError:
-        return False
-    if not 0 < count <= _MAX_NONCE_COUNT or len(nonce) > 200:
-        return False
-    if next(_nonce_uses) % 1000 == 0:
-        await nonces_db.delete_old(conn, NONCE_TTL)
-    return await nonces_db.accept_count(conn, nonce, count)
-
-
-async def _digest_actor(conn, request: Request, header: str) -> Actor:
-    """RFC 7616 Digest (MD5, qop=auth), as ODK Collect answers the challenge. The header must
-    name this request's URI, and each (nonce, nc) is accepted once."""
-    params = parse_digest(header)
-    required = ("username", "realm", "nonce", "uri", "response", "qop", "nc", "cnonce")
-    if (
-        any(k not in params for k in required)
-        or params["realm"] != DIGEST_REALM
-        or params["qop"] != "auth"
-    ):
-        raise Problem("auth-required", headers=challenge_headers(request))
-    state = nonce_state(_nonce_secret(request), params["nonce"])
-    if state != "ok":
-        raise Problem("auth-required", headers=challenge_headers(request, stale=state == "stale"))
-    if params["uri"] != _request_uri(request):  # exactly this request's target
-        raise Problem(
-            "auth-failed", N_("The Digest header is for another address."),
-            headers=challenge_headers(request),
-        )
-    row = await users_db.get_user_by_email(conn, params["username"])
-    ha1 = row["digest_ha1"] if row is not None else None
-    ha2 = hashlib.md5(f"{request.method}:{params['uri']}".encode()).hexdigest()
-    material = f"{ha1}:{params['nonce']}:{params['nc']}:{params['cnonce']}:auth:{ha2}"
-    expected = hashlib.md5(material.encode()).hexdigest()
-    if ha1 is None or not hmac.compare_digest(expected, params["response"].lower()):
-        raise Problem(
-            "auth-failed",
-            N_("Wrong username or password (the username is the email address, in lower case)."),
-            headers=challenge_headers(request),
-        )
-    if not await _fresh_count(conn, params["nonce"], params["nc"]):
-        raise Problem("auth-required", headers=challenge_headers(request, stale=True))
-    return await actor_from_user_row(conn, row)
-
-
-async def openrosa_actor(conn, request: Request) -> Actor:
-    """Authenticate an OpenRosa request, or raise a 401 with the challenge Collect answers."""
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("digest "):
-        return await _digest_actor(conn, request, header)
-    if header.lower().startswith("basic ") and not _is_https(request):
-        raise Problem(
-            "auth-required",
-            N_("Basic authentication is only accepted over HTTPS; use Digest."),
-            headers=challenge_headers(request),
-        )
-    actor = await resolve_actor(
-        conn, request.headers, request.path_params, https=_is_https(request)
-    )
-    if actor is None:
-        raise Problem("auth-required", headers=challenge_headers(request))
-    return actor
-
-
 def require_openrosa_version(request: Request) -> None:
     if request.headers.get("x-openrosa-version", "").strip() != "1.0":
         raise Problem("openrosa-version-missing")
-
-
-def base_url(request: Request, settings: Settings) -> str:
-    if settings.public_url:
-        return settings.public_url.rstrip("/")
-    host = request.headers.get("host", "localhost")
-    return f"{request.url.scheme}://{host}"
 
 
 def prefix_of(request: Request, project_id: int) -> str:
@@ -334,24 +194,6 @@ async def key_form_download(
     )
 
 
-async def multipart_submission(request: Request) -> tuple[bytes, list[IncomingFile]]:
-    """The `xml_submission_file` part and the other file parts of a multipart submission, as
-    Collect sends it to OpenRosa and as Central also takes it on REST POST .../submissions."""
-    form = await request.form()
-    xml_part = form.get("xml_submission_file")
-    if xml_part is None:
-        raise Problem("submission-file-missing")
-    xml = await xml_part.read() if isinstance(xml_part, UploadFile) else str(xml_part).encode()
-    files = []
-    for field_name, value in form.multi_items():
-        if field_name == "xml_submission_file" or not isinstance(value, UploadFile):
-            continue
-        files.append(
-            IncomingFile(value.filename or field_name, await value.read(), value.content_type)
-        )
-    return xml, files
-
-
 @get("/datasets/{name:str}/integrity")
 async def dataset_integrity(
     project_id: int, name: str, request: Request, conn: asyncpg.Connection
@@ -392,9 +234,7 @@ def make_submission_head(max_bytes: int):
 @post("/submission", status_code=201)
 async def submission_post(project_id: int, request: Request) -> Response:
     # The busiest route (every phone's every form): no dependency for Litestar to resolve;
-    # the connection is the one `conn` gives every other handler (api/app.py).
-    from api.app import pooled_connection  # (api.app builds this module's routers)
-
+    # the connection is the one `conn` gives every other handler (api/http.py).
     require_openrosa_version(request)
     async with pooled_connection(request.app.state.pool) as conn:
         actor = await openrosa_actor(conn, request)
@@ -439,8 +279,6 @@ def openrosa_http_exception_handler(request: Request, exc: HTTPException) -> Res
 
 def openrosa_unexpected_handler(request: Request, exc: Exception) -> Response:
     """Whatever fails, Collect gets an OpenRosaResponse it can show (a 500 included)."""
-    from api.app import problem_for_exception
-
     return openrosa_problem_handler(request, problem_for_exception(request, exc))
 
 
@@ -466,4 +304,3 @@ def openrosa_routers(settings: Settings) -> list[Router]:
             exception_handlers=_EXCEPTION_HANDLERS,
         ),
     ]
-

@@ -6,9 +6,23 @@ request's Accept-Language (api/i18n.py `localized_problem`).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import asyncpg
+
 from api.i18n import N_
+from db.pool import BROKEN_CONNECTION
+
+log = logging.getLogger("fieldsurvey")
+# The database went away (stopped, restarted, unreachable) or left the request's connection
+# broken: a 503, and the pool reconnects. Its own text goes to the log, never to the client.
+DATABASE_GONE = (
+    asyncpg.PostgresConnectionError,  # ConnectionDoesNotExistError and the 08 class
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
+    ConnectionError,  # refused or reset while connecting
+    *BROKEN_CONNECTION,  # a connection PostgreSQL's death left mid-protocol
+)
 
 # slug -> (status, Central's code, title). Central's codes are those of central-backend's
 # lib/util/problem.js (their integer part is the HTTP status); a slug with no Central twin takes
@@ -219,3 +233,23 @@ def slug_for_status(status: int) -> str:
         413: "payload-too-large",
         415: "content-type-unsupported",
     }.get(status, "internal-error" if status >= 500 else "request-invalid")
+
+
+def problem_for_exception(request: Any, exc: Exception) -> Problem:
+    """The Problem for an exception no handler turned into one (`request`: its method and
+    url.path are logged). A value PostgreSQL cannot take (NUL in text, a number or a date out
+    of range, an over-long index key) is the client's: a 400, and the transaction it was in
+    has been rolled back. Input too deeply nested for the JSON decoder likewise. Anything else
+    is ours: a 500, logged."""
+    if isinstance(exc, asyncpg.DataError | asyncpg.ProgramLimitExceededError):
+        # the database's own words name its types and statements: they stay in the log
+        log.info("value refused by the database on %s %s: %s", request.method,
+                 request.url.path, exc)
+        return Problem("value-invalid")
+    if isinstance(exc, RecursionError) and "deserializ" in str(exc):
+        return Problem("json-invalid", "The JSON is nested too deeply.")
+    if isinstance(exc, DATABASE_GONE):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return Problem("database-unavailable")
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return Problem("internal-error")

@@ -58,6 +58,15 @@ MAX_INSTANCE_ID_CHARS = 255  # instanceID and deprecatedID (Collect writes 41: u
 _parsers = threading.local()
 
 
+@dataclass(frozen=True)
+class IncomingFile:
+    """A file sent with a submission (a multipart part): its name, bytes and media type."""
+
+    name: str
+    content: bytes
+    content_type: str
+
+
 class SubmissionParseError(Exception):
     """The submission cannot be accepted. `kind` is one of SUBMISSION_ERROR_KINDS."""
 

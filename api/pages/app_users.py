@@ -15,8 +15,8 @@ import base64
 import asyncpg
 from litestar import Request, Response, get, post
 
+from api.http import base_url
 from api.i18n import N_
-from api.openrosa import base_url
 from api.pages.web import NavItem, Page, PageNotFound, add_nav
 from api.problems import Problem
 from api.services import app_users as app_user_service

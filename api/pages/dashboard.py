@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 import asyncpg
 from litestar import Request, Response, get
 
+from api.http import content_disposition
 from api.i18n import N_, I18n, problem_text
 from api.pages.labels import CONTROL_FORMS, EXPLOITATION_TYPES, RISK_GROUPS
 from api.pages.submissions import place_labels, submission_url, table_url
@@ -30,7 +31,6 @@ from api.pages.web import (
     Page,
     PageNotFound,
     add_nav,
-    disposition,
     file_name,
 )
 from api.problems import Problem
@@ -283,7 +283,7 @@ async def ministry_workbook(
     return Response(
         workbook_bytes(project["name"], tables, words=workbook_words(page.i18n, names)),
         media_type=XLSX_MEDIA,
-        headers={"Content-Disposition": disposition(file_name(page.i18n, "risk.xlsx", project["name"]))},
+        headers={"Content-Disposition": content_disposition(file_name(page.i18n, "risk.xlsx", project["name"]))},
     )
 
 

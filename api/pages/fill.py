@@ -30,10 +30,8 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import State
 
 from api.auth import public_link_actor
-from api.http import stored_file_response
+from api.http import base_url, multipart_submission, stored_file_response
 from api.i18n import N_, problem_text
-from api.ingest import IngestResult, ingest_submission
-from api.openrosa import base_url, multipart_submission
 from api.pages.web import (
     CONTENT_SECURITY_POLICY,
     RISK_LEVELS,
@@ -47,6 +45,7 @@ from api.pages.webforms import entry_script
 from api.problems import Problem
 from api.services import entities as entities_service
 from api.services import public_links as links_service
+from api.services.ingest import IngestResult, ingest_submission
 from api.settings import Settings
 from db import audits
 from db import forms as forms_db

@@ -24,6 +24,7 @@ from urllib.parse import quote
 import asyncpg
 from litestar import Request, Response, get, post
 
+from api.http import content_disposition
 from api.i18n import N_
 from api.pages.web import NavItem, Page, PageNotFound, add_nav
 from api.problems import Problem
@@ -341,13 +342,12 @@ async def version_file(
     ):
         raise PageNotFound(page._("This form has no such version or file."))
     stem = f"{form['xml_form_id']}-{definition['version'] or 'draft'}"
-    safe = quote(stem, safe="")
     if kind == "xml":
         content, media = definition["xform"].encode("utf-8"), "application/xml"
     else:
         content, media = bytes(definition["xlsform"]), XLSX_MEDIA
     return Response(content, media_type=media, headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{safe}.{kind}",
+        "Content-Disposition": content_disposition(f"{stem}.{kind}"),
         "X-Content-Type-Options": "nosniff",
     })
 

@@ -15,9 +15,9 @@ from urllib.parse import quote, urlencode
 import asyncpg
 from litestar import Response, get
 
+from api.http import base_url, content_disposition
 from api.i18n import N_, I18n
-from api.openrosa import base_url
-from api.pages.web import NavItem, Page, PageNotFound, add_nav, disposition, file_name
+from api.pages.web import NavItem, Page, PageNotFound, add_nav, file_name
 from api.problems import Problem
 from api.settings import Settings
 from api.v1 import exports as rest_exports
@@ -132,7 +132,7 @@ async def _download(page: Page, conn, project_id: int, xml_form_id: str, kind: s
     except Problem as problem:
         return await _export_page(page, conn, project, xml_form_id, status=problem.status,
                                   error=page.problem_message(problem))
-    response.headers["Content-Disposition"] = disposition(file_name(page.i18n, kind, schema.title or xml_form_id))
+    response.headers["Content-Disposition"] = content_disposition(file_name(page.i18n, kind, schema.title or xml_form_id))
     return response
 
 
@@ -230,7 +230,7 @@ async def report_workbook(project_id: int, xml_form_id: str, page: Page, conn: a
         **_report_args(page, schema))
     return Response(
         report_xlsx(report, translate=page.i18n.gettext), media_type=rest_exports.XLSX_MEDIA_TYPE,
-        headers={"Content-Disposition": disposition(
+        headers={"Content-Disposition": content_disposition(
             file_name(page.i18n, "report.xlsx", schema.title or xml_form_id))},
     )
 

@@ -33,6 +33,7 @@ from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup
 
 from api.auth import Actor, actor_from_session
+from api.http import is_https
 from api.i18n import LANGUAGE_NAMES, LOCALE_COOKIE, LOCALES, N_, I18n, negotiate_locale
 from api.settings import Settings
 
@@ -215,8 +216,10 @@ class PageNotFound(Exception):
         self.detail = detail
 
 
-def is_https(request: Request, settings: Settings | None) -> bool:
-    if request.url.scheme == "https":
+def cookies_secure(request: Request, settings: Settings | None) -> bool:
+    """Cookies are sent over HTTPS only when this request came over HTTPS, or when the
+    server's public address is HTTPS (behind a proxy that is not trusted to say so)."""
+    if is_https(request):
         return True
     return bool(settings and settings.public_url and settings.public_url.startswith("https://"))
 
@@ -326,7 +329,7 @@ class Page:
         server session expires (Max-Age = the session's lifetime)."""
         response.set_cookie(
             SESSION_COOKIE, token, max_age=max_age, path="/", httponly=True, samesite="lax",
-            secure=is_https(self.request, self.settings),
+            secure=cookies_secure(self.request, self.settings),
         )
 
     def rotate_csrf_cookie(self, response: Response) -> None:
@@ -343,7 +346,7 @@ class Page:
     def set_locale_cookie(self, response: Response, locale: str) -> None:
         response.set_cookie(
             LOCALE_COOKIE, locale, max_age=LOCALE_COOKIE_AGE, path="/", httponly=True,
-            samesite="lax", secure=is_https(self.request, self.settings),
+            samesite="lax", secure=cookies_secure(self.request, self.settings),
         )
 
 
@@ -376,11 +379,6 @@ def page_of(request: Request) -> Page:
 
 
 # --- downloads -----------------------------------------------------------------------------
-
-
-def disposition(filename: str) -> str:
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
 def file_name(i18n: I18n, kind: str, title: str) -> str:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from api.settings import Settings
+if TYPE_CHECKING:  # api/settings.py checks an s3:// setting with parse_s3_url below
+    from api.settings import Settings
 
 
 class AttachmentStore(Protocol):

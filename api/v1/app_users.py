@@ -10,7 +10,7 @@ from litestar import Request, Response, delete, get, post
 
 from api.app_users import collect_server_url
 from api.auth import Actor
-from api.openrosa import base_url
+from api.http import base_url
 from api.services import app_users as app_user_service
 from api.settings import Settings
 from api.v1.schemas import Name

@@ -17,6 +17,7 @@ import asyncpg
 from litestar import Request, get
 
 from api.auth import Actor, require_admin
+from api.http import extended_metadata
 from api.problems import Problem
 from api.v1.query_params import non_negative_int
 from api.v1.submissions import AuditOut, audit_out
@@ -60,5 +61,5 @@ async def list_audits(
         limit=min(limit, MAX_LIMIT) if limit is not None else MAX_LIMIT,
         offset=non_negative_int(request, "offset") or 0,
     )
-    extended = request.headers.get("x-extended-metadata", "").strip().lower() == "true"
+    extended = extended_metadata(request)
     return [audit_out(r, extended=extended) for r in rows]

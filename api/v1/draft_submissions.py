@@ -13,8 +13,8 @@ from litestar.datastructures import State
 
 from api.auth import Actor, authorize
 from api.i18n import N_
-from api.ingest import ingest_submission
 from api.problems import Problem
+from api.services.ingest import ingest_submission
 from api.v1.submissions import _xml_body_type
 from db import draft_submissions as drafts_db
 from db import forms as forms_db

@@ -35,8 +35,8 @@ import msgspec
 from litestar import Request, Response, delete, get, patch, post
 
 from api.auth import Actor, authorize
+from api.http import base_url, content_disposition, extended_metadata
 from api.i18n import N_
-from api.openrosa import base_url
 from api.problems import Problem
 from api.services import entities as service
 from api.services import reintegration
@@ -110,10 +110,6 @@ class EntityOut(msgspec.Struct, rename="camel", omit_defaults=True):
     conflict: str | None
     current_version: VersionOut
     creator: ActorOut | msgspec.UnsetType = msgspec.UNSET
-
-
-def _extended(request: Request) -> bool:
-    return request.headers.get("x-extended-metadata", "").strip().lower() == "true"
 
 
 def _flag(value: str | None) -> bool:
@@ -210,7 +206,7 @@ async def list_datasets(
     project_id: int, request: Request, conn: asyncpg.Connection, actor: Actor | None
 ) -> list[DatasetOut]:
     authorize(actor, "entity.read", project_id)
-    extended = _extended(request)
+    extended = extended_metadata(request)
     return [dataset_out(r, extended=extended)
             for r in await entities_db.list_datasets(conn, project_id)]
 
@@ -291,7 +287,7 @@ async def list_entities(
     rows = await service.list_entities(
         conn, actor, project_id, name, deleted=_flag(request.query_params.get("deleted"))
     )
-    extended = _extended(request)
+    extended = extended_metadata(request)
     return [entity_out(r, data=False, extended=extended) for r in rows]
 
 
@@ -322,7 +318,7 @@ async def entities_csv(
     return Response(
         body, media_type="text/csv; charset=utf-8",
         headers={"ETag": quoted,
-                 "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}.csv"},
+                 "Content-Disposition": content_disposition(f"{name}.csv")},
     )
 
 
@@ -332,7 +328,7 @@ async def get_entity(
     actor: Actor | None,
 ) -> EntityOut:
     _, row = await service.read_entity(conn, actor, project_id, name, uuid)
-    return entity_out(row, data=True, extended=_extended(request))
+    return entity_out(row, data=True, extended=extended_metadata(request))
 
 
 @patch(ENTITY)
@@ -406,7 +402,7 @@ async def entity_versions(
         conn, actor, project_id, name, uuid,
         relevant_to_conflict=_flag(request.query_params.get("relevantToConflict")),
     )
-    extended = _extended(request)
+    extended = extended_metadata(request)
     return [_version_json(v, extended) for v in versions]
 
 
@@ -425,7 +421,7 @@ async def entity_audits(
     authorize(actor, "entity.read", project_id)
     _, row = await service.get_entity(conn, project_id, name, uuid)
     rows = await audits.list_audits_of(conn, service.entity_acted_on(project_id, name, row["uuid"]))
-    extended = _extended(request)
+    extended = extended_metadata(request)
     return [audit_out(r, extended=extended) for r in rows]
 
 

@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import asyncpg
 from litestar import Request, get, route
@@ -27,6 +26,7 @@ from litestar.params import Parameter
 from litestar.response import Response, Stream
 
 from api.auth import Actor, authorize
+from api.http import content_disposition
 from api.i18n import N_
 from api.problems import Problem
 from api.services.publications import latest_publication
@@ -256,11 +256,6 @@ async def _export_files(
         yield SubmissionFile(row["instance_id"], row["name"], content, row["client_audit"])
 
 
-def _disposition(filename: str) -> str:
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
-
-
 async def _audit(conn, actor: Actor, action: str, target: ExportTarget, details: dict) -> None:
     await audits.log_audit(
         conn,
@@ -319,7 +314,7 @@ async def export_csv_zip(
     return Stream(
         body,
         media_type="application/zip",
-        headers={"Content-Disposition": _disposition(
+        headers={"Content-Disposition": content_disposition(
             f"{xml_form_id}.zip" if attachments else f"{xml_form_id}.csv.zip"
         )},
     )
@@ -374,7 +369,7 @@ async def export_xlsx(
     return Stream(
         body,
         media_type=XLSX_MEDIA_TYPE,
-        headers={"Content-Disposition": _disposition(f"{xml_form_id}.xlsx")},
+        headers={"Content-Disposition": content_disposition(f"{xml_form_id}.xlsx")},
     )
 
 
@@ -584,5 +579,5 @@ async def get_report_xlsx(
     return Response(
         report_xlsx(report),
         media_type=XLSX_MEDIA_TYPE,
-        headers={"Content-Disposition": _disposition(f"{xml_form_id}-report.xlsx")},
+        headers={"Content-Disposition": content_disposition(f"{xml_form_id}-report.xlsx")},
     )

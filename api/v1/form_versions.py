@@ -15,6 +15,7 @@ import asyncpg
 from litestar import Response, get
 
 from api.auth import Actor, authorize
+from api.http import content_disposition
 from api.problems import Problem
 from api.v1.schemas import FormOut
 from db import forms as forms_db
@@ -80,9 +81,8 @@ async def get_form_version(
         return Response(definition["xform"].encode("utf-8"), media_type="application/xml")
     if definition["xlsform"] is None:
         raise Problem("not-found", "This version was uploaded as an XForm; it has no XLSForm.")
-    quoted = form["xml_form_id"].replace("\\", "_").replace('"', "_")
     return Response(
         bytes(definition["xlsform"]),
         media_type=XLSX_MEDIA_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{quoted}.xlsx"'},
+        headers={"Content-Disposition": content_disposition(f"{form['xml_form_id']}.xlsx")},
     )

@@ -8,12 +8,12 @@ import asyncpg
 import msgspec
 from litestar import Request, Response, get, patch, post
 
-from api.auth import Actor, authorize
-from api.openrosa import openrosa_actor
+from api.auth import Actor, authorize, openrosa_actor
+from api.http import content_disposition
 from api.problems import Problem
 from api.services import forms as forms_service
 from api.services.forms import compile_upload, get_form_row
-from api.v1 import odata
+from api.v1.odata import service_document_response
 from api.v1.schemas import FormOut, FormStatePatch
 from db import forms as forms_db
 from forms.compile import form_id_from_fallback_header
@@ -87,7 +87,7 @@ async def get_form(
     """GET .../forms/{xmlFormId}, and the same path with .xml (the XForm) or .xlsx, or .svc
     (the OData service document, answered by api.v1.odata)."""
     if form_ref.endswith(".svc"):
-        return await odata.service_document_response(
+        return await service_document_response(
             project_id, form_ref[:-4], request, conn, actor
         )
     for suffix, kind in ((".xml", "xml"), (".xlsx", "xlsx")):
@@ -111,9 +111,7 @@ async def get_form(
             return Response(
                 definition["xlsform"],
                 media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                headers={
-                    "Content-Disposition": f'attachment; filename="{row["xml_form_id"]}.xlsx"'
-                },
+                headers={"Content-Disposition": content_disposition(f"{row['xml_form_id']}.xlsx")},
             )
     authorize(actor, "form.read", project_id)
     row = await get_form_row(conn, project_id, form_ref)

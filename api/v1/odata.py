@@ -32,8 +32,8 @@ from litestar import Request, Response, get
 from litestar.response import Stream
 
 from api.auth import Actor, authorize
+from api.http import base_url
 from api.i18n import N_
-from api.openrosa import base_url
 from api.paths import encoded_path
 from api.problems import Problem
 from api.v1.query_params import non_negative_int

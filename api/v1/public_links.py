@@ -10,7 +10,7 @@ import msgspec
 from litestar import Request, delete, get, post
 
 from api.auth import Actor
-from api.openrosa import base_url
+from api.http import base_url, extended_metadata
 from api.services import public_links as service
 from api.settings import Settings
 
@@ -60,10 +60,6 @@ def public_link_out(row, base: str, extended: bool) -> PublicLinkOut:
     )
 
 
-def _extended(request: Request) -> bool:
-    return request.headers.get("x-extended-metadata", "").lower() == "true"
-
-
 @get(PATH)
 async def list_public_links(
     project_id: int, xml_form_id: str, request: Request, conn: asyncpg.Connection,
@@ -71,7 +67,7 @@ async def list_public_links(
 ) -> list[PublicLinkOut]:
     rows = await service.list_public_links(conn, actor, project_id, xml_form_id)
     base = base_url(request, settings)
-    return [public_link_out(r, base, _extended(request)) for r in rows]
+    return [public_link_out(r, base, extended_metadata(request)) for r in rows]
 
 
 @post(PATH, status_code=200)
@@ -91,7 +87,7 @@ async def get_public_link(
     conn: asyncpg.Connection, actor: Actor | None, settings: Settings,
 ) -> PublicLinkOut:
     row = await service.get_public_link(conn, actor, project_id, xml_form_id, link_id)
-    return public_link_out(row, base_url(request, settings), _extended(request))
+    return public_link_out(row, base_url(request, settings), extended_metadata(request))
 
 
 @delete(PATH + "/{link_id:int}", status_code=200)

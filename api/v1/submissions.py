@@ -15,7 +15,7 @@ GET   .../submissions/{instanceId}/audits                            the submiss
 
 Reads need `submission.read` (researchers, managers, admins); writes need `submission.update`
 (managers, admins). Every successful read of submission data writes an audit row. Creation and
-edits go through `api.ingest.ingest_submission`, the one path a submission takes.
+edits go through `api.services.ingest.ingest_submission`, the one path a submission takes.
 """
 
 from __future__ import annotations
@@ -29,11 +29,10 @@ from litestar import Request, Response, get, patch, post, put
 from litestar.datastructures import State
 
 from api.auth import Actor, authorize
-from api.http import stored_file_response
-from api.ingest import IngestResult, ingest_submission, parse_or_problem
-from api.openrosa import multipart_submission
+from api.http import extended_metadata, multipart_submission, stored_file_response
 from api.problems import Problem
 from api.services import submissions as submission_service
+from api.services.ingest import IngestResult, ingest_submission, parse_or_problem
 from api.storage import blob_key
 from api.v1.query_params import non_negative_int
 from api.v1.schemas import CommentText
@@ -111,10 +110,6 @@ class AuditOut(msgspec.Struct, rename="camel"):
     actor: ActorOut | msgspec.UnsetType = msgspec.UNSET
 
 
-def _extended(request: Request) -> bool:
-    return request.headers.get("x-extended-metadata", "").strip().lower() == "true"
-
-
 def _actor(row, prefix: str) -> ActorOut | msgspec.UnsetType:
     actor_id = row[f"{prefix}_id"]
     if actor_id is None:
@@ -184,7 +179,7 @@ _submission = submission_service.submission_row
 
 async def _ingest(request: Request, conn, state: State, actor: Actor, project_id: int,
                   xml_form_id: str, xml: bytes, files: list) -> IngestResult:
-    """The one store path (api.ingest), for a submission posted to this form's URL."""
+    """The one store path (api.services.ingest), for a submission posted to this form's URL."""
     return await ingest_submission(
         conn,
         state.attachment_store,
@@ -226,7 +221,7 @@ async def list_submissions(
         conn, actor, project_id, xml_form_id,
         limit=non_negative_int(request, "limit"), offset=non_negative_int(request, "offset") or 0,
     )
-    extended = _extended(request)
+    extended = extended_metadata(request)
     return [submission_out(r, extended=extended) for r in rows]
 
 
@@ -295,7 +290,7 @@ async def get_submission(
     await audits.log_audit(
         conn, actor.id, "submission.read", acted_on(project_id, xml_form_id, instance_id)
     )
-    return Response(submission_out(row, extended=_extended(request)))
+    return Response(submission_out(row, extended=extended_metadata(request)))
 
 
 @put(ONE)
@@ -423,7 +418,7 @@ async def list_submission_comments(
     comments = await submission_service.list_comments(
         conn, actor, project_id, xml_form_id, instance_id
     )
-    extended = _extended(request)
+    extended = extended_metadata(request)
     return [comment_out(c, extended=extended) for c in comments]
 
 
@@ -449,7 +444,7 @@ async def list_submission_versions(
     await audits.log_audit(
         conn, actor.id, "submission.version.list", acted_on(project_id, xml_form_id, instance_id)
     )
-    extended = _extended(request)
+    extended = extended_metadata(request)
     return [version_out(v, extended=extended) for v in versions]
 
 
@@ -473,7 +468,7 @@ async def get_submission_version(
     )
     if as_xml:
         return Response(bytes(version["xml"]), media_type="application/xml")
-    return Response(version_out(version, extended=_extended(request)))
+    return Response(version_out(version, extended=extended_metadata(request)))
 
 
 @get(ONE + "/audits")
@@ -484,7 +479,7 @@ async def list_submission_audits(
     authorize(actor, "submission.read", project_id)
     await _submission(conn, await _form_id(conn, project_id, xml_form_id), instance_id)
     rows = await audits.list_audits_of(conn, acted_on(project_id, xml_form_id, instance_id))
-    extended = _extended(request)
+    extended = extended_metadata(request)
     return [audit_out(r, extended=extended) for r in rows]
 
 

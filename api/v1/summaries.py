@@ -15,6 +15,7 @@ import asyncpg
 from litestar import Request, Response, get
 
 from api.auth import Actor, authorize
+from api.http import content_disposition
 from api.problems import Problem
 from api.services.publications import latest_publication
 from api.services.summaries import (
@@ -121,5 +122,5 @@ async def risk_summary_workbook(
     return Response(
         workbook_bytes(name, tables),
         media_type=XLSX_MEDIA,
-        headers={"Content-Disposition": 'attachment; filename="risk.xlsx"'},
+        headers={"Content-Disposition": content_disposition("risk.xlsx")},
     )

@@ -405,7 +405,7 @@ async def test_new_users_need_passwords_of_ten_characters(client, admin_headers)
 def _digest_header(email: str, password: str, method: str, uri: str, challenge: str, nc: int) -> str:
     import hashlib
 
-    from api.openrosa import parse_digest
+    from api.auth import parse_digest
 
     params = parse_digest(challenge)
     ha1 = hashlib.md5(f"{email}:{params['realm']}:{password}".encode()).hexdigest()

@@ -84,3 +84,142 @@ def test_bounded_caches_are_cachetools() -> None:
     )
     assert offenders == []
     assert HAND_MADE_CACHE.search("if len(_x) > 10_000:\n        _x.clear()")  # the pattern works
+
+
+# ---------------------------------------------------------------------------------------------
+# Inside api/: services hold the use cases, surfaces (REST, pages, OpenRosa, the CLI) parse,
+# call a service and render. Shared modules (auth, problems, http, i18n, settings...) and the
+# app that puts the surfaces together are neither.
+
+SURFACES = {
+    "v1": ("api.v1",),
+    "pages": ("api.pages",),
+    "openrosa": ("api.openrosa",),
+    "cli": ("api.cli", "api.export_cli"),
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def python_files(package: str) -> list[Path]:
+    return [p for p in (ROOT / package).rglob("*.py") if "node_modules" not in p.parts]
+
+
+TYPE_CHECKING_TESTS = ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+API_MODULES = {module_name(p): p for p in python_files("api")}
+
+
+def imported_modules(name: str, path: Path) -> set[str]:
+    """The api modules that `name` imports, at any depth of its code (an import inside a
+    function counts): `from a.b import c` names a.b.c when that is a module, else a.b. A
+    package's own modules are not counted as its imports (its __init__ listing its routes or
+    picking one of its stores is the package, not a dependency), nor are imports for type
+    checkers only (`if TYPE_CHECKING:`)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for block in ast.walk(tree):
+        if isinstance(block, ast.If) and ast.unparse(block.test) in TYPE_CHECKING_TESTS:
+            block.body = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            candidates = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            candidates = [f"{module}.{alias.name}" for alias in node.names] + [module]
+        else:
+            continue
+        for candidate in candidates:
+            while candidate and candidate not in API_MODULES:
+                candidate = candidate.rpartition(".")[0]
+            if candidate and candidate != name and not candidate.startswith(f"{name}."):
+                found.add(candidate)
+    return found
+
+
+API_GRAPH = {name: imported_modules(name, path) for name, path in API_MODULES.items()}
+
+
+def surface_of(name: str) -> str | None:
+    for surface, prefixes in SURFACES.items():
+        if any(name == p or name.startswith(p + ".") for p in prefixes):
+            return surface
+    return None
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+    return cycles
+
+
+def test_cycle_finder_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_cycles(graph) == [["a", "b", "c"]]
+    assert import_cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycle_inside_api() -> None:
+    assert import_cycles(API_GRAPH) == []
+
+
+def test_services_import_no_surface() -> None:
+    offenders = {
+        name: sorted(m for m in imports if surface_of(m) or m == "api.app")
+        for name, imports in API_GRAPH.items()
+        if name.startswith("api.services")
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_shared_modules_import_no_surface() -> None:
+    """auth, problems, http, i18n, settings...: imported by every surface, so none of them."""
+    offenders = {
+        name: sorted(m for m in imports if surface_of(m))
+        for name, imports in API_GRAPH.items()
+        if surface_of(name) is None and not name.startswith("api.services") and name != "api.app"
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}

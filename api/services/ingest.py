@@ -24,6 +24,7 @@ from db.submissions import AttachmentIn
 from exports.disclosure import new_record_key
 from forms.screening import screening_row
 from forms.submission import (
+    IncomingFile,
     ParsedSubmission,
     SubmissionParseError,
     file_name_problem,
@@ -36,13 +37,6 @@ _PARSE_PROBLEMS = {
     "instance-id-too-long": "value-invalid",
     "xml-too-large": "payload-too-large",
 }
-
-
-@dataclass(frozen=True)
-class IncomingFile:
-    name: str
-    content: bytes
-    content_type: str
 
 
 @dataclass(frozen=True)
