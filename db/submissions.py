@@ -44,7 +44,8 @@ _SCREENING_VALUES = ", ".join(
 )
 
 # The statement's CTEs, which db/entities.py extends to store a submission and the entity it
-# creates in one statement; NEW_SUBMISSION_PARAMS is the number of its parameters.
+# creates in one statement; NEW_SUBMISSION_PARAMS is the number of its parameters. The
+# submission's `submission.create` audit row is written by the same statement.
 NEW_SUBMISSION_CTES = f"""
 WITH ids AS (
     SELECT nextval('submission_versions_id_seq'::regclass) AS version_id  -- its identity's sequence
@@ -74,6 +75,11 @@ WITH ids AS (
     SELECT ver.submission_id, ver.id, $1, ${_SCREENING_PARAMS_FROM + len(SCREENING_COLUMNS)}::bigint,
            {_SCREENING_VALUES}
     FROM ver WHERE $15::boolean
+), created AS (
+    -- the write records its own audit row, whoever stores the submission
+    INSERT INTO audits (actor_id, action, acted_on)
+    SELECT $3, 'submission.create', 'submission/' || f.project_id || '/' || f.xml_form_id || '/' || $2
+    FROM ver JOIN forms f ON f.id = $1
 )
 """
 NEW_SUBMISSION_PARAMS = _SCREENING_PARAMS_FROM + len(SCREENING_COLUMNS)  # the last: record key

@@ -472,8 +472,6 @@ async def edit_submit(project_id: int, xml_form_id: str, instance_id: str, reque
             raise Problem("submission-conflict", N_("The form did not send an edit of this record."))
     except Problem as problem:
         return refusal(page, problem)
-    await audits.log_audit(conn, page.actor.id, "submission.update.version",
-                           f"project/{project_id}/form/{xml_form_id}/submission/{instance_id}")
     form = await forms_db.get_form(conn, project_id, xml_form_id)
     version = await current_version(conn, form["id"], instance_id)
     return answer_for(page, result, await def_xform(conn, version["form_def_id"]), draft=False)

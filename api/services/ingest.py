@@ -1,11 +1,23 @@
-"""The one path a submission takes, whichever surface it came through (OpenRosa or REST):
-parse safely, pick the form version, classify, store the files, commit; answer after commit."""
+"""The one path a submission takes, whichever surface it came through (OpenRosa, REST, the
+web form): may this actor submit (checked once, at the entry), then
+
+1. receive: parse safely, find the form version it is for, check its files' names, classify
+   it; nothing is written;
+2. store, in one transaction with one commit point: a new submission | a duplicate (files
+   missing from the first send filled in) | an edit (a new version of an existing one). The
+   store writes its own audit row (`submission.create`, `submission.update.version`), so every
+   surface logs alike; files go to the attachment store inside the transaction that refers
+   to them;
+3. answer after the commit.
+
+The usual intake (a new submission with no files) is one statement, atomic on its own, so it
+opens no transaction: its commit is that statement's."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -16,6 +28,7 @@ from api.metrics import count_stored_submission
 from api.problems import Problem
 from api.services import entities as entities_service
 from api.storage import AttachmentStore, blob_key
+from db import audits as audits_db
 from db import blobs as blobs_db
 from db import draft_submissions as drafts_db
 from db import public_links as links_db
@@ -61,6 +74,35 @@ def parse_or_problem(xml: bytes, target: SubmissionTarget | None = None) -> Pars
         raise Problem(slug, f"{Problem(slug).title} ({exc})") from exc
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """A submission received: parsed, matched to its form version, its files' names checked,
+    classified. Nothing of it is written yet."""
+
+    project_id: int
+    target: SubmissionTarget
+    parsed: ParsedSubmission
+    xml: bytes
+    submitter_id: int
+    device_id: str | None
+    user_agent: str | None
+    expected: list[str]  # the file names the submission names, in order
+    uploaded: dict[str, AttachmentIn] = field(default_factory=dict)  # those sent, by name
+    contents: dict[str, bytes] = field(default_factory=dict)
+    screening: dict | None = None
+    # the submitter may edit submissions of others (not only their own)
+    may_edit_others: bool = False
+    # a once-only public link: it takes exactly one submission (its row locked while storing)
+    once_link_id: int | None = None
+
+    @property
+    def xml_md5(self) -> bytes:
+        return hashlib.md5(self.xml).digest()
+
+    def acted_on(self, instance_id: str) -> str:
+        return f"submission/{self.project_id}/{self.target.xml_form_id}/{instance_id}"
+
+
 async def ingest_submission(
     conn: asyncpg.Connection,
     store: AttachmentStore,
@@ -80,24 +122,18 @@ async def ingest_submission(
     takes exactly one submission, however it is sent (its row is locked while it is stored;
     a resend of that same submission is a duplicate, anything else public-link-used)."""
     actor = authorize(actor, "form.update" if draft else "submission.create", project_id)
-    args = (conn, store, actor, project_id, xml, files)
-    kwargs = dict(device_id=device_id, user_agent=user_agent, expected_form_id=expected_form_id,
-                  draft=draft)
-    if actor.type != "public_link" or not actor.once:
-        result = await _ingest(*args, **kwargs)
-    else:
-        first = parse_or_problem(xml)
-        async with conn.transaction():
-            if await links_db.lock_and_check_used(conn, actor.id, first.instance_id):
-                raise Problem("public-link-used")
-            result = await _ingest(*args, **kwargs)
+    incoming = await receive_submission(
+        conn, actor, project_id, xml, files, device_id=device_id, user_agent=user_agent,
+        expected_form_id=expected_form_id, draft=draft,
+    )
+    writer = SubmissionWriter(conn, store, incoming)
+    result = await (writer.store_draft() if draft else writer.store())
     count_stored_submission(result.outcome)  # /metrics, once committed
     return result
 
 
-async def _ingest(
+async def receive_submission(
     conn: asyncpg.Connection,
-    store: AttachmentStore,
     actor: Actor,
     project_id: int,
     xml: bytes,
@@ -107,41 +143,29 @@ async def _ingest(
     user_agent: str | None,
     expected_form_id: str | None,
     draft: bool,
-) -> IngestResult:
-    first = parse_or_problem(xml)
-    if first.deprecated_id is not None and actor.type == "public_link":
+) -> Incoming:
+    """Parse the submission and find what it is for; refuse it before anything is written."""
+    parsed = parse_or_problem(xml)
+    if parsed.deprecated_id is not None and actor.type == "public_link":
         # every holder of a link is the same submitter: an edit would replace another's
         raise Problem("forbidden", N_("A public link cannot edit a submission."))
-    if expected_form_id is not None and first.xml_form_id != expected_form_id:
+    if expected_form_id is not None and parsed.xml_form_id != expected_form_id:
         raise Problem(
             "submission-form-id-missing",
             N_("The submission is for form %(got)s, not %(expected)s."),
-            params={"got": repr(first.xml_form_id), "expected": repr(expected_form_id)},
+            params={"got": repr(parsed.xml_form_id), "expected": repr(expected_form_id)},
         )
-    find_target = draft_submission_target if draft else submission_target
-    target = await find_target(conn, project_id, first.xml_form_id, first.version)
-    if target is None and draft:
-        raise Problem(
-            "form-not-found",
-            N_("Form %(form)s has no draft with version %(version)s."),
-            params={"form": repr(first.xml_form_id), "version": repr(first.version)},
-        )
-    if target is None:
-        raise Problem(
-            "form-not-found",
-            N_("No published form %(form)s with version %(version)s in this project."),
-            params={"form": repr(first.xml_form_id), "version": repr(first.version)},
-        )
+    target = await _find_target(conn, project_id, parsed, draft=draft)
     if not actor.may_use_form(project_id, target.form_id):
         raise Problem("forbidden", N_("This app user is not assigned to the form."))
     if target.archived:
         raise Problem("project-archived")
     if target.state == "closed" and not draft:
         raise Problem("form-closed")
-    parsed = first
     if target.repeat_paths or target.binary_paths:
         parsed = parse_or_problem(xml, target)
-
+    if draft and parsed.deprecated_id is not None:
+        raise Problem("request-invalid", N_("A draft test submission cannot be edited."))
     expected = list(dict.fromkeys(parsed.attachment_names))
     for name in expected:
         reason = file_name_problem(name)
@@ -150,160 +174,240 @@ async def _ingest(
                 "attachment-name-invalid",
                 f"The submission names a file {name!r} that cannot be stored: {reason}.",
             )
+    incoming = Incoming(
+        project_id=project_id, target=target, parsed=parsed, xml=xml, submitter_id=actor.id,
+        device_id=device_id, user_agent=user_agent, expected=expected,
+        screening=screening_row(parsed.answers) if target.is_screening else None,
+        may_edit_others=actor.can("submission.update", project_id),
+        once_link_id=actor.id if actor.type == "public_link" and actor.once else None,
+    )
     wanted = set(expected)
-    # Files are written to the store only once the database has decided to keep them (new,
-    # missing from a duplicate, or part of an edit), inside the transaction that references
-    # them: a refused resend leaves no file behind.
-    contents: dict[str, bytes] = {}
-    uploaded: dict[str, AttachmentIn] = {}
     for item in files:
-        if item.name in wanted and item.name not in uploaded:  # unexpected files are ignored
-            contents[item.name] = item.content
-            uploaded[item.name] = AttachmentIn(
+        if item.name in wanted and item.name not in incoming.uploaded:  # others are ignored
+            incoming.contents[item.name] = item.content
+            incoming.uploaded[item.name] = AttachmentIn(
                 item.name,
                 blob_key(item.content),
                 item.content_type or "application/octet-stream",
                 len(item.content),
             )
+    return incoming
 
-    async def store_files(names) -> None:
-        # inside the transaction that references them, under the blob lock (db/blobs.py)
+
+async def _find_target(
+    conn: asyncpg.Connection, project_id: int, parsed: ParsedSubmission, *, draft: bool
+) -> SubmissionTarget:
+    find = draft_submission_target if draft else submission_target
+    target = await find(conn, project_id, parsed.xml_form_id, parsed.version)
+    if target is not None:
+        return target
+    if draft:
+        raise Problem(
+            "form-not-found",
+            N_("Form %(form)s has no draft with version %(version)s."),
+            params={"form": repr(parsed.xml_form_id), "version": repr(parsed.version)},
+        )
+    raise Problem(
+        "form-not-found",
+        N_("No published form %(form)s with version %(version)s in this project."),
+        params={"form": repr(parsed.xml_form_id), "version": repr(parsed.version)},
+    )
+
+
+class SubmissionWriter:
+    """Stores one received submission: new | duplicate | edit (or a draft test), each with
+    its audit row, inside the one transaction `store` opens (when one is needed)."""
+
+    def __init__(self, conn: asyncpg.Connection, store: AttachmentStore, incoming: Incoming):
+        self.conn = conn
+        self.files = store
+        self.incoming = incoming
+        self.declarations = list(incoming.target.entity_declarations)
+
+    def result(self, outcome: str, instance_id: str, present: int | None) -> IngestResult:
+        incoming = self.incoming
+        return IngestResult(
+            outcome, instance_id, incoming.target.xml_form_id, present, incoming.screening
+        )
+
+    async def store(self) -> IngestResult:
+        """The one commit point. A new submission with no files, whose entity (if any) is the
+        simple case, is one statement and needs no transaction; anything else gets one."""
+        incoming = self.incoming
+        plan = None
+        if incoming.parsed.deprecated_id is None and self.declarations:
+            plan = await entities_service.plan_single_create(
+                self.conn, incoming.target.def_id, incoming.xml, self.declarations
+            )
+        one_statement = (
+            incoming.parsed.deprecated_id is None
+            and not incoming.uploaded
+            and (plan is not None or not self.declarations)
+            and incoming.once_link_id is None
+        )
+        async with contextlib.nullcontext() if one_statement else self.conn.transaction():
+            if incoming.once_link_id is not None and await links_db.lock_and_check_used(
+                self.conn, incoming.once_link_id, incoming.parsed.instance_id
+            ):
+                raise Problem("public-link-used")
+            result = await self.store_new(plan)
+            if result is None:
+                result = await self.store_existing()
+        return result
+
+    async def store_files(self, names) -> None:
+        """Inside the transaction that references them, under the blob lock (db/blobs.py):
+        a refused resend leaves no file behind."""
         if not names:
             return
-        await blobs_db.hold_for_writing(conn)
+        await blobs_db.hold_for_writing(self.conn)
         for name in names:
-            await store.put(contents[name])
+            await self.files.put(self.incoming.contents[name])
 
-    xml_md5 = hashlib.md5(xml).digest()
-    screening = screening_row(parsed.answers) if target.is_screening else None
-
-    if draft:
-        if parsed.deprecated_id is not None:
-            raise Problem("request-invalid", N_("A draft test submission cannot be edited."))
-        async with conn.transaction() if uploaded else contextlib.nullcontext():
-            await drafts_db.insert_draft_submission(
-                conn,
-                form_id=target.form_id,
-                form_def_id=target.def_id,
-                instance_id=parsed.instance_id,
-                xml=xml,
-                answers=parsed.answers,
-                screening=screening,
-                attachments=[
-                    {"name": a.name, "blobKey": a.blob_key, "contentType": a.content_type,
-                     "size": a.size}
-                    for a in uploaded.values()
-                ],
-                submitter_id=actor.id,
-            )
-            await store_files(uploaded)
-        return IngestResult("draft", parsed.instance_id, target.xml_form_id, len(uploaded),
-                            screening)
-
-    declarations = list(target.entity_declarations)
-
-    def stored_version(submission_id: int, version_id: int) -> entities_service.StoredVersion:
+    def stored_version(self, submission_id: int, version_id: int) -> entities_service.StoredVersion:
+        incoming = self.incoming
         return entities_service.StoredVersion(
-            project_id=project_id, xml_form_id=target.xml_form_id, form_def_id=target.def_id,
-            submission_id=submission_id, version_id=version_id, instance_id=parsed.instance_id,
-            xml=xml, submitter_id=actor.id, user_agent=user_agent, review_state=None,
+            project_id=incoming.project_id, xml_form_id=incoming.target.xml_form_id,
+            form_def_id=incoming.target.def_id, submission_id=submission_id,
+            version_id=version_id, instance_id=incoming.parsed.instance_id, xml=incoming.xml,
+            submitter_id=incoming.submitter_id, user_agent=incoming.user_agent,
+            review_state=None,
         )
 
-    async def store_entities(submission_id: int, version_id: int, *, fresh: bool = False) -> None:
+    async def store_entities(self, submission_id: int, version_id: int, *, fresh: bool = False) -> None:
         # in the transaction that stores the submission: a 201 means both are committed
         await entities_service.process_submission(
-            conn, stored_version(submission_id, version_id), declarations, event="create",
-            fresh=fresh,
+            self.conn, self.stored_version(submission_id, version_id), self.declarations,
+            event="create", fresh=fresh,
         )
 
-    plan = None
-    if parsed.deprecated_id is None and declarations:
-        plan = await entities_service.plan_single_create(conn, target.def_id, xml, declarations)
-    new_args = submissions_db.new_submission_args(
-        form_id=target.form_id, form_def_id=target.def_id, instance_id=parsed.instance_id,
-        instance_name=parsed.instance_name, xml=xml, xml_md5=xml_md5, answers=parsed.answers,
-        submitter_id=actor.id, device_id=device_id, user_agent=user_agent,
-        expected_attachments=expected, uploaded=uploaded, screening=screening,
-        record_key=new_record_key() if screening is not None else None,
-    )
-    if plan is not None:
-        # the usual intake: the submission and the entity it creates, in one statement
-        # (with its files written before it commits, when it has some)
-        async with conn.transaction() if uploaded else contextlib.nullcontext():
+    async def store_new(self, plan) -> IngestResult | None:
+        """A new submission with its first version, files, screening, entity and its
+        `submission.create` audit row (db/submissions.py NEW_SUBMISSION_CTES); None when its
+        instanceID is stored already (nothing written)."""
+        incoming = self.incoming
+        if incoming.parsed.deprecated_id is not None:
+            return None
+        args = submissions_db.new_submission_args(
+            form_id=incoming.target.form_id, form_def_id=incoming.target.def_id,
+            instance_id=incoming.parsed.instance_id,
+            instance_name=incoming.parsed.instance_name, xml=incoming.xml,
+            xml_md5=incoming.xml_md5, answers=incoming.parsed.answers,
+            submitter_id=incoming.submitter_id, device_id=incoming.device_id,
+            user_agent=incoming.user_agent, expected_attachments=incoming.expected,
+            uploaded=incoming.uploaded, screening=incoming.screening,
+            record_key=new_record_key() if incoming.screening is not None else None,
+        )
+        if plan is not None:
+            # the submission and the entity it creates, in one statement
             ids = await entities_service.store_submission_with_entity(
-                conn, new_args, plan, stored_version(0, 0)
+                self.conn, args, plan, self.stored_version(0, 0)
             )
-            if ids is not None:
-                await store_files(uploaded)
-        if ids is not None:
-            return IngestResult(
-                "created", parsed.instance_id, target.xml_form_id, len(uploaded), screening
-            )
-    elif parsed.deprecated_id is None and declarations:
-        async with conn.transaction():
-            ids = await submissions_db.insert_new_submission_ids(conn, new_args)
-            if ids is not None:
-                await store_entities(*ids, fresh=True)
-                await store_files(uploaded)
-        if ids is not None:
-            return IngestResult(
-                "created", parsed.instance_id, target.xml_form_id, len(uploaded), screening
-            )
-    elif parsed.deprecated_id is None:
-        # The common case: one statement, atomic on its own (in a transaction with the
-        # writing of its files when it has some).
-        async with conn.transaction() if uploaded else contextlib.nullcontext():
-            ids = await submissions_db.insert_new_submission_ids(conn, new_args)
-            if ids is not None:
-                await store_files(uploaded)
-        if ids is not None:
-            return IngestResult(
-                "created", parsed.instance_id, target.xml_form_id, len(uploaded), screening
-            )
-    async with conn.transaction():
-        existing = await submissions_db.find_version(conn, target.form_id, parsed.instance_id)
+        else:
+            ids = await submissions_db.insert_new_submission_ids(self.conn, args)
+            if ids is not None and self.declarations:
+                await self.store_entities(*ids, fresh=True)
+        if ids is None:
+            return None
+        await self.store_files(incoming.uploaded)
+        return self.result("created", incoming.parsed.instance_id, len(incoming.uploaded))
+
+    async def store_existing(self) -> IngestResult:
+        """The instanceID is stored already: the same submission sent again (a duplicate), or
+        an edit naming the version it replaces (deprecatedID)."""
+        incoming = self.incoming
+        existing = await submissions_db.find_version(
+            self.conn, incoming.target.form_id, incoming.parsed.instance_id
+        )
         if existing is not None:
-            if bytes(existing["xml_md5"]) != xml_md5:
-                raise Problem(
-                    "submission-conflict",
-                    N_("A submission with instanceID %(id)s already exists with different content."),
-                    params={"id": parsed.instance_id},
-                )
-            if uploaded:
-                missing = {
-                    a["name"]
-                    for a in await submissions_db.list_attachments(conn, existing["version_id"])
-                    if a["blob_key"] is None
-                }
-                uploaded = {n: a for n, a in uploaded.items() if n in missing}
-                await store_files(uploaded)
-            filled = await submissions_db.fill_missing_attachments(
-                conn, existing["version_id"], uploaded
-            )
-            return IngestResult(
-                "duplicate",
-                existing["submission_instance_id"],
-                target.xml_form_id,
-                filled["attachments_present"],
-                screening,
-            )
-        if parsed.deprecated_id is None:  # lost a race with an identical insert: retry as one
+            return await self.store_duplicate(existing)
+        if incoming.parsed.deprecated_id is None:  # lost a race with an identical insert: retry
             raise Problem("submission-conflict", N_("The submission was being stored concurrently."))
-        previous = await submissions_db.find_version(conn, target.form_id, parsed.deprecated_id)
+        return await self.store_edit()
+
+    async def store_duplicate(self, existing) -> IngestResult:
+        """Files missing from the first send are filled in; anything else is refused."""
+        incoming = self.incoming
+        if bytes(existing["xml_md5"]) != incoming.xml_md5:
+            raise Problem(
+                "submission-conflict",
+                N_("A submission with instanceID %(id)s already exists with different content."),
+                params={"id": incoming.parsed.instance_id},
+            )
+        uploaded = incoming.uploaded
+        if uploaded:
+            missing = {
+                a["name"]
+                for a in await submissions_db.list_attachments(self.conn, existing["version_id"])
+                if a["blob_key"] is None
+            }
+            uploaded = {n: a for n, a in uploaded.items() if n in missing}
+            await self.store_files(uploaded)
+        filled = await submissions_db.fill_missing_attachments(
+            self.conn, existing["version_id"], uploaded
+        )
+        return self.result(
+            "duplicate", existing["submission_instance_id"], filled["attachments_present"]
+        )
+
+    async def store_edit(self) -> IngestResult:
+        """A new version of the submission whose current version deprecatedID names."""
+        incoming, parsed = self.incoming, self.incoming.parsed
+        previous = await self._version_to_edit()
+        await self.store_files(incoming.uploaded)
+        version_id = await submissions_db.insert_edit(
+            self.conn,
+            submission_id=previous["submission_id"],
+            previous_version_id=previous["version_id"],
+            form_id=incoming.target.form_id,
+            form_def_id=incoming.target.def_id,
+            instance_id=parsed.instance_id,
+            deprecated_id=parsed.deprecated_id,
+            instance_name=parsed.instance_name,
+            xml=incoming.xml,
+            xml_md5=incoming.xml_md5,
+            answers=parsed.answers,
+            submitter_id=incoming.submitter_id,
+            device_id=incoming.device_id,
+            user_agent=incoming.user_agent,
+            expected_attachments=incoming.expected,
+            uploaded=incoming.uploaded,
+        )
+        if incoming.screening is not None:
+            await submissions_db.upsert_screening(
+                self.conn, previous["submission_id"], version_id, incoming.target.form_id,
+                incoming.screening,
+            )
+        if self.declarations:
+            await self.store_entities(previous["submission_id"], version_id)
+        await audits_db.log_audit(
+            self.conn, incoming.submitter_id, "submission.update.version",
+            incoming.acted_on(previous["submission_instance_id"]),
+            {"instanceId": parsed.instance_id, "deprecatedId": parsed.deprecated_id},
+        )
+        return self.result("edited", previous["submission_instance_id"], None)
+
+    async def _version_to_edit(self):
+        incoming, parsed = self.incoming, self.incoming.parsed
+        previous = await submissions_db.find_version(
+            self.conn, incoming.target.form_id, parsed.deprecated_id
+        )
         if previous is None:
             raise Problem(
                 "submission-deprecated-id-unknown",
                 N_("deprecatedID %(id)s names no submission of this form."),
                 params={"id": parsed.deprecated_id},
             )
-        if previous["submitter_id"] != actor.id and not actor.can("submission.update", project_id):
+        if previous["submitter_id"] != incoming.submitter_id and not incoming.may_edit_others:
             # Central lets any submitter replace any submission; with this data, only its own
             # submitter or someone who may edit submissions can.
             raise Problem(
                 "forbidden", N_("Only the original submitter or a project manager may edit it.")
             )
-        await submissions_db.lock_submission(conn, previous["submission_id"])
-        previous = await submissions_db.find_version(conn, target.form_id, parsed.deprecated_id)
+        await submissions_db.lock_submission(self.conn, previous["submission_id"])
+        previous = await submissions_db.find_version(
+            self.conn, incoming.target.form_id, parsed.deprecated_id
+        )
         if not previous["current"]:
             raise Problem(
                 "submission-deprecated-id-stale",
@@ -311,32 +415,26 @@ async def _ingest(
                    "edited already."),
                 params={"id": parsed.deprecated_id},
             )
-        await store_files(uploaded)
-        version_id = await submissions_db.insert_edit(
-            conn,
-            submission_id=previous["submission_id"],
-            previous_version_id=previous["version_id"],
-            form_id=target.form_id,
-            form_def_id=target.def_id,
-            instance_id=parsed.instance_id,
-            deprecated_id=parsed.deprecated_id,
-            instance_name=parsed.instance_name,
-            xml=xml,
-            xml_md5=xml_md5,
-            answers=parsed.answers,
-            submitter_id=actor.id,
-            device_id=device_id,
-            user_agent=user_agent,
-            expected_attachments=expected,
-            uploaded=uploaded,
-        )
-        if screening is not None:
-            await submissions_db.upsert_screening(
-                conn, previous["submission_id"], version_id, target.form_id, screening
-            )
-        if declarations:
-            await store_entities(previous["submission_id"], version_id)
-        return IngestResult(
-            "edited", previous["submission_instance_id"], target.xml_form_id, None, screening
-        )
+        return previous
 
+    async def store_draft(self) -> IngestResult:
+        """A test of the form's draft, kept apart from the data (draft_submissions)."""
+        incoming = self.incoming
+        async with self.conn.transaction() if incoming.uploaded else contextlib.nullcontext():
+            await drafts_db.insert_draft_submission(
+                self.conn,
+                form_id=incoming.target.form_id,
+                form_def_id=incoming.target.def_id,
+                instance_id=incoming.parsed.instance_id,
+                xml=incoming.xml,
+                answers=incoming.parsed.answers,
+                screening=incoming.screening,
+                attachments=[
+                    {"name": a.name, "blobKey": a.blob_key, "contentType": a.content_type,
+                     "size": a.size}
+                    for a in incoming.uploaded.values()
+                ],
+                submitter_id=incoming.submitter_id,
+            )
+            await self.store_files(incoming.uploaded)
+        return self.result("draft", incoming.parsed.instance_id, len(incoming.uploaded))

@@ -257,12 +257,7 @@ async def create_submission(
             f"A submission {result.instance_id} already exists.",
             details={"fields": ["instanceId"], "values": [result.instance_id]},
         )
-    await audits.log_audit(
-        conn, actor.id,
-        "submission.create" if result.outcome == "created" else "submission.update.version",
-        acted_on(project_id, xml_form_id, result.instance_id),
-    )
-    row = await _submission(conn, form_id, result.instance_id)
+    row = await _submission(conn, form_id, result.instance_id)  # the store audited it
     # pyodk adds `attachments` itself after creating; Central's answer has none.
     return submission_out(row, attachments=False)
 
@@ -315,10 +310,6 @@ async def edit_submission(
     result = await _ingest(request, conn, state, actor, project_id, xml_form_id, xml, [])
     if result.outcome != "edited":
         raise Problem("submission-exists", f"A version {parsed.instance_id} already exists.")
-    await audits.log_audit(
-        conn, actor.id, "submission.update.version", acted_on(project_id, xml_form_id, instance_id),
-        {"instanceId": parsed.instance_id, "deprecatedId": parsed.deprecated_id},
-    )
     return submission_out(await _submission(conn, form_id, instance_id))
 
 
