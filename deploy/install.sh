@@ -15,7 +15,7 @@
 # what the tests run (tests/production/test_production.py).
 set -euo pipefail
 
-DOMAIN="" EMAIL="" ADDRESS="" WHEEL="" WORKERS=2 ADMIN_EMAIL="" ROOT=""
+DOMAIN="" EMAIL="" ADDRESS="" WHEEL="" WORKERS=2 WORKERS_GIVEN="" ADMIN_EMAIL="" ROOT=""
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
     --email) EMAIL="${2:?}"; shift 2 ;;
     --address) ADDRESS="${2:?}"; shift 2 ;;
     --wheel) WHEEL="${2:?}"; shift 2 ;;
-    --workers) WORKERS="${2:?}"; shift 2 ;;
+    --workers) WORKERS="${2:?}"; WORKERS_GIVEN=1; shift 2 ;;
     --admin-email) ADMIN_EMAIL="${2:?}"; shift 2 ;;
     --root) ROOT="${2:?}"; shift 2 ;;
     -h|--help) usage 0 ;;
@@ -59,6 +59,7 @@ VENV="$ROOT/opt/fieldsurvey/venv"
 UNITS="$ROOT/etc/systemd/system"
 ENV_FILE="$ETC/fieldsurvey.env"
 MAX_BODY=104857600  # FIELDSURVEY_MAX_SUBMISSION_BYTES: the server's limit, and Caddy's
+                    # (a value edited in fieldsurvey.env later is what both use)
 
 # 1. The system's packages (skipped when present).
 if [ -z "$ROOT" ]; then
@@ -110,6 +111,15 @@ FIELDSURVEY_MAX_SUBMISSION_BYTES=${MAX_BODY}
 EOF
   umask 022
 fi
+# what the options say is set again on every run (a new domain, more workers)
+set_env() {
+  if grep -q "^$1=" "$ENV_FILE"; then sed -i "s|^$1=.*|$1=$2|" "$ENV_FILE"
+  else printf '%s=%s\n' "$1" "$2" >> "$ENV_FILE"; fi
+}
+set_env FIELDSURVEY_PUBLIC_URL "https://${SITE}"
+[ -z "$WORKERS_GIVEN" ] || set_env FIELDSURVEY_WORKERS "$WORKERS"
+MAX_BODY="$(sed -n 's/^FIELDSURVEY_MAX_SUBMISSION_BYTES=//p' "$ENV_FILE")"
+MAX_BODY="${MAX_BODY:-104857600}"  # the server's default; Caddy's limit follows the server's
 DATABASE_URL="$(sed -n 's/^DATABASE_URL=//p' "$ENV_FILE")"
 DB_PASSWORD="$(printf '%s' "$DATABASE_URL" | sed -n 's|^postgresql://fieldsurvey:\([^@]*\)@.*|\1|p')"
 [ -n "$DB_PASSWORD" ] || die "$ENV_FILE: DATABASE_URL is not fieldsurvey's own (postgresql://fieldsurvey:...)"

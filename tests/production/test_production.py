@@ -241,9 +241,9 @@ def test_install_sh_twice_then_its_units_and_its_server(debian_postgres, fieldsu
     env = {**os.environ, "PGHOST": str(debian_postgres.root), "PGPORT": str(debian_postgres.port),
            "PGUSER": "postgres"}
     runs = [subprocess.run(["bash", str(script), "--address", "127.0.0.1", "--wheel",
-                            str(fieldsurvey_wheel), "--root", str(root)],
+                            str(fieldsurvey_wheel), "--root", str(root), *more],
                            capture_output=True, text=True, env=env, timeout=600)
-            for _ in range(2)]
+            for more in ([], ["--workers", "3"])]  # the second run: an upgrade, more workers
     for run in runs:
         assert run.returncode == 0, run.stdout + run.stderr
     passwords = [re.findall(r"password: (\S+)", run.stdout) for run in runs]
@@ -254,6 +254,7 @@ def test_install_sh_twice_then_its_units_and_its_server(debian_postgres, fieldsu
                     (root / "etc/fieldsurvey/fieldsurvey.env").read_text().splitlines()
                     if line and not line.startswith("#"))
     assert settings["FIELDSURVEY_PUBLIC_URL"] == "https://127.0.0.1"
+    assert settings["FIELDSURVEY_WORKERS"] == "3"
     assert (root / "etc/fieldsurvey/fieldsurvey.env").stat().st_mode & 0o007 == 0
     assert (root / "etc/caddy/Caddyfile").read_bytes() == (ROOT / "deploy/Caddyfile").read_bytes()
     caddy_env = (root / "etc/fieldsurvey/caddy.env").read_text()
