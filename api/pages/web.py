@@ -11,6 +11,7 @@ Permissions are api/auth.py's (`Actor.can`); a page never decides a rule of its 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import secrets
@@ -340,7 +341,7 @@ class Page:
         response.set_cookie(
             CSRF_COOKIE, generate_csrf_token(self.request.app.state.csrf_secret),
             path=config.cookie_path, httponly=config.cookie_httponly,
-            samesite=config.cookie_samesite, secure=config.cookie_secure,
+            samesite=config.cookie_samesite, secure=cookies_secure(self.request, self.settings),
         )
 
     def set_locale_cookie(self, response: Response, locale: str) -> None:
@@ -487,10 +488,19 @@ class SharedSecretCSRF(CSRFMiddleware):
     server or worker is accepted by another. Setting it on the CSRFConfig at startup is not
     enough: Litestar deep-copies a router when it is registered, so the middleware holds a
     copy of the config made before the database was read (each process then kept its own
-    random secret and a login form posted to another server was refused with 403)."""
+    random secret and a login form posted to another server was refused with 403).
+    Its cookie is Secure when the request came over HTTPS (`cookies_secure`: behind a trusted
+    proxy, its X-Forwarded-Proto says so), as the session cookie is."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        secret = scope["litestar_app"].state.csrf_secret
-        if self.config.secret != secret:
-            self.config = dataclasses.replace(self.config, secret=secret)
-        await super().__call__(scope, receive, send)
+        state = scope["litestar_app"].state
+        secure = scope.get("scheme") == "https" or self.config.cookie_secure
+        configs = self.__dict__.setdefault("_configs", {})
+        config = configs.get((state.csrf_secret, secure))
+        if config is None:
+            config = configs[(state.csrf_secret, secure)] = dataclasses.replace(
+                self.config, secret=state.csrf_secret, cookie_secure=secure)
+        # a shallow copy per request: concurrent requests never see each other's config
+        handler = copy.copy(self)
+        handler.config = config
+        await CSRFMiddleware.__call__(handler, scope, receive, send)

@@ -72,3 +72,16 @@ async def test_digest_nonce_of_one_server_is_good_once_on_any(client, other, mak
     for server in (client, other):  # the same count again: a replay, on either server
         replayed = await server.get(path, headers={**OPENROSA, "Authorization": header})
         assert replayed.status_code == 401
+
+
+async def test_the_csrf_cookie_is_secure_over_https(settings) -> None:
+    """Over HTTPS (a trusted proxy's X-Forwarded-Proto makes the scheme https) the CSRF cookie
+    is Secure, as the session cookie, without FIELDSURVEY_PUBLIC_URL; over HTTP it is not."""
+    assert settings.public_url is None
+    app = create_app(settings)
+    for base, secure in (("https://survey.example", True), ("http://survey.example", False)):
+        async with AsyncTestClient(app=app, base_url=base, timeout=60) as browser:
+            page = await browser.get("/login")
+            (cookie,) = [c for c in page.headers.get_list("set-cookie")
+                         if c.startswith("fieldsurvey_csrf=")]
+            assert ("Secure" in cookie) is secure, cookie

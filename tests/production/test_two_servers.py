@@ -65,6 +65,7 @@ def test_a_login_form_of_one_server_is_accepted_by_the_other(pair) -> None:
     with pair["caddy"].client() as http:  # and through Caddy, which takes the servers in turn
         for _ in range(4):
             page = http.get("/login")
+            assert all("Secure" in c for c in page.headers.get_list("set-cookie"))
             token = CSRF_INPUT.search(page.text).group(1)
             signed = http.post("/login", follow_redirects=False, data={
                 "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "_csrf_token": token})
