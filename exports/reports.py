@@ -43,7 +43,7 @@ from exports.disclosure import (
 )
 from exports.layout import MergedForm, OptionError, label_in
 from forms.schema import Field
-from forms.vocabulary import PERIODS
+from forms.vocabulary import PERIODS, region_of_district
 
 CHOICE_TYPES = ("select_one", "select_multiple")
 NUMBER_TYPES = ("int", "decimal", "range")
@@ -429,7 +429,7 @@ class _Columns:
 
     def _district_guard(self, plan, population, by_values, by_labels) -> None:
         """Districts with fewer than 5k units are merged into 'other districts of <region>'
-        (district codes start with their region's code: TJ-SU-KHUJAND is in TJ-SU)."""
+        (forms.vocabulary.region_of_district)."""
         minimum = DISTRICT_GUARD_FACTOR * plan.spec.k
         totals: dict = {}
         for (value, _), count in population.items():
@@ -443,7 +443,7 @@ class _Columns:
         for value in list(by_values):
             if value is None or totals.get(value, 0) >= minimum:
                 continue
-            region_code = value.rsplit("-", 1)[0] if value.count("-") >= 2 else ""
+            region_code = region_of_district(value) or ""
             other = f"other:{region_code}"
             if other not in by_labels:
                 by_labels[other] = (

@@ -72,6 +72,15 @@ def districts() -> dict[str, District]:
         }
 
 
+def region_of_district(code: str) -> str | None:
+    """The region of a district code: the admin list's, else the code's own prefix (codes start
+    with their region's code: TJ-SU-KHUJAND is in TJ-SU), else None."""
+    unit = districts().get(code)
+    if unit is not None:
+        return unit.region
+    return code.rsplit("-", 1)[0] if code.count("-") >= 2 else None
+
+
 # --- periods and month keys ----------------------------------------------------------------
 
 PERIODS = ("month", "quarter", "year")

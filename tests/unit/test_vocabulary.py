@@ -31,6 +31,7 @@ from forms.vocabulary import (
     districts,
     parse_moment_range,
     parse_month_range,
+    region_of_district,
     whole_period,
 )
 
@@ -131,3 +132,10 @@ def test_month_refusals(start, end, refusal) -> None:
     with pytest.raises(OptionError) as refused:
         parse_month_range(start, end)
     assert refused.value.template == refusal
+
+
+def test_region_of_district() -> None:
+    assert region_of_district("TJ-SU-KHUJAND") == "TJ-SU"
+    assert all(region_of_district(code) == unit.region for code, unit in districts().items())
+    assert region_of_district("TJ-KT-NEWPLACE") == "TJ-KT"  # not listed yet: its prefix
+    assert region_of_district("nowhere") is None
