@@ -148,7 +148,8 @@ async def health(state: State) -> Response:
 
 async def provide_actor(request: Request, conn: asyncpg.Connection) -> Actor | None:
     return await resolve_actor(
-        conn, request.headers, request.path_params, https=is_https(request)
+        conn, request.headers, request.path_params, https=is_https(request),
+        ip=request.client.host if request.client else None, settings=request.app.state.settings,
     )
 
 

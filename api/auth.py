@@ -275,20 +275,46 @@ async def actor_from_password(conn, email: str, password: str) -> Actor | None:
 
 
 # Clients that send HTTP Basic on every request (Excel, Power BI, ruODK) would pay argon2 each
-# time: a successful check is remembered for BASIC_TTL seconds under a hash of the credentials.
+# time: a successful check is remembered for BASIC_TTL seconds under a hash of the credentials,
+# with the password hash it was checked against. A remembered login is used only while the
+# account is active with that same password hash (one query, in every process): a password
+# reset or a deactivation forgets it at once (api/services/sessions.py `basic_login`).
 BASIC_TTL = 10.0
-_basic_logins: TTLCache[bytes, Actor] = TTLCache(maxsize=10_000, ttl=BASIC_TTL,
-                                                  timer=time.monotonic)
+_basic_logins: TTLCache[bytes, tuple[Actor, str]] = TTLCache(maxsize=10_000, ttl=BASIC_TTL,
+                                                              timer=time.monotonic)
+
+
+def _basic_key(email: str, password: str) -> bytes:
+    email = unicodedata.normalize("NFKC", email).strip().lower()
+    return hashlib.sha256(f"{email}\0{password}".encode()).digest()
+
+
+async def remembered_basic(conn, email: str, password: str) -> Actor | None:
+    """The actor of a Basic login that succeeded in the last BASIC_TTL seconds, when the
+    account is still active with the same password; None otherwise (and it is forgotten)."""
+    from db import users as users_db
+
+    key = _basic_key(email, password)
+    cached = _basic_logins.get(key)
+    if cached is None:
+        return None
+    actor, checked_hash = cached
+    row = await users_db.get_user(conn, actor.id)
+    if row is None or row["password_hash"] != checked_hash:
+        _basic_logins.pop(key, None)
+        return None
+    return actor
 
 
 async def actor_from_basic(conn, email: str, password: str) -> Actor | None:
-    key = hashlib.sha256(f"{email.strip().lower()}\0{password}".encode()).digest()
-    cached = _basic_logins.get(key)
-    if cached is not None:
-        return cached
+    """Checks the password (argon2) and remembers a success (see `remembered_basic`)."""
+    from db import users as users_db
+
     actor = await actor_from_password(conn, email, password)
     if actor is not None:
-        _basic_logins[key] = actor
+        row = await users_db.get_user(conn, actor.id)
+        if row is not None:
+            _basic_logins[_basic_key(email, password)] = (actor, row["password_hash"])
     return actor
 
 
@@ -343,10 +369,12 @@ async def actor_from_field_key(conn, token: str) -> Actor | None:
     return actor
 
 
-async def resolve_actor(conn, headers, path_params, *, https: bool) -> Actor | None:
+async def resolve_actor(conn, headers, path_params, *, https: bool, ip: str | None,
+                        settings) -> Actor | None:
     """The actor of a REST request: an app-user token in the path, a Bearer session token,
-    or HTTP Basic email:password over HTTPS (as ODK Central accepts). None when anonymous; a
-    problem when credentials were given but are wrong."""
+    or HTTP Basic email:password over HTTPS (as ODK Central accepts; throttled and counted as
+    the other logins). None when anonymous; a problem when credentials were given but are
+    wrong."""
     key = path_params.get("key_token")
     if key is not None:
         actor = await actor_from_field_key(conn, key)
@@ -367,10 +395,9 @@ async def resolve_actor(conn, headers, path_params, *, https: bool) -> Actor | N
                 "HTTP Basic authentication is only accepted over HTTPS; log in with "
                 "POST /v1/sessions and send the Bearer token.",
             )
-        actor = await actor_from_basic(conn, *basic)
-        if actor is None:
-            raise Problem("auth-failed")
-        return actor
+        from api.services.sessions import basic_login
+
+        return await basic_login(conn, *basic, ip, settings)
     return None
 
 
@@ -450,6 +477,10 @@ async def _fresh_count(conn, nonce: str, nc: str) -> bool:
     return await nonces_db.accept_count(conn, nonce, count)
 
 
+def _client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 async def _digest_actor(conn, request: Request, header: str) -> Actor:
     """RFC 7616 Digest (MD5, qop=auth), as ODK Collect answers the challenge. The header must
     name this request's URI, and each (nonce, nc) is accepted once."""
@@ -469,12 +500,18 @@ async def _digest_actor(conn, request: Request, header: str) -> Actor:
             "auth-failed", N_("The Digest header is for another address."),
             headers=challenge_headers(request),
         )
+    # a Digest guess is a failed login like any other: the same throttle, the same count
+    from api.services import sessions as sessions_service
+
+    ip, settings = _client_address(request), request.app.state.settings
+    await sessions_service.check_throttle(conn, params["username"], ip, settings)
     row = await users_db.get_user_by_email(conn, params["username"])
     ha1 = row["digest_ha1"] if row is not None else None
     ha2 = hashlib.md5(f"{request.method}:{params['uri']}".encode()).hexdigest()
     material = f"{ha1}:{params['nonce']}:{params['nc']}:{params['cnonce']}:auth:{ha2}"
     expected = hashlib.md5(material.encode()).hexdigest()
     if ha1 is None or not hmac.compare_digest(expected, params["response"].lower()):
+        await sessions_service.record_failure(conn, params["username"], ip, "digest")
         raise Problem(
             "auth-failed",
             N_("Wrong username or password (the username is the email address, in lower case)."),
@@ -497,7 +534,8 @@ async def openrosa_actor(conn, request: Request) -> Actor:
             headers=challenge_headers(request),
         )
     actor = await resolve_actor(
-        conn, request.headers, request.path_params, https=is_https(request)
+        conn, request.headers, request.path_params, https=is_https(request),
+        ip=_client_address(request), settings=request.app.state.settings,
     )
     if actor is None:
         raise Problem("auth-required", headers=challenge_headers(request))

@@ -73,7 +73,13 @@ class Settings:
     )
     login_account_limit: int = setting(
         5, "FIELDSURVEY_LOGIN_ACCOUNT_LIMIT",
-        "failed logins to one account within the window before 429",
+        "failed logins to one account from one address within the window before that address "
+        "gets 429 for that account (pages, `POST /v1/sessions`, HTTP Basic, Digest)",
+    )
+    login_account_total_limit: int = setting(
+        100, "FIELDSURVEY_LOGIN_ACCOUNT_TOTAL_LIMIT",
+        "failed logins to one account from all addresses within the window before 429 for "
+        "every address except those it logged in from in the last 90 days",
     )
     login_address_limit: int = setting(
         20, "FIELDSURVEY_LOGIN_ADDRESS_LIMIT",

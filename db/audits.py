@@ -16,6 +16,9 @@ INSERT INTO audits (actor_id, action, acted_on, details) VALUES ($1, $2, $3, $4)
 SELECT_LOGIN_FAILURES = """
 SELECT count(*) FILTER (WHERE acted_on = $1) AS account,
        min(logged_at) FILTER (WHERE acted_on = $1) AS account_oldest,
+       count(*) FILTER (WHERE acted_on = $1 AND details->>'ip' IS NOT DISTINCT FROM $2) AS pair,
+       min(logged_at) FILTER (WHERE acted_on = $1 AND details->>'ip' IS NOT DISTINCT FROM $2)
+           AS pair_oldest,
        count(*) FILTER (WHERE details->>'ip' = $2) AS address,
        min(logged_at) FILTER (WHERE details->>'ip' = $2) AS address_oldest,
        clock_timestamp() AS now
@@ -23,6 +26,16 @@ FROM audits
 WHERE action = 'user.session.failed'
   AND logged_at > clock_timestamp() - make_interval(secs => $3)
   AND (acted_on = $1 OR details->>'ip' = $2)
+"""
+
+# Whether the account (by its email) logged in from the address lately: its owner's address,
+# which guessing from elsewhere does not lock out.
+SELECT_KNOWN_ADDRESS = """
+SELECT EXISTS (
+    SELECT 1 FROM audits a JOIN users u ON a.acted_on = 'user/' || u.actor_id
+    WHERE u.email = lower($1) AND a.action = 'user.session.create'
+      AND a.details->>'ip' = $2 AND a.logged_at > clock_timestamp() - make_interval(days => $3)
+)
 """
 
 SELECT_AUDITS = """
@@ -98,6 +111,12 @@ async def list_audit_entries(
 async def list_audits_of(conn: asyncpg.Connection, acted_on: str) -> list[asyncpg.Record]:
     """Everything logged against one object (e.g. "submission/{pid}/{form}/{instanceId}")."""
     return await conn.fetch(SELECT_AUDITS_OF, acted_on)
+
+
+async def known_login_address(
+    conn: asyncpg.Connection, email: str, ip: str, days: int
+) -> bool:
+    return await conn.fetchval(SELECT_KNOWN_ADDRESS, email, ip, days)
 
 
 async def login_failures(

@@ -124,6 +124,7 @@ def settings(database_url: str, data_dir: Path) -> Settings:
         # (tests/integration/test_login_throttle.py sets its own limits)
         login_address_limit=100_000,
         login_account_limit=100_000,
+        login_account_total_limit=100_000,
         # no publisher on a timer: a test makes the publications it reads when its data is in
         # (tests/summaries_seed.py `publish_now`), so that none freezes half of a test's data
         publication_interval_seconds=0,

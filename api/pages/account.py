@@ -48,7 +48,7 @@ async def login_submit(
     ip = page.request.client.host if page.request.client else None
     try:
         session = await password_login(conn, data.get("email", ""), data.get("password", ""), ip,
-                                       settings)
+                                       settings, via="page")
     except Problem as problem:
         if problem.slug != "login-throttled":
             return page.render("login.html", status=401, next=target,
