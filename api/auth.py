@@ -7,12 +7,14 @@ import base64
 import hashlib
 import hmac
 import itertools
+import math
 import re
 import secrets
 import threading
 import time
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
@@ -22,6 +24,7 @@ from cachetools import TTLCache
 from api.http import is_https
 from api.i18n import N_
 from api.problems import Problem
+from db import audits
 from db import nonces as nonces_db
 from db import users as users_db
 
@@ -369,6 +372,86 @@ async def actor_from_field_key(conn, token: str) -> Actor | None:
     return actor
 
 
+# --- failed logins: one throttle for every way in ---------------------------------------------
+# The pages (/login), REST (POST /v1/sessions), HTTP Basic (REST and OpenRosa) and Digest
+# (Collect) count their failures in the audit log (`user.session.failed`, acted on the email
+# given, with the caller's address and the way it came), so every server process and every way
+# in sees the same counts (Settings: login_window_seconds 900, login_account_limit 5,
+# login_account_total_limit 100, login_address_limit 20). As OWASP's authentication guidance
+# has it, by account and address together, so that guessing from elsewhere does not lock the
+# owner out:
+# - an account and an address: that many failures to the account from the address within the
+#   window stop that address for that account (the right password does not help meanwhile);
+# - an account from everywhere: that many failures (a guess spread over addresses) stop it for
+#   every address except those it logged in from in the last KNOWN_DAYS days (its owner's);
+# - an address: that many failures within the window (any accounts) stop that address. Behind a
+#   proxy, the address is the client's only with `serve --forwarded-allow-ips`.
+# A refused attempt is answered 429 with Retry-After before the password is checked (no argon2
+# work for it) and is not counted again, so a lock ends a window after the last failure.
+
+KNOWN_DAYS = 90  # an address the account logged in from this recently is its owner's
+
+
+def normal_login(email: str) -> str:
+    """The email a login names, as failures are counted under it: NFKC, trimmed, lower case."""
+    return unicodedata.normalize("NFKC", email or "").strip().lower()
+
+
+async def record_failure(conn, email: str, ip: str | None, via: str) -> None:
+    """A failed login (`via`: page, rest, basic, digest), counted by `check_throttle`."""
+    async with conn.transaction():
+        await audits.log_audit(conn, None, "user.session.failed", normal_login(email),
+                               {"ip": ip, "via": via})
+
+
+def _retry_after(oldest: datetime | None, now: datetime, window: int) -> int:
+    if oldest is None:
+        return window
+    left = (oldest + timedelta(seconds=window) - now).total_seconds()
+    return max(1, math.ceil(left))
+
+
+async def check_throttle(conn, email: str, ip: str | None, settings) -> None:
+    """Raises login-throttled (429, Retry-After) when the account or the address has failed
+    too often within the window."""
+    window = settings.login_window_seconds
+    email = normal_login(email)
+    row = await audits.login_failures(conn, email, ip, window)
+    waits = []
+    if row["pair"] >= settings.login_account_limit:
+        waits.append(_retry_after(row["pair_oldest"], row["now"], window))
+    if row["account"] >= settings.login_account_total_limit and (
+            ip is None or not await audits.known_login_address(conn, email, ip, KNOWN_DAYS)):
+        waits.append(_retry_after(row["account_oldest"], row["now"], window))
+    if ip is not None and row["address"] >= settings.login_address_limit:
+        waits.append(_retry_after(row["address_oldest"], row["now"], window))
+    if waits:
+        wait = max(waits)
+        raise Problem(
+            "login-throttled",
+            N_("Too many failed logins; try again in %(minutes)s minutes."),
+            params={"minutes": math.ceil(wait / 60)},
+            headers={"Retry-After": str(wait)},
+            extra={"retryAfter": wait},
+        )
+
+
+async def basic_login(conn, email: str, password: str, ip: str | None, settings) -> Actor:
+    """HTTP Basic (REST and OpenRosa over HTTPS): the actor, or auth-failed (401) counted as a
+    failed login, or login-throttled (429). A success is remembered for a few seconds
+    (`remembered_basic`, checked against the account's current password)."""
+    remembered = await remembered_basic(conn, email, password)
+    if remembered is not None:
+        return remembered
+    await check_throttle(conn, email, ip, settings)
+    actor = await actor_from_basic(conn, email, password)
+    if actor is None:
+        await record_failure(conn, email, ip, "basic")
+        raise Problem("auth-failed")
+    return actor
+
+
+
 async def resolve_actor(conn, headers, path_params, *, https: bool, ip: str | None,
                         settings) -> Actor | None:
     """The actor of a REST request: an app-user token in the path, a Bearer session token,
@@ -395,8 +478,6 @@ async def resolve_actor(conn, headers, path_params, *, https: bool, ip: str | No
                 "HTTP Basic authentication is only accepted over HTTPS; log in with "
                 "POST /v1/sessions and send the Bearer token.",
             )
-        from api.services.sessions import basic_login
-
         return await basic_login(conn, *basic, ip, settings)
     return None
 
@@ -501,17 +582,15 @@ async def _digest_actor(conn, request: Request, header: str) -> Actor:
             headers=challenge_headers(request),
         )
     # a Digest guess is a failed login like any other: the same throttle, the same count
-    from api.services import sessions as sessions_service
-
     ip, settings = _client_address(request), request.app.state.settings
-    await sessions_service.check_throttle(conn, params["username"], ip, settings)
+    await check_throttle(conn, params["username"], ip, settings)
     row = await users_db.get_user_by_email(conn, params["username"])
     ha1 = row["digest_ha1"] if row is not None else None
     ha2 = hashlib.md5(f"{request.method}:{params['uri']}".encode()).hexdigest()
     material = f"{ha1}:{params['nonce']}:{params['nc']}:{params['cnonce']}:auth:{ha2}"
     expected = hashlib.md5(material.encode()).hexdigest()
     if ha1 is None or not hmac.compare_digest(expected, params["response"].lower()):
-        await sessions_service.record_failure(conn, params["username"], ip, "digest")
+        await record_failure(conn, params["username"], ip, "digest")
         raise Problem(
             "auth-failed",
             N_("Wrong username or password (the username is the email address, in lower case)."),

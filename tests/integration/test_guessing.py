@@ -10,9 +10,8 @@ from dataclasses import replace
 
 import pytest
 
-from api.auth import Actor
+from api.auth import Actor, check_throttle, record_failure
 from api.problems import Problem
-from api.services import sessions as sessions_service
 from api.services import users as users_service
 from db import audits
 from tests.conftest import ADMIN_EMAIL
@@ -92,22 +91,22 @@ async def test_guessing_from_elsewhere_does_not_lock_the_owners_address_out(
                      login_address_limit=1000)
     async with pool.acquire() as conn:
         for _ in range(3):
-            await sessions_service.record_failure(conn, user["email"], "198.51.100.7", "basic")
+            await record_failure(conn, user["email"], "198.51.100.7", "basic")
         with pytest.raises(Problem) as stopped:
-            await sessions_service.check_throttle(conn, user["email"], "198.51.100.7", strict)
+            await check_throttle(conn, user["email"], "198.51.100.7", strict)
         assert stopped.value.slug == "login-throttled"
         # the owner, elsewhere, is not stopped by that address's guessing
-        await sessions_service.check_throttle(conn, user["email"], "203.0.113.9", strict)
+        await check_throttle(conn, user["email"], "203.0.113.9", strict)
         # a guess spread over many addresses stops the account for unknown addresses ...
         await audits.log_audit(conn, user["id"], "user.session.create", f"user/{user['id']}",
                                {"ip": "192.0.2.1"})  # the owner logged in from here before
         for n in range(2):
-            await sessions_service.record_failure(conn, user["email"], f"198.51.100.{20 + n}",
+            await record_failure(conn, user["email"], f"198.51.100.{20 + n}",
                                                   "digest")
         with pytest.raises(Problem):
-            await sessions_service.check_throttle(conn, user["email"], "203.0.113.50", strict)
+            await check_throttle(conn, user["email"], "203.0.113.50", strict)
         # ... but not from the owner's own address
-        await sessions_service.check_throttle(conn, user["email"], "192.0.2.1", strict)
+        await check_throttle(conn, user["email"], "192.0.2.1", strict)
 
 
 @pytest.mark.parametrize("change", ["reset", "deactivate"])
