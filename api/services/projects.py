@@ -9,6 +9,7 @@ from api.form_cache import forget_project
 from api.problems import Problem
 from db import audits
 from db import projects as projects_db
+from forms.numbers import MAX_INTEGER, whole_number
 
 
 def _name(name: str | None) -> str:
@@ -41,7 +42,8 @@ async def store_project(
 async def projects_by_reference(conn: asyncpg.Connection, ref: str) -> list[asyncpg.Record]:
     """The project an operator means by `ref`: the one with that id, else every project of
     that name (names may repeat), oldest first."""
-    row = await projects_db.get_project(conn, int(ref)) if ref.isdigit() else None
+    number = whole_number(ref, MAX_INTEGER)
+    row = await projects_db.get_project(conn, number) if number is not None else None
     return [row] if row is not None else await projects_db.projects_by_name(conn, ref)
 
 

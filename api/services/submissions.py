@@ -73,7 +73,10 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
             micros, _, ident = raw.partition(".")
-            return cls(EPOCH + timedelta(microseconds=int(micros)), int(ident))
+            number = whole_number(ident)
+            if number is None:
+                raise ValueError(ident)
+            return cls(EPOCH + timedelta(microseconds=int(micros)), number)
         except (ValueError, UnicodeDecodeError, binascii.Error, OverflowError) as exc:
             raise Problem("request-invalid", N_("The page cursor is not valid.")) from exc
 
@@ -148,14 +151,12 @@ def parse_table_query(
     if submitter_text and submitter_id is None:
         raise Problem("request-invalid", N_("submitter must be an actor id."))
     limit_text = _one(params, "limit")
-    limit = DEFAULT_PAGE_SIZE
-    if limit_text:
-        if whole_number(limit_text) not in PAGE_SIZES:
-            raise Problem(
-                "request-invalid", N_("limit must be one of %(sizes)s."),
-                params={"sizes": ", ".join(map(str, PAGE_SIZES))},
-            )
-        limit = int(limit_text)
+    limit = whole_number(limit_text) if limit_text else DEFAULT_PAGE_SIZE
+    if limit not in PAGE_SIZES:
+        raise Problem(
+            "request-invalid", N_("limit must be one of %(sizes)s."),
+            params={"sizes": ", ".join(map(str, PAGE_SIZES))},
+        )
     after, before = _one(params, "after"), _one(params, "before")
     filt = ListFilter(
         since=since,
