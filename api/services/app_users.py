@@ -9,6 +9,7 @@ from api.app_users import collect_server_url, collect_settings_payload, qr_png
 from api.auth import Actor, authorize, forget_field_key, new_token
 from api.i18n import N_
 from api.problems import Problem
+from api.services.projects import require_writable_project
 from db import audits, projects, users
 from db import forms as forms_db
 
@@ -41,6 +42,7 @@ async def create_app_user(
 ):
     """A new app user, assigned to the named forms (in one transaction)."""
     actor = authorize(actor, "app_user.manage", project_id)
+    await require_writable_project(conn, project_id)
     return await store_app_user(conn, project_id, display_name, actor.id, form_ids)
 
 
@@ -140,6 +142,7 @@ async def _set_assignment(
     _app_user_role(role)
     form_id = await _form_id(conn, project_id, xml_form_id)
     if assigned:
+        await require_writable_project(conn, project_id)
         await live_app_user(conn, actor, project_id, actor_id)
     async with conn.transaction():
         if assigned:

@@ -30,6 +30,7 @@ from api.auth import Actor, authorize
 from api.form_cache import entity_declarations_of_def
 from api.i18n import N_
 from api.problems import Problem
+from api.services.projects import require_writable_project
 from db import audits
 from db import entities as entities_db
 from forms.entities import (
@@ -347,6 +348,7 @@ async def create_entity(
 ) -> str:
     """POST one entity; returns its uuid."""
     actor = authorize(actor, "entity.update", project_id)
+    await require_writable_project(conn, project_id)
     async with conn.transaction():
         dataset = await get_dataset(conn, project_id, dataset_name)
         new = parse_new_entity(body, await property_names(conn, dataset["id"]))
@@ -371,6 +373,7 @@ async def create_entities(
 ) -> int:
     """POST {"entities": [...], "source": {"name", "size"}}: all or none, one statement."""
     actor = authorize(actor, "entity.update", project_id)
+    await require_writable_project(conn, project_id)
     if not isinstance(entities, list) or not entities:
         raise Problem(
             "entity-attributes-unexpected",
@@ -487,6 +490,7 @@ async def update_entity(
     """PATCH: a new version from label and/or data, when baseVersion is the current version
     (or with force); ?resolve=true also marks the entity's conflict resolved."""
     actor = authorize(actor, "entity.update", project_id)
+    await require_writable_project(conn, project_id)
     async with conn.transaction():
         dataset, row = await get_entity(conn, project_id, dataset_name, uuid)
         await entities_db.lock_entity_uuid(conn, row["uuid"])
@@ -548,6 +552,7 @@ async def delete_entity(
     uuid: str,
 ) -> None:
     actor = authorize(actor, "entity.update", project_id)
+    await require_writable_project(conn, project_id)
     async with conn.transaction():
         _, row = await get_entity(conn, project_id, dataset_name, uuid)
         await entities_db.mark_deleted(conn, row["id"])
@@ -562,6 +567,7 @@ async def restore_entity(
     uuid: str,
 ) -> None:
     actor = authorize(actor, "entity.update", project_id)
+    await require_writable_project(conn, project_id)
     async with conn.transaction():
         _, row = await get_entity(conn, project_id, dataset_name, uuid, deleted=True)
         await entities_db.mark_restored(conn, row["id"])

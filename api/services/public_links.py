@@ -9,6 +9,7 @@ import asyncpg
 from api.auth import Actor, authorize, forget_field_key, new_token
 from api.i18n import N_
 from api.problems import Problem
+from api.services.projects import require_writable_project
 from db import audits
 from db import forms as forms_db
 from db import public_links as links_db
@@ -31,6 +32,7 @@ async def create_public_link(
     display_name: str, once: bool,
 ) -> asyncpg.Record:
     actor, form = await form_for_links(conn, actor, project_id, xml_form_id)
+    await require_writable_project(conn, project_id)
     if await reads_entity_list(conn, form):
         raise Problem("public-link-entity-form")
     name = display_name.strip()

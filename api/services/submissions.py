@@ -19,6 +19,7 @@ from api.auth import Actor, authorize
 from api.i18n import N_
 from api.problems import Problem
 from api.services import entities as entities_service
+from api.services.projects import require_writable_project
 from db import audits
 from db import forms as forms_db
 from db import submissions as submissions_db
@@ -281,6 +282,7 @@ async def review(
     """Set a submission's review state; a note goes into the audit log beside it (as ODK
     Central's X-Action-Notes does) and shows in the submission's feed. Returns the row."""
     actor = authorize(actor, "submission.update", project_id)
+    await require_writable_project(conn, project_id)
     if state not in REVIEW_DECISIONS:
         raise Problem(
             "request-invalid",
@@ -310,6 +312,7 @@ async def add_comment(
     instance_id: str, body: str,
 ):
     actor = authorize(actor, "submission.update", project_id)
+    await require_writable_project(conn, project_id)
     body = clean_note(body, required=True)
     form = await form_row(conn, project_id, xml_form_id)
     row = await submission_row(conn, form["id"], instance_id)

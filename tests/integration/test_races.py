@@ -155,6 +155,11 @@ async def test_an_archived_project_is_read_only_with_a_clear_message(client, adm
                       f"{phone['id']}", headers=admin_headers)
     link = (await client.post(f"/v1/projects/{pid}/forms/risk_screening/public-links",
                               json={"displayName": "Desk"}, headers=admin_headers)).json()
+    kept = f"uuid:{uuid.uuid4()}"
+    before = await client.post(f"/v1/key/{phone['token']}/projects/{pid}/submission",
+                               headers=OPENROSA, files=xml_part(
+                                   submission_xml({"consent": "no"}, instance_id=kept)))
+    assert before.status_code == 201, before.text
     archived = await client.patch(f"/v1/projects/{pid}", json={"archived": True},
                                   headers=admin_headers)
     assert archived.status_code == 200 and archived.json()["archived"] is True
@@ -183,8 +188,24 @@ async def test_an_archived_project_is_read_only_with_a_clear_message(client, adm
     draft = await client.post(f"/v1/projects/{pid}/forms/risk_screening/draft",
                               headers=admin_headers)
     assert draft.status_code == 409, draft.text
+    forms_base = f"/v1/projects/{pid}/forms/risk_screening"
+    for refused in (
+        await client.patch(f"{forms_base}/submissions/{kept}", json={"reviewState": "approved"},
+                           headers=admin_headers),
+        await client.post(f"{forms_base}/submissions/{kept}/comments", json={"body": "x"},
+                          headers=admin_headers),
+        await client.post(f"/v1/projects/{pid}/app-users", json={"displayName": "late"},
+                          headers=admin_headers),
+        await client.post(f"{forms_base}/public-links", json={"displayName": "late"},
+                          headers=admin_headers),
+    ):
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["slug"] == "project-archived"
+    # still readable
+    assert (await client.get(f"{forms_base}/submissions/{kept}",
+                             headers=admin_headers)).status_code == 200
     assert await pool.fetchval("SELECT count(*) FROM submissions s JOIN forms f ON "
-                               "f.id = s.form_id WHERE f.project_id = $1", pid) == 0
+                               "f.id = s.form_id WHERE f.project_id = $1", pid) == 1
 
     await client.patch(f"/v1/projects/{pid}", json={"archived": False}, headers=admin_headers)
     sent = await client.post(f"/v1/key/{phone['token']}/projects/{pid}/submission",
