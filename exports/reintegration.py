@@ -34,7 +34,7 @@ def quarter_of(text: str | None) -> str | None:
         day = date.fromisoformat((text or "")[:10])
     except ValueError:
         return None
-    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+    return f"{day.year:04d}-Q{(day.month - 1) // 3 + 1}"
 
 
 def _counted(case: Mapping[str, str], measure: str) -> bool:
@@ -55,11 +55,19 @@ def _value(case: Mapping[str, str], dim: str, measure: str) -> str:
     return value if value in VALUES[dim] else UNKNOWN
 
 
+# Quarters with no case are filled in between the first and the last found, up to this many
+# in all: one mistyped date (0001-01-01 beside 2026) would otherwise make a table of 40,000
+# empty quarters; beyond it, only the quarters found are listed.
+MAX_FILLED_QUARTERS = 200
+
+
 def _quarters_between(found: set[str]) -> list[str]:
     known = sorted(q for q in found if q != UNKNOWN)
     if not known:
         return sorted(found)
     (y0, q0), (y1, q1) = (tuple(int(p) for p in known[i].split("-Q")) for i in (0, -1))
+    if (y1 - y0) * 4 + (q1 - q0) >= MAX_FILLED_QUARTERS:
+        return known + ([UNKNOWN] if UNKNOWN in found else [])
     out = []
     y, q = y0, q0
     while (y, q) <= (y1, q1):

@@ -76,3 +76,15 @@ def test_the_same_cases_publish_the_same_value_whatever_table_reaches_them() -> 
     crossed = protect(reintegration_table(many, "opened", ("centre", "stage")), 5)
     assert alone.cells[("dushanbe",)] == crossed.margins[0]["dushanbe"] == alone.total
     assert abs(alone.total - 40) <= 3
+
+
+def test_one_mistyped_year_does_not_make_thousands_of_empty_quarters() -> None:
+    cases = [(1, {"centre": "dushanbe", "opened": "0001-01-01", "status": "open"}),
+             (2, {"centre": "dushanbe", "opened": "2026-05-02", "status": "open"}),
+             (3, {"centre": "khujand", "opened": "9999-12-31", "status": "open"})]
+    table = reintegration_table(cases, "opened", ("centre", "quarter"))
+    quarters = {key[1] for key in table.cells}
+    assert quarters == {"0001-Q1", "2026-Q2", "9999-Q4"}
+    near = reintegration_table(cases[1:2] + [(4, {"opened": "2027-02-01", "status": "open"})],
+                               "opened", ("quarter",))
+    assert [key[0] for key in near.cells] == ["2026-Q2", "2026-Q3", "2026-Q4", "2027-Q1"]
