@@ -12,7 +12,8 @@
 - `start_caddy(upstreams, **env)` (module): Caddy running deploy/Caddyfile itself, with
   `tls internal` for 127.0.0.1 on free ports; returns a `Caddy` (`.https_url`, `.http_url`,
   `.root_ca`, `.client()`: an httpx client that trusts Caddy's root and connects from
-  127.0.0.2, so that the client's address differs from the proxy's).
+  127.0.0.2, so that the client's address differs from the proxy's; `.wait_until_serving()`
+  after starting app servers behind a running Caddy).
 Everything started by a factory is stopped at the end of the module.
 Under CI=true a missing PostgreSQL or Caddy fails (tests/conftest.py `require`).
 """
@@ -292,6 +293,16 @@ class Caddy:
             return None
 
         _wait_until(ready, 60, "caddy", alive)
+
+    def wait_until_serving(self, seconds: float = 30) -> None:
+        """Until /health answers 200 through Caddy: its active health checks put an app server
+        started after it in the pool within a second or so."""
+
+        def serving() -> bool:
+            with self.client() as http:
+                return http.get("/health").status_code == 200
+
+        _wait_until(serving, seconds, "caddy's upstreams")
 
     def client(self, **kwargs) -> httpx.Client:
         """An HTTPS client of this Caddy that trusts its root and connects from 127.0.0.2."""

@@ -65,6 +65,7 @@ def stack(debian_postgres, start_server, start_caddy):
         FIELDSURVEY_MAX_SUBMISSION_BYTES=str(MAX_BODY),
         FIELDSURVEY_WORKERS="2", FIELDSURVEY_METRICS_TOKEN=METRICS_TOKEN,
     )
+    caddy.wait_until_serving()
     with caddy.client() as http:
         token = http.post("/v1/sessions", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
         assert token.status_code == 200, token.text
@@ -187,7 +188,7 @@ def test_metrics_on_the_machine_or_with_the_token(stack) -> None:
         found = {(s.name, tuple(sorted(s.labels.items()))): s.value
                  for f in text_string_to_metric_families(answer.text) for s in f.samples}
         health = sum(v for (name, labels), v in found.items()
-                     if name == "fieldsurvey_requests_total" and dict(labels)["path"] == "/health")
+                     if name == "fieldsurvey_requests_total" and dict(labels)["route"] == "/health")
         assert health >= 10
         assert found[("fieldsurvey_submissions_stored_total", (("outcome", "created"),))] >= 2
         assert any(name == "fieldsurvey_db_pool_connections" for name, _ in found)
