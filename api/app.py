@@ -24,7 +24,7 @@ from litestar.middleware import DefineMiddleware
 from api.auth import Actor, resolve_actor
 from api.http import acquire, is_https, pooled_connection, with_true_status
 from api.i18n import I18n, locale_from_headers, localized_problem, localized_problem_json
-from api.metrics import metrics, prometheus_config, watch_pool
+from api.metrics import count_requests, metrics, watch_pool
 from api.pages.web import (
     csrf_config,
     error_page,
@@ -219,7 +219,7 @@ def create_app(settings: Settings) -> Litestar:
             Exception: handle_unexpected,
         },
         middleware=[
-            prometheus_config().middleware,
+            count_requests,
             restore_slashes,
             DefineMiddleware(
                 BoundedBody,
