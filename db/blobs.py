@@ -18,7 +18,7 @@ import asyncpg
 class Deletes(Protocol):
     """What a sweep needs of an attachment store (api/storage AttachmentStore)."""
 
-    async def delete(self, key: str) -> None: ...
+    async def delete(self, key: str, conn: asyncpg.Connection | None = None) -> None: ...
 
 
 BLOB_LOCK = 0x626C6F62  # "blob": the advisory lock key
@@ -47,7 +47,7 @@ async def delete_unreferenced(
         await conn.execute("SELECT pg_advisory_xact_lock($1)", BLOB_LOCK)
         gone = [r["key"] for r in await conn.fetch(SELECT_UNREFERENCED, wanted)]
         for key in gone:
-            await store.delete(key)
+            await store.delete(key, conn)
     return len(gone)
 
 

@@ -45,7 +45,7 @@ async def move_attachments(
                 if blob_key(data) != key:
                     report.damaged.append(key)
                     continue
-                await target.put(data)
+                await target.put(data, conn)
                 report.copied += 1
         if progress is not None:
             progress(report)

@@ -262,7 +262,7 @@ class SubmissionWriter:
             return
         await blobs_db.hold_for_writing(self.conn)
         for name in names:
-            await self.files.put(self.incoming.contents[name])
+            await self.files.put(self.incoming.contents[name], self.conn)
 
     def stored_version(self, submission_id: int, version_id: int) -> entities_service.StoredVersion:
         incoming = self.incoming

@@ -15,12 +15,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+import asyncpg
+
 if TYPE_CHECKING:  # api/settings.py checks an s3:// setting with parse_s3_url below
     from api.settings import Settings
 
 
 class AttachmentStore(Protocol):
-    async def put(self, data: bytes) -> str:
+    """`conn`, where a method takes it, is the caller's connection in the transaction that
+    refers to the file: a store kept in the database itself (PostgreSQL) writes and deletes
+    with it, so the file commits, or not, with the row; other stores ignore it."""
+
+    async def put(self, data: bytes, conn: asyncpg.Connection | None = None) -> str:
         """Store durably; return the key."""
 
     async def get(self, key: str) -> bytes:
@@ -28,7 +34,7 @@ class AttachmentStore(Protocol):
 
     async def exists(self, key: str) -> bool: ...
 
-    async def delete(self, key: str) -> None:
+    async def delete(self, key: str, conn: asyncpg.Connection | None = None) -> None:
         """Remove a stored key; nothing when absent."""
 
     def keys(self) -> AsyncIterator[str]:
@@ -107,9 +113,9 @@ class MovingStore:
     def __init__(self, new: AttachmentStore, previous: AttachmentStore):
         self.new, self.previous = new, previous
 
-    async def put(self, data: bytes) -> str:
-        await self.previous.put(data)
-        return await self.new.put(data)
+    async def put(self, data: bytes, conn: asyncpg.Connection | None = None) -> str:
+        await self.previous.put(data, conn)
+        return await self.new.put(data, conn)
 
     async def get(self, key: str) -> bytes:
         try:
@@ -120,9 +126,9 @@ class MovingStore:
     async def exists(self, key: str) -> bool:
         return await self.new.exists(key) or await self.previous.exists(key)
 
-    async def delete(self, key: str) -> None:
-        await self.new.delete(key)
-        await self.previous.delete(key)
+    async def delete(self, key: str, conn: asyncpg.Connection | None = None) -> None:
+        await self.new.delete(key, conn)
+        await self.previous.delete(key, conn)
 
     async def keys(self) -> AsyncIterator[str]:
         async for key in self.new.keys():

@@ -41,7 +41,7 @@ class LocalAttachmentStore:
         finally:
             os.close(dir_fd)
 
-    async def put(self, data: bytes) -> str:
+    async def put(self, data: bytes, conn=None) -> str:
         key = blob_key(data)
         await asyncio.to_thread(self._put_sync, data, key)
         return key
@@ -52,7 +52,7 @@ class LocalAttachmentStore:
     async def exists(self, key: str) -> bool:
         return self._path(key).exists()
 
-    async def delete(self, key: str) -> None:
+    async def delete(self, key: str, conn=None) -> None:
         await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
 
     async def keys(self) -> AsyncIterator[str]:

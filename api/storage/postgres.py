@@ -2,9 +2,11 @@
 attachment_blobs of the server's own database, as ODK Central keeps its blobs by default, so
 every app server reads every file and a backup of the database holds them.
 
-The store has its own small pool: a request holding a connection of the app's pool never
-waits for another connection of the same pool (which, under load, would wait forever). A file
-is committed on its own, before the transaction of the row that refers to it commits."""
+A file is written with the caller's connection when it gives one (the transaction that refers
+to it: the file commits, or not, with its row, so none is ever left behind), else on its own
+before that transaction commits. Reads have a small pool of their own: a request holding a
+connection of the app's pool never waits for another connection of the same pool (which,
+under load, could wait forever)."""
 
 from __future__ import annotations
 
@@ -35,10 +37,13 @@ class PostgresAttachmentStore:
                                                  command_timeout=None)
         return self._pool
 
-    async def put(self, data: bytes) -> str:
+    async def put(self, data: bytes, conn: asyncpg.Connection | None = None) -> str:
         key = blob_key(data)
-        async with (await self._connections()).acquire() as conn:
+        if conn is not None:
             await blobs_db.insert_blob(conn, key, data)
+            return key
+        async with (await self._connections()).acquire() as own:
+            await blobs_db.insert_blob(own, key, data)
         return key
 
     async def get(self, key: str) -> bytes:
@@ -52,9 +57,12 @@ class PostgresAttachmentStore:
         async with (await self._connections()).acquire() as conn:
             return await blobs_db.blob_exists(conn, check_key(key))
 
-    async def delete(self, key: str) -> None:
-        async with (await self._connections()).acquire() as conn:
+    async def delete(self, key: str, conn: asyncpg.Connection | None = None) -> None:
+        if conn is not None:
             await blobs_db.delete_blob(conn, check_key(key))
+            return
+        async with (await self._connections()).acquire() as own:
+            await blobs_db.delete_blob(own, check_key(key))
 
     async def keys(self) -> AsyncIterator[str]:
         async with (await self._connections()).acquire() as conn, conn.transaction():

@@ -36,7 +36,7 @@ class S3AttachmentStore:
     def _missing(exc: ClientError) -> bool:
         return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
-    async def put(self, data: bytes) -> str:
+    async def put(self, data: bytes, conn=None) -> str:
         key = blob_key(data)
         await asyncio.to_thread(
             self.client.put_object, Bucket=self.location.bucket, Key=self._name(key), Body=data,
@@ -69,7 +69,7 @@ class S3AttachmentStore:
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self._exists_sync, key)
 
-    async def delete(self, key: str) -> None:
+    async def delete(self, key: str, conn=None) -> None:
         await asyncio.to_thread(
             self.client.delete_object, Bucket=self.location.bucket, Key=self._name(key))
 

@@ -379,7 +379,7 @@ async def upload_submission_attachment(
         if present is None:
             raise Problem("attachment-not-found")
         await blobs_db.hold_for_writing(conn)  # the lock a sweep of unreferenced files takes
-        await state.attachment_store.put(content)  # stored once referenced, before commit
+        await state.attachment_store.put(content, conn)  # stored once referenced, before commit
         await audits.log_audit(
             conn, actor.id, "submission.attachment.update",
             acted_on(project_id, xml_form_id, instance_id),

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
+import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -59,6 +60,17 @@ async def test_every_store_keeps_the_same_promises(kind, client, settings, datab
         for bad in ("../../etc/passwd", key.upper(), key[:-1]):
             with pytest.raises(ValueError):
                 await store.get(bad)
+        if kind == "postgres":  # with the caller's transaction, the file goes as it goes
+            conn = await asyncpg.connect(database_url)
+            try:
+                for keep in (False, True):
+                    transaction = conn.transaction()
+                    await transaction.start()
+                    written = await store.put(uuid.uuid4().bytes, conn)
+                    await (transaction.commit() if keep else transaction.rollback())
+                    assert await store.exists(written) is keep
+            finally:
+                await conn.close()
     finally:
         await store.close()
 

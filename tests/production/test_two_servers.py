@@ -157,7 +157,7 @@ def test_one_server_killed_during_a_thousand_submissions(pair) -> None:
     late = [t - killed_at[0] for t in refused_after_kill if t - killed_at[0] > 3]
     assert late == [], f"refused {len(late)} times more than 3 s after the kill"
 
-    async def stored() -> list[asyncpg.Record]:
+    async def stored() -> tuple[list[asyncpg.Record], int]:
         conn = await asyncpg.connect(pair["database_url"])
         try:
             return await conn.fetch(
@@ -167,11 +167,16 @@ def test_one_server_killed_during_a_thousand_submissions(pair) -> None:
                 "JOIN submission_versions v ON v.id = s.current_version_id "
                 "LEFT JOIN submission_attachments a ON a.version_id = v.id "
                 "LEFT JOIN attachment_blobs b ON b.key = a.blob_key "
-                "WHERE f.project_id = $1 AND f.xml_form_id = 'site_visit'", pair["pid"])
+                "WHERE f.project_id = $1 AND f.xml_form_id = 'site_visit'", pair["pid"]), \
+                await conn.fetchval(
+                    "SELECT count(*) FROM attachment_blobs b WHERE NOT EXISTS "
+                    "(SELECT 1 FROM submission_attachments a WHERE a.blob_key = b.key)")
         finally:
             await conn.close()
 
-    rows = {r["instance_id"]: r for r in asyncio.run(stored())}
+    rows, orphans = asyncio.run(stored())
+    rows = {r["instance_id"]: r for r in rows}
+    assert orphans == 0  # a file commits with its submission, or not at all
     assert set(acknowledged) <= set(rows)
     for instance_id in acknowledged:  # stored once, with its file
         row = rows[instance_id]
