@@ -184,6 +184,8 @@ def create_app(settings: Settings) -> Litestar:
                 await bootstrap(conn, settings)
             app.state.pool = pool
             app.state.dsn = dsn
+            # exports and OData pages read their snapshot here (a replica, when there is one)
+            app.state.read_dsn = settings.read_database_url or dsn
             app.state.settings = settings
             app.state.attachment_store = store = attachment_store(settings, dsn)
             # exports and OData pages stream on their own connections: at most this many at once

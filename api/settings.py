@@ -48,6 +48,13 @@ class Settings:
         "a PostgreSQL URL; when unset an embedded PostgreSQL (PyPI `pgserver`) runs in "
         "`$FIELDSURVEY_DATA_DIR/pg`",
     )
+    read_database_url: str | None = setting(
+        None, "FIELDSURVEY_READ_DATABASE_URL",
+        "a replica of the database (a PostgreSQL hot standby) that exports and OData pages "
+        "stream from, so that they do not compete with ingest on the primary; they may then lag "
+        "the primary by the replica's delay (docs/scaling.md). Unset: the database itself",
+        shown="unset",
+    )
     data_dir: Path = setting(
         Path(".data"), "FIELDSURVEY_DATA_DIR", "embedded database and stored files"
     )

@@ -304,7 +304,7 @@ async def export_csv_zip(
         return stream_csv_zip(records, layout, files=files, escape_formulas=escape_formulas)
 
     body = await HeldStream.start(request.app.state.stream_slots, lambda: stream_records_into(
-        request.app.state.dsn, target, write, newest_first=True,
+        request.app.state.read_dsn, target, write, newest_first=True,
         store=request.app.state.attachment_store if attachments else None,
     ))
     await body.then(_audit(
@@ -361,7 +361,7 @@ async def export_xlsx(
 
     body = await HeldStream.start(
         request.app.state.stream_slots,
-        lambda: stream_records_into(request.app.state.dsn, target, write),
+        lambda: stream_records_into(request.app.state.read_dsn, target, write),
     )
     await body.then(
         _audit(conn, actor, "submission.export", target, {"format": "xlsx", "lang": language})

@@ -333,7 +333,7 @@ async def _records(
 ) -> AsyncIterator[asyncpg.Record]:
     """Submissions on the stream's own connection (its HeldStream holds the slot), in one
     read-only snapshot."""
-    async with read_snapshot(request.app.state.dsn) as conn:
+    async with read_snapshot(request.app.state.read_dsn) as conn:
         async for record in taking_turns(
             submissions_db.stream_submissions_for_odata(
                 conn, form_id, where, params, cursor=cursor, order=order, limit=limit,
