@@ -26,6 +26,9 @@ class AttachmentStore(Protocol):
     refers to the file: a store kept in the database itself (PostgreSQL) writes and deletes
     with it, so the file commits, or not, with the row; other stores ignore it."""
 
+    # "local", "postgres" or "s3": a backup names the kind it was made from, a restore checks it
+    kind: str
+
     async def put(self, data: bytes, conn: asyncpg.Connection | None = None) -> str:
         """Store durably; return the key."""
 
@@ -112,6 +115,7 @@ class MovingStore:
 
     def __init__(self, new: AttachmentStore, previous: AttachmentStore):
         self.new, self.previous = new, previous
+        self.kind = new.kind
 
     async def put(self, data: bytes, conn: asyncpg.Connection | None = None) -> str:
         await self.previous.put(data, conn)

@@ -12,6 +12,7 @@ from api.storage import blob_key, check_key, is_key
 
 
 class LocalAttachmentStore:
+    kind = "local"
     """Files under `root/ab/abcdef...`; written to a temporary file, fsynced, then renamed."""
 
     def __init__(self, root: Path | str):

@@ -23,6 +23,8 @@ POOL_SIZE = 4
 
 
 class PostgresAttachmentStore:
+    kind = "postgres"
+
     def __init__(self, dsn: str, *, pool_size: int = POOL_SIZE):
         self.dsn = dsn
         self.pool_size = pool_size

@@ -17,6 +17,8 @@ from api.storage import S3Location, blob_key, check_key, is_key
 
 
 class S3AttachmentStore:
+    kind = "s3"
+
     def __init__(self, location: S3Location):
         self.location = location
         config = Config(
