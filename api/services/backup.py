@@ -718,6 +718,8 @@ async def verify_backup(
                 stderr=asyncio.subprocess.PIPE,
             )
             counter = asyncio.ensure_future(_count_copy_rows(restore.stdout))
+            # a counter that failed reads no more: pg_restore is stopped, not left blocked
+            counter.add_done_callback(lambda task: task.exception() and restore.kill())
             errors = asyncio.ensure_future(_drain(restore.stderr))
         restore.stdin.write(data)
         await restore.stdin.drain()
@@ -767,19 +769,30 @@ _COPY_RE = re.compile(rb"^COPY (?:[\w\"]+\.)?\"?(\w+)\"? \(.*\) FROM stdin;$")
 
 async def _count_copy_rows(stdout: asyncio.StreamReader) -> dict[str, int]:
     """Rows per table in pg_restore's plain output: the lines of each COPY block (text COPY
-    escapes newlines, so one line is one row)."""
+    escapes newlines, so one line is one row). Read in chunks: a row may be megabytes long,
+    and only the first bytes of a line are kept."""
     counts: dict[str, int] = {}
     table = None
-    while line := await stdout.readline():
-        if table is None:
-            match = _COPY_RE.match(line.rstrip(b"\n"))
-            if match:
-                table = match.group(1).decode()
-                counts[table] = 0
-        elif line == b"\\.\n":
-            table = None
-        else:
-            counts[table] += 1
+    head = b""
+    while chunk := await stdout.read(CHUNK):
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            if len(head) < 4096:
+                head += chunk[start: (end if end >= 0 else len(chunk))][: 4096 - len(head)]
+            if end < 0:
+                break
+            if table is None:
+                match = _COPY_RE.match(head)
+                if match:
+                    table = match.group(1).decode()
+                    counts[table] = 0
+            elif head == b"\\.":
+                table = None
+            else:
+                counts[table] += 1
+            head = b""
+            start = end + 1
     return counts
 
 

@@ -1,0 +1,313 @@
+"""Backups that restore (issue 23): a backup is one encrypted file; verify reads it whole;
+restore goes only into an empty database and store; every bad input (a wrong passphrase, a cut
+or changed file, a backup of a newer version or of another kind of store, a full disk, a target
+that is not empty) is refused with the problem named and the target left as it was."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+
+from api.services import backup as backup_service
+from api.services.backup import BackupError
+from api.storage.local import LocalAttachmentStore
+from db import backups as backups_db
+from tests.conftest import _with_database
+from tests.household_form import FORM_ID, Household, household_xlsx
+from tests.xlsforms import XLSX
+
+PASSPHRASE = "correct horse battery staple, twice"
+XML = {"Content-Type": "application/xml"}
+
+
+@pytest.fixture(scope="module")
+async def databases(server_url: str):
+    """Makes empty databases on the test server (restore targets); drops them at the end."""
+    made: list[str] = []
+
+    async def make(tablespace: str | None = None) -> str:
+        name = f"fieldsurvey_restore_{uuid.uuid4().hex[:10]}"
+        admin = await asyncpg.connect(server_url)
+        try:
+            if tablespace:
+                await admin.execute(f'CREATE DATABASE "{name}" TABLESPACE "{tablespace}"')
+            else:
+                await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        made.append(name)
+        return _with_database(server_url, name)
+
+    yield make
+    admin = await asyncpg.connect(server_url)
+    try:
+        for name in made:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="module")
+async def seeded(client, admin_headers, make_user):
+    """A project with two submissions, each with a photo (one of 300 kB of random bytes)."""
+    project = await client.post(
+        "/v1/projects", json={"name": f"backup-{uuid.uuid4().hex[:6]}"}, headers=admin_headers
+    )
+    pid = project.json()["id"]
+    uploaded = await client.post(
+        f"/v1/projects/{pid}/forms?publish=true&ignoreWarnings=true",
+        content=household_xlsx(), headers={**admin_headers, "Content-Type": XLSX},
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    manager = await make_user("manager", pid)
+    base = f"/v1/projects/{pid}/forms/{FORM_ID}/submissions"
+    photos = {}
+    for photo in (os.urandom(300_000), b"\xff\xd8 a small photo"):
+        record = Household(name="Zarina")
+        created = await client.post(base, content=record.xml(),
+                                    headers={**manager["headers"], **XML})
+        assert created.status_code == 200, created.text
+        sent = await client.post(f"{base}/{record.instance_id}/attachments/photo.jpg",
+                                 content=photo, headers=manager["headers"])
+        assert sent.status_code == 200, sent.text
+        photos[record.instance_id] = photo
+    return {"pid": pid, "base": base, "photos": photos}
+
+
+@pytest.fixture(scope="module")
+def source_store(settings) -> LocalAttachmentStore:
+    from api.storage import attachment_store
+
+    return attachment_store(settings)
+
+
+@pytest.fixture(scope="module")
+async def backup_file(tmp_path_factory, seeded, database_url, source_store) -> Path:
+    folder = tmp_path_factory.mktemp("backups")
+    summary = await backup_service.write_backup(database_url, source_store, folder, PASSPHRASE)
+    assert summary.path.parent == folder and summary.path.name.endswith(".fsbackup")
+    assert summary.encrypted and summary.attachments >= 2
+    return summary.path
+
+
+async def assert_untouched(dsn: str, store_root: Path) -> None:
+    """The target is as it was: an empty database and a store with no file."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        assert await backups_db.database_is_empty(conn)
+    finally:
+        await conn.close()
+    assert [p for p in store_root.rglob("*") if p.is_file()] == [] if store_root.exists() else True
+
+
+async def refused_restore(path: Path, passphrase: str | None, databases, tmp_path: Path,
+                          slug: str, *, store_root: Path | None = None) -> BackupError:
+    dsn = await databases()
+    root = store_root or tmp_path / "store"
+    with pytest.raises(BackupError) as refused:
+        await backup_service.restore_backup(path, passphrase, dsn, LocalAttachmentStore(root))
+    assert refused.value.slug == slug, str(refused.value)
+    await assert_untouched(dsn, root)
+    return refused.value
+
+
+async def test_backup_is_one_encrypted_file_that_verifies(backup_file, seeded, pool) -> None:
+    data = backup_file.read_bytes()
+    assert data.startswith(b"FIELDSURVEY-BACKUP/1 age\n")
+    for photo in seeded["photos"].values():  # nothing of the data in clear
+        assert photo[:64] not in data
+    assert b"Zarina" not in data and b"server_secrets" not in data
+    assert oct(backup_file.stat().st_mode & 0o777) == "0o600"
+    assert not list(backup_file.parent.glob(".*partial*"))
+
+    verified = await backup_service.verify_backup(backup_file, PASSPHRASE)
+    assert verified.attachments >= 2
+    assert verified.header["attachmentStore"] == "local"
+    assert verified.header["migration"] == backup_service.newest_migration()
+    async with pool.acquire() as conn:
+        referenced = await conn.fetchval(
+            "SELECT count(DISTINCT blob_key) FROM submission_attachments")
+        assert verified.counts["server_secrets"] == await conn.fetchval(
+            "SELECT count(*) FROM server_secrets")
+        newest = await backup_service.newest_backup_time(conn)
+    assert verified.attachments == referenced
+    assert verified.counts["submissions"] >= 2 and verified.counts["users"] >= 2
+    assert newest is not None and newest.isoformat() == verified.header["snapshotAt"]
+
+
+async def test_restore_brings_back_every_file_and_row(backup_file, seeded, databases,
+                                                      tmp_path) -> None:
+    dsn = await databases()
+    store = LocalAttachmentStore(tmp_path / "store")
+    restored = await backup_service.restore_backup(backup_file, PASSPHRASE, dsn, store)
+    for photo in seeded["photos"].values():
+        from api.storage import blob_key
+
+        assert await store.get(blob_key(photo)) == photo
+    conn = await asyncpg.connect(dsn)
+    try:
+        assert restored.counts == await backups_db.count_rows_per_table(conn)
+        assert await conn.fetchval("SELECT count(*) FROM submissions") == restored.counts[
+            "submissions"]
+    finally:
+        await conn.close()
+    # a target that is not empty any more is refused, and stays as it is
+    again = await databases()
+    with pytest.raises(BackupError) as refused:
+        await backup_service.restore_backup(backup_file, PASSPHRASE, again, store)
+    assert refused.value.slug == "target-not-empty" and "store" in str(refused.value)
+    await assert_untouched(again, tmp_path / "empty")
+    with pytest.raises(BackupError) as refused:
+        await backup_service.restore_backup(backup_file, PASSPHRASE, dsn,
+                                            LocalAttachmentStore(tmp_path / "empty"))
+    assert refused.value.slug == "target-not-empty" and "database" in str(refused.value)
+    assert not (tmp_path / "empty").exists()
+
+
+async def test_wrong_or_missing_passphrase(backup_file, databases, tmp_path) -> None:
+    refused = await refused_restore(backup_file, "not the passphrase", databases, tmp_path,
+                                    "passphrase-wrong")
+    assert "passphrase" in str(refused)
+    await refused_restore(backup_file, None, databases, tmp_path, "passphrase-missing")
+    with pytest.raises(BackupError) as wrong:
+        await backup_service.verify_backup(backup_file, "not the passphrase")
+    assert wrong.value.slug == "passphrase-wrong"
+
+
+@pytest.mark.parametrize("where", ["header", "attachments", "dump", "last-bytes"])
+async def test_truncated_file(backup_file, databases, tmp_path, where) -> None:
+    data = backup_file.read_bytes()
+    cut = {"header": 100, "attachments": 200_000, "dump": len(data) - 400_000,
+           "last-bytes": len(data) - 10}[where]
+    damaged = tmp_path / "cut.fsbackup"
+    damaged.write_bytes(data[:cut])
+    slug = "passphrase-wrong" if where == "header" else "backup-damaged"
+    refused = await refused_restore(damaged, PASSPHRASE, databases, tmp_path, slug)
+    assert "not changed" in str(refused)
+    with pytest.raises(BackupError) as verify:
+        await backup_service.verify_backup(damaged, PASSPHRASE)
+    assert verify.value.slug == slug
+
+
+@pytest.mark.parametrize("where", ["attachments", "dump", "last-bytes"])
+async def test_changed_byte(backup_file, databases, tmp_path, where) -> None:
+    data = bytearray(backup_file.read_bytes())
+    at = {"attachments": 150_000, "dump": len(data) - 300_000, "last-bytes": len(data) - 5}[where]
+    data[at] ^= 0x01
+    damaged = tmp_path / "changed.fsbackup"
+    damaged.write_bytes(bytes(data))
+    await refused_restore(damaged, PASSPHRASE, databases, tmp_path, "backup-damaged")
+    with pytest.raises(BackupError) as verify:
+        await backup_service.verify_backup(damaged, PASSPHRASE)
+    assert verify.value.slug == "backup-damaged"
+
+
+async def test_unencrypted_backup_is_checked_by_its_hashes(seeded, database_url, source_store,
+                                                           databases, tmp_path) -> None:
+    summary = await backup_service.write_backup(
+        database_url, source_store, tmp_path / "plain.fsbackup", None)
+    data = summary.path.read_bytes()
+    assert data.startswith(b"FIELDSURVEY-BACKUP/1 plain\n") and not summary.encrypted
+    big = next(p for p in seeded["photos"].values() if len(p) > 1000)
+    at = data.index(big[:64]) + 1000
+    changed = tmp_path / "changed.fsbackup"
+    changed.write_bytes(data[:at] + bytes([data[at] ^ 1]) + data[at + 1:])
+    refused = await refused_restore(changed, None, databases, tmp_path, "backup-damaged")
+    assert "SHA-256" in str(refused)
+    cut = tmp_path / "cut.fsbackup"
+    cut.write_bytes(data[: len(data) - 3000])
+    await refused_restore(cut, None, databases, tmp_path, "backup-damaged")
+    not_a_backup = tmp_path / "notes.txt"
+    not_a_backup.write_bytes(b"PGDMP this is something else")
+    await refused_restore(not_a_backup, None, databases, tmp_path, "backup-unreadable")
+
+
+async def test_backup_of_a_newer_version_is_refused(seeded, database_url, source_store, pool,
+                                                    databases, tmp_path) -> None:
+    # a database a newer fieldsurvey migrated: one migration more than this one knows
+    newer = backup_service.newest_migration() + 1
+    async with pool.acquire() as conn:
+        await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, 'future')",
+                           newer)
+        try:
+            summary = await backup_service.write_backup(
+                database_url, source_store, tmp_path / "newer.fsbackup", PASSPHRASE)
+        finally:
+            await conn.execute("DELETE FROM schema_migrations WHERE version = $1", newer)
+    refused = await refused_restore(summary.path, PASSPHRASE, databases, tmp_path, "backup-newer")
+    assert f"migration {newer}" in str(refused)
+
+
+async def test_full_store_disk_during_restore(backup_file, databases, tmp_path) -> None:
+    """The attachment store on a real filesystem of 256 kB (tmpfs): the 300 kB photo does
+    not fit; the files put before it are deleted and the database is left empty."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        from tests.conftest import require
+
+        require(False, f"mounting a small tmpfs (root): {done.stderr.strip()}")
+    try:
+        refused = await refused_restore(backup_file, PASSPHRASE, databases, tmp_path,
+                                        "disk-full", store_root=mount / "store")
+        assert "full" in str(refused)
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+async def test_full_database_disk_during_restore(backup_file, databases, server_url,
+                                                 tmp_path) -> None:
+    """The target database in a tablespace on a real filesystem just larger than an empty
+    database: pg_restore fails on the full disk, its transaction is rolled back, and the
+    database is as empty as before (the files it had put are deleted)."""
+    mount = Path(f"/tmp/fieldsurvey-tiny-{uuid.uuid4().hex[:8]}")
+    mount.mkdir()
+    admin = await asyncpg.connect(server_url)
+    tablespace = f"tiny_{uuid.uuid4().hex[:8]}"
+    try:
+        template = await admin.fetchval("SELECT pg_database_size('template1')")
+        size = template + 2 * 1024 * 1024
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            from tests.conftest import require
+
+            require(False, f"mounting a small tmpfs (root): {done.stderr.strip()}")
+        owner = os.stat(await admin.fetchval("SHOW data_directory"))
+        os.chown(mount, owner.st_uid, owner.st_gid)
+        await admin.execute(f"CREATE TABLESPACE {tablespace} LOCATION '{mount}'")
+        dsn = await databases(tablespace)
+        store_root = tmp_path / "store"
+        with pytest.raises(BackupError) as refused:
+            await backup_service.restore_backup(backup_file, PASSPHRASE, dsn,
+                                                LocalAttachmentStore(store_root))
+        assert refused.value.slug == "disk-full", str(refused.value)
+        await assert_untouched(dsn, store_root)
+        name = urlsplit(dsn).path.lstrip("/")
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.execute(f"DROP TABLESPACE IF EXISTS {tablespace}")
+        await admin.close()
+        subprocess.run(["umount", str(mount)], check=False)
+        shutil.rmtree(mount, ignore_errors=True)
+
+
+async def test_keep_deletes_only_the_oldest_backups(tmp_path) -> None:
+    names = [f"fieldsurvey-2026120{d}T020000Z.fsbackup" for d in range(1, 6)]
+    for name in [*names, "notes.txt", "fieldsurvey-custom.fsbackup"]:
+        (tmp_path / name).write_bytes(b"x")
+    gone = backup_service.prune_backups(tmp_path, 2)
+    assert sorted(p.name for p in gone) == names[:3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [*names[3:], "notes.txt", "fieldsurvey-custom.fsbackup"])
+    with pytest.raises(BackupError):
+        backup_service.prune_backups(tmp_path, 0)
