@@ -165,6 +165,12 @@ class Settings:
         "`FIELDSURVEY_ATTACHMENTS`); every file is then written to both, read from the new one "
         "first, so app servers switch one at a time without downtime (docs/scaling.md)",
     )
+    pg_bin_dir: str | None = setting(
+        None, "FIELDSURVEY_PG_BIN_DIR",
+        "the folder of `pg_dump` and `pg_restore` for `fieldsurvey backup` and `restore`; unset: "
+        "the first of the system's (`PATH`) and the embedded PostgreSQL's whose major version is "
+        "at least the server's (docs/backups.md)",
+    )
     publish_bundled_forms: bool = setting(
         True, "FIELDSURVEY_PUBLISH_BUNDLED_FORMS",
         "`0` skips publishing `forms/library/` on first start",

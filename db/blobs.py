@@ -30,20 +30,6 @@ WHERE NOT EXISTS (SELECT 1 FROM submission_attachments sa WHERE sa.blob_key = ke
                   WHERE a->>'blobKey' = key)
 """
 
-# Every stored file the database refers to (what a backup must hold).
-SELECT_REFERENCED = """
-SELECT blob_key AS key FROM submission_attachments WHERE blob_key IS NOT NULL
-UNION
-SELECT a->>'blobKey' FROM draft_submissions d, jsonb_array_elements(d.attachments) a
-WHERE a->>'blobKey' IS NOT NULL
-ORDER BY 1
-"""
-
-
-async def referenced_keys(conn: asyncpg.Connection) -> list[str]:
-    return [r["key"] for r in await conn.fetch(SELECT_REFERENCED)]
-
-
 async def hold_against_deletion(conn: asyncpg.Connection) -> None:
     """Session-wide: no sweep deletes a file until the connection closes (a backup reading
     the files its snapshot refers to); writers are not held."""

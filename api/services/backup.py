@@ -26,6 +26,11 @@ streams (`encrypt_io`) only to X25519 recipients and takes a passphrase (scrypt,
 work factor 2^18) only for whole byte strings, so a backup is encrypted to a fresh X25519
 identity and that identity (74 bytes) is encrypted with the passphrase.
 
+With the PostgreSQL attachment store (FIELDSURVEY_ATTACHMENTS=postgres) the files are rows of
+the database (attachment_blobs), so the dump holds them and no `attachments/` member is
+written; the manifest still lists every file's SHA-256, checked after pg_restore (a mismatch
+empties the target again).
+
 Restore goes into an empty database and an empty store. Files are put first, the dump is piped
 into `pg_restore --single-transaction` last and its input is closed (so it commits) only once
 the whole file has been read, authenticated and checked against the manifest. Any failure
@@ -38,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import importlib.metadata
 import io
 import json
 import os
@@ -107,10 +111,9 @@ class VerifySummary:
 
 
 def fieldsurvey_version() -> str:
-    try:
-        return importlib.metadata.version("fieldsurvey")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+    from api import __version__
+
+    return __version__
 
 
 def newest_migration() -> int:
@@ -168,12 +171,11 @@ def _tool_major(path: str) -> int | None:
 
 
 def pg_tool_candidates(name: str, bin_dir: Path | str | None = None) -> list[str]:
-    """Where `name` (pg_dump, pg_restore) may be: FIELDSURVEY_PG_BIN_DIR (or bin_dir), the
+    """Where `name` (pg_dump, pg_restore) may be: `bin_dir` (FIELDSURVEY_PG_BIN_DIR), the
     system's (PATH: production's PostgreSQL), the embedded pgserver's (development, tests)."""
     found = []
-    explicit = bin_dir or os.environ.get("FIELDSURVEY_PG_BIN_DIR")
-    if explicit:
-        found.append(str(Path(explicit) / name))
+    if bin_dir:
+        found.append(str(Path(bin_dir) / name))
     on_path = shutil.which(name)
     if on_path:
         found.append(on_path)
@@ -335,16 +337,19 @@ async def write_backup(
             snapshot = await backups_db.export_snapshot(conn)
             if after_snapshot is not None:
                 await after_snapshot()
+            in_database = _files_in_database(store)
             header = {
                 "format": FORMAT,
                 "fieldsurvey": fieldsurvey_version(),
                 "migration": await backups_db.migration_level(conn),
                 "attachmentStore": store.kind,
+                "attachmentsInDatabase": in_database,
                 "snapshotAt": snapshot["taken_at"].isoformat(),
                 "encrypted": encrypted,
             }
             counts = await backups_db.count_rows_per_table(conn)
-            keys = await blobs_db.referenced_keys(conn)
+            keys = list(dict.fromkeys(
+                [key async for batch in blobs_db.referenced_keys(conn) for key in batch]))
             try:
                 _add_bytes(tar, "header.json", _json_bytes(header))
                 attachments = {}
@@ -359,7 +364,8 @@ async def write_backup(
                             "to: the store is damaged; no backup was written",
                         ) from exc
                     digest = hashlib.sha256(data).hexdigest()
-                    _add_bytes(tar, f"attachments/{key}", data, digest)
+                    if not in_database:  # else the dump holds it
+                        _add_bytes(tar, f"attachments/{key}", data, digest)
                     attachments[key] = {"sha256": digest, "bytes": len(data)}
                     attachment_bytes += len(data)
                     del data
@@ -404,6 +410,11 @@ async def write_backup(
         encrypted=encrypted,
         counts=counts,
     )
+
+
+def _files_in_database(store: AttachmentStore) -> bool:
+    """The store keeps its files in the database itself (so pg_dump holds them)."""
+    return store.kind == "postgres"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -733,6 +744,9 @@ async def verify_backup(
             header = await _read_header(members)
             check_header(header, None)
             attachments, dump, manifest = await _read_backup(members, finish, skip, count_rows)
+        if header.get("attachmentsInDatabase") and not attachments:
+            # the files are rows of the dump: their count is checked, their hashes on restore
+            attachments = manifest.get("attachments")
         expected = _check_manifest(manifest, header, attachments, dump)
         if restore is None:
             raise _damaged("it holds no database")
@@ -822,7 +836,7 @@ async def restore_backup(
                 "the database is not empty: restore only into a new, empty database (createdb); "
                 "nothing was changed",
             )
-        if not await _store_is_empty(store):
+        if not _files_in_database(store) and not await _store_is_empty(store):
             raise BackupError(
                 "target-not-empty",
                 f"the {store.kind!r} attachment store is not empty: restore only into an empty "
@@ -865,6 +879,9 @@ async def restore_backup(
             attachments, dump, manifest = await _read_backup(
                 members, finish, put_attachment, restore_part
             )
+        in_database = bool(header.get("attachmentsInDatabase"))
+        if in_database and not attachments:
+            attachments = manifest.get("attachments")  # checked once the dump is restored
         expected = _check_manifest(manifest, header, attachments, dump)
         if restore is None:
             raise _damaged("it holds no database")
@@ -873,6 +890,14 @@ async def restore_backup(
         if await restore.wait() != 0:
             raise _restore_failed(await errors)
         committed = True
+        if in_database:
+            for key, described in attachments.items():
+                try:
+                    data = await store.get(key)
+                except FileNotFoundError:
+                    data = b""
+                if {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} != described:
+                    raise _damaged(f"attachment {key} restored from the dump does not match its SHA-256")
         counted = await backups_db.count_rows_per_table(conn)
         counted = {name: counted.get(name, 0) for name in expected}
         if counted != expected:

@@ -12,8 +12,9 @@ from api.storage import blob_key, check_key, is_key
 
 
 class LocalAttachmentStore:
-    kind = "local"
     """Files under `root/ab/abcdef...`; written to a temporary file, fsynced, then renamed."""
+
+    kind = "local"
 
     def __init__(self, root: Path | str):
         self.root = Path(root)
