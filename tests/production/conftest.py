@@ -5,7 +5,9 @@
   `.create_database()` makes a role with a password and its database, as deploy/install.sh
   does, and returns the DATABASE_URL.
 - `fieldsurvey_wheel` (session): the wheel `python -m build` makes of this checkout.
-- `wheel_venv` (session): a fresh venv outside the checkout with that wheel installed.
+- `installed` (session): deploy/install.sh run twice with `--root` (files under a folder, the
+  database and role in `debian_postgres`); `wheel_venv` (session): the venv it made, outside
+  the checkout, with the wheel installed.
 - `start_server(database_url, port=None, **env)` (module): `fieldsurvey serve` from that venv, run from a
   folder outside the checkout, trusting X-Forwarded-* from 127.0.0.1 only (Caddy's address);
   returns a `ProductionServer` (`.url`, `.stop()`, `.kill()`, `.log()`).
@@ -32,6 +34,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -150,18 +153,43 @@ def fieldsurvey_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return wheel
 
 
+@dataclass
+class Installed:
+    """What deploy/install.sh --root made: `root` (its /), `runs` (the two runs' results)."""
+
+    root: Path
+    runs: list[subprocess.CompletedProcess]
+
+    @property
+    def venv(self) -> Path:
+        return self.root / "opt" / "fieldsurvey" / "venv"
+
+
 @pytest.fixture(scope="session")
-def wheel_venv(fieldsurvey_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new venv, outside the checkout, with the wheel and its dependencies (from the
-    package index pip is set up with; its cache keeps this quick)."""
-    venv = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    installed = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", str(fieldsurvey_wheel)],
-        capture_output=True, text=True,
-    )
-    assert installed.returncode == 0, installed.stderr[-3000:]
-    return venv
+def installed(debian_postgres: PostgresCluster, fieldsurvey_wheel: Path,
+              tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """deploy/install.sh run twice with --root (every file under a folder of its own; no apt,
+    user or systemctl), its database and role made in `debian_postgres`: first an install,
+    then an upgrade of the same wheel with `--workers 3`. Its venv is a fresh one outside the
+    checkout with the wheel installed (pip, from the index pip is set up with)."""
+    root = tmp_path_factory.mktemp("installed") / "root"
+    env = {**os.environ, "PGHOST": str(debian_postgres.root),
+           "PGPORT": str(debian_postgres.port), "PGUSER": "postgres"}
+    env.pop("VIRTUAL_ENV", None)
+    runs = [subprocess.run(["bash", str(ROOT / "deploy" / "install.sh"), "--address",
+                            "127.0.0.1", "--wheel", str(fieldsurvey_wheel), "--root", str(root),
+                            *more], capture_output=True, text=True, env=env, timeout=900)
+            for more in ([], ["--workers", "3"])]
+    for run in runs:
+        assert run.returncode == 0, run.stdout + run.stderr
+    return Installed(root, runs)
+
+
+@pytest.fixture(scope="session")
+def wheel_venv(installed: Installed) -> Path:
+    """The venv install.sh made (/opt/fieldsurvey/venv in its root): the built wheel and its
+    dependencies, outside the checkout."""
+    return installed.venv
 
 
 # -- the server from the wheel ---------------------------------------------------------------

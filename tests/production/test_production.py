@@ -5,7 +5,6 @@ with `tls internal`. Clients connect from 127.0.0.2, Caddy from 127.0.0.1."""
 from __future__ import annotations
 
 import io
-import os
 import re
 import shutil
 import subprocess
@@ -227,26 +226,17 @@ def test_browser_login_is_secure_and_audited_with_the_clients_address(stack) -> 
     assert "127.0.0.1" not in addresses  # never the proxy's
 
 
-def test_install_sh_twice_then_its_units_and_its_server(debian_postgres, fieldsurvey_wheel,
-                                                        start_server, tmp_path) -> None:
-    """deploy/install.sh --root: every file it writes, the database and role it makes, the
-    administrator's password printed on the first run only; the units pass systemd-analyze;
-    the server it installed serves with the settings it wrote."""
+def test_install_sh_twice_then_its_units_and_its_server(installed, tmp_path) -> None:
+    """deploy/install.sh --root (the `installed` fixture): every file it writes, the database
+    and role it makes, the administrator's password printed on the first run only; the units
+    pass systemd-analyze; the server it installed serves with the settings it wrote."""
     require(shutil.which("shellcheck") is not None, "ShellCheck (apt-get install shellcheck)")
     require(shutil.which("systemd-analyze") is not None, "systemd-analyze (apt-get install systemd)")
-    script = ROOT / "deploy" / "install.sh"
-    checked = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True)
+    checked = subprocess.run(["shellcheck", str(ROOT / "deploy" / "install.sh")],
+                             capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout
 
-    root = tmp_path / "root"
-    env = {**os.environ, "PGHOST": str(debian_postgres.root), "PGPORT": str(debian_postgres.port),
-           "PGUSER": "postgres"}
-    runs = [subprocess.run(["bash", str(script), "--address", "127.0.0.1", "--wheel",
-                            str(fieldsurvey_wheel), "--root", str(root), *more],
-                           capture_output=True, text=True, env=env, timeout=600)
-            for more in ([], ["--workers", "3"])]  # the second run: an upgrade, more workers
-    for run in runs:
-        assert run.returncode == 0, run.stdout + run.stderr
+    root, runs = installed.root, installed.runs
     passwords = [re.findall(r"password: (\S+)", run.stdout) for run in runs]
     assert len(passwords[0]) == 1 and passwords[1] == []  # printed once
     assert f"fieldsurvey {__version__} serves https://127.0.0.1/" in runs[1].stdout
@@ -283,7 +273,7 @@ def test_install_sh_twice_then_its_units_and_its_server(debian_postgres, fieldsu
         assert line in unit
 
     # the installed server, with the settings install.sh wrote, and the printed password
-    server = ProductionServer(root / "opt/fieldsurvey/venv", settings["DATABASE_URL"], tmp_path,
+    server = ProductionServer(installed.venv, settings["DATABASE_URL"], tmp_path,
                               {"FIELDSURVEY_PUBLISH_BUNDLED_FORMS": "0"})
     try:
         server.start()
