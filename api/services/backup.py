@@ -476,6 +476,52 @@ def prune_backups(folder: Path | str, keep: int) -> list[Path]:
     return gone
 
 
+@dataclass
+class BucketCopy:
+    url: str
+    deleted: list[str]
+
+
+async def copy_to_bucket(path: Path, where: str, keep: int | None = None) -> BucketCopy:
+    """Upload the backup to `s3://bucket[/prefix]?endpoint=URL&region=R` with the S3 attachment
+    store's client (boto3's multipart upload: memory stays flat); with `keep`, delete all but
+    the newest `keep` backups named like it under the prefix."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from api.storage import parse_s3_url
+    from api.storage.s3 import S3AttachmentStore
+
+    try:
+        location = parse_s3_url(where)
+    except ValueError as exc:
+        raise BackupError("bucket-invalid", str(exc)) from exc
+    client = S3AttachmentStore(location).client
+    name = location.prefix + path.name
+
+    def upload() -> list[str]:
+        client.upload_file(str(path), location.bucket, name)
+        if keep is None:
+            return []
+        found = []
+        for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=location.bucket, Prefix=location.prefix):
+            for item in page.get("Contents", []):
+                tail = item["Key"][len(location.prefix):]
+                if BACKUP_NAME_RE.match(tail):
+                    found.append(item["Key"])
+        gone = sorted(found)[: max(0, len(found) - keep)]
+        for key in gone:
+            client.delete_object(Bucket=location.bucket, Key=key)
+        return gone
+
+    try:
+        deleted = await asyncio.to_thread(upload)
+    except (BotoCoreError, ClientError) as exc:
+        raise BackupError("bucket-failed", f"the copy to {where} failed (the backup file "
+                          f"{path} is complete): {exc}") from exc
+    return BucketCopy(f"s3://{location.bucket}/{name}", deleted)
+
+
 # ---------------------------------------------------------------------------------------------
 # reading
 
@@ -630,7 +676,7 @@ def check_header(header: dict, store_kind: str | None) -> None:
             "store-different",
             f"this backup was made with the {header.get('attachmentStore')!r} attachment store "
             f"and this server is configured with the {store_kind!r} one: configure the same kind "
-            "of store (FIELDSURVEY_ATTACHMENT_STORE) and restore again; the target was not changed",
+            "of store (FIELDSURVEY_ATTACHMENTS) and restore again; the target was not changed",
         )
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -242,6 +244,23 @@ async def test_backup_of_a_newer_version_is_refused(seeded, database_url, source
     assert f"migration {newer}" in str(refused)
 
 
+async def test_backup_of_another_kind_of_store_is_refused(backup_file, databases,
+                                                        tmp_path) -> None:
+    """Made with the local store, restored where the PostgreSQL store is configured."""
+    from api.storage.postgres import PostgresAttachmentStore
+
+    dsn = await databases()
+    store = PostgresAttachmentStore(dsn)
+    try:
+        with pytest.raises(BackupError) as refused:
+            await backup_service.restore_backup(backup_file, PASSPHRASE, dsn, store)
+    finally:
+        await store.close()
+    assert refused.value.slug == "store-different"
+    assert "'local'" in str(refused.value) and "'postgres'" in str(refused.value)
+    await assert_untouched(dsn, tmp_path / "none")
+
+
 async def test_full_store_disk_during_restore(backup_file, databases, tmp_path) -> None:
     """The attachment store on a real filesystem of 256 kB (tmpfs): the 300 kB photo does
     not fit; the files put before it are deleted and the database is left empty."""
@@ -271,3 +290,68 @@ async def test_keep_deletes_only_the_oldest_backups(tmp_path) -> None:
         [*names[3:], "notes.txt", "fieldsurvey-custom.fsbackup"])
     with pytest.raises(BackupError):
         backup_service.prune_backups(tmp_path, 0)
+
+
+def run_cli(args: list[str], database_url: str, data_dir: Path, **env: str):
+    from tests.conftest import ROOT
+
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args], cwd=ROOT, capture_output=True, text=True,
+        timeout=300, env={**os.environ, "DATABASE_URL": database_url,
+                          "FIELDSURVEY_DATA_DIR": str(data_dir), **env},
+    )
+
+
+async def test_cli_backup_keep_copy_verify_restore(seeded, database_url, data_dir, databases,
+                                                   tmp_path) -> None:
+    from tests.s3_server import moto_server, new_bucket
+
+    secret = tmp_path / "passphrase"
+    secret.write_text(PASSPHRASE + "\n")
+    folder = tmp_path / "nightly"
+    folder.mkdir()
+    refused = run_cli(["backup", "--output", str(folder)], database_url, data_dir)
+    assert refused.returncode == 1 and "--no-encryption" in refused.stderr
+    assert list(folder.iterdir()) == []
+
+    with moto_server(tmp_path) as endpoint:
+        bucket = new_bucket(endpoint)
+        where = f"s3://{bucket}/nightly?endpoint={endpoint}"
+        for _ in range(2):
+            made = run_cli(["backup", "-o", str(folder), "--passphrase-file", str(secret),
+                            "--keep", "1", "--copy-to", where], database_url, data_dir)
+            assert made.returncode == 0, made.stderr
+            assert "encrypted" in made.stdout and f"s3://{bucket}/nightly/" in made.stdout
+            time.sleep(1.1)  # the next backup's name (its UTC second) differs
+        assert "deleted the older backup" in made.stdout
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        listed = s3.list_objects_v2(Bucket=bucket)["Contents"]
+        (kept,) = folder.iterdir()
+        assert [o["Key"] for o in listed] == [f"nightly/{kept.name}"]
+        copied = s3.get_object(Bucket=bucket, Key=f"nightly/{kept.name}")["Body"].read()
+        assert copied == kept.read_bytes()
+
+    verified = run_cli(["backup", "--verify", str(kept), "--passphrase-file", str(secret)],
+                       database_url, data_dir)
+    assert verified.returncode == 0, verified.stderr
+    assert "is a complete backup" in verified.stdout
+    wrong = tmp_path / "wrong"
+    wrong.write_text("another passphrase\n")
+    failed = run_cli(["backup", "--verify", str(kept), "--passphrase-file", str(wrong)],
+                     database_url, data_dir)
+    assert failed.returncode == 1 and "passphrase-wrong" in failed.stderr
+
+    target, target_dir = await databases(), tmp_path / "new-machine"
+    restored = run_cli(["restore", str(kept), "--passphrase-file", str(secret)], target,
+                       target_dir)
+    assert restored.returncode == 0, restored.stderr
+    assert "restored the snapshot" in restored.stdout
+    photo = next(p for p in seeded["photos"].values() if len(p) > 1000)
+    from api.storage import blob_key
+
+    key = blob_key(photo)
+    assert (target_dir / "attachments" / key[:2] / key).read_bytes() == photo
+    again = run_cli(["restore", str(kept), "--passphrase-file", str(secret)], target, target_dir)
+    assert again.returncode == 1 and "target-not-empty" in again.stderr
