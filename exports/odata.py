@@ -283,10 +283,13 @@ def odata_value(field_type: str, raw: Any, *, wkt: bool = False) -> Any:
     stripped = text.strip()
     if field_type == "int":
         try:
-            return int(stripped)
+            value = int(stripped)
         except ValueError:
             number = _number(stripped)
-            return int(number) if number is not None and number.is_integer() else None
+            value = int(number) if number is not None and number.is_integer() else None
+        # Edm.Int64: a value beyond it (a phone's 4,000 digits) is no Int64, and no reader
+        # (Power BI, Excel, pyodk) could take it
+        return value if value is not None and -(2**63) <= value < 2**63 else None
     if field_type == "decimal":
         return _number(stripped) if stripped else None
     if field_type == "boolean":

@@ -97,6 +97,11 @@ def test_timestamps() -> None:
         ("int", " -7 ", False, -7),
         ("int", "4.0", False, 4),
         ("int", "x", False, None),
+        ("int", "9223372036854775807", False, 2**63 - 1),
+        ("int", "9223372036854775808", False, None),  # beyond Edm.Int64
+        ("int", "7" * 4000, False, None),
+        ("int", "7" * 5000, False, None),
+        ("int", "1e300", False, None),
         ("int", None, False, None),
         ("decimal", "1.5", False, 1.5),
         ("decimal", "nan", False, None),
