@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from api.v1.exports import ExportTarget  # noqa: E402
+from api.services.exports import ExportTarget  # noqa: E402
 from bench.harness import create_database, database_server, drop_database  # noqa: E402
 from db.migrate import apply_migrations  # noqa: E402
 from db.pool import connect  # noqa: E402

@@ -15,8 +15,9 @@ from typing import Any
 import click
 
 from api.cli._common import cli_connection, find_project, run, settings_from_env
+from api.services.exports import EXPORT_FORMATS
 
-FORMATS = ("xlsx", "csv.zip")
+FORMATS = tuple(EXPORT_FORMATS)
 
 
 @click.command(help="export a form's submissions to XLSX or CSV zip")
@@ -64,68 +65,47 @@ async def run_export(
     from tqdm import tqdm
 
     from api.problems import Problem
-    from api.v1.exports import (
-        _language,
-        export_layout,
-        parse_filter,
-        resolve_target,
+    from api.services.exports import (
+        ExportRequest,
+        audit_export,
+        prepare_export,
         stream_records_into,
     )
-    from db import audits
     from db.embedded import start_embedded_postgres
     from db.submissions import count_submissions
-    from exports.csv import stream_csv_zip
-    from exports.xlsx import stream_xlsx
 
     settings = settings_from_env()
     dsn = settings.database_url or start_embedded_postgres(settings.data_dir)
     spreadsheet = format_ == "xlsx"
     async with cli_connection(settings) as conn:
         project_row = await find_project(conn, project)
+        asked = ExportRequest(
+            since=since, until=until, review_state=list(review_state) or None,
+            version=list(version) or None, fields=fields, group_paths=not no_group_paths,
+            split_select_multiples=split_select_multiples, escape_formulas=not raw_formulas,
+            lang=lang if spreadsheet else None, choices=choices,
+        )
         try:
-            submission_filter = parse_filter(
-                since, until, list(review_state) or None, list(version) or None
-            )
-            target = await resolve_target(conn, project_row["id"], form, submission_filter)
-            language = _language(target, lang) if spreadsheet else None
-            layout = export_layout(
-                target,
-                fields=fields,
-                group_paths=not no_group_paths,
-                split_select_multiples=spreadsheet or split_select_multiples,
-                spreadsheet=spreadsheet,
-            )
+            prepared = await prepare_export(conn, project_row["id"], form, format_, asked)
         except Problem as exc:
             click.echo(f"export: {exc.slug}: {exc.detail}", err=True)
             return 1
-        unfiltered = not any(submission_filter.describe().values())
+        target = prepared.target
+        unfiltered = not any(target.filter.describe().values())
         total = await count_submissions(conn, target.form_id) if unfiltered else None
-        await audits.log_audit(
-            conn,
-            None,
-            "submission.export",
-            f"form/{target.project_id}/{target.xml_form_id}",
-            {"format": format_, "via": "cli", "filters": submission_filter.describe()},
-        )
+        await audit_export(conn, None, "submission.export", target,
+                           {"format": format_, "via": "cli"})
     bar = tqdm(total=total, unit=" submissions", disable=quiet, file=sys.stderr)
 
     def write(records):
-        records = _progress(records, bar)
-        if spreadsheet:
-            return stream_xlsx(
-                records,
-                layout,
-                language=language,
-                header_labels=language is not None,
-                choice_labels=choices == "label",
-            )
-        return stream_csv_zip(records, layout, escape_formulas=not raw_formulas)
+        return prepared.write(_progress(records, bar))
 
     path = Path(output)
     written = 0
     with bar, path.open("wb") as sink:
         # CSV newest first, as the REST export and Central (its files stay on the server)
-        async for chunk in stream_records_into(dsn, target, write, newest_first=not spreadsheet):
+        async for chunk in stream_records_into(dsn, target, write,
+                                               newest_first=prepared.newest_first):
             sink.write(chunk)
             written += len(chunk)
     click.echo(f"wrote {path} ({written} bytes)", err=True)

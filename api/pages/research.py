@@ -2,9 +2,9 @@
 options (XLSX and CSV zip with the API's options), the per-question survey report with charts
 and its workbook, and how to connect pyodk, R (ruODK), Excel or Power BI (OData).
 
-Downloads are the REST handlers themselves (api/v1/exports.py), called with the page's actor:
-the same permission checks, options, audit log and streaming; only the file name changes, to
-the user's language.
+Downloads and reports are the same use cases as REST's (api/services/exports.py), called with
+the page's actor: the same permission checks, options, audit log and streaming; only the file
+name changes, to the user's language.
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ from urllib.parse import quote, urlencode
 
 import asyncpg
 from litestar import Response, get
+from litestar.response import Stream
 
 from api.http import base_url, content_disposition
 from api.i18n import N_, I18n
 from api.pages.web import NavItem, Page, PageNotFound, add_nav, file_name
 from api.problems import Problem
+from api.services import exports as exports_service
+from api.services.exports import XLSX_MEDIA_TYPE, ExportRequest, ReportOptions
 from api.settings import Settings
-from api.v1 import exports as rest_exports
 from db import forms as forms_db
 from db import projects as projects_db
 from db import summaries as summaries_db
@@ -98,42 +100,44 @@ async def _export_page(page: Page, conn, project, xml_form_id: str, *, error: st
     )
 
 
-def _export_args(params) -> dict[str, Any]:
+def _export_request(params, kind: str) -> ExportRequest:
+    """The export page's form as REST's options (the workbook's choices as labels by default,
+    the CSV zip without its files)."""
     states = [s for s in params.getall("reviewState", []) if s]
     fields = [f for f in params.getall("fields", []) if f]
-    return {
+    common: dict[str, Any] = {
         "since": _one(params, "since"),
         "until": _one(params, "until"),
         "review_state": states or None,
-        "version": None,
         "fields": ",".join(fields) if fields else None,
         "group_paths": params.get("groupPaths", "true") != "false",
     }
+    if kind == "xlsx":
+        return ExportRequest(**common, lang=_one(params, "lang"),
+                             choices=params.get("choices", "label"))
+    return ExportRequest(
+        **common, attachments=True,
+        split_select_multiples=params.get("splitSelectMultiples") == "true",
+        escape_formulas=params.get("escapeFormulas", "true") != "false",
+    )
 
 
 async def _download(page: Page, conn, project_id: int, xml_form_id: str, kind: str) -> Response:
     project = await _project(conn, page, project_id, "export")
     form, schema = await _form(conn, project_id, xml_form_id)
-    params = page.request.query_params
-    args = _export_args(params)
+    state = page.request.app.state
     try:
-        if kind == "xlsx":
-            choices = params.get("choices", "label")
-            response = await rest_exports.export_xlsx.fn(
-                request=page.request, project_id=project_id, xml_form_id=xml_form_id, conn=conn,
-                actor=page.actor, lang=_one(params, "lang"), choices=choices, **args,
-            )
-        else:
-            response = await rest_exports.export_csv_zip.fn(
-                request=page.request, project_id=project_id, xml_form_id=xml_form_id, conn=conn,
-                actor=page.actor, split_select_multiples=params.get("splitSelectMultiples") == "true",
-                escape_formulas=params.get("escapeFormulas", "true") != "false", **args,
-            )
+        export = await exports_service.start_export(
+            conn, page.actor, project_id, xml_form_id, kind,
+            _export_request(page.request.query_params, kind),
+            dsn=state.read_dsn, slots=state.stream_slots, store=state.attachment_store,
+        )
     except Problem as problem:
         return await _export_page(page, conn, project, xml_form_id, status=problem.status,
                                   error=page.problem_message(problem))
-    response.headers["Content-Disposition"] = content_disposition(file_name(page.i18n, kind, schema.title or xml_form_id))
-    return response
+    name = file_name(page.i18n, kind, schema.title or xml_form_id)
+    return Stream(export.body, media_type=export.media_type,
+                  headers={"Content-Disposition": content_disposition(name)})
 
 
 @get("/projects/{project_id:int}/data/{xml_form_id:str}/submissions.xlsx", include_in_schema=False)
@@ -149,17 +153,17 @@ async def download_csv_zip(project_id: int, xml_form_id: str, page: Page, conn: 
 # --- the survey report ---------------------------------------------------------------------
 
 
-def _report_args(page: Page, schema) -> dict[str, Any]:
+def _report_options(page: Page, schema) -> ReportOptions:
     params = page.request.query_params
-    return {
-        "since": _one(params, "since"),
-        "until": _one(params, "until"),
-        "review_state": None,
-        "version": None,
-        "by": _one(params, "by"),
-        "period": _one(params, "period"),
-        "lang": _one(params, "lang") or _form_language(schema, page.i18n.locale),
-    }
+    return ReportOptions(
+        since=_one(params, "since"),
+        until=_one(params, "until"),
+        review_state=None,
+        version=None,
+        by=_one(params, "by"),
+        period=_one(params, "period"),
+        lang=_one(params, "lang") or _form_language(schema, page.i18n.locale),
+    )
 
 
 def report_view(i18n: I18n, report: dict) -> list[dict]:
@@ -195,17 +199,16 @@ def report_view(i18n: I18n, report: dict) -> list[dict]:
 async def report_page(project_id: int, xml_form_id: str, page: Page, conn: asyncpg.Connection) -> Response:
     project = await _project(conn, page, project_id, "summary.read")
     form, schema = await _form(conn, project_id, xml_form_id)
-    args = _report_args(page, schema)
+    options = _report_options(page, schema)
     error, status = None, 200
     try:
-        report = await rest_exports.get_report.fn(
-            request=page.request, project_id=project_id, xml_form_id=xml_form_id, conn=conn,
-            actor=page.actor, **args)
+        report = await exports_service.form_report(
+            conn, page.actor, page.request.app.state.settings, project_id, xml_form_id, options, output="json")
     except Problem as problem:  # the page answers with REST's status (403 is 403, not 400)
         error, status = page.problem_message(problem), problem.status
         report = None
     choice_fields = [
-        {"path": f.path, "label": label_in(f.labels, args["lang"], schema.default_language) or f.name}
+        {"path": f.path, "label": label_in(f.labels, options.lang, schema.default_language) or f.name}
         for f in schema.walk()
         if f.type == "select_one" and not any(f.path.startswith(r + "/") for r in schema.repeat_paths)
     ]
@@ -225,11 +228,11 @@ async def report_page(project_id: int, xml_form_id: str, page: Page, conn: async
 async def report_workbook(project_id: int, xml_form_id: str, page: Page, conn: asyncpg.Connection) -> Response:
     await _project(conn, page, project_id, "summary.read")
     form, schema = await _form(conn, project_id, xml_form_id)
-    report = await rest_exports.form_report(
-        page.request, project_id, xml_form_id, conn, page.actor, output="xlsx",
-        **_report_args(page, schema))
+    report = await exports_service.form_report(
+        conn, page.actor, page.request.app.state.settings, project_id, xml_form_id, _report_options(page, schema),
+        output="xlsx")
     return Response(
-        report_xlsx(report, translate=page.i18n.gettext), media_type=rest_exports.XLSX_MEDIA_TYPE,
+        report_xlsx(report, translate=page.i18n.gettext), media_type=XLSX_MEDIA_TYPE,
         headers={"Content-Disposition": content_disposition(
             file_name(page.i18n, "report.xlsx", schema.title or xml_form_id))},
     )

@@ -1,23 +1,13 @@
-"""Exports and survey reports of a form's submissions.
+"""Exports and survey reports of a form's submissions (the use cases: api/services/exports.py).
 
 GET /v1/projects/{pid}/forms/{xmlFormId}/submissions.csv.zip   (Central's CSV zip, with media/)
 GET /v1/projects/{pid}/forms/{xmlFormId}/submissions.xlsx      (a workbook with a codebook)
 GET /v1/projects/{pid}/forms/{xmlFormId}/report                (per-question summary, JSON)
 GET /v1/projects/{pid}/forms/{xmlFormId}/report.xlsx           (the same as a workbook)
-
-Streams check first, then stream: the permission, the form, its versions, the columns and
-the filters are resolved, and the export is written to the audit log, before the response
-starts. The body is then produced on its own connection (a Litestar `Stream` runs after the
-request's dependencies are cleaned up), reading through a server-side cursor inside a
-read-only REPEATABLE READ transaction, so the export is one consistent snapshot.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -25,248 +15,29 @@ from litestar import Request, get, route
 from litestar.params import Parameter
 from litestar.response import Response, Stream
 
-from api.auth import Actor, authorize
+from api.auth import Actor
 from api.http import content_disposition
-from api.i18n import N_
-from api.problems import Problem
-from api.services.publications import latest_publication
-from api.services.summaries import publication_json
-from api.storage import AttachmentStore
-from db import audits
-from db import forms as forms_db
-from db import publications as publications_db
-from db.pool import read_snapshot
-from db.submissions import stream_attachments_for_export, stream_submissions_for_export
-from exports.csv import SubmissionFile, stream_csv_zip
-from exports.layout import (
-    ExportLayout,
-    ExportOptionError,
-    ExportOptions,
-    MergedForm,
-    OptionError,
-    build_layout,
-    merge_versions,
-    resolve_language,
-)
-from exports.reports import (
-    PERIOD_ONE_OF,
-    ReportOptionError,
-    ReportSpec,
-    build_report,
-    plan_report,
-    report_xlsx,
-)
-from exports.spreadsheet import MAX_COLUMNS
-from exports.streaming import HeldStream, prefetched, taking_turns
-from exports.xlsx import stream_xlsx
-from forms.schema import parse_xform
-from forms.screening import RISK_SCREENING_FORM_ID
-from forms.vocabulary import (
-    COUNTED_REVIEW_STATES,
-    PERIODS,
-    REVIEW_STATES,
-    parse_moment_range,
-    parse_month_range,
-    whole_period,
-)
-
-log = logging.getLogger("fieldsurvey")
-XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-@dataclass(frozen=True)
-class SubmissionFilter:
-    since: datetime | None = None
-    until: datetime | None = None
-    review_states: tuple[str, ...] | None = None
-    versions: tuple[str, ...] | None = None
-
-    def as_kwargs(self) -> dict[str, Any]:
-        return {
-            "since": self.since,
-            "until": self.until,
-            "review_states": self.review_states,
-            "versions": self.versions,
-        }
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "since": self.since.isoformat() if self.since else None,
-            "until": self.until.isoformat() if self.until else None,
-            "reviewStates": list(self.review_states) if self.review_states else None,
-            "versions": list(self.versions) if self.versions else None,
-        }
-
-
-@dataclass(frozen=True)
-class ExportTarget:
-    """What an export or report reads: resolved before the first byte."""
-
-    project_id: int
-    xml_form_id: str
-    form_id: int
-    merged: MergedForm
-    filter: SubmissionFilter = field(default_factory=SubmissionFilter)
-
-
-def _split(values: list[str] | str | None) -> tuple[str, ...] | None:
-    if values is None:
-        return None
-    if isinstance(values, str):
-        values = [values]
-    items = tuple(v.strip() for value in values for v in value.split(",") if v.strip())
-    return items or None
-
-
-def parse_filter(
-    since: str | None,
-    until: str | None,
-    review_state: list[str] | None,
-    version: list[str] | None,
-    *,
-    default_review_states: tuple[str, ...] | None = None,
-) -> SubmissionFilter:
-    states = _split(review_state)
-    if states is not None:
-        unknown = [s for s in states if s not in REVIEW_STATES]
-        if unknown:
-            raise Problem(
-                "export-option-invalid",
-                N_("Unknown reviewState %(names)s; use %(values)s."),
-                params={"names": ", ".join(unknown), "values": ", ".join(REVIEW_STATES)},
-            )
-    else:
-        states = default_review_states
-    try:  # an end date is included whole (forms/vocabulary.py)
-        start, stop = parse_moment_range(since, until, ("since", "until"))
-    except OptionError as exc:
-        raise Problem("export-option-invalid", exc.template, params=exc.params) from exc
-    return SubmissionFilter(since=start, until=stop, review_states=states, versions=_split(version))
-
-
-async def resolve_target(
-    conn: asyncpg.Connection, project_id: int, xml_form_id: str, submission_filter: SubmissionFilter
-) -> ExportTarget:
-    form = await forms_db.get_form(conn, project_id, xml_form_id)
-    if form is None or form["current_def_id"] is None:
-        raise Problem("form-not-found")
-    defs = await forms_db.list_published_defs(conn, form["id"])
-    if submission_filter.versions:
-        known = {d["version"] for d in defs}
-        unknown = [v for v in submission_filter.versions if v not in known]
-        if unknown:
-            raise Problem(
-                "form-version-not-found", N_("No published version %(names)s."),
-                params={"names": ", ".join(map(repr, unknown))},
-            )
-    merged = merge_versions([parse_xform(d["xform"]) for d in defs])
-    return ExportTarget(project_id, xml_form_id, form["id"], merged, submission_filter)
-
-
-def export_layout(
-    target: ExportTarget,
-    *,
-    fields: str | None,
-    group_paths: bool,
-    split_select_multiples: bool,
-    spreadsheet: bool,
-) -> ExportLayout:
-    try:
-        layout = build_layout(
-            target.merged,
-            ExportOptions(
-                group_paths=group_paths,
-                split_select_multiples=split_select_multiples,
-                include_notes=not spreadsheet,
-                screening=target.xml_form_id == RISK_SCREENING_FORM_ID,
-                fields=_split(fields),
-                sheet_links=spreadsheet,
-                datetime_offsets=spreadsheet,
-            ),
-        )
-    except ExportOptionError as exc:
-        raise option_problem(exc) from exc
-    if spreadsheet:
-        widest = max(len(t.columns) for t in layout.tables)
-        if widest > MAX_COLUMNS:
-            raise Problem(
-                "export-too-wide",
-                N_("A sheet would have %(n)s columns; Excel allows %(limit)s. Choose fewer "
-                   "with ?fields=."),
-                params={"n": widest, "limit": MAX_COLUMNS},
-            )
-    return layout
-
-
-def _language(target: ExportTarget, lang: str | None) -> str | None:
-    try:
-        return resolve_language(target.merged.schema, lang)
-    except ExportOptionError as exc:
-        raise option_problem(exc) from exc
-
-
-def option_problem(exc: OptionError) -> Problem:
-    """An export or report option the form cannot serve, in the reader's language."""
-    return Problem("export-option-invalid", exc.template, params=exc.params)
-
-
-async def stream_records_into(
-    dsn: str,
-    target: ExportTarget,
-    write: Callable[..., AsyncIterator[bytes]],
-    *,
-    prefetch: int = 1000,
-    newest_first: bool = False,
-    store: AttachmentStore | None = None,
-) -> AsyncIterator[bytes]:
-    """The export body: its own connection, a read-only snapshot, a server-side cursor. The
-    connection, the snapshot and the first rows of each cursor are taken before the first
-    chunk (HeldStream.start takes that chunk before the response starts). With `store`,
-    `write` is called as write(records, files): the uploaded files, read on the same
-    snapshot after the records."""
-    async with read_snapshot(dsn) as conn:
-        records = await prefetched(taking_turns(
-            stream_submissions_for_export(
-                conn, target.form_id, prefetch=prefetch, newest_first=newest_first,
-                **target.filter.as_kwargs(),
-            )
-        ))
-        if store is None:
-            body = write(records)
-        else:
-            files = await prefetched(stream_attachments_for_export(
-                conn, target.form_id, **target.filter.as_kwargs()
-            ))
-            body = write(records, _export_files(files, target, store))
-        async for chunk in body:
-            if chunk:
-                yield chunk
-
-
-async def _export_files(
-    rows: AsyncIterator[asyncpg.Record], target: ExportTarget, store: AttachmentStore
-) -> AsyncIterator[SubmissionFile]:
-    async for row in taking_turns(rows):
-        try:
-            content = await store.get(row["blob_key"])
-        except FileNotFoundError:
-            log.error("export of %s: file %s of %s is missing from the store",
-                      target.xml_form_id, row["name"], row["instance_id"])
-            continue
-        yield SubmissionFile(row["instance_id"], row["name"], content, row["client_audit"])
-
-
-async def _audit(conn, actor: Actor, action: str, target: ExportTarget, details: dict) -> None:
-    await audits.log_audit(
-        conn,
-        actor.id,
-        action,
-        f"form/{target.project_id}/{target.xml_form_id}",
-        {**details, "filters": target.filter.describe()},
-    )
-
+from api.services import exports as exports_service
+from api.services.exports import XLSX_MEDIA_TYPE, ExportRequest, ReportOptions
+from exports.reports import report_xlsx
 
 FORM_PATH = "/v1/projects/{project_id:int}/forms/{xml_form_id:str}"
+
+
+async def _stream(
+    request: Request, conn: asyncpg.Connection, actor: Actor | None, project_id: int,
+    xml_form_id: str, export_format: str, asked: ExportRequest,
+) -> Stream:
+    state = request.app.state
+    export = await exports_service.start_export(
+        conn, actor, project_id, xml_form_id, export_format, asked,
+        dsn=state.read_dsn, slots=state.stream_slots, store=state.attachment_store,
+    )
+    return Stream(
+        export.body,
+        media_type=export.media_type,
+        headers={"Content-Disposition": content_disposition(export.file_name)},
+    )
 
 
 # POST as well as GET, as in ODK Central (ruODK posts); a POST's form body is not needed.
@@ -289,35 +60,12 @@ async def export_csv_zip(
 ) -> Stream:
     """As Central: newest submission first; with `attachments` (the default) the files under
     media/ and the Collect audit logs merged, in `{xmlFormId}.zip`; without, `.csv.zip`."""
-    actor = authorize(actor, "export", project_id)
-    submission_filter = parse_filter(since, until, review_state, version)
-    target = await resolve_target(conn, project_id, xml_form_id, submission_filter)
-    layout = export_layout(
-        target,
-        fields=fields,
-        group_paths=group_paths,
-        split_select_multiples=split_select_multiples,
-        spreadsheet=False,
+    asked = ExportRequest(
+        since=since, until=until, review_state=review_state, version=version, fields=fields,
+        group_paths=group_paths, split_select_multiples=split_select_multiples,
+        attachments=attachments, escape_formulas=escape_formulas,
     )
-
-    def write(records, files=None):
-        return stream_csv_zip(records, layout, files=files, escape_formulas=escape_formulas)
-
-    body = await HeldStream.start(request.app.state.stream_slots, lambda: stream_records_into(
-        request.app.state.read_dsn, target, write, newest_first=True,
-        store=request.app.state.attachment_store if attachments else None,
-    ))
-    await body.then(_audit(
-        conn, actor, "submission.export", target,
-        {"format": "csv.zip", "attachments": attachments, "escapeFormulas": escape_formulas},
-    ))
-    return Stream(
-        body,
-        media_type="application/zip",
-        headers={"Content-Disposition": content_disposition(
-            f"{xml_form_id}.zip" if attachments else f"{xml_form_id}.csv.zip"
-        )},
-    )
+    return await _stream(request, conn, actor, project_id, xml_form_id, "csv.zip", asked)
 
 
 @get(FORM_PATH + "/submissions.xlsx")
@@ -336,182 +84,11 @@ async def export_xlsx(
     lang: str | None = None,
     choices: str = "value",
 ) -> Stream:
-    actor = authorize(actor, "export", project_id)
-    if choices not in ("value", "label"):
-        raise Problem("export-option-invalid", N_("choices must be value or label."))
-    submission_filter = parse_filter(since, until, review_state, version)
-    target = await resolve_target(conn, project_id, xml_form_id, submission_filter)
-    language = _language(target, lang)
-    layout = export_layout(
-        target,
-        fields=fields,
-        group_paths=group_paths,
-        split_select_multiples=True,
-        spreadsheet=True,
+    asked = ExportRequest(
+        since=since, until=until, review_state=review_state, version=version, fields=fields,
+        group_paths=group_paths, lang=lang, choices=choices,
     )
-
-    def write(records):
-        return stream_xlsx(
-            records,
-            layout,
-            language=language,
-            header_labels=language is not None,
-            choice_labels=choices == "label",
-        )
-
-    body = await HeldStream.start(
-        request.app.state.stream_slots,
-        lambda: stream_records_into(request.app.state.read_dsn, target, write),
-    )
-    await body.then(
-        _audit(conn, actor, "submission.export", target, {"format": "xlsx", "lang": language})
-    )
-    return Stream(
-        body,
-        media_type=XLSX_MEDIA_TYPE,
-        headers={"Content-Disposition": content_disposition(f"{xml_form_id}.xlsx")},
-    )
-
-
-
-def _published_period(
-    since: str | None, until: str | None, review_state: list[str] | None, version: list[str] | None
-) -> tuple[int, int]:
-    """Under disclosure control a report counts the current publication's screenings of all
-    versions and the default review states, over everything or one whole month, quarter or
-    year (since=YYYY-MM, until=YYYY-MM, inclusive): finer ranges, or a version or a review
-    state, would let two reports be subtracted to reveal one person's answers."""
-    if review_state or version:
-        raise Problem(
-            "export-option-invalid",
-            N_("Under disclosure control a report covers every version and review state."),
-        )
-    try:  # whole months: YYYY-MM, or the first or last day of one (forms/vocabulary.py)
-        bounds = parse_month_range(since, until, ("since", "until"))
-    except OptionError as exc:
-        raise Problem("export-option-invalid", exc.template, params=exc.params) from exc
-    if not whole_period(bounds[0], bounds[1]):
-        raise Problem(
-            "export-option-invalid",
-            N_("Under disclosure control a report covers everything or one whole month, quarter "
-               "or year (since and until of the same month, quarter or year)."),
-        )
-    return bounds[0], bounds[1]
-
-
-async def form_report(
-    request: Request,
-    project_id: int,
-    xml_form_id: str,
-    conn: asyncpg.Connection,
-    actor: Actor | None,
-    *,
-    since: str | None,
-    until: str | None,
-    review_state: list[str] | None,
-    version: list[str] | None,
-    by: str | None,
-    period: str | None,
-    lang: str | None,
-    output: str,
-):
-    actor = authorize(actor, "summary.read", project_id)
-    if period is not None and period not in PERIODS:
-        raise Problem("export-option-invalid", PERIOD_ONE_OF, params={"values": ", ".join(PERIODS)})
-    if not actor.sees_microdata(project_id):
-        options = ReportOptions(since, until, review_state, version, by, period, lang)
-        return await _published_report(request, project_id, xml_form_id, conn, options)
-    # rejected submissions are left out unless asked for
-    submission_filter = parse_filter(
-        since,
-        until,
-        review_state,
-        version,
-        default_review_states=COUNTED_REVIEW_STATES,
-    )
-    target = await resolve_target(conn, project_id, xml_form_id, submission_filter)
-    language = _language(target, lang)
-    restricted = False  # roles without microdata had theirs from the publication above
-    k = request.app.state.settings.disclosure_k
-    try:
-        plan = plan_report(
-            target.merged,
-            ReportSpec(by=by, period=period, language=language, restricted=restricted, k=k),
-        )
-    except ReportOptionError as exc:
-        raise option_problem(exc) from exc
-    await _audit(
-        conn,
-        actor,
-        "submission.report",
-        target,
-        {"format": output, "by": by, "period": period, "disclosureControl": restricted},
-    )
-    # a report is small: it is read on the request's connection, then answered whole
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        report = await build_report(
-            taking_turns(
-                stream_submissions_for_export(
-                    conn, target.form_id, prefetch=1000, **target.filter.as_kwargs()
-                )
-            ),
-            plan,
-        )
-    report["filters"] = target.filter.describe()
-    return report
-
-
-@dataclass(frozen=True)
-class ReportOptions:
-    since: str | None
-    until: str | None
-    review_state: list[str] | None
-    version: list[str] | None
-    by: str | None
-    period: str | None
-    lang: str | None
-
-
-async def _published_report(
-    request: Request, project_id: int, xml_form_id: str, conn: asyncpg.Connection, options: ReportOptions
-):
-    """A report for a role without microdata: the screenings of the current publication,
-    every count published by the one engine (the same numbers as the summaries)."""
-    month_from, month_to = _published_period(options.since, options.until, options.review_state, options.version)
-    target = await resolve_target(conn, project_id, xml_form_id, SubmissionFilter())
-    if xml_form_id != RISK_SCREENING_FORM_ID:
-        raise Problem(
-            "forbidden",
-            N_("Roles without microdata see reports of the risk screening only: its publication "
-               "is the one population their counts come from."),
-        )
-    language = _language(target, options.lang)
-    settings = request.app.state.settings
-    k = settings.disclosure_k
-    try:
-        plan = plan_report(
-            target.merged,
-            ReportSpec(by=options.by, period=options.period, language=language, restricted=True, k=k),
-        )
-    except ReportOptionError as exc:
-        raise option_problem(exc) from exc
-    publication = await latest_publication(conn, project_id, settings)
-    if month_from and month_from > publication.through_month:
-        raise Problem(
-            "export-option-invalid",
-            N_("The current publication covers interviews through %(month)s."),
-            params={"month": publication.label},
-        )
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        report = await build_report(
-            taking_turns(
-                publications_db.stream_members(conn, publication.id, target.form_id, month_from, month_to)
-            ),
-            plan,
-        )
-    report["filters"] = {"since": options.since, "until": options.until, "reviewStates": None, "versions": None}
-    report["publication"] = publication_json(publication)
-    return report
+    return await _stream(request, conn, actor, project_id, xml_form_id, "xlsx", asked)
 
 
 @get(FORM_PATH + "/report")
@@ -529,20 +106,9 @@ async def get_report(
     period: str | None = None,
     lang: str | None = None,
 ) -> dict[str, Any]:
-    return await form_report(
-        request,
-        project_id,
-        xml_form_id,
-        conn,
-        actor,
-        since=since,
-        until=until,
-        review_state=review_state,
-        version=version,
-        by=by,
-        period=period,
-        lang=lang,
-        output="json",
+    return await exports_service.form_report(
+        conn, actor, request.app.state.settings, project_id, xml_form_id,
+        ReportOptions(since, until, review_state, version, by, period, lang), output="json",
     )
 
 
@@ -561,20 +127,9 @@ async def get_report_xlsx(
     period: str | None = None,
     lang: str | None = None,
 ) -> Response:
-    report = await form_report(
-        request,
-        project_id,
-        xml_form_id,
-        conn,
-        actor,
-        since=since,
-        until=until,
-        review_state=review_state,
-        version=version,
-        by=by,
-        period=period,
-        lang=lang,
-        output="xlsx",
+    report = await exports_service.form_report(
+        conn, actor, request.app.state.settings, project_id, xml_form_id,
+        ReportOptions(since, until, review_state, version, by, period, lang), output="xlsx",
     )
     return Response(
         report_xlsx(report),

@@ -27,7 +27,12 @@ from pathlib import Path
 import asyncpg
 import msgspec
 
-from api.v1.exports import ExportTarget, SubmissionFilter, export_layout, stream_records_into
+from api.services.exports import (
+    ExportTarget,
+    SubmissionFilter,
+    export_layout,
+    stream_records_into,
+)
 from exports.csv import stream_csv_zip
 from exports.layout import merge_versions
 from exports.xlsx import stream_xlsx

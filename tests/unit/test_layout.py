@@ -215,6 +215,20 @@ def test_services_import_no_surface() -> None:
     assert {name: found for name, found in offenders.items() if found} == {}
 
 
+def test_surfaces_do_not_import_each_other() -> None:
+    offenders = {}
+    for name, imports in API_GRAPH.items():
+        surface = surface_of(name)
+        if surface is None:
+            continue
+        others = sorted(m for m in imports if surface_of(m) not in (None, surface))
+        # the app puts the surfaces together; only the CLI (which serves it) imports it
+        others += ["api.app"] if "api.app" in imports and surface != "cli" else []
+        if others:
+            offenders[name] = others
+    assert offenders == {}
+
+
 def test_shared_modules_import_no_surface() -> None:
     """auth, problems, http, i18n, settings...: imported by every surface, so none of them."""
     offenders = {
