@@ -27,7 +27,7 @@ from api.http import (
 )
 from api.i18n import N_, I18n, locale_from_headers, localized_problem
 from api.problems import Problem, problem_for_exception, slug_for_status
-from api.services import entities as entities_service
+from api.services import entity_files
 from api.services.ingest import ingest_submission
 from api.settings import Settings
 from db import entities as entities_db
@@ -146,7 +146,7 @@ async def form_manifest(
         files.append(
             f'<mediaFile type="{kind}">'
             f"<filename>{escape(item['name'])}</filename>"
-            f"<hash>md5:{await entities_service.dataset_hash(conn, dataset['id'])}</hash>"
+            f"<hash>md5:{await entity_files.dataset_hash(conn, dataset['id'])}</hash>"
             f"<downloadUrl>{escape(url)}</downloadUrl>"
             f"<integrityUrl>{escape(integrity)}</integrityUrl>"
             "</mediaFile>"
@@ -168,7 +168,7 @@ async def form_attachment(
     item = await forms_db.get_form_attachment(conn, form["current_def_id"], name)
     if item is not None and item["dataset_id"] is not None:
         return Response(
-            await entities_service.attachment_csv(conn, item["dataset_id"]),
+            await entity_files.attachment_csv(conn, item["dataset_id"]),
             media_type="text/csv",
             headers={**OPENROSA_HEADERS, "Content-Disposition": content_disposition(name),
                      "X-Content-Type-Options": "nosniff"},
@@ -203,7 +203,7 @@ async def dataset_integrity(
     require_openrosa_version(request)
     actor = await openrosa_actor(conn, request)
     ids = [i for i in (request.query_params.get("id") or "").split(",") if i.strip()]
-    rows = await entities_service.integrity(conn, actor, project_id, name, ids or None)
+    rows = await entity_files.integrity(conn, actor, project_id, name, ids or None)
     body = (
         '<?xml version="1.0" encoding="UTF-8"?><data><entities>'
         + "".join(

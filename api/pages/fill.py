@@ -43,7 +43,7 @@ from api.pages.web import (
 )
 from api.pages.webforms import entry_script
 from api.problems import Problem
-from api.services import entities as entities_service
+from api.services import entity_files
 from api.services import public_links as links_service
 from api.services.ingest import IngestResult, ingest_submission
 from api.settings import Settings
@@ -261,7 +261,7 @@ async def form_attachment_response(conn, def_id: int, name: str, *,
     served no entity data."""
     item = await forms_db.get_form_attachment(conn, def_id, name)
     if item is not None and item["dataset_id"] is not None and entity_lists:
-        return stored_file_response(await entities_service.attachment_csv(conn, item["dataset_id"]), name)
+        return stored_file_response(await entity_files.attachment_csv(conn, item["dataset_id"]), name)
     if item is None or item["content"] is None:
         raise PageNotFound()
     # a form's images, audio and video may show in the form; every other medium is a download

@@ -11,7 +11,7 @@ import asyncpg
 from api.form_cache import forget_form
 from api.i18n import N_
 from api.problems import Problem
-from api.services import entities as entities_service
+from api.services import entity_files
 from api.services.projects import require_writable_project
 from api.storage import AttachmentStore
 from db import audits, projects
@@ -168,7 +168,7 @@ async def publish_form_draft(
             ) from exc
         raise
     # a version with an entities block creates or extends its entity lists; {list}.csv links
-    await entities_service.publish_form_entities(conn, actor_id, project_id, draft["id"], xform)
+    await entity_files.publish_form_entities(conn, actor_id, project_id, draft["id"], xform)
     await audits.log_audit(
         conn,
         actor_id,

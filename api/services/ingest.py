@@ -26,7 +26,7 @@ from api.form_cache import SubmissionTarget, draft_submission_target, submission
 from api.i18n import N_
 from api.metrics import count_stored_submission
 from api.problems import Problem
-from api.services import entities as entities_service
+from api.services import submission_entities
 from api.storage import AttachmentStore, blob_key
 from db import audits as audits_db
 from db import blobs as blobs_db
@@ -236,7 +236,7 @@ class SubmissionWriter:
         incoming = self.incoming
         plan = None
         if incoming.parsed.deprecated_id is None and self.declarations:
-            plan = await entities_service.plan_single_create(
+            plan = await submission_entities.plan_single_create(
                 self.conn, incoming.target.def_id, incoming.xml, self.declarations
             )
         one_statement = (
@@ -264,9 +264,9 @@ class SubmissionWriter:
         for name in names:
             await self.files.put(self.incoming.contents[name], self.conn)
 
-    def stored_version(self, submission_id: int, version_id: int) -> entities_service.StoredVersion:
+    def stored_version(self, submission_id: int, version_id: int) -> submission_entities.StoredVersion:
         incoming = self.incoming
-        return entities_service.StoredVersion(
+        return submission_entities.StoredVersion(
             project_id=incoming.project_id, xml_form_id=incoming.target.xml_form_id,
             form_def_id=incoming.target.def_id, submission_id=submission_id,
             version_id=version_id, instance_id=incoming.parsed.instance_id, xml=incoming.xml,
@@ -276,7 +276,7 @@ class SubmissionWriter:
 
     async def store_entities(self, submission_id: int, version_id: int, *, fresh: bool = False) -> None:
         # in the transaction that stores the submission: a 201 means both are committed
-        await entities_service.process_submission(
+        await submission_entities.process_submission(
             self.conn, self.stored_version(submission_id, version_id), self.declarations,
             event="create", fresh=fresh,
         )
@@ -300,7 +300,7 @@ class SubmissionWriter:
         )
         if plan is not None:
             # the submission and the entity it creates, in one statement
-            ids = await entities_service.store_submission_with_entity(
+            ids = await submission_entities.store_submission_with_entity(
                 self.conn, args, plan, self.stored_version(0, 0)
             )
         else:

@@ -18,7 +18,7 @@ import asyncpg
 from api.auth import Actor, authorize
 from api.i18n import N_
 from api.problems import Problem
-from api.services import entities as entities_service
+from api.services import submission_entities
 from api.services.projects import require_writable_project
 from db import audits
 from db import forms as forms_db
@@ -296,7 +296,7 @@ async def review(
         await submissions_db.set_review_state(conn, current["id"], state)
         if state == "approved" and current["review_state"] != "approved":
             # entity lists that require approval create their entities now
-            await entities_service.submission_approved(conn, current["id"])
+            await submission_entities.submission_approved(conn, current["id"])
         details = {"reviewState": state, "previousReviewState": current["review_state"]}
         if notes:
             details["notes"] = notes

@@ -39,7 +39,7 @@ from api.http import base_url, content_disposition, extended_metadata
 from api.i18n import N_
 from api.problems import Problem
 from api.services import entities as service
-from api.services import reintegration
+from api.services import entity_files, reintegration, submission_entities
 from api.settings import Settings
 from api.v1.query_params import non_negative_int
 from api.v1.submissions import AuditOut, audit_out
@@ -260,7 +260,7 @@ async def update_dataset(
         convert = request.query_params.get("convert")
         if convert not in (None, "true", "false"):
             raise Problem("request-invalid", TRUE_OR_FALSE, params={"name": "convert"})
-        row = await service.set_approval_required(
+        row = await submission_entities.set_approval_required(
             conn, actor, project_id, name, body["approvalRequired"], convert=convert == "true"
         )
     return dataset_out(row, metadata=await service.dataset_metadata(conn, row))
@@ -311,7 +311,7 @@ async def create_entities(
 async def entities_csv(
     project_id: int, name: str, request: Request, conn: asyncpg.Connection, actor: Actor | None
 ) -> Response:
-    body, etag = await service.export_csv(conn, actor, project_id, name)
+    body, etag = await entity_files.export_csv(conn, actor, project_id, name)
     quoted = f'"{etag}"'
     if request.headers.get("if-none-match") == quoted:
         return Response(b"", status_code=304, headers={"ETag": quoted})

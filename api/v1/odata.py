@@ -214,49 +214,20 @@ async def _serve_table(
 ) -> Response:
     """One OData table, all of it or (key) the rows of one submission."""
     is_root = table_name == ROOT_TABLE
-
     query = request.query_params
-    expand = query.get("$expand")
-    select = query.get("$select")
-    if expand not in (None, "", "*"):
-        raise Problem("odata-query-invalid", N_("Only $expand=* is supported."))
-    expand_all = expand == "*"
-    if expand_all and select not in (None, "", "*"):
-        raise Problem("odata-query-invalid", N_("$select and $expand cannot be used together."))
+    expand_all = _expand_all(query)
     top = non_negative_int(request, "$top", "odata-query-invalid")
     skip = non_negative_int(request, "$skip", "odata-query-invalid") or 0
     want_count = _flag(query.get("$count"))
-    token = query.get("$skiptoken")
-    try:
-        where, params = compile_filter(query.get("$filter"), first_param=2, root_only=not is_root)
-        order = compile_orderby(query.get("$orderby"), root_only=not is_root)
-        keep = compile_select(form, table_name, select)
-    except (ODataQueryError, ODataRequestError) as exc:
-        raise Problem("odata-query-invalid", exc.template, params=exc.params) from exc
-    if key is not None:
-        if not await submissions_db.odata_cursor_exists(conn, form_row["id"], key):
-            raise Problem("submission-not-found")
-        params = [*params, key]
-        where = f"({where}) AND s.instance_id = ${len(params) + 1}::text"
-
+    keep, where, params, order = await _table_query(
+        request, conn, form_row, form, table_name, key
+    )
     cursor = after_row = None
-    if token:
+    if query.get("$skiptoken"):
         skip = 0
-        data = parse_skiptoken(token)
-        if is_root:
-            if order is not None:
-                raise Problem("odata-query-invalid",
-                              N_("$orderby and $skiptoken cannot be combined."))
-            cursor = data.get("instanceId")
-            if not isinstance(cursor, str) or not await submissions_db.odata_cursor_exists(
-                conn, form_row["id"], cursor
-            ):
-                raise Problem("odata-query-invalid", N_("The $skiptoken names no submission."))
-        else:
-            after_row = data.get("repeatId")
-            if not isinstance(after_row, str):
-                raise Problem("odata-query-invalid",
-                              N_("The $skiptoken is not for a repeat table."))
+        cursor, after_row = await _resume_at(
+            conn, form_row, query.get("$skiptoken"), is_root=is_root, ordered=order is not None
+        )
 
     domain = base_url(request, request.app.state.settings)
     context = f"{domain}{_service_path(request)}/$metadata#{table_name}"
@@ -265,17 +236,7 @@ async def _serve_table(
         total = await submissions_db.count_submissions_for_odata(conn, form_row["id"], where, params)
 
     def audit():  # written once the body is open: a refused stream leaves no audit row
-        return audits.log_audit(
-            conn,
-            actor.id,
-            "odata.read",
-            f"form/{project_id}/{xml_form_id}",
-            {
-                "table": table_name,
-                **({"instanceId": key} if key is not None else {}),
-                **{k: v for k, v in query.items() if k.startswith("$")},
-            },
-        )
+        return _audit_read(conn, actor, project_id, xml_form_id, table_name, key, query)
 
     if top == 0 and is_root:
         await audit()
@@ -325,6 +286,74 @@ async def _serve_table(
     body_stream = await HeldStream.start(request.app.state.stream_slots, body)
     await body_stream.then(audit())
     return Stream(body_stream, media_type=JSON_MEDIA_TYPE, headers=ODATA_HEADERS)
+
+
+async def _table_query(
+    request: Request, conn: asyncpg.Connection, form_row, form, table_name: str,
+    key: str | None,
+) -> tuple[Any, str, list[Any], str | None]:
+    """$select, $filter and $orderby compiled (and the key's rows): (columns kept, WHERE, its
+    parameters, ORDER BY)."""
+    query = request.query_params
+    is_root = table_name == ROOT_TABLE
+    select = query.get("$select")
+    try:
+        where, params = compile_filter(query.get("$filter"), first_param=2, root_only=not is_root)
+        order = compile_orderby(query.get("$orderby"), root_only=not is_root)
+        keep = compile_select(form, table_name, select)
+    except (ODataQueryError, ODataRequestError) as exc:
+        raise Problem("odata-query-invalid", exc.template, params=exc.params) from exc
+    if key is not None:
+        if not await submissions_db.odata_cursor_exists(conn, form_row["id"], key):
+            raise Problem("submission-not-found")
+        params = [*params, key]
+        where = f"({where}) AND s.instance_id = ${len(params) + 1}::text"
+    return keep, where, params, order
+
+
+def _audit_read(conn, actor: Actor, project_id: int, xml_form_id: str, table_name: str,
+                key: str | None, query):
+    return audits.log_audit(
+        conn,
+        actor.id,
+        "odata.read",
+        f"form/{project_id}/{xml_form_id}",
+        {
+            "table": table_name,
+            **({"instanceId": key} if key is not None else {}),
+            **{k: v for k, v in query.items() if k.startswith("$")},
+        },
+    )
+
+
+def _expand_all(query) -> bool:
+    """$expand=* (the only one supported), which $select cannot go with."""
+    expand = query.get("$expand")
+    if expand not in (None, "", "*"):
+        raise Problem("odata-query-invalid", N_("Only $expand=* is supported."))
+    if expand == "*" and query.get("$select") not in (None, "", "*"):
+        raise Problem("odata-query-invalid", N_("$select and $expand cannot be used together."))
+    return expand == "*"
+
+
+async def _resume_at(
+    conn: asyncpg.Connection, form_row, token: str, *, is_root: bool, ordered: bool
+) -> tuple[str | None, str | None]:
+    """Where a $skiptoken resumes: (the root table's last instanceID, the repeat's last row)."""
+    data = parse_skiptoken(token)
+    if not is_root:
+        after_row = data.get("repeatId")
+        if not isinstance(after_row, str):
+            raise Problem("odata-query-invalid", N_("The $skiptoken is not for a repeat table."))
+        return None, after_row
+    if ordered:
+        raise Problem("odata-query-invalid", N_("$orderby and $skiptoken cannot be combined."))
+    cursor = data.get("instanceId")
+    if not isinstance(cursor, str) or not await submissions_db.odata_cursor_exists(
+        conn, form_row["id"], cursor
+    ):
+        raise Problem("odata-query-invalid", N_("The $skiptoken names no submission."))
+    return cursor, None
 
 
 async def _records(

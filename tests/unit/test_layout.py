@@ -95,8 +95,10 @@ SURFACES = {
     "v1": ("api.v1",),
     "pages": ("api.pages",),
     "openrosa": ("api.openrosa",),
-    "cli": ("api.cli", "api.export_cli"),
+    "cli": ("api.cli",),
 }
+MAX_FUNCTION_LINES = 80
+MAX_SERVICE_MODULE_LINES = 600
 
 
 def module_name(path: Path) -> str:
@@ -237,3 +239,27 @@ def test_shared_modules_import_no_surface() -> None:
         if surface_of(name) is None and not name.startswith("api.services") and name != "api.app"
     }
     assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def long_functions(package: str) -> dict[str, int]:
+    found = {}
+    for path in python_files(package):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    found[f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"] = length
+    return found
+
+
+@pytest.mark.parametrize("package", ["api", "db"])
+def test_no_function_over_80_lines(package: str) -> None:
+    assert long_functions(package) == {}
+
+
+def test_no_service_module_over_600_lines() -> None:
+    sizes = {
+        str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in python_files("api/services")
+    }
+    assert {name: n for name, n in sizes.items() if n > MAX_SERVICE_MODULE_LINES} == {}
