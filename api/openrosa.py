@@ -28,6 +28,7 @@ from api.http import (
 from api.i18n import N_, I18n, locale_from_headers, localized_problem
 from api.problems import Problem, problem_for_exception, slug_for_status
 from api.services import entity_files
+from api.services.forms import form_or_404
 from api.services.ingest import ingest_submission
 from api.settings import Settings
 from db import entities as entities_db
@@ -66,9 +67,7 @@ def prefix_of(request: Request, project_id: int) -> str:
 
 
 async def _usable_form(conn, actor: Actor, project_id: int, xml_form_id: str):
-    form = await forms_db.get_form(conn, project_id, xml_form_id)
-    if form is None or form["current_def_id"] is None:
-        raise Problem("form-not-found")
+    form = await form_or_404(conn, project_id, xml_form_id, published=True)
     if not actor.may_use_form(project_id, form["id"]):
         raise Problem("forbidden", N_("This app user is not assigned to the form."))
     return form

@@ -9,6 +9,7 @@ from api.app_users import collect_server_url, collect_settings_payload, qr_png
 from api.auth import Actor, authorize, forget_field_key, new_token
 from api.i18n import N_
 from api.problems import Problem
+from api.services.forms import form_or_404
 from api.services.projects import require_writable_project
 from db import audits, projects, users
 from db import forms as forms_db
@@ -25,9 +26,7 @@ def _app_user_role(role: str) -> None:
 
 
 async def _form_id(conn: asyncpg.Connection, project_id: int, xml_form_id: str) -> int:
-    form = await forms_db.get_form(conn, project_id, xml_form_id)
-    if form is None:
-        raise Problem("form-not-found")
+    form = await form_or_404(conn, project_id, xml_form_id)
     return form["id"]
 
 

@@ -25,6 +25,7 @@ import asyncpg
 from api.auth import Actor, authorize
 from api.i18n import N_
 from api.problems import Problem
+from api.services.forms import form_or_404
 from api.services.publications import latest_publication
 from api.services.summaries import publication_json
 from api.settings import Settings
@@ -145,9 +146,7 @@ def parse_filter(
 async def resolve_target(
     conn: asyncpg.Connection, project_id: int, xml_form_id: str, submission_filter: SubmissionFilter
 ) -> ExportTarget:
-    form = await forms_db.get_form(conn, project_id, xml_form_id)
-    if form is None or form["current_def_id"] is None:
-        raise Problem("form-not-found")
+    form = await form_or_404(conn, project_id, xml_form_id, published=True)
     defs = await forms_db.list_published_defs(conn, form["id"])
     if submission_filter.versions:
         known = {d["version"] for d in defs}

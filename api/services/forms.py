@@ -236,11 +236,17 @@ async def require_project(conn, project_id: int) -> None:
         raise Problem("project-not-found")
 
 
-async def get_form_row(conn, project_id: int, xml_form_id: str):
+async def form_or_404(
+    conn: asyncpg.Connection, project_id: int, xml_form_id: str, *, published: bool = False
+) -> asyncpg.Record:
+    """The one form lookup: the project's form (not deleted), or form-not-found; with
+    `published`, only a form that has a published version (what phones, exports and OData
+    read)."""
     row = await forms_db.get_form(conn, project_id, xml_form_id)
-    if row is None:
+    if row is None or (published and row["current_def_id"] is None):
         raise Problem("form-not-found")
     return row
+
 
 
 
@@ -316,7 +322,7 @@ async def set_form_state(
 
 
 async def draft_def_id(conn: asyncpg.Connection, project_id: int, xml_form_id: str) -> int:
-    form = await get_form_row(conn, project_id, xml_form_id)
+    form = await form_or_404(conn, project_id, xml_form_id)
     if form["draft_def_id"] is None:
         raise Problem("draft-missing", N_("The form has no draft; create one first."))
     return form["draft_def_id"]

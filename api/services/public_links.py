@@ -9,6 +9,7 @@ import asyncpg
 from api.auth import Actor, authorize, forget_field_key, new_token
 from api.i18n import N_
 from api.problems import Problem
+from api.services.forms import form_or_404
 from api.services.projects import require_writable_project
 from db import audits
 from db import forms as forms_db
@@ -21,9 +22,7 @@ async def form_for_links(
     conn: asyncpg.Connection, actor: Actor | None, project_id: int, xml_form_id: str
 ) -> tuple[Actor, asyncpg.Record]:
     actor = authorize(actor, PERMISSION, project_id)
-    form = await forms_db.get_form(conn, project_id, xml_form_id)
-    if form is None:
-        raise Problem("form-not-found")
+    form = await form_or_404(conn, project_id, xml_form_id)
     return actor, form
 
 

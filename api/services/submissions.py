@@ -19,9 +19,9 @@ from api.auth import Actor, authorize
 from api.i18n import N_
 from api.problems import Problem
 from api.services import submission_entities
+from api.services.forms import form_or_404
 from api.services.projects import require_writable_project
 from db import audits
-from db import forms as forms_db
 from db import submissions as submissions_db
 from db.limits import MAX_INTEGER
 from db.submissions import ListFilter
@@ -39,13 +39,6 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def acted_on(project_id: int, xml_form_id: str, instance_id: str) -> str:
     """What the audit log names a submission by."""
     return f"submission/{project_id}/{xml_form_id}/{instance_id}"
-
-
-async def form_row(conn: asyncpg.Connection, project_id: int, xml_form_id: str):
-    form = await forms_db.get_form(conn, project_id, xml_form_id)
-    if form is None:
-        raise Problem("form-not-found")
-    return form
 
 
 async def submission_row(conn: asyncpg.Connection, form_id: int, instance_id: str):
@@ -202,7 +195,7 @@ async def submissions_table(
 ) -> TablePage:
     """One page of a form's submissions, newest first."""
     actor = authorize(actor, "submission.read", project_id)
-    form = await form_row(conn, project_id, xml_form_id)
+    form = await form_or_404(conn, project_id, xml_form_id)
     # one row beyond the page tells whether there is a next page in that direction
     rows = await submissions_db.list_submission_page(
         conn, form["id"], query.filter,
@@ -241,7 +234,7 @@ async def list_for_api(
 ) -> list[asyncpg.Record]:
     """Central's GET .../submissions: every submission newest first, by limit/offset."""
     actor = authorize(actor, "submission.read", project_id)
-    form = await form_row(conn, project_id, xml_form_id)
+    form = await form_or_404(conn, project_id, xml_form_id)
     rows = await submissions_db.list_submission_page(
         conn, form["id"], ListFilter(), limit=limit, offset=offset, api_columns=True
     )
@@ -290,7 +283,7 @@ async def review(
             params={"states": ", ".join(REVIEW_DECISIONS)},
         )
     notes = clean_note(notes, required=False)
-    form = await form_row(conn, project_id, xml_form_id)
+    form = await form_or_404(conn, project_id, xml_form_id)
     async with conn.transaction():
         current = await submission_row(conn, form["id"], instance_id)
         await submissions_db.set_review_state(conn, current["id"], state)
@@ -314,7 +307,7 @@ async def add_comment(
     actor = authorize(actor, "submission.update", project_id)
     await require_writable_project(conn, project_id)
     body = clean_note(body, required=True)
-    form = await form_row(conn, project_id, xml_form_id)
+    form = await form_or_404(conn, project_id, xml_form_id)
     row = await submission_row(conn, form["id"], instance_id)
     async with conn.transaction():
         comment = await submissions_db.insert_comment(conn, row["id"], actor.id, body)
@@ -330,7 +323,7 @@ async def list_comments(
     instance_id: str,
 ) -> list[asyncpg.Record]:
     actor = authorize(actor, "submission.read", project_id)
-    form = await form_row(conn, project_id, xml_form_id)
+    form = await form_or_404(conn, project_id, xml_form_id)
     row = await submission_row(conn, form["id"], instance_id)
     comments = await submissions_db.list_comments(conn, row["id"])
     await audits.log_audit(
@@ -362,7 +355,7 @@ async def submission_detail(
 ) -> SubmissionDetail:
     """Everything a submission's page shows; one audit row for the read."""
     actor = authorize(actor, "submission.read", project_id)
-    form = await form_row(conn, project_id, xml_form_id)
+    form = await form_or_404(conn, project_id, xml_form_id)
     row = await submission_row(conn, form["id"], instance_id)
     versions = await submissions_db.list_version_answers(conn, row["id"])
     screening = await submissions_db.get_screening(conn, form["id"], instance_id)
@@ -390,7 +383,7 @@ async def attachment_content(
 ) -> tuple[bytes, str]:
     """A file of a submission's current version (or of a named version): (bytes, type)."""
     actor = authorize(actor, "submission.read", project_id)
-    form = await form_row(conn, project_id, xml_form_id)
+    form = await form_or_404(conn, project_id, xml_form_id)
     row = await submission_row(conn, form["id"], instance_id)
     version_id = row["version_id"]
     if version_instance_id and version_instance_id != row["current_instance_id"]:

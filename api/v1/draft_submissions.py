@@ -14,10 +14,10 @@ from litestar.datastructures import State
 from api.auth import Actor, authorize
 from api.i18n import N_
 from api.problems import Problem
+from api.services.forms import form_or_404
 from api.services.ingest import ingest_submission
 from api.v1.submissions import _xml_body_type
 from db import draft_submissions as drafts_db
-from db import forms as forms_db
 
 PATH = "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/draft/submissions"
 
@@ -31,9 +31,7 @@ class DraftSubmissionOut(msgspec.Struct, rename="camel"):
 
 
 async def _draft_def(conn: asyncpg.Connection, project_id: int, xml_form_id: str) -> int:
-    form = await forms_db.get_form(conn, project_id, xml_form_id)
-    if form is None:
-        raise Problem("form-not-found")
+    form = await form_or_404(conn, project_id, xml_form_id)
     if form["draft_def_id"] is None:
         raise Problem("draft-missing", N_("The form has no draft."))
     return form["draft_def_id"]

@@ -17,6 +17,7 @@ from litestar import Response, get
 from api.auth import Actor, authorize
 from api.http import content_disposition
 from api.problems import Problem
+from api.services.forms import form_or_404
 from api.v1.schemas import FormOut
 from db import forms as forms_db
 
@@ -39,9 +40,7 @@ def version_out(form, definition) -> FormOut:
 
 
 async def _form(conn: asyncpg.Connection, project_id: int, xml_form_id: str):
-    form = await forms_db.get_form(conn, project_id, xml_form_id)
-    if form is None:
-        raise Problem("form-not-found")
+    form = await form_or_404(conn, project_id, xml_form_id)
     return form
 
 

@@ -12,7 +12,7 @@ from api.auth import Actor, authorize, openrosa_actor
 from api.http import content_disposition
 from api.problems import Problem
 from api.services import forms as forms_service
-from api.services.forms import compile_upload, get_form_row
+from api.services.forms import compile_upload, form_or_404
 from api.v1.odata import service_document_response
 from api.v1.schemas import FormOut, FormStatePatch
 from db import forms as forms_db
@@ -73,7 +73,7 @@ async def upload_form(
         publish=_flag(request.query_params.get("publish")),
         xlsform_name=request.headers.get("x-xlsform-filename"),
     )
-    return form_out(await get_form_row(conn, project_id, compiled.xml_form_id))
+    return form_out(await form_or_404(conn, project_id, compiled.xml_form_id))
 
 
 @get("/v1/projects/{project_id:int}/forms/{form_ref:str}")
@@ -96,7 +96,7 @@ async def get_form(
                 # ODK Collect downloads the XForm here too: answer with its Digest challenge
                 actor = await openrosa_actor(conn, request)
             authorize(actor, "form.download", project_id)
-            row = await get_form_row(conn, project_id, form_ref[: -len(suffix)])
+            row = await form_or_404(conn, project_id, form_ref[: -len(suffix)])
             if row["current_def_id"] is None:
                 raise Problem("form-not-found", "The form has no published version.")
             definition = await forms_db.get_def(conn, row["current_def_id"])
@@ -114,7 +114,7 @@ async def get_form(
                 headers={"Content-Disposition": content_disposition(f"{row['xml_form_id']}.xlsx")},
             )
     authorize(actor, "form.read", project_id)
-    row = await get_form_row(conn, project_id, form_ref)
+    row = await form_or_404(conn, project_id, form_ref)
     return Response(form_out(row))
 
 
@@ -173,7 +173,7 @@ async def update_form(
 ) -> FormOut:
     actor = authorize(actor, "form.update", project_id)
     await forms_service.set_form_state(conn, actor.id, project_id, xml_form_id, data.state)
-    return form_out(await get_form_row(conn, project_id, xml_form_id))
+    return form_out(await form_or_404(conn, project_id, xml_form_id))
 
 
 class FormAttachmentOut(msgspec.Struct, rename="camel"):
@@ -246,7 +246,7 @@ async def form_fields(
 ) -> list[FormFieldOut]:
     """The published version's fields, as ODK Central lists them (ruODK's form_schema)."""
     authorize(actor, "form.read", project_id)
-    row = await get_form_row(conn, project_id, xml_form_id)
+    row = await form_or_404(conn, project_id, xml_form_id)
     if row["current_def_id"] is None:
         raise Problem("form-not-found", "The form has no published version.")
     schema = parse_xform((await forms_db.get_def(conn, row["current_def_id"]))["xform"])

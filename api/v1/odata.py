@@ -36,6 +36,7 @@ from api.http import base_url
 from api.i18n import N_
 from api.paths import encoded_path
 from api.problems import Problem
+from api.services.forms import form_or_404
 from api.v1.query_params import non_negative_int
 from db import audits
 from db import forms as forms_db
@@ -78,9 +79,7 @@ def _odata_form(def_id: int, xform: str) -> ODataForm:
 
 
 async def _published_form(conn: asyncpg.Connection, project_id: int, xml_form_id: str):
-    form = await forms_db.get_form(conn, project_id, xml_form_id)
-    if form is None or form["current_def_id"] is None:
-        raise Problem("form-not-found")
+    form = await form_or_404(conn, project_id, xml_form_id, published=True)
     definition = await forms_db.get_def(conn, form["current_def_id"])
     return form, _odata_form(definition["id"], definition["xform"])
 

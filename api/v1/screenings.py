@@ -8,8 +8,8 @@ from litestar import get
 
 from api.auth import Actor, authorize
 from api.problems import Problem
+from api.services.forms import form_or_404
 from db import audits
-from db import forms as forms_db
 from db import submissions as submissions_db
 from forms.screening import RISK_SCREENING_FORM_ID
 
@@ -42,9 +42,7 @@ async def get_classification(
     actor = authorize(actor, "submission.read", project_id)
     if xml_form_id != RISK_SCREENING_FORM_ID:
         raise Problem("not-found", "Only risk_screening submissions are classified.")
-    form = await forms_db.get_form(conn, project_id, RISK_SCREENING_FORM_ID)
-    if form is None:
-        raise Problem("form-not-found")
+    form = await form_or_404(conn, project_id, RISK_SCREENING_FORM_ID)
     row = await submissions_db.get_screening(conn, form["id"], instance_id)
     if row is None:
         raise Problem("submission-not-found")

@@ -32,6 +32,7 @@ from api.auth import Actor, authorize
 from api.http import extended_metadata, multipart_submission, stored_file_response
 from api.problems import Problem
 from api.services import submissions as submission_service
+from api.services.forms import form_or_404
 from api.services.ingest import IngestResult, ingest_submission, parse_or_problem
 from api.storage import blob_key
 from api.v1.query_params import non_negative_int
@@ -171,7 +172,7 @@ acted_on = submission_service.acted_on
 
 
 async def _form_id(conn: asyncpg.Connection, project_id: int, xml_form_id: str) -> int:
-    return (await submission_service.form_row(conn, project_id, xml_form_id))["id"]
+    return (await form_or_404(conn, project_id, xml_form_id))["id"]
 
 
 _submission = submission_service.submission_row
