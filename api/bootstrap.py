@@ -7,11 +7,13 @@ import sys
 
 import asyncpg
 
-from api.auth import generate_password, hash_password
+from api.auth import generate_password
 from api.problems import Problem
 from api.services.forms import create_form, problem_from_compile_error
+from api.services.projects import store_project
+from api.services.users import insert_user
 from api.settings import Settings
-from db import audits, projects, users
+from db import projects, users
 from db.pool import session_advisory_lock
 from forms.compile import FormCompileError, compile_xlsform_async
 
@@ -31,15 +33,7 @@ async def ensure_admin(conn: asyncpg.Connection, settings: Settings) -> None:
         existing = await users.get_user_by_email(conn, email)
         if existing is not None:
             return
-        row = await users.create_user(
-            conn,
-            email,
-            hash_password(password),
-            display_name="Administrator",
-            is_admin=True,
-            digest_ha1=None,  # administrators do not log in from Collect (no Digest hash)
-        )
-        await audits.log_audit(conn, None, "user.create", f"user/{row['id']}", {"admin": True})
+        await insert_user(conn, email, password, display_name="Administrator", is_admin=True)
     if generated:
         # Printed once, never logged or stored in clear.
         print(
@@ -80,8 +74,8 @@ async def ensure_default_project(conn: asyncpg.Connection, settings: Settings) -
     if await projects.projects_by_name(conn, DEFAULT_PROJECT):
         return
     async with conn.transaction():
-        project = await projects.create_project(
-            conn, DEFAULT_PROJECT, "Bundled questionnaires of fieldsurvey"
+        project = await store_project(
+            conn, DEFAULT_PROJECT, "Bundled questionnaires of fieldsurvey", actor_id=None
         )
         if settings.publish_bundled_forms:
             await publish_bundled_forms(conn, settings, project["id"])

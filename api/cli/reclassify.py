@@ -17,7 +17,7 @@ def reclassify(project: str | None, batch_size: int) -> None:
 async def _reclassify(project_ref: str | None, batch_size: int) -> None:
     from tqdm import tqdm
 
-    from api.reclassify import reclassify_screenings
+    from api.services.reclassify import reclassify_screenings
     from db import submissions as submissions_db
     from forms.rubric import RUBRIC_VERSION
     from forms.screening import RISK_SCREENING_FORM_ID

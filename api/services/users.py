@@ -41,16 +41,9 @@ async def create_user(
         check_new_password(password)  # at least 10 characters, as Central
     try:
         async with conn.transaction():
-            row = await users_db.create_user(
-                conn,
-                email,
-                hash_password(password) if password else None,
-                display_name=(display_name or "").strip() or None,
-                is_admin=is_admin,
-                digest_ha1=digest_ha1(email, password) if password and not is_admin else None,
-            )
-            await audits.log_audit(
-                conn, actor.id, "user.create", f"user/{row['id']}", {"email": row["email"]}
+            row = await insert_user(
+                conn, email, password, display_name=display_name, is_admin=is_admin,
+                actor_id=actor.id,
             )
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "users_email_unique":
@@ -59,6 +52,29 @@ async def create_user(
             ) from exc
         raise
     return await users_db.get_user(conn, row["id"])
+
+
+async def insert_user(
+    conn: asyncpg.Connection, email: str, password: str | None, *,
+    display_name: str | None = None, is_admin: bool = False, actor_id: int | None = None,
+) -> asyncpg.Record:
+    """The one write of a new web user, with its `user.create` audit row, in the caller's
+    transaction; who may (create_user: an administrator) is the caller's to check, or it is the
+    server itself (first start, the CLI: actor_id None). Administrators get no Digest hash:
+    they do not log in from Collect."""
+    row = await users_db.create_user(
+        conn,
+        email,
+        hash_password(password) if password else None,
+        display_name=(display_name or "").strip() or None,
+        is_admin=is_admin,
+        digest_ha1=digest_ha1(email, password) if password and not is_admin else None,
+    )
+    await audits.log_audit(
+        conn, actor_id, "user.create", f"user/{row['id']}",
+        {"email": row["email"], **({"admin": True} if is_admin else {})},
+    )
+    return row
 
 
 async def assign_role(
@@ -179,14 +195,7 @@ async def ensure_user_role(
         user = await users_db.get_user_by_email(conn, email)
         created = user is None
         if user is None:
-            user = await users_db.create_user(
-                conn,
-                email,
-                hash_password(password),
-                is_admin=role == "admin",
-                digest_ha1=None if role == "admin" else digest_ha1(email, password),
-            )
-            await audits.log_audit(conn, None, "user.create", f"user/{user['id']}")
+            user = await insert_user(conn, email, password, is_admin=role == "admin")
         elif replace_password:
             await users_db.set_password_hash(
                 conn,

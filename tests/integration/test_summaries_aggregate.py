@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.reclassify import reclassify_screenings
+from api.services.reclassify import reclassify_screenings
 from db import summaries
 from tests.summaries_seed import random_answers, screening_project, submission_xml, submit
 
