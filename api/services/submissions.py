@@ -21,10 +21,12 @@ from api.problems import Problem
 from api.services import submission_entities
 from api.services.forms import form_or_404
 from api.services.projects import require_writable_project
+from api.storage import AttachmentStore, blob_key
 from db import audits
+from db import blobs as blobs_db
 from db import submissions as submissions_db
 from db.limits import MAX_INTEGER
-from db.submissions import ListFilter
+from db.submissions import AttachmentIn, ListFilter
 from forms.messages import OptionError
 from forms.numbers import whole_number
 from forms.vocabulary import REVIEW_DECISIONS, REVIEW_STATES, RISK_LEVELS, parse_moment_range
@@ -404,3 +406,34 @@ async def attachment_content(
     )
     return content, item["content_type"] or "application/octet-stream"
 
+
+async def upload_attachment(
+    conn: asyncpg.Connection, store: AttachmentStore, actor: Actor | None, project_id: int,
+    xml_form_id: str, instance_id: str, name: str, content: bytes, content_type: str | None,
+) -> None:
+    """A file the submission's current version names, sent after it (Central's POST
+    .../attachments/{name}): stored once referenced, before the commit, with its audit row."""
+    actor = authorize(actor, "submission.update", project_id)
+    form = await form_or_404(conn, project_id, xml_form_id)
+    row = await submission_row(conn, form["id"], instance_id)
+    if await submissions_db.get_attachment(conn, row["version_id"], name) is None:
+        raise Problem(
+            "attachment-not-found",
+            f"The submission does not name a file {name!r}; it expects: "
+            + (", ".join(a["name"] for a in row["attachments"]) or "no files") + ".",
+        )
+    key = blob_key(content)
+    content_type = content_type or "application/octet-stream"
+    async with conn.transaction():
+        present = await submissions_db.attach_file(
+            conn, row["version_id"], AttachmentIn(name, key, content_type, len(content))
+        )
+        if present is None:
+            raise Problem("attachment-not-found")
+        await blobs_db.hold_for_writing(conn)  # the lock a sweep of unreferenced files takes
+        await store.put(content, conn)  # stored once referenced, before commit
+        await audits.log_audit(
+            conn, actor.id, "submission.attachment.update",
+            acted_on(project_id, xml_form_id, instance_id),
+            {"name": name, "blob": key, "size": len(content)},
+        )

@@ -34,13 +34,10 @@ from api.problems import Problem
 from api.services import submissions as submission_service
 from api.services.forms import form_or_404
 from api.services.ingest import IngestResult, ingest_submission, parse_or_problem
-from api.storage import blob_key
 from api.v1.query_params import non_negative_int
 from api.v1.schemas import CommentText
 from db import audits
-from db import blobs as blobs_db
 from db import submissions as submissions_db
-from db.submissions import AttachmentIn
 
 BASE = "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions"
 ONE = BASE + "/{instance_id:str}"
@@ -362,30 +359,10 @@ async def upload_submission_attachment(
     project_id: int, xml_form_id: str, instance_id: str, name: str, request: Request,
     conn: asyncpg.Connection, actor: Actor | None, state: State,
 ) -> dict:
-    actor = authorize(actor, "submission.update", project_id)
-    row = await _submission(conn, await _form_id(conn, project_id, xml_form_id), instance_id)
-    if await submissions_db.get_attachment(conn, row["version_id"], name) is None:
-        raise Problem(
-            "attachment-not-found",
-            f"The submission does not name a file {name!r}; it expects: "
-            + (", ".join(a["name"] for a in row["attachments"]) or "no files") + ".",
-        )
-    content = await request.body()
-    content_type = request.headers.get("content-type") or "application/octet-stream"
-    key = blob_key(content)
-    async with conn.transaction():
-        present = await submissions_db.attach_file(
-            conn, row["version_id"], AttachmentIn(name, key, content_type, len(content))
-        )
-        if present is None:
-            raise Problem("attachment-not-found")
-        await blobs_db.hold_for_writing(conn)  # the lock a sweep of unreferenced files takes
-        await state.attachment_store.put(content, conn)  # stored once referenced, before commit
-        await audits.log_audit(
-            conn, actor.id, "submission.attachment.update",
-            acted_on(project_id, xml_form_id, instance_id),
-            {"name": name, "blob": key, "size": len(content)},
-        )
+    await submission_service.upload_attachment(
+        conn, state.attachment_store, actor, project_id, xml_form_id, instance_id, name,
+        await request.body(), request.headers.get("content-type"),
+    )
     return {"success": True}
 
 
