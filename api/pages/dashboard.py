@@ -34,6 +34,7 @@ from api.pages.web import (
     file_name,
 )
 from api.problems import Problem
+from api.services import coordinator as coordinator_service
 from api.services.publications import latest_publication
 from api.services.summaries import (
     DASHBOARD_TABLES,
@@ -46,11 +47,9 @@ from api.services.summaries import (
     workbook_tables,
 )
 from api.settings import Settings
-from db import audits
 from db import forms as forms_db
 from db import projects as projects_db
 from db import summaries as summaries_db
-from db import users as users_db
 from db.summaries import BY_NAME, UNKNOWN
 from exports.disclosure import MAX_ADJUSTMENT
 from exports.summary_xlsx import Words
@@ -295,44 +294,35 @@ async def coordinator_view(
     project_id: int, page: Page, request: Request, conn: asyncpg.Connection, settings: Settings
 ) -> Response:
     project = await _project(conn, page, project_id, "submission.read")
-    actor = page.require_login()
     zone = page.i18n.time_zone  # days are the user's days (Asia/Dushanbe unless chosen)
     today = datetime.now(zone).date()
     days = [today - timedelta(days=i) for i in range(14)]  # newest first: a phone shows it
-    since = datetime.combine(days[-1], datetime.min.time(), tzinfo=zone)
-    per_day = await summaries_db.submissions_per_day(conn, project_id, since, zone.key)
+    view = await coordinator_service.coordinator_view(conn, page.actor, project_id, days, zone)
     forms = [
         {
-            "xml_form_id": row["xml_form_id"],
-            "title": row["title"] or row["xml_form_id"],
-            "total": row["total"],
-            "table": table_url(project_id, row["xml_form_id"]),
+            "xml_form_id": form.xml_form_id,
+            "title": form.title,
+            "total": form.total,
+            "table": table_url(project_id, form.xml_form_id),
             "days": [
-                (per_day.get((row["xml_form_id"], day), 0),
-                 table_url(project_id, row["xml_form_id"], **{"from": day.isoformat(),
-                                                              "to": day.isoformat()}))
-                for day in days
+                (count, table_url(project_id, form.xml_form_id,
+                                  **{"from": day.isoformat(), "to": day.isoformat()}))
+                for count, day in zip(form.per_day, days, strict=True)
             ],
         }
-        for row in await summaries_db.project_forms(conn, project_id)
+        for form in view.forms
     ]
-    review = await summaries_db.screenings_needing_review(conn, project_id)
+    review = view.review
     places: dict[str, str] = {}
     for xml_form_id in {r["xml_form_id"] for r in review}:
         form = await forms_db.get_form(conn, project_id, xml_form_id)
         places.update(await place_labels(conn, form, page.i18n.locale) if form else {})
-    await audits.log_audit(
-        conn, actor.id, "submission.list", f"project/{project_id}/dashboard",
-        {"view": "coordinator", "rows": len(review)},
-    )
-    app_users = []
-    if actor.can("app_user.manage", project_id):
-        for row in await users_db.list_field_keys(conn, project_id):
-            if row["revoked_at"] is not None:
-                continue
-            sheet = f"/projects/{project_id}/app-users/{row['id']}/qr"
-            app_users.append({"id": row["id"], "name": row["display_name"],
-                              "qr": sheet + ".png", "page": sheet})
+    app_users = [
+        {"id": row["id"], "name": row["display_name"],
+         "qr": f"/projects/{project_id}/app-users/{row['id']}/qr.png",
+         "page": f"/projects/{project_id}/app-users/{row['id']}/qr"}
+        for row in view.app_users
+    ]
     return page.render(
         "coordinator.html", project=project, forms=forms,
         days=[page.i18n.skeleton(d, "MMMd") for d in days], review=review, app_users=app_users,
