@@ -221,7 +221,6 @@ def create_app(settings: Settings) -> Litestar:
             Exception: handle_unexpected,
         },
         middleware=[
-            count_requests,
             restore_slashes,
             DefineMiddleware(
                 BoundedBody,
@@ -235,6 +234,7 @@ def create_app(settings: Settings) -> Litestar:
         debug=False,
     )
     app.asgi_handler = EncodedSlashes(app.asgi_handler)  # form ids and versions with `/`
+    app.asgi_handler = count_requests(app.asgi_handler)  # /metrics (api/metrics.py)
     return app
 
 

@@ -2,7 +2,7 @@
 
 - `fieldsurvey_requests_total{method,route,status}` and
   `fieldsurvey_request_duration_seconds{method,route}` (a histogram): the route is the path
-  template, never the path with its ids (`count_requests`, a route middleware; Litestar's own
+  template, never the path with its ids (`count_requests`, around the app; Litestar's own
   Prometheus middleware added 0.2-0.4 ms of server CPU a submission in bench/ingest.py, this
   one no measurable cost).
 - `fieldsurvey_submissions_stored_total{outcome}`: submissions stored (created, edited,
@@ -18,8 +18,8 @@ sums them (prometheus-client's multiprocess mode).
 
 Who may read it: a request made on this machine straight to the server (a loopback peer and
 no X-Forwarded-For: not through the proxy), or one carrying `Authorization: Bearer` with
-FIELDSURVEY_METRICS_TOKEN. Through Caddy without the token it is refused (403): the counts
-say when and how much data comes in.
+FIELDSURVEY_METRICS_TOKEN. Through Caddy without the token it is refused (401, or 403 with
+other credentials): the counts say when and how much data comes in.
 """
 
 from __future__ import annotations
@@ -81,16 +81,17 @@ _histograms: dict[tuple[str, str], Any] = {}
 
 
 def count_requests(app: ASGIApp) -> ASGIApp:
-    """Route middleware: each request counted by method, route template and status, and its
-    time to the last byte observed (about 2 us a request; /metrics itself is not counted)."""
+    """Wraps the application (outside its error handling, so that a refusal is counted with
+    its own status): each routed request counted by method, route template (Litestar's router
+    leaves it in the scope) and status, and its time to the last byte observed. /metrics
+    itself and paths no route matched are not counted. About 2 us a request."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        route = scope.get("path_template")
-        if scope["type"] != "http" or route is None or route == "/metrics":
+        if scope["type"] != "http":
             await app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500  # an exception before the response started
+        status = 500  # the connection ended before a response started
 
         async def send_counting(message: Message) -> None:
             nonlocal status
@@ -101,16 +102,18 @@ def count_requests(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_counting)
         finally:
-            method = scope["method"]
-            counter = _counters.get((method, route, status))
-            if counter is None:
-                counter = _counters[(method, route, status)] = REQUESTS.labels(
-                    method, route, str(status))
-            histogram = _histograms.get((method, route))
-            if histogram is None:
-                histogram = _histograms[(method, route)] = LATENCY.labels(method, route)
-            counter.inc()
-            histogram.observe(time.perf_counter() - started)
+            route = scope.get("path_template")
+            if route is not None and route != "/metrics":
+                method = scope["method"]
+                counter = _counters.get((method, route, status))
+                if counter is None:
+                    counter = _counters[(method, route, status)] = REQUESTS.labels(
+                        method, route, str(status))
+                histogram = _histograms.get((method, route))
+                if histogram is None:
+                    histogram = _histograms[(method, route)] = LATENCY.labels(method, route)
+                counter.inc()
+                histogram.observe(time.perf_counter() - started)
 
     return middleware
 
@@ -183,7 +186,8 @@ def metrics_allowed(request: Request, settings: Settings) -> bool:
 @get("/metrics", include_in_schema=False)
 async def metrics(request: Request, state: State) -> Response:
     if not metrics_allowed(request, state.settings):
-        raise Problem("forbidden")
+        # no credentials: 401 (as any route); a user's or a wrong token: 403
+        raise Problem("forbidden" if "authorization" in request.headers else "auth-required")
     async with state.pool.acquire() as conn:
         publication = await conn.fetchval(NEWEST_PUBLICATION)
         backup = await _newest_backup(conn)

@@ -17,6 +17,8 @@ from api.pages.web import is_page_path
 # (method, path) -> rule: a permission name, or "public", "authenticated", "admin".
 ROUTE_RULES: dict[tuple[str, str], str] = {
     ("GET", "/health"): "public",  # whether the server and its database answer
+    # on the machine itself or with FIELDSURVEY_METRICS_TOKEN, never by role (test_metrics)
+    ("GET", "/metrics"): "metrics token",
     ("POST", "/v1/sessions"): "public",
     ("DELETE", "/v1/sessions/{token:str}"): "authenticated",
     ("GET", "/v1/users/current"): "user",
@@ -165,6 +167,8 @@ def concrete_path(template: str, project_id: int) -> str:
 def allowed(rule: str, role: str) -> bool:
     if rule == "public":
         return True
+    if rule == "metrics token":
+        return False
     if role == "none":
         return False
     if rule in ("authenticated", "user"):

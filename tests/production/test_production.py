@@ -179,7 +179,7 @@ def test_metrics_on_the_machine_or_with_the_token(stack) -> None:
     with stack["caddy"].client() as http:
         for _ in range(10):
             assert http.get("/health").status_code == 200
-        assert http.get("/metrics").status_code == 403  # through the proxy, no token
+        assert http.get("/metrics").status_code == 401  # through the proxy, no token
         with_token = http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     direct = httpx.get(f"{stack['server'].url}/metrics")  # on the machine, not proxied
     for answer in (with_token, direct):
