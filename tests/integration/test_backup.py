@@ -355,3 +355,188 @@ async def test_cli_backup_keep_copy_verify_restore(seeded, database_url, data_di
     assert (target_dir / "attachments" / key[:2] / key).read_bytes() == photo
     again = run_cli(["restore", str(kept), "--passphrase-file", str(secret)], target, target_dir)
     assert again.returncode == 1 and "target-not-empty" in again.stderr
+
+
+# --- the whole server, backed up while phones submit, restored and compared over the API ------
+
+async def _api_state(client, headers, pid: int, ids: list[str], screening_pid: int) -> dict:
+    """Everything the API shows of the seeded projects, for the submissions `ids`."""
+    import hashlib
+
+    async def get(path: str, **extra):
+        response = await client.get(path, headers={**headers, **extra})
+        assert response.status_code == 200, (path, response.text)
+        return response
+
+    base = f"/v1/projects/{pid}/forms/{FORM_ID}/submissions"
+    state: dict = {
+        "projects": (await get("/v1/projects")).json(),
+        "users": (await get("/v1/users")).json(),
+        "app_users": (await get(f"/v1/projects/{pid}/app-users")).json(),
+        "forms": (await get(f"/v1/projects/{pid}/forms")).json(),
+        "submissions": {},
+    }
+    for iid in ids:
+        one = {"json": (await get(f"{base}/{iid}", **{"X-Extended-Metadata": "true"})).json(),
+               "xml": (await get(f"{base}/{iid}.xml")).content,
+               "versions": (await get(f"{base}/{iid}/versions")).json(),
+               "comments": (await get(f"{base}/{iid}/comments")).json(),
+               "attachments": (await get(f"{base}/{iid}/attachments")).json()}
+        one["files"] = {a["name"]: hashlib.sha256(
+            (await get(f"{base}/{iid}/attachments/{a['name']}")).content).hexdigest()
+            for a in one["attachments"] if a["exists"]}
+        state["submissions"][iid] = one
+    lists = f"/v1/projects/{screening_pid}/datasets"
+    state["datasets"] = (await get(lists)).json()
+    entities = (await get(f"{lists}/cases/entities")).json()
+    state["entities"] = {e["uuid"]: {
+        "entity": (await get(f"{lists}/cases/entities/{e['uuid']}")).json(),
+        "versions": (await get(f"{lists}/cases/entities/{e['uuid']}/versions")).json()}
+        for e in entities}
+    state["summary"] = (await get(f"/v1/projects/{screening_pid}/summaries/risk"
+                                  "?by=region,risk_level")).json()
+    state["reintegration"] = (await get(f"/v1/projects/{screening_pid}/summaries/reintegration"
+                                        "?measure=opened&by=centre")).json()
+    return state
+
+
+async def test_backup_while_phones_submit_restores_an_equal_server(
+        client, admin_headers, make_user, pool, settings, seeded, database_url, source_store,
+        databases, tmp_path) -> None:
+    import asyncio
+    import random
+    from datetime import UTC, datetime
+
+    from litestar.testing import AsyncTestClient
+
+    from api.app import create_app
+    from api.settings import Settings
+    from tests.cases_seed import seed_case
+    from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, login
+    from tests.summaries_seed import publish_now, random_answers, screening_project, submission_xml
+    from tests.summaries_seed import submit as submit_screening
+
+    pid, base = seeded["pid"], seeded["base"]
+    manager = await make_user("manager", pid)
+    mh = manager["headers"]
+    # an edit (the photo carries over), a review with a note, a comment
+    first = next(iter(seeded["photos"]))
+    edit = Household(name="Zarina", age=41, deprecated_id=first)
+    edited = await client.put(f"{base}/{first}", content=edit.xml(), headers={**mh, **XML})
+    assert edited.status_code == 200, edited.text
+    reviewed = await client.patch(f"{base}/{first}", json={"reviewState": "approved"},
+                                  headers={**mh, "X-Action-Notes": "checked%20by%20phone"})
+    assert reviewed.status_code == 200, reviewed.text
+    commented = await client.post(f"{base}/{first}/comments", json={"body": "call back in May"},
+                                  headers=mh)
+    assert commented.status_code == 200, commented.text
+    # screenings and a support-centre case with follow-ups, and a publication of both
+    screening_pid = await screening_project(client, admin_headers)
+    rng = random.Random(23)
+    for _ in range(40):
+        await submit_screening(client, admin_headers, screening_pid,
+                               submission_xml(random_answers(rng, year=2026)))
+    await seed_case(client, pool, admin_headers, screening_pid)
+    assert await publish_now(pool, settings, screening_pid,
+                             datetime(2026, 12, 8, 12, tzinfo=UTC)) is not None
+    # a phone: an app user allowed the household form
+    app_user = (await client.post(f"/v1/projects/{pid}/app-users",
+                                  json={"displayName": "phone 1"}, headers=admin_headers)).json()
+    assigned = await client.post(
+        f"/v1/projects/{pid}/forms/{FORM_ID}/assignments/app-user/{app_user['id']}",
+        headers=admin_headers)
+    assert assigned.status_code == 200, assigned.text
+    phone = f"/v1/key/{app_user['token']}/projects/{pid}"
+
+    # 200 more submissions from the phone, each with a photo, while the backup is taken
+    sent: dict[str, dict] = {}
+    snapshot_taken = asyncio.Event()
+
+    async def send(n: int) -> None:
+        record = Household(name=f"late {n}")
+        info = sent[record.instance_id] = {"after_snapshot": snapshot_taken.is_set()}
+        answered = await client.post(
+            f"{phone}/submission", headers={"X-OpenRosa-Version": "1.0"},
+            files={"xml_submission_file": ("s.xml", record.xml(), "text/xml"),
+                   "photo.jpg": ("photo.jpg", f"photo {n}".encode() * 50, "image/jpeg")})
+        assert answered.status_code == 201, answered.text
+        info["answered_before_backup"] = not backup_started.is_set()
+
+    backup_started = asyncio.Event()
+
+    async def phones() -> None:
+        queue = list(range(200))
+
+        async def worker() -> None:
+            while queue:
+                await send(queue.pop(0))
+                await asyncio.sleep(0.1)  # phones, not a flood: they span the backup
+
+        await asyncio.gather(*(worker() for _ in range(4)))
+
+    source_audits_before = (await client.get("/v1/audits?limit=100000",
+                                             headers=admin_headers)).json()
+    arriving = asyncio.ensure_future(phones())
+    while len([i for i in sent.values() if "answered_before_backup" in i]) < 30:
+        await asyncio.sleep(0.05)
+
+    async def after_snapshot() -> None:
+        snapshot_taken.set()
+        answered = len([i for i in sent.values() if "answered_before_backup" in i])
+        for _ in range(600):  # phones keep submitting while the backup is written
+            if len([i for i in sent.values() if "answered_before_backup" in i]) >= answered + 20:
+                break
+            await asyncio.sleep(0.05)
+
+    backup_started.set()
+    summary = await backup_service.write_backup(
+        database_url, source_store, tmp_path / "live.fsbackup", PASSPHRASE,
+        after_snapshot=after_snapshot)
+    await arriving
+    assert len(sent) == 200
+
+    dsn = await databases()
+    target_dir = tmp_path / "restored"
+    restored_store = LocalAttachmentStore(target_dir / "attachments")
+    await backup_service.restore_backup(summary.path, PASSPHRASE, dsn, restored_store)
+    restore_done = datetime.now(UTC)
+    app = create_app(Settings(
+        database_url=dsn, data_dir=target_dir, admin_email=ADMIN_EMAIL,
+        admin_password="not the one in the backup", login_address_limit=100_000,
+        login_account_limit=100_000, publication_interval_seconds=0,
+        publication_settle_seconds=10**9))
+    async with AsyncTestClient(app=app, timeout=60) as restored:
+        # a user's password and a phone's token still work
+        restored_admin = await login(restored, ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert (await login(restored, manager["email"], manager["password"]))
+        form_list = await restored.get(f"{phone}/formList",
+                                       headers={"X-OpenRosa-Version": "1.0"})
+        assert form_list.status_code == 200 and FORM_ID in form_list.text
+        restored_audits = (await restored.get("/v1/audits?limit=100000",
+                                              headers=restored_admin)).json()
+
+        listed = (await restored.get(f"{base}?limit=100000", headers=restored_admin)).json()
+        in_backup = {s["instanceId"] for s in listed}
+        # every submission committed before the backup, none sent after its snapshot
+        assert set(seeded["photos"]) <= in_backup
+        assert {i for i, info in sent.items() if info["answered_before_backup"]} <= in_backup
+        assert not {i for i, info in sent.items() if info["after_snapshot"]} & in_backup
+        late = [i for i in sent if i in in_backup]
+        assert 30 <= len(late) < 200, len(late)
+
+        ids = sorted(in_backup)
+        after = await _api_state(restored, restored_admin, pid, ids, screening_pid)
+        before = await _api_state(client, admin_headers, pid, ids, screening_pid)
+    assert after == before
+    assert after["summary"]["cells"] and after["entities"]
+    assert all(one["files"] for iid, one in after["submissions"].items() if iid in sent)
+    # the audit log: what the restored server had before it was read is the source's
+    def key(row):
+        return repr(sorted(row.items()))
+
+    source_rows = {key(r) for r in (await client.get("/v1/audits?limit=100000",
+                                                     headers=admin_headers)).json()}
+    restored_rows = [r for r in restored_audits if datetime.fromisoformat(
+        r["loggedAt"].replace("Z", "+00:00")) < restore_done]
+    assert {key(r) for r in restored_rows} <= source_rows
+    assert {key(r) for r in source_audits_before} <= {key(r) for r in restored_audits}
