@@ -143,6 +143,8 @@ chmod 0644 "$ETC/caddy.env"
 install -d -m 0755 "$UNITS/caddy.service.d" "$ROOT/etc/caddy"
 install -m 0644 "$HERE/fieldsurvey.service" "$UNITS/fieldsurvey.service"
 install -m 0644 "$HERE/caddy-fieldsurvey.conf" "$UNITS/caddy.service.d/fieldsurvey.conf"
+install -m 0644 "$HERE/fieldsurvey-backup.service" "$UNITS/fieldsurvey-backup.service"
+install -m 0644 "$HERE/fieldsurvey-backup.timer" "$UNITS/fieldsurvey-backup.timer"
 if [ -f "$ROOT/etc/caddy/Caddyfile" ] && [ ! -f "$ROOT/etc/caddy/Caddyfile.before-fieldsurvey" ] \
    && ! cmp -s "$HERE/Caddyfile" "$ROOT/etc/caddy/Caddyfile"; then
   cp "$ROOT/etc/caddy/Caddyfile" "$ROOT/etc/caddy/Caddyfile.before-fieldsurvey"
@@ -182,5 +184,11 @@ if [ -z "$ROOT" ]; then
   systemctl restart fieldsurvey
   systemctl enable caddy >/dev/null
   systemctl restart caddy
+fi
+# the nightly backup runs once its passphrase is there (docs/backups.md: keep a copy off the machine)
+if [ -z "$ROOT" ] && [ -f /etc/fieldsurvey/backup-passphrase ]; then
+  systemctl enable --now fieldsurvey-backup.timer >/dev/null
+else
+  say "nightly backups: write a passphrase to /etc/fieldsurvey/backup-passphrase (mode 0600), then: systemctl enable --now fieldsurvey-backup.timer"
 fi
 say "$VERSION serves https://${SITE}/ (logs: journalctl -u fieldsurvey -u caddy)"
