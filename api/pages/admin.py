@@ -4,6 +4,7 @@ calls the service REST uses (api/services/users.py, api/services/projects.py).""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import asyncpg
@@ -17,6 +18,7 @@ from api.pages.web import NavItem, Page, PageNotFound, add_nav
 from api.problems import Problem
 from api.services import projects as projects_service
 from api.services import users as users_service
+from api.services.backup import backup_is_overdue, newest_backup_time
 from db import audits
 from db import projects as projects_db
 from db import users as users_db
@@ -47,6 +49,15 @@ def _roles(page: Page) -> list[tuple[str, str]]:
     return [(role, page._(ROLE_LABELS[role])) for role in ROLES]
 
 
+async def _backup_state(conn) -> dict:
+    """The newest backup, for the notice on every admin page: a warning when it is older than
+    two days or there is none (docs/backups.md)."""
+    newest = await newest_backup_time(conn)
+    now = datetime.now(UTC)
+    return {"newest": newest, "overdue": backup_is_overdue(newest, now),
+            "days": (now - newest).days if newest is not None else None}
+
+
 async def _users_page(page: Page, conn, *, status: int = 200, error: str | None = None,
                       form: dict | None = None) -> Response:
     rows = await users_db.list_users(conn)
@@ -63,7 +74,7 @@ async def _users_page(page: Page, conn, *, status: int = 200, error: str | None 
         for row in rows
     ]
     return page.render("admin/users.html", status=status, users=users, error=error,
-                       form=form or {})
+                       form=form or {}, backup=await _backup_state(conn))
 
 
 @get("/admin/users", include_in_schema=False)
@@ -110,6 +121,7 @@ async def _user_page(page: Page, conn, user_id: int, *, status: int = 200, error
         roles=[{"project_id": pid, "project": names.get(pid, pid), "role": role, "label": labels[role]}
                for pid, rs in sorted(roles.items()) for role in sorted(rs)],
         is_self=page.actor is not None and page.actor.id == user_id,
+        backup=await _backup_state(conn),
     )
 
 
@@ -182,7 +194,8 @@ async def user_deactivate(user_id: int, page: Page, conn: asyncpg.Connection) ->
 
 async def _projects_page(page: Page, conn, *, status: int = 200, error: str | None = None) -> Response:
     rows = await projects_db.list_projects(conn, None)
-    return page.render("admin/projects.html", status=status, projects=rows, error=error)
+    return page.render("admin/projects.html", status=status, projects=rows, error=error,
+                       backup=await _backup_state(conn))
 
 
 @get("/admin/projects", include_in_schema=False)
@@ -254,6 +267,7 @@ async def audit_log(page: Page, conn: asyncpg.Connection) -> Response:
         error=error,
         newer=link(max(0, offset - AUDIT_PAGE)) if offset else None,
         older=link(offset + AUDIT_PAGE) if more else None,
+        backup=await _backup_state(conn),
     )
 
 

@@ -540,3 +540,39 @@ async def test_backup_while_phones_submit_restores_an_equal_server(
         r["loggedAt"].replace("Z", "+00:00")) < restore_done]
     assert {key(r) for r in restored_rows} <= source_rows
     assert {key(r) for r in source_audits_before} <= {key(r) for r in restored_audits}
+
+
+async def test_admin_pages_warn_when_the_newest_backup_is_older_than_two_days(client,
+                                                                               pool) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+    from tests.pages_client import signed_in
+
+    admin = await signed_in(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+
+    async def notice(path: str, language: str) -> str:
+        page = await admin.get(client, path, **{"Accept-Language": language})
+        assert page.status_code == 200, page.text
+        return page.text
+
+    async with pool.acquire() as conn:
+        await conn.execute("DELETE FROM backups")
+    assert 'id="backup-warning"' in (text := await notice("/admin/users", "en"))
+    assert "No backup has been made yet" in text
+    assert "Резервная копия ещё ни разу не сделана" in await notice("/admin/projects", "ru")
+
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn:
+        await backups_db.record_backup(conn, now - timedelta(days=3), "old.fsbackup", 10, 0, True)
+    for path in ("/admin/users", "/admin/projects", "/admin/audits"):
+        text = await notice(path, "en")
+        assert 'id="backup-warning"' in text and "is 3 days old" in text, path
+    assert "Нусхаи эҳтиётии охирин 3 рӯз" in await notice("/admin/audits", "tg")
+
+    async with pool.acquire() as conn:
+        await backups_db.record_backup(conn, now - timedelta(hours=5), "new.fsbackup", 10, 0, True)
+        assert await backup_service.newest_backup_time(conn) == now - timedelta(hours=5)
+    text = await notice("/admin/users", "en")
+    assert 'id="backup-warning"' not in text and 'id="backup-status"' in text
+    assert "Последняя резервная копия:" in await notice("/admin/users", "ru")
