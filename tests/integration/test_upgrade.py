@@ -189,6 +189,29 @@ async def fill_as_0_1_0(conn: asyncpg.Connection, attachments: Path) -> dict:
     return {"pid": pid, "default": default, "blob": blob}
 
 
+async def columns_of_tables(conn: asyncpg.Connection) -> dict[str, list[str]]:
+    rows = await conn.fetch(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = 'public' AND table_name <> 'schema_migrations' "
+        "ORDER BY table_name, ordinal_position")
+    columns: dict[str, list[str]] = {}
+    for row in rows:
+        columns.setdefault(row["table_name"], []).append(row["column_name"])
+    return columns
+
+
+async def table_digests(conn: asyncpg.Connection, columns: dict[str, list[str]]) -> dict[str, str]:
+    """Per table, an MD5 of all its rows' values in the given columns (0.1.0's columns: a
+    later migration may add columns, never change what was stored)."""
+    digests = {}
+    for table, names in columns.items():
+        listed = ", ".join(f'"{n}"' for n in names)
+        digests[table] = await conn.fetchval(
+            f'SELECT md5(coalesce(string_agg(r::text, chr(10) ORDER BY r::text), \'\')) '
+            f'FROM (SELECT {listed} FROM "{table}") r')
+    return digests
+
+
 async def row_counts(conn: asyncpg.Connection) -> dict[str, int]:
     tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
                               "ORDER BY tablename")
@@ -214,6 +237,8 @@ async def upgraded(server_url: str, tmp_path_factory: pytest.TempPathFactory) ->
         await apply_release_0_1_0(conn)
         filled = await fill_as_0_1_0(conn, data_dir / "attachments")
         before = await row_counts(conn)
+        columns = await columns_of_tables(conn)
+        digests_before = await table_digests(conn, columns)
     finally:
         await conn.close()
     migrated = run_cli("db", "migrate", database_url=database_url, data_dir=data_dir)
@@ -221,10 +246,12 @@ async def upgraded(server_url: str, tmp_path_factory: pytest.TempPathFactory) ->
     conn = await asyncpg.connect(database_url)
     try:
         after = await row_counts(conn)
+        digests_after = await table_digests(conn, columns)
     finally:
         await conn.close()
     return {**filled, "url": database_url, "data_dir": data_dir, "before": before,
-            "after": after, "migrate_output": migrated.stdout}
+            "after": after, "digests": (digests_before, digests_after),
+            "migrate_output": migrated.stdout}
 
 
 async def test_every_row_of_0_1_0_is_kept(upgraded) -> None:
@@ -234,6 +261,9 @@ async def test_every_row_of_0_1_0_is_kept(upgraded) -> None:
     assert {t: after[t] for t in before if t != "schema_migrations"} == {
         t: n for t, n in before.items() if t != "schema_migrations"}
     assert after["schema_migrations"] >= before["schema_migrations"]
+    # and every value 0.1.0 stored is unchanged, table by table
+    digests_before, digests_after = upgraded["digests"]
+    assert {t for t in digests_before if digests_before[t] != digests_after[t]} == set()
     for table in ("users", "field_keys", "submissions", "submission_attachments", "entities",
                   "publications", "publication_cells", "audits", "submission_comments"):
         assert before[table] > 0, table
