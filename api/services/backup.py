@@ -43,50 +43,46 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import io
-import json
 import os
-import re
-import shutil
-import subprocess
 import tarfile
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import asyncpg
 
+from api.services.backup_file import (
+    BACKUP_NAME_RE,
+    BACKUP_SUFFIX,
+    CHUNK,
+    FORMAT,
+    KIND_AGE,
+    KIND_PLAIN,
+    MAGIC,
+    PART_SIZE,
+    BackupError,
+    EncryptingPipe,
+    Members,
+    add_bytes,
+    check_header,
+    check_manifest,
+    count_copy_rows,
+    damaged,
+    disk_error,
+    drain,
+    fieldsurvey_version,
+    find_pg_tool,
+    json_bytes,
+    libpq_dsn,
+    open_backup,
+    read_backup,
+    read_header,
+    restore_failed,
+)
 from api.storage import AttachmentStore
 from db import backups as backups_db
 from db import blobs as blobs_db
-from db.migrate import available_migrations
 from db.pool import connect
-
-FORMAT = 1
-MAGIC = b"FIELDSURVEY-BACKUP/1 "
-KIND_AGE = b"age"
-KIND_PLAIN = b"plain"
-PART_SIZE = 8 * 1024 * 1024  # pg_dump's output is cut into tar members of this size
-CHUNK = 1024 * 1024
-MAX_JSON_MEMBER = 256 * 1024 * 1024
-MAX_WRAPPED_IDENTITY = 4096
-BACKUP_SUFFIX = ".fsbackup"
-BACKUP_NAME_RE = re.compile(r"^fieldsurvey-\d{8}T\d{6}Z" + re.escape(BACKUP_SUFFIX) + "$")
-_ATTACHMENT_RE = re.compile(r"^attachments/([0-9A-Za-z._-]{1,200})$")
-_PART_RE = re.compile(r"^database/dump\.(\d{6})$")
-SHA256_PAX = "FIELDSURVEY.sha256"
-
-
-class BackupError(Exception):
-    """A backup or restore that cannot go on; `slug` names the problem, the message says it
-    to the operator (the CLI prints it)."""
-
-    def __init__(self, slug: str, message: str):
-        super().__init__(message)
-        self.slug = slug
 
 
 @dataclass
@@ -108,16 +104,6 @@ class VerifySummary:
     attachment_bytes: int
     database_bytes: int
     counts: dict[str, int]
-
-
-def fieldsurvey_version() -> str:
-    from api import __version__
-
-    return __version__
-
-
-def newest_migration() -> int:
-    return max(m.version for m in available_migrations())
 
 
 async def newest_backup_time(conn: asyncpg.Connection) -> datetime | None:
@@ -144,146 +130,10 @@ def read_passphrase_file(path: Path | str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# pg_dump and pg_restore
-
-
-def _libpq_dsn(dsn: str) -> tuple[str, dict[str, str]]:
-    """The URL without its password (not shown in the process list) and the environment with
-    it (PGPASSWORD)."""
-    env = dict(os.environ)
-    parts = urlsplit(dsn)
-    if parts.password is not None:
-        env["PGPASSWORD"] = unquote(parts.password)
-        host = parts.netloc.rsplit("@", 1)[1]
-        user = parts.username or ""
-        netloc = f"{user}@{host}" if user else host
-        dsn = urlunsplit(parts._replace(netloc=netloc))
-    return dsn, env
-
-
-def _tool_major(path: str) -> int | None:
-    try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except OSError:
-        return None
-    match = re.search(r"\(PostgreSQL\) (\d+)", out)
-    return int(match.group(1)) if match else None
-
-
-def pg_tool_candidates(name: str, bin_dir: Path | str | None = None) -> list[str]:
-    """Where `name` (pg_dump, pg_restore) may be: `bin_dir` (FIELDSURVEY_PG_BIN_DIR), the
-    system's (PATH: production's PostgreSQL), the embedded pgserver's (development, tests)."""
-    found = []
-    if bin_dir:
-        found.append(str(Path(bin_dir) / name))
-    on_path = shutil.which(name)
-    if on_path:
-        found.append(on_path)
-    with contextlib.suppress(ImportError):
-        import pgserver
-
-        found.append(str(Path(pgserver.__file__).parent / "pginstall" / "bin" / name))
-    return found
-
-
-def find_pg_tool(name: str, server_major: int | None, bin_dir: Path | str | None = None) -> str:
-    """The first candidate whose major version is at least the server's (pg_dump refuses an
-    older one); with no server (verify), the newest."""
-    versions = []
-    for candidate in pg_tool_candidates(name, bin_dir):
-        major = _tool_major(candidate)
-        if major is None:
-            continue
-        versions.append((candidate, major))
-        if server_major is not None and major >= server_major:
-            return candidate
-    if server_major is None and versions:
-        return max(versions, key=lambda v: v[1])[0]
-    seen = ", ".join(f"{path} ({major})" for path, major in versions) or "none"
-    raise BackupError(
-        "pg-tools-missing",
-        f"no {name} of PostgreSQL {server_major} or newer (found: {seen}); install the "
-        f"PostgreSQL client of the server's version or set FIELDSURVEY_PG_BIN_DIR",
-    )
-
-
-async def _drain(stream: asyncio.StreamReader) -> bytes:
-    return await stream.read()
-
-
-# ---------------------------------------------------------------------------------------------
 # writing
-
-
-class _EncryptingPipe:
-    """A file-like sink: what is written goes through a pipe to a thread running age's
-    encryption (pyrage.encrypt_io) into `out`. close() waits for it and raises its error."""
-
-    def __init__(self, out, recipient):
-        import pyrage
-
-        read_fd, write_fd = os.pipe()
-        self._writer = os.fdopen(write_fd, "wb", buffering=CHUNK)
-        self._reader = os.fdopen(read_fd, "rb", buffering=CHUNK)
-        self.error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                pyrage.encrypt_io(self._reader, out, [recipient])
-            except BaseException as exc:  # handed to the writer's side (close)
-                self.error = exc
-            finally:
-                self._reader.close()
-
-        self._thread = threading.Thread(target=run, name="backup-encrypt", daemon=True)
-        self._thread.start()
-
-    def write(self, data) -> int:
-        try:
-            return self._writer.write(data)
-        except BrokenPipeError:
-            self._thread.join()
-            raise self.error or BrokenPipeError() from None
-
-    def close(self) -> None:
-        try:
-            self._writer.close()
-        except BrokenPipeError:
-            pass
-        self._thread.join()
-        if self.error is not None:
-            raise self.error
-
-    def abort(self) -> None:
-        with contextlib.suppress(OSError):
-            self._writer.close()
-        self._thread.join()
-
-
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes | memoryview, digest: str | None = None):
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mode = 0o600
-    info.mtime = 0
-    if digest is not None:
-        info.pax_headers = {SHA256_PAX: digest}
-    tar.addfile(info, io.BytesIO(data))
-
-
-def _json_bytes(value) -> bytes:
-    return json.dumps(value, sort_keys=True, indent=1, default=str).encode("utf-8")
-
 
 def default_backup_name(now: datetime) -> str:
     return f"fieldsurvey-{now:%Y%m%dT%H%M%SZ}{BACKUP_SUFFIX}"
-
-
-def _disk_error(exc: OSError, where: str) -> BackupError:
-    import errno
-
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return BackupError("disk-full", f"the disk is full ({where}): {exc.strerror}")
-    return BackupError("io-error", f"{where}: {exc}")
 
 
 async def write_backup(
@@ -310,106 +160,111 @@ async def write_backup(
     try:
         pg_dump = find_pg_tool("pg_dump", await backups_db.server_version(conn) // 10000, pg_bin_dir)
         await blobs_db.hold_against_deletion(conn)  # no sweep deletes a file the snapshot needs
-        try:
-            fh = open(partial, "xb")  # noqa: SIM115 (closed below, on every path)
-            os.chmod(partial, 0o600)
-        except OSError as exc:
-            raise _disk_error(exc, f"cannot write {partial}") from exc
-        encrypted = passphrase is not None
-        try:
-            if encrypted:
-                from pyrage import passphrase as age_passphrase
-                from pyrage import x25519
-
-                identity = x25519.Identity.generate()
-                wrapped = await asyncio.to_thread(
-                    age_passphrase.encrypt, str(identity).encode("ascii"), passphrase
-                )
-                fh.write(MAGIC + KIND_AGE + b"\n" + b"%d\n" % len(wrapped) + wrapped)
-                sink = _EncryptingPipe(fh, identity.to_public())
-            else:
-                fh.write(MAGIC + KIND_PLAIN + b"\n")
-                sink = fh
-        except OSError as exc:
-            raise _disk_error(exc, f"writing {partial}") from exc
+        fh, sink = await _open_output(partial, passphrase)
         tar = tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT)
         async with conn.transaction(isolation="repeatable_read", readonly=True):
             snapshot = await backups_db.export_snapshot(conn)
             if after_snapshot is not None:
                 await after_snapshot()
-            in_database = _files_in_database(store)
-            header = {
-                "format": FORMAT,
-                "fieldsurvey": fieldsurvey_version(),
-                "migration": await backups_db.migration_level(conn),
-                "attachmentStore": store.kind,
-                "attachmentsInDatabase": in_database,
-                "snapshotAt": snapshot["taken_at"].isoformat(),
-                "encrypted": encrypted,
-            }
+            header = await _header(conn, store, snapshot, encrypted=passphrase is not None)
             counts = await backups_db.count_rows_per_table(conn)
             keys = list(dict.fromkeys(
                 [key async for batch in blobs_db.referenced_keys(conn) for key in batch]))
             try:
-                _add_bytes(tar, "header.json", _json_bytes(header))
-                attachments = {}
-                attachment_bytes = 0
-                for key in keys:
-                    try:
-                        data = await store.get(key)
-                    except FileNotFoundError as exc:
-                        raise BackupError(
-                            "attachment-missing",
-                            f"the attachment store has no file {key}, which the database refers "
-                            "to: the store is damaged; no backup was written",
-                        ) from exc
-                    digest = hashlib.sha256(data).hexdigest()
-                    if not in_database:  # else the dump holds it
-                        _add_bytes(tar, f"attachments/{key}", data, digest)
-                    attachments[key] = {"sha256": digest, "bytes": len(data)}
-                    attachment_bytes += len(data)
-                    del data
+                add_bytes(tar, "header.json", json_bytes(header))
+                attachments = await _write_attachments(tar, store, keys)
                 dump = await _dump_into(tar, pg_dump, dsn, snapshot["snapshot"])
-                manifest = {
-                    **header,
-                    "counts": counts,
-                    "secrets": "in the database (table server_secrets)",
-                    "attachments": attachments,
-                    "database": dump,
-                }
-                _add_bytes(tar, "manifest.json", _json_bytes(manifest))
+                manifest = {**header, "counts": counts, "attachments": attachments,
+                            "secrets": "in the database (table server_secrets)", "database": dump}
+                add_bytes(tar, "manifest.json", json_bytes(manifest))
                 tar.close()
-                if encrypted:
+                if sink is not fh:
                     sink.close()
                 fh.flush()
                 os.fsync(fh.fileno())
             except OSError as exc:
-                raise _disk_error(exc, f"writing {partial}") from exc
+                raise disk_error(exc, f"writing {partial}") from exc
         fh.close()
         os.replace(partial, output)
         _fsync_dir(output.parent)
         finished = True
         size = output.stat().st_size
-        snapshot_at = snapshot["taken_at"]
-        await backups_db.record_backup(conn, snapshot_at, output.name, size, len(keys), encrypted)
+        await backups_db.record_backup(conn, snapshot["taken_at"], output.name, size, len(keys),
+                                       header["encrypted"])
     finally:
         if not finished:
-            if isinstance(sink, _EncryptingPipe):
+            if isinstance(sink, EncryptingPipe):
                 sink.abort()
             if fh is not None:
                 fh.close()
             partial.unlink(missing_ok=True)
         await conn.close()
     return BackupSummary(
-        path=output,
-        snapshot_at=snapshot_at,
-        bytes=size,
-        attachments=len(keys),
-        attachment_bytes=attachment_bytes,
-        database_bytes=dump["bytes"],
-        encrypted=encrypted,
-        counts=counts,
+        path=output, snapshot_at=snapshot["taken_at"], bytes=size, attachments=len(keys),
+        attachment_bytes=sum(a["bytes"] for a in attachments.values()),
+        database_bytes=dump["bytes"], encrypted=header["encrypted"], counts=counts,
     )
+
+
+async def _open_output(partial: Path, passphrase: str | None):
+    """The new file (mode 0600) with its first line, and where the tar goes: an age
+    encryption to a fresh identity, itself encrypted with the passphrase; or the file."""
+    try:
+        fh = open(partial, "xb")  # noqa: SIM115 (the caller closes it, on every path)
+        os.chmod(partial, 0o600)
+    except OSError as exc:
+        raise disk_error(exc, f"cannot write {partial}") from exc
+    try:
+        if passphrase is None:
+            fh.write(MAGIC + KIND_PLAIN + b"\n")
+            return fh, fh
+        from pyrage import passphrase as age_passphrase
+        from pyrage import x25519
+
+        identity = x25519.Identity.generate()
+        wrapped = await asyncio.to_thread(
+            age_passphrase.encrypt, str(identity).encode("ascii"), passphrase
+        )
+        fh.write(MAGIC + KIND_AGE + b"\n" + b"%d\n" % len(wrapped) + wrapped)
+        return fh, EncryptingPipe(fh, identity.to_public())
+    except OSError as exc:
+        fh.close()
+        raise disk_error(exc, f"writing {partial}") from exc
+    except BaseException:
+        fh.close()
+        raise
+
+
+async def _header(conn, store: AttachmentStore, snapshot, *, encrypted: bool) -> dict:
+    return {
+        "format": FORMAT,
+        "fieldsurvey": fieldsurvey_version(),
+        "migration": await backups_db.migration_level(conn),
+        "attachmentStore": store.kind,
+        "attachmentsInDatabase": _files_in_database(store),
+        "snapshotAt": snapshot["taken_at"].isoformat(),
+        "encrypted": encrypted,
+    }
+
+
+async def _write_attachments(tar: tarfile.TarFile, store: AttachmentStore, keys: list[str]) -> dict:
+    """Each file as a member (unless the dump holds them); {key: {sha256, bytes}}."""
+    in_database = _files_in_database(store)
+    attachments = {}
+    for key in keys:
+        try:
+            data = await store.get(key)
+        except FileNotFoundError as exc:
+            raise BackupError(
+                "attachment-missing",
+                f"the attachment store has no file {key}, which the database refers to: the "
+                "store is damaged; no backup was written",
+            ) from exc
+        digest = hashlib.sha256(data).hexdigest()
+        if not in_database:
+            add_bytes(tar, f"attachments/{key}", data, digest)
+        attachments[key] = {"sha256": digest, "bytes": len(data)}
+    return attachments
 
 
 def _files_in_database(store: AttachmentStore) -> bool:
@@ -427,13 +282,13 @@ def _fsync_dir(path: Path) -> None:
 
 async def _dump_into(tar: tarfile.TarFile, pg_dump: str, dsn: str, snapshot: str) -> dict:
     """pg_dump of the snapshot into tar members of PART_SIZE; its size and SHA-256."""
-    url, env = _libpq_dsn(dsn)
+    url, env = libpq_dsn(dsn)
     proc = await asyncio.create_subprocess_exec(
         pg_dump, "--format=custom", "--compress=1", "--no-owner", "--no-privileges",
         f"--snapshot={snapshot}", f"--dbname={url}",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )
-    errors = asyncio.ensure_future(_drain(proc.stderr))
+    errors = asyncio.ensure_future(drain(proc.stderr))
     whole = hashlib.sha256()
     total = 0
     parts = 0
@@ -448,7 +303,7 @@ async def _dump_into(tar: tarfile.TarFile, pg_dump: str, dsn: str, snapshot: str
                 del buffer[:PART_SIZE]
                 whole.update(part)
                 total += len(part)
-                _add_bytes(tar, f"database/dump.{parts:06d}", part, hashlib.sha256(part).hexdigest())
+                add_bytes(tar, f"database/dump.{parts:06d}", part, hashlib.sha256(part).hexdigest())
                 parts += 1
             if not chunk and not buffer:
                 break
@@ -522,240 +377,6 @@ async def copy_to_bucket(path: Path, where: str, keep: int | None = None) -> Buc
     return BucketCopy(f"s3://{location.bucket}/{name}", deleted)
 
 
-# ---------------------------------------------------------------------------------------------
-# reading
-
-
-class _DecryptingPipe:
-    """age's decryption (pyrage.decrypt_io) in a thread, from `source` into a pipe whose read
-    end is `stream`. finish() waits for it; an authentication failure (a changed byte, a cut-off
-    end) is raised there, as `backup-damaged`."""
-
-    def __init__(self, source, identity):
-        import pyrage
-
-        read_fd, write_fd = os.pipe()
-        self.stream = os.fdopen(read_fd, "rb", buffering=CHUNK)
-        writer = os.fdopen(write_fd, "wb", buffering=CHUNK)
-        self.error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                pyrage.decrypt_io(source, writer, [identity])
-            except BaseException as exc:
-                self.error = exc
-            finally:
-                with contextlib.suppress(OSError):
-                    writer.close()
-
-        self._thread = threading.Thread(target=run, name="backup-decrypt", daemon=True)
-        self._thread.start()
-
-    def finish(self) -> None:
-        self._thread.join()
-        if self.error is not None and not isinstance(self.error, BrokenPipeError):
-            raise _damaged(f"authentication failed ({self.error})")
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.stream.close()
-        self._thread.join()
-
-
-def _damaged(why: str) -> BackupError:
-    return BackupError(
-        "backup-damaged",
-        f"the backup file is damaged or incomplete ({why}); the target was not changed",
-    )
-
-
-@contextlib.contextmanager
-def open_backup(path: Path | str, passphrase: str | None) -> Iterator[tuple[object, object]]:
-    """The backup's tar stream, and a function that raises if what was read did not
-    authenticate (call it after the last member)."""
-    path = Path(path)
-    try:
-        source = open(path, "rb")  # noqa: SIM115 (closed below)
-    except OSError as exc:
-        raise BackupError("backup-unreadable", f"cannot read {path}: {exc.strerror}") from exc
-    decrypting = None
-    try:
-        first = source.readline(64)
-        if not first.startswith(MAGIC) or not first.endswith(b"\n"):
-            raise BackupError("backup-unreadable", f"{path} is not a fieldsurvey backup")
-        kind = first[len(MAGIC):-1]
-        if kind == KIND_PLAIN:
-            yield source, lambda: None
-            return
-        if kind != KIND_AGE:
-            raise BackupError("backup-unreadable", f"{path}: unknown kind of backup {kind!r}")
-        if passphrase is None:
-            raise BackupError(
-                "passphrase-missing", f"{path} is encrypted: give its passphrase (--passphrase-file)"
-            )
-        length_line = source.readline(16)
-        if not re.fullmatch(rb"\d{1,6}\n", length_line) or int(length_line) > MAX_WRAPPED_IDENTITY:
-            raise _damaged("its header is unreadable")
-        wrapped = source.read(int(length_line))
-        from pyrage import DecryptError, x25519
-        from pyrage import passphrase as age_passphrase
-
-        try:
-            secret = age_passphrase.decrypt(wrapped, passphrase)
-        except DecryptError as exc:
-            raise BackupError(
-                "passphrase-wrong",
-                "the passphrase does not open this backup (a wrong passphrase, or the file's "
-                "first bytes are damaged); the target was not changed",
-            ) from exc
-        identity = x25519.Identity.from_str(secret.decode("ascii"))
-        decrypting = _DecryptingPipe(source, identity)
-        yield decrypting.stream, decrypting.finish
-    finally:
-        if decrypting is not None:
-            decrypting.close()
-        source.close()
-
-
-class _Members:
-    """The backup's tar members in the order written, checked for name and order."""
-
-    def __init__(self, stream):
-        try:
-            self.tar = tarfile.open(fileobj=stream, mode="r|", format=tarfile.PAX_FORMAT)
-        except tarfile.TarError as exc:
-            raise _damaged(f"no archive: {exc}") from exc
-        self._iter = iter(self.tar)
-
-    def next(self) -> tarfile.TarInfo | None:
-        try:
-            return next(self._iter)
-        except StopIteration:
-            return None
-        except (tarfile.TarError, EOFError) as exc:
-            raise _damaged(str(exc)) from exc
-
-    def read(self, info: tarfile.TarInfo) -> bytes:
-        if not info.isfile():
-            raise _damaged(f"unexpected member {info.name!r}")
-        try:
-            data = self.tar.extractfile(info).read()
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise _damaged(str(exc)) from exc
-        if len(data) != info.size:
-            raise _damaged(f"{info.name} is cut short")
-        return data
-
-    def read_json(self, info: tarfile.TarInfo) -> dict:
-        if info.size > MAX_JSON_MEMBER:
-            raise _damaged(f"{info.name} is too large")
-        try:
-            value = json.loads(self.read(info))
-        except ValueError as exc:
-            raise _damaged(f"{info.name} is not JSON") from exc
-        if not isinstance(value, dict):
-            raise _damaged(f"{info.name} is not an object")
-        return value
-
-
-def check_header(header: dict, store_kind: str | None) -> None:
-    """Refuse a backup this installation cannot restore, before anything is touched."""
-    level, newest = header.get("migration"), newest_migration()
-    if not isinstance(header.get("format"), int) or not isinstance(level, int):
-        raise _damaged("its header is incomplete")
-    if header["format"] > FORMAT or level > newest:
-        raise BackupError(
-            "backup-newer",
-            f"this backup was made by a newer fieldsurvey ({header.get('fieldsurvey')}, "
-            f"backup format {header['format']}, migration {level}) than this one "
-            f"({fieldsurvey_version()}, format {FORMAT}, migrations up to {newest}): install "
-            "that version or newer, then restore; the target was not changed",
-        )
-    if store_kind is not None and header.get("attachmentStore") != store_kind:
-        raise BackupError(
-            "store-different",
-            f"this backup was made with the {header.get('attachmentStore')!r} attachment store "
-            f"and this server is configured with the {store_kind!r} one: configure the same kind "
-            "of store (FIELDSURVEY_ATTACHMENTS) and restore again; the target was not changed",
-        )
-
-
-def _check_member_digest(info: tarfile.TarInfo, data: bytes) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    if info.pax_headers.get(SHA256_PAX) != digest:
-        raise _damaged(f"{info.name} does not match its SHA-256")
-    return digest
-
-
-def _check_manifest(manifest: dict, header: dict, attachments: dict, dump: dict) -> dict[str, int]:
-    for name, value in header.items():
-        if manifest.get(name) != value:
-            raise _damaged(f"manifest and header disagree on {name}")
-    if manifest.get("attachments") != attachments:
-        raise _damaged("the attachments are not those the manifest lists")
-    if manifest.get("database") != dump:
-        raise _damaged("the database dump is not the one the manifest describes")
-    counts = manifest.get("counts")
-    if not isinstance(counts, dict) or not all(isinstance(v, int) for v in counts.values()):
-        raise _damaged("the manifest has no counts")
-    return counts
-
-
-class _DumpDigest:
-    def __init__(self):
-        self.sha = hashlib.sha256()
-        self.bytes = 0
-        self.parts = 0
-
-    def add(self, info: tarfile.TarInfo, data: bytes) -> None:
-        match = _PART_RE.match(info.name)
-        if match is None or int(match.group(1)) != self.parts:
-            raise _damaged(f"unexpected member {info.name!r}")
-        _check_member_digest(info, data)
-        self.sha.update(data)
-        self.bytes += len(data)
-        self.parts += 1
-
-    def summary(self) -> dict:
-        return {"sha256": self.sha.hexdigest(), "bytes": self.bytes, "parts": self.parts}
-
-
-async def _read_backup(members: _Members, finish, on_attachment, on_dump_part):
-    """Read the members after the header: each attachment (checked against its SHA-256) to
-    `on_attachment(key, data)`, each part of the dump to `on_dump_part(data)`, then the
-    manifest; the stream must end there and authenticate. (attachments, dump, manifest)"""
-    attachments: dict[str, dict] = {}
-    dump = _DumpDigest()
-    manifest = None
-    try:
-        while (info := members.next()) is not None:
-            if info.name == "manifest.json":
-                manifest = members.read_json(info)
-                break
-            match = _ATTACHMENT_RE.match(info.name)
-            if match is not None and dump.parts == 0:
-                data = members.read(info)
-                digest = _check_member_digest(info, data)
-                await on_attachment(match.group(1), data)
-                attachments[match.group(1)] = {"sha256": digest, "bytes": len(data)}
-                continue
-            data = members.read(info)
-            dump.add(info, data)
-            await on_dump_part(data)
-        if manifest is None:
-            raise _damaged("it ends before its manifest")
-        if members.next() is not None:
-            raise _damaged("there is more after the manifest")
-        await asyncio.to_thread(finish)
-    except BackupError as exc:
-        if exc.slug == "backup-damaged":
-            # a cut-off or changed age stream shows first as a short or broken tar: the
-            # authentication error says better what happened
-            await asyncio.to_thread(finish)
-        raise
-    return attachments, dump.summary(), manifest
-
-
 async def verify_backup(
     path: Path | str, passphrase: str | None, *, pg_bin_dir: Path | str | None = None
 ) -> VerifySummary:
@@ -774,10 +395,10 @@ async def verify_backup(
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
-            counter = asyncio.ensure_future(_count_copy_rows(restore.stdout))
+            counter = asyncio.ensure_future(count_copy_rows(restore.stdout))
             # a counter that failed reads no more: pg_restore is stopped, not left blocked
             counter.add_done_callback(lambda task: task.exception() and restore.kill())
-            errors = asyncio.ensure_future(_drain(restore.stderr))
+            errors = asyncio.ensure_future(drain(restore.stderr))
         restore.stdin.write(data)
         await restore.stdin.drain()
 
@@ -786,20 +407,20 @@ async def verify_backup(
 
     try:
         with open_backup(path, passphrase) as (stream, finish):
-            members = _Members(stream)
-            header = await _read_header(members)
+            members = Members(stream)
+            header = await read_header(members)
             check_header(header, None)
-            attachments, dump, manifest = await _read_backup(members, finish, skip, count_rows)
+            attachments, dump, manifest = await read_backup(members, finish, skip, count_rows)
         if header.get("attachmentsInDatabase") and not attachments:
             # the files are rows of the dump: their count is checked, their hashes on restore
             attachments = manifest.get("attachments")
-        expected = _check_manifest(manifest, header, attachments, dump)
+        expected = check_manifest(manifest, header, attachments, dump)
         if restore is None:
-            raise _damaged("it holds no database")
+            raise damaged("it holds no database")
         restore.stdin.close()
         counted = await counter
         if await restore.wait() != 0:
-            raise _damaged(f"pg_restore cannot read the dump: {(await errors).decode(errors='replace')}")
+            raise damaged(f"pg_restore cannot read the dump: {(await errors).decode(errors='replace')}")
     finally:
         if restore is not None and restore.returncode is None:
             restore.kill()
@@ -807,7 +428,7 @@ async def verify_backup(
     counted = {name: counted.get(name, 0) for name in expected}
     if counted != expected:
         wrong = sorted(n for n in expected if counted[n] != expected[n])
-        raise _damaged(f"row counts differ from the manifest's for {', '.join(wrong)}")
+        raise damaged(f"row counts differ from the manifest's for {', '.join(wrong)}")
     return VerifySummary(
         header=header,
         attachments=len(attachments),
@@ -817,49 +438,86 @@ async def verify_backup(
     )
 
 
-async def _read_header(members: _Members) -> dict:
-    info = members.next()
-    if info is None or info.name != "header.json":
-        raise _damaged("it does not begin with its header")
-    return members.read_json(info)
-
-
-_COPY_RE = re.compile(rb"^COPY (?:[\w\"]+\.)?\"?(\w+)\"? \(.*\) FROM stdin;$")
-
-
-async def _count_copy_rows(stdout: asyncio.StreamReader) -> dict[str, int]:
-    """Rows per table in pg_restore's plain output: the lines of each COPY block (text COPY
-    escapes newlines, so one line is one row). Read in chunks: a row may be megabytes long,
-    and only the first bytes of a line are kept."""
-    counts: dict[str, int] = {}
-    table = None
-    head = b""
-    while chunk := await stdout.read(CHUNK):
-        start = 0
-        while True:
-            end = chunk.find(b"\n", start)
-            if len(head) < 4096:
-                head += chunk[start: (end if end >= 0 else len(chunk))][: 4096 - len(head)]
-            if end < 0:
-                break
-            if table is None:
-                match = _COPY_RE.match(head)
-                if match:
-                    table = match.group(1).decode()
-                    counts[table] = 0
-            elif head == b"\\.":
-                table = None
-            else:
-                counts[table] += 1
-            head = b""
-            start = end + 1
-    return counts
-
-
 async def _store_is_empty(store: AttachmentStore) -> bool:
     async for _ in store.keys():
         return False
     return True
+
+
+class _PgRestore:
+    """pg_restore --single-transaction into the target, fed part by part; its input is closed
+    (so it commits) only by commit(); kill() ends it (its transaction is rolled back)."""
+
+    def __init__(self, pg_restore: str, dsn: str):
+        self.pg_restore, self.dsn = pg_restore, dsn
+        self.process = self.errors = None
+
+    async def write(self, data: bytes) -> None:
+        if self.process is None:
+            url, env = libpq_dsn(self.dsn)
+            self.process = await asyncio.create_subprocess_exec(
+                self.pg_restore, "--single-transaction", "--exit-on-error", "--no-owner",
+                "--no-privileges", f"--dbname={url}",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE, env=env,
+            )
+            self.errors = asyncio.ensure_future(drain(self.process.stderr))
+        try:
+            self.process.stdin.write(data)
+            await self.process.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            await self.process.wait()
+            raise restore_failed(await self.errors) from exc
+
+    async def commit(self) -> None:
+        if self.process is None:
+            raise damaged("it holds no database")
+        self.process.stdin.close()
+        if await self.process.wait() != 0:
+            raise restore_failed(await self.errors)
+
+    async def kill(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()  # its connection goes, and with it the uncommitted transaction
+            await self.process.wait()
+
+
+async def _refuse_unless_empty(conn: asyncpg.Connection, store: AttachmentStore) -> None:
+    if not await backups_db.database_is_empty(conn):
+        raise BackupError(
+            "target-not-empty",
+            "the database is not empty: restore only into a new, empty database (createdb); "
+            "nothing was changed",
+        )
+    if not _files_in_database(store) and not await _store_is_empty(store):
+        raise BackupError(
+            "target-not-empty",
+            f"the {store.kind!r} attachment store is not empty: restore only into an empty one; "
+            "nothing was changed",
+        )
+
+
+async def _check_restored(conn, store: AttachmentStore, attachments: dict, expected: dict,
+                          *, files_in_dump: bool) -> dict[str, int]:
+    """After the commit: the files the dump held match the manifest, and so do the counts."""
+    if files_in_dump:
+        for key, described in attachments.items():
+            try:
+                data = await store.get(key)
+            except FileNotFoundError:
+                data = b""
+            if {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} != described:
+                raise damaged(f"attachment {key} restored from the dump does not match its SHA-256")
+    counted = await backups_db.count_rows_per_table(conn)
+    counted = {name: counted.get(name, 0) for name in expected}
+    if counted != expected:
+        wrong = sorted(n for n in expected if counted[n] != expected[n])
+        raise BackupError(
+            "restore-failed",
+            f"the restored row counts differ from the manifest's ({', '.join(wrong)}); the "
+            "target was emptied again",
+        )
+    return counted
 
 
 async def restore_backup(
@@ -876,94 +534,42 @@ async def restore_backup(
     restore = None
     committed = False
     try:
-        if not await backups_db.database_is_empty(conn):
-            raise BackupError(
-                "target-not-empty",
-                "the database is not empty: restore only into a new, empty database (createdb); "
-                "nothing was changed",
-            )
-        if not _files_in_database(store) and not await _store_is_empty(store):
-            raise BackupError(
-                "target-not-empty",
-                f"the {store.kind!r} attachment store is not empty: restore only into an empty "
-                "one; nothing was changed",
-            )
-        pg_restore = find_pg_tool("pg_restore", await backups_db.server_version(conn) // 10000, pg_bin_dir)
-        errors = None
+        await _refuse_unless_empty(conn, store)
+        server_major = await backups_db.server_version(conn) // 10000
+        restore = _PgRestore(find_pg_tool("pg_restore", server_major, pg_bin_dir), dsn)
 
         async def put_attachment(key: str, data: bytes) -> None:
             try:
                 stored = await store.put(data)
             except OSError as exc:
-                raise _disk_error(exc, f"putting attachment {key} into the store") from exc
+                raise disk_error(exc, f"putting attachment {key} into the store") from exc
             put.append(stored)
             if stored != key:
-                raise _damaged(f"attachment {key} is stored under another key")
-
-        async def restore_part(data: bytes) -> None:
-            nonlocal restore, errors
-            if restore is None:
-                url, env = _libpq_dsn(dsn)
-                restore = await asyncio.create_subprocess_exec(
-                    pg_restore, "--single-transaction", "--exit-on-error", "--no-owner",
-                    "--no-privileges", f"--dbname={url}",
-                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
-                    stderr=asyncio.subprocess.PIPE, env=env,
-                )
-                errors = asyncio.ensure_future(_drain(restore.stderr))
-            try:
-                restore.stdin.write(data)
-                await restore.stdin.drain()
-            except (BrokenPipeError, ConnectionResetError) as exc:
-                await restore.wait()
-                raise _restore_failed(await errors) from exc
+                raise damaged(f"attachment {key} is stored under another key")
 
         with open_backup(path, passphrase) as (stream, finish):
-            members = _Members(stream)
-            header = await _read_header(members)
+            members = Members(stream)
+            header = await read_header(members)
             check_header(header, store.kind)
-            attachments, dump, manifest = await _read_backup(
-                members, finish, put_attachment, restore_part
+            attachments, dump, manifest = await read_backup(
+                members, finish, put_attachment, restore.write
             )
-        in_database = bool(header.get("attachmentsInDatabase"))
-        if in_database and not attachments:
+        files_in_dump = bool(header.get("attachmentsInDatabase"))
+        if files_in_dump and not attachments:
             attachments = manifest.get("attachments")  # checked once the dump is restored
-        expected = _check_manifest(manifest, header, attachments, dump)
-        if restore is None:
-            raise _damaged("it holds no database")
-        # everything read and checked: let pg_restore commit
-        restore.stdin.close()
-        if await restore.wait() != 0:
-            raise _restore_failed(await errors)
+        expected = check_manifest(manifest, header, attachments, dump)
+        await restore.commit()  # everything read and checked: pg_restore may commit
         committed = True
-        if in_database:
-            for key, described in attachments.items():
-                try:
-                    data = await store.get(key)
-                except FileNotFoundError:
-                    data = b""
-                if {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)} != described:
-                    raise _damaged(f"attachment {key} restored from the dump does not match its SHA-256")
-        counted = await backups_db.count_rows_per_table(conn)
-        counted = {name: counted.get(name, 0) for name in expected}
-        if counted != expected:
-            wrong = sorted(n for n in expected if counted[n] != expected[n])
-            raise BackupError(
-                "restore-failed",
-                f"the restored row counts differ from the manifest's ({', '.join(wrong)}); the "
-                "target was emptied again",
-            )
+        counted = await _check_restored(conn, store, attachments, expected,
+                                        files_in_dump=files_in_dump)
         return VerifySummary(
-            header=header,
-            attachments=len(attachments),
+            header=header, attachments=len(attachments),
             attachment_bytes=sum(a["bytes"] for a in attachments.values()),
-            database_bytes=dump["bytes"],
-            counts=counted,
+            database_bytes=dump["bytes"], counts=counted,
         )
     except BaseException:
-        if restore is not None and restore.returncode is None:
-            restore.kill()  # its connection goes, and with it the uncommitted transaction
-            await restore.wait()
+        if restore is not None:
+            await restore.kill()
         if committed:
             await backups_db.drop_everything(conn)
         for key in put:
@@ -972,14 +578,3 @@ async def restore_backup(
         raise
     finally:
         await conn.close()
-
-
-def _restore_failed(stderr: bytes) -> BackupError:
-    text = stderr.decode("utf-8", "replace").strip()
-    if "No space left on device" in text or "could not extend file" in text:
-        return BackupError(
-            "disk-full",
-            f"the database's disk is full: nothing was restored (pg_restore: {text})",
-        )
-    return BackupError("restore-failed", f"pg_restore failed; nothing was restored: {text}")
-
