@@ -11,7 +11,8 @@ import tempfile
 
 import click
 
-from api.cli._common import settings_from_env
+from api.cli._common import cli_connection, run, settings_from_env
+from api.settings import Settings
 
 
 @click.command(help="serve HTTP (HOST, PORT)")
@@ -68,6 +69,10 @@ def serve(host: str | None, port: int | None, workers: int | None,
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _exit_quietly)
     try:
+        # The schema first, once, here (each worker's startup then finds it done): a database
+        # that a newer release migrated stops the command with the reason and exit code 1 (with
+        # several workers uvicorn would exit 0 after their failed startups).
+        run(_migrate(settings))
         if workers > 1:
             # /metrics sums the workers' counts, kept in files in a fresh folder (api/metrics.py)
             metrics_dir = tempfile.mkdtemp(prefix="fieldsurvey-metrics-")
@@ -88,6 +93,11 @@ def serve(host: str | None, port: int | None, workers: int | None,
 
 def _exit_quietly(signum, frame) -> None:
     raise SystemExit(0)
+
+
+async def _migrate(settings: Settings) -> None:
+    async with cli_connection(settings):  # applies the migrations (db/migrate.py)
+        pass
 
 
 COMMANDS = (serve,)

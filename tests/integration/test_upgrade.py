@@ -337,6 +337,10 @@ async def test_a_database_newer_than_the_code_is_refused(upgraded, server_url: s
     assert "newer than this fieldsurvey" in refused.stderr
     assert "9999_from_a_later_release" in refused.stderr
     assert "Traceback" not in refused.stderr
+    # the server too, before any worker starts (systemd sees a failure: exit code 1)
+    served = run_cli("serve", "--workers", "2", "--port", "1", database_url=database_url,
+                     data_dir=upgraded["data_dir"])
+    assert served.returncode == 1 and "newer than this fieldsurvey" in served.stderr
     settings = Settings(database_url=database_url, data_dir=upgraded["data_dir"],
                         publication_interval_seconds=0)
     with pytest.raises(BaseException) as startup:  # the server does not start
