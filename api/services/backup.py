@@ -6,18 +6,10 @@ that snapshot refers to (read through the configured AttachmentStore), and a man
 server secrets (Digest nonces, CSRF, case record keys) live in the database, so tokens,
 passwords, Digest logins and publications' record keys come back with it.
 
-The file (docs/backups.md says the same for operators):
-
-    FIELDSURVEY-BACKUP/1 age\\n        or  FIELDSURVEY-BACKUP/1 plain\\n (--no-encryption)
-    <length>\\n<an age file, passphrase (scrypt) recipient: a fresh X25519 identity>
-    <an age file to that identity: the tar below>
-
-and the tar (POSIX pax), in this order: `header.json` (format, fieldsurvey version, migration
-level, attachment store kind, snapshot time: read first, so a backup of a newer version or
-of another kind of store is refused before anything is touched), `attachments/<key>` (each
-with its SHA-256 in a pax header), `database/dump.NNNNNN` (pg_dump's output in parts of
-PART_SIZE, so that memory stays flat), `manifest.json` (the header again, counts per table,
-every attachment's SHA-256 and size, the dump's SHA-256 and size).
+The file (api/services/backup_file.py; docs/backups.md for operators) is a tar of
+`header.json` (read first: a backup of a newer version or of another kind of store is refused
+before anything is touched), `attachments/<key>`, `database/dump.NNNNNN` (pg_dump's output in
+parts, so that memory stays flat) and `manifest.json` (counts per table, every SHA-256).
 
 Encryption: age (pyrage, the Rust `rage` implementation). age's payload is the STREAM
 construction (ChaCha20-Poly1305 in 64 KiB chunks, the last one marked), so decryption is
@@ -267,6 +259,9 @@ async def _write_attachments(tar: tarfile.TarFile, store: AttachmentStore, keys:
     return attachments
 
 
+PUTS_AT_ONCE = 16  # attachment files a restore puts at once
+
+
 def _files_in_database(store: AttachmentStore) -> bool:
     """The store keeps its files in the database itself (so pg_dump holds them)."""
     return store.kind == "postgres"
@@ -455,6 +450,11 @@ class _PgRestore:
     async def write(self, data: bytes) -> None:
         if self.process is None:
             url, env = libpq_dsn(self.dsn)
+            # one transaction that commits once: its indexes are built with more memory, and
+            # nothing waits for a flush before the commit
+            env["PGOPTIONS"] = " ".join(filter(None, (
+                env.get("PGOPTIONS"), "-c maintenance_work_mem=256MB",
+                "-c synchronous_commit=off")))
             self.process = await asyncio.create_subprocess_exec(
                 self.pg_restore, "--single-transaction", "--exit-on-error", "--no-owner",
                 "--no-privileges", f"--dbname={url}",
@@ -531,6 +531,7 @@ async def restore_backup(
     """Restore into an empty database (`dsn`) and an empty `store`; see the module's note."""
     conn = await connect(dsn)
     put: list[str] = []
+    pending: set[asyncio.Task] = set()
     restore = None
     committed = False
     try:
@@ -538,7 +539,7 @@ async def restore_backup(
         server_major = await backups_db.server_version(conn) // 10000
         restore = _PgRestore(find_pg_tool("pg_restore", server_major, pg_bin_dir), dsn)
 
-        async def put_attachment(key: str, data: bytes) -> None:
+        async def put_one(key: str, data: bytes) -> None:
             try:
                 stored = await store.put(data)
             except OSError as exc:
@@ -547,6 +548,15 @@ async def restore_backup(
             if stored != key:
                 raise damaged(f"attachment {key} is stored under another key")
 
+        async def put_attachment(key: str, data: bytes) -> None:
+            # a few at once: each put is durable on its own (an fsync), and they overlap
+            while len(pending) >= PUTS_AT_ONCE:
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    pending.discard(task)
+                    task.result()
+            pending.add(asyncio.ensure_future(put_one(key, data)))
+
         with open_backup(path, passphrase) as (stream, finish):
             members = Members(stream)
             header = await read_header(members)
@@ -554,6 +564,9 @@ async def restore_backup(
             attachments, dump, manifest = await read_backup(
                 members, finish, put_attachment, restore.write
             )
+        for task in list(pending):
+            await task
+            pending.discard(task)
         files_in_dump = bool(header.get("attachmentsInDatabase"))
         if files_in_dump and not attachments:
             attachments = manifest.get("attachments")  # checked once the dump is restored
@@ -568,6 +581,7 @@ async def restore_backup(
             database_bytes=dump["bytes"], counts=counted,
         )
     except BaseException:
+        await asyncio.gather(*pending, return_exceptions=True)  # then `put` is complete
         if restore is not None:
             await restore.kill()
         if committed:
