@@ -79,6 +79,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/summaries.py
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/entities.py
+	$(BIN)/python bench/backup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
