@@ -577,3 +577,39 @@ async def test_admin_pages_warn_when_the_newest_backup_is_older_than_two_days(cl
     text = await notice("/admin/users", "en")
     assert 'id="backup-warning"' not in text and 'id="backup-status"' in text
     assert "Последняя резервная копия:" in await notice("/admin/users", "ru")
+
+
+async def test_postgres_store_files_travel_in_the_dump(backup_file, seeded, databases,
+                                                       tmp_path) -> None:
+    """With FIELDSURVEY_ATTACHMENTS=postgres the files are rows of the database: the backup
+    holds them in its dump (no attachments/ member), the restore checks each SHA-256."""
+    from api.storage import blob_key
+    from api.storage.postgres import PostgresAttachmentStore
+
+    # a server on the PostgreSQL store: the seeded one, its files moved into the database
+    source = await databases()
+    await backup_service.restore_backup(backup_file, PASSPHRASE, source,
+                                        LocalAttachmentStore(tmp_path / "files"))
+    stores = [PostgresAttachmentStore(source)]
+    try:
+        for photo in seeded["photos"].values():
+            assert await stores[0].put(photo) == blob_key(photo)
+        made = await backup_service.write_backup(source, stores[0], tmp_path / "pg.fsbackup",
+                                                 PASSPHRASE)
+        assert made.attachments >= 2
+        checked = await backup_service.verify_backup(made.path, PASSPHRASE)
+        assert checked.header["attachmentStore"] == "postgres"
+        assert checked.counts["attachment_blobs"] >= 2
+        refused = await refused_restore(made.path, PASSPHRASE, databases, tmp_path,
+                                        "store-different")
+        assert "'postgres'" in str(refused)
+
+        target = await databases()
+        stores.append(PostgresAttachmentStore(target))
+        restored = await backup_service.restore_backup(made.path, PASSPHRASE, target, stores[1])
+        assert restored.attachments == made.attachments
+        for photo in seeded["photos"].values():
+            assert await stores[1].get(blob_key(photo)) == photo
+    finally:
+        for store in stores:
+            await store.close()
