@@ -55,6 +55,7 @@ SLOW_MODULES = (
     "tests/integration/test_crash.py",
     "tests/production/test_production.py",
     "tests/production/test_two_servers.py",
+    "tests/integration/test_backup.py",
 )
 
 
