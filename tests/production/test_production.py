@@ -258,7 +258,8 @@ def test_install_sh_twice_then_its_units_and_its_server(installed, tmp_path) -> 
     shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
     (root / "usr/bin").mkdir(parents=True, exist_ok=True)
     shutil.copy2(shutil.which("caddy"), root / "usr/bin/caddy")
-    for unit in ("fieldsurvey.service", "caddy.service"):
+    for unit in ("fieldsurvey.service", "caddy.service", "fieldsurvey-backup.service",
+                 "fieldsurvey-backup.timer"):
         verified = subprocess.run(["systemd-analyze", "verify", f"--root={root}", unit],
                                   capture_output=True, text=True)
         assert verified.returncode == 0 and verified.stderr == "", (unit, verified.stderr)
