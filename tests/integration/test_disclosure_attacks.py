@@ -739,8 +739,11 @@ async def test_reintegration_attacks_leave_every_planted_group_ambiguous(cases, 
     world = cases["world"]
     other_sex = next(i for i in range(2, 5) if world[i]["status"] == "open")  # a planted case's visit
     late = next(i for i in range(60, 120) if world[i]["status"] == "open")
-    today = datetime.now(UTC).date().isoformat()
-    for i, visit in ((other_sex, today), (late, "2026-09-20")):  # today's, and a late one
+    # a visit in a month no publication covers yet, even the next one (today's month after the
+    # 7th is that next publication's month), and a late one in a published month
+    unpublished = month_after(month_after(THROUGH))
+    recent = f"{unpublished // 100}-{unpublished % 100:02d}-01"
+    for i, visit in ((other_sex, recent), (late, "2026-09-20")):
         followed = await client.patch(
             f"/v1/projects/{cases['pid']}/datasets/cases/entities/{uuids[i]}?force=true",
             json={"data": {"stage": "case_closed", "status": "closed", "close_reason": "declined",
@@ -765,7 +768,7 @@ async def test_reintegration_attacks_leave_every_planted_group_ambiguous(cases, 
 async def test_reintegration_follow_ups_are_revisions_of_the_next_publication(cases, pool, settings) -> None:
     """The late follow-up (a visit in a published month) changes the next publication's cases:
     it says so; every case keeps its key (the project's case salt is kept), so only the cells
-    the follow-up changed get a new draw; today's visit is not in it."""
+    the follow-up changed get a new draw; the recent visit (a later month) is not in it."""
     from api.services.publications import publish_due
     from db.publications import read_cases
 
@@ -785,5 +788,5 @@ async def test_reintegration_follow_ups_are_revisions_of_the_next_publication(ca
         keys = {key for key, _ in await read_cases(conn, first.id)}
         assert keys == {key for key, _ in await read_cases(conn, second.id)}  # every case, its key
     closed = sum(s.get("status") == "closed" for s in states)
-    assert closed == sum(s.get("status") == "closed" for s in before) + 1  # the late visit, not today's
+    assert closed == sum(s.get("status") == "closed" for s in before) + 1  # the late visit, not the recent one
     assert all("case_code" not in s and "label" not in s for s in states)  # coded values only
