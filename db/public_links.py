@@ -50,14 +50,6 @@ WITH revoked AS (
 UPDATE actors SET deleted_at = now() FROM revoked WHERE actors.id = revoked.actor_id
 RETURNING actors.id
 """
-# A once-only link: its row held until the caller's transaction ends, and whether it has a
-# submission other than `instance_id` (a resend of the same one is a duplicate, not a second).
-LOCK_AND_CHECK_USED = """
-SELECT EXISTS (SELECT 1 FROM submissions s
-               WHERE s.form_id = p.form_id AND s.submitter_id = p.actor_id
-                 AND s.instance_id <> $2)
-FROM public_links p WHERE p.actor_id = $1 FOR UPDATE OF p
-"""
 
 
 async def create_public_link(
@@ -86,7 +78,33 @@ async def revoke_public_link(conn: asyncpg.Connection, form_id: int, link_id: in
     return await conn.fetchval(REVOKE_LINK, form_id, link_id) is not None
 
 
-async def lock_and_check_used(conn: asyncpg.Connection, actor_id: int, instance_id: str) -> bool:
-    """Locks a once-only link's row for the caller's transaction; True when the link already
-    has a submission other than `instance_id`."""
-    return bool(await conn.fetchval(LOCK_AND_CHECK_USED, actor_id, instance_id))
+# One respondent's claim on a once-only link (migration 0024): the instance it claimed for, or
+# NULL when another transaction holds or just committed the claim (the statement's snapshot does
+# not see a row committed while ON CONFLICT waited for it).
+CLAIM_RESPONDENT = """
+WITH claimed AS (
+    INSERT INTO public_link_respondents (link_id, respondent, instance_id) VALUES ($1, $2, $3)
+    ON CONFLICT (link_id, respondent) DO NOTHING
+    RETURNING instance_id
+)
+SELECT COALESCE((SELECT instance_id FROM claimed),
+                (SELECT instance_id FROM public_link_respondents
+                 WHERE link_id = $1 AND respondent = $2))
+"""
+RESPONDENT_USED = """
+SELECT EXISTS (SELECT 1 FROM public_link_respondents WHERE link_id = $1 AND respondent = $2)
+"""
+
+
+async def claim_respondent(
+    conn: asyncpg.Connection, link_id: int, respondent: str, instance_id: str
+) -> bool:
+    """Claims a once-only link for one respondent inside the caller's transaction; True when
+    the respondent already sent another submission (a resend of the same one is a duplicate,
+    not a second). Parallel claims wait for each other on the key: exactly one wins."""
+    claimed = await conn.fetchval(CLAIM_RESPONDENT, link_id, respondent, instance_id)
+    return claimed != instance_id
+
+
+async def respondent_used(conn: asyncpg.Connection, link_id: int, respondent: str) -> bool:
+    return bool(await conn.fetchval(RESPONDENT_USED, link_id, respondent))

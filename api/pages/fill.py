@@ -21,6 +21,7 @@ when the form's own language menu changes, the entry switches the page's languag
 
 from __future__ import annotations
 
+import hashlib
 from urllib.parse import quote
 
 import asyncpg
@@ -34,6 +35,7 @@ from api.http import base_url, multipart_submission, stored_file_response
 from api.i18n import N_, problem_text
 from api.pages.web import (
     CONTENT_SECURITY_POLICY,
+    CSRF_COOKIE,
     RISK_LEVELS,
     NavItem,
     Page,
@@ -76,7 +78,8 @@ ONCE_COOKIE_AGE = 10 * 365 * 24 * 3600
 # What the page says when the server refuses a submission (the problem's slug -> message).
 REFUSALS = {
     "form-closed": N_("This form is closed and takes no more submissions."),
-    "public-link-used": N_("This link allows one submission, and it was already sent."),
+    "public-link-used": N_("This link allows one submission, and it was already sent from this "
+                           "browser."),
     "project-archived": N_("This project is archived: it is read-only and takes no submissions "
                            "or form changes. Ask an administrator to unarchive it."),
     "public-link-revoked": N_("This link was revoked: it no longer accepts submissions."),
@@ -544,8 +547,21 @@ async def link_or_page(page: Page, conn, token: str):
     return row, public_link_actor(row), form
 
 
-def used_from_here(request: Request, link) -> bool:
-    return bool(link["once"]) and request.cookies.get(ONCE_COOKIE.format(id=link["id"])) == "sent"
+def respondent_of(request: Request) -> str | None:
+    """A browser's key for once-only links: derived from its CSRF cookie, which every page
+    submission must carry (a browser that sheds its cookies is a new respondent, as in Central;
+    the server, not the browser, keeps who has sent)."""
+    csrf = request.cookies.get(CSRF_COOKIE)
+    return "browser:" + hashlib.sha256(csrf.encode()).hexdigest() if csrf else None
+
+
+async def used_from_here(conn, request: Request, link) -> bool:
+    if not link["once"]:
+        return False
+    if request.cookies.get(ONCE_COOKIE.format(id=link["id"])) == "sent":
+        return True
+    respondent = respondent_of(request)
+    return respondent is not None and await links_db.respondent_used(conn, link["id"], respondent)
 
 
 @get("/f/{token:str}")
@@ -562,8 +578,7 @@ async def public_page(token: str, request: Request, page: Page, conn: asyncpg.Co
     if project is None or project["archived"]:
         return page.render("fill/link_closed.html", status=409, title=page._("Project archived"),
                            message=page._(REFUSALS["project-archived"]))
-    if used_from_here(request, link) or (
-            link["once"] and await links_db.lock_and_check_used(conn, link["id"], "")):
+    if await used_from_here(conn, request, link):
         return page.render("fill/link_closed.html", status=409, title=page._("Already sent"),
                            message=page._(REFUSALS["public-link-used"]))
     return render_form_page(page, project=None, form=form, mode="public",
@@ -589,12 +604,13 @@ async def public_submit(token: str, request: Request, page: Page, conn: asyncpg.
                         state: State) -> Response:
     try:
         link, actor, form = await link_or_page(page, conn, token)
-        if used_from_here(request, link):
+        if await used_from_here(conn, request, link):
             raise Problem("public-link-used")
         xml, files = await multipart_submission(request)
         result = await ingest_submission(
             conn, state.attachment_store, actor, link["project_id"], xml, files,
             user_agent=request.headers.get("user-agent"), expected_form_id=link["xml_form_id"],
+            respondent=respondent_of(request) if link["once"] else None,
         )
     except Problem as problem:
         return refusal(page, problem)

@@ -52,6 +52,9 @@ _PARSE_PROBLEMS = {
 }
 
 
+# A once-only link's respondent key for clients without a browser (Collect over OpenRosa).
+OPENROSA_RESPONDENT = "openrosa"
+
 @dataclass(frozen=True)
 class IngestResult:
     outcome: str  # "created" | "duplicate" | "edited" | "draft"
@@ -92,8 +95,9 @@ class Incoming:
     screening: dict | None = None
     # the submitter may edit submissions of others (not only their own)
     may_edit_others: bool = False
-    # a once-only public link: it takes exactly one submission (its row locked while storing)
+    # a once-only public link: it takes exactly one submission from each respondent
     once_link_id: int | None = None
+    once_respondent: str = OPENROSA_RESPONDENT
 
     @property
     def xml_md5(self) -> bytes:
@@ -115,16 +119,19 @@ async def ingest_submission(
     user_agent: str | None = None,
     expected_form_id: str | None = None,
     draft: bool = False,
+    respondent: str | None = None,
 ) -> IngestResult:
     """Store one submission. With `draft`, it is a test of the form's current draft (the
     preview page): parsed, checked and classified the same way, then kept apart from the data
     in draft_submissions (as Central keeps draft test submissions). A once-only public link
-    takes exactly one submission, however it is sent (its row is locked while it is stored;
-    a resend of that same submission is a duplicate, anything else public-link-used)."""
+    takes exactly one submission from each respondent, however it is sent: `respondent` names
+    the browser (the link's page), and OpenRosa clients share one key per link; the claim is
+    written in the transaction that stores the submission, so of parallel ones exactly one
+    wins; a resend of that same submission is a duplicate, anything else public-link-used."""
     actor = authorize(actor, "form.update" if draft else "submission.create", project_id)
     incoming = await receive_submission(
         conn, actor, project_id, xml, files, device_id=device_id, user_agent=user_agent,
-        expected_form_id=expected_form_id, draft=draft,
+        expected_form_id=expected_form_id, draft=draft, respondent=respondent,
     )
     writer = SubmissionWriter(conn, store, incoming)
     result = await (writer.store_draft() if draft else writer.store())
@@ -143,6 +150,7 @@ async def receive_submission(
     user_agent: str | None,
     expected_form_id: str | None,
     draft: bool,
+    respondent: str | None = None,
 ) -> Incoming:
     """Parse the submission and find what it is for; refuse it before anything is written."""
     parsed = parse_or_problem(xml)
@@ -180,6 +188,7 @@ async def receive_submission(
         screening=screening_row(parsed.answers) if target.is_screening else None,
         may_edit_others=actor.can("submission.update", project_id),
         once_link_id=actor.id if actor.type == "public_link" and actor.once else None,
+        once_respondent=respondent or OPENROSA_RESPONDENT,
     )
     wanted = set(expected)
     for item in files:
@@ -246,8 +255,9 @@ class SubmissionWriter:
             and incoming.once_link_id is None
         )
         async with contextlib.nullcontext() if one_statement else self.conn.transaction():
-            if incoming.once_link_id is not None and await links_db.lock_and_check_used(
-                self.conn, incoming.once_link_id, incoming.parsed.instance_id
+            if incoming.once_link_id is not None and await links_db.claim_respondent(
+                self.conn, incoming.once_link_id, incoming.once_respondent,
+                incoming.parsed.instance_id,
             ):
                 raise Problem("public-link-used")
             result = await self.store_new(plan)
