@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import asyncpg
 from cachetools import LRUCache, TTLCache
 
+from db import forms as forms_db
 from forms.entities import EntityDeclaration, entity_declarations
-from forms.schema import parse_xform
+from forms.schema import FormSchema, parse_xform
 from forms.screening import RISK_SCREENING_FORM_ID
 
 STATE_TTL = 2.0
@@ -55,6 +56,25 @@ class SubmissionTarget:
 _schema_paths: LRUCache[int, tuple[frozenset[str], frozenset[str], tuple[EntityDeclaration, ...]]] = (
     LRUCache(maxsize=10_000)
 )
+# The parsed schema of each form version, the one cache every surface and service reads a
+# version's questions through (pages, exports, OData, ingest). Keyed by the version's id and its
+# XForm's text: publishing a draft rewrites the same row's XForm with the version it is given,
+# so a draft's schema is never taken for the published one.
+_schemas: LRUCache[tuple[int, int], FormSchema] = LRUCache(maxsize=512)
+
+
+def version_schema_of(def_id: int, xform: str) -> FormSchema:
+    """The parsed schema of form version `def_id` whose XForm is `xform` (parsed once)."""
+    key = (def_id, hash(xform))
+    schema = _schemas.get(key)
+    if schema is None:
+        schema = _schemas[key] = parse_xform(xform)
+    return schema
+
+
+async def version_schema(conn: asyncpg.Connection, def_id: int) -> FormSchema:
+    """The parsed schema of form version `def_id` (its XForm read, parsed only once)."""
+    return version_schema_of(def_id, await forms_db.get_xform(conn, def_id))
 # ids and versions come from phones: the cache is bounded; a miss (None) is cached too
 _targets: TTLCache[tuple[int, str, str], SubmissionTarget | None] = TTLCache(
     maxsize=10_000, ttl=STATE_TTL, timer=time.monotonic
@@ -76,7 +96,7 @@ def forget_project(project_id: int) -> None:
 def _target_of(project_id: int, xml_form_id: str, row: asyncpg.Record) -> SubmissionTarget:
     paths = _schema_paths.get(row["def_id"])
     if paths is None:
-        schema = parse_xform(row["xform"])
+        schema = version_schema_of(row["def_id"], row["xform"])
         paths = (
             schema.repeat_paths, schema.binary_paths, tuple(entity_declarations(row["xform"]))
         )

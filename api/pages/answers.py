@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
-from cachetools import LRUCache
-
+from api.form_cache import version_schema
 from api.http import (  # noqa: F401 (re-exported for the pages)
     AUDIO_TYPES,
     IMAGE_TYPES,
@@ -22,27 +20,13 @@ from api.http import (  # noqa: F401 (re-exported for the pages)
     VIDEO_TYPES,
     media_kind,
 )
-from db import forms as forms_db
 from exports.layout import ExportOptionError, label_in, resolve_language
-from forms.schema import Field, FormSchema, parse_xform
-
-
-@lru_cache(maxsize=256)
-def schema_of(xform: str) -> FormSchema:
-    return parse_xform(xform)
-
-
-_by_def: LRUCache[int, FormSchema] = LRUCache(maxsize=512)
+from forms.schema import Field, FormSchema
 
 
 async def schema_for_def(conn, def_id: int) -> FormSchema:
-    """The parsed schema of a form version, kept in memory (bounded): a published version's
-    questions and labels never change (publishing a draft sets only its version)."""
-    schema = _by_def.get(def_id)
-    if schema is None:
-        schema = schema_of(await forms_db.get_xform(conn, def_id))
-        _by_def[def_id] = schema
-    return schema
+    """The parsed schema of a form version (api/form_cache.py keeps it)."""
+    return await version_schema(conn, def_id)
 
 
 def language_of(schema: FormSchema, locale: str) -> str | None:

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 import asyncpg
 from litestar import Request, Response, get
 
+from api.form_cache import version_schema
 from api.http import content_disposition
 from api.i18n import N_, I18n, problem_text
 from api.pages.labels import CONTROL_FORMS, EXPLOITATION_TYPES, RISK_GROUPS
@@ -121,12 +122,11 @@ async def form_labels(conn, project_id: int, locale: str) -> dict[str, str]:
     """Choice labels of the project's risk_screening form in `locale` (regions, districts,
     sex, age bands...): the form's own translations, as the enumerators saw them."""
     from exports.layout import label_in
-    from forms.schema import parse_xform
 
     form = await forms_db.get_form(conn, project_id, "risk_screening")
     if form is None or form["current_def_id"] is None:
         return {}
-    schema = parse_xform((await forms_db.get_def(conn, form["current_def_id"]))["xform"])
+    schema = await version_schema(conn, form["current_def_id"])
     language = next((lang for lang in schema.languages if lang.endswith(f"({locale})")), None)
     names: dict[str, str] = {}
     for f in schema.walk():

@@ -31,6 +31,7 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import State
 
 from api.auth import public_link_actor
+from api.form_cache import version_schema
 from api.http import base_url, multipart_submission, stored_file_response
 from api.i18n import N_, problem_text
 from api.pages.web import (
@@ -54,7 +55,7 @@ from db import forms as forms_db
 from db import projects as projects_db
 from db import public_links as links_db
 from db import submissions as submissions_db
-from forms.schema import parse_xform
+from forms.schema import FormSchema
 from forms.xform_language import language_code, with_default_language
 
 add_nav(NavItem("fill", N_("Fill a form"), "/dashboard/projects/{project_id}/fill",
@@ -132,7 +133,7 @@ def xml_response(xform: str) -> Response:
                     headers={"Cache-Control": "no-store"})
 
 
-def referral_note(xform: str, result: IngestResult, locale: str) -> tuple[str | None, str | None]:
+def referral_note(schema: FormSchema, result: IngestResult, locale: str) -> tuple[str | None, str | None]:
     """For a risk screening: the form's own `referral` note, in the page's language, when the
     stored classification calls for it (the note's relevance on the phone: risk level high or
     urgent), and the risk level's label."""
@@ -142,7 +143,6 @@ def referral_note(xform: str, result: IngestResult, locale: str) -> tuple[str | 
     level = screening.get("risk_level")
     note = None
     if level == "high" or screening.get("urgent"):
-        schema = parse_xform(xform)
         for field in schema.walk():
             if field.name == "referral" and field.type == "note":
                 labels = field.labels
@@ -154,8 +154,8 @@ def referral_note(xform: str, result: IngestResult, locale: str) -> tuple[str | 
     return note, level
 
 
-def answer_for(page: Page, result: IngestResult, xform: str, *, draft: bool) -> Response:
-    note, level = referral_note(xform, result, page.i18n.locale)
+def answer_for(page: Page, result: IngestResult, schema: FormSchema, *, draft: bool) -> Response:
+    note, level = referral_note(schema, result, page.i18n.locale)
     if draft:
         message = page._("Sent as a draft test submission. It is kept apart from the data: it "
                          "is not in exports, summaries or the submissions table.")
@@ -333,7 +333,7 @@ async def submit_from_page(page: Page, request: Request, conn, state: State, pro
         return refusal(page, problem)
     form = await forms_db.get_form(conn, project_id, xml_form_id)
     def_id = form["draft_def_id"] if draft else form["current_def_id"]
-    return answer_for(page, result, await def_xform(conn, def_id), draft=draft)
+    return answer_for(page, result, await version_schema(conn, def_id), draft=draft)
 
 
 @post(FORM_PATH + "/fill/submission", **SUBMIT)
@@ -477,7 +477,7 @@ async def edit_submit(project_id: int, xml_form_id: str, instance_id: str, reque
         return refusal(page, problem)
     form = await forms_db.get_form(conn, project_id, xml_form_id)
     version = await current_version(conn, form["id"], instance_id)
-    return answer_for(page, result, await def_xform(conn, version["form_def_id"]), draft=False)
+    return answer_for(page, result, await version_schema(conn, version["form_def_id"]), draft=False)
 
 
 # --- public access links -------------------------------------------------------------------------
@@ -616,7 +616,7 @@ async def public_submit(token: str, request: Request, page: Page, conn: asyncpg.
         return refusal(page, problem)
     except PageNotFound:
         return refusal(page, Problem("form-not-found"))
-    response = answer_for(page, result, await def_xform(conn, form["current_def_id"]), draft=False)
+    response = answer_for(page, result, await version_schema(conn, form["current_def_id"]), draft=False)
     if link["once"]:
         response.set_cookie(
             ONCE_COOKIE.format(id=link["id"]), "sent", max_age=ONCE_COOKIE_AGE,

@@ -16,6 +16,7 @@ import asyncpg
 from litestar import Response, get
 from litestar.response import Stream
 
+from api.form_cache import version_schema
 from api.http import base_url, content_disposition
 from api.i18n import N_, I18n
 from api.pages.web import NavItem, Page, PageNotFound, add_nav, file_name
@@ -28,7 +29,6 @@ from db import projects as projects_db
 from db import summaries as summaries_db
 from exports.layout import label_in
 from exports.reports import REPORT_STATS, REPORT_WORDS, report_xlsx
-from forms.schema import parse_xform
 from forms.vocabulary import PERIOD_LABELS, REVIEW_STATES
 
 add_nav(NavItem("data", N_("Data and exports"), "/projects/{project_id}/data", "export", order=40))
@@ -48,7 +48,7 @@ async def _form(conn, project_id: int, xml_form_id: str):
     form = await forms_db.get_form(conn, project_id, xml_form_id)
     if form is None or form["current_def_id"] is None:
         raise PageNotFound()
-    schema = parse_xform((await forms_db.get_def(conn, form["current_def_id"]))["xform"])
+    schema = await version_schema(conn, form["current_def_id"])
     return form, schema
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 
 from api.auth import Actor, authorize
+from api.form_cache import version_schema_of
 from api.i18n import N_
 from api.problems import Problem
 from api.services.forms import form_or_404
@@ -56,7 +57,6 @@ from exports.reports import (
 from exports.spreadsheet import MAX_COLUMNS
 from exports.streaming import HeldStream, prefetched, taking_turns
 from exports.xlsx import stream_xlsx
-from forms.schema import parse_xform
 from forms.screening import RISK_SCREENING_FORM_ID
 from forms.vocabulary import (
     COUNTED_REVIEW_STATES,
@@ -156,7 +156,7 @@ async def resolve_target(
                 "form-version-not-found", N_("No published version %(names)s."),
                 params={"names": ", ".join(map(repr, unknown))},
             )
-    merged = merge_versions([parse_xform(d["xform"]) for d in defs])
+    merged = merge_versions([version_schema_of(d["id"], d["xform"]) for d in defs])
     return ExportTarget(project_id, xml_form_id, form["id"], merged, submission_filter)
 
 

@@ -9,6 +9,7 @@ import msgspec
 from litestar import Request, Response, get, patch, post
 
 from api.auth import Actor, authorize, openrosa_actor
+from api.form_cache import version_schema
 from api.http import content_disposition
 from api.problems import Problem
 from api.services import forms as forms_service
@@ -17,7 +18,6 @@ from api.v1.odata import service_document_response
 from api.v1.schemas import FormOut, FormStatePatch
 from db import forms as forms_db
 from forms.compile import form_id_from_fallback_header
-from forms.schema import parse_xform
 
 
 def form_out(row) -> FormOut:
@@ -249,7 +249,7 @@ async def form_fields(
     row = await form_or_404(conn, project_id, xml_form_id)
     if row["current_def_id"] is None:
         raise Problem("form-not-found", "The form has no published version.")
-    schema = parse_xform((await forms_db.get_def(conn, row["current_def_id"]))["xform"])
+    schema = await version_schema(conn, row["current_def_id"])
     return [
         FormFieldOut(
             name=f.name,

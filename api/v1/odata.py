@@ -32,6 +32,7 @@ from litestar import Request, Response, get
 from litestar.response import Stream
 
 from api.auth import Actor, authorize
+from api.form_cache import version_schema_of
 from api.http import base_url
 from api.i18n import N_
 from api.paths import encoded_path
@@ -57,7 +58,6 @@ from exports.odata import (
     stream_table,
 )
 from exports.streaming import HeldStream, prefetched, taking_turns
-from forms.schema import parse_xform
 
 ODATA_HEADERS = {"OData-Version": "4.0"}
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"  # as Central sends OData rows
@@ -74,7 +74,7 @@ _SAFE = "*,'()"  # left as they are in nextLink query values (e.g. $expand=*)
 def _odata_form(def_id: int, xform: str) -> ODataForm:
     cached = _forms.get(def_id)
     if cached is None:
-        cached = _forms[def_id] = odata_form(parse_xform(xform))
+        cached = _forms[def_id] = odata_form(version_schema_of(def_id, xform))
     return cached
 
 

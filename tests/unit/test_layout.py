@@ -86,6 +86,18 @@ def test_bounded_caches_are_cachetools() -> None:
     assert HAND_MADE_CACHE.search("if len(_x) > 10_000:\n        _x.clear()")  # the pattern works
 
 
+def test_one_cache_of_form_version_schemas() -> None:
+    """Inside api/, a stored form version's XForm is parsed in one place, api/form_cache.py
+    (version_schema / version_schema_of), which keeps it: not once per surface."""
+    offenders = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "api").rglob("*.py")
+        if "parse_xform(" in path.read_text(encoding="utf-8")
+        and path.relative_to(ROOT).as_posix() != "api/form_cache.py"
+    )
+    assert offenders == []
+
+
 # ---------------------------------------------------------------------------------------------
 # Inside api/: services hold the use cases, surfaces (REST, pages, OpenRosa, the CLI) parse,
 # call a service and render. Shared modules (auth, problems, http, i18n, settings...) and the
