@@ -25,6 +25,8 @@ SPOOL_BYTES = 1 << 20
 REPLAY_CHUNK = 1 << 16
 _NO_BODY_METHODS = {"GET", "HEAD", "OPTIONS", "DELETE"}
 _SLUGS = {408: "request-timeout", 413: "payload-too-large"}
+# how long a refused body is still read (and dropped) so that a proxy passes the 413 on
+DRAIN_SECONDS = 5.0
 
 
 class BoundedBody:
@@ -76,6 +78,7 @@ class BoundedBody:
             if size > self.max_bytes:
                 if spool is not None:
                     spool.close()
+                await _drain(receive, message, limit=self.max_bytes)
                 raise _refusal(413, N_(
                     "The body is larger than the server accepts (%(limit)s bytes)."),
                     {"limit": self.max_bytes})
@@ -94,6 +97,23 @@ class BoundedBody:
         finally:
             if spool is not None:
                 spool.close()
+
+
+async def _drain(receive, message, *, limit: int, seconds: float = DRAIN_SECONDS) -> None:
+    """Read and drop what is left of a refused body, at most `limit` more bytes or `seconds`:
+    a proxy in front (Caddy) that is still sending the body when the server closes the
+    connection answers 502 instead of passing the 413 on. Beyond those bounds the connection
+    is closed as before."""
+    drained = 0
+    try:
+        async with asyncio.timeout(seconds):
+            while message.get("more_body", False) and drained <= limit:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                drained += len(message.get("body", b""))
+    except TimeoutError:
+        return
 
 
 def _refusal(status: int, detail: str, params: dict) -> Problem:
