@@ -13,13 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from api.form_cache import version_schema
-from api.http import (  # noqa: F401 (re-exported for the pages)
-    AUDIO_TYPES,
-    IMAGE_TYPES,
-    INLINE_TYPES,
-    VIDEO_TYPES,
-    media_kind,
-)
+from api.http import media_kind
 from exports.layout import ExportOptionError, label_in, resolve_language
 from forms.schema import Field, FormSchema
 
