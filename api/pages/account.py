@@ -64,13 +64,21 @@ async def login_submit(
     response = page.redirect(target)
     page.set_session_cookie(response, token, max_age=settings.session_hours * 3600)
     page.rotate_csrf_cookie(response)
-    if actor.locale:  # the user's own language, for the pages rendered before we know them
-        page.set_locale_cookie(response, actor.locale)
-    elif page.request.cookies.get(LOCALE_COOKIE):  # chosen before login: remember it
-        chosen = known_locale(page.request.cookies.get(LOCALE_COOKIE))
-        if chosen:
-            await users_db.set_preferences(conn, actor.id, chosen, actor.time_zone)
+    await remember_login_language(page, conn, actor, response)
     return response
+
+
+async def remember_login_language(page: Page, conn: asyncpg.Connection, actor, response) -> None:
+    """A language chosen with the switcher before login (the cookie, which logout clears) is
+    saved to the account, so that the choice survives login; without one the account's own
+    language stays. The cookie then holds the account's language, for the pages rendered
+    before we know the user (error pages)."""
+    chosen = known_locale(page.request.cookies.get(LOCALE_COOKIE))
+    if chosen and chosen != actor.locale:
+        await users_db.set_preferences(conn, actor.id, chosen, actor.time_zone)
+    locale = chosen or actor.locale
+    if locale:
+        page.set_locale_cookie(response, locale)
 
 
 @post("/logout", include_in_schema=False)
@@ -80,6 +88,9 @@ async def logout(page: Page, conn: asyncpg.Connection) -> Response:
         await users_db.delete_session(conn, token_hash(token))
     response = page.redirect("/login")
     response.delete_cookie(SESSION_COOKIE, path="/")
+    # the next person on this browser starts from their browser's language, and only a choice
+    # they make with the switcher is saved to their account (remember_login_language)
+    response.delete_cookie(LOCALE_COOKIE, path="/")
     return response
 
 

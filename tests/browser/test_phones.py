@@ -1,0 +1,166 @@
+"""The pages on a cheap phone (390x844) in Russian and Tajik, as each role uses them (issue 28):
+a real headless Chromium (Debian's) against `fieldsurvey serve`, with risk screenings of which
+some are urgent, a publication, and a case.
+
+`test_tour` walks the main pages of every role, checks each with axe-core (no serious or
+critical violation) and saves a screenshot of the first screen to tests/artifacts/phones/ (or
+to the folder named by FIELDSURVEY_SCREENSHOTS: docs/screenshots/ holds the ones the docs
+show). The other tests check one numbered point of the issue each, in the phone's viewport."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.browser.support import ARTIFACTS, AXE, VIEWPORTS
+from tests.cases_seed import seed_case
+from tests.summaries_seed import (
+    publish_now,
+    random_answers,
+    screening_project,
+    submission_xml,
+    submit,
+)
+
+LANGS = ("ru", "tg")
+N = 40
+URGENT = 4
+SHOTS = Path(os.environ.get("FIELDSURVEY_SCREENSHOTS") or ARTIFACTS / "phones")
+
+
+def urgent_answers(rng: random.Random) -> dict:
+    """A screening the rubric marks urgent: coercion (violence) and a situation still going on."""
+    answers = random_answers(rng, consent="yes")
+    while int(answers["age"]) < 14:
+        answers = random_answers(rng, consent="yes")
+    answers.update(worked_away="yes", c4_violence="yes", situation_ongoing="yes",
+                   r1_deceived_job="yes", x2_no_pay="yes")
+    return answers
+
+
+@pytest.fixture(scope="module")
+async def site(client, admin_headers, make_user, live_server, pool, settings):
+    assert AXE.is_file(), "npm ci in api/pages installs axe-core"
+    pid = await screening_project(client, admin_headers, name=f"Ҳисор {uuid.uuid4().hex[:4]}")
+    rng = random.Random(28)
+    urgent_ids = []
+    for index in range(N):
+        if index % (N // URGENT) == N // URGENT - 1:  # spread the urgent ones through the list
+            instance = f"uuid:{uuid.uuid4()}"
+            urgent_ids.append(instance)
+            await submit(client, admin_headers, pid,
+                         submission_xml(urgent_answers(rng), instance_id=instance))
+        else:
+            answers = random_answers(rng)
+            answers.pop("situation_ongoing", None)
+            await submit(client, admin_headers, pid, submission_xml(answers))
+    await publish_now(pool, settings, pid)
+    await seed_case(client, pool, admin_headers, pid)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return {"pid": pid, "base": live_server.base_url, "urgent": urgent_ids,
+            "admin": {"email": "admin@test.example", "password": "admin-password-for-tests"},
+            "manager": await make_user("manager", pid),
+            "researcher": await make_user("researcher", pid),
+            "ministry": await make_user("ministry", pid)}
+
+
+async def phone(browser, site, user: dict, lang: str, shot: Path | None = None):
+    """A phone-sized context whose browser asks for `lang`, logged in as `user` (the login
+    page's first screen saved to `shot`)."""
+    context = await browser.new_context(viewport=VIEWPORTS["phone"], locale=lang,
+                                        accept_downloads=True, bypass_csp=True)
+    page = await context.new_page()
+    await page.goto(f"{site['base']}/login")
+    if shot is not None:
+        await page.screenshot(path=str(shot))
+    await page.fill("input[name=email]", user["email"])
+    await page.fill("input[name=password]", user["password"])
+    async with page.expect_navigation():
+        await page.click("main form[action='/login'] button[type=submit]")
+    return context, page
+
+
+async def axe_problems(page) -> list:
+    if not await page.evaluate("typeof window.axe !== 'undefined'"):
+        await page.evaluate(AXE.read_text())
+    result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def tour_pages(site) -> list[tuple[str, str, str]]:
+    """(role, name, path) of the main pages of each role."""
+    pid = site["pid"]
+    return [
+        ("manager", "home", "/dashboard"),
+        ("manager", "coordinator", f"/dashboard/projects/{pid}/coordinator"),
+        ("manager", "submissions", f"/projects/{pid}/forms/risk_screening/submissions"),
+        ("manager", "submission", "SUBMISSION"),
+        ("manager", "cases", f"/projects/{pid}/cases"),
+        ("researcher", "data", f"/projects/{pid}/data"),
+        ("researcher", "export", f"/projects/{pid}/data/risk_screening"),
+        ("researcher", "report", f"/projects/{pid}/data/risk_screening/report"),
+        ("ministry", "summaries", f"/dashboard/projects/{pid}/summaries"),
+        ("admin", "audits", "/admin/audits"),
+    ]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_tour(browser, site, pool, lang) -> None:
+    """Every main page in `lang` on a phone: its first screen saved, no axe violation."""
+    first = site["urgent"][0]
+    problems: dict[str, list] = {}
+    pages = tour_pages(site)
+    for role in ("manager", "researcher", "ministry", "admin"):
+        shot = SHOTS / f"login-{lang}.png" if role == "manager" else None
+        context, page = await phone(browser, site, site[role], lang, shot)
+        try:
+            for _, name, path in [p for p in pages if p[0] == role]:
+                if path == "SUBMISSION":
+                    path = (f"/projects/{site['pid']}/forms/risk_screening/submissions/"
+                            f"{first}")
+                await page.goto(site["base"] + path)
+                if name in ("summaries", "report"):
+                    await page.wait_for_selector("html[data-charts]", timeout=15_000)
+                    await page.wait_for_timeout(400)
+                await page.screenshot(path=str(SHOTS / f"{name}-{lang}.png"))
+                bad = await axe_problems(page)
+                if bad:
+                    problems[name] = bad
+        finally:
+            await context.close()
+    assert not problems, json.dumps(problems, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_login_page_language_survives_login(browser, site, pool, make_user, lang) -> None:
+    """(4) The language chosen on the login page is the one after login, and is saved to the
+    account, although the account had another one saved and the browser asks for English."""
+    other = "tg" if lang == "ru" else "ru"
+    user = await make_user("researcher", site["pid"])
+    await pool.execute("UPDATE users SET locale = $1 WHERE actor_id = $2", other, user["id"])
+    context = await browser.new_context(viewport=VIEWPORTS["phone"], locale="en")
+    page = await context.new_page()
+    try:
+        await page.goto(f"{site['base']}/login")
+        async with page.expect_navigation():
+            await page.click(f"#language button[value={lang}]")
+        assert await page.get_attribute("html", "lang") == lang
+        await page.fill("input[name=email]", user["email"])
+        await page.fill("input[name=password]", user["password"])
+        async with page.expect_navigation():
+            await page.click("main form[action='/login'] button[type=submit]")
+        assert "/login" not in page.url
+        assert await page.get_attribute("html", "lang") == lang
+        assert await pool.fetchval("SELECT locale FROM users WHERE actor_id = $1", user["id"]) == lang
+        # logging out forgets the choice on this browser: the next login page is the browser's
+        async with page.expect_navigation():
+            await page.click("header form.logout button[type=submit]")
+        assert await page.get_attribute("html", "lang") == "en"
+    finally:
+        await context.close()
