@@ -30,6 +30,7 @@ from pyxform.errors import PyXFormError
 from pyxform.validators.odk_validate import ODK_VALIDATE_PATH, ODKValidateError, check_xform
 from pyxform.xls2xform import convert, get_xlsform
 
+from forms.schema import SENSITIVE_NS
 from forms.submission import file_name_problem, local_attribute
 
 XFORMS_NS = "http://www.w3.org/2002/xforms"
@@ -233,6 +234,46 @@ def _has_explicit_form_id(workbook: dict) -> bool:
     return False
 
 
+SENSITIVE_COLUMN = "sensitive"
+_SENSITIVE_BIND = "bind::fs:sensitive"
+_SENSITIVE_YES = frozenset({"yes", "true", "true()", "1"})
+_SENSITIVE_NO = frozenset({"", "no", "false", "false()", "0"})
+
+
+def mark_sensitive_columns(workbook: dict) -> None:
+    """The survey sheet's `sensitive` column (yes/no), which pyxform would drop, becomes the
+    bind attribute `fs:sensitive="yes"` (namespace SENSITIVE_NS, declared through the
+    settings' `namespaces`): it travels in the XForm, where forms/schema.py reads it. A
+    value other than yes/no (true/false, 1/0) is refused with its row."""
+    marked = False
+    for row_number, row in enumerate(workbook.get("survey") or [], start=2):
+        if not isinstance(row, dict) or SENSITIVE_COLUMN not in row:
+            continue
+        value = str(row.pop(SENSITIVE_COLUMN) or "").strip().lower()
+        if value in _SENSITIVE_YES:
+            row[_SENSITIVE_BIND] = "yes"
+            marked = True
+        elif value not in _SENSITIVE_NO:
+            raise FormCompileError("xlsform-invalid", [CompileProblem(
+                f"[row : {row_number}] The column sensitive takes yes or no, not {value!r}.",
+                sheet="survey", row=row_number)])
+    if not marked:
+        return
+    for header in workbook.get("survey_header") or []:
+        if isinstance(header, dict):
+            header.pop(SENSITIVE_COLUMN, None)
+            header.setdefault(_SENSITIVE_BIND, None)
+    settings = workbook.get("settings") or [{}]
+    declared = str(settings[0].get("namespaces") or "")
+    if "fs=" not in declared.replace(" ", ""):
+        settings[0]["namespaces"] = f'{declared} fs="{SENSITIVE_NS}"'.strip()
+    workbook["settings"] = settings
+    headers = workbook.get("settings_header") or [{}]
+    if isinstance(headers[0], dict):
+        headers[0].setdefault("namespaces", None)
+    workbook["settings_header"] = headers
+
+
 # What an uploaded .xlsx may hold once unzipped, checked before pyxform (openpyxl) reads it:
 # a 1 MB upload can inflate to a 1 GiB sheet. The bundled forms use under 1 MB and 20k cells.
 MAX_XLSFORM_UNZIPPED_BYTES = 64 * 1024 * 1024
@@ -343,6 +384,7 @@ def compile_xlsform(
         workbook = dataclasses.asdict(
             get_xlsform(xlsform=BytesIO(xlsform), file_type=f".{file_type.lstrip('.')}")
         )
+        mark_sensitive_columns(workbook)
         if form_id_fallback and not _has_explicit_form_id(workbook):
             workbook["fallback_form_name"] = form_id_fallback
         elif not _has_explicit_form_id(workbook):

@@ -21,6 +21,11 @@ Rules, in the order they are applied:
 - Labels and hints: `jr:itext('id')` is resolved to {language: text} (only the plain value,
   not image/audio/video/guidance forms); a plain label is {"default": text}. `<output
   value="/data/x"/>` is rendered as `${x}` (any other expression as `${expression}`).
+- Sensitive (identifying) fields: a bind attribute whose local name is `sensitive` (the
+  XLSForm column `sensitive`, written by forms/compile.py as `fs:sensitive` in the namespace
+  `SENSITIVE_NS`; an uploaded XForm may use any prefix) with a value other than `no`,
+  `false`, `false()`, `0` or empty marks the field, and every field below a marked group or
+  repeat. An unknown value marks it too: a typo never leaves a name readable.
 - Choices: inline `<item>`s, or every item of the secondary instance an `<itemset>` points at
   (the predicate is kept verbatim in `choice_filter`). Itemsets over the main instance or over
   external files (`jr://file-csv/...`) have no choices here.
@@ -43,6 +48,10 @@ JR_NS = "http://openrosa.org/javarosa"
 
 DEFAULT_MAX_XFORM_BYTES = 50_000_000
 DEFAULT_LABEL_KEY = "default"
+
+# The namespace of the `sensitive` bind attribute the XLSForm column becomes.
+SENSITIVE_NS = "urn:fieldsurvey:xforms"
+_NOT_SENSITIVE = frozenset({"", "no", "false", "false()", "0"})
 
 FIELD_KINDS = ("group", "repeat", "question", "calculate", "meta")
 
@@ -82,6 +91,7 @@ class Field:
     choices: tuple[Choice, ...]
     choice_filter: str | None
     children: tuple[Field, ...]
+    sensitive: bool = False  # identifies a person: masked for readers without sensitive.read
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,13 @@ class FormSchema:
     @cached_property
     def repeat_paths(self) -> frozenset[str]:
         return frozenset(f.path for f in self.walk() if f.kind == "repeat")
+
+    @cached_property
+    def sensitive_paths(self) -> frozenset[str]:
+        """The paths of the leaves that identify a person (groups' marks passed down)."""
+        return frozenset(
+            f.path for f in self.walk() if f.sensitive and f.type != "structure"
+        )
 
     @cached_property
     def binary_paths(self) -> frozenset[str]:
@@ -294,7 +311,9 @@ class _Builder:
             elif name == "instance" and element.get("id"):
                 self.secondary.setdefault(element.get("id"), element)
 
-    def fields(self, parent: etree._Element, prefix: str, under_meta: bool) -> tuple[Field, ...]:
+    def fields(
+        self, parent: etree._Element, prefix: str, under_meta: bool, sensitive: bool = False
+    ) -> tuple[Field, ...]:
         seen: set[str] = set()
         out: list[Field] = []
         for element in _elements(parent):
@@ -303,11 +322,17 @@ class _Builder:
                 continue
             seen.add(name)
             path = prefix + name
-            out.append(self.field(element, name, path, under_meta))
+            out.append(self.field(element, name, path, under_meta, sensitive))
         return tuple(out)
 
-    def field(self, element: etree._Element, name: str, path: str, under_meta: bool) -> Field:
+    def field(
+        self, element: etree._Element, name: str, path: str, under_meta: bool,
+        inherited_sensitive: bool = False,
+    ) -> Field:
         bind = self.binds.get(path, {})
+        sensitive = inherited_sensitive or (
+            (bind.get("sensitive") or "").strip().lower() not in _NOT_SENSITIVE
+        )
         has_children = any(True for _ in _elements(element))
         is_repeat = path in self.body.repeats or f"{{{JR_NS}}}template" in element.attrib
         is_group = has_children or path in self.body.groups
@@ -322,6 +347,7 @@ class _Builder:
             required=(bind.get("required") or "").strip() == "true()",
             calculate=calculate,
             readonly=(bind.get("readonly") or "").strip() == "true()",
+            sensitive=sensitive,
         )
         if is_repeat or is_group:
             if is_repeat:
@@ -331,7 +357,7 @@ class _Builder:
                 kind = "meta" if under_meta else "group"
                 label_from = self.body.groups.get(path)
             children = self.fields(
-                element, path + "/", under_meta or (path == "meta" and not is_repeat)
+                element, path + "/", under_meta or (path == "meta" and not is_repeat), sensitive
             )
             return Field(
                 kind=kind,

@@ -11,7 +11,8 @@ from api.services import forms as form_service
 from forms.compile import compile_xlsform
 
 LIBRARY = Path(__file__).resolve().parents[1] / "forms" / "library"
-VERSION = "2026120101"
+VERSION = "2026120101"  # the intake's
+FOLLOWUP_VERSION = "2026120801"
 
 
 def intake_xml(case_id: str, code: str, instance_id: str) -> bytes:
@@ -29,7 +30,7 @@ def intake_xml(case_id: str, code: str, instance_id: str) -> bytes:
 def followup_xml(case_id: str, base: int, instance_id: str, *, day: str, stage: str) -> bytes:
     status = "closed" if stage == "case_closed" else "open"
     return (
-        f'<data id="support_center_followup" version="{VERSION}"><case>{case_id}</case>'
+        f'<data id="support_center_followup" version="{FOLLOWUP_VERSION}"><case>{case_id}</case>'
         f"<visits>{base}</visits><visit_date>{day}</visit_date>"
         "<contact_type>in_person</contact_type><services_given>legal</services_given>"
         f"<stage>{stage}</stage><status>{status}</status><next_contact>2026-06-01"

@@ -11,7 +11,8 @@
 
 Run from the repository root:  .venv/bin/python forms/library/edits/case_entities.py
 It is idempotent: the intake is rebuilt from its rows each time, and the follow-up form is
-written whole from the tables below.
+written whole from the tables below; run `sensitive_columns.py` after it (it marks the
+follow-up's notes and bumps its version).
 """
 
 from __future__ import annotations
