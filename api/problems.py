@@ -35,6 +35,8 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
     "xlsform-invalid": (400, 400.15, N_("The XLSForm could not be converted.")),
     "xlsform-has-warnings": (400, 400.16, N_("The XLSForm has warnings; resend with ignoreWarnings=true.")),
     "xform-invalid": (400, 400.1, N_("The XForm is not valid.")),
+    "xform-has-warnings": (
+        400, 400.16, N_("ODK Validate has warnings about the XForm; resend with ignoreWarnings=true.")),
     "form-id-missing": (400, 400.2, N_("The form has no form_id.")),
     "odk-validate-failed": (400, 400.15, N_("ODK Validate (JavaRosa) rejected the form.")),
     "form-encrypted-unsupported": (400, 400.8, N_("Encrypted forms are not supported.")),

@@ -60,7 +60,9 @@ class CompileProblem:
 
 class FormCompileError(Exception):
     """The form cannot be accepted. `kind` is one of: xlsform-invalid, xlsform-has-warnings,
-    xform-invalid, form-id-missing, odk-validate-failed, form-encrypted-unsupported."""
+    xform-invalid, xform-has-warnings (ODK Validate's complaints about an uploaded XForm,
+    accepted with ignore_warnings as ODK Central accepts the XForm), form-id-missing,
+    odk-validate-failed, form-encrypted-unsupported."""
 
     def __init__(self, kind: str, problems: list[CompileProblem]):
         self.kind = kind
@@ -419,8 +421,13 @@ def compile_xlsform(
 
 
 def compiled_from_xform(
-    xform: str | bytes, *, warnings: list[str] | None = None, validate: bool = False
+    xform: str | bytes, *, warnings: list[str] | None = None, validate: bool = False,
+    ignore_warnings: bool = False,
 ) -> CompiledForm:
+    """An XForm as uploaded. ODK Central never runs ODK Validate on an XForm, so what Validate
+    says about one is a warning (xform-has-warnings, accepted with ignore_warnings), never a
+    refusal; XML that is not an XForm is refused (xform-invalid)."""
+    warnings = list(warnings or [])
     try:
         text = xform.decode("utf-8") if isinstance(xform, bytes) else xform
     except UnicodeDecodeError as exc:
@@ -430,14 +437,19 @@ def compiled_from_xform(
         ) from exc
     form_id, version, title, media = read_xform_identity(text)
     if validate:
-        validate_with_odk(text)
+        try:
+            validate_with_odk(text)
+        except FormCompileError as exc:
+            if not ignore_warnings:
+                raise FormCompileError("xform-has-warnings", exc.problems) from exc
+            warnings.extend(p.message for p in exc.problems)
     return CompiledForm(
         xml_form_id=form_id,
         version=version,
         title=title,
         xform=text,
         md5=hashlib.md5(text.encode("utf-8")).hexdigest(),
-        warnings=list(warnings or []),
+        warnings=warnings,
         media=media,
     )
 
@@ -446,10 +458,14 @@ async def compile_xlsform_async(xlsform: bytes, **kwargs) -> CompiledForm:
     return await asyncio.to_thread(compile_xlsform, xlsform, **kwargs)
 
 
-async def compile_xform_async(xform: bytes, *, validate: bool | None = None) -> CompiledForm:
+async def compile_xform_async(
+    xform: bytes, *, validate: bool | None = None, ignore_warnings: bool = False
+) -> CompiledForm:
     if validate is None:
         validate = java_available()
-    return await asyncio.to_thread(compiled_from_xform, xform, validate=validate)
+    return await asyncio.to_thread(
+        compiled_from_xform, xform, validate=validate, ignore_warnings=ignore_warnings
+    )
 
 
 _ROOT_VERSION_RE = r'(<{root}\b[^>]*?\bid="{form_id}"[^>]*?)(\s+version="[^"]*")?(\s*/?>)'

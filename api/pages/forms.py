@@ -48,6 +48,7 @@ STATE_HELP = {
 COMPILE_HEADLINES = {
     "xlsform-invalid": N_("The XLSForm could not be converted."),
     "xlsform-has-warnings": N_("The XLSForm has warnings."),
+    "xform-has-warnings": N_("ODK Validate has warnings about the XForm."),
     "xform-invalid": N_("The XForm is not valid."),
     "form-id-missing": N_("The form has no form_id: give one on the settings sheet."),
     "odk-validate-failed": N_("ODK Validate rejected the form."),
@@ -142,7 +143,7 @@ def _refused_upload(page: Page, problem: Problem, body: bytes, name: str) -> dic
         raise problem
     upload = compile_error_view(page, problem)
     upload["filename"] = name
-    if problem.slug == "xlsform-has-warnings" and len(body) <= MAX_CONFIRM_BYTES:
+    if problem.slug in form_service.WARNING_KINDS and len(body) <= MAX_CONFIRM_BYTES:
         upload["confirm"] = {"stashed": base64.b64encode(body).decode("ascii"), "filename": name}
     return upload
 

@@ -33,6 +33,13 @@ XLSX_TYPES = {
 }
 XML_TYPES = {"application/xml", "text/xml"}
 FORM_STATES = ("open", "closing", "closed")
+# The compile outcomes that ignoreWarnings accepts (Central's 400.16), with their detail.
+WARNING_KINDS = {
+    "xlsform-has-warnings": N_(
+        "The XLSForm has %(n)s warning(s); resend with ignoreWarnings=true."),
+    "xform-has-warnings": N_(
+        "ODK Validate has %(n)s warning(s) about the XForm; resend with ignoreWarnings=true."),
+}
 
 
 def problem_from_compile_error(exc: FormCompileError) -> Problem:
@@ -46,14 +53,16 @@ def problem_from_compile_error(exc: FormCompileError) -> Problem:
     extra = {
         "problems": [{"message": p.message, "sheet": p.sheet, "row": p.row} for p in exc.problems]
     }
-    if exc.kind == "xlsform-has-warnings":
+    details = None
+    if exc.kind in WARNING_KINDS:
         extra["warnings"] = [p.message for p in exc.problems]
-        detail, params = (N_("The XLSForm has %(n)s warning(s); resend with ignoreWarnings=true."),
-                          {"n": len(exc.problems)})
+        # Central's 400.16 names them in details.warnings.xlsFormWarnings, for XForms too
+        details = {"warnings": {"xlsFormWarnings": extra["warnings"]}}
+        detail, params = (WARNING_KINDS[exc.kind], {"n": len(exc.problems)})
     if first and first.row is not None:
         extra["row"] = first.row
         extra["sheet"] = first.sheet
-    return Problem(exc.kind, detail, extra=extra, params=params)
+    return Problem(exc.kind, detail, extra=extra, params=params, details=details)
 
 
 def _usable_id(compiled: CompiledForm) -> CompiledForm:
@@ -85,7 +94,8 @@ async def compile_upload(
             )
             return _usable_id(compiled), body
         if media in XML_TYPES:
-            return _usable_id(await compile_xform_async(body)), None
+            compiled = await compile_xform_async(body, ignore_warnings=ignore_warnings)
+            return _usable_id(compiled), None
     except FormCompileError as exc:
         raise problem_from_compile_error(exc) from exc
     raise Problem(
