@@ -578,7 +578,7 @@ WHERE f.project_id = $1 AND f.deleted_at IS NULL ORDER BY f.xml_form_id
 # The latest flagged screenings not yet approved or rejected: per form, the flagged ones newest
 # first (index screenings_flagged_latest, migration 0008) until `limit` unreviewed are found, so
 # the cost does not grow with the number of screenings. "Latest" is by submission id (the
-# order of arrival).
+# order of arrival). Urgent ones come first among those found.
 SCREENINGS_NEEDING_REVIEW = """
 SELECT s.instance_id, f.xml_form_id, s.created_at, coalesce(s.review_state, 'received') AS review_state,
        sc.risk_level, sc.urgent, sc.needs_review, sc.region, sc.district, sc.interview_date
@@ -593,7 +593,7 @@ CROSS JOIN LATERAL (
 ) sc
 JOIN submissions s ON s.id = sc.submission_id
 WHERE f.project_id = $1
-ORDER BY s.id DESC
+ORDER BY sc.urgent DESC, s.id DESC
 LIMIT $2
 """
 

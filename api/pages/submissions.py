@@ -147,7 +147,9 @@ async def submissions_page(
         if result.older else None,
     }
     context = dict(
-        project=project, form=result.form, rows=result.rows, links=links,
+        # urgent screenings first on each page (a stable sort: newest first among each)
+        project=project, form=result.form, links=links,
+        rows=sorted(result.rows, key=lambda r: not r["urgent"]),
         matched=result.matched, capped=result.capped, error=error,
         screening=xml_form_id == RISK_SCREENING_FORM_ID, params=kept,
         submitters=await svc.form_submitters(conn, actor, project_id, result.form["id"]),

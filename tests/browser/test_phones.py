@@ -20,6 +20,7 @@ import pytest
 from tests.browser.support import ARTIFACTS, AXE, VIEWPORTS
 from tests.cases_seed import seed_case
 from tests.summaries_seed import (
+    MODULE,
     publish_now,
     random_answers,
     screening_project,
@@ -59,6 +60,12 @@ async def site(client, admin_headers, make_user, live_server, pool, settings):
             answers = random_answers(rng)
             answers.pop("situation_ongoing", None)
             await submit(client, admin_headers, pid, submission_xml(answers))
+    for _ in range(2):  # the newest: flagged for review (incomplete), not urgent
+        answers = random_answers(rng, consent="yes")
+        answers["age"], answers["worked_away"] = "30", "yes"
+        for name in MODULE:
+            answers.pop(name, None)
+        await submit(client, admin_headers, pid, submission_xml(answers))
     await publish_now(pool, settings, pid)
     await seed_case(client, pool, admin_headers, pid)
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -162,5 +169,44 @@ async def test_login_page_language_survives_login(browser, site, pool, make_user
         async with page.expect_navigation():
             await page.click("header form.logout button[type=submit]")
         assert await page.get_attribute("html", "lang") == "en"
+    finally:
+        await context.close()
+
+
+async def in_viewport(page, locator) -> bool:
+    """Whether the element is wholly inside the window sideways once scrolled to vertically
+    (a box that scrolls sideways inside the page, or the page itself, does not count)."""
+    return await locator.evaluate("""el => {
+        window.scrollTo(0, el.getBoundingClientRect().top + window.scrollY - 120);
+        const box = el.getBoundingClientRect();
+        let clip = el.parentElement;
+        for (; clip; clip = clip.parentElement) {
+            const c = clip.getBoundingClientRect();
+            if (getComputedStyle(clip).overflowX !== 'visible'
+                && (box.left < c.left || box.right > c.right)) return false;
+        }
+        return box.width > 0 && box.left >= 0 && box.right <= window.innerWidth
+            && box.top >= 0 && box.bottom <= window.innerHeight;
+    }""")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_urgent_rows_first_and_marked(browser, site, lang) -> None:
+    """(2) In the coordinator's list and the submissions table, urgent screenings come first
+    and their badge is in the phone's viewport; the instance id is not shown on a phone."""
+    pid = site["pid"]
+    context, page = await phone(browser, site, site["manager"], lang)
+    try:
+        for path, table in ((f"/dashboard/projects/{pid}/coordinator", "#needs-review"),
+                            (f"/projects/{pid}/forms/risk_screening/submissions", "#submissions")):
+            await page.goto(site["base"] + path)
+            rows = page.locator(f"{table} tbody tr")
+            marked = [await rows.nth(i).locator(".flag.urgent").count() > 0
+                      for i in range(await rows.count())]
+            assert len(marked) > URGENT, path
+            assert marked[:URGENT] == [True] * URGENT and not any(marked[URGENT:]), (path, marked)
+            assert await in_viewport(page, rows.first.locator(".flag.urgent")), path
+            assert not await page.locator(f"{table} td.mono").first.is_visible(), path
+            assert "uuid:" not in await page.inner_text(table)
     finally:
         await context.close()
