@@ -41,6 +41,8 @@ from db.embedded import start_embedded_postgres
 from db.migrate import DatabaseNewerThanCode, apply_migrations
 from db.pool import close_pool, open_pool
 from db.secrets import get_secret
+from forms.compile import java_available
+from forms.odk_validate import shared_validator
 
 log = logging.getLogger("fieldsurvey")
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -157,6 +159,15 @@ async def provide_settings(state: State) -> Settings:
     return state.settings
 
 
+@asynccontextmanager
+async def start_validator(app: Litestar) -> AsyncIterator[None]:
+    """ODK Validate's JVM (forms/odk_validate.py), started once beside the server and kept:
+    no upload waits for Java to start."""
+    if java_available():
+        shared_validator().start_in_background()
+    yield
+
+
 def create_app(settings: Settings) -> Litestar:
     from api.bootstrap import bootstrap
     from api.openrosa import openrosa_routers
@@ -209,7 +220,7 @@ def create_app(settings: Settings) -> Litestar:
             pages_router(settings, csrf),
             *static_routers(), *webforms_routes(),
         ],
-        lifespan=[lifespan, fold_in_background, publish_in_background, watch_pool],
+        lifespan=[lifespan, start_validator, fold_in_background, publish_in_background, watch_pool],
         dependencies={
             "conn": Provide(provide_conn),
             "actor": Provide(provide_actor),

@@ -81,10 +81,11 @@ class Served:
 
 @contextmanager
 def serve(dsn: str, env: dict[str, str] | None = None, *, wrapper: list[str] | None = None,
-          startup_seconds: float = 120) -> Iterator[Served]:
+          startup_seconds: float = 120, root: Path = ROOT) -> Iterator[Served]:
     """`fieldsurvey serve` (one process) on `dsn`, migrated and bootstrapped; `wrapper` runs it
     under another command (py-spy). Interrupted with SIGINT when wrapped (py-spy writes its
-    profile then), else terminated."""
+    profile then), else terminated. `root`: the checkout whose code is served (another one's,
+    e.g. a worktree of main, to compare two versions in one run)."""
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="fieldsurvey-bench-"))
     full_env = {**os.environ, "DATABASE_URL": dsn, "HOST": "127.0.0.1", "PORT": str(port),
@@ -92,7 +93,7 @@ def serve(dsn: str, env: dict[str, str] | None = None, *, wrapper: list[str] | N
                 "FIELDSURVEY_ADMIN_PASSWORD": BENCH_PASSWORD, **(env or {})}
     log = (data_dir / "server.log").open("ab")
     command = [*(wrapper or []), sys.executable, "-m", "api.cli", "serve"]
-    process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=log, stderr=log)
+    process = subprocess.Popen(command, cwd=root, env=full_env, stdout=log, stderr=log)
     served = Served(process, port, data_dir)
     try:
         deadline = time.monotonic() + startup_seconds

@@ -14,7 +14,6 @@ import hashlib
 import os
 import re
 import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -27,9 +26,11 @@ from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 from markupsafe import escape
 from pyxform.errors import PyXFormError
-from pyxform.validators.odk_validate import ODK_VALIDATE_PATH, ODKValidateError, check_xform
+from pyxform.validators.error_cleaner import ErrorCleaner
+from pyxform.validators.odk_validate import ODK_VALIDATE_PATH, check_java_available
 from pyxform.xls2xform import convert, get_xlsform
 
+from forms.odk_validate import shared_validator
 from forms.schema import SENSITIVE_NS
 from forms.submission import file_name_problem, local_attribute
 
@@ -193,7 +194,8 @@ def _remember_validation(marker: Path) -> None:
 def validate_with_odk(xform: str, *, remembered: bool = True) -> None:
     """Run ODK Validate (JavaRosa) on the XForm. Raises FormCompileError on failure.
 
-    A JVM start costs one to two seconds per form. ODK Validate's verdict depends only on the
+    The jar runs in one long-lived worker process (forms/odk_validate.py: no JVM start per
+    form). ODK Validate's verdict depends only on the
     XForm's text and the jar, so a pass is remembered (an empty file named by the SHA-256 of
     both, see `validation_cache_dir`) and the same XForm is not validated again: publishing
     the bundled forms into a new database, or uploading a form again, does not start Java.
@@ -202,21 +204,19 @@ def validate_with_odk(xform: str, *, remembered: bool = True) -> None:
     marker = _validation_marker(xform) if remembered else None
     if marker is not None and marker.exists():
         return
-    fd, path = tempfile.mkstemp(suffix=".xml", prefix="fieldsurvey-validate-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(xform)
-        check_xform(path)
-        if marker is not None:
+    check_java_available()  # pyxform's own check and message
+    verdict = shared_validator().check(xform.encode("utf-8"))
+    if verdict.valid:
+        if marker is not None and not verdict.timed_out:
             _remember_validation(marker)
-    except ODKValidateError as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        problems = [CompileProblem.from_message(ln) for ln in lines] or [
-            CompileProblem("ODK Validate rejected the form.")
-        ]
-        raise FormCompileError("odk-validate-failed", problems) from exc
-    finally:
-        os.unlink(path)
+        return
+    # read as pyxform reads the command's stderr (odk_validate.check_xform)
+    cleaned = "ODK Validate Errors:\n" + ErrorCleaner.odk_validate(verdict.stderr)
+    lines = [ln.strip() for ln in cleaned.splitlines() if ln.strip()]
+    problems = [CompileProblem.from_message(ln) for ln in lines] or [
+        CompileProblem("ODK Validate rejected the form.")
+    ]
+    raise FormCompileError("odk-validate-failed", problems)
 
 
 def form_id_from_fallback_header(header: str | None) -> str | None:
