@@ -168,13 +168,20 @@ async def start_validator(app: Litestar) -> AsyncIterator[None]:
     yield
 
 
+def background_loops() -> list:
+    """The app's background loops: lifespans after the one that opens the pool."""
+    from api.services.publications import publish_in_background
+    from api.services.summaries import fold_in_background
+    from api.services.trash import purge_in_background
+
+    return [fold_in_background, publish_in_background, purge_in_background]
+
+
 def create_app(settings: Settings) -> Litestar:
     from api.bootstrap import bootstrap
     from api.openrosa import openrosa_routers
     from api.pages import pages_router, static_routers
     from api.pages.webforms import webforms_routes
-    from api.services.publications import publish_in_background
-    from api.services.summaries import fold_in_background
     from api.storage import attachment_store
     from api.v1 import route_handlers as v1_handlers
 
@@ -220,7 +227,7 @@ def create_app(settings: Settings) -> Litestar:
             pages_router(settings, csrf),
             *static_routers(), *webforms_routes(),
         ],
-        lifespan=[lifespan, start_validator, fold_in_background, publish_in_background, watch_pool],
+        lifespan=[lifespan, start_validator, *background_loops(), watch_pool],
         dependencies={
             "conn": Provide(provide_conn),
             "actor": Provide(provide_actor),

@@ -147,6 +147,8 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
         409.9,
         N_("The deprecatedID names a version that was edited since; edit the current version."),
     ),
+    "submission-deleted": (
+        409, 409.18, N_("This submission has been deleted. You may not resubmit it.")),
     "submission-exists": (409, 409.3, N_("A submission with this instanceID already exists.")),
     "user-exists": (409, 409.3, N_("A user with that email address already exists.")),
     "dataset-exists": (

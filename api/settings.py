@@ -106,6 +106,18 @@ class Settings:
         "turns this timer off (the first request that finds a due publication missing, or "
         "`fieldsurvey publish`, still makes it)",
     )
+    trash_days: int = setting(
+        30, "FIELDSURVEY_TRASH_DAYS",
+        "deleted submissions and entities can be restored for this many days; then the "
+        "server's daily purge (and `fieldsurvey purge`) removes them for good, with their "
+        "versions, comments and the files nothing else uses",
+    )
+    trash_purge_interval_seconds: int = setting(
+        24 * 3600, "FIELDSURVEY_TRASH_PURGE_INTERVAL_SECONDS",
+        "how often the server purges the trash and runs the forms' retention periods (the "
+        "first run an interval after it starts); `0` turns this timer off (`fieldsurvey "
+        "purge` still does it)",
+    )
     publication_settle_seconds: int = setting(
         300, "FIELDSURVEY_PUBLICATION_SETTLE_SECONDS",
         "the request and timer triggers make a publication only when nothing it covers "
@@ -191,6 +203,13 @@ class Settings:
             raise ValueError(
                 "FIELDSURVEY_PUBLICATION_INTERVAL_SECONDS must not be negative "
                 f"(got {self.publication_interval_seconds})"
+            )
+        if self.trash_days < 1:
+            raise ValueError(f"FIELDSURVEY_TRASH_DAYS must be at least 1 (got {self.trash_days})")
+        if self.trash_purge_interval_seconds < 0:
+            raise ValueError(
+                "FIELDSURVEY_TRASH_PURGE_INTERVAL_SECONDS must not be negative "
+                f"(got {self.trash_purge_interval_seconds})"
             )
         if self.publication_settle_seconds < 0:
             raise ValueError(

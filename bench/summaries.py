@@ -143,7 +143,7 @@ async def load(conn: asyncpg.Connection, form: int, form_def: int, n: int, seed:
         async with conn.transaction():
             await conn.execute("SET CONSTRAINTS ALL DEFERRED")
             await conn.copy_records_to_table(
-                "submissions", columns=["id", "form_id", "instance_id", "review_state", "current_version_id"],
+                "submissions_all", columns=["id", "form_id", "instance_id", "review_state", "current_version_id"],
                 records=[(i, form, f"uuid:bench-{i}", r, i) for i, r in zip(ids, reviews, strict=True)])
             await conn.copy_records_to_table(
                 "submission_versions",

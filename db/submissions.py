@@ -50,7 +50,9 @@ NEW_SUBMISSION_CTES = f"""
 WITH ids AS (
     SELECT nextval('submission_versions_id_seq'::regclass) AS version_id  -- its identity's sequence
 ), sub AS (
-    INSERT INTO submissions (form_id, instance_id, submitter_id, device_id, current_version_id)
+    -- into the table under the view (migration 0050): ON CONFLICT names the table's constraint,
+    -- and a deleted instanceID is taken too
+    INSERT INTO submissions_all (form_id, instance_id, submitter_id, device_id, current_version_id)
     SELECT $1, $2, $3, $4, version_id FROM ids
     ON CONFLICT ON CONSTRAINT submissions_form_instance_unique DO NOTHING
     RETURNING id, current_version_id

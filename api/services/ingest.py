@@ -33,6 +33,7 @@ from db import blobs as blobs_db
 from db import draft_submissions as drafts_db
 from db import public_links as links_db
 from db import submissions as submissions_db
+from db import trash as trash_db
 from db.submissions import AttachmentIn
 from exports.disclosure import new_record_key
 from forms.screening import screening_row
@@ -331,7 +332,12 @@ class SubmissionWriter:
         )
         if existing is not None:
             return await self.store_duplicate(existing)
-        if incoming.parsed.deprecated_id is None:  # lost a race with an identical insert: retry
+        if incoming.parsed.deprecated_id is None:
+            if await trash_db.deleted_submission_id(
+                self.conn, incoming.target.form_id, incoming.parsed.instance_id
+            ) is not None:
+                raise Problem("submission-deleted")
+            # lost a race with an identical insert: retry
             raise Problem("submission-conflict", N_("The submission was being stored concurrently."))
         return await self.store_edit()
 

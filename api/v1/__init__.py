@@ -57,6 +57,8 @@ route_handlers = [
     submissions.create_submission,
     submissions.get_submission,
     submissions.edit_submission,
+    submissions.delete_submission,
+    submissions.restore_submission,
     submissions.review_submission,
     submissions.list_submission_attachments,
     submissions.get_submission_attachment,

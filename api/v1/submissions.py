@@ -12,6 +12,9 @@ POST  .../submissions/{instanceId}/attachments/{name}                upload the 
 GET   .../submissions/{instanceId}/comments, POST {"body": ...}
 GET   .../submissions/{instanceId}/versions, .../versions/{instanceId}[.xml]
 GET   .../submissions/{instanceId}/audits                            the submission's audit log
+DELETE .../submissions/{instanceId}                                  to the trash (Central)
+POST  .../submissions/{instanceId}/restore                           back from the trash
+GET   .../submissions?deleted=true                                   the form's trash
 
 Reads need `submission.read` (researchers, managers, admins); writes need `submission.update`
 (managers, admins). Every successful read of submission data writes an audit row. Creation and
@@ -25,13 +28,14 @@ from urllib.parse import unquote
 
 import asyncpg
 import msgspec
-from litestar import Request, Response, get, patch, post, put
+from litestar import Request, Response, delete, get, patch, post, put
 from litestar.datastructures import State
 
 from api.auth import Actor, authorize
 from api.http import extended_metadata, multipart_submission, stored_file_response
 from api.problems import Problem
 from api.services import submissions as submission_service
+from api.services import trash as trash_service
 from api.services.forms import form_or_404
 from api.services.ingest import IngestResult, ingest_submission, parse_or_problem
 from api.v1.query_params import non_negative_int
@@ -147,6 +151,7 @@ def submission_out(row, *, extended: bool = False, attachments: bool = True) -> 
         if attachments and row["attachments"]
         else msgspec.UNSET,
         submitter=_actor(row, "submitter") if extended else msgspec.UNSET,
+        deleted_at=row.get("deleted_at"),
     )
 
 
@@ -215,6 +220,9 @@ async def list_submissions(
     project_id: int, xml_form_id: str, request: Request, conn: asyncpg.Connection,
     actor: Actor | None,
 ) -> list[SubmissionOut]:
+    if request.query_params.get("deleted") == "true":
+        rows = await trash_service.list_deleted_submissions(conn, actor, project_id, xml_form_id)
+        return [submission_out(r, extended=extended_metadata(request)) for r in rows]
     rows = await submission_service.list_for_api(
         conn, actor, project_id, xml_form_id,
         limit=non_negative_int(request, "limit"), offset=non_negative_int(request, "offset") or 0,
@@ -284,6 +292,24 @@ async def get_submission(
         conn, actor.id, "submission.read", acted_on(project_id, xml_form_id, instance_id)
     )
     return Response(submission_out(row, extended=extended_metadata(request)))
+
+
+@delete(ONE, status_code=200)
+async def delete_submission(
+    project_id: int, xml_form_id: str, instance_id: str, conn: asyncpg.Connection,
+    actor: Actor | None,
+) -> dict:
+    await trash_service.delete_submission(conn, actor, project_id, xml_form_id, instance_id)
+    return {"success": True}
+
+
+@post(ONE + "/restore", status_code=200)
+async def restore_submission(
+    project_id: int, xml_form_id: str, instance_id: str, conn: asyncpg.Connection,
+    actor: Actor | None,
+) -> dict:
+    await trash_service.restore_submission(conn, actor, project_id, xml_form_id, instance_id)
+    return {"success": True}
 
 
 @put(ONE)

@@ -213,11 +213,12 @@ async def table_digests(conn: asyncpg.Connection, columns: dict[str, list[str]])
 
 
 async def row_counts(conn: asyncpg.Connection) -> dict[str, int]:
-    tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                              "ORDER BY tablename")
+    # tables, and views that keep a table's name readable (migration 0050: `submissions`)
+    tables = await conn.fetch("SELECT table_name FROM information_schema.tables "
+                              "WHERE table_schema = 'public' ORDER BY table_name")
     counts = {}
     for row in tables:
-        name = row["tablename"]
+        name = row["table_name"]
         counts[name] = await conn.fetchval(f'SELECT count(*) FROM "{name}"')
     return counts
 
