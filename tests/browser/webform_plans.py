@@ -91,8 +91,8 @@ def plans(today: date) -> dict[str, dict[str, list]]:
                 ("referral_source", "hotline"), ("client_sex", "male"), ("client_age", "17"),
                 ("region", "TJ-SU"), ("case_type", "presumed_victim"),
                 ("exploitation_forms", ["forced_labour"]), ("exploitation_country", "russia"),
-                ("consent_services", "yes"), ("services", ["legal", "shelter"]),
-                ("shelter_days", "14"),
+                ("consent_services", "yes"), ("consent_share", "yes"),
+                ("services", ["legal", "shelter"]), ("shelter_days", "14"),
             ],
             # a returnee who declines services: no services group
             "ru": [
@@ -101,12 +101,13 @@ def plans(today: date) -> dict[str, dict[str, list]]:
                 ("client_sex", "female"), ("client_age", "29"), ("region", "TJ-KT"),
                 ("case_type", "returnee_distress"), ("exploitation_country", "other"),
                 ("exploitation_country_other", "Польша"), ("consent_services", "no"),
+                ("consent_share", "no"),
             ],
             "tg": [
                 ("center", "dushanbe"), ("intake_date", days(1)), ("referral_source", "police"),
                 ("client_sex", "female"), ("client_age", "15"), ("region", "TJ-DU"),
                 ("case_type", "at_risk"), ("consent_services", "yes"),
-                ("services", ["psychological", "other"]), ("services_other", "Маслиҳат"),
+                ("consent_share", "yes"), ("services", ["psychological", "other"]), ("services_other", "Маслиҳат"),
             ],
         },
         "community_awareness": {

@@ -102,7 +102,8 @@ async def test_intake_and_follow_ups_through_the_engine(
         "center": "khujand", "referral_source": "hotline", "client_sex": "female",
         "client_age": "17", "region": "TJ-SU", "case_type": "presumed_victim",
         "exploitation_forms": ["forced_labour"], "exploitation_country": "russia",
-        "consent_services": "yes", "services": ["legal", "shelter"], "shelter_days": "3",
+        "consent_services": "yes", "consent_share": "yes", "services": ["legal", "shelter"],
+        "shelter_days": "3",
     }, read=["case_code", "age_band"])
     assert filled["errors"] == [] and filled["violations"] == []
     code = filled["values"]["case_code"]
