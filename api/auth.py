@@ -57,6 +57,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "dataset.update",
             "entity.read",
             "entity.update",
+            "case.consent_override",  # a referral without recorded consent (with a reason)
         }
     ),
     "researcher": frozenset(

@@ -69,6 +69,13 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
     "entity-no-conflict": (400, 400.32, N_("The entity has no conflict to resolve.")),
     "entity-property-not-found": (
         400, 400.23, N_("The query names a property the entity list does not have.")),
+    # support-centre cases: ownership, referrals and transfers (api/services/cases.py)
+    "case-centre-invalid": (400, 400.8, N_("This is not one of the support centres.")),
+    "caseworker-invalid": (
+        400, 400.8, N_("The caseworker must be a web user with a role in this project that may "
+                       "read its cases.")),
+    "referral-invalid": (400, 400.8, N_("The referral or transfer is not valid.")),
+    "referral-reason-missing": (400, 400.8, N_("Declining a referral or transfer needs a reason.")),
     "attachment-name-invalid": (
         400,
         400.8,
@@ -121,6 +128,7 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
         404, 404.8, N_("The entity named in the submission does not exist.")),
     "entity-base-version-not-found": (404, 404.9, N_("The entity's base version does not exist.")),
     "entity-deleted": (404, 404.11, N_("The entity has been deleted.")),
+    "referral-not-found": (404, 404.1, N_("The case has no such referral or transfer.")),
     "method-not-allowed": (405, 405.99, N_("The method is not allowed on this resource.")),
     # 409
     "form-exists": (409, 409.3, N_("A form with that xmlFormId already exists in this project.")),
@@ -163,6 +171,13 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
     "entity-version-conflict": (
         409, 409.15,
         N_("The entity has changed since baseVersion; give the current version or ?force=true.")),
+    "referral-consent-missing": (
+        409, 409.1, N_("The person's consent to share is not recorded on this case: a referral "
+                       "or transfer needs it, or a manager's override with a reason.")),
+    "referral-answered": (409, 409.1, N_("The referral or transfer was already answered.")),
+    "transfer-pending": (
+        409, 409.1, N_("A transfer of this case is waiting for an answer; it must be accepted "
+                       "or declined before another is made.")),
     # 408 / 413 / 429
     "request-timeout": (408, 408.99, N_("The request body did not arrive in time.")),
     "login-throttled": (429, 429.99, N_("Too many failed logins; wait before trying again.")),

@@ -81,6 +81,35 @@ def region_of_district(code: str) -> str | None:
     return code.rsplit("-", 1)[0] if code.count("-") >= 2 else None
 
 
+# --- support centres and the services a case is referred to --------------------------------
+#
+# A case is owned by a centre (the intake's `center` choices, "other" aside) and may be
+# referred to another centre and/or a service, or transferred to another centre
+# (forms/README.md; api/services/cases.py).
+
+CENTRE_LABELS = {
+    "dushanbe": N_("Dushanbe support centre"),
+    "khujand": N_("Khujand support centre"),
+}
+CENTRES = tuple(CENTRE_LABELS)
+REFERRAL_SERVICE_LABELS = {
+    "legal": N_("Legal aid"),
+    "medical": N_("Medical care"),
+    "psychological": N_("Psychological support"),
+    "shelter": N_("Shelter"),
+    "reintegration": N_("Reintegration"),
+    "education": N_("Education"),
+    "employment": N_("Employment"),
+}
+REFERRAL_SERVICES = tuple(REFERRAL_SERVICE_LABELS)
+REFERRAL_KIND_LABELS = {"referral": N_("Referral"), "transfer": N_("Transfer")}
+REFERRAL_KINDS = tuple(REFERRAL_KIND_LABELS)
+REFERRAL_STATE_LABELS = {"pending": N_("Waiting for an answer"), "accepted": N_("Accepted"),
+                         "declined": N_("Declined")}
+REFERRAL_STATES = tuple(REFERRAL_STATE_LABELS)
+REFERRAL_ANSWERS = ("accepted", "declined")
+
+
 # --- periods and month keys ----------------------------------------------------------------
 
 PERIODS = ("month", "quarter", "year")

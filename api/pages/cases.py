@@ -3,12 +3,14 @@
 - /projects/{pid}/cases: the cases of the project (the `cases` entity list that the
   support-centre intake form fills), with their centre, stage, status and visits; open or
   closed ones only.
-- /projects/{pid}/cases/{uuid}: one case: its current state and its timeline (the intake, each
-  follow-up visit, each change through the API) in the order the visits happened, what each
-  one changed, when the server received it (in the reader's time zone) and a link to the
-  submission that made it.
+- /projects/{pid}/cases/{uuid}: one case: its current state, its owner (centre and caseworker,
+  changed here), its referrals and transfers (made, accepted and declined here:
+  api/services/cases.py, what REST's /v1/projects/{pid}/cases calls), and its timeline (the
+  intake, each follow-up visit, each change through the API, each referral and its answer) in
+  the order the visits happened, what each one changed, when the server received it (in the
+  reader's time zone) and a link to the submission that made it.
 
-The data comes from api/services/entities.py (`list_entities`, `entity_timeline`, what REST's
+The data comes from api/services/entities.py and cases.py (`search_entities`, `entity_timeline`, what REST's
 `.../entities` and `.../timeline` call; api/auth.py's entity.read decides who may). Names of
 properties and of their values come from the fields of the forms that save to them, in the
 page's language; the few properties a form computes without a label have names here.
@@ -21,13 +23,16 @@ from datetime import date
 from urllib.parse import quote, urlencode
 
 import asyncpg
-from litestar import Request, Response, get
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
 
 from api.i18n import N_, I18n
 from api.pages.answers import choice_text, language_of, schema_for_def
 from api.pages.submissions import submission_url
 from api.pages.web import NavItem, Page, PageNotFound, add_nav
 from api.problems import Problem
+from api.services import cases as cases_service
 from api.services import entities as entities_service
 from api.services.reintegration import CASES_LIST
 from db import entities as entities_db
@@ -36,6 +41,12 @@ from db import projects as projects_db
 from exports.layout import label_in
 from forms.numbers import whole_number
 from forms.schema import Field
+from forms.vocabulary import (
+    CENTRE_LABELS,
+    REFERRAL_KIND_LABELS,
+    REFERRAL_SERVICE_LABELS,
+    REFERRAL_STATE_LABELS,
+)
 
 add_nav(NavItem("cases", N_("Cases"), "/projects/{project_id}/cases", "entity.read", order=35))
 
@@ -244,14 +255,70 @@ def _changes(labels: CaseLabels, before: dict | None, after: dict) -> list[dict]
     return out
 
 
-@get("/projects/{project_id:int}/cases/{uuid:str}")
-async def case_page(project_id: int, uuid: str, page: Page, conn: asyncpg.Connection) -> Response:
-    actor = page.require("entity.read", project_id)
+# A referral's entries in the timeline, by kind.
+REFERRAL_ENTRY_KINDS = {
+    "referral": N_("Referral"),
+    "referral.accepted": N_("Referral accepted"),
+    "referral.declined": N_("Referral declined"),
+    "transfer": N_("Transfer"),
+    "transfer.accepted": N_("Transfer accepted"),
+    "transfer.declined": N_("Transfer declined"),
+}
+
+
+def _centre_name(page: Page, code: str | None) -> str | None:
+    if code is None:
+        return None
+    return page._(CENTRE_LABELS[code]) if code in CENTRE_LABELS else code
+
+
+def _target(page: Page, referral: dict) -> str:
+    """Where a referral goes, in the reader's language: a centre, a service, or both."""
+    parts = [_centre_name(page, referral["toCentre"])]
+    if referral["service"]:
+        parts.append(page._(REFERRAL_SERVICE_LABELS.get(referral["service"], referral["service"])))
+    return " · ".join(p for p in parts if p)
+
+
+def _referral_view(page: Page, r: dict) -> dict:
+    return {**r, "kindName": page._(REFERRAL_KIND_LABELS[r["kind"]]),
+            "stateName": page._(REFERRAL_STATE_LABELS[r["state"]]), "target": _target(page, r),
+            "fromName": _centre_name(page, r["fromCentre"])}
+
+
+def _timeline_entry(page: Page, project_id: int, e: dict, labels: CaseLabels, states: dict,
+                    titles: dict, links: bool) -> dict:
+    if e.get("referral"):
+        referral = e["referral"]
+        return {"referral": referral["id"], "step": e["kind"].replace(".", "-"),
+                "kind": page._(REFERRAL_ENTRY_KINDS[e["kind"]]), "day": _day(page.i18n, e["date"]),
+                "received": e["receivedAt"], "by": e["creatorName"],
+                "target": _target(page, referral),
+                "reason": referral["reason"] if e["kind"].endswith(".declined") else None}
+    kind = e["kind"].split(" ", 1)[0]
+    from_submission = e["instanceId"] is not None
+    return {
+        "version": e["version"],
+        "kind": page._(ENTRY_KINDS.get((kind, from_submission), N_("Changed"))),
+        "day": _day(page.i18n, e["date"]),
+        "received": e["receivedAt"],
+        "by": e["creatorName"],
+        "form": titles.get(e["xmlFormId"], e["xmlFormId"]) if e["xmlFormId"] else None,
+        "submission": submission_url(project_id, e["xmlFormId"], e["instanceId"])
+        if from_submission and links else None,
+        "conflict": e["conflict"],
+        "changes": _changes(labels, states.get(e["baseVersion"] or e["version"] - 1)
+                            if e["version"] > 1 else None, e["state"]),
+    }
+
+
+async def _case_context(page: Page, conn: asyncpg.Connection, actor, project_id: int,
+                        uuid: str) -> dict:
     project = await _project(conn, project_id)
     try:
         dataset = await entities_service.get_dataset(conn, project_id, CASES_LIST)
-        timeline = await entities_service.entity_timeline(conn, actor, project_id, CASES_LIST,
-                                                          uuid)
+        timeline = await cases_service.entity_timeline(conn, actor, project_id, CASES_LIST, uuid)
+        file = await cases_service.case_file(conn, actor, project_id, uuid)
     except Problem as problem:
         if problem.status == 404:
             raise PageNotFound() from problem
@@ -259,29 +326,86 @@ async def case_page(project_id: int, uuid: str, page: Page, conn: asyncpg.Connec
     labels = await case_labels(conn, page.i18n, dataset["id"])
     titles = {f["xml_form_id"]: f["title"] or f["xml_form_id"]
               for f in await forms_db.list_forms(conn, project_id)}
-    states = {e["version"]: e["state"] for e in timeline["entries"]}
+    states = {e["version"]: e["state"] for e in timeline["entries"] if e["version"]}
     links = actor.can("submission.read", project_id)
-    entries = []
-    for e in timeline["entries"]:
-        kind = e["kind"].split(" ", 1)[0]
-        from_submission = e["instanceId"] is not None
-        entries.append({
-            "version": e["version"],
-            "kind": page._(ENTRY_KINDS.get((kind, from_submission), N_("Changed"))),
-            "day": _day(page.i18n, e["date"]),
-            "received": e["receivedAt"],
-            "by": e["creatorName"],
-            "form": titles.get(e["xmlFormId"], e["xmlFormId"]) if e["xmlFormId"] else None,
-            "submission": submission_url(project_id, e["xmlFormId"], e["instanceId"])
-            if from_submission and links else None,
-            "conflict": e["conflict"],
-            "changes": _changes(labels, states.get(e["baseVersion"] or e["version"] - 1)
-                                if e["version"] > 1 else None, e["state"]),
-        })
-    return page.render(
-        "cases/one.html", project=project, case=timeline, entries=entries,
-        facts=labels.facts(timeline["current"]), list_url=cases_url(project_id),
-    )
+    entries = [_timeline_entry(page, project_id, e, labels, states, titles, links)
+               for e in timeline["entries"]]
+    may_change = actor.can("entity.update", project_id)
+    owner = file["owner"]
+    return {
+        "project": project, "case": timeline, "entries": entries,
+        "facts": labels.facts(timeline["current"]), "list_url": cases_url(project_id),
+        "url": cases_url(project_id, timeline["uuid"]),
+        "owner": {**owner, "centreName": _centre_name(page, owner["centre"])},
+        "consent": file["consentToShare"],
+        "referrals": [_referral_view(page, r) for r in file["referrals"]],
+        "may_change": may_change,
+        "may_override": actor.can(cases_service.OVERRIDE_PERMISSION, project_id),
+        "centres": [(code, page._(name)) for code, name in CENTRE_LABELS.items()],
+        "services": [(code, page._(name)) for code, name in REFERRAL_SERVICE_LABELS.items()],
+        "kinds": [(code, page._(name)) for code, name in REFERRAL_KIND_LABELS.items()],
+        "staff": await cases_service.caseworkers(conn, project_id) if may_change else [],
+        "problem": None, "done": None,
+    }
+
+
+@get("/projects/{project_id:int}/cases/{uuid:str}")
+async def case_page(project_id: int, uuid: str, page: Page, conn: asyncpg.Connection) -> Response:
+    actor = page.require("entity.read", project_id)
+    context = await _case_context(page, conn, actor, project_id, uuid)
+    return page.render("cases/one.html", **context)
+
+
+async def _case_action(page: Page, conn: asyncpg.Connection, project_id: int, uuid: str,
+                       action, anchor: str) -> Response:
+    """Run a change of the case; a refusal is shown on the case page, in the reader's
+    language; success goes back to the page (POST, redirect, GET)."""
+    actor = page.require("entity.update", project_id)
+    try:
+        await action(actor)
+    except Problem as problem:
+        if problem.status == 404:
+            raise PageNotFound() from problem
+        if problem.status not in (400, 403, 409):
+            raise
+        context = await _case_context(page, conn, actor, project_id, uuid)
+        context["problem"] = {"section": anchor, "text": page.problem_message(problem)}
+        return page.render("cases/one.html", status=problem.status, **context)
+    return page.redirect(cases_url(project_id, uuid) + f"#{anchor}")
+
+
+FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+
+
+@post("/projects/{project_id:int}/cases/{uuid:str}/owner")
+async def case_owner_action(project_id: int, uuid: str, page: Page, conn: asyncpg.Connection,
+                            data: dict[str, str] = FORM) -> Response:
+    worker = (data.get("caseworker") or "").strip()
+    changes = {"centre": data.get("centre") or None,
+               "caseworkerId": whole_number(worker) if worker else None}
+    if worker and changes["caseworkerId"] is None:
+        changes["caseworkerId"] = worker  # refused by the service as no caseworker
+    return await _case_action(page, conn, project_id, uuid, lambda actor: cases_service.assign_case(
+        conn, actor, project_id, uuid, changes), "owner")
+
+
+@post("/projects/{project_id:int}/cases/{uuid:str}/referrals")
+async def case_refer_action(project_id: int, uuid: str, page: Page, conn: asyncpg.Connection,
+                            data: dict[str, str] = FORM) -> Response:
+    request = {"kind": data.get("kind") or "referral", "toCentre": data.get("to_centre") or None,
+               "service": data.get("service") or None,
+               "consentOverride": data.get("override_reason") or None}
+    return await _case_action(page, conn, project_id, uuid, lambda actor: cases_service.refer_case(
+        conn, actor, project_id, uuid, request), "referrals")
+
+
+@post("/projects/{project_id:int}/cases/{uuid:str}/referrals/{referral_id:int}")
+async def case_answer_action(project_id: int, uuid: str, referral_id: int, page: Page,
+                             conn: asyncpg.Connection, data: dict[str, str] = FORM) -> Response:
+    return await _case_action(
+        page, conn, project_id, uuid, lambda actor: cases_service.answer_referral(
+            conn, actor, project_id, uuid, referral_id, data.get("answer"),
+            data.get("reason") or None), "referrals")
 
 
 def _day(i18n: I18n, text: str) -> str:
@@ -291,4 +415,4 @@ def _day(i18n: I18n, text: str) -> str:
         return text
 
 
-ROUTES = [cases_page, case_page]
+ROUTES = [cases_page, case_page, case_owner_action, case_refer_action, case_answer_action]

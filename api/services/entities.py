@@ -493,7 +493,7 @@ async def restore_entity(
         )
 
 
-def _source_of(d) -> dict[str, Any]:
+def source_of(d) -> dict[str, Any]:
     if d["source_type"] == "submission":
         return {
             "submission": {
@@ -522,7 +522,7 @@ async def entity_versions(
     resolved = last_resolve.get("entityDefId") if last_resolve else None
     plain = [
         {**dict(d), "data": d["data"], "data_received": d["data_received"],
-         "source": _source_of(d)}
+         "source": source_of(d)}
         for d in defs
     ]
     out = versions_with_conflicts(plain, resolved)
@@ -539,54 +539,3 @@ async def entity_diffs(
                                action="entity.version.read")
     defs = await entities_db.list_defs(conn, row["id"])
     return diff_versions([{"label": d["label"], **d["data"]} for d in defs])
-
-
-def _visit_day(d) -> str:
-    received = d["data_received"] or {}
-    for key in ("last_visit", "opened"):
-        if received.get(key):
-            return str(received[key])[:10]
-    return d["created_at"].date().isoformat()
-
-
-async def entity_timeline(
-    conn: asyncpg.Connection, actor: Actor | None, project_id: int, dataset_name: str,
-    uuid: str,
-) -> dict[str, Any]:
-    """A case's timeline for coordinators: every version (the intake, each visit, each edit
-    through the API) in the order the visits happened (their own date: `last_visit`, else
-    `opened`, else when the server received it; then version), with what that visit said and
-    the state it left the case in."""
-    _, row = await read_entity(conn, actor, project_id, dataset_name, uuid,
-                               action="entity.timeline.read")
-    defs = await entities_db.list_defs(conn, row["id"])
-    versions = {v["version"]: v for v in versions_with_conflicts(
-        [dict(d) for d in defs], None)}
-    entries = []
-    for d in defs:
-        source = _source_of(d)
-        entries.append({
-            "version": d["version"],
-            "baseVersion": d["base_version"],
-            "date": _visit_day(d),
-            "receivedAt": d["created_at"],
-            "kind": ("created" if d["root"] else "updated") + (
-                "" if d["source_type"] == "submission" else f" ({d['source_type']})"),
-            "xmlFormId": source.get("submission", {}).get("xmlFormId"),
-            "instanceId": source.get("submission", {}).get("instanceId"),
-            "creatorId": d["creator_id"],
-            "creatorName": d["creator_name"],
-            "received": d["data_received"],
-            "state": {"label": d["label"], **d["data"]},
-            "conflict": versions[d["version"]]["conflict"],
-            "conflictingProperties": d["conflicting_properties"],
-        })
-    entries.sort(key=lambda e: (e["date"], e["version"]))
-    return {
-        "uuid": row["uuid"],
-        "label": row["label"],
-        "currentVersion": row["version"],
-        "conflict": row["conflict"],
-        "current": {"label": row["label"], **row["data"]},
-        "entries": entries,
-    }

@@ -3,6 +3,7 @@
 from api.v1 import (
     app_users,
     audits,
+    cases,
     draft_submissions,
     entities,
     exports,
@@ -18,6 +19,11 @@ from api.v1 import (
 )
 
 route_handlers = [
+    cases.get_case,
+    cases.update_case,
+    cases.create_referral,
+    cases.answer_referral,
+    cases.list_referrals,
     sessions.create_session,
     sessions.delete_session,
     sessions.current_user,

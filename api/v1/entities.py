@@ -38,6 +38,7 @@ from api.auth import Actor, authorize
 from api.http import base_url, content_disposition, extended_metadata
 from api.i18n import N_
 from api.problems import Problem
+from api.services import cases as cases_service
 from api.services import entities as service
 from api.services import entity_files, reintegration, submission_entities
 from api.settings import Settings
@@ -429,7 +430,7 @@ async def entity_audits(
 async def entity_timeline(
     project_id: int, name: str, uuid: str, conn: asyncpg.Connection, actor: Actor | None
 ) -> dict:
-    return await service.entity_timeline(conn, actor, project_id, name, uuid)
+    return await cases_service.entity_timeline(conn, actor, project_id, name, uuid)
 
 
 @get("/v1/projects/{project_id:int}/summaries/reintegration")

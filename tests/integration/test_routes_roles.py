@@ -103,6 +103,12 @@ ROUTE_RULES: dict[tuple[str, str], str] = {
     ("GET", "/v1/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}/audits"): "entity.read",
     ("GET", "/v1/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}/timeline"): "entity.read",
     ("GET", "/v1/projects/{project_id:int}/datasets/{dataset_svc:str}/{table:str}"): "entity.read",
+    # support-centre cases: ownership, referrals and transfers
+    ("GET", "/v1/projects/{project_id:int}/cases/{uuid:str}"): "entity.read",
+    ("PATCH", "/v1/projects/{project_id:int}/cases/{uuid:str}"): "entity.update",
+    ("POST", "/v1/projects/{project_id:int}/cases/{uuid:str}/referrals"): "entity.update",
+    ("PATCH", "/v1/projects/{project_id:int}/cases/{uuid:str}/referrals/{referral_id:int}"): "entity.update",
+    ("GET", "/v1/projects/{project_id:int}/referrals"): "entity.read",
     # OpenRosa (XML errors; tested for shape in test_openrosa.py)
     ("GET", "/v1/projects/{project_id:int}/datasets/{name:str}/integrity"): "form.download",
     ("GET", "/v1/projects/{project_id:int}/formList"): "form.list",
@@ -130,6 +136,9 @@ BODIES: dict[tuple[str, str], dict] = {
     ("PATCH", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"): {"reviewState": "approved"},
     ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/comments"): {"body": "x"},
     ("POST", "/v1/projects/{project_id:int}/datasets"): {"name": "__not_valid"},
+    ("PATCH", "/v1/projects/{project_id:int}/cases/{uuid:str}"): {"centre": "dushanbe"},
+    ("POST", "/v1/projects/{project_id:int}/cases/{uuid:str}/referrals"): {"toCentre": "dushanbe"},
+    ("PATCH", "/v1/projects/{project_id:int}/cases/{uuid:str}/referrals/{referral_id:int}"): {"state": "accepted"},
 }
 
 ROLES = ["admin", "manager", "researcher", "ministry", "collector", "none"]
@@ -162,6 +171,7 @@ def concrete_path(template: str, project_id: int) -> str:
         "uuid": "00000000-0000-4000-8000-000000000000",
         "dataset_svc": "no_such_list.svc",
         "link_id": "999999",
+        "referral_id": "999999",
     }
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values.get(m.group(1), "x"), template)
 
