@@ -216,6 +216,24 @@ class I18n:
         """A month's name as it stands alone ('March' / 'март' / 'Март')."""
         return babel_dates.get_month_names(width, context="stand-alone", locale=self.locale)[month]
 
+    def period(self, label: str | None) -> str:
+        """A period label of the summaries ('2026-Q4', '2026-10', '2026') as the locale writes
+        it ('Q4 2026' / '4-й кв. 2026 г.', 'October 2026' / 'октябрь 2026 г.'); anything else
+        as it is."""
+        if not label:
+            return ""
+        year, _, part = label.partition("-")
+        try:
+            if not part:
+                return babel_dates.format_skeleton("y", date(int(year), 1, 1), locale=self.locale)
+            if part.startswith("Q"):
+                first = date(int(year), 3 * int(part[1:]) - 2, 1)
+                return babel_dates.format_skeleton("yQQQ", first, locale=self.locale)
+            return babel_dates.format_skeleton("yMMMM", date(int(year), int(part), 1),
+                                               locale=self.locale)
+        except ValueError:
+            return label
+
     def language_name(self, locale: str) -> str:
         return LANGUAGE_NAMES.get(locale, locale)
 

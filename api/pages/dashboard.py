@@ -158,9 +158,26 @@ def workbook_words(i18n: I18n, names: dict[str, str]) -> Words:
                  value_label=lambda value: value_name(i18n, names, value))
 
 
+def partial_period(label: str | None, through_month: int | None) -> bool:
+    """Whether a period ('2026-Q4', '2026') ends after the month the data runs through, so that
+    its count is of part of it only (a quarter holding only October so far)."""
+    if not label or through_month is None:
+        return False
+    year, _, part = label.partition("-")
+    if not part:
+        last = int(year) * 100 + 12
+    elif part.startswith("Q"):
+        last = int(year) * 100 + 3 * int(part[1:])
+    else:
+        last = int(year) * 100 + int(part)
+    return last > through_month
+
+
 def table_view(i18n: I18n, title: str, result: SummaryResult, chart: str,
-               names: dict[str, str] | None = None) -> dict:
-    """What a template and the chart script need of a protected table."""
+               names: dict[str, str] | None = None, through_month: int | None = None) -> dict:
+    """What a template and the chart script need of a protected table. Periods are named as
+    the locale writes them, and one that ends after `through_month` is marked partial; `keys`
+    are the codes of the series (the chart colours risk levels by them)."""
     _ = i18n.gettext
     names = names or {}
 
@@ -180,14 +197,18 @@ def table_view(i18n: I18n, title: str, result: SummaryResult, chart: str,
             view["columns"] = columns
             view["rows"] = [
                 {
-                    "label": part.period or _("date unknown"),
+                    "label": i18n.period(part.period) or _("date unknown"),
+                    "partial": partial_period(part.period, through_month),
                     "counts": [n for n in part.table.cells.values()],
                     "total": part.table.total,
                 }
                 for part in result.slices
             ]
             view["series"] = {"labels": [r["label"] for r in view["rows"]], "names": columns,
+                              "keys": [str(key[0]) for key in table.cells],
+                              "partial": [r["partial"] for r in view["rows"]],
                               "values": [[r["counts"][i] for r in view["rows"]] for i in range(len(columns))]}
+            view["partial"] = any(r["partial"] for r in view["rows"])
         else:
             view["rows"] = rows
             view["total"] = table.total
@@ -208,6 +229,7 @@ def table_view(i18n: I18n, title: str, result: SummaryResult, chart: str,
         view["column_totals"] = [table.margins[1][c] for c in col_values]
         view["total"] = table.total
         view["series"] = {"labels": [r["label"] for r in view["rows"]], "names": view["columns"],
+                          "keys": [str(c) for c in col_values],
                           "values": [[row["counts"][i] for row in view["rows"]] for i in range(len(col_values))]}
     view["suppressed"] = any(part.table.suppressed for part in result.slices)
     return view
@@ -251,7 +273,8 @@ async def ministry_view(
             error = problem_text(problem, page.i18n)
             tables.append(unavailable)
             continue
-        tables.append(table_view(page.i18n, title, result, CHARTS.get(title, "bar"), names))
+        tables.append(table_view(page.i18n, title, result, CHARTS.get(title, "bar"), names,
+                                 publication.through_month))
     versions = list(publication.rubric_versions)
     filters = [
         {"name": name, "label": _(FILTER_LABELS[name]), "selected": params.get(name, ""),

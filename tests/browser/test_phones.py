@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import uuid
 from pathlib import Path
 
@@ -208,5 +209,29 @@ async def test_urgent_rows_first_and_marked(browser, site, lang) -> None:
             assert await in_viewport(page, rows.first.locator(".flag.urgent")), path
             assert not await page.locator(f"{table} td.mono").first.is_visible(), path
             assert "uuid:" not in await page.inner_text(table)
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_ministry_sees_numbers_and_risk_colours(browser, site, lang) -> None:
+    """(1) The ministry's first summary table shows a number in the phone's viewport; (3) the
+    risk levels are drawn red, amber and green."""
+    context, page = await phone(browser, site, site["ministry"], lang)
+    try:
+        await page.goto(f"{site['base']}/dashboard/projects/{site['pid']}/summaries")
+        await page.wait_for_selector("html[data-charts]", timeout=15_000)
+        for table in ("#table-0", "#table-1"):
+            number = page.locator(f"{table} tbody td").filter(has_text=re.compile(r"\d")).first
+            assert await in_viewport(page, number), table
+        colours = await page.evaluate("""() => {
+            const chart = Chart.getChart(document.getElementById('chart-0'));
+            const data = JSON.parse(document.getElementById('chart-data').textContent)[0];
+            return Object.fromEntries(data.series.keys.map(
+                (key, i) => [key, chart.data.datasets[i].backgroundColor]));
+        }""")
+        assert colours["high"] == "#b91c1c" and colours["medium"] == "#d97706", colours
+        assert colours["low"] == "#15803d", colours
+        await page.screenshot(path=str(SHOTS / f"summaries-full-{lang}.png"), full_page=True)
     finally:
         await context.close()
