@@ -7,15 +7,20 @@ BOM, `\\n` line ends, values as submitted; SubmissionDate in UTC as
 are spooled to temporary files and follow it, so memory stays flat however many rows there are.
 
 With `files` (Central's default, `attachments` not false), the submissions' uploaded files
-follow under `media/<name>`, and the ODK Collect audit logs (the file each submission names
-in `meta/audit`) are merged into `<formId> - audit.csv`: an `instance ID` column, then
+follow under `media/<name>`, except the ODK Collect audit logs (the file each submission names
+in `meta/audit`), which are only merged into `<formId> - audit.csv`, as Central does: an `instance ID` column, then
 Central's columns (event, node, start, end, latitude, longitude, accuracy, old-value,
 new-value, user, change-reason) taken from each log by header name.
 
-Text cells that a spreadsheet would run as a formula (beginning with `=`, `+`, `-`, `@`, a
-tab or a carriage return) are neutralised as OWASP recommends: a `'` is put before them, so
-Excel and LibreOffice show the text. Numbers stay numbers (`-5`, `+7.5`, `-1e3`).
-`escape_formulas=False` writes every value exactly as submitted (Central's behaviour).
+Text cells that a spreadsheet would run as a formula are neutralised as OWASP recommends: a
+`'` is put before them, so Excel and LibreOffice show the text. The test is made on the text
+as a spreadsheet may end up reading it, after every normalisation: a cell beginning with a
+tab or a carriage return, or whose first character after any leading whitespace and line
+breaks (which an import may trim) is `=`, `+`, `-`, `@` or their full-width forms (which
+Excel takes as the ASCII ones). A value holding a carriage return is always quoted, so that
+no reader ends the row there (Python's writer quotes only for the `\n` of our line ends).
+Numbers stay numbers (`-5`, `+7.5`, `-1e3`). `escape_formulas=False` writes every value
+exactly as submitted (Central's behaviour), still quoted where needed.
 
 One difference from Central: the 0/1 columns of a split select_multiple stay empty when the
 question was not answered (Central writes 0 there, which reads as "not chosen").
@@ -36,7 +41,9 @@ from exports.layout import ExportLayout
 from exports.zipstream import ZipStream
 
 FLUSH_BYTES = 1 << 16
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# what a spreadsheet runs as a formula at the start of a cell (after whitespace it may trim)
+FORMULA_STARTS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+FORMULA_TRIGGERS = (*FORMULA_STARTS, "\t", "\r")  # OWASP: these first characters too
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 CLIENT_AUDIT_COLUMNS = (
     "event", "node", "start", "end", "latitude", "longitude", "accuracy", "old-value",
@@ -84,15 +91,21 @@ def table_filenames(layout: ExportLayout) -> list[str]:
 
 
 def neutralise_formula(value: str) -> str:
-    """OWASP's CSV injection defence: a text a spreadsheet would evaluate gets a leading `'`."""
-    if value.startswith(FORMULA_TRIGGERS) and not _NUMBER.fullmatch(value):
+    """OWASP's CSV injection defence: a text a spreadsheet would evaluate gets a leading `'`,
+    judged on the text after the leading whitespace and line breaks a reader may drop."""
+    if value.startswith(("\t", "\r")):
+        return "'" + value
+    shown = value.lstrip()
+    if shown.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(shown):
         return "'" + value
     return value
 
 
 def _neutralise_row(row: list[Any]) -> list[Any]:
     for index, value in enumerate(row):
-        if value.__class__ is str and value.startswith(FORMULA_TRIGGERS):
+        if value.__class__ is str and value and (
+            value.startswith(FORMULA_TRIGGERS) or value[0].isspace()
+        ):
             row[index] = neutralise_formula(value)
     return row
 
@@ -126,12 +139,26 @@ def _root_converters(layout: ExportLayout) -> list[tuple[int, Callable[[Any], An
 
 
 class _Table:
-    """A CSV writer over a binary stream (a zip entry or a spool)."""
+    """A CSV writer over a binary stream (a zip entry or a spool). A row with a carriage
+    return in a value goes through a writer whose line end holds `\r` (so it quotes that
+    value), then gets our `\n` line end back."""
 
     def __init__(self, raw) -> None:
         self.raw = raw
         self.text = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=False)
         self.writer = csv.writer(self.text, lineterminator="\n")
+        self._carriage = io.StringIO()
+        self._carriage_writer = csv.writer(self._carriage, lineterminator="\r\n")
+
+    def writerow(self, row: list[Any]) -> None:
+        for value in row:
+            if value.__class__ is str and "\r" in value:
+                self._carriage.seek(0)
+                self._carriage.truncate()
+                self._carriage_writer.writerow(row)
+                self.text.write(self._carriage.getvalue()[:-2] + "\n")
+                return
+        self.writer.writerow(row)
 
     def detach(self):
         self.text.flush()
@@ -180,7 +207,7 @@ async def stream_csv_zip(
     repeats = [_Table(archive.spool()) for _ in layout.tables[1:]]
     tables = [root, *repeats]
     for table, spec in zip(tables, layout.tables, strict=True):
-        table.writer.writerow([c.name for c in spec.columns])
+        table.writerow([c.name for c in spec.columns])
     audit: _Table | None = None
     try:
         async for record in records:
@@ -192,7 +219,7 @@ async def stream_csv_zip(
                             row[at] = convert(value)
                 if escape_formulas:
                     _neutralise_row(row)
-                tables[t_index].writer.writerow(row)
+                tables[t_index].writerow(row)
             if archive.pending >= flush_bytes:
                 yield archive.take()
         root.detach().close()
@@ -204,12 +231,14 @@ async def stream_csv_zip(
                     yield archive.take()
         if files is not None:
             async for item in files:
-                archive.writestr("media/" + sanitize_filename(item.name), item.content)
-                if item.client_audit:
+                if not item.client_audit:
+                    archive.writestr("media/" + sanitize_filename(item.name), item.content)
+                else:  # merged only, not under media/ (as Central)
                     if audit is None:
                         audit = _Table(archive.spool())
-                        audit.writer.writerow(["instance ID", *CLIENT_AUDIT_COLUMNS])
-                    audit.writer.writerows(client_audit_rows(item.instance_id, item.content))
+                        audit.writerow(["instance ID", *CLIENT_AUDIT_COLUMNS])
+                    for row in client_audit_rows(item.instance_id, item.content):
+                        audit.writerow(_neutralise_row(row) if escape_formulas else row)
                 if archive.pending >= flush_bytes:
                     yield archive.take()
             if audit is not None:

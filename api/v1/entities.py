@@ -42,6 +42,7 @@ from api.services import cases as cases_service
 from api.services import entities as service
 from api.services import entity_files, reintegration, submission_entities
 from api.settings import Settings
+from api.v1.odata import SERVICE_MEDIA_TYPE
 from api.v1.query_params import non_negative_int
 from api.v1.submissions import AuditOut, audit_out
 from db import audits
@@ -237,7 +238,7 @@ async def get_dataset(
         return Response(
             {"@odata.context": f"{url}/$metadata",
              "value": [{"name": "Entities", "kind": "EntitySet", "url": "Entities"}]},
-            media_type="application/json; odata.metadata=minimal", headers=ODATA_HEADERS,
+            media_type=SERVICE_MEDIA_TYPE, headers=ODATA_HEADERS,
         )
     row = await service.get_dataset(conn, project_id, name)
     return Response(dataset_out(row, metadata=await service.dataset_metadata(conn, row)))

@@ -61,7 +61,8 @@ from exports.streaming import HeldStream, prefetched, taking_turns
 
 ODATA_HEADERS = {"OData-Version": "4.0"}
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"  # as Central sends OData rows
-SERVICE_MEDIA_TYPE = "application/json; odata.metadata=minimal"
+# as Central sends a service document (test/integration/api/odata.js)
+SERVICE_MEDIA_TYPE = "application/json; charset=utf-8; odata.metadata=minimal"
 _TABLE = re.compile(r"^(Submissions(?:\.[A-Za-z0-9_.]+)?)(?:\('([^']*)'\))?$")
 # The keys Central addresses a submission by (lib/resources/odata.js): letters, digits and
 # dashes, after an optional "uuid:". Any other instanceID is 404 over OData, as on Central;

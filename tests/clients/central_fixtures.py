@@ -54,3 +54,91 @@ SELECT_MULTIPLE_INSTANCES = {
     "two": instance("selectMultiple", "two", "<q1>b</q1><g1><q2>m x</q2></g1>"),
     "three": instance("selectMultiple", "three", "<q1> b c</q1>"),
 }
+
+
+def _plain(form_id: str, fields: dict[str, str], *, title: str | None = None,
+           meta: str = "", binds: str = "", body: str = "") -> bytes:
+    """A flat form: meta/instanceID (and `meta` extras), then `fields` (name -> type)."""
+    instance_xml = f"<meta><instanceID/>{meta}</meta>" + "".join(f"<{n}/>" for n in fields)
+    all_binds = UUID_BIND + binds + "".join(
+        f'<bind nodeset="/data/{n}" type="{t}"/>' for n, t in fields.items())
+    controls = body or "".join(
+        f'<upload ref="/data/{n}" mediatype="image/*"><label>{n}</label></upload>'
+        if t == "binary" else f'<input ref="/data/{n}"><label>{n}</label></input>'
+        for n, t in fields.items())
+    return xform(form_id, instance_xml, all_binds, controls, title=title)
+
+
+# clientAudits: meta/audit is a binary (ODK Collect's audit log); two instances naming their
+# logs audit.csv and log.csv. The logs: Collect's columns, one unknown column, one log without
+# accuracy; the merged `audits - audit.csv` keeps Central's columns by header name.
+CLIENT_AUDITS = _plain("audits", {"name": "string", "age": "int"}, title="Client Audits",
+                       meta="<audit/>", binds='<bind nodeset="/data/meta/audit" type="binary"/>')
+CLIENT_AUDIT_INSTANCES = {
+    "one": ('<data id="audits"><meta><instanceID>one</instanceID><audit>audit.csv</audit>'
+            "</meta><name>Alice</name><age>30</age></data>"),
+    "two": ('<data id="audits"><meta><instanceID>two</instanceID><audit>log.csv</audit>'
+            "</meta><name>Bob</name><age>34</age></data>"),
+}
+CLIENT_AUDIT_LOGS = {
+    "audit.csv": (
+        "event,node,start,end,latitude,longitude,unknown-column,accuracy,old-value,new-value\n"
+        + "".join(f"{e},/data/{e},2000-01-01T00:{s},{end},{lat},{lon},{u},{acc},{old},{new}\n"
+                  for e, s, end, lat, lon, u, acc, old, new in (
+                      ("a", "01", "2000-01-01T00:02", 1, 2, "v", 3, "aa", "bb"),
+                      ("b", "02", "2000-01-01T00:03", 4, 5, "w", 6, "cc", "dd"),
+                      ("c", "03", "2000-01-01T00:04", 7, 8, "x", 9, "ee", "ff"),
+                      ("d", "10", "", 10, 11, "", 12, "gg", ""),
+                      ("e", "11", "", "", "", "", "", "hh", "ii")))),
+    "log.csv": (
+        "event,node,start,end,latitude,longitude,unknown-column,old-value,new-value\n"
+        + "".join(f"{e},/data/{e},2000-01-01T00:0{s},2000-01-01T00:0{s + 1},{lat},{lon},{u},"
+                  f"{old},{new}\n"
+                  for e, s, lat, lon, u, old, new in (
+                      ("f", 4, -1, -2, "y", "aa", "bb"), ("g", 5, -3, -4, "z", "cc", "dd"),
+                      ("h", 6, -5, -6, "", "ee", "ff")))),
+}
+# what central-backend's test asserts the merged log is
+MERGED_CLIENT_AUDIT = """instance ID,event,node,start,end,latitude,longitude,accuracy,old-value,new-value,user,change-reason
+one,a,/data/a,2000-01-01T00:01,2000-01-01T00:02,1,2,3,aa,bb,,
+one,b,/data/b,2000-01-01T00:02,2000-01-01T00:03,4,5,6,cc,dd,,
+one,c,/data/c,2000-01-01T00:03,2000-01-01T00:04,7,8,9,ee,ff,,
+one,d,/data/d,2000-01-01T00:10,,10,11,12,gg,,,
+one,e,/data/e,2000-01-01T00:11,,,,,hh,ii,,
+two,f,/data/f,2000-01-01T00:04,2000-01-01T00:05,-1,-2,,aa,bb,,
+two,g,/data/g,2000-01-01T00:05,2000-01-01T00:06,-3,-4,,cc,dd,,
+two,h,/data/h,2000-01-01T00:06,2000-01-01T00:07,-5,-6,,ee,ff,,
+"""
+
+
+# withrepeat: orx:version 1.0, orx:meta, name and age, and a repeat children/child (name,
+# age); no title.
+WITH_REPEAT = xform(
+    "withrepeat",
+    "<orx:meta><orx:instanceID/></orx:meta><name/><age/><children><child jr:template=\"\">"
+    "<name/><age/></child></children>",
+    '<bind nodeset="/data/orx:meta/orx:instanceID" preload="uid" type="string"/>'
+    '<bind nodeset="/data/name" type="string"/><bind nodeset="/data/age" type="int"/>'
+    '<bind nodeset="/data/children/child/name" type="string"/>'
+    '<bind nodeset="/data/children/child/age" type="int"/>',
+    '<input ref="/data/name"><label>name</label></input><input ref="/data/age"><label>age'
+    '</label></input><group ref="/data/children/child"><label>Child</label>'
+    '<repeat nodeset="/data/children/child"><input ref="/data/children/child/name"><label>'
+    'child name</label></input><input ref="/data/children/child/age"><label>child age'
+    "</label></input></repeat></group>",
+    root_attrs=' orx:version="1.0"',
+)
+
+
+def _children(*kids: tuple[str, int]) -> str:
+    inner = "".join(f"<child><name>{n}</name><age>{a}</age></child>" for n, a in kids)
+    return f"<children>{inner}</children>"
+
+
+WITH_REPEAT_INSTANCES = {
+    "one": full_instance("withrepeat", "1.0", "rone", "<name>Alice</name><age>30</age>"),
+    "two": full_instance("withrepeat", "1.0", "rtwo", "<name>Bob</name><age>34</age>"
+                         + _children(("Billy", 4), ("Blaine", 6))),
+    "three": full_instance("withrepeat", "1.0", "rthree", "<name>Chelsea</name><age>38</age>"
+                           + _children(("Candace", 2))),
+}

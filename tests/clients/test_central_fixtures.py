@@ -64,3 +64,87 @@ async def test_validate_complaints_on_an_xform_are_warnings(client, admin_header
         "AttachmentsPresent,AttachmentsExpected,Status,ReviewState,DeviceID,Edits,FormVersion")
     assert lines[1][STAMP:].startswith(",two,b,m x,two,")
     assert lines[2][STAMP:].startswith(",one,a b,x y z,one,")
+
+
+async def openrosa_submit(client, headers, project: int, xml: str,
+                          files: dict[str, bytes] | None = None) -> None:
+    parts = {"xml_submission_file": ("data.xml", xml.encode(), "text/xml")}
+    for name, content in (files or {}).items():
+        parts[name] = (name, content, "text/csv")
+    sent = await client.post(f"/v1/projects/{project}/submission", files=parts,
+                             headers={**headers, "X-OpenRosa-Version": "1.0"})
+    assert sent.status_code == 201, sent.text
+
+
+async def test_client_audits_are_merged_and_not_under_media(client, admin_headers, project):
+    """central-backend: the zip holds `audits.csv` and `audits - audit.csv` only: the audit
+    logs are merged, not also listed under media/."""
+    made = await client.post(f"/v1/projects/{project}/forms?publish=true",
+                             content=fx.CLIENT_AUDITS, headers={**admin_headers, **XML})
+    assert made.status_code == 200, made.text
+    for name, log in (("one", "audit.csv"), ("two", "log.csv")):
+        await openrosa_submit(client, admin_headers, project, fx.CLIENT_AUDIT_INSTANCES[name],
+                              {log: fx.CLIENT_AUDIT_LOGS[log].encode()})
+    response = await client.get(f"/v1/projects/{project}/forms/audits/submissions.csv.zip",
+                                headers=admin_headers)
+    files = csv_files(response)
+    assert list(files) == ["audits.csv", "audits - audit.csv"]
+    assert files["audits - audit.csv"] == fx.MERGED_CLIENT_AUDIT
+
+
+def system(name: str, **changes) -> dict:
+    """`__system` as central-backend's OData tests expect it (dates and ids apart)."""
+    return {"updatedAt": None, "deletedAt": None, "submitterName": name,
+            "attachmentsPresent": 0, "attachmentsExpected": 0, "status": None,
+            "reviewState": None, "deviceId": None, "edits": 0, "formVersion": "1.0", **changes}
+
+
+async def test_withrepeat_odata_as_central(client, admin_headers, project):
+    """central-backend's odata.js on `withrepeat`: the service document (with its charset),
+    the top-level rows newest first, the repeat's rows with Central's own ids."""
+    made = await client.post(f"/v1/projects/{project}/forms?publish=true",
+                             content=fx.WITH_REPEAT, headers={**admin_headers, **XML})
+    assert made.status_code == 200, made.text
+    for name in ("one", "two", "three"):  # one over REST, the others as Collect sends them
+        xml = fx.WITH_REPEAT_INSTANCES[name]
+        if name == "one":
+            sent = await client.post(f"/v1/projects/{project}/forms/withrepeat/submissions",
+                                     content=xml.encode(), headers={**admin_headers, **XML})
+            assert sent.status_code == 200, sent.text
+        else:
+            await openrosa_submit(client, admin_headers, project, xml)
+    svc = f"/v1/projects/{project}/forms/withrepeat.svc"
+    document = await client.get(svc, headers=admin_headers)
+    assert document.status_code == 200
+    assert document.headers["odata-version"] == "4.0"
+    assert document.headers["content-type"] == (
+        "application/json; charset=utf-8; odata.metadata=minimal")
+    assert document.json()["value"] == [
+        {"name": "Submissions", "kind": "EntitySet", "url": "Submissions"},
+        {"name": "Submissions.children.child", "kind": "EntitySet",
+         "url": "Submissions.children.child"},
+    ]
+    assert document.json()["@odata.context"].endswith(f"{svc}/$metadata")
+    rows = (await client.get(f"{svc}/Submissions", headers=admin_headers)).json()["value"]
+    for row in rows:
+        assert row["__system"].pop("submissionDate")
+        assert row["__system"].pop("submitterId")
+    assert rows == [
+        {"__id": "rthree", "__system": system("Administrator"), "meta": {"instanceID": "rthree"},
+         "name": "Chelsea", "age": 38,
+         "children": {"child@odata.navigationLink": "Submissions('rthree')/children/child"}},
+        {"__id": "rtwo", "__system": system("Administrator"), "meta": {"instanceID": "rtwo"},
+         "name": "Bob", "age": 34,
+         "children": {"child@odata.navigationLink": "Submissions('rtwo')/children/child"}},
+        {"__id": "rone", "__system": system("Administrator"), "meta": {"instanceID": "rone"},
+         "name": "Alice", "age": 30, "children": {}},
+    ]
+    children = await client.get(f"{svc}/Submissions.children.child", headers=admin_headers)
+    assert children.json()["value"] == [
+        {"__id": "32809ae2b3dc404ea292205eb884b21fa4e9acc5", "__Submissions-id": "rthree",
+         "name": "Candace", "age": 2},
+        {"__id": "52eff9ea82550183880b9d64c20487642fa6e60c", "__Submissions-id": "rtwo",
+         "name": "Billy", "age": 4},
+        {"__id": "1291953ccbe2e5e866f7ab3fefa3036d649186d3", "__Submissions-id": "rtwo",
+         "name": "Blaine", "age": 6},
+    ]

@@ -165,3 +165,52 @@ def test_zip_entry_past_the_limit_switches_to_zip64(monkeypatch: pytest.MonkeyPa
         assert big.extract_version == 45 and small.extract_version == 20
     headers = {h["name"]: h for h in local_headers(data)}
     assert headers["small.csv"]["version"] == 20
+
+
+# What may come before a formula and be taken away on the way into a spreadsheet: the XML
+# parser's line-end normalisation, a reader ending a row at a bare `\r`, an import trimming
+# leading whitespace (ASCII and Unicode).
+LEADING = ["", " ", "  ", "\t", "\r", "\n", "\r\n", "\n\r", " \r", "\r ", "\u00a0", "\u2028",
+           "\x0b", "\x0c", "\u3000", "\ufeff"]
+STARTS = ["=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20"]
+LEFT_ALONE = ["-5", "+7.25", " -1e3", "a=b", "x\r=SUM(6)"]
+
+
+def spreadsheet_cells(text: str) -> list[str]:
+    """The cells a spreadsheet reads from a CSV: line ends normalised (`\\r\\n` and a bare
+    `\\r` end a row outside quotes), then parsed, then leading whitespace trimmed."""
+    import csv as csv_module
+
+    normalised = text.replace("\r\n", "\n").replace("\r", "\n")
+    rows = csv_module.reader(io.StringIO(normalised, newline=""))
+    return [cell.lstrip() for row in rows for cell in row]
+
+
+def csv_of(values: list[str]) -> str:
+    from pyxform.xls2xform import convert
+
+    from exports.layout import build_layout, merge_versions
+    from forms.schema import parse_xform
+    from tests.unit.test_exports_layout import csv_files, record
+
+    md = "| survey | | | |\n| | type | name | label |\n| | text | t | T |\n" \
+         "| settings | | | |\n| | form_id | version | |\n| | hostile | 1 | |\n"
+    schema = parse_xform(convert(xlsform=md, file_type=".md", pretty_print=False).xform)
+    layout = build_layout(merge_versions([schema]))
+    records = [record(f"uuid:{n}", {"t": value}) for n, value in enumerate(values)]
+    return csv_files(layout, records)["hostile.csv"]
+
+
+def test_no_csv_cell_becomes_a_formula_after_any_normalisation() -> None:
+    """`"\\r=SUM(6)"` was written `'\\r=SUM(6)` unquoted: a reader ends the row at the `\\r`
+    and the next row begins with a live `=SUM(6)`. Every start a spreadsheet acts on, after
+    every leading whitespace or line end it may drop, must come out as text."""
+    hostile = [lead + start + "SUM(6)" for lead in LEADING for start in STARTS]
+    hostile += [lead + "\t=1" for lead in LEADING] + ["\r\n=1", "\r\r=1", "\n\r@A1"]
+    cells = spreadsheet_cells(csv_of(hostile + LEFT_ALONE))
+    live = [c for c in cells if c.startswith(tuple(STARTS)) and not re.fullmatch(
+        r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", c)]
+    assert live == []
+    for kept in LEFT_ALONE:  # numbers and text without a formula start stay as they were
+        assert neutralise_formula(kept) == kept
+    assert "-5" in cells and "+7.25" in cells
