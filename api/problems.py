@@ -54,6 +54,7 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
         400.19,
         N_("An edit must name the version it replaces in meta/deprecatedID."),
     ),
+    "erasure-not-confirmed": (400, 400.8, N_("The erasure was not confirmed.")),
     "export-option-invalid": (400, 400.8, N_("An export or report option is not valid for this form.")),
     "export-too-wide": (400, 400.8, N_("The export has more columns than a spreadsheet can hold.")),
     "form-id-mismatch": (400, 400.8, N_("The new definition has a different form_id than the form.")),

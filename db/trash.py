@@ -172,3 +172,74 @@ async def try_purge_lock(conn: asyncpg.Connection) -> bool:
 
 async def database_now(conn: asyncpg.Connection) -> datetime:
     return await conn.fetchval("SELECT clock_timestamp()")
+
+
+# Review notes (free text) of the audit lines of records removed for good: the only change the
+# audit log allows (migration 0051), the lines themselves stay.
+SCRUB_AUDIT_NOTES = """
+UPDATE audits SET details = details - 'notes'
+WHERE acted_on = ANY($1::text[]) AND details ? 'notes'
+"""
+
+
+async def scrub_audit_notes(conn: asyncpg.Connection, acted_on: Sequence[str]) -> None:
+    """Inside the caller's transaction."""
+    if acted_on:
+        await conn.execute("SET LOCAL fieldsurvey.scrub_audits = 'on'")
+        await conn.execute(SCRUB_AUDIT_NOTES, list(acted_on))
+        await conn.execute("SET LOCAL fieldsurvey.scrub_audits = 'off'")
+
+
+# Erasing a person: an entity (live or deleted) with its current label (the case code), and
+# every submission that created or updated it or is held to update it (live or deleted).
+SELECT_ENTITY_FOR_ERASURE = """
+SELECT e.id, d.project_id, d.name AS dataset, e.uuid::text AS uuid, v.label
+FROM entities e JOIN datasets d ON d.id = e.dataset_id
+JOIN entity_defs v ON v.entity_id = e.id AND v.current
+WHERE d.project_id = $1 AND d.name = $2 AND e.uuid = $3::uuid
+FOR UPDATE OF e
+"""
+SELECT_ENTITY_SUBMISSIONS = """
+SELECT s.id, f.project_id, f.xml_form_id, s.instance_id, s.deleted_at
+FROM submissions_all s JOIN forms f ON f.id = s.form_id
+WHERE s.id IN (SELECT v.submission_id FROM entity_defs v WHERE v.entity_id = $1
+               UNION
+               SELECT sv.submission_id FROM entity_submission_backlog b
+               JOIN submission_versions sv ON sv.id = b.submission_version_id
+               WHERE b.entity_uuid = $2::uuid)
+ORDER BY s.id
+FOR UPDATE OF s
+"""
+SELECT_SUBMISSION_FOR_ERASURE = """
+SELECT s.id, f.project_id, f.xml_form_id, s.instance_id, s.deleted_at
+FROM submissions_all s JOIN forms f ON f.id = s.form_id
+WHERE s.form_id = $1 AND s.instance_id = $2
+FOR UPDATE OF s
+"""
+MARK_IDS_DELETED = """
+UPDATE submissions_all SET deleted_at = clock_timestamp()
+WHERE id = ANY($1::bigint[]) AND deleted_at IS NULL
+"""
+
+
+async def entity_for_erasure(
+    conn: asyncpg.Connection, project_id: int, dataset: str, uuid: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_ENTITY_FOR_ERASURE, project_id, dataset, uuid)
+
+
+async def entity_submissions(
+    conn: asyncpg.Connection, entity_id: int, uuid: str
+) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_ENTITY_SUBMISSIONS, entity_id, uuid)
+
+
+async def submission_for_erasure(
+    conn: asyncpg.Connection, form_id: int, instance_id: str
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_SUBMISSION_FOR_ERASURE, form_id, instance_id)
+
+
+async def mark_ids_deleted(conn: asyncpg.Connection, submission_ids: Sequence[int]) -> None:
+    """Live ones leave the live counts first (the trigger of migration 0050)."""
+    await conn.execute(MARK_IDS_DELETED, list(submission_ids))

@@ -124,33 +124,34 @@ async def forget_files(conn: asyncpg.Connection, store, keys: Iterable[str]) -> 
 
 
 async def purge_submission_ids(
-    conn: asyncpg.Connection, rows: Iterable, actor_id: int | None, action: str,
+    conn: asyncpg.Connection, rows: Iterable, actor_id: int | None, action: str | None,
 ) -> tuple[int, list[str]]:
     """Inside the caller's transaction: remove the submissions `rows` (id, project_id,
-    xml_form_id, instance_id) for good and write one `action` audit line for each (no content).
+    xml_form_id, instance_id) for good, drop the review notes of their audit lines, and write
+    one `action` audit line for each (no content; None: the caller writes its own).
     Returns (how many, blob keys the caller hands to `forget_files` after the commit)."""
     rows = list(rows)
     if not rows:
         return 0, []
     purged, keys = await trash_db.purge_submissions(conn, [r["id"] for r in rows])
-    for r in rows:
-        await audits.log_audit(
-            conn, actor_id, action, acted_on(r["project_id"], r["xml_form_id"], r["instance_id"]),
-            {"submissionId": r["id"]},
-        )
+    names = [acted_on(r["project_id"], r["xml_form_id"], r["instance_id"]) for r in rows]
+    await trash_db.scrub_audit_notes(conn, names)
+    if action is not None:
+        for r, name in zip(rows, names, strict=True):
+            await audits.log_audit(conn, actor_id, action, name, {"submissionId": r["id"]})
     return purged, keys
 
 
 async def purge_entity_ids(
-    conn: asyncpg.Connection, rows: Iterable, actor_id: int | None, action: str,
+    conn: asyncpg.Connection, rows: Iterable, actor_id: int | None, action: str | None,
 ) -> int:
     """Inside the caller's transaction: remove the entities `rows` (id, project_id, dataset,
-    uuid) and their versions for good, one `action` audit line each."""
+    uuid) and their versions for good, one `action` audit line each (None: none)."""
     rows = list(rows)
     if not rows:
         return 0
     purged = await trash_db.purge_entities(conn, [r["id"] for r in rows])
-    for r in rows:
+    for r in rows if action is not None else ():
         await audits.log_audit(
             conn, actor_id, action, entity_acted_on(r["project_id"], r["dataset"], r["uuid"]),
             {"entity": {"uuid": r["uuid"], "dataset": r["dataset"]}, "entityId": r["id"]},

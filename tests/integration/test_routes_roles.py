@@ -63,6 +63,8 @@ ROUTE_RULES: dict[tuple[str, str], str] = {
     ("PATCH", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"): "submission.update",
     ("DELETE", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"): "submission.update",
     ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/restore"): "submission.update",
+    ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/erase"): "submission.update",
+    ("POST", "/v1/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}/erase"): "entity.update",
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/attachments"): "submission.read",
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/attachments/{name:str}"): "submission.read",
     ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/attachments/{name:str}"): "submission.update",
@@ -139,6 +141,8 @@ BODIES: dict[tuple[str, str], dict] = {
     ("PATCH", "/v1/projects/{project_id:int}/cases/{uuid:str}"): {"centre": "dushanbe"},
     ("POST", "/v1/projects/{project_id:int}/cases/{uuid:str}/referrals"): {"toCentre": "dushanbe"},
     ("PATCH", "/v1/projects/{project_id:int}/cases/{uuid:str}/referrals/{referral_id:int}"): {"state": "accepted"},
+    ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/erase"): {"confirm": "x"},
+    ("POST", "/v1/projects/{project_id:int}/datasets/{name:str}/entities/{uuid:str}/erase"): {"confirm": "x"},
 }
 
 ROLES = ["admin", "manager", "researcher", "ministry", "collector", "none"]
