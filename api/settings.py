@@ -187,6 +187,38 @@ class Settings:
         True, "FIELDSURVEY_PUBLISH_BUNDLED_FORMS",
         "`0` skips publishing `forms/library/` on first start",
     )
+    events_interval_seconds: float = setting(
+        1.0, "FIELDSURVEY_EVENTS_INTERVAL_SECONDS",
+        "how often the outbox worker (one across all server processes) looks for new events "
+        "to hand to alerts and webhooks (api/services/events.py); `0` runs no worker in this "
+        "process",
+    )
+    smtp_url: str | None = setting(
+        None, "FIELDSURVEY_SMTP_URL",
+        "the mail server alert emails go through: `smtp://host:25` (STARTTLS when the server "
+        "offers it), `smtps://user:password@host:465` (TLS from the start); user and password "
+        "are URL-encoded. Unset: no email is sent (alerts stay in the app)",
+        shown="unset", secret=True,
+    )
+    smtp_from: str = setting(
+        "fieldsurvey@localhost", "FIELDSURVEY_SMTP_FROM", "the sender of alert emails",
+    )
+    webhooks_allow_private: bool = setting(
+        False, "FIELDSURVEY_WEBHOOKS_ALLOW_PRIVATE",
+        "`1` lets webhooks use plain `http://` and private, loopback or link-local addresses "
+        "(tests, intranets); otherwise only `https://` to public addresses, checked when a "
+        "webhook is created and again on every delivery, at the address connected to",
+    )
+    webhook_retry_seconds: float = setting(
+        30.0, "FIELDSURVEY_WEBHOOK_RETRY_SECONDS",
+        "the first wait before a failed webhook delivery is tried again; each later wait is "
+        "twice the one before (at most an hour)",
+    )
+    webhook_give_up_hours: float = setting(
+        24.0, "FIELDSURVEY_WEBHOOK_GIVE_UP_HOURS",
+        "a webhook delivery still failing this long after its event is given up (shown as "
+        "failed, with *Send again*)",
+    )
     # not read from the environment
     bundled_forms_dir: Path = Path(__file__).resolve().parent.parent / "forms" / "library"
 
@@ -227,6 +259,18 @@ class Settings:
                     raise ValueError(
                         f"{name} must be local, postgres or s3://bucket?endpoint=URL ({exc})"
                     ) from None
+        if self.events_interval_seconds < 0:
+            raise ValueError("FIELDSURVEY_EVENTS_INTERVAL_SECONDS must not be negative")
+        if self.smtp_url is not None:
+            from urllib.parse import urlsplit
+
+            if urlsplit(self.smtp_url).scheme not in ("smtp", "smtps") or not urlsplit(
+                    self.smtp_url).hostname:
+                raise ValueError("FIELDSURVEY_SMTP_URL must be smtp://host:port or "
+                                 "smtps://user:password@host:port")
+        if self.webhook_retry_seconds <= 0 or self.webhook_give_up_hours <= 0:
+            raise ValueError("FIELDSURVEY_WEBHOOK_RETRY_SECONDS and "
+                             "FIELDSURVEY_WEBHOOK_GIVE_UP_HOURS must be positive")
         if self.attachments_previous == self.attachments:
             raise ValueError("FIELDSURVEY_ATTACHMENTS_PREVIOUS names the same store as "
                              "FIELDSURVEY_ATTACHMENTS")

@@ -132,6 +132,10 @@ def settings(database_url: str, data_dir: Path) -> Settings:
         # nor when a request finds one missing: test data is always fresh, so it never settles
         # (tests/integration/test_summaries_api.py makes apps that publish on request)
         publication_settle_seconds=10**9,
+        # no outbox worker in the shared app: the outbox's tests run their own
+        # (tests/integration/test_outbox.py), so that one test's settings (SMTP, webhooks)
+        # are the only worker's
+        events_interval_seconds=0,
     )
 
 
@@ -240,6 +244,7 @@ class LiveServer:
             FIELDSURVEY_LOGIN_ADDRESS_LIMIT="100000",
             FIELDSURVEY_PUBLICATION_INTERVAL_SECONDS="0",  # as the in-process app's settings
             FIELDSURVEY_PUBLICATION_SETTLE_SECONDS=str(10**9),
+            FIELDSURVEY_EVENTS_INTERVAL_SECONDS="0",  # as the in-process app's settings
             HOST="127.0.0.1",
             PORT=str(self.port),
         )

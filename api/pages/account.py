@@ -23,6 +23,7 @@ from api.i18n import (
 )
 from api.pages.web import SESSION_COOKIE, Page, PageForbidden, safe_next
 from api.problems import Problem
+from api.services import alerts as alerts_service
 from api.services import users as users_service
 from api.services.sessions import password_login
 from api.settings import Settings
@@ -125,24 +126,37 @@ def zone_choices(i18n: I18n) -> list[tuple[str, str]]:
     return out
 
 
-def _account_page(page: Page, *, status: int = 200, saved: bool = False,
-                  error: str | None = None) -> Response:
+ALERT_CHANNELS = (("app", N_("In the app")), ("email", N_("By email")))
+
+
+def _chosen_alerts(data: dict[str, str]) -> dict[str, dict[str, bool]]:
+    """The alert checkboxes of the form (`alert-KIND-CHANNEL`): one not sent is off."""
+    return {kind: {channel: data.get(f"alert-{kind}-{channel}") == "on"
+                   for channel, _ in ALERT_CHANNELS}
+            for kind in alerts_service.ALERT_KINDS}
+
+
+async def _account_page(page: Page, conn: asyncpg.Connection, *, status: int = 200,
+                        saved: bool = False, error: str | None = None) -> Response:
     actor = page.actor
+    chosen = await alerts_service.get_preferences(conn, actor)
     return page.render(
         "account.html", status=status, saved=saved, error=error,
         languages=[(code, LANGUAGE_NAMES[code]) for code in LOCALES],
         chosen_locale=actor.locale or page.i18n.locale,
         zones=zone_choices(page.i18n), chosen_zone=actor.time_zone or DEFAULT_TIME_ZONE,
         now=datetime.now(UTC),
+        alert_kinds=[(k.name, k.label) for k in alerts_service.ALERT_KINDS.values()],
+        alert_channels=ALERT_CHANNELS, alert_choices=chosen,
     )
 
 
 @get("/account", include_in_schema=False)
-async def account_page(page: Page) -> Response:
+async def account_page(page: Page, conn: asyncpg.Connection) -> Response:
     actor = page.require_login()
     if actor.type != "user":
         raise PageForbidden()
-    return _account_page(page, saved=page.request.query_params.get("saved") == "1")
+    return await _account_page(page, conn, saved=page.request.query_params.get("saved") == "1")
 
 
 @post("/account", include_in_schema=False)
@@ -154,7 +168,10 @@ async def account_save(page: Page, conn: asyncpg.Connection, data: dict[str, str
     except Problem as problem:
         if problem.status == 403:
             raise PageForbidden() from problem
-        return _account_page(page, status=400, error=page.problem_message(problem))
+        return await _account_page(page, conn, status=400,
+                                   error=page.problem_message(problem))
+    if data.get("alerts-shown") == "1":  # the form with the alert choices (not an older one)
+        await alerts_service.set_preferences(conn, actor, _chosen_alerts(data))
     response = page.redirect("/account?saved=1")
     if data.get("locale"):
         page.set_locale_cookie(response, data["locale"])

@@ -252,6 +252,7 @@ class Page:
         self.actor = actor
         self.i18n = i18n
         self.settings = settings
+        self.unread_alerts = 0  # shown beside the link to /alerts on every page
 
     @property
     def _(self) -> Callable[..., str]:
@@ -291,6 +292,7 @@ class Page:
             locale=self.i18n.locale,
             locales=[(code, LANGUAGE_NAMES[code]) for code in LOCALES],
             here=path + (f"?{query}" if query else ""),
+            unread_alerts=self.unread_alerts,
             csrf_token=csrf_token(self.request),
             csrf_field=CSRF_FIELD,
             gettext=_template_gettext(self.i18n),
@@ -366,6 +368,10 @@ async def provide_page(request: Request, conn: asyncpg.Connection, settings: Set
     if actor is not None and actor.type != "user":
         actor = None
     page = Page(request, actor, request_i18n(request, actor), settings)
+    if actor is not None:
+        from api.services.alerts import unread_count
+
+        page.unread_alerts = await unread_count(conn, actor)
     request.state.page = page
     return page
 
