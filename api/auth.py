@@ -58,6 +58,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "entity.read",
             "entity.update",
             "case.consent_override",  # a referral without recorded consent (with a reason)
+            "sensitive.read",
         }
     ),
     "researcher": frozenset(
@@ -140,6 +141,26 @@ def authorize(actor: Actor | None, permission: str, project_id: int | None = Non
         raise Problem("forbidden", N_("This action needs the permission %(permission)s."),
                       params={"permission": repr(permission)})
     return actor
+
+
+def may_read_sensitive(actor: Actor | None, project_id: int, centre: str | None = None) -> bool:
+    """The one decision on questions that identify a person (`Field.sensitive`): whether the
+    actor sees their answers and files (else `[masked]`, forms/sensitive.py, and 403 for the
+    files). Managers and administrators do (`sensitive.read`); researchers do not unless a role
+    gives it. `centre`, a record's support centre when the caller knows it, is for the case's
+    own centre (row scopes, api/scopes.py): staff limited to that centre read its cases."""
+    if actor is None:
+        return False
+    if actor.can("sensitive.read", project_id):
+        return True
+    return centre is not None and centre in _own_centres(actor, project_id)
+
+
+def _own_centres(actor: Actor, project_id: int) -> frozenset[str]:
+    """The support centres the actor's role in the project is limited to (none until row
+    scopes give it some)."""
+    scope = getattr(actor, "scopes", {}).get(project_id)
+    return frozenset(getattr(scope, "centres", ()) or ())
 
 
 def require_admin(actor: Actor | None) -> Actor:

@@ -656,6 +656,14 @@ async def get_version(
     return await conn.fetchrow(SELECT_VERSION, submission_id, instance_id)
 
 
+SELECT_ANSWERS_OF_VERSION = "SELECT answers FROM submission_versions WHERE id = $1"
+
+
+async def get_version_answers(conn: asyncpg.Connection, version_id: int):
+    """One version's answers (the nested JSON ingest stored)."""
+    return await conn.fetchval(SELECT_ANSWERS_OF_VERSION, version_id)
+
+
 async def get_attachment(
     conn: asyncpg.Connection, version_id: int, name: str
 ) -> asyncpg.Record | None:

@@ -6,7 +6,9 @@ for a geopoint's parts or a dateTime and its offset; for a choice, its 0/1 colum
 select_multiple is split), kind, type (for the server's columns, the type the sheet stores:
 dateTime, int, string...), value (a choice's name), one `label::<language>` per language, hint in the default language,
 relevant, constraint, required, calculation, choice_filter, versions (the published versions
-that have the field).
+that have the field); when the form marks questions that identify a person, `sensitive`:
+"masked" where this export shows `[masked]` (the reader may not read them), "yes" where it
+shows the answers.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ SHEET_TYPES = {"submission_date": "dateTime", "list": "string"}
 
 def codebook_header(layout: ExportLayout) -> list[str]:
     languages = list(layout.schema.languages) or [DEFAULT_LABEL_KEY]
+    sensitive = ["sensitive"] if layout.schema.sensitive_paths else []
     return [
         "path",
         "column",
@@ -54,11 +57,22 @@ def codebook_header(layout: ExportLayout) -> list[str]:
         "calculation",
         "choice_filter",
         "versions",
+        *sensitive,
     ]
 
 
-def codebook_rows(layout: ExportLayout) -> list[list[str | None]]:
+def _sensitive_cell(path: str, sensitive: frozenset[str], masked: frozenset[str]) -> str | None:
+    if path in masked:
+        return "masked"
+    return "yes" if path in sensitive else None
+
+
+def codebook_rows(
+    layout: ExportLayout, masked: frozenset[str] = frozenset()
+) -> list[list[str | None]]:
     schema = layout.schema
+    sensitive = schema.sensitive_paths
+    tail = 1 if sensitive else 0  # the `sensitive` column
     languages = list(schema.languages) or [DEFAULT_LABEL_KEY]
     default = schema.default_language or DEFAULT_LABEL_KEY
     columns_of: dict[str, list[str]] = {}
@@ -90,6 +104,7 @@ def codebook_rows(layout: ExportLayout) -> list[list[str | None]]:
                 f.calculate,
                 f.choice_filter,
                 " ".join(layout.merged.field_versions.get(f.path, ())),
+                *([_sensitive_cell(f.path, sensitive, masked)] if tail else []),
             ]
         )
         for choice in f.choices:
@@ -108,6 +123,7 @@ def codebook_rows(layout: ExportLayout) -> list[list[str | None]]:
                     None,
                     None,
                     None,
+                    *[None] * tail,
                 ]
             )
     # the columns the server adds, once each, typed as the sheets store them
@@ -139,6 +155,7 @@ def codebook_rows(layout: ExportLayout) -> list[list[str | None]]:
                 None,
                 None,
                 None,
+                *[None] * tail,
             ]
         )
     return rows

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from exports.layout import ExportLayout
+from forms.sensitive import MASKED
 
 _LEAF, _GEO, _MULTI, _GROUP, _REPEAT = range(5)
 
@@ -103,7 +104,8 @@ class RowBuilder:
                 elif f.type == "geopoint":
                     first = positions.get((f.path, "geo", 0))
                     if first is not None:
-                        steps.append((_GEO, f.name, first))
+                        parts = sum(1 for part in range(4) if (f.path, "geo", part) in positions)
+                        steps.append((_GEO, f.name, first, parts))
                 else:
                     at = positions.get((f.path, "field", None))
                     if at is None:
@@ -157,7 +159,10 @@ class RowBuilder:
                     )
             elif kind == _GEO:
                 text = _text(value)
-                if text:
+                if text == MASKED:  # every part of a masked point
+                    for i in range(step[3]):
+                        row[step[2] + i] = MASKED
+                elif text:
                     at = step[2]
                     parts = text.split()
                     for i in range(min(4, len(parts))):
@@ -165,7 +170,10 @@ class RowBuilder:
             elif kind == _MULTI:
                 text = _text(value)
                 row[step[2]] = text
-                if text is not None:
+                if text == MASKED:  # a masked choice is masked in its 0/1 columns too
+                    for at in step[4]:
+                        row[at] = MASKED
+                elif text is not None:
                     for at in step[4]:
                         row[at] = 0
                     choices = step[3]

@@ -87,6 +87,10 @@ def _merge_choices(new: tuple[Choice, ...], old: tuple[Choice, ...]) -> tuple[Ch
     return new + tuple(c for c in old if c.name not in names)
 
 
+def _marked_sensitive(f: Field) -> Field:
+    return replace(f, sensitive=True, children=tuple(_marked_sensitive(c) for c in f.children))
+
+
 def _merge_fields(new: tuple[Field, ...], old: tuple[Field, ...]) -> tuple[Field, ...]:
     merged = list(new)
     position = {f.name: i for i, f in enumerate(merged)}
@@ -107,6 +111,9 @@ def _merge_fields(new: tuple[Field, ...], old: tuple[Field, ...]) -> tuple[Field
             merged[at] = replace(
                 current, choices=_merge_choices(current.choices, old_field.choices)
             )
+        if old_field.sensitive and not merged[at].sensitive:
+            # marked in any version: masked in every version's answers
+            merged[at] = _marked_sensitive(merged[at])
         insert_at = at + 1
     return tuple(merged)
 

@@ -68,6 +68,8 @@ class ReportSpec:
     language: str | None = None
     restricted: bool = False  # disclosure control on
     k: int = 10
+    # questions the reader may not read (sensitive): counted as answered or not, no values
+    masked: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,8 @@ def plan_report(merged: MergedForm, spec: ReportSpec) -> ReportPlan:
                 kind = _kind(f)
                 if kind is None:
                     continue
+                if f.path in spec.masked:
+                    kind = "text"
                 if spec.by is not None and f is by:
                     continue  # its distribution is the population table
                 if spec.period is not None and period_source is not None and f is period_source:
@@ -543,6 +547,7 @@ def finish_report(accumulator: _Accumulator, plan: ReportPlan) -> dict:
             "type": f.type,
             "kind": q.kind,
             "scope": q.scope,
+            **({"masked": True} if f.path in spec.masked else {}),
         }
         missing_row = {"value": None, "label": NOT_ANSWERED, "missing": True}
         if q.kind in ("choice", "multi", "date"):

@@ -146,9 +146,10 @@ async def stream_xlsx(
     header_labels: bool = False,
     choice_labels: bool = False,
     flush_bytes: int = FLUSH_BYTES,
+    masked: frozenset[str] = frozenset(),
 ) -> AsyncIterator[bytes]:
-    """Yield the bytes of the workbook while reading `records` (oldest first).
-    Raises SpreadsheetLimitError before the first byte when a table is too wide."""
+    """Yield the bytes of the workbook while reading `records` (oldest first; their answers
+    at the paths `masked` already masked: the codebook says which). Raises SpreadsheetLimitError before the first byte when a table is too wide."""
     default = layout.schema.default_language
     book = StreamingWorkbook(reserved=(CODEBOOK_SHEET,))
     sheets = []
@@ -195,7 +196,7 @@ async def stream_xlsx(
         for sheet in sheets:
             sheet.close()
         yield book.take()
-        for row in codebook_rows(layout):
+        for row in codebook_rows(layout, masked):
             codebook.append(row)
         codebook.close()
         for chunk in book.finish():

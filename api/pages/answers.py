@@ -16,6 +16,7 @@ from api.form_cache import version_schema
 from api.http import media_kind
 from exports.layout import ExportOptionError, label_in, resolve_language
 from forms.schema import Field, FormSchema
+from forms.sensitive import MASKED
 
 
 async def schema_for_def(conn, def_id: int) -> FormSchema:
@@ -40,6 +41,7 @@ class Answer:
     text: str | None = None  # the answer as shown (choice labels), None when blank
     code: str | None = None  # the raw value when a label was shown instead
     media: str | None = None  # "image" | "audio" | "video" | "file" for a binary answer
+    masked: bool = False  # a question that identifies a person, masked for this reader
     children: list[Answer] = field(default_factory=list)
 
 
@@ -62,6 +64,9 @@ def _value(f: Field, value: Any, language: str | None, default: str | None) -> A
         return answer
     text = str(value)
     answer.text = text
+    if text == MASKED:  # shown translated, never as a file link
+        answer.masked = True
+        return answer
     if f.type in ("select_one", "select_multiple") and f.choices:
         shown = choice_text(f, text, language, default)
         if shown is not None and shown != text:

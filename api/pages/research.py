@@ -191,6 +191,7 @@ def report_view(i18n: I18n, report: dict) -> list[dict]:
             "stats": [{"label": _(name), "values": stats[key]}
                       for key, name in REPORT_STATS.items() if key in stats],
             "repeat": q["scope"].rsplit("/", 1)[-1] if q.get("scope") else None,
+            "masked": bool(q.get("masked")),
         })
     return out
 

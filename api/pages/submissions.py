@@ -47,6 +47,7 @@ from db import projects as projects_db
 from exports.layout import label_in
 from forms import vocabulary
 from forms.screening import RISK_SCREENING_FORM_ID
+from forms.sensitive import MASKED
 
 BASE = "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions"
 ONE = BASE + "/{instance_id:str}"
@@ -227,6 +228,8 @@ async def _detail_context(
         table=table_url(project_id, xml_form_id),
         title=detail.form["title"] or xml_form_id,
         files={a["name"]: a["exists"] for a in detail.row["attachments"]},
+        masked_text=lambda text: "—" if text is None else (
+            page._("[masked]") if text == MASKED else text),
     )
 
 

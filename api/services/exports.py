@@ -14,6 +14,7 @@ and the CLI read that table.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,12 @@ from api.i18n import N_
 from api.problems import Problem
 from api.services.forms import form_or_404
 from api.services.publications import latest_publication
+from api.services.sensitive import (
+    masked_paths,
+    masked_records,
+    refuse_masked_fields,
+    shown_sensitive,
+)
 from api.services.summaries import publication_json
 from api.settings import Settings
 from api.storage import AttachmentStore
@@ -106,6 +113,7 @@ class ExportTarget:
     form_id: int
     merged: MergedForm
     filter: SubmissionFilter = field(default_factory=SubmissionFilter)
+    masked: frozenset[str] = frozenset()  # the reader sees `[masked]` there (sensitive fields)
 
 
 def _split(values: list[str] | str | None) -> tuple[str, ...] | None:
@@ -228,22 +236,31 @@ async def stream_records_into(
                 **target.filter.as_kwargs(),
             )
         ))
+        # the files of masked fields, met while the records are written (before the files)
+        masked_files: set[tuple[str, str]] = set()
+        if target.masked:
+            records = masked_records(records, target.masked, masked_files)
         if store is None:
             body = write(records)
         else:
             files = await prefetched(stream_attachments_for_export(
                 conn, target.form_id, **target.filter.as_kwargs()
             ))
-            body = write(records, _export_files(files, target, store))
+            body = write(records, _export_files(files, target, store, masked_files))
         async for chunk in body:
             if chunk:
                 yield chunk
 
 
 async def _export_files(
-    rows: AsyncIterator[asyncpg.Record], target: ExportTarget, store: AttachmentStore
+    rows: AsyncIterator[asyncpg.Record], target: ExportTarget, store: AttachmentStore,
+    masked_files: set[tuple[str, str]],
 ) -> AsyncIterator[SubmissionFile]:
+    """The uploaded files, read after every record was written (the writers put media/ last),
+    so `masked_files` is whole: those are left out."""
     async for row in taking_turns(rows):
+        if (row["instance_id"], row["name"]) in masked_files:
+            continue
         try:
             content = await store.get(row["blob_key"])
         except FileNotFoundError:
@@ -298,6 +315,24 @@ class PreparedExport:
     details: dict  # for the audit log
     media_type: str
     file_name: str
+    layout: ExportLayout | None = None
+
+
+def sensitive_details(
+    actor: Actor, project_id: int, prepared: PreparedExport, target: ExportTarget
+) -> dict:
+    """The audit log's word on an export's sensitive columns: `sensitive` is "shown" when it
+    holds some unmasked (unusual reading lists those), "masked" when they were masked."""
+    layout = prepared.layout
+    paths = {c.field.path for t in layout.tables for c in t.columns
+             if c.field is not None} if layout is not None else set()
+    marked = paths & target.merged.schema.sensitive_paths
+    if not marked:
+        return {}
+    if target.masked:
+        return {"sensitive": "masked"}
+    return {"sensitive": "shown"} if shown_sensitive(
+        actor, project_id, target.merged.schema) else {}
 
 
 def _prepare_csv_zip(target: ExportTarget, asked: ExportRequest) -> PreparedExport:
@@ -314,7 +349,7 @@ def _prepare_csv_zip(target: ExportTarget, asked: ExportRequest) -> PreparedExpo
                "escapeFormulas": asked.escape_formulas}
     # as Central: newest submission first
     return PreparedExport("csv.zip", target, write, True, asked.attachments, details,
-                          "application/zip", name)
+                          "application/zip", name, layout)
 
 
 def _prepare_xlsx(target: ExportTarget, asked: ExportRequest) -> PreparedExport:
@@ -327,12 +362,12 @@ def _prepare_xlsx(target: ExportTarget, asked: ExportRequest) -> PreparedExport:
     def write(records):
         return stream_xlsx(
             records, layout, language=language, header_labels=language is not None,
-            choice_labels=asked.choices == "label",
+            choice_labels=asked.choices == "label", masked=target.masked,
         )
 
     return PreparedExport("xlsx", target, write, False, False,
                           {"format": "xlsx", "lang": language}, XLSX_MEDIA_TYPE,
-                          f"{target.xml_form_id}.xlsx")
+                          f"{target.xml_form_id}.xlsx", layout)
 
 
 # format -> how its export is prepared (a writer of exports/ behind it)
@@ -344,14 +379,19 @@ EXPORT_FORMATS: dict[str, Callable[[ExportTarget, ExportRequest], PreparedExport
 
 async def prepare_export(
     conn: asyncpg.Connection, project_id: int, xml_form_id: str, export_format: str,
-    asked: ExportRequest,
+    asked: ExportRequest, *, reader: Actor | None = None,
 ) -> PreparedExport:
     """Resolve the form, its versions, the filter and the columns; refuse what cannot be
-    served. Reads only; the caller has checked the permission."""
+    served. Reads only; the caller has checked the permission. With `reader`, the sensitive
+    fields it may not read are masked (the CLI, run by the server's operator, gives none)."""
     if export_format == "xlsx" and asked.choices not in ("value", "label"):
         raise Problem("export-option-invalid", N_("choices must be value or label."))
     submission_filter = parse_filter(asked.since, asked.until, asked.review_state, asked.version)
     target = await resolve_target(conn, project_id, xml_form_id, submission_filter)
+    if reader is not None:
+        target = dataclasses.replace(
+            target, masked=masked_paths(reader, project_id, target.merged.schema)
+        )
     return EXPORT_FORMATS[export_format](target, asked)
 
 
@@ -371,14 +411,15 @@ async def start_export(
     export resolved, its first chunk taken (HeldStream) and the export in the audit log,
     all before the response starts."""
     actor = authorize(actor, "export", project_id)
-    prepared = await prepare_export(conn, project_id, xml_form_id, export_format, asked)
+    prepared = await prepare_export(conn, project_id, xml_form_id, export_format, asked,
+                                    reader=actor)
+    target = prepared.target
     body = await HeldStream.start(slots, lambda: stream_records_into(
-        dsn, prepared.target, prepared.write, newest_first=prepared.newest_first,
+        dsn, target, prepared.write, newest_first=prepared.newest_first,
         store=store if prepared.with_files else None,
     ))
-    await body.then(audit_export(
-        conn, actor.id, "submission.export", prepared.target, prepared.details
-    ))
+    details = {**prepared.details, **sensitive_details(actor, project_id, prepared, target)}
+    await body.then(audit_export(conn, actor.id, "submission.export", target, details))
     return StartedExport(body, prepared.media_type, prepared.file_name)
 
 
@@ -449,13 +490,17 @@ async def form_report(
         default_review_states=COUNTED_REVIEW_STATES,
     )
     target = await resolve_target(conn, project_id, xml_form_id, submission_filter)
+    masked = masked_paths(actor, project_id, target.merged.schema)
+    if by is not None:  # a breakdown by a masked question would tell its answers
+        refuse_masked_fields(masked, [by])
     language = export_language(target, options.lang)
     restricted = False  # roles without microdata had theirs from the publication above
     k = settings.disclosure_k
     try:
         plan = plan_report(
             target.merged,
-            ReportSpec(by=by, period=period, language=language, restricted=restricted, k=k),
+            ReportSpec(by=by, period=period, language=language, restricted=restricted, k=k,
+                       masked=masked),
         )
     except ReportOptionError as exc:
         raise option_problem(exc) from exc
@@ -468,13 +513,13 @@ async def form_report(
     )
     # a report is small: it is read on the request's connection, then answered whole
     async with conn.transaction(isolation="repeatable_read", readonly=True):
+        records = taking_turns(
+            stream_submissions_for_export(
+                conn, target.form_id, prefetch=1000, **target.filter.as_kwargs()
+            )
+        )
         report = await build_report(
-            taking_turns(
-                stream_submissions_for_export(
-                    conn, target.form_id, prefetch=1000, **target.filter.as_kwargs()
-                )
-            ),
-            plan,
+            masked_records(records, masked) if masked else records, plan
         )
     report["filters"] = target.filter.describe()
     return report

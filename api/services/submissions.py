@@ -21,6 +21,7 @@ from api.problems import Problem
 from api.services import submission_entities
 from api.services.forms import form_or_404
 from api.services.projects import require_writable_project
+from api.services.sensitive import form_masked_paths, refuse_masked_file
 from api.storage import AttachmentStore, blob_key
 from db import audits
 from db import blobs as blobs_db
@@ -29,6 +30,7 @@ from db.limits import MAX_INTEGER
 from db.submissions import AttachmentIn, ListFilter
 from forms.messages import OptionError
 from forms.numbers import whole_number
+from forms.sensitive import mask_answers
 from forms.vocabulary import REVIEW_DECISIONS, REVIEW_STATES, RISK_LEVELS, parse_moment_range
 
 MAX_COMMENT_LENGTH = 10_000
@@ -360,6 +362,9 @@ async def submission_detail(
     form = await form_or_404(conn, project_id, xml_form_id)
     row = await submission_row(conn, form["id"], instance_id)
     versions = await submissions_db.list_version_answers(conn, row["id"])
+    masked = await form_masked_paths(conn, actor, project_id, form["id"])
+    if masked:
+        versions = [{**v, "answers": mask_answers(v["answers"], masked)} for v in versions]
     screening = await submissions_db.get_screening(conn, form["id"], instance_id)
     comments = await submissions_db.list_comments(conn, row["id"])
     events = await audits.list_audits_of(conn, acted_on(project_id, xml_form_id, instance_id))
@@ -393,6 +398,11 @@ async def attachment_content(
         if version is None:
             raise Problem("submission-not-found", N_("The submission has no such version."))
         version_id = version["id"]
+    # a masked question's file is refused before anything tells whether it was received
+    masked = await form_masked_paths(conn, actor, project_id, form["id"])
+    if masked:
+        answers = await submissions_db.get_version_answers(conn, version_id)
+        refuse_masked_file(answers, masked, name)
     item = await submissions_db.get_attachment(conn, version_id, name)
     if item is None or item["blob_key"] is None:
         raise Problem("attachment-not-found")

@@ -38,11 +38,12 @@ from api.i18n import N_
 from api.paths import encoded_path
 from api.problems import Problem
 from api.services.forms import form_or_404
+from api.services.sensitive import masked_paths, masked_records, refuse_masked_fields
 from api.v1.query_params import non_negative_int
 from db import audits
 from db import forms as forms_db
 from db import submissions as submissions_db
-from db.odata_filter import ODataQueryError, compile_filter, compile_orderby
+from db.odata_filter import ROOT_PREFIX, ODataQueryError, compile_filter, compile_orderby, tokenize
 from db.pool import read_snapshot
 from exports.odata import (
     ROOT_TABLE,
@@ -58,6 +59,7 @@ from exports.odata import (
     stream_table,
 )
 from exports.streaming import HeldStream, prefetched, taking_turns
+from forms.sensitive import masked_schema
 
 ODATA_HEADERS = {"OData-Version": "4.0"}
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"  # as Central sends OData rows
@@ -68,21 +70,26 @@ _TABLE = re.compile(r"^(Submissions(?:\.[A-Za-z0-9_.]+)?)(?:\('([^']*)'\))?$")
 # dashes, after an optional "uuid:". Any other instanceID is 404 over OData, as on Central;
 # the REST route /submissions/{instanceId} still reaches it.
 _KEY = re.compile(r"^(?:uuid:)?[a-z0-9-]+$", re.IGNORECASE)
-_forms: LRUCache[int, ODataForm] = LRUCache(maxsize=256)
+_forms: LRUCache[tuple[int, frozenset[str]], ODataForm] = LRUCache(maxsize=256)
 _SAFE = "*,'()"  # left as they are in nextLink query values (e.g. $expand=*)
 
 
-def _odata_form(def_id: int, xform: str) -> ODataForm:
-    cached = _forms.get(def_id)
+def _odata_form(def_id: int, xform: str, actor: Actor | None, project_id: int) -> ODataForm:
+    """The feed of a version as the actor reads it: its sensitive questions masked (typed
+    Edm.String in $metadata, `[masked]` in the rows) unless it may read them."""
+    schema = version_schema_of(def_id, xform)
+    masked = masked_paths(actor, project_id, schema)
+    cached = _forms.get((def_id, masked))
     if cached is None:
-        cached = _forms[def_id] = odata_form(version_schema_of(def_id, xform))
+        cached = _forms[(def_id, masked)] = odata_form(masked_schema(schema, masked))
     return cached
 
 
-async def _published_form(conn: asyncpg.Connection, project_id: int, xml_form_id: str):
+async def _published_form(conn: asyncpg.Connection, project_id: int, xml_form_id: str,
+                          actor: Actor | None):
     form = await form_or_404(conn, project_id, xml_form_id, published=True)
     definition = await forms_db.get_def(conn, form["current_def_id"])
-    return form, _odata_form(definition["id"], definition["xform"])
+    return form, _odata_form(definition["id"], definition["xform"], actor, project_id)
 
 
 def _service_path(request: Request) -> str:
@@ -97,7 +104,7 @@ async def service_document_response(
 ) -> Response:
     """GET .../forms/{xmlFormId}.svc (routed here by forms.get_form)."""
     authorize(actor, "submission.read", project_id)
-    _, form = await _published_form(conn, project_id, xml_form_id)
+    _, form = await _published_form(conn, project_id, xml_form_id, actor)
     service_url = base_url(request, request.app.state.settings) + _service_path(request)
     return Response(
         service_document(form, service_url), media_type=SERVICE_MEDIA_TYPE, headers=ODATA_HEADERS
@@ -144,7 +151,7 @@ async def odata_resource(
     if not form_svc.endswith(".svc"):
         raise Problem("not-found")
     xml_form_id = form_svc[:-4]
-    form_row, form = await _published_form(conn, project_id, xml_form_id)
+    form_row, form = await _published_form(conn, project_id, xml_form_id, actor)
     if table == "$metadata":
         return Response(
             edmx(form).encode("utf-8"),
@@ -174,7 +181,7 @@ async def odata_navigation(
     if not form_svc.endswith(".svc"):
         raise Problem("not-found")
     xml_form_id = form_svc[:-4]
-    form_row, form = await _published_form(conn, project_id, xml_form_id)
+    form_row, form = await _published_form(conn, project_id, xml_form_id, actor)
     match = _TABLE.match(table)
     steps = [step for step in nav.split("/") if step]
     if match is None or match.group(1) != ROOT_TABLE or match.group(2) is None or not steps:
@@ -219,6 +226,9 @@ async def _serve_table(
     top = non_negative_int(request, "$top", "odata-query-invalid")
     skip = non_negative_int(request, "$skip", "odata-query-invalid") or 0
     want_count = _flag(query.get("$count"))
+    masked = masked_paths(actor, project_id, form.schema)
+    if masked:  # a filter or an order on a masked question would tell its answers
+        refuse_masked_fields(masked, _named_fields(query.get("$filter"), query.get("$orderby")))
     keep, where, params, order = await _table_query(
         request, conn, form_row, form, table_name, key
     )
@@ -273,6 +283,8 @@ async def _serve_table(
 
     async def body() -> AsyncIterator[bytes]:
         rows = await prefetched(records)  # the connection, the snapshot, the first rows
+        if masked:
+            rows = masked_records(rows, masked)
         async for chunk in stream_table(
             form, table_name, rows,
             options=RowOptions(wkt=_flag(query.get("$wkt")), expand=expand_all),
@@ -309,6 +321,19 @@ async def _table_query(
         params = [*params, key]
         where = f"({where}) AND s.instance_id = ${len(params) + 1}::text"
     return keep, where, params, order
+
+
+def _named_fields(*expressions: str | None) -> list[str]:
+    """The field names a $filter or $orderby mentions (a text that cannot be read names none:
+    compile_filter refuses it)."""
+    names = []
+    for expression in expressions:
+        try:
+            tokens = tokenize(expression or "")
+        except ODataQueryError:
+            continue
+        names += [t.text.removeprefix(ROOT_PREFIX) for t in tokens if t.kind == "name"]
+    return names
 
 
 def _audit_read(conn, actor: Actor, project_id: int, xml_form_id: str, table_name: str,

@@ -38,10 +38,12 @@ from api.services import submissions as submission_service
 from api.services import trash as trash_service
 from api.services.forms import form_or_404
 from api.services.ingest import IngestResult, ingest_submission, parse_or_problem
+from api.services.sensitive import form_masked_paths
 from api.v1.query_params import non_negative_int
 from api.v1.schemas import CommentText
 from db import audits
 from db import submissions as submissions_db
+from forms.sensitive import mask_submission_xml, masked_file_names
 
 BASE = "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions"
 ONE = BASE + "/{instance_id:str}"
@@ -285,7 +287,8 @@ async def get_submission(
             conn, actor.id, "submission.read", acted_on(project_id, xml_form_id, instance_id),
             {"format": "xml"},
         )
-        return Response(bytes(xml), media_type="application/xml")
+        masked = await form_masked_paths(conn, actor, project_id, form_id)
+        return Response(mask_submission_xml(bytes(xml), masked), media_type="application/xml")
     if row is None:
         raise Problem("submission-not-found")
     await audits.log_audit(
@@ -361,12 +364,19 @@ async def list_submission_attachments(
     actor: Actor | None,
 ) -> list[AttachmentOut]:
     actor = authorize(actor, "submission.read", project_id)
-    row = await _submission(conn, await _form_id(conn, project_id, xml_form_id), instance_id)
+    form_id = await _form_id(conn, project_id, xml_form_id)
+    row = await _submission(conn, form_id, instance_id)
     await audits.log_audit(
         conn, actor.id, "submission.attachment.list",
         acted_on(project_id, xml_form_id, instance_id),
     )
-    return [AttachmentOut(a["name"], a["exists"]) for a in row["attachments"]]
+    # a masked question's files are not listed: whether they were received is not told
+    masked = await form_masked_paths(conn, actor, project_id, form_id)
+    hidden = masked_file_names(
+        await submissions_db.get_version_answers(conn, row["version_id"]), masked
+    ) if masked else frozenset()
+    return [AttachmentOut(a["name"], a["exists"]) for a in row["attachments"]
+            if a["name"] not in hidden]
 
 
 @get(ONE + "/attachments/{name:str}")
@@ -449,7 +459,8 @@ async def get_submission_version(
     conn: asyncpg.Connection, actor: Actor | None,
 ) -> Response:
     actor = authorize(actor, "submission.read", project_id)
-    row = await _submission(conn, await _form_id(conn, project_id, xml_form_id), instance_id)
+    form_id = await _form_id(conn, project_id, xml_form_id)
+    row = await _submission(conn, form_id, instance_id)
     as_xml = False
     version = await submissions_db.get_version(conn, row["id"], version_id)
     if version is None and version_id.endswith(".xml"):
@@ -462,7 +473,9 @@ async def get_submission_version(
         {"version": version["instance_id"], **({"format": "xml"} if as_xml else {})},
     )
     if as_xml:
-        return Response(bytes(version["xml"]), media_type="application/xml")
+        masked = await form_masked_paths(conn, actor, project_id, form_id)
+        return Response(mask_submission_xml(bytes(version["xml"]), masked),
+                        media_type="application/xml")
     return Response(version_out(version, extended=extended_metadata(request)))
 
 

@@ -1,0 +1,132 @@
+"""Masking the answers of questions that identify a person (`Field.sensitive`, issue 24).
+
+Pure: answers (the nested dict ingest stores) or submission XML in, the same shape out, with
+every value at a masked path replaced by MASKED. Whether a reader sees them is decided in one
+place, `api.auth.may_read_sensitive`; what to mask is `FormSchema.sensitive_paths`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from typing import Any
+
+from lxml import etree
+
+from forms.schema import Field, FormSchema
+from forms.submission import parse_untrusted_xml
+
+# What a reader without `sensitive.read` sees in a masked field (pages show it translated).
+MASKED = "[masked]"
+
+
+def _split(paths: Iterable[str]) -> dict[str, Any]:
+    """{"a/b", "a/c", "d"} -> {"a": {"b": None, "c": None}, "d": None}."""
+    tree: dict[str, Any] = {}
+    for path in paths:
+        node = tree
+        steps = path.split("/")
+        for step in steps[:-1]:
+            child = node.get(step)
+            if child is None:
+                child = node[step] = {}
+            node = child
+        node[steps[-1]] = None
+    return tree
+
+
+def _mask(data: Any, tree: dict[str, Any]) -> Any:
+    if data.__class__ is list:
+        return [_mask(item, tree) for item in data]
+    if data.__class__ is not dict:
+        return data
+    out = dict(data)
+    for name, below in tree.items():
+        if name not in out:
+            continue
+        if below is None:
+            value = out[name]
+            if value is not None and value != "":
+                out[name] = [MASKED] * len(value) if value.__class__ is list else MASKED
+        else:
+            out[name] = _mask(out[name], below)
+    return out
+
+
+def mask_answers(answers: Any, paths: frozenset[str]) -> Any:
+    """A copy of `answers` with the value at every path of `paths` (relative to the root,
+    through repeats and groups) replaced by MASKED; unanswered fields stay empty."""
+    if not paths:
+        return answers
+    return _mask(answers, _split(paths))
+
+
+def _values(data: Any, tree: dict[str, Any]) -> Iterator[str]:
+    if data.__class__ is list:
+        for item in data:
+            yield from _values(item, tree)
+        return
+    if data.__class__ is not dict:
+        return
+    for name, below in tree.items():
+        value = data.get(name)
+        if below is not None:
+            yield from _values(value, below)
+        elif value.__class__ is str:
+            yield value.strip()
+        elif value.__class__ is list:
+            yield from (v.strip() for v in value if v.__class__ is str)
+
+
+def masked_file_names(answers: Any, paths: frozenset[str]) -> frozenset[str]:
+    """The file names the masked fields of `answers` hold (their attachments are not served)."""
+    if not paths:
+        return frozenset()
+    return frozenset(v for v in _values(answers, _split(paths)) if v)
+
+
+def mask_submission_xml(xml: bytes, paths: frozenset[str]) -> bytes:
+    """The submission XML with the text of every element at a masked path replaced by MASKED
+    (its children dropped); attributes and the rest are kept."""
+    if not paths:
+        return xml
+    root = parse_untrusted_xml(xml)
+    tree = _split(paths)
+
+    def visit(element: etree._Element, node: dict[str, Any]) -> None:
+        for child in element:
+            if child.tag.__class__ is not str:
+                continue
+            name = etree.QName(child).localname
+            if name not in node:
+                continue
+            below = node[name]
+            if below is None:
+                if (child.text or "").strip() or len(child):
+                    for grandchild in list(child):
+                        child.remove(grandchild)
+                    child.text = MASKED
+            else:
+                visit(child, below)
+
+    visit(root, tree)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def masked_schema(schema: FormSchema, paths: frozenset[str]) -> FormSchema:
+    """The schema as a reader who gets `paths` masked sees it: those questions are text (they
+    hold MASKED, whatever their type), with no choices. For typed feeds (OData's $metadata)."""
+    if not paths:
+        return schema
+
+    def visit(fields: tuple[Field, ...]) -> tuple[Field, ...]:
+        out = []
+        for f in fields:
+            if f.children:
+                f = replace(f, children=visit(f.children))
+            elif f.path in paths:
+                f = replace(f, type="string", choices=(), choice_filter=None)
+            out.append(f)
+        return tuple(out)
+
+    return replace(schema, fields=visit(schema.fields))
