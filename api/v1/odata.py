@@ -226,9 +226,7 @@ async def _serve_table(
     top = non_negative_int(request, "$top", "odata-query-invalid")
     skip = non_negative_int(request, "$skip", "odata-query-invalid") or 0
     want_count = _flag(query.get("$count"))
-    masked = masked_paths(actor, project_id, form.schema)
-    if masked:  # a filter or an order on a masked question would tell its answers
-        refuse_masked_fields(masked, _named_fields(query.get("$filter"), query.get("$orderby")))
+    masked = _masked_paths(actor, project_id, form, query)
     keep, where, params, order = await _table_query(
         request, conn, form_row, form, table_name, key
     )
@@ -283,8 +281,7 @@ async def _serve_table(
 
     async def body() -> AsyncIterator[bytes]:
         rows = await prefetched(records)  # the connection, the snapshot, the first rows
-        if masked:
-            rows = masked_records(rows, masked)
+        rows = masked_records(rows, masked) if masked else rows
         async for chunk in stream_table(
             form, table_name, rows,
             options=RowOptions(wkt=_flag(query.get("$wkt")), expand=expand_all),
@@ -321,6 +318,15 @@ async def _table_query(
         params = [*params, key]
         where = f"({where}) AND s.instance_id = ${len(params) + 1}::text"
     return keep, where, params, order
+
+
+def _masked_paths(actor: Actor, project_id: int, form: ODataForm, query) -> frozenset[str]:
+    """The questions the actor reads masked; a filter or an order on one would tell its
+    answers: refused."""
+    masked = masked_paths(actor, project_id, form.schema)
+    if masked:
+        refuse_masked_fields(masked, _named_fields(query.get("$filter"), query.get("$orderby")))
+    return masked
 
 
 def _named_fields(*expressions: str | None) -> list[str]:
