@@ -75,6 +75,12 @@ ORDER BY r.created_at DESC, r.id DESC
 LIMIT $5
 """
 SELECT_CASE_CENTRES = "SELECT case_centres($1)"
+# A referral's case (its current label) and who made the referral.
+SELECT_CASE_OF_REFERRAL = """
+SELECT r.entity_id, r.created_by, cur.label FROM case_referrals r
+JOIN entity_defs cur ON cur.entity_id = r.entity_id AND cur.current
+WHERE r.id = $1
+"""
 # Web users who may be a project's caseworkers: those with one of the given roles in it.
 SELECT_STAFF = """
 SELECT DISTINCT a.id, a.display_name, u.email
@@ -131,6 +137,10 @@ async def project_referrals(
 ) -> list[asyncpg.Record]:
     return await conn.fetch(SELECT_PROJECT_REFERRALS, project_id, dataset,
                             list(centres) if centres is not None else None, state, limit)
+
+
+async def case_of_referral(conn: asyncpg.Connection, referral_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_CASE_OF_REFERRAL, referral_id)
 
 
 async def case_centres(conn: asyncpg.Connection, entity_id: int) -> list[str]:

@@ -32,7 +32,12 @@ from api.i18n import N_, I18n, zone
 from api.settings import Settings
 from db import alerts as alerts_db
 from db.pool import pool_connection
-from forms.vocabulary import REGION_LABELS, RISK_LEVEL_LABELS
+from forms.vocabulary import (
+    CENTRE_LABELS,
+    REFERRAL_SERVICE_LABELS,
+    REGION_LABELS,
+    RISK_LEVEL_LABELS,
+)
 
 log = logging.getLogger("fieldsurvey.alerts")
 
@@ -112,6 +117,39 @@ def _generic(i18n: I18n, d: dict) -> tuple[str, str]:
             i18n.gettext(d["text"], **d.get("params", {})) if d.get("text") else "")
 
 
+_REFERRAL_TITLES = {
+    ("referral", "pending"): N_("Referral received"),
+    ("transfer", "pending"): N_("Transfer received"),
+    ("referral", "accepted"): N_("Referral accepted"),
+    ("transfer", "accepted"): N_("Transfer accepted"),
+    ("referral", "declined"): N_("Referral declined"),
+    ("transfer", "declined"): N_("Transfer declined"),
+}
+
+
+def _centre(i18n: I18n, code: str | None) -> str:
+    return i18n.gettext(CENTRE_LABELS[code]) if code in CENTRE_LABELS else (code or "?")
+
+
+def _referral_target(i18n: I18n, d: dict) -> str:
+    parts = [_centre(i18n, d["toCentre"])] if d.get("toCentre") else []
+    if d.get("service"):
+        parts.append(i18n.gettext(REFERRAL_SERVICE_LABELS.get(d["service"], d["service"])))
+    return " · ".join(parts)
+
+
+def _referral_email(i18n: I18n, d: dict) -> str:
+    # no case code in an email: the centres and the service only
+    return i18n.gettext(N_("From %(from)s to %(target)s."), target=_referral_target(i18n, d),
+                        **{"from": _centre(i18n, d.get("fromCentre"))})
+
+
+def _referral(i18n: I18n, d: dict) -> tuple[str, str]:
+    title = i18n.gettext(_REFERRAL_TITLES.get((d.get("kind"), d.get("state")), N_("Alert")))
+    text = i18n.gettext(N_("Case %(case)s."), case=d.get("case") or "?")
+    return title, f"{text} {_referral_email(i18n, d)}"
+
+
 ALERT_KINDS: dict[str, AlertKind] = {
     "screening": AlertKind("screening", N_("Screenings classified urgent or high risk"),
                            _screening, lambda i18n, d: _screening(i18n, d)[1]),
@@ -120,7 +158,7 @@ ALERT_KINDS: dict[str, AlertKind] = {
     "followup": AlertKind("followup", N_("Cases past their next contact date"),
                           _followup, _followup_email),
     "referral": AlertKind("referral", N_("Referrals and transfers"),
-                          _generic, lambda i18n, d: _generic(i18n, d)[1]),
+                          _referral, _referral_email),
 }
 
 

@@ -11,6 +11,10 @@ to services (as Primero does). What REST (api/v1/cases.py) and the case pages ca
   (the intake's `consent_share` is `yes`), or a manager gives an override with a reason
   (audited `case.consent.override`).
 - `answer_referral`: the receiving side accepts or declines (a reason is required to decline).
+- Each referral and each answer writes an outbox event in its transaction (`case.referred` or
+  `case.transferred`, with the referral's state: api/services/events.py); `on_events`, the
+  outbox handler, alerts the receiving side of one received and the referring side of an
+  answer (api/services/alerts.py, kind `referral`).
 
 Every change locks the case's owner row, so two answers to one transfer, or a transfer and a
 change of owner, happen one after the other.
@@ -26,8 +30,11 @@ import asyncpg
 from api.auth import ROLE_PERMISSIONS, Actor, authorize
 from api.i18n import N_
 from api.problems import Problem
+from api.services import alerts as alerts_service
 from api.services import entities as entities_service
+from api.services import events as events_service
 from api.services.projects import require_writable_project
+from db import alerts as alerts_db
 from db import audits
 from db import cases as cases_db
 from db import entities as entities_db
@@ -46,6 +53,9 @@ OVERRIDE_PERMISSION = "case.consent_override"
 MAX_REASON = 500
 # Roles whose users may be a case's caseworker: those who may read the case.
 CASEWORKER_ROLES = tuple(sorted(r for r, p in ROLE_PERMISSIONS.items() if "entity.read" in p))
+
+
+EVENT_KINDS = {"referral": "case.referred", "transfer": "case.transferred"}
 
 
 def case_acted_on(project_id: int, uuid: str) -> str:
@@ -108,11 +118,6 @@ async def case_file(conn: asyncpg.Connection, actor: Actor | None, project_id: i
         "consentToShare": consent_recorded(row["data"]),
         "referrals": [referral_json(r) for r in await cases_db.list_referrals(conn, row["id"])],
     }
-
-
-async def referrals_of_case(conn: asyncpg.Connection, entity_id: int) -> list[dict[str, Any]]:
-    """Every referral and transfer of a case, oldest first (the timeline reads them)."""
-    return [referral_json(r) for r in await cases_db.list_referrals(conn, entity_id)]
 
 
 async def caseworkers(conn: asyncpg.Connection, project_id: int) -> list[asyncpg.Record]:
@@ -233,6 +238,7 @@ async def refer_case(
             await audits.log_audit(conn, actor.id, "case.consent.override", acted_on,
                                    {**details, "reason": override})
         await audits.log_audit(conn, actor.id, f"case.{kind}", acted_on, details)
+        await _emit(conn, project_id, row, made, actor)
         return referral_json(made)
 
 
@@ -275,7 +281,58 @@ async def answer_referral(
             conn, actor.id, f"case.{found['kind']}.{'accept' if state == 'accepted' else 'decline'}",
             acted_on, {"entityId": row["id"], "referralId": referral_id,
                        **({"reason": reason} if reason else {})})
+        await _emit(conn, project_id, row, answered, actor)
         return referral_json(answered)
+
+
+async def _emit(conn: asyncpg.Connection, project_id: int, case, referral, actor: Actor) -> None:
+    """The outbox event of a referral made or answered, in the caller's transaction: codes and
+    ids only (no reason: it is free text)."""
+    await events_service.emit_event(
+        conn, EVENT_KINDS[referral["kind"]], project_id, f"case/{case['uuid']}",
+        actor_id=actor.id, details={
+            "uuid": str(case["uuid"]), "referralId": referral["id"], "kind": referral["kind"],
+            "state": referral["state"], "fromCentre": referral["from_centre"],
+            "toCentre": referral["to_centre"], "service": referral["service"]})
+
+
+async def _centre_staff(conn: asyncpg.Connection, project_id: int,
+                        centre: str | None) -> list[int]:
+    """Who answers for a centre's cases: the project's managers (all of them while row scopes
+    do not limit them)."""
+    return await alerts_db.project_managers(conn, project_id)
+
+
+async def _alert_recipients(conn: asyncpg.Connection, event, referral) -> list[int]:
+    """A referral received: the receiving centre's staff (for a service alone, the owning
+    centre's); an answer: whoever made the referral and the referring centre's staff. Never
+    the one who acted."""
+    d = event.details
+    if d["state"] == "pending":
+        users = await _centre_staff(conn, event.project_id, d["toCentre"] or d["fromCentre"])
+    else:
+        users = [referral["created_by"],
+                 *await _centre_staff(conn, event.project_id, d["fromCentre"])]
+    return [u for u in dict.fromkeys(users) if u != event.actor_id]
+
+
+async def on_events(conn: asyncpg.Connection, events) -> None:
+    """Outbox handler: alerts for referrals and transfers received, accepted and declined
+    (once per event and person)."""
+    for event in events:
+        if event.kind not in EVENT_KINDS.values():
+            continue
+        d = event.details
+        case = await cases_db.case_of_referral(conn, d["referralId"])
+        if case is None:  # the case was erased since
+            continue
+        await alerts_service.alert_users(
+            conn, await _alert_recipients(conn, event, case), project_id=event.project_id,
+            kind="referral", once_key=f"event/{event.id}",
+            link=f"/projects/{event.project_id}/cases/{d['uuid']}#referral-{d['referralId']}",
+            details={"kind": d["kind"], "state": d["state"], "case": case["label"],
+                     "fromCentre": d["fromCentre"], "toCentre": d["toCentre"],
+                     "service": d["service"]})
 
 
 async def project_referrals(

@@ -83,9 +83,9 @@ Sender = Callable[[asyncpg.Pool, Settings], Awaitable[None]]
 
 def event_handlers() -> tuple[Handler, ...]:
     """Every handler, in the order they run on a batch."""
-    from api.services import alerts
+    from api.services import alerts, cases
 
-    return (alerts.on_events,)
+    return (alerts.on_events, cases.on_events)
 
 
 def senders() -> tuple[Sender, ...]:

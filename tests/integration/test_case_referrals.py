@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 
+from api.services import events as events_service
 from tests.cases_seed import publish_case_forms, send_intake
 from tests.integration.test_pages_infra import assert_no_english
 from tests.pages_client import signed_in
@@ -38,6 +39,19 @@ async def audits_of(pool, case: str) -> list[tuple[str, dict]]:
         rows = await conn.fetch("SELECT action, details FROM audits WHERE acted_on LIKE $1 "
                                 "AND action LIKE 'case.%' AND action <> 'case.read' ORDER BY id", f"%/cases/{case}")
     return [(r["action"], r["details"]) for r in rows]
+
+
+async def deliver(pool) -> None:
+    """What the outbox worker does after the commits: every pending event to its handlers."""
+    async with pool.acquire() as conn:
+        while await events_service.handle_pending(conn):
+            pass
+
+
+async def referral_alerts(pool, user_id: int) -> list[dict]:
+    rows = await pool.fetch("SELECT details, link FROM alerts WHERE user_id = $1 AND "
+                            "kind = 'referral' ORDER BY id", user_id)
+    return [{**r["details"], "link": r["link"]} for r in rows]
 
 
 async def test_owner_is_set_at_intake_and_changed(client, centres, pool) -> None:
@@ -95,6 +109,16 @@ async def test_referral_from_khujand_to_dushanbe(client, centres, pool) -> None:
     assert (referral["kind"], referral["fromCentre"], referral["toCentre"], referral["service"],
             referral["consent"], referral["state"]) == (
         "referral", "khujand", "dushanbe", "shelter", "recorded", "pending")
+    # the receiving centre is alerted (the one who referred is not), once
+    await deliver(pool)
+    await deliver(pool)
+    received_alerts = await referral_alerts(pool, dushanbe["id"])
+    assert [(a["kind"], a["state"], a["case"], a["toCentre"], a["service"])
+            for a in received_alerts] == [("referral", "pending", sent["code"], "dushanbe",
+                                           "shelter")]
+    assert received_alerts[0]["link"] == (f"/projects/{pid}/cases/{sent['case']}"
+                                          f"#referral-{referral['id']}")
+    assert await referral_alerts(pool, khujand["id"]) == []
     # the receiving centre sees it among the referrals it has received
     received = (await client.get(f"/v1/projects/{pid}/referrals?centre=dushanbe&state=pending",
                                  headers=dushanbe["headers"])).json()
@@ -120,6 +144,18 @@ async def test_referral_from_khujand_to_dushanbe(client, centres, pool) -> None:
     missing = await client.patch(url + "/referrals/999999", json={"state": "accepted"},
                                  headers=dushanbe["headers"])
     assert missing.status_code == 404 and missing.json()["slug"] == "referral-not-found"
+
+    # the answer alerts the referring side, in its language
+    await deliver(pool)
+    assert [(a["state"], a["fromCentre"]) for a in await referral_alerts(pool, khujand["id"])] == [
+        ("accepted", "khujand")]
+    assert len(await referral_alerts(pool, dushanbe["id"])) == 1
+    await pool.execute("UPDATE users SET locale = 'ru' WHERE actor_id = $1", khujand["id"])
+    browser = await signed_in(client, khujand["email"], khujand["password"])
+    alerts_page = await browser.get(client, "/alerts")
+    assert "Направление принято" in alerts_page.text
+    assert "Откуда: Центр помощи в Худжанде; куда: Центр помощи в Душанбе · Приют" in alerts_page.text
+    await pool.execute("UPDATE users SET locale = NULL WHERE actor_id = $1", khujand["id"])
 
     # the case still belongs to Khujand; the timeline shows the referral and its answer
     case = (await client.get(url, headers=khujand["headers"])).json()
