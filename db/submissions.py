@@ -912,3 +912,20 @@ async def get_current_version(
 ) -> asyncpg.Record | None:
     """The current version of submission `instance_id` (its key): version id, def id, XML."""
     return await conn.fetchrow(SELECT_CURRENT_VERSION, form_id, instance_id)
+
+
+# The submission to review after this one: one of the same form not approved or rejected,
+# urgent screenings first, then the next older one (the table's order), else the newest.
+NEXT_NEEDING_REVIEW = """
+SELECT s.instance_id FROM submissions s
+LEFT JOIN screenings sc ON sc.submission_id = s.id
+WHERE s.form_id = $1 AND s.id <> $2
+  AND coalesce(s.review_state, 'received') NOT IN ('approved', 'rejected')
+ORDER BY coalesce(sc.urgent, false) DESC, (s.id < $2) DESC, s.id DESC
+LIMIT 1
+"""
+
+
+async def next_needing_review(conn: asyncpg.Connection, form_id: int,
+                              submission_id: int) -> str | None:
+    return await conn.fetchval(NEXT_NEEDING_REVIEW, form_id, submission_id)

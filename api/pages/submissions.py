@@ -230,7 +230,13 @@ async def _detail_context(
         files={a["name"]: a["exists"] for a in detail.row["attachments"]},
         masked_text=lambda text: "—" if text is None else (
             page._("[masked]") if text == MASKED else text),
+        next_url=_next_url(project_id, xml_form_id, await svc.next_needing_review(
+            conn, actor, project_id, detail.form["id"], detail.row["id"])),
     )
+
+
+def _next_url(project_id: int, xml_form_id: str, instance_id: str | None) -> str | None:
+    return submission_url(project_id, xml_form_id, instance_id) if instance_id else None
 
 
 @get(ONE)
@@ -302,7 +308,9 @@ async def comment_action(
 ) -> Response:
     actor = page.require("submission.update", project_id)
     return await _act(page, conn, project_id, xml_form_id, instance_id, svc.add_comment(
-        conn, actor, project_id, xml_form_id, instance_id, data.get("body", "")),
+        conn, actor, project_id, xml_form_id, instance_id,
+        # the page's one comment box is `comment` (also sent with a review); REST-like `body`
+        data.get("body") or data.get("comment", "")),
         page._("The comment was added."))
 
 

@@ -384,6 +384,15 @@ async def submission_detail(
     return SubmissionDetail(form, row, versions, screening, feed)
 
 
+async def next_needing_review(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, form_id: int,
+    submission_id: int,
+) -> str | None:
+    """The instance id of the submission to review after this one (urgent first), or None."""
+    authorize(actor, "submission.read", project_id)
+    return await submissions_db.next_needing_review(conn, form_id, submission_id)
+
+
 async def attachment_content(
     conn: asyncpg.Connection, store, actor: Actor | None, project_id: int, xml_form_id: str,
     instance_id: str, name: str, version_instance_id: str | None = None,

@@ -235,3 +235,40 @@ async def test_ministry_sees_numbers_and_risk_colours(browser, site, lang) -> No
         await page.screenshot(path=str(SHOTS / f"summaries-full-{lang}.png"), full_page=True)
     finally:
         await context.close()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_review_at_the_top_with_one_comment_box_and_next(browser, site, lang) -> None:
+    """(7) A submission's review actions are in the phone's first viewport, its state stays in
+    sight when scrolled, there is one comment box, and after a review a link leads to the next
+    submission needing review (urgent first)."""
+    pid = site["pid"]
+    instance = site["urgent"][1 if lang == "ru" else 2]
+    context, page = await phone(browser, site, site["manager"], lang)
+    try:
+        await page.goto(f"{site['base']}/projects/{pid}/forms/risk_screening/submissions/{instance}")
+        for state in ("approved", "hasIssues", "rejected"):
+            box = await page.locator(f"#review button[value={state}]").bounding_box()
+            assert box and box["y"] + box["height"] <= VIEWPORTS["phone"]["height"], (state, box)
+        assert await page.locator("textarea").count() == 1
+        await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        bar = await page.locator("#review-bar").bounding_box()
+        assert bar and 0 <= bar["y"] < 10, bar  # sticky at the top
+        await page.fill("#review textarea[name=comment]", f"Проверено ({lang}).")
+        async with page.expect_response(lambda r: r.url.endswith("/review")):
+            await page.click("#review button[value=approved]")
+        await page.wait_for_selector("#review .ok")
+        await page.wait_for_selector("#review-bar #meta-review-state.state-approved", timeout=5_000)
+        nxt = page.locator("#review a:has-text('›')")
+        async with page.expect_navigation():
+            await nxt.click()
+        assert instance not in page.url and "/submissions/uuid" in page.url
+        assert await page.locator("#review-bar .flag.urgent").count() == 1  # urgent ones first
+        # a comment alone, from the same box
+        await page.fill("#review textarea[name=comment]", "Позвонить завтра.")
+        async with page.expect_response(lambda r: r.url.endswith("/comments")):
+            await page.click("#review button.comment-only")
+        await page.wait_for_selector("#review .ok")
+        assert "Позвонить завтра." in await page.inner_text("#review .feed")
+    finally:
+        await context.close()
