@@ -32,12 +32,12 @@ from api.i18n import N_
 from api.problems import Problem
 from api.services import alerts as alerts_service
 from api.services import entities as entities_service
-from api.services import events as events_service
 from api.services.projects import require_writable_project
 from db import alerts as alerts_db
 from db import audits
 from db import cases as cases_db
 from db import entities as entities_db
+from db import events as events_db
 from db.publications import CASES_LIST
 from forms.entities import versions_with_conflicts
 from forms.vocabulary import (
@@ -286,9 +286,10 @@ async def answer_referral(
 
 
 async def _emit(conn: asyncpg.Connection, project_id: int, case, referral, actor: Actor) -> None:
-    """The outbox event of a referral made or answered, in the caller's transaction: codes and
-    ids only (no reason: it is free text)."""
-    await events_service.emit_event(
+    """The outbox event of a referral made or answered, in the caller's transaction (as
+    api/services/events.py `emit_event`, which imports this module's handler): codes and ids
+    only (no reason: it is free text)."""
+    await events_db.insert_event(
         conn, EVENT_KINDS[referral["kind"]], project_id, f"case/{case['uuid']}",
         actor_id=actor.id, details={
             "uuid": str(case["uuid"]), "referralId": referral["id"], "kind": referral["kind"],
