@@ -234,9 +234,8 @@ async def refer_case(
         acted_on = case_acted_on(project_id, row["uuid"])
         details = {"entityId": row["id"], "referralId": made["id"], "kind": kind,
                    "fromCentre": owner["centre"], "toCentre": to_centre, "service": service}
-        if consent == "override":
-            await audits.log_audit(conn, actor.id, "case.consent.override", acted_on,
-                                   {**details, "reason": override})
+        if consent == "override":  # the reason stays with the referral (erased with the case)
+            await audits.log_audit(conn, actor.id, "case.consent.override", acted_on, details)
         await audits.log_audit(conn, actor.id, f"case.{kind}", acted_on, details)
         await _emit(conn, project_id, row, made, actor)
         return referral_json(made)
@@ -279,8 +278,7 @@ async def answer_referral(
                  "caseworkerId": {"old": before["caseworker_id"], "new": worker}})
         await audits.log_audit(
             conn, actor.id, f"case.{found['kind']}.{'accept' if state == 'accepted' else 'decline'}",
-            acted_on, {"entityId": row["id"], "referralId": referral_id,
-                       **({"reason": reason} if reason else {})})
+            acted_on, {"entityId": row["id"], "referralId": referral_id})
         await _emit(conn, project_id, row, answered, actor)
         return referral_json(answered)
 

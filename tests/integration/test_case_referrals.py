@@ -229,7 +229,10 @@ async def test_manager_overrides_missing_consent(client, centres, pool) -> None:
     assert (made.json()["consent"], made.json()["overrideReason"]) == ("override",
                                                                        "Court order 12/2026")
     overrides = [d for a, d in await audits_of(pool, sent["case"]) if a == "case.consent.override"]
-    assert len(overrides) == 1 and overrides[0]["reason"] == "Court order 12/2026"
+    # audited without the reason, which is free text: it stays with the referral, and goes
+    # when the case is erased (the audit log is append-only)
+    assert len(overrides) == 1 and overrides[0]["referralId"] == made.json()["id"]
+    assert "Court order" not in str(await audits_of(pool, sent["case"]))
 
 
 async def test_case_page_refers_and_answers(client, centres) -> None:
@@ -293,3 +296,24 @@ async def test_referral_section_in_russian_and_tajik(client, centres, locale) ->
     assert shown.status_code == 200
     assert_no_english(shown.text, f"case page ({locale})",
                       user_text=[sent["code"], khujand["email"]])
+
+
+async def test_erasing_a_case_takes_its_referrals(client, centres, pool, admin_headers) -> None:
+    pid, khujand = centres["pid"], centres["users"]["khujand"]
+    sent = await send_intake(client, khujand["headers"], pid, centre="khujand", consent="no")
+    made = await client.post(case_url(pid, sent["case"]) + "/referrals",
+                             json={"service": "medical", "consentOverride": "Urgent surgery"},
+                             headers=khujand["headers"])
+    assert made.status_code == 201, made.text
+    erased = await client.post(f"/v1/projects/{pid}/datasets/cases/entities/{sent['case']}/erase",
+                               json={"confirm": sent["code"]}, headers=admin_headers)
+    assert erased.status_code == 200, erased.text
+    assert await pool.fetchval("SELECT count(*) FROM case_referrals WHERE id = $1",
+                               made.json()["id"]) == 0
+    listed = (await client.get(f"/v1/projects/{pid}/referrals", headers=khujand["headers"])).json()
+    assert made.json()["id"] not in [r["id"] for r in listed]
+    assert await pool.fetchval("SELECT count(*) FROM audits WHERE details::text LIKE "
+                               "'%Urgent surgery%'") == 0
+    await deliver(pool)  # its event finds no case: no alert, no failure
+    assert await pool.fetchval("SELECT count(*) FROM events WHERE subject = $1 AND "
+                               "handled_at IS NULL", f"case/{sent['case']}") == 0
