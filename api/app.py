@@ -171,9 +171,9 @@ async def start_validator(app: Litestar) -> AsyncIterator[None]:
 def background_loops() -> list:
     """The app's background loops: lifespans after the one that opens the pool."""
     from api.services.events import outbox_in_background
+    from api.services.housekeeping import purge_in_background
     from api.services.publications import publish_in_background
     from api.services.summaries import fold_in_background
-    from api.services.trash import purge_in_background
 
     return [fold_in_background, publish_in_background, purge_in_background, outbox_in_background]
 

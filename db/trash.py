@@ -243,3 +243,17 @@ async def submission_for_erasure(
 async def mark_ids_deleted(conn: asyncpg.Connection, submission_ids: Sequence[int]) -> None:
     """Live ones leave the live counts first (the trigger of migration 0050)."""
     await conn.execute(MARK_IDS_DELETED, list(submission_ids))
+
+
+SELECT_ENTITY_BY_ID_FOR_ERASURE = """
+SELECT e.id, d.project_id, d.name AS dataset, e.uuid::text AS uuid
+FROM entities e JOIN datasets d ON d.id = e.dataset_id
+WHERE e.id = $1
+FOR UPDATE OF e
+"""
+
+
+async def entity_by_id_for_erasure(
+    conn: asyncpg.Connection, entity_id: int
+) -> asyncpg.Record | None:
+    return await conn.fetchrow(SELECT_ENTITY_BY_ID_FOR_ERASURE, entity_id)

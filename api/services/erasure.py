@@ -12,7 +12,7 @@ Erased records remain in backups made before the erasure until those backups are
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -34,6 +34,8 @@ class ErasureReport:
     entities: int = 0
     submissions: int = 0
     files: int = 0
+    fields: int = 0  # submissions whose sensitive fields were erased (retention)
+    erased_ids: set[int] = field(default_factory=set)
 
 
 def submission_code(instance_id: str) -> str:
@@ -67,19 +69,47 @@ async def erase_entity(
             raise Problem("entity-not-found")
         _check_confirmation(confirm, entity["label"],
                             N_("Type the case code exactly to confirm the erasure."))
-        rows = await trash_db.entity_submissions(conn, entity["id"], key)
-        await trash_db.mark_ids_deleted(conn, [r["id"] for r in rows])
-        report.submissions, keys = await purge_submission_ids(conn, rows, actor.id, None)
-        report.entities = await purge_entity_ids(conn, [entity], actor.id, None)
-        await trash_db.scrub_audit_notes(
-            conn, [entity_acted_on(project_id, dataset_name, entity["uuid"])])
-        await audits.log_audit(
-            conn, actor.id, "entity.erase",
-            entity_acted_on(project_id, dataset_name, entity["uuid"]),
-            {"entities": report.entities, "submissions": report.submissions},
-        )
+        keys = await erase_entity_records(conn, actor.id, entity, report)
     report.files = await forget_files(conn, store, keys)
     return report
+
+
+async def erase_entity_records(
+    conn: asyncpg.Connection, actor_id: int | None, entity, report: ErasureReport,
+    details: dict | None = None,
+) -> list[str]:
+    """Inside the caller's transaction, the entity locked: erase it and every submission that
+    wrote it, with the one audit line; counts go into `report`. Returns the blob keys for
+    `forget_files` after the commit (and the ids of the submissions erased in `report`)."""
+    rows = await trash_db.entity_submissions(conn, entity["id"], entity["uuid"])
+    await trash_db.mark_ids_deleted(conn, [r["id"] for r in rows])
+    submissions, keys = await purge_submission_ids(conn, rows, actor_id, None)
+    entities = await purge_entity_ids(conn, [entity], actor_id, None)
+    name = entity_acted_on(entity["project_id"], entity["dataset"], entity["uuid"])
+    await trash_db.scrub_audit_notes(conn, [name])
+    await audits.log_audit(conn, actor_id, "entity.erase", name,
+                           {"entities": entities, "submissions": submissions, **(details or {})})
+    report.entities += entities
+    report.submissions += submissions
+    report.erased_ids.update(r["id"] for r in rows)
+    return keys
+
+
+async def erase_submission_records(
+    conn: asyncpg.Connection, actor_id: int | None, row, report: ErasureReport,
+    details: dict | None = None,
+) -> list[str]:
+    """Inside the caller's transaction, the submission locked: erase it, one audit line."""
+    await trash_db.mark_ids_deleted(conn, [row["id"]])
+    submissions, keys = await purge_submission_ids(conn, [row], actor_id, None)
+    await audits.log_audit(
+        conn, actor_id, "submission.erase",
+        acted_on(row["project_id"], row["xml_form_id"], row["instance_id"]),
+        {"submissions": submissions, **(details or {})},
+    )
+    report.submissions += submissions
+    report.erased_ids.add(row["id"])
+    return keys
 
 
 async def erase_submission(
@@ -98,11 +128,6 @@ async def erase_submission(
             raise Problem("submission-not-found")
         _check_confirmation(confirm, submission_code(instance_id),
                             N_("Type the submission's code exactly to confirm the erasure."))
-        await trash_db.mark_ids_deleted(conn, [row["id"]])
-        report.submissions, keys = await purge_submission_ids(conn, [row], actor.id, None)
-        await audits.log_audit(
-            conn, actor.id, "submission.erase", acted_on(project_id, xml_form_id, instance_id),
-            {"submissions": report.submissions},
-        )
+        keys = await erase_submission_records(conn, actor.id, row, report)
     report.files = await forget_files(conn, store, keys)
     return report

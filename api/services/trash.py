@@ -11,17 +11,13 @@ row everywhere else); a purge removes the rows in one statement and then the fil
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
 
 from api.auth import Actor, authorize
-from api.background import stop_background_task
 from api.i18n import N_
 from api.problems import Problem
 from api.services.entities import entity_acted_on
@@ -31,9 +27,6 @@ from api.services.submissions import acted_on
 from db import audits
 from db import blobs as blobs_db
 from db import trash as trash_db
-from db.pool import pool_connection
-
-log = logging.getLogger("fieldsurvey")
 
 PURGE_BATCH = 500
 
@@ -188,31 +181,3 @@ async def purge_trash(
         if len(rows) < PURGE_BATCH:
             break
     return report
-
-
-@asynccontextmanager
-async def purge_in_background(app) -> AsyncIterator[None]:
-    """An app lifespan: every `trash_purge_interval_seconds` (0: never) purge the trash and
-    run the forms' retention periods."""
-    settings = app.state.settings
-    interval = settings.trash_purge_interval_seconds
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                async with pool_connection(app.state.pool) as conn:
-                    store = app.state.attachment_store
-                    report = await purge_trash(conn, store, days=settings.trash_days)
-                if report.submissions or report.entities:
-                    log.info("trash purged: %s submissions, %s entities, %s files",
-                             report.submissions, report.entities, report.files)
-            except Exception:  # whatever it was: logged, and the next round tries again
-                log.exception("purging the trash failed")
-
-    task = asyncio.create_task(loop()) if interval > 0 else None
-    try:
-        yield
-    finally:
-        if task is not None:
-            await stop_background_task(task, "trash purger")

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import random
+import subprocess
+import sys
 import uuid
 import zipfile
 from datetime import timedelta
@@ -16,6 +19,7 @@ import pytest
 
 from api.services import trash
 from db import summaries as summaries_db
+from tests.conftest import ROOT
 from tests.summaries_seed import random_answers, screening_project, submission_xml
 from tests.xlsforms import XLSX, xlsx_bytes
 
@@ -234,3 +238,13 @@ async def test_purge_keeps_shared_files_and_entities(client, admin_headers, pool
     assert (await client.get(f"{ent}/{people[1]}", headers=admin_headers)).status_code == 200
     actions = [a[0] for a in await audit_actions(pool, f"entity/{pid}/people/{people[0]}")]
     assert actions[-1] == "entity.purge" and "entity.restore" in actions
+
+
+async def test_purge_command(settings) -> None:
+    env = {**os.environ, "DATABASE_URL": settings.database_url,
+           "FIELDSURVEY_DATA_DIR": str(settings.data_dir)}
+    done = subprocess.run([sys.executable, "-m", "api.cli", "purge"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "deleted more than 30 days ago" in done.stdout
+    assert "retention periods:" in done.stdout
