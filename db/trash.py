@@ -257,3 +257,22 @@ async def entity_by_id_for_erasure(
     conn: asyncpg.Connection, entity_id: int
 ) -> asyncpg.Record | None:
     return await conn.fetchrow(SELECT_ENTITY_BY_ID_FOR_ERASURE, entity_id)
+
+
+# The outbox's rows about records removed for good (migration 0070): their events, handled or
+# not, and the alerts that link to them (by the record's uuid or instanceID in the link).
+FORGET_EVENTS = "DELETE FROM events WHERE subject = ANY($1::text[])"
+FORGET_ALERTS = """
+DELETE FROM alerts a
+WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) k WHERE strpos(a.link, k) > 0)
+"""
+
+
+async def forget_outbox(
+    conn: asyncpg.Connection, subjects: Sequence[str], link_keys: Sequence[str]
+) -> None:
+    """Inside the caller's transaction. `link_keys` must be unique strings (uuids)."""
+    await conn.execute(FORGET_EVENTS, list(subjects))
+    keys = [k for k in link_keys if len(k) >= 32]
+    if keys:
+        await conn.execute(FORGET_ALERTS, keys)

@@ -129,6 +129,8 @@ async def purge_submission_ids(
     purged, keys = await trash_db.purge_submissions(conn, [r["id"] for r in rows])
     names = [acted_on(r["project_id"], r["xml_form_id"], r["instance_id"]) for r in rows]
     await trash_db.scrub_audit_notes(conn, names)
+    await trash_db.forget_outbox(conn, [f"submission/{r['id']}" for r in rows],
+                                 [r["instance_id"].removeprefix("uuid:") for r in rows])
     if action is not None:
         for r, name in zip(rows, names, strict=True):
             await audits.log_audit(conn, actor_id, action, name, {"submissionId": r["id"]})
@@ -144,6 +146,9 @@ async def purge_entity_ids(
     if not rows:
         return 0
     purged = await trash_db.purge_entities(conn, [r["id"] for r in rows])
+    await trash_db.forget_outbox(
+        conn, [f"{kind}/{r['uuid']}" for r in rows for kind in ("entity", "case")],
+        [r["uuid"] for r in rows])
     for r in rows if action is not None else ():
         await audits.log_audit(
             conn, actor_id, action, entity_acted_on(r["project_id"], r["dataset"], r["uuid"]),
