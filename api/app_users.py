@@ -1,4 +1,5 @@
-"""App users (phones): Collect settings and their QR code. Shared by the REST API and the CLI."""
+"""App users (phones): Collect settings and their QR code. Shared by the REST API and the CLI;
+the QR drawing also by two-factor login."""
 
 from __future__ import annotations
 
@@ -30,8 +31,14 @@ def decode_collect_settings(payload: str) -> dict:
     return json.loads(zlib.decompress(base64.b64decode(payload)))
 
 
-@functools.lru_cache(maxsize=256)  # a code takes tens of ms to draw; the same one is asked again
-def qr_png(payload: str, *, scale: int = 6) -> bytes:
+def draw_qr_png(payload: str, *, scale: int = 6) -> bytes:
+    """A QR code as PNG (segno), not remembered: for payloads that hold a secret (two-factor
+    login's key, api/services/two_factor.py)."""
     buffer = io.BytesIO()
     segno.make(payload, error="l", micro=False).save(buffer, kind="png", scale=scale, border=4)
     return buffer.getvalue()
+
+
+@functools.lru_cache(maxsize=256)  # a code takes tens of ms to draw; the same one is asked again
+def qr_png(payload: str, *, scale: int = 6) -> bytes:
+    return draw_qr_png(payload, scale=scale)

@@ -26,6 +26,7 @@ from api.i18n import N_
 from api.problems import Problem
 from db import audits
 from db import nonces as nonces_db
+from db import two_factor as two_factor_db
 from db import users as users_db
 
 if TYPE_CHECKING:
@@ -168,6 +169,16 @@ def require_admin(actor: Actor | None) -> Actor:
     if not actor.is_admin:
         raise Problem("forbidden", N_("Only an administrator may do this."))
     return actor
+
+
+def second_factor_required(actor: Actor, require_2fa: str) -> bool:
+    """Whether FIELDSURVEY_REQUIRE_2FA (`off`, `admins`, `managers`: administrators and
+    project managers, `all`) requires two-factor login of this web user."""
+    if actor.type != "user" or require_2fa == "off":
+        return False
+    if require_2fa == "all" or actor.is_admin:
+        return True
+    return require_2fa == "managers" and any("manager" in roles for roles in actor.roles.values())
 
 
 MIN_PASSWORD_LENGTH = 10  # as ODK Central
@@ -458,24 +469,34 @@ async def check_throttle(conn, email: str, ip: str | None, settings) -> None:
         )
 
 
-async def basic_login(conn, email: str, password: str, ip: str | None, settings) -> Actor:
+async def basic_login(conn, email: str, password: str, ip: str | None, settings, *,
+                      openrosa: bool = False) -> Actor:
     """HTTP Basic (REST and OpenRosa over HTTPS): the actor, or auth-failed (401) counted as a
     failed login, or login-throttled (429). A success is remembered for a few seconds
-    (`remembered_basic`, checked against the account's current password)."""
-    remembered = await remembered_basic(conn, email, password)
-    if remembered is not None:
-        return remembered
-    await check_throttle(conn, email, ip, settings)
-    actor = await actor_from_basic(conn, email, password)
+    (`remembered_basic`, checked against the account's current password).
+    A password alone is not enough on REST for an account with two-factor login (or one
+    FIELDSURVEY_REQUIRE_2FA requires it of): it logs in with POST /v1/sessions and its code.
+    Collect's OpenRosa routes (`openrosa`) are for collectors and are not concerned."""
+    actor = await remembered_basic(conn, email, password)
     if actor is None:
-        await record_failure(conn, email, ip, "basic")
-        raise Problem("auth-failed")
+        await check_throttle(conn, email, ip, settings)
+        actor = await actor_from_basic(conn, email, password)
+        if actor is None:
+            await record_failure(conn, email, ip, "basic")
+            raise Problem("auth-failed")
+    if not openrosa:
+        if await two_factor_db.is_enrolled(conn, actor.id):
+            raise Problem("second-factor-required", N_(
+                "This account uses two-factor login: HTTP Basic is not accepted for it. Log in "
+                "with POST /v1/sessions giving the code, and send the Bearer token."))
+        if second_factor_required(actor, settings.require_2fa):
+            raise Problem("second-factor-setup-required")
     return actor
 
 
 
 async def resolve_actor(conn, headers, path_params, *, https: bool, ip: str | None,
-                        settings) -> Actor | None:
+                        settings, openrosa: bool = False) -> Actor | None:
     """The actor of a REST request: an app-user token in the path, a Bearer session token,
     or HTTP Basic email:password over HTTPS (as ODK Central accepts; throttled and counted as
     the other logins). None when anonymous; a problem when credentials were given but are
@@ -500,7 +521,7 @@ async def resolve_actor(conn, headers, path_params, *, https: bool, ip: str | No
                 "HTTP Basic authentication is only accepted over HTTPS; log in with "
                 "POST /v1/sessions and send the Bearer token.",
             )
-        return await basic_login(conn, *basic, ip, settings)
+        return await basic_login(conn, *basic, ip, settings, openrosa=openrosa)
     return None
 
 
@@ -636,7 +657,7 @@ async def openrosa_actor(conn, request: Request) -> Actor:
         )
     actor = await resolve_actor(
         conn, request.headers, request.path_params, https=is_https(request),
-        ip=_client_address(request), settings=request.app.state.settings,
+        ip=_client_address(request), settings=request.app.state.settings, openrosa=True,
     )
     if actor is None:
         raise Problem("auth-required", headers=challenge_headers(request))

@@ -94,6 +94,14 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
     "auth-required": (401, 401.2, N_("Authentication is required.")),
     "auth-failed": (401, 401.2, N_("The email address or password is wrong.")),
     "session-invalid": (401, 401.2, N_("The session token is unknown, expired or ended.")),
+    "second-factor-required": (
+        401, 401.2, N_("This account uses two-factor login: give the 6-digit code from its "
+                       "authenticator app, or a recovery code, as code.")),
+    "second-factor-failed": (
+        401, 401.2, N_("The two-factor code is wrong, expired or already used.")),
+    "second-factor-setup-required": (
+        403, 403.1, N_("This account must set up two-factor login first: log in on the web "
+                       "pages, where it is set up.")),
     "forbidden": (403, 403.1, N_("The authenticated actor may not do this.")),
     "public-link-revoked": (403, 403.1, N_("This public link was revoked.")),
     "summary-disclosure-required": (

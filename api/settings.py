@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# FIELDSURVEY_REQUIRE_2FA: whom two-factor login is required of (api/auth.py
+# `second_factor_required` says who that is)
+REQUIRE_2FA_CHOICES = ("off", "admins", "managers", "all")
+
 
 def setting(
     default: Any, env: str, meaning: str, *, shown: str | None = None, secret: bool = False
@@ -91,6 +95,14 @@ class Settings:
     login_address_limit: int = setting(
         20, "FIELDSURVEY_LOGIN_ADDRESS_LIMIT",
         "failed logins from one address within the window before 429",
+    )
+    require_2fa: str = setting(
+        "off", "FIELDSURVEY_REQUIRE_2FA",
+        "who must use two-factor login (an authenticator app's code after the password): `off` "
+        "(whoever chooses to, on their account page), `admins`, `managers` (administrators and "
+        "project managers) or `all` web users; one it concerns who has not set it up is sent "
+        "to set it up at their next login before anything else, and gets no API token until "
+        "then (docs/pages.md)",
     )
     disclosure_k: int = setting(
         10, "FIELDSURVEY_DISCLOSURE_K",
@@ -223,6 +235,9 @@ class Settings:
     bundled_forms_dir: Path = Path(__file__).resolve().parent.parent / "forms" / "library"
 
     def __post_init__(self) -> None:
+        if self.require_2fa not in REQUIRE_2FA_CHOICES:
+            raise ValueError("FIELDSURVEY_REQUIRE_2FA must be one of "
+                             f"{', '.join(REQUIRE_2FA_CHOICES)} (got {self.require_2fa!r})")
         if self.disclosure_k < 5:
             raise ValueError(
                 f"FIELDSURVEY_DISCLOSURE_K must be at least 5 (got {self.disclosure_k})"

@@ -261,6 +261,11 @@ async def deactivate_user(conn: asyncpg.Connection, actor_id: int) -> bool:
     return done is not None
 
 
+async def delete_sessions_of(conn: asyncpg.Connection, actor_id: int) -> None:
+    """Ends every session of the actor."""
+    await conn.execute(DELETE_SESSIONS_OF, actor_id)
+
+
 async def all_assignments(conn: asyncpg.Connection) -> dict[int, dict[int, set[str]]]:
     """Web users' roles: user id -> project id -> roles."""
     out: dict[int, dict[int, set[str]]] = {}

@@ -59,4 +59,27 @@ async def _create(
         click.echo(f"password (shown once): {password}")
 
 
+@user.command("reset-2fa", help="turn off a user's two-factor login (a lost phone); their "
+              "sessions end (audited)")
+@click.option("--email", required=True)
+def reset_2fa(email: str) -> None:
+    run(_reset_2fa(email))
+
+
+async def _reset_2fa(email: str) -> int:
+    from api.auth import normal_email
+    from api.services.two_factor import reset_for_user
+    from db import users as users_db
+
+    async with cli_connection(settings_from_env()) as conn:
+        with fail_on_problem("user"):
+            row = await users_db.get_user_by_email(conn, normal_email(email))
+        if row is None:
+            fail(f"user: no active user {email}")
+        was_on = await reset_for_user(conn, row["id"], None)
+    click.echo(f"user {row['email']}: two-factor login "
+               + ("reset; their sessions ended" if was_on else "was not on; their sessions ended"))
+    return 0
+
+
 COMMANDS = (user,)

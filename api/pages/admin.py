@@ -17,10 +17,12 @@ from api.i18n import N_
 from api.pages.web import NavItem, Page, PageNotFound, add_nav
 from api.problems import Problem
 from api.services import projects as projects_service
+from api.services import two_factor as two_factor_service
 from api.services import users as users_service
 from api.services.backup import backup_is_overdue, newest_backup_time
 from db import audits
 from db import projects as projects_db
+from db import two_factor as two_factor_db
 from db import users as users_db
 from db.limits import MAX_BIGINT, MAX_INTEGER
 from forms.messages import OptionError
@@ -36,7 +38,7 @@ ROLE_LABELS = {
     "collector": N_("Data collector"),
 }
 AUDIT_PAGE = 50
-AUDIT_GROUPS = ("user", "user.session", "user.assignment", "project", "form", "submission",
+AUDIT_GROUPS = ("user", "user.session", "user.assignment", "user.two_factor", "project", "form", "submission",
                 "field_key", "summary", "export")
 
 add_nav(NavItem("admin-users", N_("Users"), "/admin/users", ADMIN, scope="global", order=80))
@@ -121,6 +123,7 @@ async def _user_page(page: Page, conn, user_id: int, *, status: int = 200, error
         roles=[{"project_id": pid, "project": names.get(pid, pid), "role": role, "label": labels[role]}
                for pid, rs in sorted(roles.items()) for role in sorted(rs)],
         is_self=page.actor is not None and page.actor.id == user_id,
+        two_factor_on=await two_factor_db.is_enrolled(conn, user_id),
         backup=await _backup_state(conn),
     )
 
@@ -174,6 +177,20 @@ async def user_password(user_id: int, page: Page, conn: asyncpg.Connection,
     shown = None if data.get("password") else password
     return await _user_page(page, conn, user_id, new_password=shown,
                             notice=page._("The password was changed; the user's sessions ended."))
+
+
+@post("/admin/users/{user_id:int}/two-factor/reset", include_in_schema=False)
+async def user_two_factor_reset(user_id: int, page: Page, conn: asyncpg.Connection) -> Response:
+    """A user lost their phone: their two-factor login is removed and their sessions end."""
+    actor = page.require(ADMIN)
+    try:
+        await two_factor_service.reset_two_factor(conn, actor, user_id)
+    except Problem as problem:
+        if problem.slug == "user-not-found":
+            raise PageNotFound() from problem
+        raise
+    return await _user_page(page, conn, user_id, notice=page._(
+        "Two-factor login was reset; the user's sessions ended."))
 
 
 @post("/admin/users/{user_id:int}/deactivate", include_in_schema=False)
@@ -272,4 +289,4 @@ async def audit_log(page: Page, conn: asyncpg.Connection) -> Response:
 
 
 ROUTES = [users_list, users_create, user_detail, user_role_add, user_role_remove, user_password,
-          user_deactivate, projects_list, projects_create, projects_update, audit_log]
+          user_two_factor_reset, user_deactivate, projects_list, projects_create, projects_update, audit_log]

@@ -335,14 +335,19 @@ class Page:
             secure=cookies_secure(self.request, self.settings),
         )
 
-    def rotate_csrf_cookie(self, response: Response) -> None:
+    def rotate_csrf_token(self) -> str:
         """A new CSRF token at login (as the session is new): a token planted or read before
-        the login (a shared computer, a fixated cookie) is worth nothing after it. The same
-        cookie attributes as Litestar's middleware gives it (`csrf_config`)."""
+        the login (a shared computer, a fixated cookie) is worth nothing after it. Pages
+        rendered after this carry the new token; `set_csrf_cookie` gives it to the browser."""
+        token = generate_csrf_token(self.request.app.state.csrf_secret)
+        ScopeState.from_scope(self.request.scope).csrf_token = token
+        return token
+
+    def set_csrf_cookie(self, response: Response, token: str) -> None:
+        """The CSRF cookie, with the attributes Litestar's middleware gives it (`csrf_config`)."""
         config = csrf_config(self.settings)
         response.set_cookie(
-            CSRF_COOKIE, generate_csrf_token(self.request.app.state.csrf_secret),
-            path=config.cookie_path, httponly=config.cookie_httponly,
+            CSRF_COOKIE, token, path=config.cookie_path, httponly=config.cookie_httponly,
             samesite=config.cookie_samesite, secure=cookies_secure(self.request, self.settings),
         )
 

@@ -29,6 +29,9 @@ class RequestBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
 class SessionCreate(RequestBody):
     email: Email
     password: Password
+    # for an account with two-factor login: the authenticator app's 6-digit code, or a
+    # recovery code (docs/api.md)
+    code: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
 class SessionOut(msgspec.Struct, rename="camel"):

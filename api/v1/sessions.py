@@ -26,7 +26,7 @@ async def create_session(
 ) -> SessionOut:
     session = await password_login(
         conn, data.email, data.password, request.client.host if request.client else None,
-        settings,
+        settings, code=data.code,
     )
     return SessionOut(token=session.token, expires_at=session.expires_at, created_at=session.created_at)
 
