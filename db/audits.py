@@ -133,3 +133,18 @@ SELECT details FROM audits WHERE acted_on = $1 AND action = $2 ORDER BY id DESC 
 async def last_details_of(conn: asyncpg.Connection, acted_on: str, action: str) -> dict | None:
     """The details of the latest `action` logged against one object (None when never)."""
     return await conn.fetchval(SELECT_LAST_DETAILS_OF, acted_on, action)
+
+
+# The names the audit page shows for the targets of its entries: actors (users, app users) and
+# projects, by id.
+SELECT_TARGET_NAMES = """
+SELECT 'actor' AS kind, id::text AS key, display_name AS name FROM actors WHERE id = ANY($1::int[])
+UNION ALL
+SELECT 'project', id::text, name FROM projects WHERE id = ANY($2::int[])
+"""
+
+
+async def target_names(conn: asyncpg.Connection, actor_ids: list[int],
+                       project_ids: list[int]) -> dict[tuple[str, str], str]:
+    rows = await conn.fetch(SELECT_TARGET_NAMES, actor_ids, project_ids)
+    return {(row["kind"], row["key"]): row["name"] for row in rows}

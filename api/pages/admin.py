@@ -4,6 +4,7 @@ calls the service REST uses (api/services/users.py, api/services/projects.py).""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -14,6 +15,7 @@ from litestar.params import Body
 
 from api.auth import ROLES, generate_password
 from api.i18n import N_
+from api.pages.labels import AUDIT_ACTIONS, AUDIT_DETAILS, AUDIT_GROUP_LABELS, AUDIT_OTHER
 from api.pages.web import NavItem, Page, PageNotFound, add_nav
 from api.problems import Problem
 from api.services import projects as projects_service
@@ -27,7 +29,7 @@ from db import users as users_db
 from db.limits import MAX_BIGINT, MAX_INTEGER
 from forms.messages import OptionError
 from forms.numbers import whole_number
-from forms.vocabulary import parse_moment_range
+from forms.vocabulary import REVIEW_STATE_LABELS, parse_moment_range
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 ADMIN = "user.manage"  # asked of api/auth.py without a project: administrators only
@@ -280,12 +282,77 @@ async def audit_log(page: Page, conn: asyncpg.Connection) -> Response:
         return "/admin/audits?" + urlencode({**filters, "offset": at})
 
     return page.render(
-        "admin/audits.html", entries=rows[:AUDIT_PAGE], filters=filters, groups=AUDIT_GROUPS,
+        "admin/audits.html", entries=await audit_entries_view(page, conn, rows[:AUDIT_PAGE]),
+        filters=filters, groups=[(g, page._(AUDIT_GROUP_LABELS.get(g, g))) for g in AUDIT_GROUPS],
         error=error,
         newer=link(max(0, offset - AUDIT_PAGE)) if offset else None,
         older=link(offset + AUDIT_PAGE) if more else None,
         backup=await _backup_state(conn),
     )
+
+
+TARGET_KINDS = {  # what the first part of an entry's `acted_on` names
+    "user": N_("User"), "field_key": N_("App user"), "project": N_("Project"),
+    "form": N_("Form"), "submission": N_("Submission"), "dataset": N_("Entity list"),
+    "case": N_("Case"),
+}
+
+
+async def audit_entries_view(page: Page, conn: asyncpg.Connection, rows) -> list[dict]:
+    """The audit entries as the page shows them: the action's name in the page's language,
+    the target by name (a user's, a project's) rather than by id, the details' known fields
+    labelled, and the raw record (JSON, Cyrillic as it is) for the toggle."""
+    actor_ids, project_ids = set(), set()
+    parsed = []
+    for row in rows:
+        parts = (row["acted_on"] or "").split("/")
+        parsed.append(parts)
+        if len(parts) >= 2 and parts[1].isdigit():
+            if parts[0] in ("user", "field_key"):
+                actor_ids.add(int(parts[1]))
+            elif parts[0] in ("project", "form", "submission", "dataset"):
+                project_ids.add(int(parts[1]))
+    names = await audits.target_names(conn, sorted(actor_ids), sorted(project_ids))
+    _ = page._
+    out = []
+    for row, parts in zip(rows, parsed, strict=True):
+        kind = parts[0] if len(parts) >= 2 and parts[0] in TARGET_KINDS else None
+        target = row["acted_on"] or ""
+        if kind in ("user", "field_key"):
+            target = names.get(("actor", parts[1])) or target
+        elif kind in ("project", "form", "submission", "dataset"):
+            # the project by name, then the form's (or entity list's) id as its author wrote it
+            project = names.get(("project", parts[1])) or parts[1]
+            target = " › ".join([project, *parts[2:3]])
+        elif kind == "case":
+            target = ""
+        details = row["details"] if isinstance(row["details"], dict) else {}
+        shown = []
+        for key, label in AUDIT_DETAILS.items():
+            value = details.get(key)
+            if value is None or isinstance(value, dict | list):
+                continue
+            if key == "reviewState":
+                value = page.i18n.gettext(REVIEW_STATE_LABELS.get(value, value))
+            elif key == "role" and value in ROLE_LABELS:
+                value = _(ROLE_LABELS[value])
+            elif isinstance(value, bool):
+                value = _("yes") if value else _("no")
+            elif isinstance(value, int | float):
+                value = page.i18n.number(value)
+            shown.append((_(label), str(value)))
+        out.append({
+            "logged_at": row["logged_at"], "actor_name": row["actor_name"],
+            "action": row["action"],
+            "action_label": _(AUDIT_ACTIONS[row["action"]]) if row["action"] in AUDIT_ACTIONS
+            else _(AUDIT_OTHER),
+            "kind": _(TARGET_KINDS[kind]) if kind else None, "target": target,
+            "details": shown,
+            "raw": json.dumps({"action": row["action"], "acted_on": row["acted_on"],
+                               "details": row["details"]}, ensure_ascii=False, indent=1,
+                              default=str),
+        })
+    return out
 
 
 ROUTES = [users_list, users_create, user_detail, user_role_add, user_role_remove, user_password,

@@ -272,3 +272,29 @@ async def test_review_at_the_top_with_one_comment_box_and_next(browser, site, la
         assert "Позвонить завтра." in await page.inner_text("#review .feed")
     finally:
         await context.close()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_audit_log_is_readable(browser, site, pool, lang) -> None:
+    """(9) The audit page shows no \\u escape and no action code: actions by name, targets by
+    name, the raw record behind a toggle (which opens)."""
+    await pool.execute("UPDATE actors SET display_name = 'Фарангис Каримова' WHERE id = $1",
+                       site["researcher"]["id"])
+    context, page = await phone(browser, site, site["admin"], lang)
+    try:
+        await page.goto(f"{site['base']}/admin/audits")
+        text = await page.inner_text("main")
+        codes = await pool.fetch("SELECT DISTINCT action FROM audits")
+        assert "\\u" not in text
+        shown = [c["action"] for c in codes if c["action"] in text]
+        assert not shown, shown
+        assert "user/" not in text and "project/" not in text
+        await page.goto(f"{site['base']}/admin/audits?action=user")
+        text = await page.inner_text("main")
+        assert "Фарангис Каримова" in text  # a user by name, not user/N
+        raw = page.locator("#audits details.raw").first
+        await raw.locator("summary").click()
+        assert "user." in await raw.locator("pre").inner_text()
+        assert not await axe_problems(page)
+    finally:
+        await context.close()
