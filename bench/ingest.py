@@ -8,7 +8,11 @@ this machine: the server (`fieldsurvey serve`, one process unless FIELDSURVEY_WO
 the embedded PostgreSQL (or DATABASE_URL's server), and a small raw-HTTP client that costs far
 less CPU than the server it measures.
 
-    python bench/ingest.py [-n 3000] [--concurrency 1 8 32]
+    python bench/ingest.py [-n 3000] [--concurrency 1 8 32] [--against DIR [--rounds R]]
+
+--against DIR serves DIR's code (e.g. a worktree of main) and then this checkout's, each on a
+fresh database, R times in turn, and prints both: a comparison made back to back, under the
+same load.
 """
 
 from __future__ import annotations
@@ -217,13 +221,21 @@ async def main() -> None:
     parser.add_argument("-n", type=int, default=3000, help="submissions per concurrency level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--profile", help="run the server under py-spy and write this SVG")
+    parser.add_argument("--against", type=Path, help="another checkout, served first")
+    parser.add_argument("--rounds", type=int, default=1, help="with --against: turns each")
     args = parser.parse_args()
 
-    async with fresh_database() as dsn:
-        wrapper = ["py-spy", "record", "--rate", "500", "--format", "raw", "-o", args.profile,
-                   "--"] if args.profile else None
-        with serve(dsn, wrapper=wrapper) as server:
-            await run(args, dsn, server)
+    roots = [ROOT]
+    if args.against:
+        roots = [args.against.resolve(), ROOT] * args.rounds
+    for root in roots:
+        if args.against:
+            print(f"--- served from {root}")
+        async with fresh_database() as dsn:
+            wrapper = ["py-spy", "record", "--rate", "500", "--format", "raw", "-o",
+                       args.profile, "--"] if args.profile else None
+            with serve(dsn, wrapper=wrapper, root=root) as server:
+                await run(args, dsn, server)
 
 
 async def run(args: argparse.Namespace, dsn: str, server) -> None:
