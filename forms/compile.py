@@ -36,6 +36,9 @@ from forms.submission import file_name_problem, local_attribute
 
 XFORMS_NS = "http://www.w3.org/2002/xforms"
 _ROW_RE = re.compile(r"\[row\s*:\s*(\d+)\]", re.IGNORECASE)
+# A file a form names, as Central reads it (lib/data/schema.js): directly under one of these
+# jr:// roots; `jr://file/path/to/x.csv` or `jr://files/x.csv` name none.
+_MEDIA_PATH = re.compile(r"^jr://(?:images|audio|video|file|file-csv)/([^/]+)$")
 _SHEET_RE = re.compile(r"(?:On|on) the '([A-Za-z_ ]+)' sheet|sheet[: ]+'([A-Za-z_ ]+)'")
 
 
@@ -136,13 +139,11 @@ def read_xform_identity(xform: str | bytes) -> tuple[str, str, str, list[str]]:
     title = (title_el.text or "").strip() if title_el is not None else form_id
     media: set[str] = set()
     for inst in model.findall(f"{{{XFORMS_NS}}}instance"):
-        src = inst.get("src") or ""
-        if src.startswith("jr://file-csv/") or src.startswith("jr://file/"):
-            media.add(src.rsplit("/", 1)[-1])
+        if (match := _MEDIA_PATH.match((inst.get("src") or "").strip())) is not None:
+            media.add(match.group(1))
     for el in root.iter():
-        text = el.text or ""
-        if el.tag.endswith("value") and text.startswith("jr://"):
-            media.add(text.rsplit("/", 1)[-1].strip())
+        if el.tag.endswith("value") and (match := _MEDIA_PATH.match((el.text or "").strip())):
+            media.add(match.group(1))
     # A media name the form expects is a file name we store and serve (formList manifest,
     # downloads): refuse one no phone could fetch, with the same rule as submission files.
     refused = [

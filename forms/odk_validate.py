@@ -35,7 +35,7 @@ from pyxform.validators.odk_validate import ODK_VALIDATE_PATH
 
 TIMEOUT_SECONDS = 100  # pyxform's timeout for one run of the jar
 MAX_FORMS = 1000
-JVM_OPTIONS = ("-Djava.awt.headless=true", "-Xrs", "-Xmx512m", "-XX:+UseSerialGC")
+JVM_OPTIONS = ("-Djava.awt.headless=true", "-Xrs", "-Xms16m", "-Xmx256m", "-XX:+UseSerialGC")
 _LENGTH = struct.Struct(">I")
 
 

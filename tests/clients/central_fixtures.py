@@ -142,3 +142,140 @@ WITH_REPEAT_INSTANCES = {
     "three": full_instance("withrepeat", "1.0", "rthree", "<name>Chelsea</name><age>38</age>"
                            + _children(("Candace", 2))),
 }
+
+
+# simple and simple2: name (string) and age (int); simple2 has version 2.1.
+SIMPLE = _plain("simple", {"name": "string", "age": "int"}, title="Simple")
+SIMPLE_INSTANCES = {k: instance("simple", k, f"<name>{n}</name><age>{a}</age>")
+                    for k, n, a in (("one", "Alice", 30), ("two", "Bob", 34),
+                                    ("three", "Chelsea", 38))}
+SIMPLE2 = xform("simple2", "<meta><instanceID/></meta><name/><age/>",
+                UUID_BIND + '<bind nodeset="/data/name" type="string"/>'
+                '<bind nodeset="/data/age" type="int"/>',
+                '<input ref="/data/name"><label>n</label></input>'
+                '<input ref="/data/age"><label>a</label></input>',
+                title="Simple 2", root_attrs=' version="2.1"')
+SIMPLE2_INSTANCES = {k: full_instance("simple2", "2.1", f"s2{k}", f"<name>{n}</name><age>{a}</age>")
+                     for k, n, a in (("one", "Alice", 30), ("two", "Bob", 34),
+                                     ("three", "Chelsea", 38))}
+
+# doubleRepeat: a repeat (children/child) inside which another (toys/toy).
+DOUBLE_REPEAT = xform(
+    "doubleRepeat",
+    "<orx:meta><orx:instanceID/></orx:meta><name/><children><child><name/><toys><toy><name/>"
+    "</toy></toys></child></children>",
+    '<bind nodeset="/data/orx:meta/orx:instanceID" preload="uid" type="string"/>'
+    '<bind nodeset="/data/name" type="string"/>'
+    '<bind nodeset="/data/children/child/name" type="string"/>'
+    '<bind nodeset="/data/children/child/toys/toy/name" type="string"/>',
+    '<input ref="/data/name"><label>n</label></input><group ref="/data/children/child">'
+    '<label>Child</label><repeat nodeset="/data/children/child"><input '
+    'ref="/data/children/child/name"><label>c</label></input><group '
+    'ref="/data/children/child/toys/toy"><label>Toy</label><repeat '
+    'nodeset="/data/children/child/toys/toy"><input ref="/data/children/child/toys/toy/name">'
+    "<label>t</label></input></repeat></group></repeat></group>",
+    root_attrs=' orx:version="1.0"',
+)
+
+
+def _child(name: str, *toys: str) -> str:
+    inner = "".join(f"<toy><name>{t}</name></toy>" for t in toys)
+    return f"<child><name>{name}</name>" + (f"<toys>{inner}</toys>" if toys else "") + "</child>"
+
+
+DOUBLE_REPEAT_INSTANCE = (
+    '<data id="doubleRepeat" version="1.0"><orx:meta><orx:instanceID>double</orx:instanceID>'
+    "</orx:meta><name>Vick</name><children>" + _child("Alice")
+    + _child("Bob", "Twilight Sparkle", "Pinkie Pie", "Applejack", "Spike")
+    + _child("Chelsea", "Rainbow Dash", "Rarity", "Fluttershy", "Princess Luna")
+    + "</children></data>")
+
+# binaryType: two binary questions (an image, a video).
+BINARY_TYPE = _plain("binaryType", {"file1": "binary", "file2": "binary"}, title="Submission")
+BINARY_TYPE_INSTANCES = {
+    "one": instance("binaryType", "bone", "<file1>my_file1.mp4</file1>"),
+    "two": instance("binaryType", "btwo", "<file2>here_is_file2.jpg</file2>"),
+    "both": instance("binaryType", "both",
+                     "<file1>my_file1.mp4</file1><file2>here_is_file2.jpg</file2>"),
+}
+
+# withAttachments: secondary instances by src, and itext media: the files a form names are the
+# `jr://file/x` and `jr://audio/x` ones directly under their root (not `badnoroot.xls`,
+# `jr://files/...` or a nested `jr://file/path/to/...`); no body.
+WITH_ATTACHMENTS = xform(
+    "withAttachments", "<meta><instanceID/></meta><name/><age/><hometown/>",
+    UUID_BIND + '<bind nodeset="/data/name" type="string"/><bind nodeset="/data/age" '
+    'type="int"/><bind nodeset="/data/hometown" type="select1"/><itext><translation '
+    'default="true()" lang="en"><text id="/data/name:label"><value form="audio">'
+    "jr://audio/goodtwo.mp3</value></text></translation></itext>",
+    "",
+    extra_instances='<instance id="mydata" src="badnoroot.xls"/><instance id="seconddata" '
+    'src="jr://files/badsubpath.csv"/><instance id="thirddata" src="jr://file/goodone.csv"/>'
+    '<instance id="fourthdata" src="jr://file/path/to/badnestedfile.csv"/>',
+)
+
+# itemsets: a secondary instance from itemsets.csv.
+ITEMSETS = xform("itemsets", "<meta><instanceID/></meta><name/>",
+                 UUID_BIND + '<bind nodeset="/data/name" type="string"/>', "",
+                 extra_instances='<instance id="itemsets" src="jr://file/itemsets.csv"/>')
+
+# groupRepeat: a repeat whose rows hold a group; nestedGroup: a group in a group.
+GROUP_REPEAT = xform(
+    "groupRepeat",
+    "<text/><child_repeat jr:template=\"\"><name/><address><city/><country/></address>"
+    "</child_repeat><meta><instanceID/></meta>",
+    '<bind nodeset="/data/text" type="string"/><bind nodeset="/data/child_repeat/name" '
+    'type="string"/><bind nodeset="/data/child_repeat/address/city" type="string"/>'
+    '<bind nodeset="/data/child_repeat/address/country" type="string"/>'
+    '<bind jr:preload="uid" nodeset="/data/meta/instanceID" readonly="true()" type="string"/>',
+    '<input ref="/data/text"><label>text</label></input><group ref="/data/child_repeat">'
+    '<label>Children</label><repeat nodeset="/data/child_repeat"><input '
+    'ref="/data/child_repeat/name"><label>n</label></input><group '
+    'ref="/data/child_repeat/address"><label>g</label><input '
+    'ref="/data/child_repeat/address/city"><label>c</label></input><input '
+    'ref="/data/child_repeat/address/country"><label>k</label></input></group></repeat>'
+    "</group>",
+    title="groupRepeat",
+)
+GROUP_REPEAT_INSTANCE = (
+    '<data id="groupRepeat"><text>xyz</text>'
+    + "".join(f"<child_repeat><name>{n}</name><address><city>{c}</city><country>{k}</country>"
+              "</address></child_repeat>"
+              for n, c, k in (("John", "Toronto", "Canada"), ("Jane", "New York", "US")))
+    + "<meta><instanceID>uuid:2be07915-2c9c-401a-93ea-1c8f3f8e68f6</instanceID></meta></data>")
+NESTED_GROUP = xform(
+    "nestedGroup",
+    "<text/><hospital><name/><hiv_medication><have_hiv_medication/></hiv_medication>"
+    "</hospital><meta><instanceID/></meta>",
+    '<bind nodeset="/data/text" type="string"/><bind nodeset="/data/hospital/name" '
+    'type="string"/><bind nodeset="/data/hospital/hiv_medication/have_hiv_medication" '
+    'type="string"/><bind jr:preload="uid" nodeset="/data/meta/instanceID" readonly="true()" '
+    'type="string"/>',
+    '<input ref="/data/text"><label>text</label></input><group ref="/data/hospital"><label>h'
+    '</label><input ref="/data/hospital/name"><label>n</label></input><group '
+    'ref="/data/hospital/hiv_medication"><label>m</label><input '
+    'ref="/data/hospital/hiv_medication/have_hiv_medication"><label>y</label></input></group>'
+    "</group>",
+    title="nestedGroup",
+)
+NESTED_GROUP_INSTANCE = (
+    '<data id="nestedGroup"><text>xyz</text><hospital><name>AKUH</name><hiv_medication>'
+    "<have_hiv_medication>Yes</have_hiv_medication></hiv_medication></hospital><meta>"
+    "<instanceID>uuid:f7908274-ef70-4169-90a0-e1389ab732ff</instanceID></meta></data>")
+
+# encrypted: a submission element with a public key. Refused here (docs/compatibility.md).
+ENCRYPTED = xform(
+    "encrypted", "<meta><instanceID/></meta><name/><age/>",
+    UUID_BIND + '<bind nodeset="/data/name" type="string"/><bind nodeset="/data/age" '
+    'type="int"/><submission base64RsaPublicKey="MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA'
+    'YZ7J0Q2lK9gWq4Zq1" method="form-data-post"/>',
+    '<input ref="/data/name"><label>n</label></input>', title="Encrypted",
+    root_attrs=' version="working3"')
+
+# Every form above, by its form id, as uploaded.
+FORMS = {
+    "simple": SIMPLE, "withrepeat": WITH_REPEAT, "simple2": SIMPLE2,
+    "doubleRepeat": DOUBLE_REPEAT, "withAttachments": WITH_ATTACHMENTS, "itemsets": ITEMSETS,
+    "binaryType": BINARY_TYPE, "audits": CLIENT_AUDITS, "selectMultiple": SELECT_MULTIPLE,
+    "groupRepeat": GROUP_REPEAT, "nestedGroup": NESTED_GROUP,
+}
