@@ -60,6 +60,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "entity.update",
             "case.consent_override",  # a referral without recorded consent (with a reason)
             "sensitive.read",
+            "audit.read",  # who viewed the project's records (api/services/reading.py)
         }
     ),
     "researcher": frozenset(

@@ -108,6 +108,11 @@ class Settings:
         10, "FIELDSURVEY_DISCLOSURE_K",
         "disclosure threshold k for summaries; refused below 5",
     )
+    unusual_reads_per_hour: int = setting(
+        100, "FIELDSURVEY_UNUSUAL_READS_PER_HOUR",
+        "a user who reads more than this many records (submissions or cases) of a project in "
+        "one clock hour is listed on the managers' page of unusual reading; at least 1",
+    )
     publication_lag_days: int = setting(
         7, "FIELDSURVEY_PUBLICATION_LAG_DAYS",
         "a month is published for roles without microdata this many days after it closes",
@@ -242,6 +247,9 @@ class Settings:
             raise ValueError(
                 f"FIELDSURVEY_DISCLOSURE_K must be at least 5 (got {self.disclosure_k})"
             )
+        if self.unusual_reads_per_hour < 1:
+            raise ValueError("FIELDSURVEY_UNUSUAL_READS_PER_HOUR must be at least 1 "
+                             f"(got {self.unusual_reads_per_hour})")
         if self.publication_lag_days < 0:
             raise ValueError(
                 f"FIELDSURVEY_PUBLICATION_LAG_DAYS must not be negative (got {self.publication_lag_days})"

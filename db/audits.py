@@ -148,3 +148,97 @@ async def target_names(conn: asyncpg.Connection, actor_ids: list[int],
                        project_ids: list[int]) -> dict[tuple[str, str], str]:
     rows = await conn.fetch(SELECT_TARGET_NAMES, actor_ids, project_ids)
     return {(row["kind"], row["key"]): row["name"] for row in rows}
+
+
+# ---------------------------------------------------------------------------------------------
+# Who viewed what (issue 24)
+
+# Reads of one record: a submission's (page, XML, versions, files) or a case's.
+RECORD_READ_ACTIONS = (
+    "submission.read", "submission.version.read", "submission.attachment.read",
+    "entity.read", "entity.version.read", "entity.timeline.read", "case.read",
+)
+# Reads of many records at once: the exports and OData tables of a form.
+BULK_READ_ACTIONS = ("submission.export", "odata.read")
+
+# $1 the records' audit names, $2 RECORD_READ_ACTIONS; $3, $4, $5: for each submission of
+# the record, its form's audit name, when it was received, its instanceID: an export or OData
+# read of that form after it was received, whose date filters cover it, may have held it.
+# A case page logs its timeline and its file together: the timeline read is not listed twice.
+SELECT_VIEWS = """
+SELECT id, actor_id, actor_name, action, acted_on, details, logged_at FROM (
+    SELECT a.id, a.actor_id, ac.display_name AS actor_name, a.action, a.acted_on, a.details,
+           a.logged_at
+    FROM audits a LEFT JOIN actors ac ON ac.id = a.actor_id
+    WHERE a.acted_on = ANY($1::text[]) AND a.action = ANY($2::text[])
+      AND NOT (a.action = 'entity.timeline.read' AND EXISTS (
+          SELECT 1 FROM audits c
+          WHERE c.acted_on = a.acted_on AND c.action = 'case.read'
+            AND c.actor_id IS NOT DISTINCT FROM a.actor_id
+            AND c.logged_at BETWEEN a.logged_at AND a.logged_at + interval '2 seconds'))
+    UNION
+    SELECT a.id, a.actor_id, ac.display_name, a.action, a.acted_on, a.details, a.logged_at
+    FROM unnest($3::text[], $4::timestamptz[], $5::text[]) AS r(form_ref, received, instance_id)
+    JOIN audits a ON a.acted_on = r.form_ref
+    LEFT JOIN actors ac ON ac.id = a.actor_id
+    WHERE a.action = ANY($6::text[]) AND a.logged_at >= r.received
+      AND (a.details->'filters'->>'since' IS NULL
+           OR (a.details->'filters'->>'since')::timestamptz <= r.received)
+      AND (a.details->'filters'->>'until' IS NULL
+           OR r.received < (a.details->'filters'->>'until')::timestamptz)
+      AND (a.details->>'instanceId' IS NULL OR a.details->>'instanceId' = r.instance_id)
+) AS views
+ORDER BY logged_at DESC, id DESC
+LIMIT $7
+"""
+
+
+async def list_views(
+    conn: asyncpg.Connection, records: list[str], submissions: list[tuple[str, datetime, str]],
+    limit: int,
+) -> list[asyncpg.Record]:
+    """The reads of `records` (audit names) and the bulk reads of the forms that may have held
+    `submissions` ((form's audit name, received, instanceID) each), newest first."""
+    forms, received, instances = (list(c) for c in zip(*submissions, strict=True)) \
+        if submissions else ([], [], [])
+    return await conn.fetch(SELECT_VIEWS, records, list(RECORD_READ_ACTIONS), forms, received,
+                            instances, list(BULK_READ_ACTIONS), limit)
+
+
+# Users who read more than $4 records of a project (audit names starting $2 or $3) in one clock
+# hour since $1.
+SELECT_HEAVY_READERS = """
+SELECT a.actor_id, ac.display_name AS actor_name, date_trunc('hour', a.logged_at) AS hour,
+       count(DISTINCT a.acted_on) AS records
+FROM audits a LEFT JOIN actors ac ON ac.id = a.actor_id
+WHERE a.action = ANY($5::text[]) AND a.logged_at >= $1
+  AND (starts_with(a.acted_on, $2) OR starts_with(a.acted_on, $3))
+GROUP BY a.actor_id, ac.display_name, date_trunc('hour', a.logged_at)
+HAVING count(DISTINCT a.acted_on) > $4
+ORDER BY hour DESC, records DESC
+LIMIT 500
+"""
+
+# Exports of a project's forms (audit names starting $2) since $1 that held sensitive columns
+# unmasked.
+SELECT_SENSITIVE_EXPORTS = """
+SELECT a.id, a.actor_id, ac.display_name AS actor_name, a.acted_on, a.details, a.logged_at
+FROM audits a LEFT JOIN actors ac ON ac.id = a.actor_id
+WHERE a.action = 'submission.export' AND a.logged_at >= $1 AND starts_with(a.acted_on, $2)
+  AND a.details->>'sensitive' = 'shown'
+ORDER BY a.logged_at DESC, a.id DESC
+LIMIT 500
+"""
+
+
+async def heavy_readers(
+    conn: asyncpg.Connection, project_id: int, since: datetime, limit_per_hour: int
+) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_HEAVY_READERS, since, f"submission/{project_id}/",
+                            f"entity/{project_id}/", limit_per_hour, list(RECORD_READ_ACTIONS))
+
+
+async def sensitive_exports(
+    conn: asyncpg.Connection, project_id: int, since: datetime
+) -> list[asyncpg.Record]:
+    return await conn.fetch(SELECT_SENSITIVE_EXPORTS, since, f"form/{project_id}/")

@@ -59,6 +59,7 @@ PAGE_MODULES = (
     "api.pages.app_users",
     "api.pages.submissions",
     "api.pages.cases",
+    "api.pages.reading",
     "api.pages.fill",
     "api.pages.alerts",
 )

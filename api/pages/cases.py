@@ -34,6 +34,7 @@ from api.pages.web import NavItem, Page, PageNotFound, add_nav
 from api.problems import Problem
 from api.services import cases as cases_service
 from api.services import entities as entities_service
+from api.services import reading as reading_service
 from api.services.reintegration import CASES_LIST
 from db import entities as entities_db
 from db import forms as forms_db
@@ -331,6 +332,11 @@ async def _case_context(page: Page, conn: asyncpg.Connection, actor, project_id:
     entries = [_timeline_entry(page, project_id, e, labels, states, titles, links)
                for e in timeline["entries"]]
     may_change = actor.can("entity.update", project_id)
+    views = await reading_service.case_views(
+        conn, actor, project_id, CASES_LIST, timeline["uuid"],
+        [(e["xmlFormId"], e["instanceId"], e["receivedAt"]) for e in timeline["entries"]
+         if e.get("instanceId") and e.get("xmlFormId")],
+    ) if actor.can("audit.read", project_id) else None
     owner = file["owner"]
     return {
         "project": project, "case": timeline, "entries": entries,
@@ -346,6 +352,7 @@ async def _case_context(page: Page, conn: asyncpg.Connection, actor, project_id:
         "kinds": [(code, page._(name)) for code, name in REFERRAL_KIND_LABELS.items()],
         "staff": await cases_service.caseworkers(conn, project_id) if may_change else [],
         "problem": None, "done": None,
+        "views": views, "views_shown": reading_service.VIEWS_SHOWN,
     }
 
 

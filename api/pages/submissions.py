@@ -42,6 +42,7 @@ from api.pages.labels import (
 )
 from api.pages.web import RISK_LEVELS, Page, PageNotFound
 from api.problems import Problem
+from api.services import reading as reading_service
 from api.services import submissions as svc
 from db import projects as projects_db
 from exports.layout import label_in
@@ -215,6 +216,9 @@ async def _detail_context(
                             language_of(newer_schema, page.i18n.locale)),
         })
     url = submission_url(project_id, xml_form_id, instance_id)
+    views = await reading_service.submission_views(
+        conn, actor, project_id, xml_form_id, instance_id
+    ) if actor.can("audit.read", project_id) else None
     return dict(
         project=project, form=detail.form, row=detail.row, versions=detail.versions,
         answers=answer_tree(schema, current["answers"], language), history=history,
@@ -228,6 +232,7 @@ async def _detail_context(
         table=table_url(project_id, xml_form_id),
         title=detail.form["title"] or xml_form_id,
         files={a["name"]: a["exists"] for a in detail.row["attachments"]},
+        views=views, views_shown=reading_service.VIEWS_SHOWN,
         masked_text=lambda text: "—" if text is None else (
             page._("[masked]") if text == MASKED else text),
         next_url=_next_url(project_id, xml_form_id, await svc.next_needing_review(
