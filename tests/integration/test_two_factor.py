@@ -20,7 +20,7 @@ import pytest
 from api.auth import token_hash
 from api.pages.web import SESSION_COOKIE
 from tests.integration.test_cli import run_cli
-from tests.integration.test_guessing import HTTPS, basic
+from tests.integration.test_guessing import HTTPS, OPENROSA, basic, digest
 from tests.pages_client import anonymous, signed_in
 
 KEY = re.compile(r'id="totp-key">([A-Z2-7 ]+)<')
@@ -207,6 +207,23 @@ async def test_sessions_api_needs_the_code_for_an_account_with_two_factor(client
     assert "POST /v1/sessions" in over_basic.json()["detail"]
 
 
+async def test_collects_digest_and_basic_logins_are_not_concerned(client, make_user,
+                                                                  default_project_id) -> None:
+    """OpenRosa (Collect) checks the password only, as before, even for an account with
+    two-factor login; REST over Basic does not."""
+    user = await make_user("collector", default_project_id)
+    browser = await signed_in(client, user["email"], user["password"])
+    await enrol(client, browser)
+    over_digest = await digest(client, default_project_id, user["email"], user["password"], 1)
+    assert over_digest.status_code == 200, over_digest.text
+    form_list = f"{HTTPS}/v1/projects/{default_project_id}/formList"
+    over_basic = await client.get(form_list, headers={**OPENROSA, **basic(user["email"], user["password"])})
+    assert over_basic.status_code == 200, over_basic.text
+    rest = await client.get(f"{HTTPS}/v1/projects/{default_project_id}/forms",
+                            headers=basic(user["email"], user["password"]))
+    assert rest.status_code == 401 and rest.json()["slug"] == "second-factor-required"
+
+
 async def test_accounts_without_two_factor_log_in_as_before(client, make_user,
                                                            default_project_id) -> None:
     user = await make_user("collector", default_project_id)
@@ -233,6 +250,9 @@ async def test_require_2fa_sends_managers_to_set_it_up_before_anything_else(
     assert (await client.get("/v1/users/current", headers=manager["headers"])).status_code == 200
     assert (await client.post("/v1/sessions", json={"email": researcher["email"],
                                                     "password": researcher["password"]})).status_code == 200
+    over_basic = await client.get(f"{HTTPS}/v1/users/current",
+                                  headers=basic(manager["email"], manager["password"]))
+    assert over_basic.status_code == 403 and over_basic.json()["slug"] == "second-factor-setup-required"
     # pages: the password leads to setting it up, with no session meanwhile
     visitor, first = await password_step(client, manager["email"], manager["password"], "tg")
     assert first.status_code == 303 and first.headers["location"].startswith("/login/setup")
