@@ -50,7 +50,8 @@ async def world(client, pool, admin_headers, make_user):
 
 def viewed_rows(html: str) -> list[str]:
     section = html.split('id="viewed-by"', 1)[1].split("</section>", 1)[0]
-    return [re.sub(r"<[^>]+>", " ", row) for row in re.findall(r"<tr>(.*?)</tr>", section)[1:]]
+    return [re.sub(r"<[^>]+>", " ", row)
+            for row in re.findall(r"<li>(.*?)</li>", section, flags=re.S)]
 
 
 async def test_a_submission_page_lists_who_read_it_for_managers_only(client, world):
