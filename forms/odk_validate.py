@@ -9,7 +9,7 @@ worker answers with the verdict and what the validator printed on stderr, which 
 reads exactly as pyxform reads the command's stderr (`ErrorCleaner.odk_validate`), so the
 messages are the command's messages.
 
-The worker is restarted after MAX_FORMS forms (the jar registers a few objects per call), when
+The worker warms up (WARM_UP_RUNS) before its first form, and is restarted after MAX_FORMS forms (the jar registers a few objects per call), when
 it dies, and when a form takes longer than TIMEOUT_SECONDS (it is killed, and the form is
 accepted with a warning, as pyxform accepts a form whose validation times out). One worker per
 server process, started on first use or by `SharedValidator.start_in_background`; it exits
@@ -32,9 +32,15 @@ import time
 from dataclasses import dataclass
 
 from pyxform.validators.odk_validate import ODK_VALIDATE_PATH
+from pyxform.validators.util import XFORM_SPEC_PATH
 
 TIMEOUT_SECONDS = 100  # pyxform's timeout for one run of the jar
 MAX_FORMS = 1000
+# Before it says it is ready, the worker validates pyxform's own XForm of the XLSForm spec
+# (every question type) this many times: the JVM's first runs load and compile JavaRosa's
+# classes (under load, a first form took 2.0 s without, 0.7-1.0 s after 4-10 runs), so the
+# first upload does not pay for that.
+WARM_UP_RUNS = 6
 JVM_OPTIONS = ("-Djava.awt.headless=true", "-Xrs", "-Xms16m", "-Xmx256m", "-XX:+UseSerialGC")
 _LENGTH = struct.Struct(">I")
 
@@ -175,6 +181,11 @@ def _serve() -> None:  # pragma: no cover - runs in the worker process
     in_error = validator_class.class_.getDeclaredField("inError")
     in_error.setAccessible(True)
     system.setOut(print_stream(output_stream.nullOutputStream()))
+    system.setErr(print_stream(output_stream.nullOutputStream()))
+    with open(XFORM_SPEC_PATH, "rb") as spec:
+        warm_up = jpype.JArray(jpype.JByte)(spec.read())
+    for _ in range(WARM_UP_RUNS):
+        validator_class().validate(warm_up)
     answers.write(b"R")
     requests = os.fdopen(os.dup(0), "rb", buffering=0)
     while True:
