@@ -60,6 +60,7 @@ PAGE_MODULES = (
     "api.pages.submissions",
     "api.pages.cases",
     "api.pages.reading",
+    "api.pages.trash",
     "api.pages.fill",
     "api.pages.alerts",
 )
