@@ -13,7 +13,12 @@ import pytest
 
 from db import summaries as summaries_db
 from tests.integration.test_trash import live_count, send
-from tests.summaries_seed import random_answers, screening_project, submission_xml
+from tests.summaries_seed import (
+    publish_now,
+    random_answers,
+    screening_project,
+    submission_xml,
+)
 from tests.xlsforms import XLSX, xlsx_bytes
 
 
@@ -168,17 +173,28 @@ async def test_erasing_a_case(client, admin_headers, pool, project) -> None:
             ).status_code == 404
 
 
-async def test_erasing_one_screening(client, admin_headers, pool) -> None:
+async def publication_cells(pool, pid: int) -> list[tuple]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT c.* FROM publication_cells c JOIN publications p ON p.id = c.publication_id "
+            "WHERE p.project_id = $1 ORDER BY 1, 2, 3, 4, 5", pid)
+    return [tuple(r) for r in rows]
+
+
+async def test_erasing_one_screening(client, admin_headers, pool, settings) -> None:
     pid = await screening_project(client, admin_headers)
     rng = random.Random(7)
     ids = [f"uuid:{uuid.uuid4()}" for _ in range(2)]
     for iid in ids:
-        sent = await send(client, admin_headers, pid,
-                          submission_xml(random_answers(rng, consent="yes"), instance_id=iid))
+        answers = {**random_answers(rng, consent="yes"), "interview_date": "2026-03-10"}
+        sent = await send(client, admin_headers, pid, submission_xml(answers, instance_id=iid))
         assert sent.status_code == 201
     async with pool.acquire() as conn:
         form_id = await conn.fetchval("SELECT id FROM forms WHERE project_id = $1", pid)
     assert await live_count(pool, form_id) == 2
+    await publish_now(pool, settings, pid)
+    published = await publication_cells(pool, pid)
+    assert published  # the months before this one are published
     url = f"/v1/projects/{pid}/forms/risk_screening/submissions/{ids[0]}/erase"
     short = ids[0].removeprefix("uuid:")[:8]
     assert (await client.post(url, json={"confirm": "nope"}, headers=admin_headers)
@@ -187,6 +203,7 @@ async def test_erasing_one_screening(client, admin_headers, pool) -> None:
     assert erased.status_code == 200 and erased.json()["submissions"] == 1
     assert await tables_containing(pool, [ids[0]]) == {}
     assert await live_count(pool, form_id) == 1
+    assert await publication_cells(pool, pid) == published  # published counts stay
     async with pool.acquire() as conn:
         await summaries_db.fold_deltas(conn)
         assert await summaries_db.recount_differences(conn) == []
