@@ -192,6 +192,17 @@ def postmaster_pid(dsn: str) -> int | None:
         return None
 
 
+async def settle(pid: int, *, idle_share: float = 0.05, longest: float = 90) -> None:
+    """Wait (at most `longest` seconds) until the process tree uses under `idle_share` of a
+    core over a second."""
+    deadline = time.monotonic() + longest
+    while time.monotonic() < deadline:
+        before = tree_cpu(pid)
+        await asyncio.sleep(1)
+        if tree_cpu(pid) - before < idle_share:
+            return
+
+
 class CpuMeter:
     """CPU per submission of the server (its process tree), PostgreSQL (the postmaster's
     tree: backends, WAL writer, checkpointer) and this client, over one timed run."""
@@ -262,8 +273,10 @@ async def run(args: argparse.Namespace, dsn: str, server) -> None:
     for concurrency in args.concurrency:
         payloads = [instance_xml(schema, random_answers(rng)) for _ in range(args.n)]
         requests = [multipart_request(f"127.0.0.1:{port}", path, xml) for xml in payloads]
-        # warm up (form cache, connections)
+        # warm up (form cache, connections), then wait for the server to be idle: what it
+        # started in the background (ODK Validate's JVM and its warm-up) is not ingest's CPU
         await post_all(port, requests[:50], min(concurrency, 8))
+        await settle(server.process.pid)
         before = meter.snapshot()
         elapsed, latencies = await post_all(port, requests[50:], concurrency)
         after = meter.snapshot()
