@@ -381,6 +381,32 @@ async def _case_action(page: Page, conn: asyncpg.Connection, project_id: int, uu
     return page.redirect(cases_url(project_id, uuid) + f"#{anchor}")
 
 
+REFERRAL_STATE_FILTERS = {"": N_("All"), **REFERRAL_STATE_LABELS}
+
+
+@get("/projects/{project_id:int}/referrals")
+async def referrals_page(project_id: int, page: Page, request: Request,
+                         conn: asyncpg.Connection) -> Response:
+    """The project's referrals and transfers, newest first: those waiting at a centre, or
+    answered (api/services/cases.py `project_referrals`, as REST's /referrals)."""
+    actor = page.require("entity.read", project_id)
+    project = await _project(conn, project_id)
+    query = request.query_params
+    state = query.get("state", "pending")
+    state = state if state in REFERRAL_STATE_FILTERS else "pending"
+    centre = query.get("centre", "")
+    centre = centre if centre in CENTRE_LABELS else ""
+    rows = await cases_service.project_referrals(conn, actor, project_id, state=state or None,
+                                                 centre=centre or None)
+    referrals = [{**_referral_view(page, r), "url": cases_url(project_id, r["case"]["uuid"])
+                  + f"#referral-{r['id']}"} for r in rows]
+    return page.render(
+        "cases/referrals.html", project=project, referrals=referrals, state=state,
+        centre=centre, list_url=cases_url(project_id),
+        states=[(code, page._(name)) for code, name in REFERRAL_STATE_FILTERS.items()],
+        centres=[(code, page._(name)) for code, name in CENTRE_LABELS.items()])
+
+
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
@@ -422,4 +448,4 @@ def _day(i18n: I18n, text: str) -> str:
         return text
 
 
-ROUTES = [cases_page, case_page, case_owner_action, case_refer_action, case_answer_action]
+ROUTES = [cases_page, case_page, referrals_page, case_owner_action, case_refer_action, case_answer_action]

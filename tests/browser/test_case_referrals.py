@@ -14,7 +14,7 @@ from tests.cases_seed import publish_case_forms, send_intake
 
 # English words that must not appear on the Russian or Tajik page.
 ENGLISH = ("Referral", "Transfer", "Accept", "Decline", "Owner", "Caseworker", "Consent",
-           "Waiting for an answer", "Accepted", "Send", "support centre")
+           "Waiting for an answer", "Accepted", "Send", "support centre", "State", "Apply")
 ANSWERED = {"ru": "Принято", "tg": "Қабул шуд"}
 
 
@@ -36,7 +36,8 @@ async def referred(client, pool, admin_headers, make_user, live_server):
     return {"pid": pid, "base": live_server.base_url, "dushanbe": dushanbe, "cases": cases}
 
 
-async def check_section(page, name: str, lang: str) -> None:
+async def check_section(page, name: str, lang: str,
+                        parts: tuple[str, ...] = ("#referrals", "#owner")) -> None:
     assert await page.get_attribute("html", "lang") == lang
     overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1, f"{name} scrolls sideways by {overflow}px"
@@ -47,11 +48,11 @@ async def check_section(page, name: str, lang: str) -> None:
                                  "target: v.nodes[0] && v.nodes[0].target.join(' ')})))")
     bad = [v for v in result if v["impact"] in ("serious", "critical")]
     assert not bad, f"axe on {name} ({lang}): {bad}"
-    text = await page.inner_text("#referrals") + await page.inner_text("#owner")
+    text = " ".join([await page.inner_text(part) for part in parts])
     found = [w for w in ENGLISH if w in text]
     assert not found, f"{name} ({lang}) shows English: {found}"
     ARTIFACTS.mkdir(exist_ok=True)
-    await page.locator("#referrals").screenshot(
+    await page.locator(parts[0]).screenshot(
         path=str(ARTIFACTS / f"case-{name}-{lang}-phone.png"))
 
 
@@ -90,5 +91,16 @@ async def test_referral_section_on_a_phone(browser, referred, lang) -> None:
             await page.click("form.refer-form button[type=submit]")
         assert await page.locator("#referrals ol.referrals > li").count() == 2
         await check_section(page, "referral-answered", lang)
+
+        # every referral of the project, answered ones too, from the cases list
+        await page.goto(f"{base}/projects/{pid}/cases")
+        async with page.expect_navigation():
+            await page.click("#referrals-link")
+        await page.select_option("select[name=state]", "")
+        async with page.expect_navigation():
+            await page.click("#referral-filter button[type=submit]")
+        assert await page.locator(f"#referral-list a[href$='#referral-{case['referral']}']"
+                                  ).count() == 1
+        await check_section(page, "referrals-list", lang, ("main",))
     finally:
         await context.close()

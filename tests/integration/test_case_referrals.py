@@ -261,6 +261,12 @@ async def test_case_page_refers_and_answers(client, centres) -> None:
     receiver = await signed_in(client, dushanbe["email"], dushanbe["password"])
     shown = await receiver.get(client, page_url)
     referral = re.search(r'<li id="referral-(\d+)">', shown.text).group(1)
+    # the receiving centre finds it among those waiting for it, linked to the case
+    waiting = await receiver.get(client, f"/projects/{pid}/referrals?centre=dushanbe")
+    assert waiting.status_code == 200
+    assert f'<a href="{page_url}#referral-{referral}">{sent["code"]}</a>' in waiting.text
+    elsewhere = await receiver.get(client, f"/projects/{pid}/referrals?centre=khujand")
+    assert sent["code"] not in elsewhere.text
     assert "Dushanbe support centre · Legal aid" in shown.text and "Court order" in shown.text
     no_reason = await receiver.post(client, page_url + f"/referrals/{referral}",
                                     {"answer": "declined", "reason": " "})
@@ -296,6 +302,11 @@ async def test_referral_section_in_russian_and_tajik(client, centres, locale) ->
     assert shown.status_code == 200
     assert_no_english(shown.text, f"case page ({locale})",
                       user_text=[sent["code"], khujand["email"]])
+    listed = await browser.get(client, f"/projects/{pid}/referrals")
+    assert listed.status_code == 200 and sent["code"] in listed.text
+    assert_no_english(listed.text, f"referrals page ({locale})",
+                      user_text=[khujand["email"], *re.findall(r"[A-Z]{2}-2026-[0-9A-F]{6}",
+                                                               listed.text)])
 
 
 async def test_erasing_a_case_takes_its_referrals(client, centres, pool, admin_headers) -> None:
