@@ -39,6 +39,7 @@ from typing import Any
 from exports.flatten import RowBuilder
 from exports.layout import ExportLayout
 from exports.zipstream import ZipStream
+from forms.sensitive import mask_client_audit_row
 
 FLUSH_BYTES = 1 << 16
 # what a spreadsheet runs as a formula at the start of a cell (after whitespace it may trim)
@@ -48,6 +49,12 @@ _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 CLIENT_AUDIT_COLUMNS = (
     "event", "node", "start", "end", "latitude", "longitude", "accuracy", "old-value",
     "new-value", "user", "change-reason",
+)
+# positions in a merged audit row (the instance ID first): the node, the place, the values
+_AUDIT_MASKING = (
+    1 + CLIENT_AUDIT_COLUMNS.index("node"),
+    tuple(1 + CLIENT_AUDIT_COLUMNS.index(c) for c in ("latitude", "longitude", "accuracy")),
+    tuple(1 + CLIENT_AUDIT_COLUMNS.index(c) for c in ("old-value", "new-value")),
 )
 
 
@@ -165,9 +172,12 @@ class _Table:
         return self.text.detach()
 
 
-def client_audit_rows(instance_id: str, content: bytes) -> Iterator[list[str | None]]:
+def client_audit_rows(
+    instance_id: str, content: bytes, masked: frozenset[str] = frozenset()
+) -> Iterator[list[str | None]]:
     """The events of one ODK Collect audit log (CSV with a header row) as rows of the merged
-    audit CSV: columns picked by header name, cells trimmed, blank lines skipped."""
+    audit CSV: columns picked by header name, cells trimmed, blank lines skipped; for a reader
+    with `masked` questions, their values and every event's place are masked."""
     text = content.decode("utf-8-sig", errors="replace")
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
@@ -179,10 +189,11 @@ def client_audit_rows(instance_id: str, content: bytes) -> Iterator[list[str | N
         cells = [cell.strip() for cell in row]
         if not any(cells):
             continue
-        yield [
+        row = [
             instance_id,
             *[cells[at] if at is not None and at < len(cells) else None for at in wanted],
         ]
+        yield mask_client_audit_row(row, masked, *_AUDIT_MASKING) if masked else row
 
 
 def client_audit_filename(layout: ExportLayout) -> str:
@@ -196,9 +207,11 @@ async def stream_csv_zip(
     files: AsyncIterable[SubmissionFile] | None = None,
     flush_bytes: int = FLUSH_BYTES,
     escape_formulas: bool = True,
+    masked: frozenset[str] = frozenset(),
 ) -> AsyncIterator[bytes]:
     """Yield the bytes of the zip while reading `records` (in the order given: Central's is
-    newest first), then `files` (see the module docstring)."""
+    newest first; their masked answers already masked), then `files` (see the module
+    docstring); `masked` masks the Collect audit logs' values of those questions."""
     archive = ZipStream()
     names = table_filenames(layout)
     builder = RowBuilder(layout)
@@ -237,7 +250,7 @@ async def stream_csv_zip(
                     if audit is None:
                         audit = _Table(archive.spool())
                         audit.writerow(["instance ID", *CLIENT_AUDIT_COLUMNS])
-                    for row in client_audit_rows(item.instance_id, item.content):
+                    for row in client_audit_rows(item.instance_id, item.content, masked):
                         audit.writerow(_neutralise_row(row) if escape_formulas else row)
                 if archive.pending >= flush_bytes:
                     yield archive.take()

@@ -85,6 +85,41 @@ def masked_file_names(answers: Any, paths: frozenset[str]) -> frozenset[str]:
     return frozenset(v for v in _values(answers, _split(paths)) if v)
 
 
+def withheld_file_names(
+    answers: Any, paths: frozenset[str], binary_paths: frozenset[str]
+) -> frozenset[str]:
+    """The files a reader who gets `paths` masked may not fetch: those its masked file
+    questions (`paths` & `binary_paths`) hold, and Collect's audit log (meta/audit), which can
+    record the masked values (track changes) and where the interview happened. Only file
+    questions count: a guessed name never tells a masked text answer."""
+    if not paths:
+        return frozenset()
+    names = set(masked_file_names(answers, paths & binary_paths))
+    meta = answers.get("meta") if answers.__class__ is dict else None
+    audit = meta.get("audit") if meta.__class__ is dict else None
+    if audit.__class__ is str and audit.strip():
+        names.add(audit.strip())
+    return frozenset(names)
+
+
+def mask_client_audit_row(row: list, paths: frozenset[str], node_at: int,
+                          masked_at: tuple[int, ...], values_at: tuple[int, ...]) -> list:
+    """One event of a Collect audit log for a reader who gets `paths` masked: where it
+    happened (latitude, longitude, accuracy: `masked_at`) always, and the old and new values
+    (`values_at`) of a masked question."""
+    row = list(row)
+    for at in masked_at:
+        if row[at]:
+            row[at] = MASKED
+    node = row[node_at] or ""
+    steps = [s.split("[", 1)[0] for s in node.strip("/").split("/")[1:]]
+    if "/".join(steps) in paths:
+        for at in values_at:
+            if row[at]:
+                row[at] = MASKED
+    return row
+
+
 def mask_submission_xml(xml: bytes, paths: frozenset[str]) -> bytes:
     """The submission XML with the text of every element at a masked path replaced by MASKED
     (its children dropped); attributes and the rest are kept."""

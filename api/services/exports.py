@@ -239,7 +239,8 @@ async def stream_records_into(
         # the files of masked fields, met while the records are written (before the files)
         masked_files: set[tuple[str, str]] = set()
         if target.masked:
-            records = masked_records(records, target.masked, masked_files)
+            records = masked_records(records, target.masked, masked_files,
+                                     target.merged.schema.binary_paths)
         if store is None:
             body = write(records)
         else:
@@ -342,7 +343,8 @@ def _prepare_csv_zip(target: ExportTarget, asked: ExportRequest) -> PreparedExpo
     )
 
     def write(records, files=None):
-        return stream_csv_zip(records, layout, files=files, escape_formulas=asked.escape_formulas)
+        return stream_csv_zip(records, layout, files=files, escape_formulas=asked.escape_formulas,
+                              masked=target.masked)
 
     name = target.xml_form_id + (".zip" if asked.attachments else ".csv.zip")
     details = {"format": "csv.zip", "attachments": asked.attachments,

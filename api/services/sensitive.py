@@ -17,7 +17,7 @@ from api.i18n import N_
 from api.problems import Problem
 from db import forms as forms_db
 from forms.schema import FormSchema
-from forms.sensitive import mask_answers, masked_file_names
+from forms.sensitive import mask_answers, masked_file_names, withheld_file_names
 
 MASKED_FILE = N_("This file belongs to a question that identifies a person; your role may "
                  "not read it.")
@@ -32,6 +32,11 @@ def masked_paths(actor: Actor | None, project_id: int, *schemas: FormSchema,
     return frozenset().union(*(s.sensitive_paths for s in schemas))
 
 
+async def _published_schemas(conn: asyncpg.Connection, form_id: int) -> list[FormSchema]:
+    defs = await forms_db.list_published_defs(conn, form_id)
+    return [version_schema_of(d["id"], d["xform"]) for d in defs]
+
+
 async def form_masked_paths(
     conn: asyncpg.Connection, actor: Actor | None, project_id: int, form_id: int,
     centre: str | None = None,
@@ -40,9 +45,19 @@ async def form_masked_paths(
     version marks (a mark added in a later version masks the older answers too)."""
     if may_read_sensitive(actor, project_id, centre):
         return frozenset()
-    defs = await forms_db.list_published_defs(conn, form_id)
-    return masked_paths(actor, project_id,
-                        *(version_schema_of(d["id"], d["xform"]) for d in defs))
+    return masked_paths(actor, project_id, *await _published_schemas(conn, form_id))
+
+
+async def withheld_files(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, form_id: int, answers,
+) -> frozenset[str]:
+    """The files of a submission (its `answers`) the actor may not fetch or see listed."""
+    if may_read_sensitive(actor, project_id):
+        return frozenset()
+    schemas = await _published_schemas(conn, form_id)
+    paths = masked_paths(actor, project_id, *schemas)
+    binary = frozenset().union(*(s.binary_paths for s in schemas))
+    return withheld_file_names(answers, paths, binary)
 
 
 def shown_sensitive(actor: Actor | None, project_id: int, *schemas: FormSchema) -> bool:
@@ -53,15 +68,18 @@ def shown_sensitive(actor: Actor | None, project_id: int, *schemas: FormSchema) 
 
 async def masked_records(
     records: AsyncIterable, paths: frozenset[str], files: set[tuple[str, str]] | None = None,
+    binary_paths: frozenset[str] = frozenset(),
 ) -> AsyncIterator:
     """The records (export rows with `answers` and `instance_id`) with their masked answers;
-    the (instance id, file name) of every file a masked field holds are added to `files`."""
+    the (instance id, file name) of every file a masked file question (`binary_paths`) holds
+    are added to `files`."""
+    file_paths = paths & binary_paths
     async for record in records:
         row = dict(record)
         answers = row.get("answers")
-        if files is not None:
+        if files is not None and file_paths:
             files.update((row["instance_id"], name)
-                         for name in masked_file_names(answers, paths))
+                         for name in masked_file_names(answers, file_paths))
         row["answers"] = mask_answers(answers, paths)
         yield row
 
@@ -78,7 +96,7 @@ def refuse_masked_fields(paths: frozenset[str], asked: Iterable[str]) -> None:
         )
 
 
-def refuse_masked_file(answers, paths: frozenset[str], name: str) -> None:
+def refuse_withheld_file(withheld: frozenset[str], name: str) -> None:
     """403 for a file a masked field names, before anything says whether it was received."""
-    if name.strip() in masked_file_names(answers, paths):
+    if name.strip() in withheld:
         raise Problem("forbidden", MASKED_FILE)

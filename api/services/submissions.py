@@ -21,7 +21,7 @@ from api.problems import Problem
 from api.services import submission_entities
 from api.services.forms import form_or_404
 from api.services.projects import require_writable_project
-from api.services.sensitive import form_masked_paths, refuse_masked_file
+from api.services.sensitive import form_masked_paths, refuse_withheld_file, withheld_files
 from api.storage import AttachmentStore, blob_key
 from db import audits
 from db import blobs as blobs_db
@@ -408,10 +408,11 @@ async def attachment_content(
             raise Problem("submission-not-found", N_("The submission has no such version."))
         version_id = version["id"]
     # a masked question's file is refused before anything tells whether it was received
-    masked = await form_masked_paths(conn, actor, project_id, form["id"])
-    if masked:
+    if await form_masked_paths(conn, actor, project_id, form["id"]):
         answers = await submissions_db.get_version_answers(conn, version_id)
-        refuse_masked_file(answers, masked, name)
+        refuse_withheld_file(
+            await withheld_files(conn, actor, project_id, form["id"], answers), name
+        )
     item = await submissions_db.get_attachment(conn, version_id, name)
     if item is None or item["blob_key"] is None:
         raise Problem("attachment-not-found")

@@ -38,12 +38,12 @@ from api.services import submissions as submission_service
 from api.services import trash as trash_service
 from api.services.forms import form_or_404
 from api.services.ingest import IngestResult, ingest_submission, parse_or_problem
-from api.services.sensitive import form_masked_paths
+from api.services.sensitive import form_masked_paths, withheld_files
 from api.v1.query_params import non_negative_int
 from api.v1.schemas import CommentText
 from db import audits
 from db import submissions as submissions_db
-from forms.sensitive import mask_submission_xml, masked_file_names
+from forms.sensitive import mask_submission_xml
 
 BASE = "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions"
 ONE = BASE + "/{instance_id:str}"
@@ -371,10 +371,10 @@ async def list_submission_attachments(
         acted_on(project_id, xml_form_id, instance_id),
     )
     # a masked question's files are not listed: whether they were received is not told
-    masked = await form_masked_paths(conn, actor, project_id, form_id)
-    hidden = masked_file_names(
-        await submissions_db.get_version_answers(conn, row["version_id"]), masked
-    ) if masked else frozenset()
+    hidden = await withheld_files(
+        conn, actor, project_id, form_id,
+        await submissions_db.get_version_answers(conn, row["version_id"]),
+    ) if await form_masked_paths(conn, actor, project_id, form_id) else frozenset()
     return [AttachmentOut(a["name"], a["exists"]) for a in row["attachments"]
             if a["name"] not in hidden]
 

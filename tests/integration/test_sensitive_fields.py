@@ -40,6 +40,7 @@ def photo_form() -> bytes:
             ["select_one yn", "shelter", "In shelter?", "yes"],
             ["image", "site_photo", "Site", ""],
             ["integer", "age", "Age", ""],
+            ["audit", "audit", "", ""],
         ],
         "choices": [["list_name", "name", "label"], ["yn", "yes", "Yes"], ["yn", "no", "No"]],
         "settings": [["form_id", "version"], [PHOTO_FORM, "1"]],
@@ -66,6 +67,17 @@ def tokens(value: str, field_type: str) -> list[str]:
     if field_type == "select_one":
         return []  # "yes" is everywhere; the select is checked by its column
     return [value]
+
+
+AUDIT_PLACE = "38.7771"
+
+
+def audit_log(root: str, name: str) -> bytes:
+    """A Collect audit log with track changes: where each question was answered, and the old
+    and new values."""
+    return (f"event,node,start,end,latitude,longitude,accuracy,old-value,new-value\n"
+            f"question,/{root}/full_name,1,2,{AUDIT_PLACE},68.8881,5,,{name}\n"
+            f"question,/{root}/age,3,4,{AUDIT_PLACE},68.8881,5,32,33\n").encode()
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +118,12 @@ async def world(client, pool, admin_headers, make_user):
         body = instance_xml(schema, answers, instance_id=iid)
         files = {"xml_submission_file": ("s.xml", body, "text/xml")}
         if form_id == PHOTO_FORM:
+            files["xml_submission_file"] = ("s.xml", body.replace(
+                b"<meta><instanceID>", b"<meta><audit>audit.csv</audit><instanceID>"), "text/xml")
             files["secret"] = (marked["photo"][0], b"\xff\xd8PHOTO-OF-A-VICTIM", "image/jpeg")
             files["site"] = ("site.jpg", b"\xff\xd8SITE", "image/jpeg")
+            files["audit"] = ("audit.csv", audit_log(schema.root_name, marked["full_name"][0]),
+                              "text/csv")
         sent = await client.post(f"/v1/projects/{pid}/submission", files=files,
                                  headers={**admin_headers, "X-OpenRosa-Version": "1.0"})
         assert sent.status_code == 201, sent.text
@@ -183,6 +199,10 @@ async def test_csv_zip_masks_fields_and_leaves_out_their_files(client, world):
                              if n.endswith(".csv"))
             check(text, world, form_id)
             if form_id == PHOTO_FORM:
+                audit = archive.read(f"{PHOTO_FORM} - audit.csv").decode("utf-8")
+                name = world["secrets"][PHOTO_FORM]["full_name"][0]
+                assert (name in audit) is (AUDIT_PLACE in audit) is (who == "manager")
+                assert ",33," in audit  # an ordinary question's values stay
                 media = {n for n in archive.namelist() if n.startswith("media/")}
                 photo = world["secrets"][PHOTO_FORM]["photo"][0]
                 assert "media/site.jpg" in media
@@ -277,6 +297,15 @@ async def test_files_of_masked_questions_answer_403_whether_or_not_received(clie
     assert b"PHOTO-OF-A-VICTIM" not in got.content
     listed = await client.get(f"{one}/attachments", headers=researcher["headers"])
     assert [a["name"] for a in listed.json()] == ["site.jpg"]
+    # Collect's audit log can hold the masked values and the place: withheld too
+    audit = await client.get(f"{one}/attachments/audit.csv", headers=researcher["headers"])
+    assert audit.status_code == 403
+    assert (await client.get(f"{one}/attachments/audit.csv",
+                             headers=manager["headers"])).status_code == 200
+    # a guess at a masked text answer as a file name tells nothing: 404 as any unknown name
+    name = world["secrets"][PHOTO_FORM]["full_name"][0]
+    guess = await client.get(f"{one}/attachments/{name}", headers=researcher["headers"])
+    assert guess.status_code == 404
     assert (await client.get(f"{one}/attachments/site.jpg",
                              headers=researcher["headers"])).status_code == 200
     shown = await client.get(f"{one}/attachments/{photo}", headers=manager["headers"])

@@ -10,6 +10,14 @@ import pytest
 
 from forms.compile import FormCompileError, compile_xlsform
 from forms.schema import parse_xform
+from forms.sensitive import (
+    MASKED,
+    mask_answers,
+    mask_client_audit_row,
+    mask_submission_xml,
+    masked_file_names,
+    withheld_file_names,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "forms" / "library"
@@ -95,3 +103,45 @@ def test_the_bundled_forms_mark_what_their_readme_lists():
     # the free-text notes and the GPS points of where people live or were met
     assert "location/location_gps" in table["community_awareness"]
     assert "visit_notes" in table["support_center_followup"]
+
+
+PATHS = frozenset({"full_name", "home/gps", "member/born", "photo"})
+
+
+def test_mask_answers_masks_through_groups_and_repeats_and_keeps_the_rest():
+    answers = {"full_name": "Zarina", "age": "19", "home": {"gps": "38 68 0 0", "town": "x"},
+               "member": [{"born": "2001-01-01", "sex": "f"}, {"sex": "m"}, {"born": ""}],
+               "photo": "a.jpg", "meta": {"instanceID": "uuid:1", "audit": "audit.csv"}}
+    masked = mask_answers(answers, PATHS)
+    assert masked == {"full_name": MASKED, "age": "19", "home": {"gps": MASKED, "town": "x"},
+                      "member": [{"born": MASKED, "sex": "f"}, {"sex": "m"}, {"born": ""}],
+                      "photo": MASKED, "meta": {"instanceID": "uuid:1", "audit": "audit.csv"}}
+    assert answers["full_name"] == "Zarina"  # a copy
+    assert mask_answers(answers, frozenset()) is answers
+    assert masked_file_names(answers, PATHS) == {"a.jpg", "Zarina", "38 68 0 0", "2001-01-01"}
+    # files: only those of file questions (a guessed name never tells a masked text answer)
+    binary = frozenset({"photo"})
+    assert withheld_file_names(answers, PATHS, binary) == {"a.jpg", "audit.csv"}
+    assert withheld_file_names(answers, frozenset(), binary) == frozenset()
+
+
+def test_mask_submission_xml_masks_elements_at_masked_paths():
+    xml = (b'<?xml version="1.0"?><data id="f" xmlns:orx="http://openrosa.org/xforms">'
+           b"<full_name>Zarina</full_name><age>19</age><home><gps>38 68 0 0</gps></home>"
+           b"<member><born>2001-01-01</born></member><member><born/></member>"
+           b"<orx:meta><orx:instanceID>uuid:1</orx:instanceID></orx:meta></data>")
+    out = mask_submission_xml(xml, PATHS)
+    for secret in (b"Zarina", b"38 68", b"2001-01-01"):
+        assert secret not in out
+    assert out.count(MASKED.encode()) == 3 and b"<age>19</age>" in out and b"uuid:1" in out
+    assert b"<born/>" in out  # an empty answer stays empty
+    assert mask_submission_xml(xml, frozenset()) == xml
+
+
+def test_a_collect_audit_event_loses_its_place_and_the_values_of_masked_questions():
+    row = ["uuid:1", "question", "/data/member[2]/born", "1", "2", "38.5", "68.7", "5",
+           "2000-01-01", "2001-01-01", "DU07", ""]
+    out = mask_client_audit_row(row, PATHS, 2, (5, 6, 7), (8, 9))
+    assert out[5:10] == [MASKED] * 5 and out[2] == "/data/member[2]/born"
+    other = ["uuid:1", "question", "/data/age", "1", "2", "", "", "", "18", "19", "DU07", ""]
+    assert mask_client_audit_row(other, PATHS, 2, (5, 6, 7), (8, 9)) == other
