@@ -15,6 +15,11 @@ then a `codebook` sheet.
   followed by `<column> (UTC offset)`: the offset the phone recorded, as text (`+05:00`;
   blank when the value had none). Local time and offset together give the instant.
 - Notes have no column (they hold no data); the codebook lists them.
+- With `translate` (the catalogue of the label language's locale, given with labels): the
+  headers of the system, link and classification columns, the words a geopoint's parts and an
+  offset column add, and unlabelled metadata (start, end, deviceid...) are in that language
+  too; with `choice_labels` also the classification's values (review state, risk level,
+  urgent yes/no, risk groups...). The codebook keeps the codes.
 """
 
 from __future__ import annotations
@@ -28,6 +33,15 @@ from exports.codebook import codebook_header, codebook_rows
 from exports.flatten import RowBuilder
 from exports.layout import GEOPOINT_PARTS, Column, ExportLayout, label_in
 from exports.spreadsheet import StreamingWorkbook
+from forms.messages import N_
+from forms.vocabulary import (
+    CONTROL_FORMS,
+    EXPLOITATION_STATUS,
+    EXPLOITATION_TYPES,
+    REVIEW_STATE_LABELS,
+    RISK_GROUPS,
+    RISK_LEVEL_LABELS,
+)
 
 FLUSH_BYTES = 1 << 16
 CODEBOOK_SHEET = "codebook"
@@ -106,7 +120,94 @@ _BY_TYPE: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _converter(column: Column, language: str | None, default: str | None, labels: bool):
+# The names of the columns that are no question's, for a workbook with labels.
+COLUMN_HEADERS = {
+    "SubmissionDate": N_("Submission date"),
+    "KEY": N_("Key"),
+    "PARENT_KEY": N_("Parent key"),
+    "SubmitterID": N_("Submitter ID"),
+    "SubmitterName": N_("Submitted by"),
+    "AttachmentsPresent": N_("Files received"),
+    "AttachmentsExpected": N_("Files expected"),
+    "Status": N_("Status"),
+    "ReviewState": N_("Review state"),
+    "DeviceID": N_("Device ID"),
+    "Edits": N_("Edits"),
+    "FormVersion": N_("Form version"),
+    "RubricVersion": N_("Rubric version"),
+    "VulnerabilityScore": N_("Vulnerability score"),
+    "VulnerabilityLevel": N_("Vulnerability level"),
+    "ExploitationStatus": N_("Exploitation status"),
+    "Urgent": N_("Urgent"),
+    "RiskLevel": N_("Risk level"),
+    "RiskGroups": N_("Risk groups"),
+    "ControlForms": N_("Control forms"),
+    "ExploitationTypes": N_("Exploitation types"),
+    "NeedsReview": N_("Needs review"),
+    "_index": N_("Row number"),
+    "_parent_index": N_("Parent row number"),
+    "_parent_table_name": N_("Parent sheet"),
+    "_submission_key": N_("Submission key"),
+}
+# Metadata questions (XLSForm's start, end, today...) have no label: their names.
+METADATA_NAMES = {
+    "start": N_("Start time"),
+    "end": N_("End time"),
+    "today": N_("Day of the interview"),
+    "deviceid": N_("Device ID"),
+    "phonenumber": N_("Phone number"),
+    "username": N_("User name"),
+    "email": N_("Email"),
+    "audit": N_("Audit log of the form"),
+    "instanceID": N_("Instance ID"),
+    "instanceName": N_("Instance name"),
+    "deprecatedID": N_("Previous instance ID"),
+}
+CALCULATED = N_("Calculated: %(name)s")
+PART_WORDS = {
+    "offset": N_("UTC offset"),
+    "Latitude": N_("latitude"),
+    "Longitude": N_("longitude"),
+    "Altitude": N_("altitude"),
+    "Accuracy": N_("accuracy"),
+}
+# The classification's values by column, for a workbook with labels.
+VALUE_NAMES = {
+    "ReviewState": REVIEW_STATE_LABELS,
+    "RiskLevel": RISK_LEVEL_LABELS,
+    "VulnerabilityLevel": RISK_LEVEL_LABELS,
+    "ExploitationStatus": EXPLOITATION_STATUS,
+    "RiskGroups": RISK_GROUPS,
+    "ControlForms": CONTROL_FORMS,
+    "ExploitationTypes": EXPLOITATION_TYPES,
+}
+BOOLEAN_NAMES = {True: N_("yes"), False: N_("no")}
+
+
+def _value_labels(column: Column, translate: Callable[[str], str]):
+    """The classification column's values by name (None: the column has no names)."""
+    if column.type == "boolean":
+        return lambda v: translate(BOOLEAN_NAMES[bool(v)])
+    names = VALUE_NAMES.get(column.name)
+    if names is None:
+        return None
+
+    def one(code: str) -> str:
+        return translate(names[code]) if code in names else code
+
+    if column.type == "list":
+        return lambda v: "; ".join(one(x) for x in (v if isinstance(v, list | tuple) else
+                                                    str(v).split()))
+    return lambda v: one(str(v))
+
+
+def _converter(column: Column, language: str | None, default: str | None, labels: bool,
+               translate: Callable[[str], str] | None = None):
+    if labels and translate is not None and column.source in ("system", "screening") \
+            and column.type != "submission_date":
+        named = _value_labels(column, translate)
+        if named is not None:
+            return named
     if column.source == "system":
         return _submission_date if column.type == "submission_date" else None
     if column.source == "screening":
@@ -124,14 +225,28 @@ def _converter(column: Column, language: str | None, default: str | None, labels
     return _BY_TYPE.get(f.type)
 
 
-def header_of(column: Column, language: str | None, default: str | None) -> str:
+def header_of(column: Column, language: str | None, default: str | None,
+              translate: Callable[[str], str] | None = None) -> str:
+    """A column's header in `language`: the field's label (else its name, or with `translate`
+    a metadata field's name from METADATA_NAMES), with the part a geopoint's or an offset
+    column adds; a column that is no question's by COLUMN_HEADERS with `translate`."""
+    t = translate or (lambda text: text)
     if column.field is None:
-        return column.name
-    label = label_in(column.field.labels, language, default) or column.name
+        return t(COLUMN_HEADERS[column.name]) if translate and column.name in COLUMN_HEADERS \
+            else column.name
+    label = label_in(column.field.labels, language, default)
+    if not label:  # never column.name: an offset or geo column's name has its suffix already
+        name = column.field.name
+        if translate and name in METADATA_NAMES:
+            label = t(METADATA_NAMES[name])
+        elif translate and column.field.kind == "calculate":  # its name is all it has
+            label = t(CALCULATED) % {"name": name}
+        else:
+            label = name
     if column.source == "geo":
-        return f"{label} ({GEOPOINT_PARTS[column.part]})"
+        return f"{label} ({t(PART_WORDS[GEOPOINT_PARTS[column.part]])})"
     if column.source == "offset":
-        return f"{label} (UTC offset)"
+        return f"{label} ({t(PART_WORDS['offset'])})"
     if column.source == "choice":
         choice = label_in(column.choice.labels, language, default) or column.choice.name
         return f"{label}/{choice}"
@@ -147,6 +262,7 @@ async def stream_xlsx(
     choice_labels: bool = False,
     flush_bytes: int = FLUSH_BYTES,
     masked: frozenset[str] = frozenset(),
+    translate: Callable[[str], str] | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield the bytes of the workbook while reading `records` (oldest first; their answers
     at the paths `masked` already masked: the codebook says which). Raises SpreadsheetLimitError before the first byte when a table is too wide."""
@@ -157,7 +273,7 @@ async def stream_xlsx(
     offsets = []
     for table in layout.tables:
         if header_labels:
-            header = [header_of(c, language, default) for c in table.columns]
+            header = [header_of(c, language, default, translate) for c in table.columns]
         else:
             header = [c.name for c in table.columns]
         sheets.append(book.add_sheet(table.name, header))
@@ -165,7 +281,8 @@ async def stream_xlsx(
             [
                 (i, conv)
                 for i, c in enumerate(table.columns)
-                if (conv := _converter(c, language, default, choice_labels)) is not None
+                if (conv := _converter(c, language, default, choice_labels, translate))
+                is not None
             ]
         )
         # (dateTime column, its offset column): the offset column follows its dateTime

@@ -25,7 +25,7 @@ import asyncpg
 
 from api.auth import Actor, authorize
 from api.form_cache import version_schema_of
-from api.i18n import N_
+from api.i18n import N_, I18n, known_locale
 from api.problems import Problem
 from api.services.forms import form_or_404
 from api.services.publications import latest_publication
@@ -210,6 +210,15 @@ def export_language(target: ExportTarget, lang: str | None) -> str | None:
         raise option_problem(exc) from exc
 
 
+def label_locale(language: str | None) -> str | None:
+    """The locale of our catalogues that a form's label language is ("Russian (ru)" -> "ru",
+    "English (en)" -> "en"), for the words an export adds; None when there is none."""
+    if not language:
+        return None
+    code = language.rpartition("(")[2].rstrip(")") if language.endswith(")") else language
+    return known_locale(code)
+
+
 def option_problem(exc: OptionError) -> Problem:
     """An export or report option the form cannot serve, in the reader's language."""
     return Problem("export-option-invalid", exc.template, params=exc.params)
@@ -361,10 +370,13 @@ def _prepare_xlsx(target: ExportTarget, asked: ExportRequest) -> PreparedExport:
         split_select_multiples=True, spreadsheet=True,
     )
 
+    locale = label_locale(language)
+
     def write(records):
         return stream_xlsx(
             records, layout, language=language, header_labels=language is not None,
             choice_labels=asked.choices == "label", masked=target.masked,
+            translate=I18n.for_locale(locale).gettext if locale else None,
         )
 
     return PreparedExport("xlsx", target, write, False, False,

@@ -298,3 +298,41 @@ async def test_audit_log_is_readable(browser, site, pool, lang) -> None:
         assert not await axe_problems(page)
     finally:
         await context.close()
+
+
+CYRILLIC = re.compile(r"[А-Яа-яЁёӢӣӮӯҒғҚқҲҳҶҷ]")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_researcher_xlsx_headers_and_checkboxes(browser, site, lang) -> None:
+    """(5) The XLSX with labels in the page's language has every header in that language
+    (the classification's values too); (10) the export page's checkboxes keep their size."""
+    import openpyxl
+
+    context, page = await phone(browser, site, site["researcher"], lang)
+    try:
+        await page.goto(f"{site['base']}/projects/{site['pid']}/data/risk_screening")
+        sizes = await page.eval_on_selector_all(
+            "input[type=checkbox]", "els => els.map(e => [e.getBoundingClientRect().width,"
+            " e.getBoundingClientRect().height])")
+        assert sizes and all(w >= 12 and h >= 12 for w, h in sizes), sizes
+        language = await page.eval_on_selector(
+            "select[name=lang]", f"s => [...s.options].map(o => o.value).find(v => v.endsWith('({lang})'))")
+        assert language, "the form has labels in the page's language"
+        await page.select_option("select[name=lang]", language)
+        await page.select_option("select[name=choices]", "label")
+        async with page.expect_download() as info:
+            await page.click("#download-xlsx")
+        path = SHOTS / f"export-{lang}.xlsx"
+        await (await info.value).save_as(str(path))
+        book = openpyxl.load_workbook(path, read_only=True)
+        rows = list(book[book.sheetnames[0]].iter_rows(values_only=True))
+        header = rows[0]
+        english = [h for h in header if not CYRILLIC.search(str(h))]
+        assert not english, english
+        risk = header.index({"ru": "Уровень риска", "tg": "Сатҳи хатар"}[lang])
+        assert {r[risk] for r in rows[1:] if r[risk]} <= {
+            {"ru": "Низкий", "tg": "Паст"}[lang], {"ru": "Средний", "tg": "Миёна"}[lang],
+            {"ru": "Высокий", "tg": "Баланд"}[lang]}
+    finally:
+        await context.close()

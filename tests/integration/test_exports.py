@@ -246,8 +246,9 @@ def _sheets(content: bytes, admin_id) -> dict[str, list[list]]:
     out = {}
     for sheet in book.worksheets:
         rows = [list(r) for r in sheet.iter_rows(values_only=True)]
-        if rows and "SubmitterID" in rows[0]:
-            at = rows[0].index("SubmitterID")
+        named = [h for h in ("SubmitterID", "Идентификатор отправителя") if rows and h in rows[0]]
+        if named:  # the header, or its Russian label
+            at = rows[0].index(named[0])
             for row in rows[1:]:
                 assert row[at] == admin_id
                 row[at] = "<admin id>"
@@ -370,7 +371,7 @@ async def test_xlsx_labels_in_russian_matches_golden(client, admin_headers, gold
     assert response.status_code == 200, response.text
     sheets = _sheets(response.content, golden["admin_id"])
     header = sheets[FORM_ID][0]
-    assert "Возраст" in header and "Риски/Долг" in header and "Место (Latitude)" in header
+    assert "Возраст" in header and "Риски/Долг" in header and "Место (широта)" in header
     _check_golden(
         "golden_survey.ru-labels.xlsx.txt",
         _sheets_text({k: v for k, v in sheets.items() if k != "codebook"}),
