@@ -30,7 +30,7 @@ from pyxform.validators.error_cleaner import ErrorCleaner
 from pyxform.validators.odk_validate import ODK_VALIDATE_PATH, check_java_available
 from pyxform.xls2xform import convert, get_xlsform
 
-from forms.odk_validate import shared_validator
+from forms.odk_validate import ValidatorGone, shared_validator
 from forms.schema import SENSITIVE_NS
 from forms.submission import file_name_problem, local_attribute
 
@@ -206,7 +206,11 @@ def validate_with_odk(xform: str, *, remembered: bool = True) -> None:
     if marker is not None and marker.exists():
         return
     check_java_available()  # pyxform's own check and message
-    verdict = shared_validator().check(xform.encode("utf-8"))
+    try:
+        verdict = shared_validator().check(xform.encode("utf-8"))
+    except ValidatorGone as exc:  # a form that kills the JVM (memory) is refused, not a 500
+        raise FormCompileError("odk-validate-failed", [CompileProblem(
+            f"ODK Validate stopped without a verdict on this form ({exc}).")]) from exc
     if verdict.valid:
         if marker is not None and not verdict.timed_out:
             _remember_validation(marker)

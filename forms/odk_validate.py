@@ -53,7 +53,7 @@ class Verdict:
 
 
 class ValidatorGone(Exception):
-    """The worker died or could not be started."""
+    """The worker died (twice on the same form) or could not be started."""
 
 
 def _read_exactly(fd: int, size: int, deadline: float | None) -> bytes:
@@ -75,8 +75,9 @@ class SharedValidator:
     """One ODK Validate worker for this process; `check` is safe to call from threads (the
     forms are validated one at a time: each takes milliseconds)."""
 
-    def __init__(self, *, timeout: float = TIMEOUT_SECONDS, max_forms: int = MAX_FORMS):
-        self.timeout, self.max_forms = timeout, max_forms
+    def __init__(self, *, timeout: float = TIMEOUT_SECONDS, max_forms: int = MAX_FORMS,
+                 jvm_options: tuple[str, ...] = JVM_OPTIONS):
+        self.timeout, self.max_forms, self.jvm_options = timeout, max_forms, jvm_options
         self._lock = threading.Lock()
         self._process: subprocess.Popen | None = None
         self._forms = 0
@@ -87,12 +88,18 @@ class SharedValidator:
 
     def _start(self) -> subprocess.Popen:
         process = subprocess.Popen(
-            [sys.executable, "-I", os.path.abspath(__file__)],
+            [sys.executable, "-I", os.path.abspath(__file__), *self.jvm_options],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )
-        ready = _read_exactly(process.stdout.fileno(), 1, time.monotonic() + 120)
+        try:
+            ready = _read_exactly(process.stdout.fileno(), 1, time.monotonic() + 120)
+        except (TimeoutError, ValidatorGone):
+            ready = b""
         if ready != b"R":
             process.kill()
+            process.wait()
+            process.stdin.close()
+            process.stdout.close()
             raise ValidatorGone("the ODK Validate worker did not start")
         return process
 
@@ -164,7 +171,7 @@ def shared_validator() -> SharedValidator:
         return _shared
 
 
-def _serve() -> None:  # pragma: no cover - runs in the worker process
+def _serve(jvm_options: list[str]) -> None:  # pragma: no cover - runs in the worker process
     """The worker: the JVM with the jar, one form per request, until stdin closes."""
     answers = os.fdopen(os.dup(1), "wb", buffering=0)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -172,7 +179,7 @@ def _serve() -> None:  # pragma: no cover - runs in the worker process
     os.dup2(devnull, 2)
     import jpype
 
-    jpype.startJVM(*JVM_OPTIONS, classpath=[ODK_VALIDATE_PATH], convertStrings=True)
+    jpype.startJVM(*jvm_options, classpath=[ODK_VALIDATE_PATH], convertStrings=True)
     byte_array_out = jpype.JClass("java.io.ByteArrayOutputStream")
     print_stream = jpype.JClass("java.io.PrintStream")
     output_stream = jpype.JClass("java.io.OutputStream")
@@ -209,4 +216,4 @@ def _serve() -> None:  # pragma: no cover - runs in the worker process
 
 
 if __name__ == "__main__":
-    _serve()
+    _serve(sys.argv[1:])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from forms.compile import FormCompileError, compile_xlsform, validate_with_odk
-from forms.odk_validate import SharedValidator, shared_validator
+from forms.odk_validate import SharedValidator, ValidatorGone, shared_validator
 from tests.conftest import require
 from tests.unit.test_validate_cache import REFUSED
 
@@ -65,3 +65,16 @@ def test_a_dead_worker_is_replaced_and_a_slow_form_accepted(java) -> None:
         assert timed_out.valid and timed_out.timed_out and validator.pid is None
     finally:
         validator.close()
+
+
+def test_a_worker_that_cannot_judge_a_form_refuses_it(java, monkeypatch) -> None:
+    """A JVM that dies (here: too little memory to start) gives no verdict: the form is
+    refused by ODK Validate's kind (a warning for an XForm), never a server error."""
+    broken = SharedValidator(jvm_options=("-Xmx1k",))
+    with pytest.raises(ValidatorGone):
+        broken.check(NO_CHOICES.encode())
+    monkeypatch.setattr("forms.compile.shared_validator", lambda: broken)
+    with pytest.raises(FormCompileError) as refused:
+        validate_with_odk(NO_CHOICES, remembered=False)
+    assert refused.value.kind == "odk-validate-failed"
+    assert "without a verdict" in refused.value.problems[0].message
