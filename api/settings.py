@@ -132,7 +132,7 @@ class Settings:
     trash_purge_interval_seconds: int = setting(
         24 * 3600, "FIELDSURVEY_TRASH_PURGE_INTERVAL_SECONDS",
         "how often the server purges the trash and runs the forms' retention periods (the "
-        "first run an interval after it starts); `0` turns this timer off (`fieldsurvey "
+        "first run five minutes after it starts); `0` turns this timer off (`fieldsurvey "
         "purge` still does it)",
     )
     publication_settle_seconds: int = setting(

@@ -132,6 +132,8 @@ def settings(database_url: str, data_dir: Path) -> Settings:
         # nor when a request finds one missing: test data is always fresh, so it never settles
         # (tests/integration/test_summaries_api.py makes apps that publish on request)
         publication_settle_seconds=10**9,
+        # no trash purge or retention run on a timer: tests run them at the moment they choose
+        trash_purge_interval_seconds=0,
         # no outbox worker in the shared app: the outbox's tests run their own
         # (tests/integration/test_outbox.py), so that one test's settings (SMTP, webhooks)
         # are the only worker's

@@ -19,6 +19,7 @@ from api.services.trash import PurgeReport, purge_trash
 from db.pool import pool_connection
 
 log = logging.getLogger("fieldsurvey")
+FIRST_RUN_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,10 @@ async def purge_in_background(app) -> AsyncIterator[None]:
     interval = settings.trash_purge_interval_seconds
 
     async def loop() -> None:
+        wait = min(interval, FIRST_RUN_SECONDS)  # a server restarted daily still runs it
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(wait)
+            wait = interval
             try:
                 async with pool_connection(app.state.pool) as conn:
                     done = await housekeeping(conn, app.state.attachment_store, settings)
