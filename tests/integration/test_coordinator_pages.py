@@ -15,6 +15,8 @@ from urllib.parse import quote
 import pytest
 from PIL import Image
 
+from forms.compile import java_available
+from tests.conftest import require
 from tests.pages_client import signed_in
 from tests.xlsforms import XLSX, xlsx_bytes
 
@@ -86,6 +88,24 @@ async def site(client, admin_headers, make_user):
 
 def csrf_of(html: str) -> str:
     return re.search(r'name="_csrf_token" value="([^"]+)"', html).group(1)
+
+
+async def test_an_xform_validate_complains_about_is_confirmed_on_the_page(client, site) -> None:
+    """Central's selectMultiple (selects without items): ODK Validate's complaints are
+    warnings on the page too, with the button that sends the XForm again."""
+    require(java_available(), "java is not on PATH: ODK Validate needs it")
+    from tests.clients.central_fixtures import SELECT_MULTIPLE
+
+    pid, manager = site["pid"], site["browsers"]["manager"]
+    warned = await manager.post(client, f"/projects/{pid}/forms", files={
+        "file": ("select.xml", SELECT_MULTIPLE, "application/xml")})
+    assert warned.status_code == 400 and "confirm-warnings" in warned.text
+    assert "has no choices" in warned.text
+    stashed = re.search(r'name="stashed" value="([^"]+)"', warned.text).group(1)
+    confirmed = await manager.post(client, f"/projects/{pid}/forms", {
+        "stashed": stashed, "filename": "select.xml", "ignoreWarnings": "true"})
+    assert confirmed.status_code == 303
+    assert "/forms/selectMultiple" in confirmed.headers["location"]
 
 
 async def test_upload_errors_warnings_publish_and_versions(client, site) -> None:
