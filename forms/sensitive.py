@@ -7,6 +7,7 @@ place, `api.auth.may_read_sensitive`; what to mask is `FormSchema.sensitive_path
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -165,3 +166,39 @@ def masked_schema(schema: FormSchema, paths: frozenset[str]) -> FormSchema:
         return tuple(out)
 
     return replace(schema, fields=visit(schema.fields))
+
+
+def sensitive_leaks(schema: FormSchema, declarations: Iterable) -> list[str]:
+    """The places a form would copy a sensitive answer where masking does not reach: the
+    instance name (shown in every list), an entity's label or a property it saves (entity
+    lists, cases.csv on phones). Each is named by the sensitive question(s) it uses; a form
+    with any is refused on upload."""
+    paths = schema.sensitive_paths
+    if not paths:
+        return []
+    root = schema.root_name
+
+    def used_in(expression: str | None) -> list[str]:
+        return sorted(p for p in paths if expression and re.search(
+            rf"/{re.escape(root)}/{re.escape(p)}(?![\w.:/-])", expression))
+
+    leaks = []
+    try:
+        name = schema.field("meta/instanceName")
+    except KeyError:
+        name = None
+    if name is not None and used_in(name.calculate):
+        leaks.append(f"instance_name: {', '.join(used_in(name.calculate))}")
+    for declaration in declarations:
+        if declaration.label_path:
+            try:
+                label = schema.field("/".join(declaration.label_path))
+            except KeyError:
+                label = None
+            if label is not None and used_in(label.calculate):
+                leaks.append(f"entity label ({declaration.dataset}): "
+                             f"{', '.join(used_in(label.calculate))}")
+        for prop, path in sorted(declaration.property_paths.items()):
+            if path in paths:
+                leaks.append(f"entity property {prop} ({declaration.dataset}): {path}")
+    return leaks

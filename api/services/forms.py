@@ -26,6 +26,9 @@ from forms.compile import (
     compile_xlsform_async,
     set_xform_version,
 )
+from forms.entities import entity_declarations
+from forms.schema import FormSchemaError, parse_xform
+from forms.sensitive import sensitive_leaks
 
 XLSX_TYPES = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
@@ -66,13 +69,26 @@ def problem_from_compile_error(exc: FormCompileError) -> Problem:
 
 
 def _usable_id(compiled: CompiledForm) -> CompiledForm:
-    """As Central: an id ending in .xls, .xlsx or .xml would clash with the download routes."""
+    """As Central: an id ending in .xls, .xlsx or .xml would clash with the download routes.
+    A sensitive answer copied where masking does not reach (forms/sensitive.py
+    `sensitive_leaks`) is refused too."""
     if compiled.xml_form_id.lower().endswith((".xls", ".xlsx", ".xml")):
         raise Problem(
             "request-invalid",
             N_("The form id %(id)s cannot end in .xls, .xlsx or .xml; give another form_id in "
                "the settings sheet."),
             params={"id": repr(compiled.xml_form_id)},
+        )
+    try:
+        leaks = sensitive_leaks(parse_xform(compiled.xform), entity_declarations(compiled.xform))
+    except FormSchemaError as exc:
+        raise Problem("xform-invalid", str(exc)) from exc
+    if leaks:
+        raise Problem(
+            "request-invalid",
+            N_("A question marked sensitive would be shown unmasked in every list: %(places)s. "
+               "Leave it out of the instance name and of the entity's label and properties."),
+            params={"places": "; ".join(leaks)},
         )
     return compiled
 

@@ -338,3 +338,21 @@ async def _current_xform(client, world) -> str:
                            headers=world["manager"]["headers"])
     assert got.status_code == 200, got.text
     return got.text
+
+
+async def test_a_form_that_copies_a_sensitive_answer_into_its_instance_name_is_refused(
+        client, admin_headers, world):
+    leaky = xlsx_bytes({
+        "survey": [["type", "name", "label", "sensitive"], ["text", "full_name", "Name", "yes"]],
+        "settings": [["form_id", "version", "instance_name"],
+                     ["leaky_name", "1", "concat('P-', ${full_name})"]],
+    })
+    refused = await client.post(
+        f"/v1/projects/{world['pid']}/forms?publish=true&ignoreWarnings=true", content=leaky,
+        headers={**admin_headers, "Content-Type": XLSX, "Accept-Language": "ru"})
+    assert refused.status_code == 400, refused.text
+    assert "instance_name: full_name" in refused.json()["detail"]
+    assert "помеченный" in refused.json()["detail"]
+    missing = await client.get(f"/v1/projects/{world['pid']}/forms/leaky_name",
+                               headers=admin_headers)
+    assert missing.status_code == 404

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from forms.compile import FormCompileError, compile_xlsform
+from forms.entities import entity_declarations
 from forms.schema import parse_xform
 from forms.sensitive import (
     MASKED,
@@ -16,6 +17,7 @@ from forms.sensitive import (
     mask_client_audit_row,
     mask_submission_xml,
     masked_file_names,
+    sensitive_leaks,
     withheld_file_names,
 )
 
@@ -145,3 +147,27 @@ def test_a_collect_audit_event_loses_its_place_and_the_values_of_masked_question
     assert out[5:10] == [MASKED] * 5 and out[2] == "/data/member[2]/born"
     other = ["uuid:1", "question", "/data/age", "1", "2", "", "", "", "18", "19", "DU07", ""]
     assert mask_client_audit_row(other, PATHS, 2, (5, 6, 7), (8, 9)) == other
+
+
+def test_a_sensitive_answer_copied_into_a_name_or_an_entity_is_found():
+    leaky = """
+| survey |  |  |  |  |  |
+|  | type | name | label | sensitive | save_to |
+|  | text | full_name | Name | yes | person |
+|  | text | phone | Phone | yes |  |
+|  | integer | age | Age |  | age |
+| entities | | | |
+| | list_name | label | |
+| | people | concat(${phone}, '-', ${age}) | |
+| settings | | | |
+| | form_id | instance_name | |
+| | leaky | concat('P-', ${full_name}) | |
+"""
+    compiled = compile_xlsform(leaky.encode(), file_type="md", validate=False)
+    leaks = sensitive_leaks(parse_xform(compiled.xform), entity_declarations(compiled.xform))
+    assert leaks == ["instance_name: full_name", "entity label (people): phone",
+                     "entity property person (people): full_name"]
+    for path in sorted(LIBRARY.glob("*.xlsx")):
+        compiled = compile_xlsform(path.read_bytes(), validate=False)
+        assert sensitive_leaks(parse_xform(compiled.xform),
+                               entity_declarations(compiled.xform)) == [], path.stem
