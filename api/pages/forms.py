@@ -29,6 +29,7 @@ from api.i18n import N_
 from api.pages.web import NavItem, Page, PageNotFound, add_nav
 from api.problems import Problem
 from api.services import forms as form_service
+from api.services import retention
 from db import forms as forms_db
 from db import projects as projects_db
 from db import submissions as submissions_db
@@ -220,9 +221,19 @@ async def _form_context(conn: asyncpg.Connection, page: Page, project_id: int, f
         "can_download": actor.can("form.download", project_id),
         "manages_app_users": actor.can("app_user.manage", project_id),
         "web_forms": web_forms_links(actor, project_id, form),
+        "retention": await _retention_summary(conn, actor, project_id, form),
         "download": lambda v, kind: f"{url}/versions/{v['id']}/"
         f"{quote(form['xml_form_id'], safe='')}.{kind}",
     }
+
+
+async def _retention_summary(conn, actor, project_id: int, form) -> dict | None:
+    """The form's retention period and how many submissions its next run erases (managers)."""
+    if not actor.can("submission.update", project_id):
+        return None
+    setting = await retention.form_retention(conn, actor, project_id, form["xml_form_id"])
+    due = await retention.due_now(conn, actor, project_id, form["xml_form_id"]) if setting else []
+    return {"setting": setting, "due": len(due)}
 
 
 async def _render_form(page: Page, conn, project_id: int, form, *, status: int = 200,

@@ -5,6 +5,7 @@ it closed; a second run at the same moment erases nothing more."""
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from datetime import timedelta
 
@@ -12,7 +13,9 @@ import pytest
 
 from api.auth import Actor
 from api.services import retention
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.integration.test_trash import send
+from tests.pages_client import signed_in
 from tests.xlsforms import XLSX, xlsx_bytes
 
 
@@ -89,6 +92,13 @@ async def test_sensitive_fields_erased_as_announced(client, admin_headers, pool,
         await retention.set_form_retention(conn, actor, pid, "ret_visit", 2, "sensitive")
         announced = await retention.due_now(conn, actor, pid, "ret_visit", now)
     assert [d.instance_id for d in announced] == [rows[0][0], rows[1][0]]
+    # the form's retention page lists the same
+    admin = await signed_in(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+    page = await admin.get(client, f"/projects/{pid}/forms/ret_visit/retention")
+    assert page.status_code == 200, page.text
+    listed = re.findall(r'<a href="[^"]+" class="mono">([^<]+)</a>', page.text)
+    assert listed == [d.instance_id for d in announced]
+    assert "2 submissions" in page.text
 
     async with pool.acquire() as conn:
         report = await retention.run_retention(conn, store, now)

@@ -110,6 +110,8 @@ async def test_retention_page_and_erasing_a_case(client, centre, pool) -> None:
     assert saved.status_code == 303
     page = await manager.get(client, saved.headers["location"])
     assert 'value="12"' in page.text and "Nothing is due." in page.text
+    form_page = await manager.get(client, f"/projects/{pid}/forms/support_center_followup")
+    assert "12 months" in form_page.text and "the next run erases 0 submissions" in form_page.text
     off = await manager.post(client, url, {"scope": "whole"})
     assert off.status_code == 303
     assert "the retention period is off" in (await manager.get(client, url)).text
