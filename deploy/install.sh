@@ -67,7 +67,8 @@ if [ -z "$ROOT" ]; then
     say "warning: tested on Debian 12 and Ubuntu 24.04 only"
   fi
   missing=()
-  for pkg in postgresql caddy python3-venv; do
+  # default-jre-headless: ODK Validate (forms/odk_validate.py) judges each published form
+  for pkg in postgresql caddy python3-venv default-jre-headless; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
