@@ -177,11 +177,18 @@ class I18n:
             value = value.replace(tzinfo=ZoneInfo("UTC"))
         return value.astimezone(self.time_zone)
 
-    def datetime(self, value: datetime | None, format: str = "medium") -> str:
+    def datetime(self, value: datetime | None, format: str = "standard") -> str:
+        """A moment in the user's zone. "standard", the one every page uses: the locale's medium
+        date and short time joined as the locale joins them ('8 дек. 2026 г., 02:45',
+        '08 Дек 2026 02:45'), never the short date, which reads 08/12/26 in Tajik."""
         if value is None:
             return ""
-        return babel_dates.format_datetime(self.local(value), format, tzinfo=self.time_zone,
-                                           locale=self.locale)
+        local = self.local(value)
+        if format != "standard":
+            return babel_dates.format_datetime(local, format, tzinfo=self.time_zone,
+                                               locale=self.locale)
+        joined = babel_dates.get_datetime_format("medium", locale=self.locale)
+        return joined.replace("{1}", self.date(local)).replace("{0}", self.time(local))
 
     def date(self, value: date | datetime | None, format: str = "medium") -> str:
         if value is None:

@@ -38,6 +38,7 @@ from forms.vocabulary import (
     CONTROL_FORMS,
     EXPLOITATION_STATUS,
     EXPLOITATION_TYPES,
+    METADATA_NAMES,
     REVIEW_STATE_LABELS,
     RISK_GROUPS,
     RISK_LEVEL_LABELS,
@@ -148,20 +149,6 @@ COLUMN_HEADERS = {
     "_parent_index": N_("Parent row number"),
     "_parent_table_name": N_("Parent sheet"),
     "_submission_key": N_("Submission key"),
-}
-# Metadata questions (XLSForm's start, end, today...) have no label: their names.
-METADATA_NAMES = {
-    "start": N_("Start time"),
-    "end": N_("End time"),
-    "today": N_("Day of the interview"),
-    "deviceid": N_("Device ID"),
-    "phonenumber": N_("Phone number"),
-    "username": N_("User name"),
-    "email": N_("Email"),
-    "audit": N_("Audit log of the form"),
-    "instanceID": N_("Instance ID"),
-    "instanceName": N_("Instance name"),
-    "deprecatedID": N_("Previous instance ID"),
 }
 CALCULATED = N_("Calculated: %(name)s")
 PART_WORDS = {

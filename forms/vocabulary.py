@@ -278,3 +278,18 @@ EXPLOITATION_STATUS = {
     "rights_violation": N_("Labour rights violation"),
     "none": N_("No indication"),
 }
+
+# Metadata questions (XLSForm's start, end, today...) have no label: their names.
+METADATA_NAMES = {
+    "start": N_("Start time"),
+    "end": N_("End time"),
+    "today": N_("Day of the interview"),
+    "deviceid": N_("Device ID"),
+    "phonenumber": N_("Phone number"),
+    "username": N_("User name"),
+    "email": N_("Email"),
+    "audit": N_("Audit log of the form"),
+    "instanceID": N_("Instance ID"),
+    "instanceName": N_("Instance name"),
+    "deprecatedID": N_("Previous instance ID"),
+}

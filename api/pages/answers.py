@@ -17,6 +17,7 @@ from api.http import media_kind
 from exports.layout import ExportOptionError, label_in, resolve_language
 from forms.schema import Field, FormSchema
 from forms.sensitive import MASKED
+from forms.vocabulary import METADATA_NAMES
 
 
 async def schema_for_def(conn, def_id: int) -> FormSchema:
@@ -42,6 +43,8 @@ class Answer:
     code: str | None = None  # the raw value when a label was shown instead
     media: str | None = None  # "image" | "audio" | "video" | "file" for a binary answer
     masked: bool = False  # a question that identifies a person, masked for this reader
+    type: str | None = None  # the field's type (date, dateTime, time... are formatted)
+    technical: bool = False  # metadata (start, end, deviceid...) or an unlabelled calculation
     children: list[Answer] = field(default_factory=list)
 
 
@@ -58,8 +61,9 @@ def choice_text(f: Field, value: str, language: str | None, default: str | None)
 
 
 def _value(f: Field, value: Any, language: str | None, default: str | None) -> Answer:
-    label = label_in(f.labels, language, default) or f.name
-    answer = Answer(f.path, f.name, label, "value")
+    label = label_in(f.labels, language, default)
+    technical = not label and (f.name in METADATA_NAMES or f.kind == "calculate")
+    answer = Answer(f.path, f.name, label or f.name, "value", type=f.type, technical=technical)
     if value is None or value == "" or isinstance(value, dict | list):
         return answer
     text = str(value)
@@ -157,3 +161,10 @@ def diff(
             label = (new.get(path) or old[path])[0]
             changes.append(Change(path, label, was_text, now_text))
     return changes
+
+
+def walk_answers(nodes: list[Answer]) -> Iterator[Answer]:
+    """Every node of an answer tree, depth first."""
+    for node in nodes:
+        yield node
+        yield from walk_answers(node.children)

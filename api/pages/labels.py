@@ -92,19 +92,16 @@ AUDIT_GROUP_LABELS = {
     "export": N_("Exports"),
     "case": N_("Cases"),
 }
-# The fields of an entry's details that the page shows by name (the rest: in the raw record).
+# The fields of an entry's details that the page shows by name: those whose values are people's
+# words or numbers, not codes (the rest: in the raw record).
 AUDIT_DETAILS = {
     "email": N_("Email"),
     "displayName": N_("Name"),
-    "name": N_("Name"),
     "role": N_("Role"),
     "reviewState": N_("Review state"),
-    "notes": N_("Comment"),
-    "reason": N_("Reason"),
     "format": N_("Format"),
     "rows": N_("Rows"),
     "count": N_("Count"),
     "version": N_("Version"),
     "ip": N_("Address"),
-    "via": N_("Way in"),
 }

@@ -17,6 +17,7 @@ decides who may do what.
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -33,6 +34,7 @@ from api.pages.answers import (
     diff,
     language_of,
     schema_for_def,
+    walk_answers,
 )
 from api.pages.labels import (
     CONTROL_FORMS,
@@ -49,6 +51,7 @@ from exports.layout import label_in
 from forms import vocabulary
 from forms.screening import RISK_SCREENING_FORM_ID
 from forms.sensitive import MASKED
+from forms.vocabulary import METADATA_NAMES
 
 BASE = "/projects/{project_id:int}/forms/{xml_form_id:str}/submissions"
 ONE = BASE + "/{instance_id:str}"
@@ -221,7 +224,8 @@ async def _detail_context(
     ) if actor.can("audit.read", project_id) else None
     return dict(
         project=project, form=detail.form, row=detail.row, versions=detail.versions,
-        answers=answer_tree(schema, current["answers"], language), history=history,
+        answers=(answers := shown_answers(page, answer_tree(schema, current["answers"], language))),
+        technical=[n for n in walk_answers(answers) if n.technical], history=history,
         first=detail.versions[-1], feed=detail.feed,
         classification=_classification(page, detail.screening),
         can_review=actor.can("submission.update", project_id),
@@ -238,6 +242,30 @@ async def _detail_context(
         next_url=_next_url(project_id, xml_form_id, await svc.next_needing_review(
             conn, actor, project_id, detail.form["id"], detail.row["id"])),
     )
+
+
+def shown_answers(page: Page, tree: list) -> list:
+    """The answer tree as the page shows it: dates and times in the page's locale (the stored
+    value beside them as the code), metadata named from the catalogue (METADATA_NAMES)."""
+    for node in walk_answers(tree):
+        if node.technical and node.name in METADATA_NAMES:
+            node.label = page._(METADATA_NAMES[node.name])
+        if node.text and node.type in ("date", "dateTime", "time") and not node.masked:
+            shown = _moment_text(page, node.type, node.text)
+            if shown is not None:
+                node.text, node.code = shown, node.text
+    return tree
+
+
+def _moment_text(page: Page, kind: str, text: str) -> str | None:
+    try:
+        if kind == "date":
+            return page.i18n.date(date.fromisoformat(text[:10]))
+        if kind == "dateTime":
+            return page.i18n.datetime(datetime.fromisoformat(text))
+        return None  # a time of day is shown as the phone wrote it
+    except ValueError:
+        return None
 
 
 def _next_url(project_id: int, xml_form_id: str, instance_id: str | None) -> str | None:

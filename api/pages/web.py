@@ -113,7 +113,7 @@ def _template_pgettext(i18n: I18n) -> Callable:
 
 
 @pass_context
-def _filter_datetime(ctx, value, format: str = "short"):
+def _filter_datetime(ctx, value, format: str = "standard"):
     return ctx["i18n"].datetime(value, format)
 
 

@@ -336,3 +336,29 @@ async def test_researcher_xlsx_headers_and_checkboxes(browser, site, lang) -> No
             {"ru": "Высокий", "tg": "Баланд"}[lang]}
     finally:
         await context.close()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_submission_dates_and_technical_fields(browser, site, lang) -> None:
+    """(13) A date answer is shown as the locale writes it, never as ISO; (6) unlabelled
+    calculated fields are in a collapsed technical section, not among the answers."""
+    from api.i18n import I18n
+
+    pid = site["pid"]
+    context, page = await phone(browser, site, site["manager"], lang)
+    try:
+        await page.goto(f"{site['base']}/projects/{pid}/forms/risk_screening/submissions/"
+                        f"{site['urgent'][3]}")
+        answers = await page.inner_text("#answers > dl.answers")
+        assert "vulnerability_sum" not in answers
+        assert not await page.locator("#technical").get_attribute("open")
+        assert "vulnerability_sum" in await page.locator("#technical").inner_html()
+        day = await page.locator("#answers .answer:has(.code:text-is('interview_date')) .value")\
+            .inner_text()
+        assert not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day), day
+        assert re.search(r"2026", day) and day == I18n.for_locale(lang).date(
+            __import__("datetime").date.fromisoformat(
+                await page.locator("#answers .answer:has(.code:text-is('interview_date')) "
+                                   "dd .code").inner_text()))
+    finally:
+        await context.close()

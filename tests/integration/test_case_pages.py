@@ -61,7 +61,7 @@ async def test_case_list_and_timeline(client, centre) -> None:
     rest = (await client.get(f"/v1/projects/{pid}/datasets/cases/entities/{centre['case']}"
                              "/timeline", headers=centre["headers"])).json()
     received = datetime.fromisoformat(rest["entries"][2]["receivedAt"].replace("Z", "+00:00"))
-    assert en.datetime(received, "short") in third
+    assert en.datetime(received) in third
     assert I18n.for_locale("en", "Asia/Dushanbe").local(received).utcoffset().seconds == 5 * 3600
     # each entry links to the submission that made it
     links = re.findall(r'href="(/projects/\d+/forms/[^"]+/submissions/[^"]+)"', page.text)

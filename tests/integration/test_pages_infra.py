@@ -152,7 +152,7 @@ async def test_account_page_sets_language_and_time_zone(client, site, pool, make
     # the times of the pages follow the zone (the page says what time it is there)
     moscow = I18n.for_locale("ru", "Europe/Moscow")
     now = datetime.now(UTC)
-    assert any(moscow.datetime(t, "short") in page.text for t in (now, now - timedelta(minutes=1)))
+    assert any(moscow.datetime(t) in page.text for t in (now, now - timedelta(minutes=1)))
     refused = await browser.post(client, "/account", {"locale": "ru", "time_zone": "Mars/Olympus"})
     assert refused.status_code == 400 and "Неизвестный часовой пояс" in refused.text
     assert (await browser.post(client, "/account", {"time_zone": "Asia/Dushanbe"},
