@@ -23,6 +23,7 @@ from api.pages.web import NavItem, Page, PageNotFound, add_nav, file_name
 from api.problems import Problem
 from api.services import exports as exports_service
 from api.services.exports import XLSX_MEDIA_TYPE, ExportRequest, ReportOptions
+from api.services.sensitive import masked_paths
 from api.settings import Settings
 from db import forms as forms_db
 from db import projects as projects_db
@@ -91,8 +92,11 @@ async def _export_page(page: Page, conn, project, xml_form_id: str, *, error: st
         for f in schema.fields if f.name != "meta" and f.kind != "note" and f.type != "note"
     ]
     params = page.request.query_params
+    masked = [label_in(schema.field(p).labels, language, schema.default_language) or p
+              for p in sorted(masked_paths(page.actor, project["id"], schema))]
     return page.render(
         "research/export.html", status=status, project=project, form=form, title=schema.title,
+        masked=masked,
         xml_form_id=xml_form_id, languages=schema.languages,
         language=_one(params, "lang") or _form_language(schema, page.i18n.locale) or "",
         fields=fields, review_states=[(s, s) for s in REVIEW_STATES], error=error,

@@ -284,6 +284,11 @@ async def test_submission_xml_and_pages_mask_in_the_readers_language(client, wor
         url = f"/projects/{pid}/forms/{form_id}/submissions/{world['instances'][form_id]}"
         page = await boss.get(client, url)
         assert_shown(page.text.replace("&#43;", "+"), world, form_id)
+    # the export page says which questions the researcher's export masks
+    exports = await browser.get(client, f"/projects/{pid}/data/{PHOTO_FORM}")
+    assert 'id="masked-note"' in exports.text and "Photo" in exports.text.split(
+        'id="masked-note"', 1)[1].split("</p>", 1)[0]
+    assert 'id="masked-note"' not in (await boss.get(client, f"/projects/{pid}/data/{PHOTO_FORM}")).text
 
 
 async def test_files_of_masked_questions_answer_403_whether_or_not_received(client, world):
