@@ -9,6 +9,7 @@ import hashlib
 import random
 import uuid
 
+import asyncpg
 import pytest
 
 from db import summaries as summaries_db
@@ -210,3 +211,30 @@ async def test_erasing_one_screening(client, admin_headers, pool, settings) -> N
     listed = await client.get(f"/v1/projects/{pid}/forms/risk_screening/submissions",
                               headers=admin_headers)
     assert [s["instanceId"] for s in listed.json()] == [ids[1]]
+
+
+async def test_the_audit_log_takes_only_the_removal_of_notes(pool) -> None:
+    """Migration 0051: outside a scrub nothing may change; inside one, only `notes` may go."""
+    async with pool.acquire() as conn:
+        audit_id = await conn.fetchval(
+            "INSERT INTO audits (actor_id, action, acted_on, details) VALUES "
+            "(NULL, 'submission.update', 'submission/0/x/uuid:test', "
+            "'{\"reviewState\": \"approved\", \"notes\": \"about her\"}') RETURNING id")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute("UPDATE audits SET details = details - 'notes' WHERE id = $1",
+                               audit_id)
+        for change in ("details = '{}'::jsonb", "action = 'x'", "logged_at = now()"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                async with conn.transaction():
+                    await conn.execute("SET LOCAL fieldsurvey.scrub_audits = 'on'")
+                    await conn.execute(f"UPDATE audits SET {change} WHERE id = $1", audit_id)
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with conn.transaction():
+                await conn.execute("SET LOCAL fieldsurvey.scrub_audits = 'on'")
+                await conn.execute("DELETE FROM audits WHERE id = $1", audit_id)
+        async with conn.transaction():
+            await conn.execute("SET LOCAL fieldsurvey.scrub_audits = 'on'")
+            await conn.execute("UPDATE audits SET details = details - 'notes' WHERE id = $1",
+                               audit_id)
+        assert await conn.fetchval("SELECT details FROM audits WHERE id = $1", audit_id) == {
+            "reviewState": "approved"}
