@@ -33,6 +33,7 @@ from api.pages.web import (
     PageNotFound,
     add_nav,
     file_name,
+    navigation,
 )
 from api.problems import Problem
 from api.services import coordinator as coordinator_service
@@ -100,6 +101,8 @@ async def dashboard_home(page: Page, conn: asyncpg.Connection) -> Response:
             "name": row["name"],
             "summaries": actor.can("summary.read", row["id"]),
             "coordinator": actor.can("submission.read", row["id"]),
+            # each role's own tasks: the project's links its roles allow (api/auth.py decides)
+            "tasks": navigation(actor, row["id"], page.i18n)["project"],
         }
         for row in rows
     ]

@@ -362,3 +362,19 @@ async def test_submission_dates_and_technical_fields(browser, site, lang) -> Non
                                    "dd .code").inner_text()))
     finally:
         await context.close()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_home_page_shows_each_role_its_tasks(browser, site, lang) -> None:
+    """(8) The researcher reaches "data and exports" from the home page, the ministry its
+    summaries only; each task in the phone's first viewport."""
+    for role, has, lacks in (("researcher", "data", "app-users"),
+                             ("ministry", "summaries", "data")):
+        context, page = await phone(browser, site, site[role], lang)
+        try:
+            await page.goto(f"{site['base']}/dashboard")
+            task = page.locator(f".projects [data-task={has}]").first
+            assert await task.count() == 1 and await in_viewport(page, task), role
+            assert await page.locator(f".projects [data-task={lacks}]").count() == 0, role
+        finally:
+            await context.close()
