@@ -153,6 +153,22 @@ def base_url(request: Request, settings: Settings) -> str:
     return f"{request.url.scheme}://{host}"
 
 
+def only_this_machine(server: str) -> bool:
+    """Whether an address (base_url's) names this machine only (localhost, 127.0.0.1, ::1,
+    0.0.0.0), which no phone and no other computer can reach."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(server).hostname or "").lower()
+    if host in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
 def extended_metadata(request: Request) -> bool:
     """Central's `X-Extended-Metadata: true`: answers name their actors in full."""
     return request.headers.get("x-extended-metadata", "").strip().lower() == "true"

@@ -15,7 +15,7 @@ import base64
 import asyncpg
 from litestar import Request, Response, get, post
 
-from api.http import base_url
+from api.http import base_url, only_this_machine
 from api.i18n import N_
 from api.pages.web import NavItem, Page, PageNotFound, add_nav
 from api.problems import Problem
@@ -152,7 +152,7 @@ async def qr_page(
         "app_users/qr.html", project=project, user=user, server=server,
         qr="data:image/png;base64," + base64.b64encode(png).decode(),
         forms=[titles[i] for i in user["form_ids"] if i in titles],
-        new=request.query_params.get("new") == "1",
+        new=request.query_params.get("new") == "1", local=only_this_machine(server),
     )
 
 

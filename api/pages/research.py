@@ -17,7 +17,7 @@ from litestar import Response, get
 from litestar.response import Stream
 
 from api.form_cache import version_schema
-from api.http import base_url, content_disposition
+from api.http import base_url, content_disposition, only_this_machine
 from api.i18n import N_, I18n
 from api.pages.web import NavItem, Page, PageNotFound, add_nav, file_name
 from api.problems import Problem
@@ -256,7 +256,8 @@ async def connect_page(project_id: int, page: Page, conn: asyncpg.Connection, se
         for r in await summaries_db.project_forms(conn, project_id) if r["title"] is not None
     ]
     return page.render("research/connect.html", project=project, server=server, forms=forms,
-                       email=page.actor.email or "", https=server.startswith("https://"))
+                       email=page.actor.email or "", https=server.startswith("https://"),
+                       local=only_this_machine(server))
 
 
 ROUTES = [data_home, export_page, download_xlsx, download_csv_zip, report_page, report_workbook,

@@ -378,3 +378,24 @@ async def test_home_page_shows_each_role_its_tasks(browser, site, lang) -> None:
             assert await page.locator(f".projects [data-task={lacks}]").count() == 0, role
         finally:
             await context.close()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_unreachable_address_warned(browser, site, client, admin_headers, lang) -> None:
+    """(14) The test server's address is 127.0.0.1 over plain HTTP: the QR page and the
+    Connect page say that phones and other computers cannot use it, and how to set it."""
+    pid = site["pid"]
+    made = await client.post(f"/v1/projects/{pid}/app-users", json={"displayName": f"Тел {lang}"},
+                             headers=admin_headers)
+    context, page = await phone(browser, site, site["manager"], lang)
+    try:
+        for path in (f"/projects/{pid}/app-users/{made.json()['id']}/qr", f"/projects/{pid}/connect"):
+            await page.goto(site["base"] + path)
+            warning = page.locator("#address-warning")
+            assert await warning.is_visible(), path
+            assert "FIELDSURVEY_PUBLIC_URL" in await warning.inner_text()
+            assert CYRILLIC.search(await warning.inner_text())
+        assert await page.locator("#plain-http").is_visible()
+        assert not await axe_problems(page)
+    finally:
+        await context.close()
