@@ -14,7 +14,8 @@ from typing import Any
 
 from lxml import etree
 
-from forms.schema import Field, FormSchema
+from forms.entities import entity_declarations
+from forms.schema import Field, FormSchema, parse_xform
 from forms.submission import parse_untrusted_xml
 
 # What a reader without `sensitive.read` sees in a masked field (pages show it translated).
@@ -202,3 +203,9 @@ def sensitive_leaks(schema: FormSchema, declarations: Iterable) -> list[str]:
             if path in paths:
                 leaks.append(f"entity property {prop} ({declaration.dataset}): {path}")
     return leaks
+
+
+def sensitive_leaks_in(xform: str) -> list[str]:
+    """`sensitive_leaks` of a form not yet stored, from its XForm text (raises
+    FormSchemaError when the XForm cannot be read)."""
+    return sensitive_leaks(parse_xform(xform), entity_declarations(xform))

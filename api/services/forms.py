@@ -26,9 +26,8 @@ from forms.compile import (
     compile_xlsform_async,
     set_xform_version,
 )
-from forms.entities import entity_declarations
-from forms.schema import FormSchemaError, parse_xform
-from forms.sensitive import sensitive_leaks
+from forms.schema import FormSchemaError
+from forms.sensitive import sensitive_leaks_in
 
 XLSX_TYPES = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
@@ -71,7 +70,7 @@ def problem_from_compile_error(exc: FormCompileError) -> Problem:
 def _usable_id(compiled: CompiledForm) -> CompiledForm:
     """As Central: an id ending in .xls, .xlsx or .xml would clash with the download routes.
     A sensitive answer copied where masking does not reach (forms/sensitive.py
-    `sensitive_leaks`) is refused too."""
+    `sensitive_leaks_in`) is refused too."""
     if compiled.xml_form_id.lower().endswith((".xls", ".xlsx", ".xml")):
         raise Problem(
             "request-invalid",
@@ -80,7 +79,7 @@ def _usable_id(compiled: CompiledForm) -> CompiledForm:
             params={"id": repr(compiled.xml_form_id)},
         )
     try:
-        leaks = sensitive_leaks(parse_xform(compiled.xform), entity_declarations(compiled.xform))
+        leaks = sensitive_leaks_in(compiled.xform)
     except FormSchemaError as exc:
         raise Problem("xform-invalid", str(exc)) from exc
     if leaks:
