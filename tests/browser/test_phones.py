@@ -70,6 +70,7 @@ async def site(client, admin_headers, make_user, live_server, pool, settings):
     await publish_now(pool, settings, pid)
     await seed_case(client, pool, admin_headers, pid)
     SHOTS.mkdir(parents=True, exist_ok=True)
+    ARTIFACTS.mkdir(exist_ok=True)
     return {"pid": pid, "base": live_server.base_url, "urgent": urgent_ids,
             "admin": {"email": "admin@test.example", "password": "admin-password-for-tests"},
             "manager": await make_user("manager", pid),
@@ -232,7 +233,7 @@ async def test_ministry_sees_numbers_and_risk_colours(browser, site, lang) -> No
         }""")
         assert colours["high"] == "#b91c1c" and colours["medium"] == "#d97706", colours
         assert colours["low"] == "#15803d", colours
-        await page.screenshot(path=str(SHOTS / f"summaries-full-{lang}.png"), full_page=True)
+        await page.screenshot(path=str(ARTIFACTS / f"phones-summaries-{lang}.png"), full_page=True)
     finally:
         await context.close()
 
@@ -323,7 +324,7 @@ async def test_researcher_xlsx_headers_and_checkboxes(browser, site, lang) -> No
         await page.select_option("select[name=choices]", "label")
         async with page.expect_download() as info:
             await page.click("#download-xlsx")
-        path = SHOTS / f"export-{lang}.xlsx"
+        path = ARTIFACTS / f"phones-export-{lang}.xlsx"
         await (await info.value).save_as(str(path))
         book = openpyxl.load_workbook(path, read_only=True)
         rows = list(book[book.sheetnames[0]].iter_rows(values_only=True))
