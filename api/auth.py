@@ -26,8 +26,10 @@ from api.i18n import N_
 from api.problems import Problem
 from db import audits
 from db import nonces as nonces_db
+from db import scopes as scopes_db
 from db import two_factor as two_factor_db
 from db import users as users_db
+from db.scopes import RowScope
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -101,6 +103,9 @@ class Actor:
     locale: str | None = None  # a web user's language for pages (users.locale), None: not chosen
     time_zone: str | None = None  # a web user's time zone for pages (users.time_zone)
     once: bool = False  # a public link that allows one submission per browser
+    # a web user's row scopes by project (api/scopes.py reads them); none: the whole project
+    scopes: dict[int, RowScope] = field(default_factory=dict)
+    centre: str | None = None  # an app user's support centre (its phone gets those cases)
 
     def may_use_form(self, project_id: int, form_id: int) -> bool:
         """App users see and submit to the forms they are assigned to, a public link to its
@@ -269,6 +274,7 @@ async def actor_from_session(conn, token: str) -> Actor | None:
         is_admin=row["is_admin"],
         email=row["email"],
         roles=await users_db.roles_of_actor(conn, row["actor_id"]),
+        scopes=await scopes_db.scopes_of_actor(conn, row["actor_id"]),
         locale=row.get("locale"),
         time_zone=row.get("time_zone"),
     )
@@ -284,6 +290,7 @@ async def actor_from_user_row(conn, row) -> Actor:
         is_admin=row["is_admin"],
         email=row["email"],
         roles=await users_db.roles_of_actor(conn, row["id"]),
+        scopes=await scopes_db.scopes_of_actor(conn, row["id"]),
         locale=row.get("locale"),
         time_zone=row.get("time_zone"),
     )
@@ -343,6 +350,12 @@ async def remembered_basic(conn, email: str, password: str) -> Actor | None:
     return actor
 
 
+def forget_basic_logins_of(actor_id: int) -> None:
+    """A user's remembered Basic logins, forgotten when its roles' scope changes."""
+    for key in [k for k, (a, _) in _basic_logins.items() if a.id == actor_id]:
+        _basic_logins.pop(key, None)
+
+
 async def actor_from_basic(conn, email: str, password: str) -> Actor | None:
     """Checks the password (argon2) and remembers a success (see `remembered_basic`)."""
     from db import users as users_db
@@ -395,6 +408,7 @@ async def actor_from_field_key(conn, token: str) -> Actor | None:
             display_name=row["display_name"],
             field_key_project=row["project_id"],
             form_ids=frozenset(row["form_ids"]),
+            centre=row["centre"],
         )
     else:
         link = await links_db.get_public_link_by_token(conn, token)

@@ -27,6 +27,7 @@ from api.http import (
 )
 from api.i18n import N_, I18n, locale_from_headers, localized_problem
 from api.problems import Problem, problem_for_exception, slug_for_status
+from api.scopes import row_scope
 from api.services import entity_files
 from api.services.forms import form_or_404
 from api.services.ingest import ingest_submission
@@ -120,6 +121,7 @@ async def form_manifest(
     actor = authorize(await openrosa_actor(conn, request), "form.download", project_id)
     form = await _usable_form(conn, actor, project_id, xml_form_id)
     base = base_url(request, settings) + prefix_of(request, project_id)
+    scope = row_scope(actor, project_id)  # an app user tied to a centre: its cases only
     files = []
     datasets = {
         r["name"]: r for r in await entities_db.attachment_datasets(conn, form["current_def_id"])
@@ -145,7 +147,7 @@ async def form_manifest(
         files.append(
             f'<mediaFile type="{kind}">'
             f"<filename>{escape(item['name'])}</filename>"
-            f"<hash>md5:{await entity_files.dataset_hash(conn, dataset['id'])}</hash>"
+            f"<hash>md5:{await entity_files.dataset_hash(conn, dataset['id'], scope)}</hash>"
             f"<downloadUrl>{escape(url)}</downloadUrl>"
             f"<integrityUrl>{escape(integrity)}</integrityUrl>"
             "</mediaFile>"
@@ -167,7 +169,8 @@ async def form_attachment(
     item = await forms_db.get_form_attachment(conn, form["current_def_id"], name)
     if item is not None and item["dataset_id"] is not None:
         return Response(
-            await entity_files.attachment_csv(conn, item["dataset_id"]),
+            await entity_files.attachment_csv(conn, item["dataset_id"],
+                                              row_scope(actor, project_id)),
             media_type="text/csv",
             headers={**OPENROSA_HEADERS, "Content-Disposition": content_disposition(name),
                      "X-Content-Type-Options": "nosniff"},

@@ -116,6 +116,8 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
     ),
     "entity-action-not-permitted": (
         403, 403.2, N_("The submission attempts an entity action its form does not permit.")),
+    "case-out-of-scope": (
+        403, 403.1, N_("The case belongs to a support centre this account may not update.")),
     # 404
     "not-found": (404, 404.1, N_("Nothing was found at this address.")),
     "api-version-missing": (404, 404.2, N_("Expected an API version (eg /v1) at the start of the request URL.")),

@@ -5,7 +5,9 @@ through a real `fieldsurvey serve` process over HTTP, as a browser would ask for
   page 1,001 of 50 rows), unfiltered and filtered (review state, risk level, urgent,
   submitter, dates), and the htmx partial that a filter change fetches;
 - a submission's page (answers with labels, classification, edit history, comments);
-- the coordinator view (per-day counts, screenings needing review, app users' QR codes).
+- the coordinator view (per-day counts, screenings needing review, app users' QR codes);
+- the same table and view for managers with a row scope (api/scopes.py): one region (a fifth
+  of the screenings), and one submitter (an eighth).
 
 Target: each <= 300 ms on this machine. Prints median, 95th percentile and maximum of
 --repeat requests (after a warm-up), and the server's process RSS.
@@ -35,9 +37,11 @@ sys.path.insert(0, str(ROOT))
 from api.auth import token_hash  # noqa: E402
 from api.services.submissions import Cursor  # noqa: E402
 from bench.harness import create_database, database_server, drop_database, serve  # noqa: E402
+from db import scopes as scopes_db  # noqa: E402
 from db import submissions as submissions_db  # noqa: E402
 from db import users as users_db  # noqa: E402
 from db.pool import connect  # noqa: E402
+from db.scopes import RowScope  # noqa: E402
 from tests.integration.test_exports_scale import (  # noqa: E402
     generate_risk_screenings,
     load_risk_screening_target,
@@ -56,6 +60,7 @@ WITH numbered AS (
 UPDATE submissions s
 SET created_at = now() - (numbered.total - numbered.n) * ($2::double precision * interval '1 second'),
     submitter_id = ($3::integer[])[1 + numbered.n % cardinality($3::integer[])],
+    region = (ARRAY['TJ-DU', 'TJ-SU', 'TJ-KT', 'TJ-GB', 'TJ-RA'])[1 + numbered.n % 5],
     review_state = CASE WHEN numbered.n % 20 < 12 THEN NULL
                         WHEN numbered.n % 20 < 15 THEN 'approved'
                         WHEN numbered.n % 20 < 17 THEN 'hasIssues'
@@ -111,6 +116,15 @@ async def prepare(dsn: str, n: int) -> dict:
         await users_db.create_session(
             conn, token_hash(token), manager["id"], datetime.now(UTC) + timedelta(hours=2)
         )
+        scoped_tokens = {}
+        for kind, scope in (("region", RowScope(regions=("TJ-SU",))),
+                            ("submitter", RowScope(submitter_ids=(phones[3],)))):
+            user = await users_db.create_user(conn, f"bench-{kind}@bench.example", None)
+            await users_db.assign_role(conn, user["id"], project_id, "manager")
+            await scopes_db.replace_scopes(conn, user["id"], project_id, scope)
+            scoped_tokens[kind] = secrets.token_urlsafe(32)
+            await users_db.create_session(conn, token_hash(scoped_tokens[kind]), user["id"],
+                                          datetime.now(UTC) + timedelta(hours=2))
         await conn.execute("VACUUM ANALYZE submissions")
         await conn.execute("VACUUM ANALYZE screenings")
         await conn.execute("VACUUM ANALYZE submission_versions")
@@ -125,6 +139,11 @@ async def prepare(dsn: str, n: int) -> dict:
             "AND sc.risk_level = 'high' ORDER BY s.created_at DESC, s.id DESC OFFSET 2999 LIMIT 1",
             form_id,
         )
+        deep_region = await conn.fetchrow(
+            "SELECT id, created_at FROM submissions WHERE form_id = $1 AND region = 'TJ-SU' "
+            "ORDER BY created_at DESC, id DESC OFFSET 9999 LIMIT 1",
+            form_id,
+        )
         print(f"generated {n} risk screenings in {time.perf_counter() - started:.1f} s")
         return {
             "project_id": project_id,
@@ -136,6 +155,8 @@ async def prepare(dsn: str, n: int) -> dict:
             if deep_filtered
             else None,
             "submitter": phones[3],
+            "scoped_tokens": scoped_tokens,
+            "deep_region": Cursor(deep_region["created_at"], deep_region["id"]).encode(),
         }
     finally:
         await conn.close()
@@ -205,16 +226,28 @@ def main() -> None:
                 ("submission page (edited, 2 comments)", f"{table}/{info['instance_id']}", None),
                 ("coordinator view", f"/dashboard/projects/{pid}/coordinator", None),
             ]
-            client = httpx.Client(base_url=base, cookies={SESSION_COOKIE: info["token"]},
-                                  timeout=30)
+            for kind, token in info["scoped_tokens"].items():
+                who = {"region": "scoped to a region", "submitter": "scoped to a submitter"}[kind]
+                cases.append((f"{who}: table, page 1", table, None, token))
+                if kind == "region":
+                    cases.append((f"{who}: page after its row 10,000",
+                                  f"{table}?after={info['deep_region']}", None, token))
+                cases += [
+                    (f"{who}: received + high risk", f"{table}?review=received&risk=high",
+                     None, token),
+                    (f"{who}: coordinator view", f"/dashboard/projects/{pid}/coordinator", None,
+                     token),
+                ]
             print(f"{args.n} submissions in the form; {args.repeat} requests each, after 3 warm-up")
-            print(f"{'page':44} {'median ms':>9} {'p95 ms':>7} {'max ms':>7} {'KB':>6}  target")
+            print(f"{'page':52} {'median ms':>9} {'p95 ms':>7} {'max ms':>7} {'KB':>6}  target")
             worst = 0.0
-            for label, url, headers in cases:
+            for label, url, headers, *token in cases:
+                client = httpx.Client(base_url=base, timeout=30, cookies={
+                    SESSION_COOKIE: token[0] if token else info["token"]})
                 r = measure(client, url, args.repeat, headers)
                 worst = max(worst, r["p95"])
                 verdict = "ok" if r["p95"] <= TARGET_MS else "SLOW"
-                print(f"{label:44} {r['median']:>9.1f} {r['p95']:>7.1f} {r['max']:>7.1f} "
+                print(f"{label:52} {r['median']:>9.1f} {r['p95']:>7.1f} {r['max']:>7.1f} "
                       f"{r['kb']:>6.1f}  {verdict}")
             print(f"server RSS {server_rss_mb(process.pid):.0f} MB; worst p95 {worst:.1f} ms "
                   f"(target {TARGET_MS} ms)")

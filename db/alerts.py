@@ -68,7 +68,7 @@ WHERE sub.id = $1
 # day): no follow-up moved it since.
 SELECT_OVERDUE_CASES = """
 SELECT d.project_id, e.uuid, (ed.data ->> 'next_contact') AS due, ed.data ->> 'region' AS region,
-       ed.label
+       ed.label, e.centre
 FROM entities e
 JOIN datasets d ON d.id = e.dataset_id
 JOIN entity_defs ed ON ed.entity_id = e.id AND ed.current

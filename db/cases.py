@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from db.scopes import RowScope, entity_scope_sql
+
 SELECT_OWNER = """
 SELECT o.entity_id, o.centre, o.caseworker_id, a.display_name AS caseworker_name,
        o.updated_at, o.updated_by
@@ -70,7 +72,7 @@ JOIN datasets d ON d.id = e.dataset_id AND d.project_id = $1 AND d.name = $2
 JOIN entity_defs cur ON cur.entity_id = e.id AND cur.current
 JOIN actors cb ON cb.id = r.created_by LEFT JOIN actors rb ON rb.id = r.responded_by
 WHERE ($3::text[] IS NULL OR r.to_centre = ANY ($3))
-  AND ($4::text IS NULL OR r.state = $4)
+  AND ($4::text IS NULL OR r.state = $4) AND {{scope}}
 ORDER BY r.created_at DESC, r.id DESC
 LIMIT $5
 """
@@ -133,10 +135,13 @@ async def answer_referral(conn: asyncpg.Connection, entity_id: int, referral_id:
 
 async def project_referrals(
     conn: asyncpg.Connection, project_id: int, dataset: str, centres: Sequence[str] | None,
-    state: str | None, limit: int,
+    state: str | None, limit: int, *, scope: RowScope,
 ) -> list[asyncpg.Record]:
-    return await conn.fetch(SELECT_PROJECT_REFERRALS, project_id, dataset,
-                            list(centres) if centres is not None else None, state, limit)
+    """Of the cases in `scope` (db/scopes.py) only."""
+    args: list = [project_id, dataset, list(centres) if centres is not None else None, state,
+                  limit]
+    sql = SELECT_PROJECT_REFERRALS.replace("{scope}", entity_scope_sql(scope, args) or "true")
+    return await conn.fetch(sql, *args)
 
 
 async def case_of_referral(conn: asyncpg.Connection, referral_id: int) -> asyncpg.Record | None:

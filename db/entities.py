@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from db.scopes import RowScope, entity_scope_sql
 from db.submissions import NEW_SUBMISSION_CTES, NEW_SUBMISSION_PARAMS
 
 # ---------------------------------------------------------------------------------------------
@@ -26,13 +27,13 @@ SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.project_id = $1 AND lower(d.nam
 """
 SELECT_DATASETS = f"""
 SELECT {DATASET_COLUMNS},
-       (SELECT count(*) FROM entities e WHERE e.dataset_id = d.id AND e.deleted_at IS NULL)
-           AS entities,
-       (SELECT max(greatest(e.created_at, e.updated_at)) FROM entities e
-        WHERE e.dataset_id = d.id AND e.deleted_at IS NULL) AS last_entity,
        (SELECT count(*) FROM entities e
-        WHERE e.dataset_id = d.id AND e.deleted_at IS NULL AND e.conflict IS NOT NULL)
-           AS conflicts
+        WHERE e.dataset_id = d.id AND e.deleted_at IS NULL AND {{scope}}) AS entities,
+       (SELECT max(greatest(e.created_at, e.updated_at)) FROM entities e
+        WHERE e.dataset_id = d.id AND e.deleted_at IS NULL AND {{scope}}) AS last_entity,
+       (SELECT count(*) FROM entities e
+        WHERE e.dataset_id = d.id AND e.deleted_at IS NULL AND e.conflict IS NOT NULL
+          AND {{scope}}) AS conflicts
 FROM datasets d WHERE d.project_id = $1 ORDER BY d.name
 """
 UPDATE_APPROVAL_REQUIRED = """
@@ -114,10 +115,10 @@ WHERE a.form_def_id = $1
 # What the served {name}.csv depends on: any entity created, updated, deleted or restored,
 # and the dataset's properties (the CSV's columns).
 SELECT_DATASET_STATE = """
-SELECT (SELECT count(*) FROM entities e WHERE e.dataset_id = $1 AND e.deleted_at IS NULL)
-           AS entities,
+SELECT (SELECT count(*) FROM entities e
+        WHERE e.dataset_id = $1 AND e.deleted_at IS NULL AND {scope}) AS entities,
        (SELECT max(greatest(e.created_at, e.updated_at, e.deleted_at)) FROM entities e
-        WHERE e.dataset_id = $1) AS last_change,
+        WHERE e.dataset_id = $1 AND {scope}) AS last_change,
        (SELECT string_agg(p.name, ',' ORDER BY p.id) FROM dataset_properties p
         WHERE p.dataset_id = $1) AS properties
 """
@@ -141,19 +142,19 @@ LEFT JOIN actors ca ON ca.id = e.creator_id
 """
 SELECT_ENTITY = f"""
 SELECT {ENTITY_COLUMNS} {ENTITY_FROM}
-WHERE e.dataset_id = $1 AND e.uuid = $2::uuid AND (e.deleted_at IS NOT NULL) = $3
+WHERE e.dataset_id = $1 AND e.uuid = $2::uuid AND (e.deleted_at IS NOT NULL) = $3 AND {{scope}}
 """
 SELECT_ENTITY_ANY_DATASET = """
 SELECT e.id, e.dataset_id, e.deleted_at FROM entities e WHERE e.uuid = $1::uuid
 """
 SELECT_ENTITIES = f"""
 SELECT {ENTITY_COLUMNS} {ENTITY_FROM}
-WHERE e.dataset_id = $1 AND (e.deleted_at IS NOT NULL) = $2
+WHERE e.dataset_id = $1 AND (e.deleted_at IS NOT NULL) = $2 AND {{scope}}
 ORDER BY e.created_at DESC, e.id DESC
 """
 SELECT_ENTITIES_PAGE = f"""
 SELECT {ENTITY_COLUMNS} {ENTITY_FROM}
-WHERE e.dataset_id = $1 AND e.deleted_at IS NULL
+WHERE e.dataset_id = $1 AND e.deleted_at IS NULL AND {{scope}}
 ORDER BY e.created_at, e.id
 LIMIT $2 OFFSET $3
 """
@@ -162,7 +163,7 @@ LIMIT $2 OFFSET $3
 # them newest first, and how many there are.
 _MATCHING = """
 WHERE e.dataset_id = $1 AND e.deleted_at IS NULL AND v.data @> $2::jsonb
-  AND ($3::text IS NULL OR strpos(lower(v.label), lower($3)) > 0)
+  AND ($3::text IS NULL OR strpos(lower(v.label), lower($3)) > 0) AND {scope}
 """
 SEARCH_ENTITIES = f"""
 SELECT {ENTITY_COLUMNS} {ENTITY_FROM} {_MATCHING}
@@ -177,13 +178,21 @@ JOIN entities e ON e.dataset_id = d.id AND e.deleted_at IS NULL
 JOIN entity_defs v ON v.entity_id = e.id AND v.current
 WHERE d.project_id = $1 AND d.name = $2
 """
-COUNT_ENTITIES = "SELECT count(*) FROM entities WHERE dataset_id = $1 AND deleted_at IS NULL"
+COUNT_ENTITIES = """
+SELECT count(*) FROM entities e WHERE e.dataset_id = $1 AND e.deleted_at IS NULL AND {scope}
+"""
 SELECT_ENTITY_STATES = """
 SELECT e.uuid::text AS uuid, e.deleted_at IS NOT NULL AS deleted
 FROM entities e
-WHERE e.dataset_id = $1 AND ($2::uuid[] IS NULL OR e.uuid = ANY ($2::uuid[]))
+WHERE e.dataset_id = $1 AND ($2::uuid[] IS NULL OR e.uuid = ANY ($2::uuid[])) AND {scope}
 ORDER BY e.id
 """
+
+
+def _scoped(sql: str, args: list, scope: RowScope) -> str:
+    """`sql` with its `{scope}` condition: the entities of `scope` (db/scopes.py), whose values
+    are appended to `args` as $n parameters; `true` when the scope is no limit."""
+    return sql.replace("{scope}", entity_scope_sql(scope, args) or "true")
 # Entity uuids are locked before they are read or written (they may not exist yet: an
 # offline update may arrive before its creation), as Central does with an advisory lock.
 LOCK_ENTITY_UUID = "SELECT pg_advisory_xact_lock(('x' || substr(md5($1::text), 1, 15))::bit(60)::bigint)"
@@ -388,8 +397,12 @@ async def get_dataset_caseless(conn: asyncpg.Connection, project_id: int, name: 
     return await conn.fetchrow(SELECT_DATASET_CASELESS, project_id, name)
 
 
-async def list_datasets(conn: asyncpg.Connection, project_id: int) -> list[asyncpg.Record]:
-    return await conn.fetch(SELECT_DATASETS, project_id)
+async def list_datasets(
+    conn: asyncpg.Connection, project_id: int, *, scope: RowScope
+) -> list[asyncpg.Record]:
+    """The project's lists, counting only the entities of `scope`."""
+    args: list = [project_id]
+    return await conn.fetch(_scoped(SELECT_DATASETS, args, scope), *args)
 
 
 async def set_approval_required(conn: asyncpg.Connection, dataset_id: int, value: bool):
@@ -448,8 +461,11 @@ async def attachment_datasets(conn: asyncpg.Connection, form_def_id: int) -> lis
     return await conn.fetch(SELECT_ATTACHMENT_DATASETS, form_def_id)
 
 
-async def dataset_state(conn: asyncpg.Connection, dataset_id: int) -> asyncpg.Record:
-    return await conn.fetchrow(SELECT_DATASET_STATE, dataset_id)
+async def dataset_state(
+    conn: asyncpg.Connection, dataset_id: int, *, scope: RowScope
+) -> asyncpg.Record:
+    args: list = [dataset_id]
+    return await conn.fetchrow(_scoped(SELECT_DATASET_STATE, args, scope), *args)
 
 
 async def lock_entity_uuid(conn: asyncpg.Connection, uuid: str) -> None:
@@ -457,9 +473,12 @@ async def lock_entity_uuid(conn: asyncpg.Connection, uuid: str) -> None:
 
 
 async def get_entity(
-    conn: asyncpg.Connection, dataset_id: int, uuid: str, *, deleted: bool = False
+    conn: asyncpg.Connection, dataset_id: int, uuid: str, *, deleted: bool = False,
+    scope: RowScope,
 ) -> asyncpg.Record | None:
-    return await conn.fetchrow(SELECT_ENTITY, dataset_id, uuid, deleted)
+    """The entity when it exists and is in `scope` (else None: the same answer)."""
+    args: list = [dataset_id, uuid, deleted]
+    return await conn.fetchrow(_scoped(SELECT_ENTITY, args, scope), *args)
 
 
 async def find_entity_uuid(conn: asyncpg.Connection, uuid: str) -> asyncpg.Record | None:
@@ -468,24 +487,30 @@ async def find_entity_uuid(conn: asyncpg.Connection, uuid: str) -> asyncpg.Recor
 
 
 async def list_entities(
-    conn: asyncpg.Connection, dataset_id: int, *, deleted: bool = False
+    conn: asyncpg.Connection, dataset_id: int, *, deleted: bool = False, scope: RowScope
 ) -> list[asyncpg.Record]:
-    return await conn.fetch(SELECT_ENTITIES, dataset_id, deleted)
+    args: list = [dataset_id, deleted]
+    return await conn.fetch(_scoped(SELECT_ENTITIES, args, scope), *args)
 
 
 async def page_entities(
-    conn: asyncpg.Connection, dataset_id: int, *, limit: int | None, offset: int
+    conn: asyncpg.Connection, dataset_id: int, *, limit: int | None, offset: int,
+    scope: RowScope,
 ) -> list[asyncpg.Record]:
-    return await conn.fetch(SELECT_ENTITIES_PAGE, dataset_id, limit, offset)
+    args: list = [dataset_id, limit, offset]
+    return await conn.fetch(_scoped(SELECT_ENTITIES_PAGE, args, scope), *args)
 
 
 async def search_entities(
     conn: asyncpg.Connection, dataset_id: int, properties: dict[str, str], label: str | None,
-    *, limit: int, offset: int,
+    *, limit: int, offset: int, scope: RowScope,
 ) -> tuple[list[asyncpg.Record], int]:
-    """A page of the live entities matching (SEARCH_ENTITIES), and how many match."""
-    matching = await conn.fetchval(COUNT_MATCHING_ENTITIES, dataset_id, properties, label)
-    rows = await conn.fetch(SEARCH_ENTITIES, dataset_id, properties, label, limit, offset)
+    """A page of the live entities of `scope` matching (SEARCH_ENTITIES), and how many
+    match."""
+    args: list = [dataset_id, properties, label]
+    matching = await conn.fetchval(_scoped(COUNT_MATCHING_ENTITIES, args, scope), *args)
+    args = [dataset_id, properties, label, limit, offset]
+    rows = await conn.fetch(_scoped(SEARCH_ENTITIES, args, scope), *args)
     return rows, matching
 
 
@@ -496,14 +521,16 @@ async def current_data(
     return [(r["uuid"], r["data"]) for r in await conn.fetch(SELECT_CURRENT_DATA, project_id, name)]
 
 
-async def count_entities(conn: asyncpg.Connection, dataset_id: int) -> int:
-    return await conn.fetchval(COUNT_ENTITIES, dataset_id)
+async def count_entities(conn: asyncpg.Connection, dataset_id: int, *, scope: RowScope) -> int:
+    args: list = [dataset_id]
+    return await conn.fetchval(_scoped(COUNT_ENTITIES, args, scope), *args)
 
 
 async def entity_states(
-    conn: asyncpg.Connection, dataset_id: int, uuids: Sequence[str] | None
+    conn: asyncpg.Connection, dataset_id: int, uuids: Sequence[str] | None, *, scope: RowScope
 ) -> list[asyncpg.Record]:
-    return await conn.fetch(SELECT_ENTITY_STATES, dataset_id, list(uuids) if uuids else None)
+    args: list = [dataset_id, list(uuids) if uuids else None]
+    return await conn.fetch(_scoped(SELECT_ENTITY_STATES, args, scope), *args)
 
 
 async def insert_entity(

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from db.scopes import RowScope, submission_scope_sql
 from forms.record_key import new_record_key
 from forms.screening import SCREENING_COLUMNS
 
@@ -39,6 +40,7 @@ def _attachment_arrays(expected: Sequence[str], uploaded: dict[str, AttachmentIn
 
 _SCREENING_INSERT_COLS = ", ".join(SCREENING_COLUMNS)
 _SCREENING_PARAMS_FROM = 16  # $16.. hold the screening columns in INSERT_NEW_SUBMISSION
+_REGION_PARAM = _SCREENING_PARAMS_FROM + len(SCREENING_COLUMNS) + 1  # after the record key
 _SCREENING_VALUES = ", ".join(
     f"${_SCREENING_PARAMS_FROM + i}" for i in range(len(SCREENING_COLUMNS))
 )
@@ -52,8 +54,9 @@ WITH ids AS (
 ), sub AS (
     -- into the table under the view (migration 0050): ON CONFLICT names the table's constraint,
     -- and a deleted instanceID is taken too
-    INSERT INTO submissions_all (form_id, instance_id, submitter_id, device_id, current_version_id)
-    SELECT $1, $2, $3, $4, version_id FROM ids
+    INSERT INTO submissions_all (form_id, instance_id, submitter_id, device_id, current_version_id,
+                                 region)
+    SELECT $1, $2, $3, $4, version_id, ${_REGION_PARAM}::text FROM ids
     ON CONFLICT ON CONSTRAINT submissions_form_instance_unique DO NOTHING
     RETURNING id, current_version_id
 ), ver AS (
@@ -74,7 +77,7 @@ WITH ids AS (
          AS f(name, blob_key, content_type, size)
 ), screening AS (
     INSERT INTO screenings (submission_id, version_id, form_id, record_key, {_SCREENING_INSERT_COLS})
-    SELECT ver.submission_id, ver.id, $1, ${_SCREENING_PARAMS_FROM + len(SCREENING_COLUMNS)}::bigint,
+    SELECT ver.submission_id, ver.id, $1, ${_REGION_PARAM - 1}::bigint,
            {_SCREENING_VALUES}
     FROM ver WHERE $15::boolean
 ), created AS (
@@ -84,7 +87,7 @@ WITH ids AS (
     FROM ver JOIN forms f ON f.id = $1
 )
 """
-NEW_SUBMISSION_PARAMS = _SCREENING_PARAMS_FROM + len(SCREENING_COLUMNS)  # the last: record key
+NEW_SUBMISSION_PARAMS = _REGION_PARAM  # the last two: record key, region
 INSERT_NEW_SUBMISSION = NEW_SUBMISSION_CTES + "SELECT submission_id, id AS version_id FROM ver\n"
 
 SELECT_VERSION_BY_INSTANCE = """
@@ -121,7 +124,7 @@ WITH old AS (
     RETURNING id
 ), sub AS (
     UPDATE submissions SET current_version_id = ver.id, edits = edits + 1,
-           review_state = 'edited', updated_at = now()
+           review_state = 'edited', updated_at = now(), region = $14
     FROM ver WHERE submissions.id = $1
     RETURNING submissions.id
 )
@@ -217,9 +220,8 @@ FROM submissions s
 JOIN submission_versions v ON v.id = s.current_version_id
 JOIN form_defs d ON d.id = v.form_def_id
 JOIN submission_attachments f ON f.version_id = v.id AND f.blob_key IS NOT NULL
-{EXPORT_FILTER}
-ORDER BY s.created_at, s.id, f.name
-"""
+{EXPORT_FILTER}"""
+ATTACHMENTS_EXPORT_ORDER = "ORDER BY s.created_at, s.id, f.name"
 
 SELECT_VERSION_XML = """
 SELECT v.xml FROM submissions s JOIN submission_versions v ON v.id = s.current_version_id
@@ -236,7 +238,14 @@ SELECT sc.* FROM screenings sc JOIN submissions s ON s.id = sc.submission_id
 WHERE s.form_id = $1 AND s.instance_id = $2
 """
 
-COUNT_SUBMISSIONS = "SELECT count(*) FROM submissions WHERE form_id = $1"
+COUNT_SUBMISSIONS = "SELECT count(*) FROM submissions s WHERE s.form_id = $1"
+
+
+def _in_scope(sql: str, args: list[Any], scope: RowScope) -> str:
+    """`sql`, which ends with its WHERE clause, narrowed to the rows of `scope` (db/scopes.py);
+    the scope's values are appended to `args`."""
+    fragment = submission_scope_sql(scope, args)
+    return sql if fragment is None else f"{sql.rstrip()} AND {fragment}\n"
 
 
 async def insert_new_submission(conn: asyncpg.Connection, **fields: Any) -> int | None:
@@ -272,9 +281,11 @@ def new_submission_args(
     uploaded: dict[str, AttachmentIn],
     screening: dict[str, Any] | None,
     record_key: int | None = None,
+    region: str | None = None,
 ) -> list:
     """The parameters of NEW_SUBMISSION_CTES ($1..$NEW_SUBMISSION_PARAMS), in order (the
-    screening's record key for disclosure control: a new random one when not given)."""
+    screening's record key for disclosure control: a new random one when not given; the
+    record's region, which row scopes read: forms/vocabulary.py `record_region`)."""
     names, keys, types, sizes = _attachment_arrays(expected_attachments, uploaded)
     screening_values = [screening.get(c) if screening else None for c in SCREENING_COLUMNS]
     return [
@@ -295,6 +306,7 @@ def new_submission_args(
         screening is not None,
         *screening_values,
         new_record_key() if record_key is None else record_key,
+        region,
     ]
 
 
@@ -340,6 +352,7 @@ async def insert_edit(
     user_agent: str | None,
     expected_attachments: Sequence[str],
     uploaded: dict[str, AttachmentIn],
+    region: str | None = None,
 ) -> int:
     """A new current version of a submission (inside the caller's transaction, with the
     submission locked). Attachments not sent again carry over by name."""
@@ -358,6 +371,7 @@ async def insert_edit(
         device_id,
         user_agent,
         previous_version_id,
+        region,
     )
     names, keys, types, sizes = _attachment_arrays(expected_attachments, uploaded)
     await conn.execute(
@@ -389,9 +403,10 @@ async def get_submission(
 
 
 async def get_submission_xml(
-    conn: asyncpg.Connection, form_id: int, instance_id: str
+    conn: asyncpg.Connection, form_id: int, instance_id: str, *, scope: RowScope
 ) -> bytes | None:
-    return await conn.fetchval(SELECT_VERSION_XML, form_id, instance_id)
+    args: list[Any] = [form_id, instance_id]
+    return await conn.fetchval(_in_scope(SELECT_VERSION_XML, args, scope), *args)
 
 
 async def list_attachments(conn: asyncpg.Connection, version_id: int) -> list[asyncpg.Record]:
@@ -399,24 +414,26 @@ async def list_attachments(conn: asyncpg.Connection, version_id: int) -> list[as
 
 
 async def get_screening(
-    conn: asyncpg.Connection, form_id: int, instance_id: str
+    conn: asyncpg.Connection, form_id: int, instance_id: str, *, scope: RowScope
 ) -> asyncpg.Record | None:
-    return await conn.fetchrow(SELECT_SCREENING, form_id, instance_id)
+    args: list[Any] = [form_id, instance_id]
+    return await conn.fetchrow(_in_scope(SELECT_SCREENING, args, scope), *args)
 
 
-async def count_submissions(conn: asyncpg.Connection, form_id: int) -> int:
-    return await conn.fetchval(COUNT_SUBMISSIONS, form_id)
+async def count_submissions(conn: asyncpg.Connection, form_id: int, *, scope: RowScope) -> int:
+    args: list[Any] = [form_id]
+    return await conn.fetchval(_in_scope(COUNT_SUBMISSIONS, args, scope), *args)
 
 
-def _export_filter_args(form_id, since, until, review_states, versions) -> tuple:
+def _export_filter_args(form_id, since, until, review_states, versions) -> list:
     """The parameters of EXPORT_FILTER, in order."""
-    return (
+    return [
         form_id,
         since,
         until,
         list(review_states) if review_states else None,
         list(versions) if versions else None,
-    )
+    ]
 
 
 async def stream_submissions_for_export(
@@ -429,13 +446,15 @@ async def stream_submissions_for_export(
     versions: Sequence[str] | None = None,
     prefetch: int = 1000,
     newest_first: bool = False,
+    scope: RowScope,
 ) -> AsyncIterator[asyncpg.Record]:
     """Current versions of a form's submissions, oldest first (or newest first, as Central's
     CSV), through a server-side cursor.
     Must run inside a transaction on a connection the caller owns (a cursor needs one)."""
     order = NEWEST_FIRST if newest_first else OLDEST_FIRST
     args = _export_filter_args(form_id, since, until, review_states, versions)
-    async for row in conn.cursor(SELECT_SUBMISSIONS_FOR_EXPORT + order, *args, prefetch=prefetch):
+    sql = _in_scope(SELECT_SUBMISSIONS_FOR_EXPORT, args, scope) + order
+    async for row in conn.cursor(sql, *args, prefetch=prefetch):
         yield row
 
 
@@ -448,12 +467,14 @@ async def stream_attachments_for_export(
     review_states: Sequence[str] | None = None,
     versions: Sequence[str] | None = None,
     prefetch: int = 100,
+    scope: RowScope,
 ) -> AsyncIterator[asyncpg.Record]:
     """(instance_id, name, blob_key, client_audit) of the uploaded files of the submissions
     `stream_submissions_for_export` gives with the same filters, oldest first. Same rules:
     inside a transaction on the caller's own connection."""
     args = _export_filter_args(form_id, since, until, review_states, versions)
-    async for row in conn.cursor(SELECT_ATTACHMENTS_FOR_EXPORT, *args, prefetch=prefetch):
+    sql = _in_scope(SELECT_ATTACHMENTS_FOR_EXPORT, args, scope) + ATTACHMENTS_EXPORT_ORDER
+    async for row in conn.cursor(sql, *args, prefetch=prefetch):
         yield row
 
 
@@ -600,7 +621,7 @@ ODATA_AFTER_CURSOR = (
     "(s.created_at, s.id) < (SELECT c.created_at, c.id FROM submissions c "
     "WHERE c.form_id = s.form_id AND c.instance_id = {param})"
 )
-SELECT_CURSOR_EXISTS = "SELECT true FROM submissions WHERE form_id = $1 AND instance_id = $2"
+SELECT_CURSOR_EXISTS = "SELECT true FROM submissions s WHERE s.form_id = $1 AND s.instance_id = $2"
 
 
 def _odata_query(
@@ -612,11 +633,18 @@ def _odata_query(
     order: str,
     limit: int | None,
     offset: int,
+    scope: RowScope,
 ) -> tuple[str, list[Any]]:
     """SELECT ... WHERE s.form_id = $1 AND (filter) [AND after cursor] ORDER ... LIMIT ... .
     `where` and `order` are fixed SQL built by db.odata_filter; `params` start at $2."""
     args: list[Any] = list(params)
     clauses = ["s.form_id = $1", f"({where})"]
+    # the scope's $n follow the filter's, which start at $2 (so $1 is counted here too)
+    scoped: list[Any] = [None, *args]
+    fragment = submission_scope_sql(scope, scoped)
+    if fragment is not None:
+        clauses.append(fragment)
+        args = scoped[1:]
     if cursor is not None:
         args.append(cursor)
         clauses.append(ODATA_AFTER_CURSOR.format(param=f"${len(args) + 1}"))
@@ -631,9 +659,11 @@ def _odata_query(
 
 
 async def get_submission_for_api(
-    conn: asyncpg.Connection, form_id: int, instance_id: str
+    conn: asyncpg.Connection, form_id: int, instance_id: str, *, scope: RowScope
 ) -> asyncpg.Record | None:
-    return await conn.fetchrow(SELECT_SUBMISSION_FOR_API, form_id, instance_id)
+    """The submission when it exists and is in `scope` (else None: the same answer)."""
+    args: list[Any] = [form_id, instance_id]
+    return await conn.fetchrow(_in_scope(SELECT_SUBMISSION_FOR_API, args, scope), *args)
 
 
 async def list_submissions_for_api(
@@ -689,8 +719,11 @@ async def list_comments(conn: asyncpg.Connection, submission_id: int) -> list[as
     return await conn.fetch(SELECT_COMMENTS, submission_id)
 
 
-async def odata_cursor_exists(conn: asyncpg.Connection, form_id: int, instance_id: str) -> bool:
-    return bool(await conn.fetchval(SELECT_CURSOR_EXISTS, form_id, instance_id))
+async def odata_cursor_exists(
+    conn: asyncpg.Connection, form_id: int, instance_id: str, *, scope: RowScope
+) -> bool:
+    args: list[Any] = [form_id, instance_id]
+    return bool(await conn.fetchval(_in_scope(SELECT_CURSOR_EXISTS, args, scope), *args))
 
 
 async def count_submissions_for_odata(
@@ -700,9 +733,10 @@ async def count_submissions_for_odata(
     params: Sequence[Any],
     *,
     cursor: str | None = None,
+    scope: RowScope,
 ) -> int:
     sql, args = _odata_query(
-        "count(*)", where, params, cursor=cursor, order="", limit=None, offset=0
+        "count(*)", where, params, cursor=cursor, order="", limit=None, offset=0, scope=scope
     )
     return await conn.fetchval(sql, form_id, *args)
 
@@ -718,12 +752,13 @@ async def stream_submissions_for_odata(
     limit: int | None = None,
     offset: int = 0,
     prefetch: int = 500,
+    scope: RowScope,
 ) -> AsyncIterator[asyncpg.Record]:
     """Current versions for an OData table, newest first unless `order` says otherwise.
     Must run inside a transaction on a connection the caller owns (a cursor needs one)."""
     sql, args = _odata_query(
         ODATA_COLUMNS, where, params, cursor=cursor, order=order or ODATA_DEFAULT_ORDER,
-        limit=limit, offset=offset,
+        limit=limit, offset=offset, scope=scope,
     )
     async for row in conn.cursor(sql, form_id, *args, prefetch=prefetch):
         yield row
@@ -774,12 +809,13 @@ class ListFilter:
         return bool(self.risk_levels) or self.urgent is not None
 
 
-def _filter_sql(filt: ListFilter, args: list[Any]) -> list[str]:
+def _filter_sql(filt: ListFilter, args: list[Any], scope: RowScope) -> list[str]:
     def arg(value: Any) -> str:
         args.append(value)
         return f"${len(args)}"
 
-    clauses = []
+    fragment = submission_scope_sql(scope, args)
+    clauses = [] if fragment is None else [fragment]
     if filt.since is not None:
         clauses.append(f"s.created_at >= {arg(filt.since)}")
     if filt.until is not None:
@@ -814,11 +850,12 @@ async def list_submission_page(
     limit: int = 50,
     offset: int = 0,
     api_columns: bool = False,
+    scope: RowScope,
 ) -> list[asyncpg.Record]:
-    """Up to `limit` submissions, newest first: after `after` (older rows), or the `limit`
-    rows just before `before` (newer rows, still returned newest first)."""
+    """Up to `limit` submissions of `scope`, newest first: after `after` (older rows), or the
+    `limit` rows just before `before` (newer rows, still returned newest first)."""
     args: list[Any] = [form_id]
-    clauses = ["s.form_id = $1", *_filter_sql(filt, args)]
+    clauses = ["s.form_id = $1", *_filter_sql(filt, args, scope)]
     order = "DESC"
     if after is not None:
         args.extend(after)
@@ -845,11 +882,12 @@ async def list_submission_page(
 
 
 async def count_submission_page(
-    conn: asyncpg.Connection, form_id: int, filt: ListFilter, *, cap: int
+    conn: asyncpg.Connection, form_id: int, filt: ListFilter, *, cap: int, scope: RowScope
 ) -> int:
-    """How many submissions match, counting at most `cap` + 1 (a bound on the cost)."""
+    """How many submissions of `scope` match, counting at most `cap` + 1 (a bound on the
+    cost)."""
     args: list[Any] = [form_id]
-    clauses = ["s.form_id = $1", *_filter_sql(filt, args)]
+    clauses = ["s.form_id = $1", *_filter_sql(filt, args, scope)]
     args.append(cap + 1)
     return await conn.fetchval(
         f"SELECT count(*) FROM (SELECT 1 FROM submissions s WHERE {' AND '.join(clauses)} "
@@ -876,10 +914,24 @@ LIMIT $2
 """
 
 
+SELECT_SCOPED_SUBMITTERS = """
+SELECT a.id, a.display_name, a.type FROM actors a
+WHERE a.id IN (SELECT s.submitter_id FROM submissions s
+               WHERE s.form_id = $1 AND s.submitter_id IS NOT NULL AND {scope})
+ORDER BY lower(a.display_name), a.id
+LIMIT $2
+"""
+
+
 async def form_submitters(
-    conn: asyncpg.Connection, form_id: int, limit: int = 500
+    conn: asyncpg.Connection, form_id: int, limit: int = 500, *, scope: RowScope
 ) -> list[asyncpg.Record]:
-    return await conn.fetch(SELECT_FORM_SUBMITTERS, form_id, limit)
+    """Who submitted to the form: of the submissions in `scope`, when it is limited."""
+    args: list[Any] = [form_id, limit]
+    fragment = submission_scope_sql(scope, args)
+    if fragment is None:
+        return await conn.fetch(SELECT_FORM_SUBMITTERS, *args)
+    return await conn.fetch(SELECT_SCOPED_SUBMITTERS.format(scope=fragment), *args)
 
 
 SELECT_VERSION_ANSWERS = """
@@ -908,10 +960,11 @@ WHERE s.form_id = $1 AND s.instance_id = $2
 
 
 async def get_current_version(
-    conn: asyncpg.Connection, form_id: int, instance_id: str
+    conn: asyncpg.Connection, form_id: int, instance_id: str, *, scope: RowScope
 ) -> asyncpg.Record | None:
     """The current version of submission `instance_id` (its key): version id, def id, XML."""
-    return await conn.fetchrow(SELECT_CURRENT_VERSION, form_id, instance_id)
+    args: list[Any] = [form_id, instance_id]
+    return await conn.fetchrow(_in_scope(SELECT_CURRENT_VERSION, args, scope), *args)
 
 
 # The submission to review after this one: one of the same form not approved or rejected,
@@ -920,12 +973,15 @@ NEXT_NEEDING_REVIEW = """
 SELECT s.instance_id FROM submissions s
 LEFT JOIN screenings sc ON sc.submission_id = s.id
 WHERE s.form_id = $1 AND s.id <> $2
-  AND coalesce(s.review_state, 'received') NOT IN ('approved', 'rejected')
+  AND coalesce(s.review_state, 'received') NOT IN ('approved', 'rejected') AND {scope}
 ORDER BY coalesce(sc.urgent, false) DESC, (s.id < $2) DESC, s.id DESC
 LIMIT 1
 """
 
 
 async def next_needing_review(conn: asyncpg.Connection, form_id: int,
-                              submission_id: int) -> str | None:
-    return await conn.fetchval(NEXT_NEEDING_REVIEW, form_id, submission_id)
+                              submission_id: int, *, scope: RowScope) -> str | None:
+    """Of the submissions in `scope` (db/scopes.py)."""
+    args: list[Any] = [form_id, submission_id]
+    sql = NEXT_NEEDING_REVIEW.replace("{scope}", submission_scope_sql(scope, args) or "true")
+    return await conn.fetchval(sql, *args)

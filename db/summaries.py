@@ -15,6 +15,7 @@ from datetime import date
 
 import asyncpg
 
+from db.scopes import RowScope, submission_scope_sql
 from forms.vocabulary import ALL_TIME, COUNTED_REVIEW_STATES, LAST_MONTH, REGIONS, RISK_LEVELS
 
 
@@ -566,12 +567,12 @@ def _diff(expected: dict, got: dict, limit: int = 5) -> str:
 SUBMISSIONS_PER_DAY = """
 SELECT f.xml_form_id, (s.created_at AT TIME ZONE $3)::date AS day, count(*)::integer AS n
 FROM forms f JOIN submissions s ON s.form_id = f.id AND s.created_at >= $2
-WHERE f.project_id = $1 AND f.deleted_at IS NULL
+WHERE f.project_id = $1 AND f.deleted_at IS NULL AND {scope}
 GROUP BY 1, 2
 """
 PROJECT_FORMS = """
 SELECT f.xml_form_id, d.title,
-       (SELECT count(*) FROM submissions s WHERE s.form_id = f.id)::integer AS total
+       (SELECT count(*) FROM submissions s WHERE s.form_id = f.id AND {scope})::integer AS total
 FROM forms f LEFT JOIN form_defs d ON d.id = f.current_def_id
 WHERE f.project_id = $1 AND f.deleted_at IS NULL ORDER BY f.xml_form_id
 """
@@ -587,7 +588,8 @@ CROSS JOIN LATERAL (
     SELECT sc.* FROM screenings sc
     WHERE sc.form_id = f.id AND (sc.needs_review OR sc.urgent)
       AND EXISTS (SELECT 1 FROM submissions r WHERE r.id = sc.submission_id
-                  AND coalesce(r.review_state, 'received') NOT IN ('approved', 'rejected'))
+                  AND coalesce(r.review_state, 'received') NOT IN ('approved', 'rejected')
+                  AND {scope})
     ORDER BY sc.submission_id DESC
     LIMIT $2
 ) sc
@@ -598,20 +600,32 @@ LIMIT $2
 """
 
 
-async def project_forms(conn: asyncpg.Connection, project_id: int) -> list[asyncpg.Record]:
-    return await conn.fetch(PROJECT_FORMS, project_id)
+def _scoped(sql: str, args: list, scope: RowScope, alias: str) -> str:
+    return sql.replace("{scope}", submission_scope_sql(scope, args, alias) or "true")
+
+
+async def project_forms(
+    conn: asyncpg.Connection, project_id: int, *, scope: RowScope
+) -> list[asyncpg.Record]:
+    """The project's forms, each with how many submissions of `scope` it has."""
+    args: list = [project_id]
+    return await conn.fetch(_scoped(PROJECT_FORMS, args, scope, "s"), *args)
 
 
 async def submissions_per_day(
-    conn: asyncpg.Connection, project_id: int, since: date, zone: str = "UTC"
+    conn: asyncpg.Connection, project_id: int, since: date, zone: str = "UTC", *,
+    scope: RowScope,
 ) -> dict[tuple[str, date], int]:
-    """Submissions per form and day (days of the time zone `zone`) since `since`."""
-    rows = await conn.fetch(SUBMISSIONS_PER_DAY, project_id, since, zone)
+    """Submissions of `scope` per form and day (days of the time zone `zone`) since `since`."""
+    args: list = [project_id, since, zone]
+    rows = await conn.fetch(_scoped(SUBMISSIONS_PER_DAY, args, scope, "s"), *args)
     return {(r["xml_form_id"], r["day"]): r["n"] for r in rows}
 
 
 async def screenings_needing_review(
-    conn: asyncpg.Connection, project_id: int, limit: int = 20
+    conn: asyncpg.Connection, project_id: int, limit: int = 20, *, scope: RowScope
 ) -> list[asyncpg.Record]:
-    """The latest screenings flagged urgent or needing review, not yet approved or rejected."""
-    return await conn.fetch(SCREENINGS_NEEDING_REVIEW, project_id, limit)
+    """The latest screenings of `scope` flagged urgent or needing review, not yet approved or
+    rejected."""
+    args: list = [project_id, limit]
+    return await conn.fetch(_scoped(SCREENINGS_NEEDING_REVIEW, args, scope, "r"), *args)

@@ -16,17 +16,19 @@ from datetime import datetime
 
 import asyncpg
 
+from db.scopes import RowScope, submission_scope_sql
 from db.submissions import SUBMISSION_API_COLUMNS
 
+# {scope}: the actor's rows (db/scopes.py), so that a record out of scope is not found
 MARK_SUBMISSION_DELETED = """
-UPDATE submissions_all SET deleted_at = clock_timestamp()
-WHERE form_id = $1 AND instance_id = $2 AND deleted_at IS NULL
-RETURNING id
+UPDATE submissions_all s SET deleted_at = clock_timestamp()
+WHERE s.form_id = $1 AND s.instance_id = $2 AND s.deleted_at IS NULL AND {scope}
+RETURNING s.id
 """
 MARK_SUBMISSION_RESTORED = """
-UPDATE submissions_all SET deleted_at = NULL
-WHERE form_id = $1 AND instance_id = $2 AND deleted_at IS NOT NULL
-RETURNING id
+UPDATE submissions_all s SET deleted_at = NULL
+WHERE s.form_id = $1 AND s.instance_id = $2 AND s.deleted_at IS NOT NULL AND {scope}
+RETURNING s.id
 """
 SELECT_DELETED_ID = """
 SELECT id FROM submissions_all WHERE form_id = $1 AND instance_id = $2 AND deleted_at IS NOT NULL
@@ -37,7 +39,7 @@ SELECT {SUBMISSION_API_COLUMNS}, s.deleted_at
 FROM submissions_all s
 JOIN submission_versions v ON v.id = s.current_version_id
 LEFT JOIN actors a ON a.id = s.submitter_id
-WHERE s.form_id = $1 AND s.deleted_at IS NOT NULL
+WHERE s.form_id = $1 AND s.deleted_at IS NOT NULL AND {{scope}}
 ORDER BY s.deleted_at DESC, s.id DESC
 """
 # What a purge takes: deleted before the cutoff, with what its audit line names it by.
@@ -96,17 +98,24 @@ SELECT count(*) FROM gone
 """
 
 
+def _scoped(sql: str, args: list, scope: RowScope) -> str:
+    return sql.replace("{scope}", submission_scope_sql(scope, args) or "true")
+
+
 async def mark_submission_deleted(
-    conn: asyncpg.Connection, form_id: int, instance_id: str
+    conn: asyncpg.Connection, form_id: int, instance_id: str, *, scope: RowScope
 ) -> int | None:
-    """The submission's id when it was live and is now deleted; None when no live one."""
-    return await conn.fetchval(MARK_SUBMISSION_DELETED, form_id, instance_id)
+    """The submission's id when it was live (in `scope`) and is now deleted; None when no
+    live one."""
+    args: list = [form_id, instance_id]
+    return await conn.fetchval(_scoped(MARK_SUBMISSION_DELETED, args, scope), *args)
 
 
 async def mark_submission_restored(
-    conn: asyncpg.Connection, form_id: int, instance_id: str
+    conn: asyncpg.Connection, form_id: int, instance_id: str, *, scope: RowScope
 ) -> int | None:
-    return await conn.fetchval(MARK_SUBMISSION_RESTORED, form_id, instance_id)
+    args: list = [form_id, instance_id]
+    return await conn.fetchval(_scoped(MARK_SUBMISSION_RESTORED, args, scope), *args)
 
 
 async def deleted_submission_id(
@@ -116,9 +125,10 @@ async def deleted_submission_id(
 
 
 async def list_deleted_submissions(
-    conn: asyncpg.Connection, form_id: int
+    conn: asyncpg.Connection, form_id: int, *, scope: RowScope
 ) -> list[asyncpg.Record]:
-    return await conn.fetch(SELECT_DELETED_SUBMISSIONS, form_id)
+    args: list = [form_id]
+    return await conn.fetch(_scoped(SELECT_DELETED_SUBMISSIONS, args, scope), *args)
 
 
 async def expired_submissions(

@@ -71,14 +71,15 @@ INSERT_FIELD_KEY = """
 WITH actor AS (
     INSERT INTO actors (type, display_name) VALUES ('field_key', $1) RETURNING id, display_name, created_at
 )
-INSERT INTO field_keys (actor_id, project_id, token, created_by)
-SELECT id, $2, $3, $4 FROM actor
-RETURNING actor_id AS id, project_id, token, created_by,
+INSERT INTO field_keys (actor_id, project_id, token, created_by, centre)
+SELECT id, $2, $3, $4, $5 FROM actor
+RETURNING actor_id AS id, project_id, token, created_by, centre,
           (SELECT display_name FROM actor) AS display_name,
           (SELECT created_at FROM actor) AS created_at
 """
 FIELD_KEY_COLUMNS = """
-f.actor_id AS id, f.project_id, f.token, f.created_by, f.revoked_at, a.display_name, a.created_at,
+f.actor_id AS id, f.project_id, f.token, f.created_by, f.revoked_at, f.centre, a.display_name,
+a.created_at,
 a.updated_at, a.deleted_at,
 ARRAY(SELECT fa.form_id FROM form_assignments fa WHERE fa.actor_id = f.actor_id) AS form_ids
 """
@@ -215,9 +216,24 @@ async def roles_of_actor(conn: asyncpg.Connection, actor_id: int) -> dict[int, f
 
 
 async def create_field_key(
-    conn: asyncpg.Connection, display_name: str, project_id: int, token: str, created_by: int | None
+    conn: asyncpg.Connection, display_name: str, project_id: int, token: str,
+    created_by: int | None, centre: str | None = None,
 ) -> asyncpg.Record:
-    return await conn.fetchrow(INSERT_FIELD_KEY, display_name, project_id, token, created_by)
+    """A new app user (`centre`: the support centre whose cases its phone gets; None: all)."""
+    return await conn.fetchrow(INSERT_FIELD_KEY, display_name, project_id, token, created_by,
+                               centre)
+
+
+UPDATE_FIELD_KEY_CENTRE = """
+UPDATE field_keys SET centre = $3 WHERE actor_id = $1 AND project_id = $2 AND revoked_at IS NULL
+RETURNING actor_id
+"""
+
+
+async def set_field_key_centre(
+    conn: asyncpg.Connection, actor_id: int, project_id: int, centre: str | None
+) -> bool:
+    return await conn.fetchval(UPDATE_FIELD_KEY_CENTRE, actor_id, project_id, centre) is not None
 
 
 async def get_field_key_by_token(conn: asyncpg.Connection, token: str) -> asyncpg.Record | None:

@@ -37,6 +37,12 @@ def _whole_years(age: float | None) -> int | None:
     return math.floor(age)
 
 
+def record_region(answers: Mapping[str, Any]) -> str | None:
+    """The region a record carries (what row scopes read): the answer of the question named
+    `region`, wherever the form's groups put it (not in a repeat), as a screening's region."""
+    return flatten_answers(answers).get("region") or None
+
+
 def screening_row(answers: Mapping[str, Any]) -> dict[str, Any]:
     """Columns of the `screenings` table (without ids) for one submission's answers."""
     flat = flatten_answers(answers)

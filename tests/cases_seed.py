@@ -16,8 +16,9 @@ FOLLOWUP_VERSION = "2026120801"
 
 
 def intake_xml(case_id: str, code: str, instance_id: str, *, centre: str = "dushanbe",
-               consent: str | None = None) -> bytes:
-    """An intake; `consent`: the answer to consent_share (yes/no), None: not asked."""
+               consent: str | None = None, region: str = "TJ-SU") -> bytes:
+    """An intake (a client from `region`); `consent`: the answer to consent_share (yes/no),
+    None: not asked."""
     shared = f"<consent_share>{consent}</consent_share>" if consent else ""
     return (
         f'<data id="support_center_intake" version="{INTAKE_VERSION}"><intake>'
@@ -25,7 +26,7 @@ def intake_xml(case_id: str, code: str, instance_id: str, *, centre: str = "dush
         f"<case_code>{code}</case_code><intake_date>2026-03-02</intake_date>"
         "<referral_source>hotline</referral_source></intake><client><client_sex>female"
         "</client_sex><client_age>17</client_age><age_band>under_18</age_band>"
-        f"<region>TJ-SU</region>{shared}</client><services_group><services>legal shelter</services>"
+        f"<region>{region}</region>{shared}</client><services_group><services>legal shelter</services>"
         "</services_group><stage>in_shelter</stage><status>open</status>"
         f'<meta><entity dataset="cases" create="1" id="{case_id}"><label>{code}</label></entity>'
         f"<instanceID>{instance_id}</instanceID></meta></data>").encode()
@@ -69,12 +70,16 @@ async def send_intake(client, headers, pid: int, *, centre: str = "dushanbe",
     return {"case": case_id, "code": code}
 
 
-async def seed_case(client, pool, admin_headers, pid: int) -> dict:
-    """Publish the two forms in project `pid` and send one case's intake and two visits."""
-    await publish_case_forms(pool, pid)
-    case_id, code = str(uuid.uuid4()), f"DU-2026-{uuid.uuid4().hex[:6].upper()}"
+async def seed_case(client, pool, admin_headers, pid: int, *, centre: str = "dushanbe",
+                    region: str = "TJ-SU", publish: bool = True) -> dict:
+    """Publish the two forms in project `pid` (unless they are) and send one case's intake (at
+    `centre`, a client from `region`) and two visits."""
+    if publish:
+        await publish_case_forms(pool, pid)
+    case_id = str(uuid.uuid4())
+    code = f"{centre[:2].upper()}-2026-{uuid.uuid4().hex[:6].upper()}"
     ids = [f"uuid:{uuid.uuid4()}" for _ in range(3)]
-    bodies = [intake_xml(case_id, code, ids[0]),
+    bodies = [intake_xml(case_id, code, ids[0], centre=centre, region=region),
               followup_xml(case_id, 1, ids[1], day="2026-04-01", stage="receiving_services"),
               followup_xml(case_id, 2, ids[2], day="2026-05-04", stage="vocational_training")]
     for body in bodies:

@@ -27,17 +27,19 @@ def app_user() -> None:
 @click.option(
     "--form", multiple=True, help="assign only this form (repeatable); default: all published"
 )
+@click.option("--centre", help="the support centre whose cases its phone gets, as the intake "
+                                "form names it (such as khujand); default: every case")
 @click.option("--qr", help="PNG file for the QR code (default app-user-ID.png)")
 @click.option(
     "--base-url", help="server base URL phones use (default FIELDSURVEY_PUBLIC_URL or HOST:PORT)"
 )
-def create(project: str, name: str, form: tuple[str, ...], qr: str | None,
+def create(project: str, name: str, form: tuple[str, ...], centre: str | None, qr: str | None,
            base_url: str | None) -> None:
-    run(_create(project, name, form, qr, base_url))
+    run(_create(project, name, form, qr, base_url, centre))
 
 
 async def _create(project_ref: str, name: str, form_ids: tuple[str, ...], qr: str | None,
-                  base_url: str | None) -> None:
+                  base_url: str | None, centre: str | None = None) -> None:
     from api.app_users import collect_server_url, collect_settings_payload, qr_png
     from api.services.app_users import published_form_ids, store_app_user
 
@@ -51,14 +53,15 @@ async def _create(project_ref: str, name: str, form_ids: tuple[str, ...], qr: st
         if missing:
             fail(f"no published form {', '.join(sorted(missing))} in {project['name']}")
         with fail_on_problem("app-user"):
-            row = await store_app_user(conn, project["id"], name, None, tuple(chosen))
+            row = await store_app_user(conn, project["id"], name, None, tuple(chosen), centre)
     server_url = collect_server_url(base, row["token"], project["id"])
     qr_path = Path(qr or f"app-user-{row['id']}.png")
     qr_path.write_bytes(qr_png(collect_settings_payload(server_url, project["name"])))
     click.echo(server_url)
     click.echo(
         f"app user {name!r} (id {row['id']}) may submit to: "
-        + (", ".join(chosen) or "no forms yet"),
+        + (", ".join(chosen) or "no forms yet")
+        + (f"; its phone gets the cases of {row['centre']} only" if row["centre"] else ""),
         err=True,
     )
     click.echo(f"QR code for ODK Collect written to {qr_path}", err=True)

@@ -72,6 +72,7 @@ async def run_export(
         stream_records_into,
     )
     from db.embedded import start_embedded_postgres
+    from db.scopes import UNSCOPED
     from db.submissions import count_submissions
 
     settings = settings_from_env()
@@ -86,13 +87,16 @@ async def run_export(
             lang=lang if spreadsheet else None, choices=choices,
         )
         try:
-            prepared = await prepare_export(conn, project_row["id"], form, format_, asked)
+            # the operator of the server reads the whole project
+            prepared = await prepare_export(conn, project_row["id"], form, format_, asked,
+                                            scope=UNSCOPED)
         except Problem as exc:
             click.echo(f"export: {exc.slug}: {exc.detail}", err=True)
             return 1
         target = prepared.target
         unfiltered = not any(target.filter.describe().values())
-        total = await count_submissions(conn, target.form_id) if unfiltered else None
+        total = (await count_submissions(conn, target.form_id, scope=UNSCOPED)
+                 if unfiltered else None)
         await audit_export(conn, None, "submission.export", target,
                            {"format": format_, "via": "cli"})
     bar = tqdm(total=total, unit=" submissions", disable=quiet, file=sys.stderr)

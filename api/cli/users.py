@@ -82,4 +82,49 @@ async def _reset_2fa(email: str) -> int:
     return 0
 
 
+@user.command(help="limit a user's roles in a project to regions, centres or submitters "
+                   "(adds to its scope; --clear first empties it: alone, the whole project)")
+@click.option("--email", required=True)
+@click.option("--project", required=True, help="project id or name")
+@click.option("--region", multiple=True, help="a region code such as TJ-SU (repeatable)")
+@click.option("--centre", multiple=True,
+              help="a support centre as the intake form names it, such as khujand (repeatable)")
+@click.option("--submitter", multiple=True,
+              help="an app user of the project by name, or a web user by email (repeatable)")
+@click.option("--clear", is_flag=True, help="empty the scope before adding the values given")
+def scope(email: str, project: str, region: tuple[str, ...], centre: tuple[str, ...],
+          submitter: tuple[str, ...], clear: bool) -> None:
+    run(_scope(email, project, region, centre, submitter, clear))
+
+
+async def _scope(email: str, project_ref: str, regions: tuple[str, ...],
+                 centres: tuple[str, ...], submitters: tuple[str, ...], clear: bool) -> None:
+    from api.auth import normal_email
+    from api.scopes import scope_of
+    from api.services import scopes as scopes_service
+    from db import users as users_db
+
+    async with cli_connection(settings_from_env()) as conn:
+        project = await find_project(conn, project_ref)
+        with fail_on_problem("user scope"):
+            row = await users_db.get_user_by_email(conn, normal_email(email))
+            if row is None:
+                fail(f"user scope: no user {email}")
+            ids = [await scopes_service.submitter_by_name(conn, project["id"], name)
+                   for name in submitters]
+            given = scope_of(regions, centres, ids)
+            if not clear:
+                view = await scopes_service.scope_view(conn, row["id"], project["id"])
+                given = scopes_service.merged(view, given)
+            view = await scopes_service.set_user_scope(
+                conn, None, project["id"], row["id"], regions=given.regions,
+                centres=given.centres, submitter_ids=given.submitter_ids, operator=True)
+    if not view.limited:
+        click.echo(f"{email} reads the whole project {project['name']}")
+        return
+    parts = [*(f"region {r}" for r in view.regions), *(f"centre {c}" for c in view.centres),
+             *(f"submitter {n}" for _, n in view.submitters)]
+    click.echo(f"{email} reads in {project['name']}: " + ", ".join(parts))
+
+
 COMMANDS = (user,)

@@ -54,6 +54,7 @@ PAGE_MODULES = (
     "api.pages.account",
     "api.pages.dashboard",
     "api.pages.admin",
+    "api.pages.scopes",
     "api.pages.research",
     "api.pages.forms",
     "api.pages.app_users",

@@ -1,7 +1,7 @@
 """App users (phones) in the browser, for coordinators (app_user.manage):
 
-- /projects/{pid}/app-users: the project's app users with their forms; create one (name and
-  forms), assign or unassign a form, revoke.
+- /projects/{pid}/app-users: the project's app users with their forms and centres; create one
+  (name, forms, centre), assign or unassign a form, tie it to a centre, revoke.
 - /projects/{pid}/app-users/{id}/qr: the QR code that configures ODK Collect, on a page made
   to be printed (the printed sheet has the code, the name, the project and the steps).
 
@@ -19,6 +19,7 @@ from api.http import base_url, only_this_machine
 from api.i18n import N_
 from api.pages.web import NavItem, Page, PageNotFound, add_nav
 from api.problems import Problem
+from api.scopes import CENTRE_NAME
 from api.services import app_users as app_user_service
 from api.settings import Settings
 from db import forms as forms_db
@@ -41,7 +42,7 @@ async def _list_context(conn: asyncpg.Connection, page: Page, project_id: int) -
     titles = {f["id"]: f["title"] or f["xml_form_id"] for f in forms}
     users = [  # revoked ones are listed greyed, after the others (as Central shows them)
         {"id": r["id"], "name": r["display_name"], "created_at": r["created_at"],
-         "revoked_at": r["revoked_at"], "form_ids": set(r["form_ids"]),
+         "revoked_at": r["revoked_at"], "form_ids": set(r["form_ids"]), "centre": r["centre"],
          "forms": [titles[i] for i in r["form_ids"] if i in titles]}
         for r in rows
     ]
@@ -53,7 +54,7 @@ async def _list_context(conn: asyncpg.Connection, page: Page, project_id: int) -
 async def app_users_page(project_id: int, page: Page, conn: asyncpg.Connection) -> Response:
     page.require("app_user.manage", project_id)
     project = await _project(conn, page, project_id)
-    return page.render("app_users/list.html", project=project, error=None, name="",
+    return page.render("app_users/list.html", project=project, error=None, name="", centre="",
                        **await _list_context(conn, page, project_id))
 
 
@@ -65,20 +66,26 @@ async def create_app_user_action(
     project = await _project(conn, page, project_id)
     form = await request.form()
     name = (form.get("displayName") or "").strip()
+    centre = (form.get("centre") or "").strip()
     chosen = tuple(form.getall("form", []))
     try:
-        row = await app_user_service.create_app_user(conn, actor, project_id, name, chosen)
+        row = await app_user_service.create_app_user(conn, actor, project_id, name, chosen,
+                                                     centre or None)
     except Problem as problem:
         if problem.status == 403:
             raise
         error = {
             "form-not-found": page._("One of the chosen forms does not exist any more."),
         }.get(problem.slug)
+        if error is None and centre and not CENTRE_NAME.match(centre):
+            error = page._("A centre is the choice name the intake form stores, such as "
+                           "khujand.")
         if error is None:
             error = page._("Give the app user a name of at most %(n)s characters.",
                            n=app_user_service.MAX_NAME_LENGTH)
         return page.render("app_users/list.html", status=400, project=project, error=error,
-                           name=name, **await _list_context(conn, page, project_id))
+                           name=name, centre=centre,
+                           **await _list_context(conn, page, project_id))
     return page.redirect(f"/projects/{project_id}/app-users/{row['id']}/qr?new=1")
 
 
@@ -108,6 +115,29 @@ async def app_user_forms_action(
                                                  actor_id)
     if request.headers.get("hx-request") == "true":
         return page.render("app_users/_saved.html", message=page._("Saved."))
+    return page.redirect(f"/projects/{project_id}/app-users#app-user-{actor_id}")
+
+
+@post("/projects/{project_id:int}/app-users/{actor_id:int}/centre")
+async def app_user_centre_action(
+    project_id: int, actor_id: int, page: Page, request: Request, conn: asyncpg.Connection,
+) -> Response:
+    """Tie the app user to a support centre (its phone gets that centre's cases only), or
+    untie it (an empty centre)."""
+    actor = page.require("app_user.manage", project_id)
+    project = await _project(conn, page, project_id)
+    centre = ((await request.form()).get("centre") or "").strip()
+    try:
+        await app_user_service.set_centre(conn, actor, project_id, actor_id, centre or None)
+    except Problem as problem:
+        if problem.status == 404:
+            raise PageNotFound(page._("There is no such app user.")) from problem
+        if problem.status == 403:
+            raise
+        return page.render("app_users/list.html", status=400, project=project, name="",
+                           centre="", error=page._("A centre is the choice name the intake "
+                                                   "form stores, such as khujand."),
+                           **await _list_context(conn, page, project_id))
     return page.redirect(f"/projects/{project_id}/app-users#app-user-{actor_id}")
 
 
@@ -167,4 +197,5 @@ async def qr_image(
         "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"})
 
 
-ROUTES = [qr_image, app_users_page, create_app_user_action, app_user_forms_action, revoke_action, qr_page]
+ROUTES = [qr_image, app_users_page, create_app_user_action, app_user_forms_action,
+          app_user_centre_action, revoke_action, qr_page]

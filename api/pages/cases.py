@@ -32,6 +32,7 @@ from api.pages.answers import choice_text, language_of, schema_for_def
 from api.pages.submissions import submission_url
 from api.pages.web import NavItem, Page, PageNotFound, add_nav
 from api.problems import Problem
+from api.scopes import row_scope
 from api.services import cases as cases_service
 from api.services import entities as entities_service
 from api.services import reading as reading_service
@@ -218,7 +219,8 @@ async def cases_page(project_id: int, page: Page, request: Request,
 
     return page.render(
         "cases/list.html", project=project, cases=cases, chosen=status,
-        statuses=STATUS_FILTERS, total=await entities_db.count_entities(conn, dataset["id"]),
+        statuses=STATUS_FILTERS, total=await entities_db.count_entities(
+            conn, dataset["id"], scope=row_scope(page.actor, project_id)),
         matching=matching, columns=[labels.name(c) for c in columns], searches=searches,
         searched=chosen, code=code, first=offset + 1, last=offset + len(cases),
         status_links={c: link(status=c, offset=None) for c in STATUS_FILTERS},

@@ -46,6 +46,7 @@ from api.pages.web import (
 )
 from api.pages.webforms import entry_script
 from api.problems import Problem
+from api.scopes import row_scope
 from api.services import entity_files
 from api.services import public_links as links_service
 from api.services.ingest import IngestResult, ingest_submission
@@ -55,6 +56,7 @@ from db import forms as forms_db
 from db import projects as projects_db
 from db import public_links as links_db
 from db import submissions as submissions_db
+from db.scopes import UNSCOPED, RowScope
 from forms.schema import FormSchema
 from forms.xform_language import language_code, with_default_language
 
@@ -258,13 +260,15 @@ async def def_xform(conn, def_id: int) -> str:
 
 
 async def form_attachment_response(conn, def_id: int, name: str, *,
-                                   entity_lists: bool = True) -> Response:
+                                   entity_lists: bool = True, scope: RowScope = UNSCOPED
+                                   ) -> Response:
     """A form's file for Web Forms: an uploaded medium, or an entity list's CSV (`cases.csv`,
     as the OpenRosa routes serve it to Collect); `entity_lists=False` (a public link) is
     served no entity data."""
     item = await forms_db.get_form_attachment(conn, def_id, name)
     if item is not None and item["dataset_id"] is not None and entity_lists:
-        return stored_file_response(await entity_files.attachment_csv(conn, item["dataset_id"]), name)
+        return stored_file_response(
+            await entity_files.attachment_csv(conn, item["dataset_id"], scope), name)
     if item is None or item["content"] is None:
         raise PageNotFound()
     # a form's images, audio and video may show in the form; every other medium is a download
@@ -314,7 +318,8 @@ async def fill_form_xml(project_id: int, xml_form_id: str, page: Page, conn: asy
 async def fill_form_attachment(project_id: int, xml_form_id: str, name: str, page: Page,
                                conn: asyncpg.Connection) -> Response:
     _, form = await fill_target(page, conn, project_id, xml_form_id)
-    return await form_attachment_response(conn, form["current_def_id"], name)
+    return await form_attachment_response(conn, form["current_def_id"], name,
+                                          scope=row_scope(page.actor, project_id))
 
 
 async def submit_from_page(page: Page, request: Request, conn, state: State, project_id: int,
@@ -376,7 +381,8 @@ async def preview_form_xml(project_id: int, xml_form_id: str, page: Page, conn: 
 async def preview_form_attachment(project_id: int, xml_form_id: str, name: str, page: Page,
                                   conn: asyncpg.Connection) -> Response:
     form = await preview_target(page, conn, project_id, xml_form_id)
-    return await form_attachment_response(conn, form["draft_def_id"], name)
+    return await form_attachment_response(conn, form["draft_def_id"], name,
+                                          scope=row_scope(page.actor, project_id))
 
 
 @post(FORM_PATH + "/preview/submission", **SUBMIT)
@@ -394,7 +400,8 @@ EDIT_PATH = FORM_PATH + "/submissions/{instance_id:str}/edit"
 async def edit_target(page: Page, conn, project_id: int, xml_form_id: str, instance_id: str):
     page.require("submission.update", project_id)
     form = await form_or_404(conn, project_id, xml_form_id)
-    row = await submissions_db.get_submission_for_api(conn, form["id"], instance_id)
+    row = await submissions_db.get_submission_for_api(
+        conn, form["id"], instance_id, scope=row_scope(page.actor, project_id))
     if row is None:
         raise PageNotFound(page._("There is no such submission."))
     return form, row
@@ -407,7 +414,7 @@ async def edit_page(project_id: int, xml_form_id: str, instance_id: str, page: P
     project = await project_or_404(conn, project_id)
     base = (f"/dashboard/projects/{project_id}/forms/{quote(xml_form_id, safe='')}"
             f"/submissions/{quote(instance_id, safe='')}/edit")
-    version = await current_version(conn, form["id"], instance_id)
+    version = await current_version(conn, page, project_id, form["id"], instance_id)
     names = [a["name"] for a in await submissions_db.list_attachments(conn, version["version_id"])
              if a["blob_key"] is not None]
     return render_form_page(page, project=project, form=form, mode="edit", base=base,
@@ -415,15 +422,19 @@ async def edit_page(project_id: int, xml_form_id: str, instance_id: str, page: P
                             instance_attachments=names)
 
 
-async def current_version(conn, form_id: int, instance_id: str):
-    return await submissions_db.get_current_version(conn, form_id, instance_id)
+async def current_version(conn, page: Page, project_id: int, form_id: int, instance_id: str):
+    version = await submissions_db.get_current_version(
+        conn, form_id, instance_id, scope=row_scope(page.actor, project_id))
+    if version is None:
+        raise PageNotFound(page._("There is no such submission."))
+    return version
 
 
 @get(EDIT_PATH + "/form.xml")
 async def edit_form_xml(project_id: int, xml_form_id: str, instance_id: str, page: Page,
                         conn: asyncpg.Connection) -> Response:
     form, _ = await edit_target(page, conn, project_id, xml_form_id, instance_id)
-    version = await current_version(conn, form["id"], instance_id)
+    version = await current_version(conn, page, project_id, form["id"], instance_id)
     xform = await def_xform(conn, version["form_def_id"])
     return xml_response(with_default_language(xform, page.i18n.locale))
 
@@ -432,7 +443,7 @@ async def edit_form_xml(project_id: int, xml_form_id: str, instance_id: str, pag
 async def edit_instance_xml(project_id: int, xml_form_id: str, instance_id: str, page: Page,
                             conn: asyncpg.Connection) -> Response:
     form, _ = await edit_target(page, conn, project_id, xml_form_id, instance_id)
-    version = await current_version(conn, form["id"], instance_id)
+    version = await current_version(conn, page, project_id, form["id"], instance_id)
     await audits.log_audit(conn, page.actor.id, "submission.read",
                            f"project/{project_id}/form/{xml_form_id}/submission/{instance_id}")
     return Response(bytes(version["xml"]), media_type="text/xml",
@@ -443,15 +454,16 @@ async def edit_instance_xml(project_id: int, xml_form_id: str, instance_id: str,
 async def edit_form_attachment(project_id: int, xml_form_id: str, instance_id: str, name: str,
                                page: Page, conn: asyncpg.Connection) -> Response:
     form, _ = await edit_target(page, conn, project_id, xml_form_id, instance_id)
-    version = await current_version(conn, form["id"], instance_id)
-    return await form_attachment_response(conn, version["form_def_id"], name)
+    version = await current_version(conn, page, project_id, form["id"], instance_id)
+    return await form_attachment_response(conn, version["form_def_id"], name,
+                                          scope=row_scope(page.actor, project_id))
 
 
 @get(EDIT_PATH + "/files/{name:str}")
 async def edit_submission_file(project_id: int, xml_form_id: str, instance_id: str, name: str,
                                page: Page, conn: asyncpg.Connection, state: State) -> Response:
     form, _ = await edit_target(page, conn, project_id, xml_form_id, instance_id)
-    version = await current_version(conn, form["id"], instance_id)
+    version = await current_version(conn, page, project_id, form["id"], instance_id)
     item = next((a for a in await submissions_db.list_attachments(conn, version["version_id"])
                  if a["name"] == name and a["blob_key"] is not None), None)
     if item is None:
@@ -476,7 +488,7 @@ async def edit_submit(project_id: int, xml_form_id: str, instance_id: str, reque
     except Problem as problem:
         return refusal(page, problem)
     form = await forms_db.get_form(conn, project_id, xml_form_id)
-    version = await current_version(conn, form["id"], instance_id)
+    version = await current_version(conn, page, project_id, form["id"], instance_id)
     return answer_for(page, result, await version_schema(conn, version["form_def_id"]), draft=False)
 
 

@@ -28,6 +28,7 @@ from api.http import content_disposition
 from api.i18n import N_
 from api.pages.web import NavItem, Page, PageNotFound, add_nav
 from api.problems import Problem
+from api.scopes import row_scope
 from api.services import forms as form_service
 from api.services import retention
 from db import forms as forms_db
@@ -158,7 +159,8 @@ async def _list_context(conn: asyncpg.Connection, page: Page, project_id: int) -
         forms.append({
             "row": row, "url": form_url(project_id, row["xml_form_id"]),
             "title": row["title"] or row["draft_title"] or row["xml_form_id"],
-            "submissions": await submissions_db.count_submissions(conn, row["id"]),
+            "submissions": await submissions_db.count_submissions(
+                conn, row["id"], scope=row_scope(page.actor, project_id)),
             "web_forms": web_forms_links(page.actor, project_id, row),
         })
     return {"forms": forms, "states": STATES,
@@ -214,7 +216,8 @@ async def _form_context(conn: asyncpg.Connection, page: Page, project_id: int, f
         "form": form, "url": url, "draft": draft,
         "published": [v for v in versions if v["published_at"] is not None][::-1],
         "title": form["title"] or form["draft_title"] or form["xml_form_id"],
-        "submissions": await submissions_db.count_submissions(conn, form["id"]),
+        "submissions": await submissions_db.count_submissions(
+            conn, form["id"], scope=row_scope(actor, project_id)),
         "states": STATES, "state_help": STATE_HELP,
         "can_update": actor.can("form.update", project_id),
         "can_read_submissions": actor.can("submission.read", project_id),

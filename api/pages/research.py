@@ -21,6 +21,7 @@ from api.http import base_url, content_disposition, only_this_machine
 from api.i18n import N_, I18n
 from api.pages.web import NavItem, Page, PageNotFound, add_nav, file_name
 from api.problems import Problem
+from api.scopes import row_scope
 from api.services import exports as exports_service
 from api.services.exports import XLSX_MEDIA_TYPE, ExportRequest, ReportOptions
 from api.services.sensitive import masked_paths
@@ -71,7 +72,8 @@ async def data_home(project_id: int, page: Page, conn: asyncpg.Connection) -> Re
     project = await _project(conn, page, project_id, "export")
     forms = [
         {"xml_form_id": r["xml_form_id"], "title": r["title"] or r["xml_form_id"], "total": r["total"]}
-        for r in await summaries_db.project_forms(conn, project_id) if r["title"] is not None
+        for r in await summaries_db.project_forms(
+            conn, project_id, scope=row_scope(page.actor, project_id)) if r["title"] is not None
     ]
     return page.render("research/data.html", project=project, forms=forms)
 
@@ -253,7 +255,8 @@ async def connect_page(project_id: int, page: Page, conn: asyncpg.Connection, se
     forms = [
         {"xml_form_id": r["xml_form_id"], "title": r["title"] or r["xml_form_id"],
          "odata": f"{server}/v1/projects/{project_id}/forms/{quote(r['xml_form_id'], safe='')}.svc"}
-        for r in await summaries_db.project_forms(conn, project_id) if r["title"] is not None
+        for r in await summaries_db.project_forms(
+            conn, project_id, scope=row_scope(page.actor, project_id)) if r["title"] is not None
     ]
     return page.render("research/connect.html", project=project, server=server, forms=forms,
                        email=page.actor.email or "", https=server.startswith("https://"),

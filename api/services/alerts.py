@@ -183,7 +183,8 @@ async def alert_users(
     return [r["user_id"] for r in rows]
 
 
-async def region_managers(conn: asyncpg.Connection, project_id: int, region: str | None) -> list[int]:
+async def region_managers(conn: asyncpg.Connection, project_id: int, region: str | None,
+                          centre: str | None = None) -> list[int]:
     """The project's managers whose scope includes the region (every manager of the project
     while scopes are not set)."""
     managers = await alerts_db.project_managers(conn, project_id)
@@ -194,7 +195,7 @@ async def region_managers(conn: asyncpg.Connection, project_id: int, region: str
     in_scope = getattr(scopes, "users_in_scope", None)
     if in_scope is None:
         return managers
-    return await in_scope(conn, project_id, managers, region=region)
+    return await in_scope(conn, project_id, managers, region=region, centre=centre)
 
 
 def submission_link(project_id: int, xml_form_id: str, instance_id: str) -> str:
@@ -252,7 +253,8 @@ async def check_due_followups(conn: asyncpg.Connection, today: date) -> int:
     the case's region, once per case and due date. Returns the alerts made."""
     made = 0
     for case in await alerts_db.overdue_cases(conn, today):
-        recipients = await region_managers(conn, case["project_id"], case["region"])
+        recipients = await region_managers(conn, case["project_id"], case["region"],
+                                           case["centre"])
         made += len(await alert_users(
             conn, recipients, project_id=case["project_id"], kind="followup",
             once_key=f"followup/{case['uuid']}/{case['due']}",

@@ -9,6 +9,7 @@ from api.app_users import collect_server_url, collect_settings_payload, qr_png
 from api.auth import Actor, authorize, forget_field_key, new_token
 from api.i18n import N_
 from api.problems import Problem
+from api.scopes import clean_centre
 from api.services.forms import form_or_404
 from api.services.projects import require_writable_project
 from db import audits, projects, users
@@ -37,19 +38,21 @@ async def list_app_users(conn: asyncpg.Connection, actor: Actor | None, project_
 
 async def create_app_user(
     conn: asyncpg.Connection, actor: Actor | None, project_id: int, display_name: str,
-    form_ids: tuple[str, ...] = (),
+    form_ids: tuple[str, ...] = (), centre: str | None = None,
 ):
-    """A new app user, assigned to the named forms (in one transaction)."""
+    """A new app user, assigned to the named forms (in one transaction); tied to `centre`,
+    its phone gets only that centre's cases (api/scopes.py)."""
     actor = authorize(actor, "app_user.manage", project_id)
     await require_writable_project(conn, project_id)
-    return await store_app_user(conn, project_id, display_name, actor.id, form_ids)
+    return await store_app_user(conn, project_id, display_name, actor.id, form_ids, centre)
 
 
 async def store_app_user(
     conn: asyncpg.Connection, project_id: int, display_name: str, created_by: int | None,
-    form_ids: tuple[str, ...] = (),
+    form_ids: tuple[str, ...] = (), centre: str | None = None,
 ):
     """create_app_user without the permission check: for the CLI (the server's operator)."""
+    centre = clean_centre(centre)
     name = (display_name or "").strip()
     if not name:
         raise Problem("request-invalid", N_("An app user needs a displayName."))
@@ -60,10 +63,12 @@ async def store_app_user(
         raise Problem("project-not-found")
     forms = [(x, await _form_id(conn, project_id, x)) for x in dict.fromkeys(form_ids)]
     async with conn.transaction():
-        row = await users.create_field_key(conn, name, project_id, new_token(), created_by)
+        row = await users.create_field_key(conn, name, project_id, new_token(), created_by,
+                                           centre)
         await audits.log_audit(
             conn, created_by, "field_key.create", f"field_key/{row['id']}",
-            {"projectId": project_id, "displayName": name},
+            {"projectId": project_id, "displayName": name,
+             **({"centre": centre} if centre else {})},
         )
         for xml_form_id, form_id in forms:
             await users.assign_form(conn, row["id"], form_id)
@@ -87,6 +92,24 @@ async def live_app_user(conn: asyncpg.Connection, actor: Actor | None, project_i
     if row is None or row["revoked_at"] is not None:
         raise Problem("app-user-not-found")
     return row
+
+
+async def set_centre(
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, actor_id: int,
+    centre: str | None,
+):
+    """Tie an app user to a support centre (its phone then gets only that centre's cases and
+    may update no other), or untie it (None). Returns the app user."""
+    actor = authorize(actor, "app_user.manage", project_id)
+    await require_writable_project(conn, project_id)
+    centre = clean_centre(centre)
+    async with conn.transaction():
+        if not await users.set_field_key_centre(conn, actor_id, project_id, centre):
+            raise Problem("app-user-not-found")
+        await audits.log_audit(conn, actor.id, "field_key.update", f"field_key/{actor_id}",
+                               {"centre": centre})
+    forget_field_key(actor_id)
+    return await live_app_user(conn, actor, project_id, actor_id)
 
 
 async def revoke_access(

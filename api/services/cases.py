@@ -30,6 +30,7 @@ import asyncpg
 from api.auth import ROLE_PERMISSIONS, Actor, authorize
 from api.i18n import N_
 from api.problems import Problem
+from api.scopes import row_scope
 from api.services import alerts as alerts_service
 from api.services import entities as entities_service
 from api.services.projects import require_writable_project
@@ -99,8 +100,9 @@ def owner_json(owner) -> dict[str, Any]:
     }
 
 
-async def _case(conn: asyncpg.Connection, project_id: int, uuid: str):
-    _, row = await entities_service.get_entity(conn, project_id, CASES_LIST, uuid)
+async def _case(conn: asyncpg.Connection, actor: Actor, project_id: int, uuid: str):
+    """The case, when it is in the actor's row scope (api/scopes.py), else not found."""
+    _, row = await entities_service.get_entity(conn, actor, project_id, CASES_LIST, uuid)
     return row
 
 
@@ -160,7 +162,7 @@ async def assign_case(
     actor = authorize(actor, "entity.update", project_id)
     await require_writable_project(conn, project_id)
     async with conn.transaction():
-        row = await _case(conn, project_id, uuid)
+        row = await _case(conn, actor, project_id, uuid)
         await cases_db.lock_owner(conn, row["id"])
         before = await cases_db.get_owner(conn, row["id"])
         centre, worker = before["centre"], before["caseworker_id"]
@@ -207,7 +209,7 @@ async def refer_case(
                       extra={"field": "toCentre"})
     override = _reason(request.get("consentOverride"), "consentOverride")
     async with conn.transaction():
-        row = await _case(conn, project_id, uuid)
+        row = await _case(conn, actor, project_id, uuid)
         await cases_db.lock_owner(conn, row["id"])
         owner = await cases_db.get_owner(conn, row["id"])
         if to_centre is not None and to_centre == owner["centre"]:
@@ -257,7 +259,7 @@ async def answer_referral(
     if state == "declined" and reason is None:
         raise Problem("referral-reason-missing")
     async with conn.transaction():
-        row = await _case(conn, project_id, uuid)
+        row = await _case(conn, actor, project_id, uuid)
         await cases_db.lock_owner(conn, row["id"])
         found = await cases_db.get_referral(conn, row["id"], referral_id)
         if found is None:
@@ -345,7 +347,8 @@ async def project_referrals(
         raise Problem("referral-invalid", N_("state must be one of %(values)s."),
                       params={"values": ", ".join(REFERRAL_STATES)}, extra={"field": "state"})
     centres = [_centre(centre, "centre", required=True)] if centre else None
-    rows = await cases_db.project_referrals(conn, project_id, CASES_LIST, centres, state, limit)
+    rows = await cases_db.project_referrals(conn, project_id, CASES_LIST, centres, state, limit,
+                                            scope=row_scope(actor, project_id))
     return [referral_json(r) for r in rows]
 
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from api.auth import Actor, authorize
+from api.scopes import row_scope
 from db import audits
 from db import summaries as summaries_db
 from db import users as users_db
@@ -37,15 +38,17 @@ async def coordinator_view(
     """Days are the user's days (`zone`); the read is in the audit log."""
     actor = authorize(actor, "submission.read", project_id)
     since = datetime.combine(min(days), datetime.min.time(), tzinfo=zone)
-    per_day = await summaries_db.submissions_per_day(conn, project_id, since, zone.key)
+    scope = row_scope(actor, project_id)  # every count and row: only the actor's
+    per_day = await summaries_db.submissions_per_day(conn, project_id, since, zone.key,
+                                                     scope=scope)
     forms = [
         FormDays(
             row["xml_form_id"], row["title"] or row["xml_form_id"], row["total"],
             [per_day.get((row["xml_form_id"], day), 0) for day in days],
         )
-        for row in await summaries_db.project_forms(conn, project_id)
+        for row in await summaries_db.project_forms(conn, project_id, scope=scope)
     ]
-    review = await summaries_db.screenings_needing_review(conn, project_id)
+    review = await summaries_db.screenings_needing_review(conn, project_id, scope=scope)
     await audits.log_audit(
         conn, actor.id, "submission.list", f"project/{project_id}/dashboard",
         {"view": "coordinator", "rows": len(review)},

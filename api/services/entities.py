@@ -24,6 +24,7 @@ import asyncpg
 from api.auth import Actor, authorize
 from api.i18n import N_
 from api.problems import Problem
+from api.scopes import require_cases_in_scope, row_scope
 from api.services.projects import require_writable_project
 from db import audits
 from db import entities as entities_db
@@ -267,6 +268,7 @@ async def create_entity(
     async with conn.transaction():
         dataset = await get_dataset(conn, project_id, dataset_name)
         new = parse_new_entity(body, await property_names(conn, dataset["id"]))
+        require_cases_in_scope(actor, project_id, [new.data])
         await entities_db.lock_entity_uuid(conn, new.uuid)
         await refuse_taken_uuids(conn, [new.uuid])
         row = await entities_db.insert_entity(
@@ -310,6 +312,7 @@ async def create_entities(
         dataset = await get_dataset(conn, project_id, dataset_name)
         properties = await property_names(conn, dataset["id"])
         parsed = [parse_new_entity(e, properties) for e in entities]
+        require_cases_in_scope(actor, project_id, [new.data for new in parsed])
         uuids = [p.uuid for p in parsed]
         if len(set(uuids)) != len(uuids):
             raise Problem("entity-exists", N_("The request gives the same uuid twice."))
@@ -334,15 +337,17 @@ async def create_entities(
 
 
 async def get_entity(
-    conn: asyncpg.Connection, project_id: int, dataset_name: str, uuid: str,
-    *, deleted: bool = False,
+    conn: asyncpg.Connection, actor: Actor | None, project_id: int, dataset_name: str,
+    uuid: str, *, deleted: bool = False,
 ):
+    """The entity in the actor's scope (api/scopes.py); out of it: not found, as if missing."""
     dataset = await get_dataset(conn, project_id, dataset_name)
     try:
         key = normalize_uuid(uuid)
     except EntityDataError as exc:
         raise Problem("entity-not-found") from exc
-    row = await entities_db.get_entity(conn, dataset["id"], key, deleted=deleted)
+    row = await entities_db.get_entity(conn, dataset["id"], key, deleted=deleted,
+                                       scope=row_scope(actor, project_id))
     if row is None:
         raise Problem("entity-not-found", N_("No entity %(uuid)s in the entity list %(name)s."),
                       params={"uuid": uuid, "name": repr(dataset_name)})
@@ -355,7 +360,7 @@ async def read_entity(
 ):
     """An entity for reading (audited)."""
     actor = authorize(actor, "entity.read", project_id)
-    dataset, row = await get_entity(conn, project_id, dataset_name, uuid)
+    dataset, row = await get_entity(conn, actor, project_id, dataset_name, uuid)
     await audits.log_audit(
         conn, actor.id, action, entity_acted_on(project_id, dataset_name, row["uuid"]),
     )
@@ -368,7 +373,8 @@ async def list_entities(
 ) -> list[asyncpg.Record]:
     actor = authorize(actor, "entity.read", project_id)
     dataset = await get_dataset(conn, project_id, dataset_name)
-    rows = await entities_db.list_entities(conn, dataset["id"], deleted=deleted)
+    rows = await entities_db.list_entities(conn, dataset["id"], deleted=deleted,
+                                           scope=row_scope(actor, project_id))
     await audits.log_audit(
         conn, actor.id, "entity.list", dataset_acted_on(project_id, dataset_name),
         {"count": len(rows), **({"deleted": True} if deleted else {})},
@@ -387,7 +393,8 @@ async def search_entities(
     dataset = await get_dataset(conn, project_id, dataset_name)
     label = (label or "").strip() or None
     rows, matching = await entities_db.search_entities(
-        conn, dataset["id"], dict(properties), label, limit=limit, offset=offset)
+        conn, dataset["id"], dict(properties), label, limit=limit, offset=offset,
+        scope=row_scope(actor, project_id))
     await audits.log_audit(
         conn, actor.id, "entity.list", dataset_acted_on(project_id, dataset_name),
         {"count": len(rows), "matching": matching, "offset": offset,
@@ -407,9 +414,9 @@ async def update_entity(
     actor = authorize(actor, "entity.update", project_id)
     await require_writable_project(conn, project_id)
     async with conn.transaction():
-        dataset, row = await get_entity(conn, project_id, dataset_name, uuid)
+        dataset, row = await get_entity(conn, actor, project_id, dataset_name, uuid)
         await entities_db.lock_entity_uuid(conn, row["uuid"])
-        dataset, row = await get_entity(conn, project_id, dataset_name, uuid)
+        dataset, row = await get_entity(conn, actor, project_id, dataset_name, uuid)
         if resolve and row["conflict"] is None:
             raise Problem("entity-no-conflict", N_("The Entity doesn't have any conflict."))
         current = row["version"]
@@ -431,6 +438,7 @@ async def update_entity(
         if label is None and data is None:
             raise Problem("entity-invalid", N_("The entity is invalid. No entity data or label "
                                               "provided."))
+        require_cases_in_scope(actor, project_id, [data] if data and "centre" in data else [])
         received = {**(data or {}), **({"label": label} if label is not None else {})}
         def_id = await entities_db.insert_version(
             conn, entity_id=row["id"], version=current + 1, base_version=current,
@@ -447,7 +455,7 @@ async def update_entity(
              **({"force": True} if force and base_version != str(current) else {})},
         )
         if resolve:
-            _, row = await get_entity(conn, project_id, dataset_name, uuid)
+            _, row = await get_entity(conn, actor, project_id, dataset_name, uuid)
             await _resolve(conn, actor, project_id, dataset_name, row)
     return row["uuid"]
 
@@ -469,7 +477,7 @@ async def delete_entity(
     actor = authorize(actor, "entity.update", project_id)
     await require_writable_project(conn, project_id)
     async with conn.transaction():
-        _, row = await get_entity(conn, project_id, dataset_name, uuid)
+        _, row = await get_entity(conn, actor, project_id, dataset_name, uuid)
         await entities_db.mark_deleted(conn, row["id"])
         await audits.log_audit(
             conn, actor.id, "entity.delete", entity_acted_on(project_id, dataset_name, row["uuid"]),
@@ -484,7 +492,7 @@ async def restore_entity(
     actor = authorize(actor, "entity.update", project_id)
     await require_writable_project(conn, project_id)
     async with conn.transaction():
-        _, row = await get_entity(conn, project_id, dataset_name, uuid, deleted=True)
+        _, row = await get_entity(conn, actor, project_id, dataset_name, uuid, deleted=True)
         await entities_db.mark_restored(conn, row["id"])
         await audits.log_audit(
             conn, actor.id, "entity.restore",

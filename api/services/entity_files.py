@@ -15,6 +15,7 @@ import asyncpg
 from api.auth import Actor, authorize
 from api.i18n import N_
 from api.problems import Problem
+from api.scopes import row_scope
 from api.services.entities import (
     dataset_acted_on,
     get_dataset,
@@ -24,6 +25,7 @@ from api.services.entities import (
 )
 from db import audits
 from db import entities as entities_db
+from db.scopes import RowScope
 from forms.entities import (
     EntityDataError,
     entity_declarations,
@@ -90,12 +92,12 @@ async def publish_form_entities(
 # Entity lists as files: {name}.csv for Collect, entities.csv for people, integrity
 
 
-async def dataset_hash(conn: asyncpg.Connection, dataset_id: int) -> str:
-    """md5 that changes whenever the served list changes (an entity created, updated, deleted
-    or restored; a property added)."""
-    state = await entities_db.dataset_state(conn, dataset_id)
+async def dataset_hash(conn: asyncpg.Connection, dataset_id: int, scope: RowScope) -> str:
+    """md5 that changes whenever the list served to a reader of `scope` changes (an entity
+    created, updated, deleted or restored; a property added)."""
+    state = await entities_db.dataset_state(conn, dataset_id, scope=scope)
     key = json.dumps(
-        {"dataset": dataset_id, "entities": state["entities"],
+        {"dataset": dataset_id, "entities": state["entities"], "scope": repr(scope),
          "lastChange": state["last_change"].isoformat() if state["last_change"] else None,
          "properties": state["properties"]},
         sort_keys=True,
@@ -103,11 +105,12 @@ async def dataset_hash(conn: asyncpg.Connection, dataset_id: int) -> str:
     return hashlib.md5(key.encode()).hexdigest()
 
 
-async def attachment_csv(conn: asyncpg.Connection, dataset_id: int) -> bytes:
-    """The `{list}.csv` Collect downloads: name, label, __version, then the properties.
+async def attachment_csv(conn: asyncpg.Connection, dataset_id: int, scope: RowScope) -> bytes:
+    """The `{list}.csv` Collect downloads: name, label, __version, then the properties; only
+    the entities of the reader's scope (an app user tied to a centre: that centre's cases).
     (Offline entities read __trunkVersion and __branchId from the phone's own copy.)"""
     props = await property_names(conn, dataset_id)
-    rows = await entities_db.list_entities(conn, dataset_id)
+    rows = await entities_db.list_entities(conn, dataset_id, scope=scope)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["name", "label", "__version", *props])
@@ -124,7 +127,8 @@ async def export_csv(
     actor = authorize(actor, "entity.read", project_id)
     dataset = await get_dataset(conn, project_id, dataset_name)
     props = await property_names(conn, dataset["id"])
-    rows = await entities_db.list_entities(conn, dataset["id"])
+    scope = row_scope(actor, project_id)
+    rows = await entities_db.list_entities(conn, dataset["id"], scope=scope)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["__id", "label", *props, "__createdAt", "__creatorId", "__creatorName",
@@ -139,7 +143,7 @@ async def export_csv(
         conn, actor.id, "dataset.entities.export", dataset_acted_on(project_id, dataset_name),
         {"count": len(rows)},
     )
-    return out.getvalue().encode("utf-8"), await dataset_hash(conn, dataset["id"])
+    return out.getvalue().encode("utf-8"), await dataset_hash(conn, dataset["id"], scope)
 
 
 def _iso(value) -> str:
@@ -169,4 +173,5 @@ async def integrity(
                 uuids.append(normalize_uuid(raw))
             except EntityDataError as exc:
                 raise problem_from_data_error(exc) from exc
-    return await entities_db.entity_states(conn, dataset["id"], uuids)
+    return await entities_db.entity_states(conn, dataset["id"], uuids,
+                                           scope=row_scope(actor, project_id))

@@ -27,6 +27,7 @@ from api.auth import Actor, authorize
 from api.form_cache import version_schema_of
 from api.i18n import N_, I18n, known_locale
 from api.problems import Problem
+from api.scopes import row_scope
 from api.services.forms import form_or_404
 from api.services.publications import latest_publication
 from api.services.sensitive import (
@@ -42,6 +43,7 @@ from db import audits
 from db import forms as forms_db
 from db import publications as publications_db
 from db.pool import read_snapshot
+from db.scopes import UNSCOPED, RowScope
 from db.submissions import stream_attachments_for_export, stream_submissions_for_export
 from exports.csv import SubmissionFile, stream_csv_zip
 from exports.layout import (
@@ -86,6 +88,7 @@ class SubmissionFilter:
     until: datetime | None = None
     review_states: tuple[str, ...] | None = None
     versions: tuple[str, ...] | None = None
+    scope: RowScope = UNSCOPED  # the reader's rows (api/scopes.py): exports hold no others
 
     def as_kwargs(self) -> dict[str, Any]:
         return {
@@ -93,6 +96,7 @@ class SubmissionFilter:
             "until": self.until,
             "review_states": self.review_states,
             "versions": self.versions,
+            "scope": self.scope,
         }
 
     def describe(self) -> dict[str, Any]:
@@ -132,6 +136,7 @@ def parse_filter(
     version: list[str] | None,
     *,
     default_review_states: tuple[str, ...] | None = None,
+    scope: RowScope,
 ) -> SubmissionFilter:
     states = _split(review_state)
     if states is not None:
@@ -148,7 +153,8 @@ def parse_filter(
         start, stop = parse_moment_range(since, until, ("since", "until"))
     except OptionError as exc:
         raise Problem("export-option-invalid", exc.template, params=exc.params) from exc
-    return SubmissionFilter(since=start, until=stop, review_states=states, versions=_split(version))
+    return SubmissionFilter(since=start, until=stop, review_states=states, versions=_split(version),
+                            scope=scope)
 
 
 async def resolve_target(
@@ -393,14 +399,16 @@ EXPORT_FORMATS: dict[str, Callable[[ExportTarget, ExportRequest], PreparedExport
 
 async def prepare_export(
     conn: asyncpg.Connection, project_id: int, xml_form_id: str, export_format: str,
-    asked: ExportRequest, *, reader: Actor | None = None,
+    asked: ExportRequest, *, scope: RowScope, reader: Actor | None = None,
 ) -> PreparedExport:
     """Resolve the form, its versions, the filter and the columns; refuse what cannot be
-    served. Reads only; the caller has checked the permission. With `reader`, the sensitive
-    fields it may not read are masked (the CLI, run by the server's operator, gives none)."""
+    served. Reads only; the caller has checked the permission and gives the reader's row
+    scope. With `reader`, the sensitive fields it may not read are masked (the CLI, run by the
+    server's operator, gives none)."""
     if export_format == "xlsx" and asked.choices not in ("value", "label"):
         raise Problem("export-option-invalid", N_("choices must be value or label."))
-    submission_filter = parse_filter(asked.since, asked.until, asked.review_state, asked.version)
+    submission_filter = parse_filter(asked.since, asked.until, asked.review_state, asked.version,
+                                     scope=scope)
     target = await resolve_target(conn, project_id, xml_form_id, submission_filter)
     if reader is not None:
         target = dataclasses.replace(
@@ -426,7 +434,7 @@ async def start_export(
     all before the response starts."""
     actor = authorize(actor, "export", project_id)
     prepared = await prepare_export(conn, project_id, xml_form_id, export_format, asked,
-                                    reader=actor)
+                                    scope=row_scope(actor, project_id), reader=actor)
     target = prepared.target
     body = await HeldStream.start(slots, lambda: stream_records_into(
         dsn, target, prepared.write, newest_first=prepared.newest_first,
@@ -502,6 +510,7 @@ async def form_report(
         options.review_state,
         options.version,
         default_review_states=COUNTED_REVIEW_STATES,
+        scope=row_scope(actor, project_id),
     )
     target = await resolve_target(conn, project_id, xml_form_id, submission_filter)
     masked = masked_paths(actor, project_id, target.merged.schema)

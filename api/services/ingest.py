@@ -26,6 +26,7 @@ from api.form_cache import SubmissionTarget, draft_submission_target, submission
 from api.i18n import N_
 from api.metrics import count_stored_submission
 from api.problems import Problem
+from api.scopes import row_scope
 from api.services import submission_entities
 from api.storage import AttachmentStore, blob_key
 from db import audits as audits_db
@@ -34,9 +35,10 @@ from db import draft_submissions as drafts_db
 from db import public_links as links_db
 from db import submissions as submissions_db
 from db import trash as trash_db
+from db.scopes import UNSCOPED, RowScope
 from db.submissions import AttachmentIn
 from exports.disclosure import new_record_key
-from forms.screening import screening_row
+from forms.screening import record_region, screening_row
 from forms.submission import (
     IncomingFile,
     ParsedSubmission,
@@ -99,6 +101,15 @@ class Incoming:
     # a once-only public link: it takes exactly one submission from each respondent
     once_link_id: int | None = None
     once_respondent: str = OPENROSA_RESPONDENT
+    # the submitter's row scope: an edit of a submission out of it is refused (api/scopes.py)
+    scope: RowScope = UNSCOPED
+
+    @property
+    def region(self) -> str | None:
+        """The record's region (db/scopes.py reads it)."""
+        if self.screening is not None:
+            return self.screening["region"]
+        return record_region(self.parsed.answers)
 
     @property
     def xml_md5(self) -> bytes:
@@ -175,6 +186,9 @@ async def receive_submission(
         parsed = parse_or_problem(xml, target)
     if draft and parsed.deprecated_id is not None:
         raise Problem("request-invalid", N_("A draft test submission cannot be edited."))
+    # a phone tied to a centre (or a scoped user) touches no other centre's case
+    await submission_entities.refuse_cases_out_of_scope(
+        conn, actor, project_id, target.def_id, xml, list(target.entity_declarations))
     expected = list(dict.fromkeys(parsed.attachment_names))
     for name in expected:
         reason = file_name_problem(name)
@@ -190,6 +204,7 @@ async def receive_submission(
         may_edit_others=actor.can("submission.update", project_id),
         once_link_id=actor.id if actor.type == "public_link" and actor.once else None,
         once_respondent=respondent or OPENROSA_RESPONDENT,
+        scope=row_scope(actor, project_id) if actor.type == "user" else UNSCOPED,
     )
     wanted = set(expected)
     for item in files:
@@ -308,6 +323,7 @@ class SubmissionWriter:
             user_agent=incoming.user_agent, expected_attachments=incoming.expected,
             uploaded=incoming.uploaded, screening=incoming.screening,
             record_key=new_record_key() if incoming.screening is not None else None,
+            region=incoming.region,
         )
         if plan is not None:
             # the submission and the entity it creates, in one statement
@@ -388,6 +404,7 @@ class SubmissionWriter:
             user_agent=incoming.user_agent,
             expected_attachments=incoming.expected,
             uploaded=incoming.uploaded,
+            region=incoming.region,
         )
         if incoming.screening is not None:
             await submissions_db.upsert_screening(
@@ -408,8 +425,10 @@ class SubmissionWriter:
         previous = await submissions_db.find_version(
             self.conn, incoming.target.form_id, parsed.deprecated_id
         )
-        if previous is None:
-            raise Problem(
+        if previous is None or (incoming.scope.limited and await submissions_db.get_current_version(
+                self.conn, incoming.target.form_id, previous["submission_instance_id"],
+                scope=incoming.scope) is None):
+            raise Problem(  # out of the editor's scope: as if it did not exist
                 "submission-deprecated-id-unknown",
                 N_("deprecatedID %(id)s names no submission of this form."),
                 params={"id": parsed.deprecated_id},

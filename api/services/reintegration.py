@@ -21,6 +21,7 @@ import asyncpg
 from api.auth import Actor, authorize
 from api.i18n import N_
 from api.problems import Problem
+from api.scopes import sees_whole_project
 from api.services.publications import latest_publication
 from api.services.summaries import publication_json
 from api.settings import Settings
@@ -68,7 +69,7 @@ async def reintegration_summary(
     if await projects_db.get_project(conn, project_id) is None:
         raise Problem("project-not-found")
     measure, by, off = parse_reintegration_query(params)
-    if off and not actor.sees_microdata(project_id):
+    if off and not sees_whole_project(actor, project_id):
         raise Problem("summary-disclosure-required")
     if off:  # live: the cases as they are now (keys play no part without perturbation)
         cases = [(0, data) for _, data in await entities_db.current_data(conn, project_id, CASES_LIST)]

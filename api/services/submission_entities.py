@@ -16,6 +16,7 @@ from api.auth import Actor, authorize
 from api.form_cache import entity_declarations_of_def
 from api.i18n import N_
 from api.problems import Problem
+from api.scopes import require_case_in_scope, row_scope
 from api.services.entities import (
     REQUIRED,
     dataset_acted_on,
@@ -26,6 +27,7 @@ from api.services.entities import (
 )
 from db import audits
 from db import entities as entities_db
+from db.scopes import UNSCOPED
 from forms.entities import (
     EntityDataError,
     EntityDeclaration,
@@ -260,11 +262,43 @@ async def _create_from_submission(conn, stored, dataset, uuid, item, event) -> N
     await _apply_next_held(conn, uuid, branch_id, 0)
 
 
+async def refuse_cases_out_of_scope(
+    conn: asyncpg.Connection, actor: Actor, project_id: int, form_def_id: int, xml: bytes,
+    declarations: list[EntityDeclaration],
+) -> None:
+    """Before a submission is stored: when its submitter is limited to centres (an app user
+    tied to one, a scoped web user), every case it creates or updates must be of those centres
+    (api/scopes.py `require_case_in_scope`), or nothing is stored."""
+    if not declarations or not row_scope(actor, project_id).limited:
+        return
+    try:
+        found = submission_entities(xml, declarations)
+    except SubmissionParseError:
+        return
+    links = await _links_of(conn, form_def_id)
+    for item in found:
+        dataset = links.get(item.dataset)
+        if dataset is None:
+            continue
+        if item.update and item.id:
+            try:
+                uuid = normalize_uuid(item.id, "id")
+            except EntityDataError:
+                continue  # refused (audited) the usual way, and changes no case
+            server = await entities_db.get_entity(conn, dataset["id"], uuid, scope=UNSCOPED)
+            if server is not None:
+                require_case_in_scope(actor, project_id, server["data"].get("centre"))
+        elif item.create:
+            require_case_in_scope(actor, project_id, item.data.get("centre"))
+
+
 async def _entity_to_update(conn, dataset, uuid: str) -> asyncpg.Record:
-    server = await entities_db.get_entity(conn, dataset["id"], uuid)
+    # the submitter's scope was checked before the submission was stored
+    server = await entities_db.get_entity(conn, dataset["id"], uuid, scope=UNSCOPED)
     if server is not None:
         return server
-    if await entities_db.get_entity(conn, dataset["id"], uuid, deleted=True) is not None:
+    if await entities_db.get_entity(conn, dataset["id"], uuid, deleted=True,
+                                    scope=UNSCOPED) is not None:
         raise Problem("entity-deleted", N_("The entity with UUID (%(uuid)s) has been deleted."),
                       params={"uuid": uuid})
     raise Problem(

@@ -18,6 +18,7 @@ import asyncpg
 from api.auth import Actor, authorize
 from api.i18n import N_
 from api.problems import Problem
+from api.scopes import row_scope
 from api.services import submission_entities
 from api.services.forms import form_or_404
 from api.services.projects import require_writable_project
@@ -27,6 +28,7 @@ from db import audits
 from db import blobs as blobs_db
 from db import submissions as submissions_db
 from db.limits import MAX_INTEGER
+from db.scopes import RowScope
 from db.submissions import AttachmentIn, ListFilter
 from forms.messages import OptionError
 from forms.numbers import whole_number
@@ -45,8 +47,12 @@ def acted_on(project_id: int, xml_form_id: str, instance_id: str) -> str:
     return f"submission/{project_id}/{xml_form_id}/{instance_id}"
 
 
-async def submission_row(conn: asyncpg.Connection, form_id: int, instance_id: str):
-    row = await submissions_db.get_submission_for_api(conn, form_id, instance_id)
+async def submission_row(
+    conn: asyncpg.Connection, form_id: int, instance_id: str, *, scope: RowScope
+):
+    """The submission, when it exists and is in `scope` (api/scopes.py `row_scope`); one out of
+    scope is not found, exactly as one that does not exist."""
+    row = await submissions_db.get_submission_for_api(conn, form_id, instance_id, scope=scope)
     if row is None:
         raise Problem("submission-not-found")
     return row
@@ -205,7 +211,7 @@ async def submissions_table(
         conn, form["id"], query.filter,
         after=query.after.key() if query.after else None,
         before=query.before.key() if query.before else None,
-        limit=query.limit + 1,
+        limit=query.limit + 1, scope=row_scope(actor, project_id),
     )
     more = len(rows) > query.limit
     if query.before is not None:
@@ -222,7 +228,7 @@ async def submissions_table(
         older = Cursor.of(rows[-1]) if more else None
         newer = Cursor.of(rows[0]) if query.after is not None and rows else None
     matched = await submissions_db.count_submission_page(
-        conn, form["id"], query.filter, cap=COUNT_CAP
+        conn, form["id"], query.filter, cap=COUNT_CAP, scope=row_scope(actor, project_id)
     )
     await audits.log_audit(
         conn, actor.id, "submission.list", f"form/{project_id}/{xml_form_id}",
@@ -240,7 +246,8 @@ async def list_for_api(
     actor = authorize(actor, "submission.read", project_id)
     form = await form_or_404(conn, project_id, xml_form_id)
     rows = await submissions_db.list_submission_page(
-        conn, form["id"], ListFilter(), limit=limit, offset=offset, api_columns=True
+        conn, form["id"], ListFilter(), limit=limit, offset=offset, api_columns=True,
+        scope=row_scope(actor, project_id),
     )
     await audits.log_audit(
         conn, actor.id, "submission.list", f"form/{project_id}/{xml_form_id}",
@@ -254,7 +261,7 @@ async def form_submitters(
 ) -> list[asyncpg.Record]:
     """Who has submitted to a form (for the table's submitter filter)."""
     authorize(actor, "submission.read", project_id)
-    return await submissions_db.form_submitters(conn, form_id)
+    return await submissions_db.form_submitters(conn, form_id, scope=row_scope(actor, project_id))
 
 
 # --- review and comments ---------------------------------------------------------------------
@@ -289,7 +296,8 @@ async def review(
     notes = clean_note(notes, required=False)
     form = await form_or_404(conn, project_id, xml_form_id)
     async with conn.transaction():
-        current = await submission_row(conn, form["id"], instance_id)
+        current = await submission_row(conn, form["id"], instance_id,
+                               scope=row_scope(actor, project_id))
         await submissions_db.set_review_state(conn, current["id"], state)
         if state == "approved" and current["review_state"] != "approved":
             # entity lists that require approval create their entities now
@@ -301,7 +309,8 @@ async def review(
             conn, actor.id, "submission.update", acted_on(project_id, xml_form_id, instance_id),
             details,
         )
-    return await submission_row(conn, form["id"], instance_id)
+    return await submission_row(conn, form["id"], instance_id,
+                               scope=row_scope(actor, project_id))
 
 
 async def add_comment(
@@ -312,7 +321,8 @@ async def add_comment(
     await require_writable_project(conn, project_id)
     body = clean_note(body, required=True)
     form = await form_or_404(conn, project_id, xml_form_id)
-    row = await submission_row(conn, form["id"], instance_id)
+    row = await submission_row(conn, form["id"], instance_id,
+                               scope=row_scope(actor, project_id))
     async with conn.transaction():
         comment = await submissions_db.insert_comment(conn, row["id"], actor.id, body)
         await audits.log_audit(
@@ -328,7 +338,8 @@ async def list_comments(
 ) -> list[asyncpg.Record]:
     actor = authorize(actor, "submission.read", project_id)
     form = await form_or_404(conn, project_id, xml_form_id)
-    row = await submission_row(conn, form["id"], instance_id)
+    row = await submission_row(conn, form["id"], instance_id,
+                               scope=row_scope(actor, project_id))
     comments = await submissions_db.list_comments(conn, row["id"])
     await audits.log_audit(
         conn, actor.id, "submission.comment.list", acted_on(project_id, xml_form_id, instance_id)
@@ -360,12 +371,14 @@ async def submission_detail(
     """Everything a submission's page shows; one audit row for the read."""
     actor = authorize(actor, "submission.read", project_id)
     form = await form_or_404(conn, project_id, xml_form_id)
-    row = await submission_row(conn, form["id"], instance_id)
+    row = await submission_row(conn, form["id"], instance_id,
+                               scope=row_scope(actor, project_id))
     versions = await submissions_db.list_version_answers(conn, row["id"])
     masked = await form_masked_paths(conn, actor, project_id, form["id"])
     if masked:
         versions = [{**v, "answers": mask_answers(v["answers"], masked)} for v in versions]
-    screening = await submissions_db.get_screening(conn, form["id"], instance_id)
+    screening = await submissions_db.get_screening(conn, form["id"], instance_id,
+                                                   scope=row_scope(actor, project_id))
     comments = await submissions_db.list_comments(conn, row["id"])
     events = await audits.list_audits_of(conn, acted_on(project_id, xml_form_id, instance_id))
     feed = [
@@ -390,7 +403,8 @@ async def next_needing_review(
 ) -> str | None:
     """The instance id of the submission to review after this one (urgent first), or None."""
     authorize(actor, "submission.read", project_id)
-    return await submissions_db.next_needing_review(conn, form_id, submission_id)
+    return await submissions_db.next_needing_review(conn, form_id, submission_id,
+                                                    scope=row_scope(actor, project_id))
 
 
 async def attachment_content(
@@ -400,7 +414,8 @@ async def attachment_content(
     """A file of a submission's current version (or of a named version): (bytes, type)."""
     actor = authorize(actor, "submission.read", project_id)
     form = await form_or_404(conn, project_id, xml_form_id)
-    row = await submission_row(conn, form["id"], instance_id)
+    row = await submission_row(conn, form["id"], instance_id,
+                               scope=row_scope(actor, project_id))
     version_id = row["version_id"]
     if version_instance_id and version_instance_id != row["current_instance_id"]:
         version = await submissions_db.get_version(conn, row["id"], version_instance_id)
@@ -435,7 +450,8 @@ async def upload_attachment(
     .../attachments/{name}): stored once referenced, before the commit, with its audit row."""
     actor = authorize(actor, "submission.update", project_id)
     form = await form_or_404(conn, project_id, xml_form_id)
-    row = await submission_row(conn, form["id"], instance_id)
+    row = await submission_row(conn, form["id"], instance_id,
+                               scope=row_scope(actor, project_id))
     if await submissions_db.get_attachment(conn, row["version_id"], name) is None:
         raise Problem(
             "attachment-not-found",

@@ -20,6 +20,7 @@ import asyncpg
 from api.auth import Actor, authorize
 from api.i18n import N_
 from api.problems import Problem
+from api.scopes import row_scope
 from api.services.entities import entity_acted_on
 from api.services.forms import form_or_404
 from api.services.projects import require_writable_project
@@ -41,7 +42,8 @@ async def delete_submission(
     await require_writable_project(conn, project_id)
     form = await form_or_404(conn, project_id, xml_form_id)
     async with conn.transaction():
-        submission_id = await trash_db.mark_submission_deleted(conn, form["id"], instance_id)
+        submission_id = await trash_db.mark_submission_deleted(
+            conn, form["id"], instance_id, scope=row_scope(actor, project_id))
         if submission_id is None:
             raise Problem("submission-not-found")
         await audits.log_audit(
@@ -70,7 +72,8 @@ async def restore_submission(
     await require_writable_project(conn, project_id)
     form = await form_or_404(conn, project_id, xml_form_id)
     async with conn.transaction():
-        submission_id = await trash_db.mark_submission_restored(conn, form["id"], instance_id)
+        submission_id = await trash_db.mark_submission_restored(
+            conn, form["id"], instance_id, scope=row_scope(actor, project_id))
         if submission_id is None:
             raise Problem("submission-not-found",
                           N_("No deleted submission %(id)s in this form."),
@@ -87,7 +90,8 @@ async def list_deleted_submissions(
     """Central's GET .../submissions?deleted=true: the form's trash, last deleted first."""
     actor = authorize(actor, "submission.read", project_id)
     form = await form_or_404(conn, project_id, xml_form_id)
-    rows = await trash_db.list_deleted_submissions(conn, form["id"])
+    rows = await trash_db.list_deleted_submissions(conn, form["id"],
+                                                   scope=row_scope(actor, project_id))
     await audits.log_audit(
         conn, actor.id, "submission.list", f"form/{project_id}/{xml_form_id}",
         {"count": len(rows), "deleted": True},

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import asyncpg
 import msgspec
-from litestar import Request, Response, delete, get, post
+from litestar import Request, Response, delete, get, patch, post
 
 from api.app_users import collect_server_url
 from api.auth import Actor
@@ -18,6 +18,11 @@ from api.v1.schemas import Name
 
 class AppUserCreate(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     display_name: Name
+    centre: str | None = None  # the support centre whose cases its phone gets (api/scopes.py)
+
+
+class AppUserPatch(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    centre: str | None  # null: the phone gets every case again
 
 
 class AppUserOut(msgspec.Struct, rename="camel"):
@@ -30,6 +35,7 @@ class AppUserOut(msgspec.Struct, rename="camel"):
     updated_at: datetime | None = None
     deleted_at: datetime | None = None
     server_url: str | None = None
+    centre: str | None = None
 
 
 class FormAssignmentOut(msgspec.Struct, rename="camel"):
@@ -48,6 +54,7 @@ def app_user_out(row, server_url: str | None) -> AppUserOut:
         updated_at=row.get("updated_at"),
         deleted_at=row.get("deleted_at"),
         server_url=server_url,
+        centre=row.get("centre"),
     )
 
 
@@ -66,7 +73,19 @@ async def post_app_user(
     project_id: int, data: AppUserCreate, request: Request, conn: asyncpg.Connection,
     actor: Actor | None, settings: Settings,
 ) -> AppUserOut:
-    row = await app_user_service.create_app_user(conn, actor, project_id, data.display_name)
+    row = await app_user_service.create_app_user(conn, actor, project_id, data.display_name,
+                                                 centre=data.centre)
+    server = collect_server_url(base_url(request, settings), row["token"], project_id)
+    return app_user_out(dict(row), server)
+
+
+@patch("/v1/projects/{project_id:int}/app-users/{actor_id:int}")
+async def patch_app_user(
+    project_id: int, actor_id: int, data: AppUserPatch, request: Request,
+    conn: asyncpg.Connection, actor: Actor | None, settings: Settings,
+) -> AppUserOut:
+    """Tie the app user to a support centre, or untie it (centre: null)."""
+    row = await app_user_service.set_centre(conn, actor, project_id, actor_id, data.centre)
     server = collect_server_url(base_url(request, settings), row["token"], project_id)
     return app_user_out(dict(row), server)
 

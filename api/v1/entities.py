@@ -38,6 +38,7 @@ from api.auth import Actor, authorize
 from api.http import base_url, content_disposition, extended_metadata
 from api.i18n import N_
 from api.problems import Problem
+from api.scopes import row_scope
 from api.services import cases as cases_service
 from api.services import entities as service
 from api.services import entity_files, reintegration, submission_entities
@@ -194,8 +195,9 @@ async def _json_object(request: Request) -> dict:
     return body
 
 
-async def _full_entity(conn, project_id: int, name: str, uuid: str) -> EntityOut:
-    _, row = await service.get_entity(conn, project_id, name, uuid)
+async def _full_entity(conn, actor: Actor | None, project_id: int, name: str,
+                       uuid: str) -> EntityOut:
+    _, row = await service.get_entity(conn, actor, project_id, name, uuid)
     return entity_out(row, data=True)
 
 
@@ -210,7 +212,8 @@ async def list_datasets(
     authorize(actor, "entity.read", project_id)
     extended = extended_metadata(request)
     return [dataset_out(r, extended=extended)
-            for r in await entities_db.list_datasets(conn, project_id)]
+            for r in await entities_db.list_datasets(conn, project_id,
+                                                     scope=row_scope(actor, project_id))]
 
 
 @post(BASE, status_code=200)
@@ -306,7 +309,7 @@ async def create_entities(
         )
         return Response({"success": True})
     uuid = await service.create_entity(conn, actor, project_id, name, body, user_agent)
-    return Response(await _full_entity(conn, project_id, name, uuid))
+    return Response(await _full_entity(conn, actor, project_id, name, uuid))
 
 
 @get(ONE + "/entities.csv")
@@ -347,7 +350,7 @@ async def update_entity(
         resolve=_flag(request.query_params.get("resolve")),
         user_agent=request.headers.get("user-agent"),
     )
-    return await _full_entity(conn, project_id, name, key)
+    return await _full_entity(conn, actor, project_id, name, key)
 
 
 @delete(ENTITY, status_code=200)
@@ -421,7 +424,7 @@ async def entity_audits(
     actor: Actor | None,
 ) -> list[AuditOut]:
     authorize(actor, "entity.read", project_id)
-    _, row = await service.get_entity(conn, project_id, name, uuid)
+    _, row = await service.get_entity(conn, actor, project_id, name, uuid)
     rows = await audits.list_audits_of(conn, service.entity_acted_on(project_id, name, row["uuid"]))
     extended = extended_metadata(request)
     return [audit_out(r, extended=extended) for r in rows]
@@ -479,8 +482,10 @@ async def odata_entities(
         raise Problem("entity-property-not-found", exc.template, params=exc.params) from exc
     top = non_negative_int(request, "$top", "odata-query-invalid")
     skip = non_negative_int(request, "$skip", "odata-query-invalid") or 0
-    total = await entities_db.count_entities(conn, dataset["id"])
-    rows = await entities_db.page_entities(conn, dataset["id"], limit=top, offset=skip)
+    scope = row_scope(actor, project_id)  # rows, $count and nextLink: only the actor's
+    total = await entities_db.count_entities(conn, dataset["id"], scope=scope)
+    rows = await entities_db.page_entities(conn, dataset["id"], limit=top, offset=skip,
+                                           scope=scope)
     await audits.log_audit(
         conn, actor.id, "entity.list", service.dataset_acted_on(project_id, name),
         {"odata": True, "count": len(rows)},

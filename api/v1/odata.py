@@ -37,6 +37,7 @@ from api.http import base_url
 from api.i18n import N_
 from api.paths import encoded_path
 from api.problems import Problem
+from api.scopes import row_scope
 from api.services.forms import form_or_404
 from api.services.sensitive import masked_paths, masked_records, refuse_masked_fields
 from api.v1.query_params import non_negative_int
@@ -45,6 +46,7 @@ from db import forms as forms_db
 from db import submissions as submissions_db
 from db.odata_filter import ROOT_PREFIX, ODataQueryError, compile_filter, compile_orderby, tokenize
 from db.pool import read_snapshot
+from db.scopes import RowScope
 from exports.odata import (
     ROOT_TABLE,
     ODataForm,
@@ -227,21 +229,23 @@ async def _serve_table(
     skip = non_negative_int(request, "$skip", "odata-query-invalid") or 0
     want_count = _flag(query.get("$count"))
     masked = _masked_paths(actor, project_id, form, query)
-    keep, where, params, order = await _table_query(
-        request, conn, form_row, form, table_name, key
-    )
+    scope = row_scope(actor, project_id)  # rows, $count and nextLink: only the actor's
+    keep, where, params, order = await _table_query(request, conn, form_row, form, table_name,
+                                                    key, scope)
     cursor = after_row = None
     if query.get("$skiptoken"):
         skip = 0
         cursor, after_row = await _resume_at(
-            conn, form_row, query.get("$skiptoken"), is_root=is_root, ordered=order is not None
+            conn, form_row, query.get("$skiptoken"), is_root=is_root, ordered=order is not None,
+            scope=scope,
         )
 
     domain = base_url(request, request.app.state.settings)
     context = f"{domain}{_service_path(request)}/$metadata#{table_name}"
     total = None
     if is_root and want_count:
-        total = await submissions_db.count_submissions_for_odata(conn, form_row["id"], where, params)
+        total = await submissions_db.count_submissions_for_odata(
+            conn, form_row["id"], where, params, scope=scope)
 
     def audit():  # written once the body is open: a refused stream leaves no audit row
         return _audit_read(conn, actor, project_id, xml_form_id, table_name, key, query)
@@ -272,11 +276,11 @@ async def _serve_table(
     if is_root:  # the database pages the root table; one more row tells whether more follow
         records = _records(
             request, form_row["id"], where, params, cursor, order,
-            None if top is None else top + 1, skip,
+            None if top is None else top + 1, skip, scope,
         )
         page = Page(top=top)
     else:
-        records = _records(request, form_row["id"], where, params, None, order, None, 0)
+        records = _records(request, form_row["id"], where, params, None, order, None, 0, scope)
         page = Page(top=top, skip=skip, after_row=after_row)
 
     async def body() -> AsyncIterator[bytes]:
@@ -299,7 +303,7 @@ async def _serve_table(
 
 async def _table_query(
     request: Request, conn: asyncpg.Connection, form_row, form, table_name: str,
-    key: str | None,
+    key: str | None, scope: RowScope,
 ) -> tuple[Any, str, list[Any], str | None]:
     """$select, $filter and $orderby compiled (and the key's rows): (columns kept, WHERE, its
     parameters, ORDER BY)."""
@@ -313,7 +317,7 @@ async def _table_query(
     except (ODataQueryError, ODataRequestError) as exc:
         raise Problem("odata-query-invalid", exc.template, params=exc.params) from exc
     if key is not None:
-        if not await submissions_db.odata_cursor_exists(conn, form_row["id"], key):
+        if not await submissions_db.odata_cursor_exists(conn, form_row["id"], key, scope=scope):
             raise Problem("submission-not-found")
         params = [*params, key]
         where = f"({where}) AND s.instance_id = ${len(params) + 1}::text"
@@ -368,7 +372,8 @@ def _expand_all(query) -> bool:
 
 
 async def _resume_at(
-    conn: asyncpg.Connection, form_row, token: str, *, is_root: bool, ordered: bool
+    conn: asyncpg.Connection, form_row, token: str, *, is_root: bool, ordered: bool,
+    scope: RowScope,
 ) -> tuple[str | None, str | None]:
     """Where a $skiptoken resumes: (the root table's last instanceID, the repeat's last row)."""
     data = parse_skiptoken(token)
@@ -381,7 +386,7 @@ async def _resume_at(
         raise Problem("odata-query-invalid", N_("$orderby and $skiptoken cannot be combined."))
     cursor = data.get("instanceId")
     if not isinstance(cursor, str) or not await submissions_db.odata_cursor_exists(
-        conn, form_row["id"], cursor
+        conn, form_row["id"], cursor, scope=scope
     ):
         raise Problem("odata-query-invalid", N_("The $skiptoken names no submission."))
     return cursor, None
@@ -389,7 +394,7 @@ async def _resume_at(
 
 async def _records(
     request: Request, form_id: int, where: str, params: list[Any], cursor: str | None,
-    order: str | None, limit: int | None, offset: int,
+    order: str | None, limit: int | None, offset: int, scope: RowScope,
 ) -> AsyncIterator[asyncpg.Record]:
     """Submissions on the stream's own connection (its HeldStream holds the slot), in one
     read-only snapshot."""
@@ -397,7 +402,7 @@ async def _records(
         async for record in taking_turns(
             submissions_db.stream_submissions_for_odata(
                 conn, form_id, where, params, cursor=cursor, order=order, limit=limit,
-                offset=offset,
+                offset=offset, scope=scope,
             )
         ):
             yield record

@@ -8,6 +8,7 @@ from litestar import get
 
 from api.auth import Actor, authorize
 from api.problems import Problem
+from api.scopes import row_scope
 from api.services.forms import form_or_404
 from db import audits
 from db import submissions as submissions_db
@@ -43,7 +44,8 @@ async def get_classification(
     if xml_form_id != RISK_SCREENING_FORM_ID:
         raise Problem("not-found", "Only risk_screening submissions are classified.")
     form = await form_or_404(conn, project_id, RISK_SCREENING_FORM_ID)
-    row = await submissions_db.get_screening(conn, form["id"], instance_id)
+    row = await submissions_db.get_screening(conn, form["id"], instance_id,
+                                             scope=row_scope(actor, project_id))
     if row is None:
         raise Problem("submission-not-found")
     async with conn.transaction():

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncpg
-from litestar import Request, delete, get, post
+import msgspec
+from litestar import Request, delete, get, post, put
 
 from api.auth import (
     Actor,
@@ -13,6 +14,7 @@ from api.auth import (
 )
 from api.problems import Problem
 from api.services import app_users as app_user_service
+from api.services import scopes as scopes_service
 from api.services import users as users_service
 from api.services.sessions import password_login
 from api.settings import Settings
@@ -111,3 +113,63 @@ async def unassign_role(
 ) -> dict:
     await users_service.unassign_role(conn, actor, project_id, role, actor_id)
     return {"success": True}
+
+
+# --- row scopes (issue 24): an extension of Central's role assignments --------------------------
+
+SCOPE_PATH = "/v1/projects/{project_id:int}/assignments/scopes/{actor_id:int}"
+
+
+class ScopeIn(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    regions: list[str] = msgspec.field(default_factory=list)
+    centres: list[str] = msgspec.field(default_factory=list)
+    submitters: list[int] = msgspec.field(default_factory=list)  # actor ids
+
+
+class SubmitterOut(msgspec.Struct, rename="camel"):
+    id: int
+    display_name: str
+
+
+class ScopeOut(msgspec.Struct, rename="camel"):
+    actor_id: int
+    project_id: int
+    regions: list[str]
+    centres: list[str]
+    submitters: list[SubmitterOut]
+    scoped: bool  # false: the user's roles read the whole project
+
+
+def scope_out(view, actor_id: int, project_id: int) -> ScopeOut:
+    return ScopeOut(actor_id=actor_id, project_id=project_id, regions=list(view.regions),
+                    centres=list(view.centres),
+                    submitters=[SubmitterOut(i, n) for i, n in view.submitters],
+                    scoped=view.limited)
+
+
+@get(SCOPE_PATH)
+async def get_scope(
+    project_id: int, actor_id: int, conn: asyncpg.Connection, actor: Actor | None
+) -> ScopeOut:
+    view = await scopes_service.get_user_scope(conn, actor, project_id, actor_id)
+    return scope_out(view, actor_id, project_id)
+
+
+@put(SCOPE_PATH)
+async def put_scope(
+    project_id: int, actor_id: int, data: ScopeIn, conn: asyncpg.Connection,
+    actor: Actor | None,
+) -> ScopeOut:
+    """The user's scope in the project becomes this one; all lists empty: the whole project."""
+    view = await scopes_service.set_user_scope(
+        conn, actor, project_id, actor_id, regions=data.regions, centres=data.centres,
+        submitter_ids=data.submitters)
+    return scope_out(view, actor_id, project_id)
+
+
+@delete(SCOPE_PATH, status_code=200)
+async def delete_scope(
+    project_id: int, actor_id: int, conn: asyncpg.Connection, actor: Actor | None
+) -> ScopeOut:
+    view = await scopes_service.set_user_scope(conn, actor, project_id, actor_id)
+    return scope_out(view, actor_id, project_id)

@@ -34,6 +34,7 @@ from litestar.datastructures import State
 from api.auth import Actor, authorize
 from api.http import extended_metadata, multipart_submission, stored_file_response
 from api.problems import Problem
+from api.scopes import row_scope
 from api.services import submissions as submission_service
 from api.services import trash as trash_service
 from api.services.forms import form_or_404
@@ -265,7 +266,8 @@ async def create_submission(
             f"A submission {result.instance_id} already exists.",
             details={"fields": ["instanceId"], "values": [result.instance_id]},
         )
-    row = await _submission(conn, form_id, result.instance_id)  # the store audited it
+    # the store audited it
+    row = await _submission(conn, form_id, result.instance_id, scope=row_scope(actor, project_id))
     # pyodk adds `attachments` itself after creating; Central's answer has none.
     return submission_out(row, attachments=False)
 
@@ -277,10 +279,11 @@ async def get_submission(
 ) -> Response:
     actor = authorize(actor, "submission.read", project_id)
     form_id = await _form_id(conn, project_id, xml_form_id)
-    row = await submissions_db.get_submission_for_api(conn, form_id, instance_id)
+    scope = row_scope(actor, project_id)
+    row = await submissions_db.get_submission_for_api(conn, form_id, instance_id, scope=scope)
     if row is None and instance_id.endswith(".xml"):
         instance_id = instance_id[:-4]
-        xml = await submissions_db.get_submission_xml(conn, form_id, instance_id)
+        xml = await submissions_db.get_submission_xml(conn, form_id, instance_id, scope=scope)
         if xml is None:
             raise Problem("submission-not-found")
         await audits.log_audit(
@@ -322,7 +325,7 @@ async def edit_submission(
 ) -> SubmissionOut:
     actor = authorize(actor, "submission.update", project_id)
     form_id = await _form_id(conn, project_id, xml_form_id)
-    current = await _submission(conn, form_id, instance_id)
+    current = await _submission(conn, form_id, instance_id, scope=row_scope(actor, project_id))
     _xml_body_type(request)
     xml = await request.body()
     parsed = parse_or_problem(xml)
@@ -337,7 +340,8 @@ async def edit_submission(
     result = await _ingest(request, conn, state, actor, project_id, xml_form_id, xml, [])
     if result.outcome != "edited":
         raise Problem("submission-exists", f"A version {parsed.instance_id} already exists.")
-    return submission_out(await _submission(conn, form_id, instance_id))
+    return submission_out(await _submission(conn, form_id, instance_id,
+                                            scope=row_scope(actor, project_id)))
 
 
 @patch(ONE)
@@ -365,7 +369,7 @@ async def list_submission_attachments(
 ) -> list[AttachmentOut]:
     actor = authorize(actor, "submission.read", project_id)
     form_id = await _form_id(conn, project_id, xml_form_id)
-    row = await _submission(conn, form_id, instance_id)
+    row = await _submission(conn, form_id, instance_id, scope=row_scope(actor, project_id))
     await audits.log_audit(
         conn, actor.id, "submission.attachment.list",
         acted_on(project_id, xml_form_id, instance_id),
@@ -444,7 +448,8 @@ async def list_submission_versions(
     conn: asyncpg.Connection, actor: Actor | None,
 ) -> list[SubmissionVersionOut]:
     actor = authorize(actor, "submission.read", project_id)
-    row = await _submission(conn, await _form_id(conn, project_id, xml_form_id), instance_id)
+    row = await _submission(conn, await _form_id(conn, project_id, xml_form_id), instance_id,
+                            scope=row_scope(actor, project_id))
     versions = await submissions_db.list_versions(conn, row["id"])
     await audits.log_audit(
         conn, actor.id, "submission.version.list", acted_on(project_id, xml_form_id, instance_id)
@@ -460,7 +465,7 @@ async def get_submission_version(
 ) -> Response:
     actor = authorize(actor, "submission.read", project_id)
     form_id = await _form_id(conn, project_id, xml_form_id)
-    row = await _submission(conn, form_id, instance_id)
+    row = await _submission(conn, form_id, instance_id, scope=row_scope(actor, project_id))
     as_xml = False
     version = await submissions_db.get_version(conn, row["id"], version_id)
     if version is None and version_id.endswith(".xml"):
@@ -485,7 +490,8 @@ async def list_submission_audits(
     conn: asyncpg.Connection, actor: Actor | None,
 ) -> list[AuditOut]:
     authorize(actor, "submission.read", project_id)
-    await _submission(conn, await _form_id(conn, project_id, xml_form_id), instance_id)
+    await _submission(conn, await _form_id(conn, project_id, xml_form_id), instance_id,
+                            scope=row_scope(actor, project_id))
     rows = await audits.list_audits_of(conn, acted_on(project_id, xml_form_id, instance_id))
     extended = extended_metadata(request)
     return [audit_out(r, extended=extended) for r in rows]

@@ -17,6 +17,7 @@ from litestar import Request, Response, get
 from api.auth import Actor, authorize
 from api.http import content_disposition
 from api.problems import Problem
+from api.scopes import sees_whole_project
 from api.services.publications import latest_publication
 from api.services.summaries import (
     XLSX_MEDIA,
@@ -90,7 +91,7 @@ async def resolve_request(
     if project is None:
         raise Problem("project-not-found")
     off = params.get("disclosure") == "off"
-    if off and not actor.sees_microdata(project_id):
+    if off and not sees_whole_project(actor, project_id):
         raise Problem("summary-disclosure-required")
     request, off = parse_summary_query(params, restricted=not off)
     request = request.with_forms(await summaries_db.screening_form_ids(conn, project_id))
