@@ -16,7 +16,7 @@ from datetime import datetime
 
 import asyncpg
 
-from db.scopes import RowScope, submission_scope_sql
+from db.scopes import RowScope, entity_scope_sql, submission_scope_sql
 from db.submissions import SUBMISSION_API_COLUMNS
 
 # {scope}: the actor's rows (db/scopes.py), so that a record out of scope is not found
@@ -206,7 +206,7 @@ SELECT_ENTITY_FOR_ERASURE = """
 SELECT e.id, d.project_id, d.name AS dataset, e.uuid::text AS uuid, v.label
 FROM entities e JOIN datasets d ON d.id = e.dataset_id
 JOIN entity_defs v ON v.entity_id = e.id AND v.current
-WHERE d.project_id = $1 AND d.name = $2 AND e.uuid = $3::uuid
+WHERE d.project_id = $1 AND d.name = $2 AND e.uuid = $3::uuid AND {scope}
 FOR UPDATE OF e
 """
 SELECT_ENTITY_SUBMISSIONS = """
@@ -223,7 +223,7 @@ FOR UPDATE OF s
 SELECT_SUBMISSION_FOR_ERASURE = """
 SELECT s.id, f.project_id, f.xml_form_id, s.instance_id, s.deleted_at
 FROM submissions_all s JOIN forms f ON f.id = s.form_id
-WHERE s.form_id = $1 AND s.instance_id = $2
+WHERE s.form_id = $1 AND s.instance_id = $2 AND {scope}
 FOR UPDATE OF s
 """
 MARK_IDS_DELETED = """
@@ -233,9 +233,12 @@ WHERE id = ANY($1::bigint[]) AND deleted_at IS NULL
 
 
 async def entity_for_erasure(
-    conn: asyncpg.Connection, project_id: int, dataset: str, uuid: str
+    conn: asyncpg.Connection, project_id: int, dataset: str, uuid: str, *, scope: RowScope
 ) -> asyncpg.Record | None:
-    return await conn.fetchrow(SELECT_ENTITY_FOR_ERASURE, project_id, dataset, uuid)
+    """The entity, when in `scope` (db/scopes.py)."""
+    args: list = [project_id, dataset, uuid]
+    sql = SELECT_ENTITY_FOR_ERASURE.replace("{scope}", entity_scope_sql(scope, args) or "true")
+    return await conn.fetchrow(sql, *args)
 
 
 async def entity_submissions(
@@ -245,9 +248,11 @@ async def entity_submissions(
 
 
 async def submission_for_erasure(
-    conn: asyncpg.Connection, form_id: int, instance_id: str
+    conn: asyncpg.Connection, form_id: int, instance_id: str, *, scope: RowScope
 ) -> asyncpg.Record | None:
-    return await conn.fetchrow(SELECT_SUBMISSION_FOR_ERASURE, form_id, instance_id)
+    """The submission, when in `scope` (db/scopes.py)."""
+    args: list = [form_id, instance_id]
+    return await conn.fetchrow(_scoped(SELECT_SUBMISSION_FOR_ERASURE, args, scope), *args)
 
 
 async def mark_ids_deleted(conn: asyncpg.Connection, submission_ids: Sequence[int]) -> None:

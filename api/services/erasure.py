@@ -19,6 +19,7 @@ import asyncpg
 from api.auth import Actor, authorize
 from api.i18n import N_
 from api.problems import Problem
+from api.scopes import row_scope
 from api.services.entities import entity_acted_on
 from api.services.forms import form_or_404
 from api.services.projects import require_writable_project
@@ -64,7 +65,8 @@ async def erase_entity(
         raise Problem("entity-not-found") from exc
     report = ErasureReport()
     async with conn.transaction():
-        entity = await trash_db.entity_for_erasure(conn, project_id, dataset_name, key)
+        entity = await trash_db.entity_for_erasure(conn, project_id, dataset_name, key,
+                                                   scope=row_scope(actor, project_id))
         if entity is None:
             raise Problem("entity-not-found")
         _check_confirmation(confirm, entity["label"],
@@ -123,7 +125,8 @@ async def erase_submission(
     form = await form_or_404(conn, project_id, xml_form_id)
     report = ErasureReport()
     async with conn.transaction():
-        row = await trash_db.submission_for_erasure(conn, form["id"], instance_id)
+        row = await trash_db.submission_for_erasure(conn, form["id"], instance_id,
+                                                    scope=row_scope(actor, project_id))
         if row is None:
             raise Problem("submission-not-found")
         _check_confirmation(confirm, submission_code(instance_id),
