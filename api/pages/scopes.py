@@ -14,7 +14,7 @@ from api.services import scopes as scopes_service
 from db import projects as projects_db
 from db import scopes as scopes_db
 from db import users as users_db
-from forms.vocabulary import REGION_LABELS
+from forms.vocabulary import CENTRE_LABELS, REGION_LABELS
 
 ADMIN = "user.manage"  # administrators only (as api/pages/admin.py)
 PATH = "/admin/users/{user_id:int}/scopes/{project_id:int}"
@@ -28,7 +28,9 @@ async def _render(page: Page, conn: asyncpg.Connection, user_id: int, project_id
     if user is None or project is None:
         raise PageNotFound()
     view = chosen or await scopes_service.scope_view(conn, user_id, project_id)
-    centres = sorted({*await scopes_db.project_centres(conn, project_id), *view.centres})
+    codes = sorted({*CENTRE_LABELS, *await scopes_db.project_centres(conn, project_id),
+                    *view.centres})
+    centres = [(c, page._(CENTRE_LABELS[c]) if c in CENTRE_LABELS else c) for c in codes]
     submitters = dict(await scopes_db.project_submitters(conn, project_id))
     submitters.update(dict(view.submitters))
     return page.render(

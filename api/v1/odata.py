@@ -235,17 +235,15 @@ async def _serve_table(
     cursor = after_row = None
     if query.get("$skiptoken"):
         skip = 0
-        cursor, after_row = await _resume_at(
-            conn, form_row, query.get("$skiptoken"), is_root=is_root, ordered=order is not None,
-            scope=scope,
-        )
+        cursor, after_row = await _resume_at(conn, form_row, query.get("$skiptoken"), scope,
+                                             is_root=is_root, ordered=order is not None)
 
     domain = base_url(request, request.app.state.settings)
     context = f"{domain}{_service_path(request)}/$metadata#{table_name}"
     total = None
     if is_root and want_count:
-        total = await submissions_db.count_submissions_for_odata(
-            conn, form_row["id"], where, params, scope=scope)
+        total = await submissions_db.count_submissions_for_odata(conn, form_row["id"], where,
+                                                                 params, scope=scope)
 
     def audit():  # written once the body is open: a refused stream leaves no audit row
         return _audit_read(conn, actor, project_id, xml_form_id, table_name, key, query)
@@ -372,8 +370,8 @@ def _expand_all(query) -> bool:
 
 
 async def _resume_at(
-    conn: asyncpg.Connection, form_row, token: str, *, is_root: bool, ordered: bool,
-    scope: RowScope,
+    conn: asyncpg.Connection, form_row, token: str, scope: RowScope, *, is_root: bool,
+    ordered: bool,
 ) -> tuple[str | None, str | None]:
     """Where a $skiptoken resumes: (the root table's last instanceID, the repeat's last row)."""
     data = parse_skiptoken(token)

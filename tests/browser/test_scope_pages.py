@@ -22,7 +22,7 @@ SAVED = {"ru": "Область доступа сохранена.", "tg": "До�
 
 @pytest.fixture(scope="module")
 async def scoped(client, pool, admin_headers, make_user, live_server):
-    made = await client.post("/v1/projects", json={"name": f"Scopes {uuid.uuid4().hex[:6]}"},
+    made = await client.post("/v1/projects", json={"name": f"P-{uuid.uuid4().hex[:6]}"},
                              headers=admin_headers)
     pid = made.json()["id"]
     await publish_case_forms(pool, pid)

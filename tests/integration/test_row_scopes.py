@@ -407,3 +407,38 @@ async def test_scopes_set_over_rest_and_the_cli(client, world, admin_headers, ma
     wrong = run_cli(["user", "scope", "--email", user["email"], "--project", str(pid),
                      "--submitter", "nobody-by-that-name"], database_url, data_dir)
     assert wrong.returncode == 1 and "request-invalid" in wrong.stderr
+
+
+async def test_trash_and_erasure_hold_the_scope(client, pool, world, admin_headers,
+                                                make_user) -> None:
+    """A scoped manager neither sees a deleted Dushanbe screening in the trash nor deletes,
+    restores or erases one: each answers as for a record that does not exist."""
+    pid = world["pid"]
+    manager = await make_user("manager", pid)
+    async with pool.acquire() as conn:
+        await scopes_db.replace_scopes(conn, manager["id"], pid,
+                                       scopes_db.RowScope(regions=("TJ-SU",)))
+    base = f"/v1/projects/{pid}/forms/risk_screening/submissions"
+    hidden, shown = world["screenings"]["TJ-DU"][2], world["screenings"]["TJ-SU"][1]
+    refused = await client.delete(f"{base}/{hidden}", headers=manager["headers"])
+    assert refused.status_code == 404
+    deleted = await client.delete(f"{base}/{hidden}", headers=admin_headers)
+    assert deleted.status_code == 200, deleted.text
+    try:
+        trash = await client.get(f"{base}?deleted=true", headers=manager["headers"])
+        assert trash.status_code == 200 and hidden not in trash.text
+        restored = await client.post(f"{base}/{hidden}/restore", headers=manager["headers"])
+        assert restored.status_code == 404
+        mine = await client.delete(f"{base}/{shown}", headers=manager["headers"])
+        assert mine.status_code == 200
+        trash = await client.get(f"{base}?deleted=true", headers=manager["headers"])
+        assert [s["instanceId"] for s in trash.json()] == [shown]
+        back = await client.post(f"{base}/{shown}/restore", headers=manager["headers"])
+        assert back.status_code == 200
+        # erasing the Dushanbe case with its code typed: as for a case that does not exist
+        erase = await client.post(
+            f"/v1/projects/{pid}/datasets/cases/entities/{world['du']['case']}/erase",
+            json={"confirm": world["du"]["code"]}, headers=manager["headers"])
+        assert erase.status_code == 404, erase.text
+    finally:
+        await client.post(f"{base}/{hidden}/restore", headers=admin_headers)
