@@ -167,7 +167,8 @@ def _case_url(project_id: int, uuid: str | None = None) -> str:
 
 async def _case(page: Page, conn: asyncpg.Connection, project_id: int, uuid: str):
     try:
-        _, row = await entities_service.get_entity(conn, project_id, CASES_LIST, uuid)
+        _, row = await entities_service.get_entity(conn, page.actor, project_id, CASES_LIST,
+                                                   uuid)
     except Problem as problem:
         raise _not_found(page, problem) from problem
     return row

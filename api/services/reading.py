@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from api.auth import Actor, authorize
+from api.scopes import row_scope
 from api.services.entities import entity_acted_on
 from api.services.forms import form_or_404
 from api.services.submissions import acted_on, submission_row
@@ -55,7 +56,7 @@ async def submission_views(
     """Who read the submission, newest first (VIEWS_SHOWN at most)."""
     authorize(actor, "audit.read", project_id)
     form = await form_or_404(conn, project_id, xml_form_id)
-    row = await submission_row(conn, form["id"], instance_id)
+    row = await submission_row(conn, form["id"], instance_id, scope=row_scope(actor, project_id))
     rows = await audits.list_views(
         conn, [acted_on(project_id, xml_form_id, instance_id)],
         [(f"form/{project_id}/{xml_form_id}", row["created_at"], instance_id)], VIEWS_SHOWN,
