@@ -39,7 +39,7 @@ _hasher = PasswordHasher()
 # A hash to verify against when the email is unknown, so timing does not tell which emails exist.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
-ROLES = ("manager", "researcher", "ministry", "collector")
+ROLES = ("manager", "researcher", "ministry", "collector", "sensitive_reader")
 
 # What each project role may do. `admin` (a user flag) may do everything everywhere.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -79,6 +79,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     ),
     "ministry": frozenset({"project.read", "summary.read"}),
     "collector": frozenset({"project.read", "form.list", "form.download", "submission.create"}),
+    # given beside another role (a researcher who must see names): the questions that identify
+    # a person unmasked, nothing else
+    "sensitive_reader": frozenset({"sensitive.read"}),
 }
 # App users (phones) act as collectors in their own project.
 FIELD_KEY_PERMISSIONS = ROLE_PERMISSIONS["collector"]

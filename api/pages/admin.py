@@ -38,6 +38,7 @@ ROLE_LABELS = {
     "researcher": N_("Researcher"),
     "ministry": N_("Ministry"),
     "collector": N_("Data collector"),
+    "sensitive_reader": N_("Reads identifying fields (with another role)"),
 }
 AUDIT_PAGE = 50
 AUDIT_GROUPS = ("user", "user.session", "user.assignment", "user.two_factor", "project", "form", "submission",

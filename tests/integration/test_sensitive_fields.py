@@ -361,3 +361,21 @@ async def test_a_form_that_copies_a_sensitive_answer_into_its_instance_name_is_r
     missing = await client.get(f"/v1/projects/{world['pid']}/forms/leaky_name",
                                headers=admin_headers)
     assert missing.status_code == 404
+
+
+async def test_a_researcher_given_sensitive_reader_reads_them(client, admin_headers, world,
+                                                             make_user):
+    pid = world["pid"]
+    given = await make_user("researcher", pid)
+    assigned = await client.post(
+        f"/v1/projects/{pid}/assignments/sensitive_reader/{given['id']}", headers=admin_headers)
+    assert assigned.status_code == 200, assigned.text
+    for form_id in forms_with_secrets(world):
+        one = f"/v1/projects/{pid}/forms/{form_id}/submissions/{world['instances'][form_id]}"
+        got = await client.get(f"{one}.xml", headers=given["headers"])
+        assert got.status_code == 200
+        assert_shown(got.text, world, form_id)
+    # the role alone opens nothing else
+    alone = await make_user("sensitive_reader", pid)
+    one = f"/v1/projects/{pid}/forms/{PHOTO_FORM}/submissions/{world['instances'][PHOTO_FORM]}"
+    assert (await client.get(f"{one}.xml", headers=alone["headers"])).status_code == 403
