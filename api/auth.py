@@ -167,10 +167,9 @@ def may_read_sensitive(actor: Actor | None, project_id: int, centre: str | None 
 
 
 def _own_centres(actor: Actor, project_id: int) -> frozenset[str]:
-    """The support centres the actor's role in the project is limited to (none until row
-    scopes give it some)."""
-    scope = getattr(actor, "scopes", {}).get(project_id)
-    return frozenset(getattr(scope, "centres", ()) or ())
+    """The support centres the actor's row scope in the project names (api/scopes.py)."""
+    scope = actor.scopes.get(project_id)
+    return frozenset(scope.centres) if scope is not None else frozenset()
 
 
 def require_admin(actor: Actor | None) -> Actor:
