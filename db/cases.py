@@ -22,10 +22,16 @@ INSERT INTO case_owners (entity_id) VALUES ($1)
 ON CONFLICT (entity_id) DO UPDATE SET entity_id = EXCLUDED.entity_id
 RETURNING entity_id
 """
+# The owner, and the case's centre that row scopes read (entities.centre, migration 0081).
 UPDATE_OWNER = """
-UPDATE case_owners SET centre = $2, caseworker_id = $3, updated_by = $4,
-       updated_at = clock_timestamp()
-WHERE entity_id = $1
+WITH o AS (
+    UPDATE case_owners SET centre = $2, caseworker_id = $3, updated_by = $4,
+           updated_at = clock_timestamp()
+    WHERE entity_id = $1
+    RETURNING entity_id
+)
+UPDATE entities e SET centre = $2
+FROM o WHERE e.id = o.entity_id AND $2::text IS NOT NULL AND e.centre IS DISTINCT FROM $2
 """
 REFERRAL_COLUMNS = """
 r.id, r.entity_id, r.kind, r.from_centre, r.to_centre, r.service, r.consent, r.override_reason,

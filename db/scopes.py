@@ -61,12 +61,18 @@ def submission_scope_sql(scope: RowScope, args: list[Any], alias: str = "s") -> 
 
 def entity_scope_sql(scope: RowScope, args: list[Any], alias: str = "e") -> str | None:
     """The condition on entities `alias` for `scope` (see submission_scope_sql): a case by its
-    centre, or by the submitter who created it. Regions do not open cases."""
+    centre (the one that owns it) or a centre it is referred to, or by the submitter who
+    created it. Regions do not open cases."""
     if not scope.limited:
         return None
     parts = []
     if scope.centres:
-        parts.append(f"{alias}.centre = ANY({_param(args, list(scope.centres))}::text[])")
+        centres = _param(args, list(scope.centres))
+        # a case its centre owns, or one referred to it (migration 0081)
+        parts.append(
+            f"({alias}.centre = ANY({centres}::text[]) OR EXISTS (SELECT 1 FROM case_referrals r "
+            f"WHERE r.entity_id = {alias}.id AND r.to_centre = ANY({centres}::text[]) "
+            "AND case_referral_opens(r.kind, r.state)))")
     if scope.submitter_ids:
         parts.append(
             f"{alias}.creator_id = ANY({_param(args, list(scope.submitter_ids))}::integer[])")

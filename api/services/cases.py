@@ -27,6 +27,7 @@ from typing import Any
 
 import asyncpg
 
+from api import scopes
 from api.auth import ROLE_PERMISSIONS, Actor, authorize
 from api.i18n import N_
 from api.problems import Problem
@@ -299,9 +300,10 @@ async def _emit(conn: asyncpg.Connection, project_id: int, case, referral, actor
 
 async def _centre_staff(conn: asyncpg.Connection, project_id: int,
                         centre: str | None) -> list[int]:
-    """Who answers for a centre's cases: the project's managers (all of them while row scopes
-    do not limit them)."""
-    return await alerts_db.project_managers(conn, project_id)
+    """Who answers for a centre's cases: the project's managers whose row scope takes in the
+    centre's cases (every unscoped manager)."""
+    managers = await alerts_db.project_managers(conn, project_id)
+    return await scopes.users_in_scope(conn, project_id, managers, centre=centre)
 
 
 async def _alert_recipients(conn: asyncpg.Connection, event, referral) -> list[int]:

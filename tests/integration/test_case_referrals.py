@@ -328,3 +328,51 @@ async def test_erasing_a_case_takes_its_referrals(client, centres, pool, admin_h
     await deliver(pool)  # its event finds no case: no alert, no failure
     assert await pool.fetchval("SELECT count(*) FROM events WHERE subject = $1 AND "
                                "handled_at IS NULL", f"case/{sent['case']}") == 0
+
+
+async def test_a_centre_sees_the_cases_it_owns_or_was_referred(
+    client, centres, pool, admin_headers, make_user
+) -> None:
+    """Row scopes (api/scopes.py): a manager limited to a centre sees the cases it owns, and
+    those referred to it while the referral stands; an accepted transfer moves the case."""
+    pid, khujand = centres["pid"], centres["users"]["khujand"]
+    scoped = {c: await make_user("manager", pid) for c in ("khujand", "dushanbe")}
+    for c, user in scoped.items():
+        put = await client.put(f"/v1/projects/{pid}/assignments/scopes/{user['id']}",
+                               json={"centres": [c]}, headers=admin_headers)
+        assert put.status_code == 200, put.text
+    sent = await send_intake(client, khujand["headers"], pid, centre="khujand", consent="yes")
+    url = case_url(pid, sent["case"])
+
+    async def sees(centre: str) -> bool:
+        headers = scoped[centre]["headers"]
+        case = await client.get(url, headers=headers)
+        entity = await client.get(f"/v1/projects/{pid}/datasets/cases/entities/{sent['case']}",
+                                  headers=headers)
+        assert case.status_code == entity.status_code, (case.text, entity.text)
+        return case.status_code == 200
+
+    assert await sees("khujand") and not await sees("dushanbe")
+    made = await client.post(url + "/referrals", json={"toCentre": "dushanbe", "service": "legal"},
+                             headers=scoped["khujand"]["headers"])
+    assert made.status_code == 201, made.text
+    assert await sees("dushanbe") and await sees("khujand")
+    await deliver(pool)
+    assert [a["state"] for a in await referral_alerts(pool, scoped["dushanbe"]["id"])] == ["pending"]
+    declined = await client.patch(url + f"/referrals/{made.json()['id']}",
+                                  json={"state": "declined", "reason": "No lawyer free"},
+                                  headers=scoped["dushanbe"]["headers"])
+    assert declined.status_code == 200, declined.text
+    assert not await sees("dushanbe")  # declined: no longer its case to see
+    await deliver(pool)
+    assert [a["state"] for a in await referral_alerts(pool, scoped["khujand"]["id"])] == ["declined"]
+
+    moved = await client.post(url + "/referrals", json={"kind": "transfer", "toCentre": "dushanbe"},
+                              headers=scoped["khujand"]["headers"])
+    assert moved.status_code == 201, moved.text
+    accepted = await client.patch(url + f"/referrals/{moved.json()['id']}",
+                                  json={"state": "accepted"}, headers=scoped["dushanbe"]["headers"])
+    assert accepted.status_code == 200, accepted.text
+    assert await sees("dushanbe") and not await sees("khujand")
+    assert await pool.fetchval("SELECT centre FROM entities WHERE uuid = $1",
+                               uuid.UUID(sent["case"])) == "dushanbe"
