@@ -330,7 +330,9 @@ async def _case_context(page: Page, conn: asyncpg.Connection, actor, project_id:
     titles = {f["xml_form_id"]: f["title"] or f["xml_form_id"]
               for f in await forms_db.list_forms(conn, project_id)}
     states = {e["version"]: e["state"] for e in timeline["entries"] if e["version"]}
-    links = actor.can("submission.read", project_id)
+    # a centre the case is only referred to reads the case, not the submissions behind it
+    links = actor.can("submission.read", project_id) and row_scope(actor, project_id).allows_centre(
+        file["owner"]["centre"])
     entries = [_timeline_entry(page, project_id, e, labels, states, titles, links)
                for e in timeline["entries"]]
     may_change = actor.can("entity.update", project_id)

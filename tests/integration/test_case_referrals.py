@@ -357,6 +357,15 @@ async def test_a_centre_sees_the_cases_it_owns_or_was_referred(
                              headers=scoped["khujand"]["headers"])
     assert made.status_code == 201, made.text
     assert await sees("dushanbe") and await sees("khujand")
+    # its page, with no links to the submissions behind it (they stay Khujand's)
+    browser = await signed_in(client, scoped["dushanbe"]["email"], scoped["dushanbe"]["password"])
+    shown = await browser.get(client, f"/projects/{pid}/cases/{sent['case']}")
+    assert shown.status_code == 200 and sent["code"] in shown.text
+    assert "/submissions/" not in shown.text
+    owner_browser = await signed_in(client, scoped["khujand"]["email"],
+                                    scoped["khujand"]["password"])
+    assert "/submissions/" in (await owner_browser.get(
+        client, f"/projects/{pid}/cases/{sent['case']}")).text
     await deliver(pool)
     assert [a["state"] for a in await referral_alerts(pool, scoped["dushanbe"]["id"])] == ["pending"]
     declined = await client.patch(url + f"/referrals/{made.json()['id']}",
