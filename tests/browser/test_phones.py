@@ -396,6 +396,8 @@ async def test_unreachable_address_warned(browser, site, client, admin_headers, 
             assert await warning.is_visible(), path
             assert "FIELDSURVEY_PUBLIC_URL" in await warning.inner_text()
             assert CYRILLIC.search(await warning.inner_text())
+            overflow = await page.evaluate("document.documentElement.scrollWidth - innerWidth")
+            assert overflow <= 1, (path, overflow)
         assert await page.locator("#plain-http").is_visible()
         assert not await axe_problems(page)
     finally:
