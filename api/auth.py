@@ -63,6 +63,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "case.consent_override",  # a referral without recorded consent (with a reason)
             "sensitive.read",
             "audit.read",  # who viewed the project's records (api/services/reading.py)
+            "webhook.manage",  # the project's webhooks and their delivery log
         }
     ),
     "researcher": frozenset(

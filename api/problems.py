@@ -55,6 +55,8 @@ CATALOGUE: dict[str, tuple[int, float, str]] = {
         N_("An edit must name the version it replaces in meta/deprecatedID."),
     ),
     "erasure-not-confirmed": (400, 400.8, N_("The erasure was not confirmed.")),
+    "webhook-url-refused": (400, 400.8, N_("The webhook's address is not allowed.")),
+    "webhook-not-found": (404, 404.1, N_("No such webhook in this project.")),
     "export-option-invalid": (400, 400.8, N_("An export or report option is not valid for this form.")),
     "export-too-wide": (400, 400.8, N_("The export has more columns than a spreadsheet can hold.")),
     "form-id-mismatch": (400, 400.8, N_("The new definition has a different form_id than the form.")),

@@ -56,6 +56,7 @@ SLOW_MODULES = (
     "tests/production/test_production.py",
     "tests/production/test_two_servers.py",
     "tests/integration/test_backup.py",
+    "tests/integration/test_webhooks.py",
 )
 
 

@@ -64,6 +64,7 @@ PAGE_MODULES = (
     "api.pages.trash",
     "api.pages.fill",
     "api.pages.alerts",
+    "api.pages.webhooks",
 )
 
 

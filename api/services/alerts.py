@@ -29,6 +29,7 @@ import asyncpg
 
 from api.auth import Actor
 from api.i18n import N_, I18n, zone
+from api.scopes import users_in_scope
 from api.settings import Settings
 from db import alerts as alerts_db
 from db.pool import pool_connection
@@ -185,17 +186,10 @@ async def alert_users(
 
 async def region_managers(conn: asyncpg.Connection, project_id: int, region: str | None,
                           centre: str | None = None) -> list[int]:
-    """The project's managers whose scope includes the region (every manager of the project
-    while scopes are not set)."""
+    """The project's managers whose scope (row scopes, api/scopes.py) takes in a record of
+    this region (or, for a case, this centre); unscoped managers always."""
     managers = await alerts_db.project_managers(conn, project_id)
-    try:
-        from api import scopes  # issue 24: row scopes, when present
-    except ImportError:
-        return managers
-    in_scope = getattr(scopes, "users_in_scope", None)
-    if in_scope is None:
-        return managers
-    return await in_scope(conn, project_id, managers, region=region, centre=centre)
+    return await users_in_scope(conn, project_id, managers, region=region, centre=centre)
 
 
 def submission_link(project_id: int, xml_form_id: str, instance_id: str) -> str:

@@ -83,16 +83,16 @@ Sender = Callable[[asyncpg.Pool, Settings], Awaitable[None]]
 
 def event_handlers() -> tuple[Handler, ...]:
     """Every handler, in the order they run on a batch."""
-    from api.services import alerts, cases
+    from api.services import alerts, cases, webhooks
 
-    return (alerts.on_events, cases.on_events)
+    return (alerts.on_events, cases.on_events, webhooks.on_events)
 
 
 def senders() -> tuple[Sender, ...]:
     """What sends to the outside, after each round: the queues the handlers fill."""
-    from api.services import alerts
+    from api.services import alerts, webhooks
 
-    return (alerts.send_due_emails,)
+    return (alerts.send_due_emails, webhooks.send_due_deliveries)
 
 
 async def handle_pending(
@@ -175,12 +175,20 @@ class OutboxWorker:
             while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _WORKER_LOCK):
                 await asyncio.sleep(self.settings.events_interval_seconds * 5)
             self.is_leader = True
+            await self.on_lead(conn)
             while True:
                 await self.round(conn)
                 await asyncio.sleep(self.settings.events_interval_seconds)
         finally:
             self.is_leader = False
             conn.terminate()
+
+    async def on_lead(self, conn: asyncpg.Connection) -> None:
+        """Becoming the worker: what the previous one was sending is sent again (it may have
+        been cut off mid-way: at least once)."""
+        from db import webhooks as webhooks_db
+
+        await webhooks_db.release_all(conn)
 
     async def round(self, conn: asyncpg.Connection) -> None:
         from api.services import alerts

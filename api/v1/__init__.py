@@ -17,9 +17,11 @@ from api.v1 import (
     sessions,
     submissions,
     summaries,
+    webhooks,
 )
 
 route_handlers = [
+    *webhooks.ROUTES,
     cases.get_case,
     cases.update_case,
     cases.create_referral,

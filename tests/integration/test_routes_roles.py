@@ -16,7 +16,12 @@ from api.pages.web import is_page_path
 
 # (method, path) -> rule: a permission name, or "public", "authenticated", "admin".
 ROUTE_RULES: dict[tuple[str, str], str] = {
-    ("GET", "/health"): "public",  # whether the server and its database answer
+    ("GET", "/health"): "public",
+    ("POST", "/v1/projects/{project_id:int}/webhooks"): "webhook.manage",
+    ("GET", "/v1/projects/{project_id:int}/webhooks"): "webhook.manage",
+    ("DELETE", "/v1/projects/{project_id:int}/webhooks/{webhook_id:int}"): "webhook.manage",
+    ("GET", "/v1/projects/{project_id:int}/webhooks/{webhook_id:int}/deliveries"): "webhook.manage",
+    ("POST", "/v1/projects/{project_id:int}/webhooks/{webhook_id:int}/deliveries/{delivery_id:int}/resend"): "webhook.manage",  # whether the server and its database answer
     # on the machine itself or with FIELDSURVEY_METRICS_TOKEN, never by role (test_metrics)
     ("GET", "/metrics"): "metrics token",
     ("POST", "/v1/sessions"): "public",
@@ -140,6 +145,7 @@ BODIES: dict[tuple[str, str], dict] = {
     ("POST", "/v1/projects/{project_id:int}/app-users"): {"displayName": " "},
     ("PATCH", "/v1/projects/{project_id:int}/app-users/{actor_id:int}"): {"centre": None},
     ("PUT", "/v1/projects/{project_id:int}/assignments/scopes/{actor_id:int}"): {},
+    ("POST", "/v1/projects/{project_id:int}/webhooks"): {"url": "ftp://x", "events": [], "secret": ""},
     ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/public-links"): {"displayName": " "},
     ("PATCH", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}"): {"reviewState": "approved"},
     ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions/{instance_id:str}/comments"): {"body": "x"},
@@ -182,6 +188,8 @@ def concrete_path(template: str, project_id: int) -> str:
         "dataset_svc": "no_such_list.svc",
         "link_id": "999999",
         "referral_id": "999999",
+        "webhook_id": "999999",
+        "delivery_id": "999999",
     }
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values.get(m.group(1), "x"), template)
 
