@@ -67,6 +67,19 @@ def _one(params, name: str) -> str | None:
     return value or None
 
 
+
+def language_display(language: str, locale: str) -> str:
+    """A form's label language as the page's language names it ("Russian (ru)" -> "русский"
+    on a Russian page), by Babel from its code; as written when it has no code Babel knows."""
+    from babel import Locale, UnknownLocaleError
+
+    code = language.rpartition("(")[2].rstrip(")") if language.endswith(")") else ""
+    try:
+        name = Locale.parse(code.replace("-", "_")).get_display_name(locale) if code else None
+    except (UnknownLocaleError, ValueError):
+        name = None
+    return name or language
+
 @get("/projects/{project_id:int}/data", include_in_schema=False)
 async def data_home(project_id: int, page: Page, conn: asyncpg.Connection) -> Response:
     project = await _project(conn, page, project_id, "export")
@@ -100,6 +113,7 @@ async def _export_page(page: Page, conn, project, xml_form_id: str, *, error: st
         "research/export.html", status=status, project=project, form=form, title=schema.title,
         masked=masked,
         xml_form_id=xml_form_id, languages=schema.languages,
+        language_names={lang: language_display(lang, page.i18n.locale) for lang in schema.languages},
         language=_one(params, "lang") or _form_language(schema, page.i18n.locale) or "",
         fields=fields, review_states=[(s, s) for s in REVIEW_STATES], error=error,
         base=f"/projects/{project['id']}/data/{quote(xml_form_id, safe='')}",

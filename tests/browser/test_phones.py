@@ -320,6 +320,9 @@ async def test_researcher_xlsx_headers_and_checkboxes(browser, site, lang) -> No
         language = await page.eval_on_selector(
             "select[name=lang]", f"s => [...s.options].map(o => o.value).find(v => v.endsWith('({lang})'))")
         assert language, "the form has labels in the page's language"
+        names = await page.eval_on_selector("select[name=lang]",
+                                            "s => [...s.options].map(o => o.textContent)")
+        assert all(CYRILLIC.search(n) and "(" not in n for n in names), names  # (12) "русский"
         await page.select_option("select[name=lang]", language)
         await page.select_option("select[name=choices]", "label")
         async with page.expect_download() as info:
