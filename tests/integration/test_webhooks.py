@@ -28,6 +28,7 @@ from forms.schema import parse_xform
 from tests.conftest import LiveServer, _free_port, login
 from tests.instances import instance_xml
 from tests.pages_client import signed_in
+from tests.xlsforms import XLSX, xlsx_bytes
 
 LIBRARY = Path(__file__).resolve().parents[2] / "forms" / "library"
 OPENROSA = {"X-OpenRosa-Version": "1.0"}
@@ -281,4 +282,52 @@ async def test_every_event_arrives_signed_after_commit_through_downtime_and_a_re
             assert int(receiver.received[-1]["headers"]["x-fieldsurvey-delivery"]) == log[0]["id"]
     finally:
         server.stop()
+        await receiver.stop()
+
+
+async def test_payload_masks_what_the_creator_may_not_read(client, admin_headers, make_user, pool,
+                                                           settings):
+    """A webhook made by a manager who is now only a researcher: the record's identifying
+    answers arrive masked, as REST shows them to that person."""
+    receiver = Receiver(pool)
+    await receiver.start()
+    try:
+        created = await client.post("/v1/projects", json={"name": f"Masked {uuid.uuid4().hex[:6]}"},
+                                    headers=admin_headers)
+        pid = created.json()["id"]
+        form = xlsx_bytes({
+            "survey": [["type", "name", "label", "sensitive"],
+                       ["text", "full_name", "Name", "yes"], ["integer", "age", "Age", ""]],
+            "settings": [["form_id", "version"], ["marked_hook", "1"]]})
+        sent = await client.post(f"/v1/projects/{pid}/forms?publish=true", content=form,
+                                 headers={**admin_headers, "Content-Type": XLSX})
+        assert sent.status_code == 200, sent.text
+        researcher = await make_user("researcher", pid)
+        hook = await pool.fetchval(
+            "INSERT INTO webhooks (project_id, url, events, secret, created_by, created_at) "
+            "VALUES ($1, $2, '{submission.created}', $3, $4, now() - interval '1 minute') "
+            "RETURNING id", pid, receiver.url, SECRET, researcher["id"])
+        xml = (b'<data id="marked_hook" version="1"><full_name>Zarina Secretova</full_name>'
+               b'<age>17</age><meta><instanceID>uuid:' + str(uuid.uuid4()).encode()
+               + b'</instanceID></meta></data>')
+        sent = await client.post(f"/v1/projects/{pid}/submission", headers={**admin_headers, **OPENROSA},
+                                 files={"xml_submission_file": ("s.xml", xml, "text/xml")})
+        assert sent.status_code == 201, sent.text
+        events = await pool.fetch("SELECT * FROM events WHERE project_id = $1", pid)
+        async with pool.acquire() as conn:
+            await webhook_service.on_events(conn, [events_service.Event.from_row(e) for e in events])
+        relaxed = dataclasses.replace(settings, webhooks_allow_private=True)
+        assert await webhook_service.send_due_deliveries(pool, relaxed) == 1
+        record = receiver.received[0]["payload"]["record"]
+        assert "Zarina" not in record["xml"] and "[masked]" in record["xml"]
+        assert "<age>17</age>" in record["xml"]
+        # the creator loses the project: nothing more is sent
+        await pool.execute("DELETE FROM assignments WHERE actor_id = $1", researcher["id"])
+        await pool.execute("UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = now() "
+                           "WHERE webhook_id = $1", hook)
+        assert await webhook_service.send_due_deliveries(pool, relaxed) == 1
+        assert len(receiver.received) == 1
+        row = await pool.fetchrow("SELECT * FROM webhook_deliveries WHERE webhook_id = $1", hook)
+        assert row["state"] == "failed" and "may no longer read" in row["last_error"]
+    finally:
         await receiver.stop()
