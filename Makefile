@@ -29,7 +29,7 @@ $(LOCALE_DIR)/%/LC_MESSAGES/messages.mo: $(LOCALE_DIR)/%/LC_MESSAGES/messages.po
 # After adding or changing a string: re-extract it and update the three catalogues, then fill
 # the ru and tg msgstr (tests/unit/test_catalogues.py names the missing ones).
 messages: $(STAMP)
-	$(BIN)/pybabel -q extract -F api/pages/babel.cfg -k N_ --no-location --sort-output \
+	$(BIN)/pybabel -q extract -F api/pages/babel.cfg -k N_ -k NC_:1c,2 --no-location --sort-output \
 	  --project fieldsurvey --copyright-holder "fieldsurvey" -o $(LOCALE_DIR)/messages.pot .
 	$(BIN)/pybabel -q update -D messages -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) \
 	  --no-fuzzy-matching --ignore-obsolete

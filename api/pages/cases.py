@@ -61,14 +61,21 @@ PROPERTY_NAMES = {
     "visits": N_("Visits"),
     "stage": N_("Reintegration stage"),
 }
+def NC_(context: str, message: str) -> tuple[str, str]:  # noqa: N802 - gettext's convention
+    """Marks a message with a context for the catalogue (`make messages`: -k NC_:1c,2): "Open"
+    of a case (masculine "Открыт" in Russian) is not "Open" of a form ("Открыта")."""
+    return context, message
+
+
 VALUE_NAMES = {
-    "status": {"open": N_("Open"), "closed": N_("Closed")},
+    "status": {"open": NC_("case", "Open"), "closed": NC_("case", "Closed")},
     "age_band": {"under_18": N_("under 18"), "18_24": N_("18–24"), "25_34": N_("25–34"),
                  "35_49": N_("35–49"), "50_plus": N_("50 and older")},
 }
 # The list's columns, when the case list has these properties.
 LIST_COLUMNS = ("centre", "stage", "status", "opened", "last_visit", "next_contact", "visits")
-STATUS_FILTERS = {"": N_("All"), "open": N_("Open"), "closed": N_("Closed")}
+STATUS_FILTERS = {"": NC_("cases", "All"), "open": NC_("cases", "Open"),
+                  "closed": NC_("cases", "Closed")}
 
 
 def cases_url(project_id: int, uuid: str | None = None) -> str:
@@ -104,7 +111,9 @@ class CaseLabels:
             return None
         text = str(raw)
         if prop in VALUE_NAMES and text in VALUE_NAMES[prop]:
-            return Shown(self.i18n.gettext(VALUE_NAMES[prop][text]), text)
+            name = VALUE_NAMES[prop][text]
+            return Shown(self.i18n.pgettext(*name) if isinstance(name, tuple)
+                         else self.i18n.gettext(name), text)
         found = self.fields.get(prop)
         if found:
             f, language, default = found

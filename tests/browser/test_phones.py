@@ -405,3 +405,15 @@ async def test_unreachable_address_warned(browser, site, client, admin_headers, 
         assert not await axe_problems(page)
     finally:
         await context.close()
+
+
+async def test_case_status_agrees_with_case_in_russian(browser, site) -> None:
+    """(12) A case (случай, masculine) is "Открыт", and the filter reads "Открытые"; the
+    feminine "Открыта" is a form's."""
+    context, page = await phone(browser, site, site["manager"], "ru")
+    try:
+        await page.goto(f"{site['base']}/projects/{site['pid']}/cases")
+        text = await page.inner_text("main")
+        assert "Открытые" in text and "Открыт" in text and "Открыта" not in text
+    finally:
+        await context.close()
