@@ -53,6 +53,14 @@ SELECT {REFERRAL_COLUMNS} FROM case_referrals r
 JOIN actors cb ON cb.id = r.created_by LEFT JOIN actors rb ON rb.id = r.responded_by
 WHERE r.entity_id = $1 ORDER BY r.created_at, r.id
 """
+SELECT_REFERRAL_WITH_CASE = f"""
+SELECT {REFERRAL_COLUMNS}, e.uuid::text AS case_uuid, cur.label AS case_label
+FROM case_referrals r
+JOIN entities e ON e.id = r.entity_id AND e.deleted_at IS NULL
+JOIN entity_defs cur ON cur.entity_id = e.id AND cur.current
+JOIN actors cb ON cb.id = r.created_by LEFT JOIN actors rb ON rb.id = r.responded_by
+WHERE r.id = $1
+"""
 SELECT_REFERRAL = f"""
 SELECT {REFERRAL_COLUMNS} FROM case_referrals r
 JOIN actors cb ON cb.id = r.created_by LEFT JOIN actors rb ON rb.id = r.responded_by
@@ -131,6 +139,12 @@ async def list_referrals(conn: asyncpg.Connection, entity_id: int) -> list[async
 async def get_referral(conn: asyncpg.Connection, entity_id: int,
                        referral_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(SELECT_REFERRAL, entity_id, referral_id)
+
+
+async def referral_with_case(conn: asyncpg.Connection,
+                             referral_id: int) -> asyncpg.Record | None:
+    """A referral and its (live) case's uuid and label."""
+    return await conn.fetchrow(SELECT_REFERRAL_WITH_CASE, referral_id)
 
 
 async def answer_referral(conn: asyncpg.Connection, entity_id: int, referral_id: int, state: str,

@@ -338,6 +338,13 @@ async def on_events(conn: asyncpg.Connection, events) -> None:
                      "service": d["service"]})
 
 
+async def referral_record(conn: asyncpg.Connection, referral_id: int) -> dict[str, Any] | None:
+    """A referral as REST shows it, with its case (a webhook's record of a case event); None
+    when the case is gone."""
+    row = await cases_db.referral_with_case(conn, referral_id)
+    return referral_json(row) if row is not None else None
+
+
 async def project_referrals(
     conn: asyncpg.Connection, actor: Actor | None, project_id: int, *, state: str | None = None,
     centre: str | None = None, limit: int = 200,

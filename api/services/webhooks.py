@@ -44,6 +44,7 @@ import msgspec
 from api.auth import Actor, actor_from_user_row, authorize
 from api.i18n import N_
 from api.problems import Problem
+from api.services import cases as cases_service
 from api.services.sensitive import form_masked_paths
 from api.settings import Settings
 from db import audits as audits_db
@@ -248,7 +249,9 @@ async def _record(conn: asyncpg.Connection, delivery, creator: Actor) -> dict[st
                                "createdAt": _iso(row["version_created_at"]),
                                "conflictingProperties": row["conflicting_properties"]},
         }
-    return details  # a case event: its ids, as its module wrote them
+    if delivery["subject"].startswith("case/"):  # the referral or transfer, as REST shows it
+        return await cases_service.referral_record(conn, details["referralId"])
+    return details
 
 
 async def _creator(conn: asyncpg.Connection, user_id: int, known: dict) -> Actor | None:

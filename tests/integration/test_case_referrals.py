@@ -6,12 +6,14 @@ case's timeline and the audit log, and nothing is half-written when a step is re
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
 import pytest
 
 from api.services import events as events_service
+from api.services import webhooks as webhook_service
 from tests.cases_seed import publish_case_forms, send_intake
 from tests.integration.test_pages_infra import assert_no_english
 from tests.pages_client import signed_in
@@ -385,3 +387,25 @@ async def test_a_centre_sees_the_cases_it_owns_or_was_referred(
     assert await sees("dushanbe") and not await sees("khujand")
     assert await pool.fetchval("SELECT centre FROM entities WHERE uuid = $1",
                                uuid.UUID(sent["case"])) == "dushanbe"
+
+
+async def test_a_webhook_carries_the_referral_as_rest_shows_it(client, centres, pool) -> None:
+    pid, khujand = centres["pid"], centres["users"]["khujand"]
+    sent = await send_intake(client, khujand["headers"], pid, centre="khujand", consent="yes")
+    made = await client.post(case_url(pid, sent["case"]) + "/referrals",
+                             json={"kind": "transfer", "toCentre": "dushanbe"},
+                             headers=khujand["headers"])
+    assert made.status_code == 201, made.text
+    event = await pool.fetchrow("SELECT * FROM events WHERE subject = $1 AND kind = $2",
+                                f"case/{sent['case']}", "case.transferred")
+    assert event["details"]["referralId"] == made.json()["id"]
+    delivery = {"id": 0, "details": event["details"], "subject": event["subject"],
+                "project_id": pid, "form_id": None, "created_by": khujand["id"],
+                "event_kind": event["kind"], "event_id": event["id"],
+                "event_at": event["created_at"]}
+    async with pool.acquire() as conn:
+        body = json.loads(await webhook_service.delivery_body(conn, delivery))
+    rest = (await client.get(case_url(pid, sent["case"]), headers=khujand["headers"])).json()
+    assert body["event"] == "case.transferred" and body["uuid"] == sent["case"]
+    assert {k: v for k, v in body["record"].items() if k != "case"} == rest["referrals"][0]
+    assert body["record"]["case"] == {"uuid": sent["case"], "label": sent["code"]}
