@@ -221,7 +221,7 @@ async def test_every_read_route_shows_no_dushanbe_record(client, world, role) ->
               "form_ref": "support_center_intake", "form_svc": "support_center_intake.svc",
               "table": "Submissions", "dataset_svc": "cases.svc", "version_id": du["ids"][0],
               "version_ref": "published", "role": "app-user", "actor_id": "0",
-              "link_id": "0", "nav": "x", "token": "x"}
+              "link_id": "0", "nav": "x", "token": "x", "webhook_id": "0"}
     walked = 0
     for (method, path), rule in ROUTE_RULES.items():
         if method != "GET" or rule in ("admin", "metrics token", "public"):
