@@ -442,3 +442,29 @@ async def test_trash_and_erasure_hold_the_scope(client, pool, world, admin_heade
         assert erase.status_code == 404, erase.text
     finally:
         await client.post(f"{base}/{hidden}/restore", headers=admin_headers)
+
+
+async def test_the_migration_backfills_what_was_stored(pool, world) -> None:
+    """Migration 0030's backfill (its own SQL, run again on rows whose columns were emptied)
+    gives back the regions and centres that ingest and the triggers wrote."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "db" / "migrations"
+            / "0030_row_scopes.sql").read_text()
+    backfill = text[text.index("-- Backfill what is stored already."):text.index("-- A scoped table")]
+    query = ("SELECT s.instance_id, s.centre, s.region FROM submissions s JOIN forms f "
+             "ON f.id = s.form_id WHERE f.project_id = $1 ORDER BY s.id")
+    async with pool.acquire() as conn:
+        stored = [tuple(r) for r in await conn.fetch(query, world["pid"])]
+        tr = conn.transaction()
+        await tr.start()
+        try:
+            await conn.execute(
+                "UPDATE submissions s SET region = NULL, centre = NULL FROM forms f "
+                "WHERE f.id = s.form_id AND f.project_id = $1", world["pid"])
+            assert {r[1:] for r in await conn.fetch(query, world["pid"])} == {(None, None)}
+            await conn.execute(backfill)
+            assert [tuple(r) for r in await conn.fetch(query, world["pid"])] == stored
+        finally:
+            await tr.rollback()
+    assert ("dushanbe" in {c for _, c, _ in stored}) and ("TJ-DU" in {r for _, _, r in stored})
