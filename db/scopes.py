@@ -154,6 +154,28 @@ async def project_submitters(conn: asyncpg.Connection, project_id: int) -> list[
             for r in await conn.fetch(SELECT_PROJECT_SUBMITTERS, project_id)]
 
 
+async def event_in_scope(
+    conn: asyncpg.Connection, subject: str, details: dict, scope: RowScope
+) -> bool:
+    """Whether an outbox event's record (a submission, an entity's version; a case's referral)
+    is in `scope`: what a webhook's creator may be sent."""
+    if not scope.limited:
+        return True
+    args: list[Any] = []
+    if subject.startswith("submission/") and "submissionId" in details:
+        args.append(details["submissionId"])
+        where = submission_scope_sql(scope, args)
+        return bool(await conn.fetchval(
+            f"SELECT true FROM submissions s WHERE s.id = $1 AND {where}", *args))
+    if subject.startswith("entity/") and "entityDefId" in details:
+        args.append(details["entityDefId"])
+        where = entity_scope_sql(scope, args)
+        return bool(await conn.fetchval(
+            "SELECT true FROM entity_defs v JOIN entities e ON e.id = v.entity_id "
+            f"WHERE v.id = $1 AND {where}", *args))
+    return False  # a case's referral, or anything else: not for a scoped reader
+
+
 def scope_from_rows(rows: Sequence[asyncpg.Record]) -> RowScope:
     regions, centres, submitters = [], [], []
     for row in rows:

@@ -44,10 +44,12 @@ import msgspec
 from api.auth import Actor, actor_from_user_row, authorize
 from api.i18n import N_
 from api.problems import Problem
+from api.scopes import row_scope
 from api.services import cases as cases_service
 from api.services.sensitive import form_masked_paths
 from api.settings import Settings
 from db import audits as audits_db
+from db import scopes as scopes_db
 from db import users as users_db
 from db import webhooks as webhooks_db
 from db.pool import pool_connection
@@ -217,6 +219,9 @@ async def _record(conn: asyncpg.Connection, delivery, creator: Actor) -> dict[st
     """The record as REST shows it to the creator (questions that identify a person masked
     unless they may read them: api/services/sensitive.py); None when it is gone."""
     details = dict(delivery["details"] or {})
+    if not await scopes_db.event_in_scope(conn, delivery["subject"], details,
+                                          row_scope(creator, delivery["project_id"])):
+        return None  # out of the creator's row scope (api/scopes.py): as if it were gone
     if delivery["subject"].startswith("submission/"):
         row = await webhooks_db.submission_record(conn, details["submissionId"],
                                                   details["versionId"])
