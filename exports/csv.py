@@ -31,7 +31,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -150,9 +150,10 @@ class _Table:
     return in a value goes through a writer whose line end holds `\r` (so it quotes that
     value), then gets our `\n` line end back."""
 
-    def __init__(self, raw) -> None:
+    def __init__(self, raw, bom: bool = False) -> None:
         self.raw = raw
-        self.text = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=False)
+        self.text = io.TextIOWrapper(raw, encoding="utf-8-sig" if bom else "utf-8", newline="",
+                                     write_through=False)
         self.writer = csv.writer(self.text, lineterminator="\n")
         self._carriage = io.StringIO()
         self._carriage_writer = csv.writer(self._carriage, lineterminator="\r\n")
@@ -208,28 +209,38 @@ async def stream_csv_zip(
     flush_bytes: int = FLUSH_BYTES,
     escape_formulas: bool = True,
     masked: frozenset[str] = frozenset(),
+    bom: bool = False,
+    headers: Sequence[Sequence[str]] | None = None,
+    converters: Sequence[Sequence[tuple[int, Callable[[Any], Any]]]] | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield the bytes of the zip while reading `records` (in the order given: Central's is
     newest first; their masked answers already masked), then `files` (see the module
-    docstring); `masked` masks the Collect audit logs' values of those questions."""
+    docstring); `masked` masks the Collect audit logs' values of those questions.
+
+    Central's layout by default; the CSV for Excel (exports/excel_csv.py) gives `bom` (each
+    file starts with the UTF-8 byte-order mark), `headers` (a header row per table) and
+    `converters` (per table, (column, convert) pairs that take the place of ours)."""
     archive = ZipStream()
     names = table_filenames(layout)
     builder = RowBuilder(layout)
-    converters = _root_converters(layout)
-    root = _Table(archive.open(names[0]))
-    repeats = [_Table(archive.spool()) for _ in layout.tables[1:]]
+    table_converters = [[] for _ in layout.tables] if converters is None \
+        else [list(c) for c in converters]
+    replaced = {at for at, _ in table_converters[0]}
+    table_converters[0] += [(at, c) for at, c in _root_converters(layout) if at not in replaced]
+    root = _Table(archive.open(names[0]), bom)
+    repeats = [_Table(archive.spool(), bom) for _ in layout.tables[1:]]
     tables = [root, *repeats]
-    for table, spec in zip(tables, layout.tables, strict=True):
-        table.writerow([c.name for c in spec.columns])
+    for index, (table, spec) in enumerate(zip(tables, layout.tables, strict=True)):
+        table.writerow(list(headers[index]) if headers is not None
+                       else [c.name for c in spec.columns])
     audit: _Table | None = None
     try:
         async for record in records:
             for t_index, row in builder.rows(record):
-                if t_index == 0:
-                    for at, convert in converters:
-                        value = row[at]
-                        if value is not None:
-                            row[at] = convert(value)
+                for at, convert in table_converters[t_index]:
+                    value = row[at]
+                    if value is not None:
+                        row[at] = convert(value)
                 if escape_formulas:
                     _neutralise_row(row)
                 tables[t_index].writerow(row)

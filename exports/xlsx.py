@@ -188,13 +188,31 @@ def _value_labels(column: Column, translate: Callable[[str], str]):
     return lambda v: one(str(v))
 
 
-def _converter(column: Column, language: str | None, default: str | None, labels: bool,
-               translate: Callable[[str], str] | None = None):
-    if labels and translate is not None and column.source in ("system", "screening") \
+def label_converter(column: Column, language: str | None, default: str | None,
+                    translate: Callable[[str], str] | None = None):
+    """What writes a column's values as labels in `language` (a choice's label, a
+    classification value's name with `translate`), or None when they have none: shared by the
+    workbook and the CSV for Excel (exports/excel_csv.py)."""
+    if translate is not None and column.source in ("system", "screening") \
             and column.type != "submission_date":
         named = _value_labels(column, translate)
         if named is not None:
             return named
+    if column.source != "field":
+        return None
+    f = column.field
+    if f.choices and f.type in ("select_one", "select_multiple", "rank"):
+        names = {c.name: label_in(c.labels, language, default) or c.name for c in f.choices}
+        if f.type == "select_one":
+            return lambda v: names.get(v, v)
+        return lambda v: "; ".join(names.get(x, x) for x in v.split())
+    return None
+
+
+def _converter(column: Column, language: str | None, default: str | None, labels: bool,
+               translate: Callable[[str], str] | None = None):
+    if labels and (named := label_converter(column, language, default, translate)) is not None:
+        return named
     if column.source == "system":
         return _submission_date if column.type == "submission_date" else None
     if column.source == "screening":
@@ -203,13 +221,7 @@ def _converter(column: Column, language: str | None, default: str | None, labels
         return _to_number
     if column.source != "field":
         return None
-    f = column.field
-    if labels and f.choices and f.type in ("select_one", "select_multiple", "rank"):
-        names = {c.name: label_in(c.labels, language, default) or c.name for c in f.choices}
-        if f.type == "select_one":
-            return lambda v: names.get(v, v)
-        return lambda v: "; ".join(names.get(x, x) for x in v.split())
-    return _BY_TYPE.get(f.type)
+    return _BY_TYPE.get(column.field.type)
 
 
 def header_of(column: Column, language: str | None, default: str | None,

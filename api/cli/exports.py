@@ -1,4 +1,4 @@
-"""`fieldsurvey export`: a form's submissions to an .xlsx or .csv.zip file, with a progress
+"""`fieldsurvey export`: a form's submissions to an .xlsx or a CSV zip file, with a progress
 bar. The same code path as the HTTP export (its own connection, a server-side cursor, the
 audit log), writing to a file instead of a response.
 
@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from api.cli._common import cli_connection, find_project, run, settings_from_env
-from api.services.exports import EXPORT_FORMATS
+from api.services.exports import EXPORT_FORMATS, LABELLED_FORMATS
 
 FORMATS = tuple(EXPORT_FORMATS)
 
@@ -30,15 +30,15 @@ FORMATS = tuple(EXPORT_FORMATS)
 @click.option("--review-state", multiple=True, help="received, approved, ...")
 @click.option("--version", multiple=True, help="form version (repeatable)")
 @click.option("--fields", help="comma-separated field paths")
-@click.option("--lang", help="XLSX: label headers in this language")
+@click.option("--lang", help="xlsx, excel.csv.zip: label headers in this language")
 @click.option("--choices", type=click.Choice(("value", "label")), default="value",
               show_default=True)
-@click.option("--split-select-multiples", is_flag=True, help="CSV zip")
+@click.option("--split-select-multiples", is_flag=True, help="CSV zips")
 @click.option("--no-group-paths", is_flag=True)
 @click.option(
     "--raw-formulas",
     is_flag=True,
-    help="CSV zip: write text beginning with = + - @ as submitted (default: a leading ')",
+    help="CSV zips: write text beginning with = + - @ as submitted (default: a leading ')",
 )
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def export(**options: Any) -> None:
@@ -77,14 +77,13 @@ async def run_export(
 
     settings = settings_from_env()
     dsn = settings.database_url or start_embedded_postgres(settings.data_dir)
-    spreadsheet = format_ == "xlsx"
     async with cli_connection(settings) as conn:
         project_row = await find_project(conn, project)
         asked = ExportRequest(
             since=since, until=until, review_state=list(review_state) or None,
             version=list(version) or None, fields=fields, group_paths=not no_group_paths,
             split_select_multiples=split_select_multiples, escape_formulas=not raw_formulas,
-            lang=lang if spreadsheet else None, choices=choices,
+            lang=lang if format_ in LABELLED_FORMATS else None, choices=choices,
         )
         try:
             # the operator of the server reads the whole project

@@ -135,6 +135,12 @@ def _export_request(params, kind: str) -> ExportRequest:
     if kind == "xlsx":
         return ExportRequest(**common, lang=_one(params, "lang"),
                              choices=params.get("choices", "label"))
+    if kind == "excel.csv.zip":  # the labels chosen beside its button, as the workbook's
+        return ExportRequest(
+            **common, lang=_one(params, "lang"), choices=params.get("choices", "label"),
+            split_select_multiples=params.get("splitSelectMultiples") == "true",
+            escape_formulas=params.get("escapeFormulas", "true") != "false",
+        )
     return ExportRequest(
         **common, attachments=True,
         split_select_multiples=params.get("splitSelectMultiples") == "true",
@@ -168,6 +174,13 @@ async def download_xlsx(project_id: int, xml_form_id: str, page: Page, conn: asy
 @get("/projects/{project_id:int}/data/{xml_form_id:str}/submissions.csv.zip", include_in_schema=False)
 async def download_csv_zip(project_id: int, xml_form_id: str, page: Page, conn: asyncpg.Connection) -> Response:
     return await _download(page, conn, project_id, xml_form_id, "csv.zip")
+
+
+@get("/projects/{project_id:int}/data/{xml_form_id:str}/submissions.excel.csv.zip",
+     include_in_schema=False)
+async def download_excel_csv_zip(project_id: int, xml_form_id: str, page: Page,
+                                 conn: asyncpg.Connection) -> Response:
+    return await _download(page, conn, project_id, xml_form_id, "excel.csv.zip")
 
 
 # --- the survey report ---------------------------------------------------------------------
@@ -277,5 +290,5 @@ async def connect_page(project_id: int, page: Page, conn: asyncpg.Connection, se
                        local=only_this_machine(server))
 
 
-ROUTES = [data_home, export_page, download_xlsx, download_csv_zip, report_page, report_workbook,
-          connect_page]
+ROUTES = [data_home, export_page, download_xlsx, download_csv_zip, download_excel_csv_zip,
+          report_page, report_workbook, connect_page]

@@ -399,6 +399,8 @@ def file_name(i18n: I18n, kind: str, title: str) -> str:
     names = {
         "xlsx": i18n.gettext("%(form)s - submissions %(date)s.xlsx", form=title, date=day),
         "csv.zip": i18n.gettext("%(form)s - submissions %(date)s.csv.zip", form=title, date=day),
+        "excel.csv.zip": i18n.gettext("%(form)s - submissions for Excel %(date)s.csv.zip",
+                                      form=title, date=day),
         "report.xlsx": i18n.gettext("%(form)s - report %(date)s.xlsx", form=title, date=day),
         "risk.xlsx": i18n.gettext("%(project)s - risk summaries %(date)s.xlsx", project=title, date=day),
     }

@@ -46,6 +46,7 @@ from db.pool import read_snapshot
 from db.scopes import UNSCOPED, RowScope
 from db.submissions import stream_attachments_for_export, stream_submissions_for_export
 from exports.csv import SubmissionFile, stream_csv_zip
+from exports.excel_csv import stream_excel_csv_zip
 from exports.layout import (
     ExportLayout,
     ExportOptionError,
@@ -371,30 +372,38 @@ def _prepare_csv_zip(target: ExportTarget, asked: ExportRequest) -> PreparedExpo
 
 def _prepare_xlsx(target: ExportTarget, asked: ExportRequest) -> PreparedExport:
     language = export_language(target, asked.lang)
-    layout = export_layout(
-        target, fields=asked.fields, group_paths=asked.group_paths,
-        split_select_multiples=True, spreadsheet=True,
-    )
-
+    layout = export_layout(target, fields=asked.fields, group_paths=asked.group_paths,
+                           split_select_multiples=True, spreadsheet=True)
     locale = label_locale(language)
+    translate = I18n.for_locale(locale).gettext if locale else None
+    return PreparedExport("xlsx", target, lambda records: stream_xlsx(
+        records, layout, language=language, header_labels=language is not None,
+        choice_labels=asked.choices == "label", masked=target.masked, translate=translate,
+    ), False, False, {"format": "xlsx", "lang": language}, XLSX_MEDIA_TYPE,
+        f"{target.xml_form_id}.xlsx", layout)
 
-    def write(records):
-        return stream_xlsx(
-            records, layout, language=language, header_labels=language is not None,
-            choice_labels=asked.choices == "label", masked=target.masked,
-            translate=I18n.for_locale(locale).gettext if locale else None,
-        )
 
-    return PreparedExport("xlsx", target, write, False, False,
-                          {"format": "xlsx", "lang": language}, XLSX_MEDIA_TYPE,
-                          f"{target.xml_form_id}.xlsx", layout)
+def _prepare_excel_csv_zip(target: ExportTarget, asked: ExportRequest) -> PreparedExport:
+    language = export_language(target, asked.lang)
+    layout = export_layout(target, fields=asked.fields, group_paths=asked.group_paths,
+                           split_select_multiples=asked.split_select_multiples, spreadsheet=False)
+    locale = label_locale(language or target.merged.schema.default_language)
+    translate = I18n.for_locale(locale).gettext if locale else None
+    details = {"format": "excel.csv.zip", "lang": language, "choices": asked.choices,
+               "escapeFormulas": asked.escape_formulas}
+    return PreparedExport("excel.csv.zip", target, lambda records: stream_excel_csv_zip(
+        records, layout, language=language, choice_labels=asked.choices == "label",
+        translate=translate, escape_formulas=asked.escape_formulas,
+    ), True, False, details, "application/zip", f"{target.xml_form_id}-excel.csv.zip", layout)
 
 
 # format -> how its export is prepared (a writer of exports/ behind it)
 EXPORT_FORMATS: dict[str, Callable[[ExportTarget, ExportRequest], PreparedExport]] = {
     "xlsx": _prepare_xlsx,
-    "csv.zip": _prepare_csv_zip,
+    "csv.zip": _prepare_csv_zip,  # ODK Central's layout: names and values as submitted
+    "excel.csv.zip": _prepare_excel_csv_zip,  # for Excel: UTF-8 with BOM, labels
 }
+LABELLED_FORMATS = ("xlsx", "excel.csv.zip")  # those with `lang` and `choices`
 
 
 async def prepare_export(
@@ -405,7 +414,7 @@ async def prepare_export(
     served. Reads only; the caller has checked the permission and gives the reader's row
     scope. With `reader`, the sensitive fields it may not read are masked (the CLI, run by the
     server's operator, gives none)."""
-    if export_format == "xlsx" and asked.choices not in ("value", "label"):
+    if export_format in LABELLED_FORMATS and asked.choices not in ("value", "label"):
         raise Problem("export-option-invalid", N_("choices must be value or label."))
     submission_filter = parse_filter(asked.since, asked.until, asked.review_state, asked.version,
                                      scope=scope)

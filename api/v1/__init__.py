@@ -63,6 +63,7 @@ route_handlers = [
     app_users.unassign_app_user,
     screenings.get_classification,
     exports.export_csv_zip,
+    exports.export_excel_csv_zip,
     exports.export_xlsx,
     exports.get_report,
     exports.get_report_xlsx,

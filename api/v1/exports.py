@@ -1,6 +1,7 @@
 """Exports and survey reports of a form's submissions (the use cases: api/services/exports.py).
 
 GET /v1/projects/{pid}/forms/{xmlFormId}/submissions.csv.zip   (Central's CSV zip, with media/)
+GET /v1/projects/{pid}/forms/{xmlFormId}/submissions.excel.csv.zip  (CSV for Excel: BOM, labels)
 GET /v1/projects/{pid}/forms/{xmlFormId}/submissions.xlsx      (a workbook with a codebook)
 GET /v1/projects/{pid}/forms/{xmlFormId}/report                (per-question summary, JSON)
 GET /v1/projects/{pid}/forms/{xmlFormId}/report.xlsx           (the same as a workbook)
@@ -66,6 +67,34 @@ async def export_csv_zip(
         attachments=attachments, escape_formulas=escape_formulas,
     )
     return await _stream(request, conn, actor, project_id, xml_form_id, "csv.zip", asked)
+
+
+@get(FORM_PATH + "/submissions.excel.csv.zip")
+async def export_excel_csv_zip(
+    request: Request,
+    project_id: int,
+    xml_form_id: str,
+    conn: asyncpg.Connection,
+    actor: Actor | None,
+    since: str | None = None,
+    until: str | None = None,
+    review_state: list[str] | None = Parameter(query="reviewState", default=None),
+    version: list[str] | None = None,
+    fields: str | None = None,
+    group_paths: bool = Parameter(query="groupPaths", default=True),
+    split_select_multiples: bool = Parameter(query="splitSelectMultiples", default=False),
+    escape_formulas: bool = Parameter(query="escapeFormulas", default=True),
+    lang: str | None = None,
+    choices: str = "label",
+) -> Stream:
+    """The CSV files for Excel: UTF-8 with a byte-order mark, headers labelled in `lang` (the
+    form's default language without), choices as labels unless `choices=value`; no media."""
+    asked = ExportRequest(
+        since=since, until=until, review_state=review_state, version=version, fields=fields,
+        group_paths=group_paths, split_select_multiples=split_select_multiples,
+        escape_formulas=escape_formulas, lang=lang, choices=choices,
+    )
+    return await _stream(request, conn, actor, project_id, xml_form_id, "excel.csv.zip", asked)
 
 
 @get(FORM_PATH + "/submissions.xlsx")

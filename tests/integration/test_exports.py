@@ -378,6 +378,85 @@ async def test_xlsx_labels_in_russian_matches_golden(client, admin_headers, gold
     )
 
 
+async def test_csv_for_excel_has_a_bom_and_russian_labels(client, admin_headers, golden) -> None:
+    response = await client.get(
+        f"{golden['base']}/submissions.excel.csv.zip?lang=ru&splitSelectMultiples=true",
+        headers=admin_headers,
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/zip")
+    assert 'filename="golden_survey-excel.csv.zip"' in response.headers["content-disposition"]
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    # the files of Central's layout, no media
+    assert archive.namelist() == [f"{FORM_ID}.csv", f"{FORM_ID}-member.csv", f"{FORM_ID}-trip.csv"]
+    tables = {}
+    for name in archive.namelist():
+        raw = archive.read(name)
+        assert raw.startswith(b"\xef\xbb\xbf") and not raw[3:].startswith(b"\xef\xbb\xbf")
+        tables[name] = list(csv.reader(io.StringIO(raw[3:].decode("utf-8"), newline="")))
+    root = tables[f"{FORM_ID}.csv"]
+    header = root[0]
+    # the workbook's labelled headers (exports/xlsx.py), in Russian
+    assert {"Имя", "Возраст", "Риски", "Риски/Долг", "Место (широта)", "Дата отправки",
+            "Ключ", "Статус проверки"} <= set(header), header
+    assert not {"age", "SubmissionDate", "KEY"} & set(header)
+    assert len(root) == 1 + len(SUBMISSIONS)
+    names = [row[header.index("Имя")] for row in root[1:]]
+    assert names == ["Parviz", "Мадина", "Farrukh & <Sons>", "Dilnoza"]
+    dilnoza = root[-1]
+    assert dilnoza[header.index("Риски")] == "Долг; Паспорт отобран"  # choices as labels
+    assert dilnoza[header.index("Члены?")] == "Да"
+    assert dilnoza[header.index("Дата отправки")] == "2026-01-10T08:00:00.000Z"
+    trips = tables[f"{FORM_ID}-trip.csv"]
+    assert "Страна" in trips[0] and "Ключ родительской строки" in trips[0]
+    assert sorted(r[trips[0].index("Страна")] for r in trips[1:]) == [
+        "Казахстан", "Россия", "Россия"]
+    codes = await client.get(f"{golden['base']}/submissions.excel.csv.zip?lang=ru&choices=value",
+                             headers=admin_headers)
+    coded = zipfile.ZipFile(io.BytesIO(codes.content)).read(f"{FORM_ID}.csv").decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(coded, newline="")))
+    assert rows[-1][rows[0].index("Риски")] == "debt passport"
+    bad = await client.get(f"{golden['base']}/submissions.excel.csv.zip?lang=fr",
+                           headers=admin_headers)
+    assert bad.status_code == 400 and bad.json()["slug"] == "export-option-invalid"
+
+
+async def test_csv_for_excel_neutralises_formulas_and_leaves_centrals_csv_alone(
+    client, admin_headers, pool
+) -> None:
+    project = await client.post(
+        "/v1/projects", json={"name": f"excel-csv-{uuid.uuid4().hex[:8]}"}, headers=admin_headers
+    )
+    pid = project.json()["id"]
+    await _publish(client, admin_headers, pid, "2", first=True)
+    await _submit(client, admin_headers, pid, "2", "uuid:00000000-0000-4000-8000-0000000000e1", {
+        "name": "=HYPERLINK(\"http://evil.example\",\"Открыть\")",
+        "age": "-5",
+        "household": {"has_members": "yes", "member": [{"m_name": "@SUM(1+1)"}]},
+    })
+    base = f"/v1/projects/{pid}/forms/{FORM_ID}"
+    excel = zipfile.ZipFile(io.BytesIO((await client.get(
+        f"{base}/submissions.excel.csv.zip?lang=ru", headers=admin_headers)).content))
+    root = list(csv.reader(io.StringIO(excel.read(f"{FORM_ID}.csv").decode("utf-8-sig"))))
+    assert root[1][root[0].index("Имя")] == "'=HYPERLINK(\"http://evil.example\",\"Открыть\")"
+    assert root[1][root[0].index("Возраст")] == "-5"  # numbers stay numbers
+    member = list(csv.reader(io.StringIO(excel.read(f"{FORM_ID}-member.csv").decode("utf-8-sig"))))
+    assert member[1][member[0].index("Имя члена")] == "'@SUM(1+1)"
+    raw = zipfile.ZipFile(io.BytesIO((await client.get(
+        f"{base}/submissions.excel.csv.zip?escapeFormulas=false", headers=admin_headers)).content))
+    unescaped = list(csv.reader(io.StringIO(raw.read(f"{FORM_ID}.csv").decode("utf-8-sig"))))
+    assert unescaped[1][unescaped[0].index("Name")] == '=HYPERLINK("http://evil.example","Открыть")'
+
+    # Central's layout: no BOM, names as headers, codes as values (its golden file: above)
+    central = zipfile.ZipFile(io.BytesIO((await client.get(
+        f"{base}/submissions.csv.zip?attachments=false", headers=admin_headers)).content))
+    body = central.read(f"{FORM_ID}.csv")
+    assert body.startswith(b"SubmissionDate,")
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8"))))
+    assert "age" in rows[0] and rows[1][rows[0].index("household-has_members")] == "yes"
+    assert rows[1][rows[0].index("name")].startswith("'=HYPERLINK(")
+
+
 async def test_codebook_lists_every_question_in_every_language(
     client, admin_headers, golden
 ) -> None:

@@ -78,6 +78,26 @@ async def test_researcher_downloads_xlsx_and_csv_zip(client, site) -> None:
         browser.lang = None
 
 
+async def test_export_page_offers_csv_for_excel_beside_centrals_layout(client, site) -> None:
+    pid, browser = site["pid"], site["browsers"]["researcher"]
+    browser.lang = "ru"
+    try:
+        page = await browser.get(client, f"/projects/{pid}/data/risk_screening")
+        assert 'id="download-excel-csv"' in page.text and 'id="download-csv"' in page.text
+        assert "CSV для Excel" in page.text and "в формате ODK Central" in page.text  # which is which
+        excel = await browser.get(
+            client, f"/projects/{pid}/data/risk_screening/submissions.excel.csv.zip?lang=ru&choices=label")
+        assert excel.status_code == 200, excel.text[:500]
+        assert " - данные для Excel " in filename_of(excel) and filename_of(excel).endswith(".csv.zip")
+        with zipfile.ZipFile(io.BytesIO(excel.content)) as archive:
+            main = archive.read("risk_screening.csv")
+        assert main.startswith(b"\xef\xbb\xbf")
+        rows = list(csv.reader(io.StringIO(main.decode("utf-8-sig"))))
+        assert len(rows) == N + 1 and "Дата отправки" in rows[0]
+    finally:
+        browser.lang = None
+
+
 async def test_report_page_and_workbook(client, site) -> None:
     pid, browser = site["pid"], site["browsers"]["researcher"]
     page = await browser.get(client, f"/projects/{pid}/data/risk_screening/report?period=year")

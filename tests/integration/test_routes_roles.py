@@ -62,6 +62,7 @@ ROUTE_RULES: dict[tuple[str, str], str] = {
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions.csv.zip"): "export",
     ("POST", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions.csv.zip"): "export",
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions.xlsx"): "export",
+    ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/submissions.excel.csv.zip"): "export",
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/report"): "summary.read",
     ("GET", "/v1/projects/{project_id:int}/forms/{xml_form_id:str}/report.xlsx"): "summary.read",
     # Submissions (Central's REST data API), OData, audit log
