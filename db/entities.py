@@ -22,6 +22,7 @@ RETURNING id, project_id, name, approval_required, created_at, updated_at
 SELECT_DATASET = f"""
 SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.project_id = $1 AND d.name = $2
 """
+SELECT_DATASET_NAME = "SELECT name FROM datasets WHERE id = $1"
 SELECT_DATASET_CASELESS = f"""
 SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.project_id = $1 AND lower(d.name) = lower($2)
 """
@@ -391,6 +392,10 @@ async def approval_required(conn: asyncpg.Connection, dataset_id: int) -> bool:
 
 async def get_dataset(conn: asyncpg.Connection, project_id: int, name: str):
     return await conn.fetchrow(SELECT_DATASET, project_id, name)
+
+
+async def dataset_name(conn: asyncpg.Connection, dataset_id: int) -> str:
+    return await conn.fetchval(SELECT_DATASET_NAME, dataset_id)
 
 
 async def get_dataset_caseless(conn: asyncpg.Connection, project_id: int, name: str):

@@ -30,6 +30,7 @@ from db.secrets import get_secret
 from db.summaries import DIMENSIONS, shape_of
 from forms.record_key import KEY_MODULUS, Cell, keyed_record_key
 from forms.vocabulary import ALL_TIME, FIRST_MONTH, LAST_MONTH
+from forms.vocabulary import CASE_LIST as CASES_LIST
 
 _LOCK = 72_405_512  # advisory lock (with the project id): one publisher per project
 # Making a publication reads every screening of a project once: at 1M screenings its
@@ -322,7 +323,6 @@ async def _make(conn: asyncpg.Connection, project_id: int, form_ids: Sequence[in
 
 # --- support-centre cases (reintegration summaries) ------------------------------------------
 
-CASES_LIST = "cases"
 CASE_KEY_SECRET = "case-record-key"  # migration 0014
 # The properties of a case that reintegration tables read (exports/reintegration.py): coded
 # values and the dates their quarters come from; nothing else of a case is frozen.

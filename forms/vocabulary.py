@@ -81,6 +81,21 @@ def region_of_district(code: str) -> str | None:
     return code.rsplit("-", 1)[0] if code.count("-") >= 2 else None
 
 
+# --- cases on phones -------------------------------------------------------------------------
+#
+# Support-centre cases are the entities of the list `cases`; the follow-up sets their `status`
+# to `closed`. A closed case is kept on the server but leaves the phones (their `cases.csv`, and
+# the integrity list tells Collect to drop it): a lost phone carries only the open cases.
+
+CASE_LIST = "cases"
+CASE_CLOSED = "closed"
+
+
+def kept_on_phones(list_name: str, data: dict) -> bool:
+    """Whether an entity of `list_name` with these properties is sent to phones."""
+    return not (list_name == CASE_LIST and data.get("status") == CASE_CLOSED)
+
+
 # --- support centres and the services a case is referred to --------------------------------
 #
 # A case is owned by a centre (the intake's `center` choices, "other" aside) and may be

@@ -31,11 +31,11 @@ from api.services import erasure, retention, trash
 from api.services.forms import form_or_404
 from db import projects as projects_db
 from forms.numbers import whole_number
+from forms.vocabulary import CASE_LIST as CASES_LIST
 
 FORM = "/projects/{project_id:int}/forms/{xml_form_id:str}"
 ONE = FORM + "/submissions/{instance_id:str}"
 CASE = "/projects/{project_id:int}/cases/{uuid:str}"
-CASES_LIST = "cases"
 FORM_DATA = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 

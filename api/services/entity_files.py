@@ -34,6 +34,7 @@ from forms.entities import (
     valid_property_name,
 )
 from forms.submission import SubmissionParseError
+from forms.vocabulary import kept_on_phones
 
 # ---------------------------------------------------------------------------------------------
 # Publishing a form
@@ -107,10 +108,13 @@ async def dataset_hash(conn: asyncpg.Connection, dataset_id: int, scope: RowScop
 
 async def attachment_csv(conn: asyncpg.Connection, dataset_id: int, scope: RowScope) -> bytes:
     """The `{list}.csv` Collect downloads: name, label, __version, then the properties; only
-    the entities of the reader's scope (an app user tied to a centre: that centre's cases).
+    the entities of the reader's scope (an app user tied to a centre: that centre's cases),
+    and no closed case (forms/vocabulary.py `kept_on_phones`).
     (Offline entities read __trunkVersion and __branchId from the phone's own copy.)"""
     props = await property_names(conn, dataset_id)
-    rows = await entities_db.list_entities(conn, dataset_id, scope=scope)
+    list_name = await entities_db.dataset_name(conn, dataset_id)
+    rows = [r for r in await entities_db.list_entities(conn, dataset_id, scope=scope)
+            if kept_on_phones(list_name, r["data"])]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["name", "label", "__version", *props])
@@ -155,7 +159,7 @@ def _iso(value) -> str:
 async def integrity(
     conn: asyncpg.Connection, actor: Actor | None, project_id: int, dataset_name: str,
     ids: list[str] | None,
-) -> list[asyncpg.Record]:
+) -> list[dict]:
     """Which of the phone's entities still exist (Collect removes the deleted ones). As in
     Central: for those who may read entities, or who may download a form that reads the
     list (an app user: a form assigned to it)."""
@@ -173,5 +177,9 @@ async def integrity(
                 uuids.append(normalize_uuid(raw))
             except EntityDataError as exc:
                 raise problem_from_data_error(exc) from exc
-    return await entities_db.entity_states(conn, dataset["id"], uuids,
-                                           scope=row_scope(actor, project_id))
+    scope = row_scope(actor, project_id)
+    rows = await entities_db.entity_states(conn, dataset["id"], uuids, scope=scope)
+    # A closed case has left the phones: Collect is told it is gone, so it drops its copy.
+    off_phones = {r["uuid"] for r in await entities_db.list_entities(conn, dataset["id"], scope=scope)
+                  if not kept_on_phones(dataset["name"], r["data"])}
+    return [{"uuid": r["uuid"], "deleted": r["deleted"] or r["uuid"] in off_phones} for r in rows]

@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote
 import pytest
 
 from db import scopes as scopes_db
-from tests.cases_seed import followup_xml, seed_case
+from tests.cases_seed import followup_xml, seed_case, send_submission
 from tests.integration.test_routes_roles import ROUTE_RULES
 from tests.pages_client import signed_in
 from tests.summaries_seed import random_answers, screening_schema, submission_xml, submit
@@ -370,6 +370,43 @@ async def test_a_khujand_phone_gets_and_updates_only_khujand_cases(client, pool,
                              json={"centre": "no such/centre"}, headers=admin_headers)
     assert bad.status_code == 400 and bad.headers["content-type"].startswith(
         "application/problem+json")
+
+
+async def test_a_closed_case_leaves_the_phones(client, pool, admin_headers) -> None:
+    """A phone carries only open cases: a case closed by its last follow-up is left out of
+    cases.csv and the integrity list tells Collect to drop it; the server keeps it."""
+    made = await client.post("/v1/projects", json={"name": f"closed-{uuid.uuid4().hex[:6]}"},
+                             headers=admin_headers)
+    pid = made.json()["id"]
+    still_open = await seed_case(client, pool, admin_headers, pid, centre="khujand")
+    closing = await seed_case(client, pool, admin_headers, pid, centre="khujand", publish=False)
+    phone = await _app_user(client, admin_headers, pid, "khujand")
+    key = f"/v1/key/{phone['token']}/projects/{pid}"
+    hash_of = re.compile(r"<filename>cases.csv</filename><hash>([^<]+)</hash>")
+
+    async def served() -> tuple[set[str], str]:
+        manifest = await client.get(f"{key}/forms/support_center_followup/manifest",
+                                    headers=OPENROSA)
+        csv = await client.get(f"{key}/forms/support_center_followup/attachments/cases.csv")
+        assert manifest.status_code == 200 and csv.status_code == 200
+        return ({r.split(",")[0] for r in csv.text.strip().splitlines()[1:]},
+                hash_of.search(manifest.text).group(1))
+
+    before, hash_before = await served()
+    assert before == {still_open["case"], closing["case"]}
+    await send_submission(client, admin_headers, pid, followup_xml(
+        closing["case"], 3, f"uuid:{uuid.uuid4()}", day="2026-06-01", stage="case_closed"))
+    after, hash_after = await served()
+    assert after == {still_open["case"]} and hash_after != hash_before
+    integrity = await client.get(
+        f"{key}/datasets/cases/integrity?id={still_open['case']},{closing['case']}",
+        headers=OPENROSA)
+    assert integrity.status_code == 200
+    assert (f'<entity id="{closing["case"]}"><deleted>true</deleted>' in integrity.text
+            and f'<entity id="{still_open["case"]}"><deleted>false</deleted>' in integrity.text)
+    kept = await client.get(f"/v1/projects/{pid}/datasets/cases/entities/{closing['case']}",
+                            headers=admin_headers)
+    assert kept.status_code == 200 and kept.json()["currentVersion"]["data"]["status"] == "closed"
 
 
 async def test_scopes_set_over_rest_and_the_cli(client, world, admin_headers, make_user,
