@@ -14,7 +14,10 @@ from tests.pages_client import anonymous, signed_in
 
 
 @pytest.fixture(scope="module")
-async def admin(client):
+async def admin(client, pool):
+    # the pages' language here comes from the browser (the cookie): the account must not hold
+    # one saved by another module's login in another language (remember_login_language)
+    await pool.execute("UPDATE users SET locale = NULL WHERE email = $1", ADMIN_EMAIL)
     return await signed_in(client, ADMIN_EMAIL, ADMIN_PASSWORD)
 
 

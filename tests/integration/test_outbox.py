@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import email
 import email.policy
+import re
 import time
 import uuid
 from datetime import date
@@ -249,8 +250,10 @@ async def test_urgent_screening_alerts_the_manager_by_email_in_their_language(
     link = f"https://survey.test.example/projects/{pid}/forms/risk_screening/submissions/"
     assert link in body
     # no personal data: not the district, the age, the sex, an answer
+    # (the link, with the record's instanceID in it, aside: a uuid may hold "16")
+    without_link = re.sub(re.escape(link) + r"\S*", "", body)
     for secret in ("KHUJAND", "Худжанд", "16", "female", "domestic"):
-        assert secret not in body.replace(link, "")
+        assert secret not in without_link
     # in the app: the count on every page, the list in Russian
     browser = await signed_in(client, manager["email"], manager["password"])
     home = await browser.get(client, "/dashboard")
