@@ -51,7 +51,8 @@ async def check_page(page, name: str, lang: str) -> None:
 
 
 @pytest.mark.parametrize("lang", ["ru", "tg"])
-async def test_scope_settings_on_a_phone(browser, client, admin_headers, scoped, lang) -> None:
+async def test_scope_settings_on_a_phone(browser, client, admin_headers, scoped, pool,
+                                        lang) -> None:
     pid, base, user = scoped["pid"], scoped["base"], scoped["users"][lang]
     context = await browser.new_context(viewport=VIEWPORTS["phone"])
     page = await context.new_page()
@@ -93,3 +94,6 @@ async def test_scope_settings_on_a_phone(browser, client, admin_headers, scoped,
         assert read.json()["scoped"] is False
     finally:
         await context.close()
+        # the switcher saved this language to the shared administrator's account: give the
+        # other modules back an account without one
+        await pool.execute("UPDATE users SET locale = NULL WHERE email = $1", ADMIN_EMAIL)
